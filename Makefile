@@ -1,0 +1,35 @@
+# Two entry points: `make demo` (the main job) and `make test` (every test).
+# Both build .venv from nothing but Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/annotate demo
+
+# System packages the tests use (PostgreSQL server, Chromium); installed when missing
+# and we are root with apt, otherwise those tests skip with a message.
+system-deps:
+	bash scripts/system-deps.sh
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check annotate store tui tests bench
+	$(BIN)/mypy annotate store
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_import.py
+
+clean:
+	rm -rf $(VENV) annotate.db annotate.db-wal annotate.db-shm

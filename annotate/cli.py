@@ -1,0 +1,111 @@
+"""The ``annotate`` command line: a thin Typer layer over the domain services.
+
+Heavy libraries (pandas, openai, textual, scipy) are imported inside the commands
+that need them, so that ``annotate --help`` and small commands start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from annotate.errors import AnnotateError, ImportFailed
+
+
+@dataclass
+class Settings:
+    """Global options, set by the callback before any command runs."""
+
+    db: str | None = None
+    debug: bool = False
+
+
+settings = Settings()
+
+
+class _Group(TyperGroup):
+    """Turns domain errors into one line on stderr and a non-zero exit."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:  # keep registration order
+        return list(self.commands)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AnnotateError as error:
+            if settings.debug:
+                raise
+            report_error(error)
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            if settings.debug:
+                raise
+            click.echo("interrupted: finished work is saved", err=True)
+            ctx.exit(130)
+
+
+def report_error(error: AnnotateError) -> None:
+    if isinstance(error, ImportFailed):
+        for line in error.errors:
+            click.echo(line, err=True)
+        if error.truncated:
+            click.echo(f"... and {error.truncated} more error(s)", err=True)
+    click.echo(f"error: {error}", err=True)
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Curate expert rationales for therapy-session alliance ratings.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _global_options(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Database path or SQLAlchemy URL (default: $ANNOTATE_DB, then ./annotate.db).",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    settings.db = db
+    settings.debug = debug
+
+
+def _register_commands() -> None:
+    """Each module in ``annotate/commands`` adds its commands through ``register(app)``."""
+    import annotate.commands as package
+
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"annotate.commands.{module_info.name}")
+        module.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except AnnotateError as error:  # raised outside a command, or re-raised by --debug
+        if settings.debug:
+            raise
+        report_error(error)
+        sys.exit(error.exit_code)

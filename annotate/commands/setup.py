@@ -1,0 +1,91 @@
+"""``annotate init``, ``annotate demo`` and ``annotate instrument``: set up a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from annotate.commands._common import engine, print_json
+
+
+def init(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create the database or upgrade its schema, and install the default instrument."""
+    from annotate.cli import settings
+    from annotate.database import initialise
+    from store.db import resolve_url
+    from store.migrate import HEAD_REVISION
+
+    _, before = initialise(settings.db)
+    url = resolve_url(settings.db)
+    if as_json:
+        print_json({"database": _safe_url(url), "from_revision": before, "revision": HEAD_REVISION})
+    elif before == HEAD_REVISION:
+        typer.echo(f"{_safe_url(url)}: already at schema revision {HEAD_REVISION}")
+    else:
+        typer.echo(f"{_safe_url(url)}: schema {before or 'empty'} -> {HEAD_REVISION}")
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def demo(
+    fresh: Annotated[
+        bool, typer.Option("--fresh/--keep", help="Start from an empty database file.")
+    ] = True,
+    ui: Annotated[
+        bool, typer.Option("--ui/--no-ui", help="Open the terminal UI when on a terminal.")
+    ] = True,
+) -> None:
+    """Load the synthetic demo corpus, draft it offline, then open the UI (or print a summary)."""
+    from annotate.cli import settings
+    from annotate.demo import DEMO_FILES
+    from annotate.importing import import_file
+    from store.db import resolve_url
+
+    url = resolve_url(settings.db)
+    if fresh and url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    store = engine()
+    for path in DEMO_FILES:
+        typer.echo(import_file(store, path).summary())
+    from annotate.progress import counts
+
+    figures = counts(store)
+    typer.echo(
+        f"demo ready in {_safe_url(url)}: {figures['sessions']} sessions, "
+        f"{figures['items']} items, {figures['drafts']} drafts, "
+        f"{figures['rationales']} rationales, {figures['reviews']} reviews"
+    )
+
+
+def instrument_load(
+    file: Annotated[Path, typer.Argument(help="An instrument TOML file.", show_default=False)],
+) -> None:
+    """Load or update an instrument (e.g. a licensed official wording) from a TOML file."""
+    from annotate.guidelines import load_instrument
+    from annotate.instruments import install_instrument
+    from store.db import session_scope
+
+    spec = load_instrument(file)
+    with session_scope(engine()) as session:
+        changed = install_instrument(session, spec)
+    state = "loaded" if changed else "unchanged"
+    typer.echo(f"{spec.id} {spec.version} ({len(spec.items)} items): {state}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("demo")(demo)
+    instrument = typer.Typer(help="Manage rating instruments.", no_args_is_help=True)
+    instrument.command("load")(instrument_load)
+    app.add_typer(instrument, name="instrument")

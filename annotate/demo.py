@@ -1,0 +1,11 @@
+"""The synthetic demo corpus shipped with annotate (written for this project)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
+DEMO_SESSIONS = DEMO_DIR / "sessions.jsonl"
+DEMO_RATIONALES = DEMO_DIR / "rationales.jsonl"
+DEMO_REVIEWS = DEMO_DIR / "reviews.jsonl"
+DEMO_FILES = (DEMO_SESSIONS, DEMO_RATIONALES, DEMO_REVIEWS)

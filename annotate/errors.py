@@ -1,0 +1,40 @@
+"""One exception family: every error a user can cause carries a one-line message."""
+
+from __future__ import annotations
+
+
+class AnnotateError(Exception):
+    """Base class; ``str(error)`` is the one line shown to the user."""
+
+    exit_code = 1
+
+
+class ConfigError(AnnotateError):
+    """A setting, guideline file or option is wrong."""
+
+
+class SchemaError(AnnotateError):
+    """The database schema is not the one this version of annotate needs."""
+
+
+class NotFoundError(AnnotateError):
+    """A session, item, rationale or annotator that was named does not exist."""
+
+
+class PermissionDenied(AnnotateError):
+    """An action the workflow forbids (e.g. reviewing one's own rationale)."""
+
+
+class ConflictError(AnnotateError):
+    """Someone else saved first: the optimistic version check failed."""
+
+
+class ImportFailed(AnnotateError):
+    """An input file had errors; nothing from it was written."""
+
+    def __init__(self, path: str, errors: list[str], truncated: int = 0) -> None:
+        self.path = path
+        self.errors = errors
+        self.truncated = truncated
+        more = f" (and {truncated} more)" if truncated else ""
+        super().__init__(f"{path}: {len(errors) + truncated} error(s){more}; nothing was imported")

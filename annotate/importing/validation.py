@@ -1,0 +1,193 @@
+"""Check one record against the instrument and rubric; return its problems in plain words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from annotate.importing.readers import RATER_ROLES
+from annotate.instruments import ItemCatalog
+
+MAX_ID_LENGTH = 128
+SESSION_FIELDS = {
+    "session_id",
+    "client_id",
+    "counselor_id",
+    "session_number",
+    "language",
+    "turns",
+    "client_ratings",
+    "counselor_ratings",
+}
+RATIONALE_FIELDS = {"session_id", "item_id", "author", "text"}
+REVIEW_FIELDS = {
+    "session_id",
+    "item_id",
+    "reviewer",
+    "faithfulness",
+    "relevance",
+    "informativeness",
+    "comment",
+}
+CRITERIA = ("faithfulness", "relevance", "informativeness")
+
+
+@dataclass
+class Problems:
+    messages: list[str] = field(default_factory=list)
+
+    def add(self, message: str) -> None:
+        self.messages.append(message)
+
+
+def _unknown_fields(data: dict[str, Any], allowed: set[str], problems: Problems) -> None:
+    for key in sorted(set(data) - allowed):
+        problems.add(f"unknown field {key!r}")
+
+
+def _identifier(data: dict[str, Any], key: str, problems: Problems) -> str | None:
+    value = data.get(key)
+    if value is None:
+        problems.add(f"{key} is missing")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.add(f"{key} must be a non-empty string")
+        return None
+    if len(value) > MAX_ID_LENGTH or value != value.strip():
+        problems.add(f"{key} must be at most {MAX_ID_LENGTH} characters without outer spaces")
+        return None
+    return value
+
+
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ratings(
+    data: dict[str, Any], key: str, catalog: ItemCatalog, problems: Problems, *, required: bool
+) -> dict[str, int]:
+    value = data.get(key)
+    if value is None:
+        if required:
+            problems.add(f"{key} is missing")
+        return {}
+    if not isinstance(value, dict) or (required and not value):
+        problems.add(f"{key} must be an object of item id -> rating")
+        return {}
+    ratings: dict[str, int] = {}
+    scales = catalog.item_scales
+    for item_id, rating in value.items():
+        scale = scales.get(item_id)
+        if scale is None:
+            problems.add(f"{key}: unknown item {item_id!r}")
+            continue
+        low, high = scale
+        if type(rating) is not int or not low <= rating <= high:
+            problems.add(f"{key}.{item_id}: rating {rating!r} is outside the scale {low}..{high}")
+            continue
+        ratings[item_id] = rating
+    if required:
+        instruments = {catalog.item_instrument[i] for i in value if i in catalog.item_instrument}
+        for instrument in sorted(instruments):
+            missing = sorted(catalog.instrument_items[instrument] - set(value))
+            if missing:
+                problems.add(f"{key}: missing item(s) {', '.join(missing)}")
+    return ratings
+
+
+def check_session(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[str, Any], list[str]]:
+    """Validate a session record; return its normalised form and the problems found."""
+    problems = Problems()
+    _unknown_fields(data, SESSION_FIELDS, problems)
+    session_id = _identifier(data, "session_id", problems)
+    client_id = _identifier(data, "client_id", problems)
+    counselor_id = _identifier(data, "counselor_id", problems)
+    number = data.get("session_number")
+    if number is not None and (not _whole_number(number) or number < 0):
+        problems.add(f"session_number must be a whole number, found {number!r}")
+    language = data.get("language")
+    if language is not None and (not isinstance(language, str) or len(language) > 16):
+        problems.add("language must be a short code such as 'en' or 'zh'")
+    turns = data.get("turns")
+    clean_turns: list[dict[str, str]] = []
+    if not isinstance(turns, list) or not turns:
+        problems.add("turns must be a non-empty list (the transcript is empty)")
+    else:
+        for index, turn in enumerate(turns, start=1):
+            if not isinstance(turn, dict):
+                problems.add(f"turn {index}: expected an object with speaker and text")
+                continue
+            if len(turn) != 2 or "speaker" not in turn or "text" not in turn:
+                extra = sorted(set(turn) - {"speaker", "text"})
+                if extra:
+                    problems.add(f"turn {index}: unknown field {extra[0]!r}")
+            speaker, text = turn.get("speaker"), turn.get("text")
+            if speaker not in RATER_ROLES:
+                problems.add(
+                    f"turn {index}: unknown speaker {speaker!r} (use 'client' or 'counselor')"
+                )
+            if not isinstance(text, str) or not text or text.isspace():
+                problems.add(f"turn {index}: text must be a non-empty string")
+            else:
+                clean_turns.append({"speaker": str(speaker), "text": text})
+    client = _ratings(data, "client_ratings", catalog, problems, required=True)
+    counselor = _ratings(data, "counselor_ratings", catalog, problems, required=False)
+    record = {
+        "session_id": session_id,
+        "client_id": client_id,
+        "counselor_id": counselor_id,
+        "session_number": number,
+        "language": language,
+        "turns": clean_turns,
+        "client_ratings": client,
+        "counselor_ratings": counselor,
+    }
+    return record, problems.messages
+
+
+def check_rationale(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[str, Any], list[str]]:
+    problems = Problems()
+    _unknown_fields(data, RATIONALE_FIELDS, problems)
+    session_id = _identifier(data, "session_id", problems)
+    item_id = _identifier(data, "item_id", problems)
+    if item_id is not None and item_id not in catalog.item_instrument:
+        problems.add(f"unknown item {item_id!r}")
+    author = _identifier(data, "author", problems)
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        problems.add("text must be a non-empty string")
+    record = {"session_id": session_id, "item_id": item_id, "author": author, "text": text}
+    return record, problems.messages
+
+
+def check_review(
+    data: dict[str, Any], catalog: ItemCatalog, scale: tuple[int, int]
+) -> tuple[dict[str, Any], list[str]]:
+    problems = Problems()
+    _unknown_fields(data, REVIEW_FIELDS, problems)
+    session_id = _identifier(data, "session_id", problems)
+    item_id = _identifier(data, "item_id", problems)
+    if item_id is not None and item_id not in catalog.item_instrument:
+        problems.add(f"unknown item {item_id!r}")
+    reviewer = _identifier(data, "reviewer", problems)
+    low, high = scale
+    scores: dict[str, int] = {}
+    for criterion in CRITERIA:
+        value = data.get(criterion)
+        if value is None:
+            problems.add(f"{criterion} is missing")
+        elif not _whole_number(value) or not low <= value <= high:
+            problems.add(f"{criterion}: score {value!r} is outside the scale {low}..{high}")
+        else:
+            scores[criterion] = value
+    comment = data.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        problems.add("comment must be a string")
+    record = {
+        "session_id": session_id,
+        "item_id": item_id,
+        "reviewer": reviewer,
+        **scores,
+        "comment": comment or None,
+    }
+    return record, problems.messages

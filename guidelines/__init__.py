@@ -1,0 +1,1 @@
+"""Guideline data (instruments, rubric, manual, prompt templates), shipped as package data."""

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the system packages some tests need, when they are missing and we can.
+# PostgreSQL (server binaries for pytest-postgresql) and Chromium (HTML report check).
+set -u
+need=()
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "system-deps: missing ${need[*]}; tests that need them will be skipped" >&2
+  exit 0
+fi
+echo "system-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null 2>&1 || true
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
+  || echo "system-deps: could not install ${need[*]}; those tests will be skipped" >&2
+exit 0

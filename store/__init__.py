@@ -1,0 +1,1 @@
+"""The store: SQLModel tables, engines and Alembic migrations."""

@@ -1,0 +1,218 @@
+"""SQLModel tables: the one place lasting data lives.
+
+Nothing here is SQLite-only: the same models run on PostgreSQL. Every change to
+these tables is an Alembic revision in ``store/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, stored as UTC."""
+    return datetime.now(UTC)
+
+
+class Instrument(SQLModel, table=True):
+    """A rating instrument (WAI-SR by default) as loaded from ``guidelines/``."""
+
+    __tablename__ = "instruments"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    version: str = Field(max_length=32)
+    scale_min: int
+    scale_max: int
+    anchors: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dimensions: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    loaded_at: datetime = Field(default_factory=utcnow)
+
+
+class Item(SQLModel, table=True):
+    """One instrument item, e.g. ``goal_1``; ids are unique across instruments."""
+
+    __tablename__ = "items"
+    id: str = Field(primary_key=True, max_length=64)
+    instrument_id: str = Field(foreign_key="instruments.id", index=True, max_length=64)
+    dimension: str = Field(max_length=64)
+    position: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Client(SQLModel, table=True):
+    __tablename__ = "clients"
+    id: str = Field(primary_key=True, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Counselor(SQLModel, table=True):
+    __tablename__ = "counselors"
+    id: str = Field(primary_key=True, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TherapySession(SQLModel, table=True):
+    """A counseling session with its transcript and ratings."""
+
+    __tablename__ = "sessions"
+    id: str = Field(primary_key=True, max_length=128)
+    client_id: str = Field(foreign_key="clients.id", index=True, max_length=128)
+    counselor_id: str = Field(foreign_key="counselors.id", index=True, max_length=128)
+    session_number: int | None = None
+    language: str | None = Field(default=None, max_length=16)
+    content_hash: str = Field(max_length=64)
+    import_id: int | None = Field(default=None, foreign_key="imports.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Turn(SQLModel, table=True):
+    """One utterance; ``number`` counts from 1 within its session."""
+
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("session_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", max_length=128)
+    number: int
+    speaker: str = Field(max_length=16)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Rating(SQLModel, table=True):
+    """A client's or counselor's rating of one item for one session."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (UniqueConstraint("session_id", "item_id", "rater_role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", max_length=128)
+    item_id: str = Field(foreign_key="items.id", max_length=64)
+    rater_role: str = Field(max_length=16)
+    value: int
+
+
+class Annotator(SQLModel, table=True):
+    """An expert who writes or reviews rationales (a pseudonymous name)."""
+
+    __tablename__ = "annotators"
+    id: str = Field(primary_key=True, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Draft(SQLModel, table=True):
+    """A drafted rationale with the provenance of the call that made it."""
+
+    __tablename__ = "drafts"
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=128)
+    item_id: str = Field(foreign_key="items.id", max_length=64)
+    status: str = Field(max_length=16)  # ok | ungrounded | failed
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    evidence: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    quotes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    grounding_error: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    provider: str = Field(max_length=32)
+    model: str = Field(max_length=128)
+    base_url_host: str | None = Field(default=None, max_length=255)
+    prompt_version: str = Field(max_length=32)
+    prompt_hash: str = Field(max_length=64)
+    instrument_version: str | None = Field(default=None, max_length=32)
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_ms: float | None = None
+    request_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Rationale(SQLModel, table=True):
+    """The unit of expert work: one (session, item) with its current state.
+
+    ``lock_version`` increases with every saved version and is the optimistic
+    concurrency check: a save names the version it started from.
+    """
+
+    __tablename__ = "rationales"
+    __table_args__ = (UniqueConstraint("session_id", "item_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=128)
+    item_id: str = Field(foreign_key="items.id", max_length=64)
+    author_id: str | None = Field(default=None, foreign_key="annotators.id", max_length=128)
+    draft_id: int | None = Field(default=None, foreign_key="drafts.id")
+    status: str = Field(default="pending", max_length=24)
+    flagged: bool = False
+    flag_note: str | None = Field(default=None, sa_column=Column(Text))
+    lock_version: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RationaleVersion(SQLModel, table=True):
+    """Every explicitly saved (or imported) text of a rationale, never overwritten."""
+
+    __tablename__ = "rationale_versions"
+    __table_args__ = (UniqueConstraint("rationale_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rationale_id: int = Field(foreign_key="rationales.id", index=True)
+    version: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    author_id: str = Field(foreign_key="annotators.id", max_length=128)
+    kind: str = Field(default="save", max_length=16)  # save | accept | import | conflict
+    guideline_version: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Autosave(SQLModel, table=True):
+    """Unsaved editor text, kept per (rationale, annotator) until the next save."""
+
+    __tablename__ = "autosaves"
+    rationale_id: int = Field(foreign_key="rationales.id", primary_key=True)
+    annotator_id: str = Field(foreign_key="annotators.id", primary_key=True, max_length=128)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    base_version: int = 0
+    saved_at: datetime = Field(default_factory=utcnow)
+
+
+class ReviewAssignment(SQLModel, table=True):
+    """A rationale handed to a reviewer for blind cross-review."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (UniqueConstraint("rationale_id", "reviewer_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rationale_id: int = Field(foreign_key="rationales.id", index=True)
+    reviewer_id: str = Field(foreign_key="annotators.id", index=True, max_length=128)
+    status: str = Field(default="pending", max_length=16)  # pending | done
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Review(SQLModel, table=True):
+    """Rubric scores one reviewer gave one version of a rationale."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("rationale_id", "reviewer_id", "rationale_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rationale_id: int = Field(foreign_key="rationales.id", index=True)
+    rationale_version: int
+    reviewer_id: str = Field(foreign_key="annotators.id", index=True, max_length=128)
+    faithfulness: int
+    relevance: int
+    informativeness: int
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    passed: bool
+    rubric_version: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ImportRecord(SQLModel, table=True):
+    """One successful import of a file, for provenance and idempotency reports."""
+
+    __tablename__ = "imports"
+    id: int | None = Field(default=None, primary_key=True)
+    file_name: str = Field(max_length=500)
+    sha256: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=16)
+    records: int
+    created: int
+    unchanged: int
+    created_at: datetime = Field(default_factory=utcnow)
