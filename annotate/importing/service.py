@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from annotate.errors import ConfigError, ImportFailed
 from annotate.guidelines import load_rubric
+from annotate import workflow
 from annotate.importing import readers, validation
 from annotate.instruments import item_catalog
 from store.db import bulk_insert
@@ -409,13 +410,13 @@ class _RationaleImporter(_Importer):
                     session_id=record["session_id"],
                     item_id=record["item_id"],
                     author_id=record["author"],
-                    status="accepted",
+                    status=workflow.ACCEPTED,
                 )
                 self.result.created += 1
             else:
                 self.result.updated += 1
                 rationale.author_id = record["author"]
-                rationale.status = "accepted"
+                rationale.status = workflow.ACCEPTED
             rationale.lock_version += 1
             rationale.updated_at = utcnow()
             self.session.add(rationale)
@@ -426,7 +427,7 @@ class _RationaleImporter(_Importer):
                     version=rationale.lock_version,
                     text=record["text"],
                     author_id=record["author"],
-                    kind="import",
+                    kind=workflow.VERSION_IMPORT,
                     guideline_version=guideline_version,
                 )
             )
@@ -512,7 +513,7 @@ class _ReviewImporter(_RationaleImporter):
                 )
             )
             if not passed:
-                rationale.status = "revision_requested"
+                rationale.status = workflow.REVISION_REQUESTED
                 self.session.add(rationale)
         self.session.flush()
 
