@@ -1,0 +1,96 @@
+"""The App and its factory, used by ``annotate tui``, ``annotate serve`` and the tests."""
+
+from __future__ import annotations
+
+import getpass
+
+from sqlalchemy.engine import Engine
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from annotate.editing import Drafter
+
+
+def default_drafter() -> Drafter | None:
+    """The drafting engine (``annotate.drafting.draft_one``) when it is installed."""
+    try:
+        from annotate.drafting import draft_one  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return draft_one  # type: ignore[no-any-return]
+
+
+class AnnotateApp(App[None]):
+    """Experts edit drafted rationales and cross-review each other's, blind."""
+
+    TITLE = "annotate"
+    ENABLE_COMMAND_PALETTE = False
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="help", tooltip="Keys, the manual and the rubric."),
+        Binding("question_mark", "help", "Help", show=False, id="help_question"),
+        Binding("f2", "queue", "Queue", id="queue", tooltip="Back to your work queue."),
+        Binding("f3", "progress", "Progress", id="progress", tooltip="Figures for project leads."),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        engine: Engine,
+        annotator: str,
+        *,
+        drafter: Drafter | None = None,
+        autosave_delay: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.annotator = annotator
+        self.drafter = drafter
+        self.autosave_delay = autosave_delay
+        self.sub_title = annotator
+
+    def on_mount(self) -> None:
+        from tui.screens.queue import QueueScreen
+
+        self.push_screen(QueueScreen())
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            context = getattr(self.screen, "help_context", None)
+            self.push_screen(HelpScreen(self.screen.BINDINGS, context() if context else None))
+
+    def action_queue(self) -> None:
+        from tui.screens.queue import QueueScreen
+
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, QueueScreen):
+            self.pop_screen()
+
+    def action_progress(self) -> None:
+        from tui.screens.progress import ProgressScreen
+
+        if not isinstance(self.screen, ProgressScreen):
+            self.push_screen(ProgressScreen())
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed unexpectedly is shown, not hidden (domain errors are handled)."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify(f"{event.worker.error}", title="error", severity="error", timeout=10)
+
+
+def create_app(
+    engine: Engine,
+    annotator: str | None = None,
+    *,
+    drafter: Drafter | None = None,
+    autosave_delay: float = 1.0,
+) -> AnnotateApp:
+    """Build the app for one annotator (default: the OS user name)."""
+    return AnnotateApp(
+        engine,
+        annotator or getpass.getuser(),
+        drafter=drafter if drafter is not None else default_drafter(),
+        autosave_delay=autosave_delay,
+    )
