@@ -19,7 +19,7 @@ from annotate import workflow
 from annotate.editing import ensure_annotator
 from annotate.errors import ConfigError
 from store.db import session_scope
-from store.models import Annotator, Rating, Rationale, ReviewAssignment, TherapySession
+from store.models import Annotator, Rating, Rationale, Review, ReviewAssignment, TherapySession
 
 GROUPINGS = ("client", "session")
 
@@ -118,7 +118,9 @@ def assign_reviews(
     reviewers: list[str] | None = None,
     seed: int = 0,
 ) -> ReviewResult:
-    """Give each accepted rationale of a sample of sessions to a reviewer other than its author.
+    """Give each accepted rationale of a sample of sessions to reviewers other than its author.
+
+    Nobody is given a rationale they wrote or already reviewed.
 
     The sample is ``sessions`` sessions or a ``fraction`` of the sessions with authored
     work not yet under review. On an overlap subset (``overlap_fraction`` of the sample)
@@ -151,6 +153,9 @@ def assign_reviews(
         pool = _names(reviewers) if reviewers else everyone
         for name in pool:
             ensure_annotator(session, name)
+        already_reviewed = set(
+            session.execute(select(Review.rationale_id, Review.reviewer_id)).all()
+        )
         under_review = {rid for rid, _ in assigned}
         load: dict[str, int] = dict.fromkeys(pool, 0)
         for _, reviewer in assigned:
@@ -174,7 +179,10 @@ def assign_reviews(
         for sid in sample:
             wanted = overlap if sid in overlapping else 1
             for rid, author in by_session[sid]:
-                eligible = sorted((name for name in order if name != author), key=lambda n: load[n])
+                eligible = sorted(
+                    (n for n in order if n != author and (rid, n) not in already_reviewed),
+                    key=lambda n: load[n],
+                )
                 if len(eligible) < wanted:
                     result.short_of_reviewers += 1
                 for reviewer in eligible[:wanted]:

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import sqlite3
-import struct
-import subprocess
-import sys
-import termios
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from annotate import workflow
 from annotate.database import open_store
 from annotate.queue import authoring_queue
 from tests.tui.helpers import SIZE, settle
+from tests.tui.ptyrun import Terminal, wait_until
 from tui.app import create_app
 from tui.screens.annotate import AnnotateScreen
 
-ROOT = Path(__file__).resolve().parents[2]
 TYPED = "Typed before the crash; 崩溃前输入的文字，“引号”。"
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def autosaved_text(db: Path, rationale_id: int) -> str | None:
@@ -56,49 +38,23 @@ def test_killed_app_keeps_the_autosaved_text(work_db: Path) -> None:
     entry = authoring_queue(engine, "ana", status=workflow.PENDING)[0]
     engine.dispose()
 
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "annotate", "--db", str(work_db), "tui", "--annotator", "ana"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    os.close(slave)
-    screen = bytearray()
-
-    def drain() -> None:  # keep the terminal's buffer empty so the app never blocks writing
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            screen.extend(chunk)
-
-    threading.Thread(target=drain, daemon=True).start()
+    terminal = Terminal("--db", str(work_db), "tui", "--annotator", "ana")
+    screen = terminal.screen
     try:
         wait_until(lambda: b"Your rationales" in screen and b"s02" in screen, "the queue")
-        os.write(master, b"s")  # pending only
+        terminal.type("s")  # pending only
         time.sleep(1.0)
-        os.write(master, b"\r")  # open the first item
+        terminal.type("\r")  # open the first item
         wait_until(lambda: b"Transcript" in screen and b"Draft for" in screen, "the editor")
         time.sleep(0.5)
-        os.write(master, TYPED.encode("utf-8"))
+        terminal.type(TYPED)
         wait_until(
             lambda: (autosaved_text(work_db, entry.rationale_id) or "").startswith(TYPED),
             "the autosave",
         )
     finally:
-        process.kill()  # SIGKILL: no clean-up, no save on exit
-        process.wait(timeout=30)
-        os.close(master)
-    assert process.returncode == -9
+        returncode = terminal.close(kill=True)  # SIGKILL: no clean-up, no save on exit
+    assert returncode == -9
     assert version_count(work_db, entry.rationale_id) == 0  # nothing was explicitly saved
 
     import asyncio
