@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import getpass
 
 from sqlalchemy.engine import Engine
 from textual.app import App
 from textual.binding import Binding
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from annotate.editing import Drafter
@@ -19,6 +21,9 @@ def default_drafter() -> Drafter | None:
     except ImportError:
         return None
     return draft_one  # type: ignore[no-any-return]
+
+
+IDLE_COLLECT_SECONDS = 1.0
 
 
 class AnnotateApp(App[None]):
@@ -54,6 +59,18 @@ class AnnotateApp(App[None]):
         from tui.screens.queue import QueueScreen
 
         self.push_screen(QueueScreen())
+        # Full garbage collections of a 1,000-turn transcript's objects take 50-200 ms: the
+        # start-up objects are frozen out of the collector's view, automatic collections
+        # are made rare, and a full one runs once the expert has paused for a second.
+        gc.freeze()
+        gc.set_threshold(700, 10, 50)
+        self._idle_collect: Timer | None = None
+
+    def collect_when_idle(self) -> None:
+        """Called after each screen change: collect garbage after a second without one."""
+        if self._idle_collect is not None:
+            self._idle_collect.stop()
+        self._idle_collect = self.set_timer(IDLE_COLLECT_SECONDS, gc.collect)
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

@@ -36,17 +36,23 @@ class AnnotateScreen(Screen[None]):
         Binding("ctrl+s", "save", "Save", id="annotate.save", tooltip="Store a new version."),
         Binding("ctrl+o", "accept", "Accept", id="annotate.accept", tooltip="Sign off as final."),
         Binding("ctrl+r", "regenerate", "Regenerate", id="annotate.regenerate"),
-        Binding("ctrl+b", "revert", "Back to draft", id="annotate.revert"),
+        Binding("ctrl+b", "revert", "Revert to draft", id="annotate.revert"),
         Binding("ctrl+f", "flag", "Flag", id="annotate.flag"),
-        Binding("f4", "evidence", "Next evidence", id="annotate.evidence"),
+        Binding("f4", "evidence", "Evidence", id="annotate.evidence"),
         Binding("ctrl+n", "next", "Next", id="annotate.next"),
-        Binding("ctrl+p", "previous", "Previous", id="annotate.previous"),
+        Binding("ctrl+p", "previous", "Prev", id="annotate.previous"),
         Binding("escape", "back", "Queue", id="annotate.back"),
     ]
 
     @dataclass
     class Loaded(Message):
         state: EditorState
+
+    @dataclass
+    class Shown(Message):
+        """Posted after the screen has been redrawn with a newly loaded item."""
+
+        rationale_id: int
 
     @dataclass
     class Saved(Message):
@@ -130,18 +136,24 @@ class AnnotateScreen(Screen[None]):
         self.persisted_text = state.initial_text  # what reopening the item would show
         self.autosaved = state.autosave_text is not None
         self.query_one("#transcript", Transcript).show(
-            state.context.turns, state.draft.evidence if state.draft else ()
+            state.context.turns,
+            state.draft.evidence if state.draft else (),
+            key=state.context.session_id,
         )
         self.query_one("#item", ItemPanel).show(state.context)
         comments = self.query_one("#comments", Static)
-        comments.display = bool(state.review_comments)
-        comments.update("Reviewer's comment: " + " / ".join(state.review_comments))
+        if comments.display != bool(state.review_comments):
+            comments.display = bool(state.review_comments)
+        if state.review_comments:
+            comments.update("Reviewer's comment: " + " / ".join(state.review_comments))
         self.editor.load_text(state.initial_text)
         self.editor.focus()
         self.sub_title = f"{self.index + 1} of {len(self.rationale_ids)}"
         if state.autosave_text is not None:
             self.notify("Restored your unsaved text from the last sitting.")
         self._refresh_indicator()
+        self.call_after_refresh(self.post_message, self.Shown(state.rationale_id))
+        self.app.collect_when_idle()  # type: ignore[attr-defined]
 
     # -- editing and autosave --------------------------------------------------------------
 
@@ -198,7 +210,7 @@ class AnnotateScreen(Screen[None]):
             parts.append("draft edited")
         if self.flagged:
             parts.append("flagged")
-        self.query_one("#indicator", Static).update(" · ".join(parts))
+        self.query_one("#indicator", Static).update(" · ".join(parts), layout=False)
 
     # -- save and accept ---------------------------------------------------------------------
 
@@ -262,7 +274,7 @@ class AnnotateScreen(Screen[None]):
         old = self.draft
         self.draft = message.draft
         self.query_one("#transcript", Transcript).show(
-            self.state.context.turns, message.draft.evidence
+            self.state.context.turns, message.draft.evidence, key=self.state.context.session_id
         )
         if not self.editor.text.strip() or (old is not None and self.editor.text == old.text):
             self.editor.load_text(message.draft.text)  # untouched draft: show the new one

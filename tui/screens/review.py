@@ -83,7 +83,9 @@ class ReviewScreen(Screen[None]):
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
         self.view = message.view
-        self.query_one("#transcript", Transcript).show(message.view.context.turns)
+        self.query_one("#transcript", Transcript).show(
+            message.view.context.turns, key=message.view.context.session_id
+        )
         self.query_one("#item", ItemPanel).show(message.view.context)
         self.query_one("#rationale", Static).update(message.view.text)
         for key in self.rubric.criteria:

@@ -15,6 +15,17 @@ SPEAKER_STYLE = {"client": "bold cyan", "counselor": "bold magenta"}
 SPEAKER_LABEL = {"client": "Client", "counselor": "Counselor"}
 
 
+def _turn_text(turn: TurnView, is_evidence: bool) -> Text:
+    label = SPEAKER_LABEL.get(turn.speaker, turn.speaker)
+    line = Text()
+    line.append("▌ " if is_evidence else "  ", style="bold yellow")
+    line.append(f"{turn.number:>4} ", style="dim")
+    line.append(f"{label:<9}", style=SPEAKER_STYLE.get(turn.speaker, "bold"))
+    line.append(" ")
+    line.append(turn.text, style="on #3a3a00" if is_evidence else "")
+    return line
+
+
 class Transcript(OptionList):
     """One option per turn (virtual rendering keeps a 1,000-turn session fast)."""
 
@@ -26,32 +37,69 @@ class Transcript(OptionList):
         Binding("p", "previous_evidence", "Previous evidence", id="transcript.previous_evidence"),
     ]
 
+    FIRST_CHUNK = 40  # turns shown at once (a screenful); the rest follow in batches
+    BATCH = 100
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.evidence: tuple[int, ...] = ()
+        self._marked: set[int] = set()
+        self._turns: list[TurnView] = []
         self._index_of: dict[int, int] = {}
+        self._key: object = None
+        self._added = 0
+        self._generation = 0
 
-    def show(self, turns: Iterable[TurnView], evidence: Iterable[int] = ()) -> None:
-        """Replace the turns; ``evidence`` are the turn numbers the draft cites."""
+    def show(
+        self, turns: Iterable[TurnView], evidence: Iterable[int] = (), key: object = None
+    ) -> None:
+        """Show the turns; ``evidence`` are the turn numbers the draft cites.
+
+        With the same ``key`` (the session) as last time only the evidence markers change,
+        so moving between items of one session is instant; a new session's turns are
+        added in batches so that the first screen appears at once even for 1,000 turns.
+        """
         turns = list(turns)
+        old_evidence = set(self.evidence)
         self.evidence = tuple(sorted(set(evidence)))
-        marked = set(self.evidence)
+        self._marked = set(self.evidence)
+        if key is not None and key == self._key and len(turns) == len(self._turns):
+            for number in old_evidence ^ set(self.evidence):
+                index = self._index_of.get(number)
+                if index is not None and index < self._added:
+                    self.replace_option_prompt_at_index(index, self._prompt(turns[index]))
+            self.highlighted = None
+            self.scroll_home(animate=False)
+            return
+        self._key, self._turns = key, turns
         self._index_of = {turn.number: index for index, turn in enumerate(turns)}
+        self._generation += 1
+        self._added = 0
         self.clear_options()
-        self.add_options([self._option(turn, turn.number in marked) for turn in turns])
+        self._add_until(self.FIRST_CHUNK)
         self.highlighted = None
         self.scroll_home(animate=False)
+        if self._added < len(turns):
+            self.call_after_refresh(self._add_later, self._generation)
 
-    @staticmethod
-    def _option(turn: TurnView, is_evidence: bool) -> Option:
-        label = SPEAKER_LABEL.get(turn.speaker, turn.speaker)
-        line = Text()
-        line.append("▌ " if is_evidence else "  ", style="bold yellow")
-        line.append(f"{turn.number:>4} ", style="dim")
-        line.append(f"{label:<9}", style=SPEAKER_STYLE.get(turn.speaker, "bold"))
-        line.append(" ")
-        line.append(turn.text, style="on #3a3a00" if is_evidence else "")
-        return Option(line, id=f"turn-{turn.number}")
+    def _add_until(self, end: int) -> None:
+        end = min(end, len(self._turns))
+        if end > self._added:
+            self.add_options([self._option(turn) for turn in self._turns[self._added : end]])
+            self._added = end
+
+    def _add_later(self, generation: int) -> None:
+        if generation != self._generation:  # another session was shown meanwhile
+            return
+        self._add_until(self._added + self.BATCH)
+        if self._added < len(self._turns):
+            self.set_timer(0.01, lambda: self._add_later(generation))
+
+    def _prompt(self, turn: TurnView) -> Text:
+        return _turn_text(turn, turn.number in self._marked)
+
+    def _option(self, turn: TurnView) -> Option:
+        return Option(self._prompt(turn), id=f"turn-{turn.number}")
 
     def highlighted_turn(self) -> int | None:
         if self.highlighted is None:
@@ -74,6 +122,7 @@ class Transcript(OptionList):
             later = [n for n in ordered if (n > current if step > 0 else n < current)]
             target = later[0] if later else ordered[0]
         if target in self._index_of:
+            self._add_until(self._index_of[target] + 1)
             self.highlighted = self._index_of[target]
         return target
 
