@@ -66,17 +66,17 @@ def assign_authoring(
         for name in names:
             ensure_annotator(session, name)
         units = session.execute(
-            select(Rating.session_id, Rating.item_id, TherapySession.client_id)
+            select(col(Rating.session_id), col(Rating.item_id), col(TherapySession.client_id))
             .join(TherapySession, col(TherapySession.id) == col(Rating.session_id))
-            .where(Rating.rater_role == "client")
+            .where(col(Rating.rater_role) == "client")
             .order_by(col(Rating.session_id), col(Rating.item_id))
         ).all()
         existing = session.execute(
             select(
-                Rationale.session_id,
-                Rationale.item_id,
-                Rationale.author_id,
-                TherapySession.client_id,
+                col(Rationale.session_id),
+                col(Rationale.item_id),
+                col(Rationale.author_id),
+                col(TherapySession.client_id),
             ).join(TherapySession, col(TherapySession.id) == col(Rationale.session_id))
         ).all()
         covered = {(sid, iid) for sid, iid, _, _ in existing}
@@ -141,20 +141,20 @@ def assign_reviews(
     rng = random.Random(seed)
     with session_scope(engine) as session:
         rationales = session.execute(
-            select(Rationale.id, Rationale.session_id, Rationale.author_id)
+            select(col(Rationale.id), col(Rationale.session_id), col(Rationale.author_id))
             .where(col(Rationale.author_id).is_not(None))
-            .where(Rationale.status == workflow.ACCEPTED)
+            .where(col(Rationale.status) == workflow.ACCEPTED)
             .order_by(col(Rationale.session_id), col(Rationale.id))
         ).all()
         assigned = session.execute(
-            select(ReviewAssignment.rationale_id, ReviewAssignment.reviewer_id)
+            select(col(ReviewAssignment.rationale_id), col(ReviewAssignment.reviewer_id))
         ).all()
-        everyone = sorted(session.execute(select(Annotator.id)).scalars())
+        everyone = sorted(session.execute(select(col(Annotator.id))).scalars())
         pool = _names(reviewers) if reviewers else everyone
         for name in pool:
             ensure_annotator(session, name)
         already_reviewed = set(
-            session.execute(select(Review.rationale_id, Review.reviewer_id)).all()
+            session.execute(select(col(Review.rationale_id), col(Review.reviewer_id))).all()
         )
         under_review = {rid for rid, _ in assigned}
         load: dict[str, int] = dict.fromkeys(pool, 0)

@@ -98,8 +98,8 @@ def draft_view(draft: Draft | None) -> DraftView | None:
 def failing_comments(session: Session, rationale_id: int) -> tuple[str, ...]:
     """Comments of the failing reviews of a rationale, oldest first."""
     rows = session.execute(
-        select(Review.comment)
-        .where(Review.rationale_id == rationale_id, col(Review.passed).is_(False))
+        select(col(Review.comment))
+        .where(col(Review.rationale_id) == rationale_id, col(Review.passed).is_(False))
         .order_by(col(Review.id))
     ).scalars()
     return tuple(comment for comment in rows if comment)
@@ -242,10 +242,10 @@ def regenerate(engine: Engine, rationale_id: int, annotator: str, drafter: Draft
     if draft.status == workflow.DRAFT_FAILED or not draft.text:
         raise NotFoundError(f"drafting failed: {draft.error or 'no text returned'}")
     with session_scope(engine) as session:
-        rationale = session.get(Rationale, rationale_id)
-        assert rationale is not None
-        rationale.draft_id = draft.id
-        session.add(rationale)
+        stored = session.get(Rationale, rationale_id)
+        assert stored is not None
+        stored.draft_id = draft.id
+        session.add(stored)
     view = draft_view(draft)
     assert view is not None
     return view

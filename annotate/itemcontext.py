@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from annotate.errors import NotFoundError
 from store.models import Instrument, Item, Rating, TherapySession, Turn
@@ -49,17 +49,18 @@ def load_context(session: Session, session_id: str, item_id: str) -> ItemContext
     instrument = session.get(Instrument, item.instrument_id)
     anchors = dict(instrument.anchors) if instrument else {}
     dimensions = dict(instrument.dimensions) if instrument else {}
-    ratings = dict(
-        session.execute(
-            select(Rating.rater_role, Rating.value).where(
-                Rating.session_id == session_id, Rating.item_id == item_id
+    ratings: dict[str, int] = {
+        role: value
+        for role, value in session.execute(
+            select(col(Rating.rater_role), col(Rating.value)).where(
+                col(Rating.session_id) == session_id, col(Rating.item_id) == item_id
             )
         ).all()
-    )
+    }
     turn_rows = session.execute(
-        select(Turn.number, Turn.speaker, Turn.text)
-        .where(Turn.session_id == session_id)
-        .order_by(Turn.number)  # type: ignore[arg-type]
+        select(col(Turn.number), col(Turn.speaker), col(Turn.text))
+        .where(col(Turn.session_id) == session_id)
+        .order_by(col(Turn.number))
     ).all()
     dimension = dimensions.get(item.dimension, {})
     client, counselor = ratings.get("client"), ratings.get("counselor")

@@ -32,43 +32,44 @@ def authoring_queue(
     with session_scope(engine) as session:
         query = (
             select(
-                Rationale.id,
-                Rationale.session_id,
-                Rationale.item_id,
-                Item.dimension,
-                Rationale.status,
-                Rationale.flagged,
+                col(Rationale.id),
+                col(Rationale.session_id),
+                col(Rationale.item_id),
+                col(Item.dimension),
+                col(Rationale.status),
+                col(Rationale.flagged),
             )
             .join(Item, col(Item.id) == col(Rationale.item_id))
-            .where(Rationale.author_id == annotator)
+            .where(col(Rationale.author_id) == annotator)
             .order_by(col(Rationale.session_id), col(Item.position))
         )
         if status:
-            query = query.where(Rationale.status == status)
+            query = query.where(col(Rationale.status) == status)
         if dimension:
-            query = query.where(Item.dimension == dimension)
+            query = query.where(col(Item.dimension) == dimension)
         rows = session.execute(query).all()
         ids = [row[0] for row in rows]
         drafted = set(
             session.execute(
-                select(Draft.session_id, Draft.item_id)
+                select(col(Draft.session_id), col(Draft.item_id))
                 .where(col(Draft.session_id).in_({row[1] for row in rows}))
                 .where(col(Draft.status) != workflow.DRAFT_FAILED)
             ).all()
         )
         latest_failing = (
-            select(Review.rationale_id, func.max(Review.id).label("review_id"))
+            select(col(Review.rationale_id), func.max(col(Review.id)).label("review_id"))
             .where(col(Review.rationale_id).in_(ids), col(Review.passed).is_(False))
             .group_by(col(Review.rationale_id))
             .subquery()
         )
-        comments = dict(
-            session.execute(
-                select(Review.rationale_id, Review.comment).join(
+        comments: dict[int, str | None] = {
+            rationale_id: comment
+            for rationale_id, comment in session.execute(
+                select(col(Review.rationale_id), col(Review.comment)).join(
                     latest_failing, latest_failing.c.review_id == col(Review.id)
                 )
             ).all()
-        )
+        }
     return [
         QueueEntry(
             rationale_id=rid,

@@ -51,21 +51,21 @@ def review_queue(engine: Engine, reviewer: str, *, include_done: bool = False) -
     with session_scope(engine) as session:
         query = (
             select(
-                ReviewAssignment.id,
-                Rationale.id,
-                Rationale.session_id,
-                Rationale.item_id,
-                Item.dimension,
-                ReviewAssignment.status,
+                col(ReviewAssignment.id),
+                col(Rationale.id),
+                col(Rationale.session_id),
+                col(Rationale.item_id),
+                col(Item.dimension),
+                col(ReviewAssignment.status),
             )
             .join(Rationale, col(Rationale.id) == col(ReviewAssignment.rationale_id))
             .join(Item, col(Item.id) == col(Rationale.item_id))
-            .where(ReviewAssignment.reviewer_id == reviewer)
+            .where(col(ReviewAssignment.reviewer_id) == reviewer)
             .where((col(Rationale.author_id) != reviewer) | col(Rationale.author_id).is_(None))
             .order_by(col(Rationale.session_id), col(Item.position))
         )
         if not include_done:
-            query = query.where(ReviewAssignment.status == workflow.REVIEW_PENDING)
+            query = query.where(col(ReviewAssignment.status) == workflow.REVIEW_PENDING)
         return [ReviewTask(*row) for row in session.execute(query).all()]
 
 
@@ -129,9 +129,9 @@ def submit_review(
         ensure_annotator(session, reviewer)
         existing = session.execute(
             select(Review).where(
-                Review.rationale_id == rationale.id,
-                Review.reviewer_id == reviewer,
-                Review.rationale_version == latest.version,
+                col(Review.rationale_id) == rationale.id,
+                col(Review.reviewer_id) == reviewer,
+                col(Review.rationale_version) == latest.version,
             )
         ).scalar_one_or_none()
         if existing is not None:
@@ -143,7 +143,9 @@ def submit_review(
             comment=comment.strip() or None,
             passed=passed,
             rubric_version=rubric.version,
-            **scores,
+            faithfulness=scores["faithfulness"],
+            relevance=scores["relevance"],
+            informativeness=scores["informativeness"],
         )
         session.add(review)
         assignment.status = workflow.REVIEW_DONE
