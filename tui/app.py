@@ -91,6 +91,14 @@ class AnnotateApp(App[None]):
         if not isinstance(self.screen, ProgressScreen):
             self.push_screen(ProgressScreen())
 
+    async def action_quit(self) -> None:
+        """Quit, first storing any editor text that the autosave has not yet caught."""
+        for screen in self.screen_stack:
+            flush = getattr(screen, "flush_before_exit", None)
+            if flush is not None:
+                flush()
+        self.exit()
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that failed unexpectedly is shown, not hidden (domain errors are handled)."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:

@@ -101,13 +101,20 @@ async def test_autosave_within_two_seconds_of_last_keystroke(work_engine) -> Non
     assert versions(work_engine, entry.rationale_id) == []  # autosave is not a version
 
 
-async def test_accept_signs_off(work_engine) -> None:
+async def test_accept_signs_off_and_the_queue_shows_it(work_engine) -> None:
+    from tui.screens.queue import QueueScreen
+
     entry = first_pending(work_engine)
     app = create_app(work_engine, "ana")
     async with app.run_test(size=SIZE) as pilot:
         await open_first_pending(pilot)
         await pilot.press("ctrl+o")
         await settle(pilot)
+        await pilot.press("escape", "s", "s")  # back; filter pending -> in progress -> accepted
+        await settle(pilot)
+        assert isinstance(app.screen, QueueScreen)
+        table = app.screen.query_one("#authoring")
+        assert str(entry.rationale_id) in [row.key.value for row in table.ordered_rows]  # type: ignore[attr-defined]
     stored = versions(work_engine, entry.rationale_id)
     assert [(v.kind, v.author_id) for v in stored] == [("accept", "ana")]
     with Session(work_engine) as session:
@@ -152,6 +159,18 @@ async def test_next_and_previous_walk_the_queue_and_keep_unsaved_text(work_engin
     with Session(work_engine) as session:
         row = session.get(Autosave, (pending[0].rationale_id, "ana"))
         assert row is not None and row.text.startswith("Half-written ")
+
+
+async def test_quitting_right_after_typing_keeps_the_text(work_engine) -> None:
+    entry = first_pending(work_engine)
+    app = create_app(work_engine, "ana", autosave_delay=30)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_pending(pilot)
+        await pilot.press(*"Last words ", "ctrl+q")
+        await pilot.pause()
+    with Session(work_engine) as session:
+        row = session.get(Autosave, (entry.rationale_id, "ana"))
+        assert row is not None and row.text.startswith("Last words Draft for")
 
 
 async def test_regenerate_runs_in_a_worker_and_replaces_an_untouched_draft(work_engine) -> None:

@@ -329,6 +329,21 @@ class AnnotateScreen(Screen[None]):
             self._autosave_timer = None
             self._autosave_now()
 
+    def flush_before_exit(self) -> None:
+        """On quit: store unsaved text right away (workers no longer run at shutdown)."""
+        if self._autosave_timer is not None:
+            self._autosave_timer.stop()
+            self._autosave_timer = None
+        if self.state is not None and self.editor.text != self.persisted_text:
+            app = self.app
+            editing.autosave(
+                app.engine,  # type: ignore[attr-defined]
+                self.state.rationale_id,
+                app.annotator,  # type: ignore[attr-defined]
+                self.editor.text,
+                self.lock_version,
+            )
+
     def _go(self, step: int) -> None:
         target = self.index + step
         if not 0 <= target < len(self.rationale_ids):
