@@ -59,12 +59,20 @@ class AnnotateApp(App[None]):
         from tui.screens.queue import QueueScreen
 
         self.push_screen(QueueScreen())
-        # Full garbage collections of a 1,000-turn transcript's objects take 50-200 ms: the
-        # start-up objects are frozen out of the collector's view, automatic collections
-        # are made rare, and a full one runs once the expert has paused for a second.
+        self._idle_collect: Timer | None = None
+        self.set_timer(IDLE_COLLECT_SECONDS, self._freeze_startup_objects)
+
+    def _freeze_startup_objects(self) -> None:
+        """Keep full garbage collections from stalling a keystroke.
+
+        With a 1,000-turn transcript in memory a full collection takes 50-200 ms: so once
+        the first screen is up, the start-up objects (which never become garbage) are
+        frozen out of the collector's view, full collections are made rarer, and one runs
+        whenever the expert pauses (``collect_when_idle``).
+        """
+        gc.collect()
         gc.freeze()
         gc.set_threshold(700, 10, 50)
-        self._idle_collect: Timer | None = None
 
     def collect_when_idle(self) -> None:
         """Called after each screen change: collect garbage after a second without one."""
