@@ -12,6 +12,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from annotate.editing import Drafter
+from annotate.errors import ConfigError
 
 
 def default_drafter() -> Drafter | None:
@@ -121,9 +122,14 @@ def create_app(
     autosave_delay: float = 1.0,
 ) -> AnnotateApp:
     """Build the app for one annotator (default: the OS user name)."""
+    if not annotator:
+        try:
+            annotator = getpass.getuser()
+        except (OSError, KeyError):
+            raise ConfigError("cannot tell your user name: give --annotator NAME") from None
     return AnnotateApp(
         engine,
-        annotator or getpass.getuser(),
+        annotator,
         drafter=drafter if drafter is not None else default_drafter(),
         autosave_delay=autosave_delay,
     )

@@ -98,7 +98,11 @@ class QueueScreen(Screen[None]):
             if (status is None or entry.status == status)
             and (dimension is None or entry.dimension == dimension)
         ]
-        reviews = review_queue(engine, annotator)
+        reviews = [
+            task
+            for task in review_queue(engine, annotator)
+            if dimension is None or task.dimension == dimension
+        ]
         self.post_message(self.Loaded(entries, reviews, totals))
 
     @on(Loaded)
