@@ -53,6 +53,7 @@ COLUMNS = (
     ("accepted", "accepted"),
     ("reviewed", "reviewed"),
     ("sent_back", "sent back"),
+    ("awaiting_revision", "to revise"),
     ("reviews_given", "reviews given"),
     ("reviews_pending", "to review"),
 )
