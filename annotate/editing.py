@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from annotate import workflow
-from annotate.errors import ConflictError, NotFoundError, PermissionDenied
+from annotate.errors import AnnotateError, ConflictError, NotFoundError, PermissionDenied
 from annotate.itemcontext import ItemContext, load_context
 from store.db import session_scope
 from store.models import Annotator, Autosave, Draft, Rationale, RationaleVersion, Review, utcnow
@@ -240,7 +240,7 @@ def regenerate(engine: Engine, rationale_id: int, annotator: str, drafter: Draft
         session_id, item_id = rationale.session_id, rationale.item_id
     draft = drafter(engine, session_id, item_id)
     if draft.status == workflow.DRAFT_FAILED or not draft.text:
-        raise NotFoundError(f"drafting failed: {draft.error or 'no text returned'}")
+        raise AnnotateError(f"drafting failed: {draft.error or 'no text returned'}")
     with session_scope(engine) as session:
         stored = session.get(Rationale, rationale_id)
         assert stored is not None
