@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import column, func, select, table
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.expression import ColumnClause
 
 COUNTED = {
     "sessions": ("sessions", None),
@@ -32,7 +33,7 @@ def counts(engine: Engine) -> dict[str, int]:
     figures: dict[str, int] = {}
     with engine.connect() as connection:
         for key, (table_name, rater_role) in COUNTED.items():
-            role = column("rater_role")
+            role: ColumnClause[str] = column("rater_role")
             query = select(func.count()).select_from(table(table_name, role))
             if rater_role is not None:
                 query = query.where(role == rater_role)
