@@ -203,9 +203,7 @@ class InstrumentInfo:
 def load_instrument(connection: Connection, instrument_id: str) -> InstrumentInfo | None:
     columns = (Instrument.name, Instrument.version, Instrument.scale_min, Instrument.scale_max)
     columns += (Instrument.anchors, Instrument.dimensions)  # type: ignore[assignment]
-    instrument = connection.execute(
-        select(*columns).where(Instrument.id == instrument_id)
-    ).first()
+    instrument = connection.execute(select(*columns).where(Instrument.id == instrument_id)).first()
     if instrument is None:
         return None
     items = connection.execute(
