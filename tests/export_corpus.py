@@ -80,12 +80,20 @@ def build_corpus(
                 value = max(1, min(5, level + rng.choice((-1, 0, 0, 1))))
                 client_ratings[(session_id, item)] = value
                 ratings.append(
-                    {"session_id": session_id, "item_id": item, "rater_role": "client",
-                     "value": value}
+                    {
+                        "session_id": session_id,
+                        "item_id": item,
+                        "rater_role": "client",
+                        "value": value,
+                    }
                 )
                 ratings.append(
-                    {"session_id": session_id, "item_id": item, "rater_role": "counselor",
-                     "value": rng.randint(3, 5)}
+                    {
+                        "session_id": session_id,
+                        "item_id": item,
+                        "rater_role": "counselor",
+                        "value": rng.randint(3, 5),
+                    }
                 )
                 rationale_ids[(session_id, item)] = next_id
                 rationales.append(
@@ -147,8 +155,9 @@ def build_corpus(
     return Corpus(client_of, client_ratings, rationale_ids)
 
 
-def add_draft(engine: Engine, session_id: str, item_id: str, text: str | None,
-              status: str = workflow.DRAFT_OK) -> int:
+def add_draft(
+    engine: Engine, session_id: str, item_id: str, text: str | None, status: str = workflow.DRAFT_OK
+) -> int:
     """Store a draft (every NOT NULL column filled) and point the rationale at it."""
     from sqlalchemy import update
 

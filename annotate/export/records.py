@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlalchemy.engine import Connection
 
 from annotate import workflow
@@ -30,6 +30,7 @@ from store.models import (
 )
 
 CLIENT = "client"
+FETCH_ROWS = 2000  # rows per driver fetch
 
 # Reasons a rationale is left out, in the order they are checked.
 OTHER_INSTRUMENT = "other_instrument"
@@ -52,8 +53,7 @@ class Policy:
     include_unreviewed: bool
 
 
-@dataclass(frozen=True)
-class ScanRow:
+class ScanRow(NamedTuple):
     """One rationale as the light scan sees it (no texts)."""
 
     session_id: str
@@ -91,46 +91,84 @@ def exclusion_reason(row: Any, policy: Policy) -> str | None:
     return None
 
 
-def _final_versions():  # type: ignore[no-untyped-def]
-    return (
-        select(
-            RationaleVersion.rationale_id.label("rationale_id"),  # type: ignore[attr-defined]
-            func.max(RationaleVersion.version).label("version"),
-        )
-        .group_by(RationaleVersion.rationale_id)
-        .subquery("final_versions")
+def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any]:
+    """The final version to outer-join (with its ON clause), and per rationale the
+    reviews of that version, how many of them fail, and the client's rating.
+
+    The final version is the row with no newer one (an index seek on the unique
+    (rationale_id, version) key), so the review look-ups below use its column
+    instead of repeating a MAX subquery.
+    """
+    final = RationaleVersion.__table__.alias("final")  # type: ignore[attr-defined]
+    newer = RationaleVersion.__table__.alias("newer")  # type: ignore[attr-defined]
+    on_final = and_(
+        final.c.rationale_id == Rationale.id,
+        ~exists().where(newer.c.rationale_id == Rationale.id, newer.c.version > final.c.version),
     )
-
-
-def _review_counts(threshold: int):  # type: ignore[no-untyped-def]
+    of_final = (Review.rationale_id == Rationale.id, Review.rationale_version == final.c.version)
     below = or_(
         Review.faithfulness < threshold,
         Review.relevance < threshold,
         Review.informativeness < threshold,
     )
-    return (
-        select(
-            Review.rationale_id.label("rationale_id"),  # type: ignore[attr-defined]
-            Review.rationale_version.label("version"),  # type: ignore[attr-defined]
-            func.count().label("reviews"),
-            func.sum(case((below, 1), else_=0)).label("failed"),
+    reviews = select(func.count()).where(*of_final).correlate(Rationale, final).scalar_subquery()
+    failed = (
+        select(func.count()).where(*of_final, below).correlate(Rationale, final).scalar_subquery()
+    )
+    client_rating = (
+        select(Rating.value)
+        .where(
+            Rating.session_id == Rationale.session_id,
+            Rating.item_id == Rationale.item_id,
+            Rating.rater_role == CLIENT,
         )
-        .group_by(Review.rationale_id, Review.rationale_version)
-        .subquery("review_counts")
+        .correlate(Rationale)
+        .scalar_subquery()
     )
+    return final, on_final, reviews, failed, client_rating
 
 
-def _client_ratings():  # type: ignore[no-untyped-def]
-    return (
-        select(Rating.session_id, Rating.item_id, Rating.value)
-        .where(Rating.rater_role == CLIENT)
-        .subquery("client_ratings")
-    )
+class Statement:
+    """A Core query compiled once for the connection's dialect, run on the driver's cursor.
+
+    SQLAlchemy's per-row result processing (and compiling a query per batch) costs
+    more than the export's own work per record; the queries here return only strings
+    and integers, which need no processing. Runs inside the connection's transaction
+    (the caller has executed on it already). On PostgreSQL a named (server-side)
+    cursor keeps the rows on the server.
+    """
+
+    def __init__(self, connection: Connection, query: Any) -> None:
+        self.connection = connection
+        compiled = query.compile(dialect=connection.dialect)
+        self.sql = str(compiled)
+        self.defaults = compiled.params
+        self.order = compiled.positiontup
+
+    def rows(self, params: dict[str, Any] | None = None) -> Iterator[tuple]:
+        values = {**self.defaults, **(params or {})}
+        args: Any = [values[key] for key in self.order] if self.order is not None else values
+        dbapi_connection: Any = self.connection.connection
+        if self.connection.dialect.name == "postgresql":
+            cursor = dbapi_connection.cursor(name="annotate_export")
+        else:
+            cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(self.sql, args)
+            while rows := cursor.fetchmany(FETCH_ROWS):
+                yield from rows
+        finally:
+            cursor.close()
+
+
+def driver_rows(connection: Connection, query: Any) -> Iterator[tuple]:
+    """Run a query once through :class:`Statement`."""
+    return Statement(connection, query).rows()
 
 
 def scan(connection: Connection, policy: Policy) -> Iterator[ScanRow]:
     """Every rationale, light, ordered by (session id, item position), streamed."""
-    final, reviews, ratings = _final_versions(), _review_counts(policy.threshold), _client_ratings()
+    final, on_final, reviews, failed, client_rating = _measures(policy.threshold)
     query = (
         select(
             Rationale.session_id,
@@ -139,28 +177,16 @@ def scan(connection: Connection, policy: Policy) -> Iterator[ScanRow]:
             Item.instrument_id,
             Rationale.status,
             final.c.version,
-            func.coalesce(reviews.c.reviews, 0),
-            func.coalesce(reviews.c.failed, 0),
-            ratings.c.value,
+            reviews,
+            failed,
+            client_rating,
         )
         .join(TherapySession, TherapySession.id == Rationale.session_id)  # type: ignore[arg-type]
         .join(Item, Item.id == Rationale.item_id)  # type: ignore[arg-type]
-        .outerjoin(final, final.c.rationale_id == Rationale.id)
-        .outerjoin(
-            reviews,
-            and_(reviews.c.rationale_id == Rationale.id, reviews.c.version == final.c.version),
-        )
-        .outerjoin(
-            ratings,
-            and_(
-                ratings.c.session_id == Rationale.session_id,
-                ratings.c.item_id == Rationale.item_id,
-            ),
-        )
+        .outerjoin(final, on_final)
         .order_by(Rationale.session_id, Item.position, Rationale.item_id)
     )
-    result = connection.execution_options(yield_per=2000).execute(query)
-    for row in result:
+    for row in driver_rows(connection, query):
         yield ScanRow(*row)
 
 
@@ -180,9 +206,7 @@ def session_dimension_scores(
         .group_by(Rating.session_id, Item.dimension)
         .order_by(Rating.session_id, Item.dimension)
     )
-    for session_id, dimension, total, count in connection.execution_options(yield_per=2000).execute(
-        query
-    ):
+    for session_id, dimension, total, count in driver_rows(connection, query):
         yield session_id, dimension, float(total), int(count)
 
 
@@ -226,8 +250,7 @@ def load_instrument(connection: Connection, instrument_id: str) -> InstrumentInf
     )
 
 
-@dataclass(frozen=True)
-class FullRow:
+class FullRow(NamedTuple):
     """One rationale with everything a record is built from."""
 
     rationale_id: int
@@ -247,62 +270,62 @@ class FullRow:
     draft_prompt_version: str | None
 
 
-def read_batch(
-    connection: Connection, session_ids: list[str], policy: Policy
-) -> tuple[list[FullRow], dict[str, list[tuple[str, str]]]]:
-    """The rationales (with texts) and transcripts of some sessions, in export order."""
-    final, reviews, ratings = _final_versions(), _review_counts(policy.threshold), _client_ratings()
-    # Only the final version's row is joined, so texts of older versions are never read.
-    query = (
-        select(
-            Rationale.id,
-            Rationale.session_id,
-            TherapySession.client_id,
-            Rationale.item_id,
-            Item.instrument_id,
-            Rationale.status,
-            final.c.version,
-            func.coalesce(reviews.c.reviews, 0),
-            func.coalesce(reviews.c.failed, 0),
-            ratings.c.value,
-            RationaleVersion.text,
-            RationaleVersion.guideline_version,
-            Draft.status,
-            Draft.text,
-            Draft.prompt_version,
+class BatchReader:
+    """Reads the rationales (with texts) and transcripts of a batch of sessions.
+
+    Both statements are compiled once with a fixed number of session parameters; a
+    shorter batch repeats its last id (harmless in an IN list).
+    """
+
+    def __init__(self, connection: Connection, policy: Policy, size: int) -> None:
+        self.size = size
+        names = [f"session_{n}" for n in range(size)]
+        final, on_final, reviews, failed, client_rating = _measures(policy.threshold)
+        # Only the final version's row is joined: texts of older versions are never read.
+        query = (
+            select(
+                Rationale.id,
+                Rationale.session_id,
+                TherapySession.client_id,
+                Rationale.item_id,
+                Item.instrument_id,
+                Rationale.status,
+                final.c.version,
+                reviews,
+                failed,
+                client_rating,
+                final.c.text,
+                final.c.guideline_version,
+                Draft.status,
+                Draft.text,
+                Draft.prompt_version,
+            )
+            .join(TherapySession, TherapySession.id == Rationale.session_id)  # type: ignore[arg-type]
+            .join(Item, Item.id == Rationale.item_id)  # type: ignore[arg-type]
+            .outerjoin(final, on_final)
+            .outerjoin(Draft, Draft.id == Rationale.draft_id)  # type: ignore[arg-type]
+            .where(Rationale.session_id.in_([bindparam(n) for n in names]))  # type: ignore[attr-defined]
+            .order_by(Rationale.session_id, Item.position, Rationale.item_id)
         )
-        .join(TherapySession, TherapySession.id == Rationale.session_id)  # type: ignore[arg-type]
-        .join(Item, Item.id == Rationale.item_id)  # type: ignore[arg-type]
-        .outerjoin(final, final.c.rationale_id == Rationale.id)
-        .outerjoin(
-            RationaleVersion,
-            and_(
-                RationaleVersion.rationale_id == Rationale.id,
-                RationaleVersion.version == final.c.version,
-            ),
+        turn_query = (
+            select(Turn.session_id, Turn.speaker, Turn.text)
+            .where(Turn.session_id.in_([bindparam(n) for n in names]))  # type: ignore[attr-defined]
+            .order_by(Turn.session_id, Turn.number)
         )
-        .outerjoin(
-            reviews,
-            and_(reviews.c.rationale_id == Rationale.id, reviews.c.version == final.c.version),
-        )
-        .outerjoin(
-            ratings,
-            and_(
-                ratings.c.session_id == Rationale.session_id,
-                ratings.c.item_id == Rationale.item_id,
-            ),
-        )
-        .outerjoin(Draft, Draft.id == Rationale.draft_id)  # type: ignore[arg-type]
-        .where(Rationale.session_id.in_(session_ids))  # type: ignore[attr-defined]
-        .order_by(Rationale.session_id, Item.position, Rationale.item_id)
-    )
-    rows = [FullRow(*row) for row in connection.execute(query)]
-    turns: dict[str, list[tuple[str, str]]] = {session_id: [] for session_id in session_ids}
-    turn_query = (
-        select(Turn.session_id, Turn.speaker, Turn.text)
-        .where(Turn.session_id.in_(session_ids))  # type: ignore[attr-defined]
-        .order_by(Turn.session_id, Turn.number)
-    )
-    for session_id, speaker, text in connection.execute(turn_query):
-        turns[session_id].append((speaker, text))
-    return rows, turns
+        self.names = names
+        self.rationales = Statement(connection, query)
+        self.turns = Statement(connection, turn_query)
+
+    def read(
+        self, session_ids: list[str]
+    ) -> tuple[list[FullRow], dict[str, list[tuple[str, str]]]]:
+        """The batch's rationales in export order and each session's (speaker, text) turns."""
+        if not 0 < len(session_ids) <= self.size:
+            raise ValueError(f"a batch holds 1..{self.size} sessions")
+        padded = session_ids + [session_ids[-1]] * (self.size - len(session_ids))
+        params = dict(zip(self.names, padded, strict=True))
+        rows = [FullRow(*row) for row in self.rationales.rows(params)]
+        turns: dict[str, list[tuple[str, str]]] = {session_id: [] for session_id in session_ids}
+        for session_id, speaker, text in self.turns.rows(params):
+            turns[session_id].append((speaker, text))
+        return rows, turns

@@ -7,6 +7,8 @@ and writes every record straight to its files.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +21,16 @@ from annotate.errors import ConfigError, NotFoundError
 from annotate.export import formats, records
 from annotate.export.folds import ClientStats, FoldTable, assign_folds
 from annotate.export.manifest import Counts, Provenance, build_manifest, dataset_info
-from annotate.export.writer import DataFile, Staging, describe_file, dumps, write_json
+from annotate.export.writer import (
+    DataFile,
+    Staging,
+    describe_file,
+    dumps,
+    write_json,
+)
 from annotate.guidelines import load_rubric
 
-SESSIONS_PER_BATCH = 200
+SESSIONS_PER_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -116,8 +124,8 @@ def _first_pass(
         pair = totals.setdefault(session_id, [0.0, 0.0])
         pair[0] += total
         pair[1] += count
-    for session_id, (total, count) in totals.items():
-        clients[client_of[session_id]].score_sum += total / count
+    for session_id, (rating_sum, rating_count) in totals.items():
+        clients[client_of[session_id]].score_sum += rating_sum / rating_count
 
     fold_of: dict[str, int] = {}
     fold_tables: dict[int, FoldTable] = {}
@@ -223,11 +231,14 @@ def _second_pass(
     on_progress: Callable[[int, int], None] | None,
 ) -> None:
     prompts = formats.PromptBuilder(instrument, options.target)
+    item_json = functools.cache(lambda item_id: json.dumps(item_id, ensure_ascii=False))
     folds = options.folds or 0
+    reader = records.BatchReader(connection, policy, SESSIONS_PER_BATCH)
     for start in range(0, len(plan.sessions), SESSIONS_PER_BATCH):
         batch = plan.sessions[start : start + SESSIONS_PER_BATCH]
-        rows, turns = records.read_batch(connection, batch, policy)
+        rows, turns = reader.read(batch)
         transcripts: dict[str, str] = {}
+        heads: dict[str, str] = {}
         for row in rows:
             if records.exclusion_reason(row, policy) is not None:
                 continue
@@ -237,6 +248,9 @@ def _second_pass(
                 transcript = transcripts[row.session_id] = formats.transcript_text(
                     turns[row.session_id]
                 )
+                # The index line's session part, JSON without braces, once per session.
+                head = {"session_id": row.session_id, "client_id": row.client_id}
+                heads[row.session_id] = json.dumps(head, ensure_ascii=False)[1:-1]
             system = prompts.system(row.item_id, row.client_rating)
             if options.fmt == "dpo":
                 record = _pair(row, system, transcript, prompts, options, counts)
@@ -251,11 +265,7 @@ def _second_pass(
             if row.draft_prompt_version:
                 provenance.draft_prompt_versions.add(row.draft_prompt_version)
             line = dumps(record)
-            entry = {
-                "session_id": row.session_id,
-                "client_id": row.client_id,
-                "item_id": row.item_id,
-            }
+            entry = f'{heads[row.session_id]}, "item_id": {item_json(row.item_id)}}}\n'
             if folds:
                 own = plan.fold_of[row.client_id]
                 for fold in range(1, folds + 1):

@@ -65,9 +65,11 @@ class DataFile:
     def records(self) -> int:
         return self.data.lines
 
-    def write(self, line: bytes, record: dict[str, Any], index_entry: dict[str, Any]) -> None:
+    def write(self, line: bytes, record: dict[str, Any], index_tail: str) -> None:
+        """Write one record; ``index_tail`` is its index entry as JSON without the opening
+        brace, so the line number (different in each file) is prepended by formatting."""
         self.data.write(line)
-        self.index.write(dumps({"line": self.data.lines, **index_entry}))
+        self.index.write(f'{{"line": {self.data.lines}, {index_tail}'.encode())
         if self._schema is not None:
             self._rows.append(record)
             if len(self._rows) >= PARQUET_BATCH_ROWS:

@@ -98,15 +98,31 @@ def test_only_reviews_of_the_final_version_count(engine, tmp_path) -> None:
     with session_scope(engine) as session:
         # A failed review of version 1, then a new final version 2 with a passing review.
         session.add(
-            Review(rationale_id=rid, rationale_version=1, reviewer_id="ana", faithfulness=1,
-                   relevance=1, informativeness=1, passed=False, rubric_version="1.0.0")
+            Review(
+                rationale_id=rid,
+                rationale_version=1,
+                reviewer_id="ana",
+                faithfulness=1,
+                relevance=1,
+                informativeness=1,
+                passed=False,
+                rubric_version="1.0.0",
+            )
         )
         from store.models import RationaleVersion
 
         session.add(RationaleVersion(rationale_id=rid, version=2, text="v2 text", author_id="ana"))
         session.add(
-            Review(rationale_id=rid, rationale_version=2, reviewer_id="ben", faithfulness=3,
-                   relevance=3, informativeness=3, passed=True, rubric_version="1.0.0")
+            Review(
+                rationale_id=rid,
+                rationale_version=2,
+                reviewer_id="ben",
+                faithfulness=3,
+                relevance=3,
+                informativeness=3,
+                passed=True,
+                rubric_version="1.0.0",
+            )
         )
     export_dataset(engine, ExportOptions("alpaca", tmp_path / "o", target="rationale"))
     rows = _lines(tmp_path / "o" / "train.jsonl")
@@ -175,9 +191,13 @@ def test_folds_keep_clients_apart_and_manifest_matches_files(engine, tmp_path) -
             statistics.mean(corpus.client_ratings[(s, f"goal_{n}")] for n in range(1, 5))
             for s in entry["val"]["session_ids"]
         ]
-        assert entry["val"]["scores"]["goal"]["mean"] == pytest.approx(statistics.mean(goal), abs=1e-4)
+        assert entry["val"]["scores"]["goal"]["mean"] == pytest.approx(
+            statistics.mean(goal), abs=1e-4
+        )
         if len(goal) > 1:
-            assert entry["val"]["scores"]["goal"]["sd"] == pytest.approx(statistics.stdev(goal), abs=1e-4)
+            assert entry["val"]["scores"]["goal"]["sd"] == pytest.approx(
+                statistics.stdev(goal), abs=1e-4
+            )
     assert val_seen == every
     for name, described in manifest["files"].items():
         data = (out / name).read_bytes()
@@ -223,7 +243,9 @@ def test_dpo_pairs_only_substantially_edited_drafts(engine, tmp_path) -> None:
     }
     assert manifest["versions"]["draft_prompts"] == ["draft-1"]
     assert _load(tmp_path / "d" / "train.jsonl", tmp_path).column_names == [
-        "prompt", "chosen", "rejected"
+        "prompt",
+        "chosen",
+        "rejected",
     ]
     with pytest.raises(ConfigError, match="dpo"):
         export_dataset(engine, ExportOptions("dpo", tmp_path / "e", target="rating"))
@@ -269,11 +291,43 @@ def test_demo_client_ratings_in_manifest_match_the_store(demo_engine, tmp_path) 
             values = session.exec(
                 select(Rating.value)
                 .join(Item, Item.id == Rating.item_id)
-                .where(Rating.session_id == session_id, Rating.rater_role == "client",
-                       Item.dimension == "bond")
+                .where(
+                    Rating.session_id == session_id,
+                    Rating.rater_role == "client",
+                    Item.dimension == "bond",
+                )
             ).all()
             bond.append(statistics.mean(values))
         clients = {session.get(TherapySession, s).client_id for s in sessions}
     assert manifest["all"]["sessions"] == len(sessions)
     assert manifest["all"]["clients"] == len(clients)
-    assert manifest["all"]["scores"]["bond"]["mean"] == pytest.approx(statistics.mean(bond), abs=1e-4)
+    assert manifest["all"]["scores"]["bond"]["mean"] == pytest.approx(
+        statistics.mean(bond), abs=1e-4
+    )
+
+
+def test_memory_does_not_grow_with_the_number_of_records(tmp_path, monkeypatch) -> None:
+    """Streaming: 4x the records must not need more than a sliver of extra memory."""
+    import gc
+    import tracemalloc
+
+    from annotate.database import initialise
+    from annotate.export import records, service
+
+    monkeypatch.setattr(service, "SESSIONS_PER_BATCH", 10)
+    monkeypatch.setattr(records, "FETCH_ROWS", 100)
+    peaks, sizes = [], []
+    for clients in (20, 80):
+        engine, _ = initialise(str(tmp_path / f"m{clients}.db"))
+        build_corpus(engine, [3] * clients)
+        out = tmp_path / f"m{clients}"
+        gc.collect()
+        tracemalloc.start()
+        export_dataset(engine, ExportOptions("openai", out, target="both"))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        engine.dispose()
+        sizes.append((out / "train.jsonl").stat().st_size)
+    # Holding the records would cost at least the extra bytes written; allow 15 % of them
+    # (session-level figures, kept for the manifest, grow with the number of sessions).
+    assert peaks[1] - peaks[0] < 0.15 * (sizes[1] - sizes[0])

@@ -84,7 +84,9 @@ def template_db(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     k=st.integers(2, 3),
     seed=st.integers(0, 1000),
 )
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_no_client_crosses_folds_in_exported_files(template_db, sessions, k, seed) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "store.db"
