@@ -157,7 +157,7 @@ def child_baseline(db: str, out: str) -> dict:
     engine = make_engine(db)
     with engine.connect() as connection:
         prompts = PromptBuilder(load_instrument(connection, "wai-sr"), "both")
-        systems = {(item, r): prompts.system(item, r) for item in ITEMS for r in range(1, 6)}
+        systems = {(item, r): prompts.system(item, r)[0] for item in ITEMS for r in range(1, 6)}
     engine.dispose()
     start = time.perf_counter()
     connection = sqlite3.connect(db.removeprefix("sqlite:///"))
@@ -194,6 +194,18 @@ def child_baseline(db: str, out: str) -> dict:
     return {"seconds": time.perf_counter() - start, "records": count}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set size. VmHWM starts afresh at exec; ru_maxrss
+    (the fallback) would carry over the parent's peak from before the fork."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_child(*args: str) -> dict:
     output = subprocess.run(
         [sys.executable, __file__, "--child", *args],
@@ -217,7 +229,7 @@ def main() -> None:
             if kind == "export"
             else child_baseline(rest[0], rest[1])
         )
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,6 +8,7 @@ stored.
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring as json_string  # as json.dumps, ensure_ascii=False
 from typing import Any
 
 from annotate.export.records import InstrumentInfo
@@ -44,15 +45,16 @@ class PromptBuilder:
             f"{value} = {instrument.anchors.get(value, str(value))}"
             for value in range(low, high + 1)
         )
-        self._cache: dict[tuple[str, int], str] = {}
+        self._cache: dict[tuple[str, int], tuple[str, str]] = {}
 
-    def system(self, item_id: str, rating: int) -> str:
+    def system(self, item_id: str, rating: int) -> tuple[str, str]:
+        """The instruction for an item (and the rating, when it is given): text and JSON."""
         key = (item_id, rating if self.target == "rationale" else 0)
-        text = self._cache.get(key)
-        if text is None:
+        pair = self._cache.get(key)
+        if pair is None:
             text = self._build(item_id, rating)
-            self._cache[key] = text
-        return text
+            pair = self._cache[key] = (text, json_string(text))
+        return pair
 
     def _build(self, item_id: str, rating: int) -> str:
         instrument = self.instrument
@@ -86,6 +88,61 @@ def transcript_text(turns: list[tuple[str, str]]) -> str:
     return "\n".join(
         f"[{number}] {SPEAKERS.get(speaker, speaker)}: {text}"
         for number, (speaker, text) in enumerate(turns, start=1)
+    )
+
+
+def line(fmt: str, system_json: str, transcript_json: str, target_json: str) -> str:
+    """The JSONL line of :func:`render`, from texts already encoded as JSON strings.
+
+    Byte for byte what ``json.dumps(render(...), ensure_ascii=False)`` gives (a test
+    checks it), but the transcript, the largest part and the same for every item of a
+    session, is encoded once per session instead of once per record.
+    """
+    if fmt == "openai":
+        return (
+            '{"messages": [{"role": "system", "content": '
+            + system_json
+            + '}, {"role": "user", "content": '
+            + transcript_json
+            + '}, {"role": "assistant", "content": '
+            + target_json
+            + "}]}\n"
+        )
+    if fmt == "alpaca":
+        return (
+            '{"instruction": '
+            + system_json
+            + ', "input": '
+            + transcript_json
+            + ', "output": '
+            + target_json
+            + "}\n"
+        )
+    if fmt == "sharegpt":
+        return (
+            '{"conversations": [{"from": "system", "value": '
+            + system_json
+            + '}, {"from": "human", "value": '
+            + transcript_json
+            + '}, {"from": "gpt", "value": '
+            + target_json
+            + "}]}\n"
+        )
+    raise ValueError(f"not a supervised format: {fmt}")
+
+
+def dpo_line(system: str, transcript_json: str, chosen: str, rejected: str) -> str:
+    """The JSONL line of :func:`render_dpo` (JSON escaping is per character, so the
+    prompt's JSON is the system's JSON joined to the transcript's)."""
+    prompt_json = json_string(system + "\n\n")[:-1] + transcript_json[1:]
+    return (
+        '{"prompt": '
+        + prompt_json
+        + ', "chosen": '
+        + json_string(chosen)
+        + ', "rejected": '
+        + json_string(rejected)
+        + "}\n"
     )
 
 

@@ -9,6 +9,7 @@ used by both passes so that the counts in the manifest describe the files exactl
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -128,6 +129,9 @@ def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any]:
     return final, on_final, reviews, failed, client_rating
 
 
+_CURSOR_NUMBERS = itertools.count(1)
+
+
 class Statement:
     """A Core query compiled once for the connection's dialect, run on the driver's cursor.
 
@@ -150,7 +154,7 @@ class Statement:
         args: Any = [values[key] for key in self.order] if self.order is not None else values
         dbapi_connection: Any = self.connection.connection
         if self.connection.dialect.name == "postgresql":
-            cursor = dbapi_connection.cursor(name="annotate_export")
+            cursor = dbapi_connection.cursor(name=f"annotate_export_{next(_CURSOR_NUMBERS)}")
         else:
             cursor = dbapi_connection.cursor()
         try:

@@ -25,7 +25,6 @@ from annotate.export.writer import (
     DataFile,
     Staging,
     describe_file,
-    dumps,
     write_json,
 )
 from annotate.guidelines import load_rubric
@@ -231,41 +230,52 @@ def _second_pass(
     on_progress: Callable[[int, int], None] | None,
 ) -> None:
     prompts = formats.PromptBuilder(instrument, options.target)
-    item_json = functools.cache(lambda item_id: json.dumps(item_id, ensure_ascii=False))
+    item_json = functools.cache(formats.json_string)
     folds = options.folds or 0
+    keep_records = options.parquet  # dicts are built only for the Parquet writer
     reader = records.BatchReader(connection, policy, SESSIONS_PER_BATCH)
     for start in range(0, len(plan.sessions), SESSIONS_PER_BATCH):
         batch = plan.sessions[start : start + SESSIONS_PER_BATCH]
         rows, turns = reader.read(batch)
-        transcripts: dict[str, str] = {}
-        heads: dict[str, str] = {}
+        # Per session: transcript text, its JSON, and the index line's session part.
+        sessions: dict[str, tuple[str, str, str]] = {}
         for row in rows:
             if records.exclusion_reason(row, policy) is not None:
                 continue
             assert row.text is not None and row.client_rating is not None
-            transcript = transcripts.get(row.session_id)
-            if transcript is None:
-                transcript = transcripts[row.session_id] = formats.transcript_text(
-                    turns[row.session_id]
-                )
-                # The index line's session part, JSON without braces, once per session.
+            session = sessions.get(row.session_id)
+            if session is None:
+                transcript = formats.transcript_text(turns[row.session_id])
                 head = {"session_id": row.session_id, "client_id": row.client_id}
-                heads[row.session_id] = json.dumps(head, ensure_ascii=False)[1:-1]
-            system = prompts.system(row.item_id, row.client_rating)
+                session = sessions[row.session_id] = (
+                    transcript,
+                    formats.json_string(transcript),
+                    json.dumps(head, ensure_ascii=False)[1:-1],
+                )
+            transcript, transcript_json, head_json = session
+            system, system_json = prompts.system(row.item_id, row.client_rating)
+            record: dict[str, Any] | None = None
             if options.fmt == "dpo":
-                record = _pair(row, system, transcript, prompts, options, counts)
-                if record is None:
+                pair = _pair(row, prompts, options, counts)
+                if pair is None:
                     continue
                 counts.records += 1
+                text = formats.dpo_line(system, transcript_json, *pair)
+                if keep_records:
+                    record = formats.render_dpo(system, transcript, *pair)
             else:
                 target = prompts.target_text(row.text, row.client_rating)
-                record = formats.render(options.fmt, system, transcript, target)
+                text = formats.line(
+                    options.fmt, system_json, transcript_json, formats.json_string(target)
+                )
+                if keep_records:
+                    record = formats.render(options.fmt, system, transcript, target)
             if row.guideline_version:
                 provenance.guideline_versions.add(row.guideline_version)
             if row.draft_prompt_version:
                 provenance.draft_prompt_versions.add(row.draft_prompt_version)
-            line = dumps(record)
-            entry = f'{heads[row.session_id]}, "item_id": {item_json(row.item_id)}}}\n'
+            line = text.encode("utf-8")
+            entry = f'{head_json}, "item_id": {item_json(row.item_id)}}}\n'
             if folds:
                 own = plan.fold_of[row.client_id]
                 for fold in range(1, folds + 1):
@@ -279,13 +289,11 @@ def _second_pass(
 
 def _pair(
     row: records.FullRow,
-    system: str,
-    transcript: str,
     prompts: formats.PromptBuilder,
     options: ExportOptions,
     counts: Counts,
-) -> dict[str, Any] | None:
-    """A preference pair when the expert changed the draft enough, else None (counted)."""
+) -> tuple[str, str] | None:
+    """(chosen, rejected) when the expert changed the draft enough, else None (counted)."""
     draft = row.draft_text
     if row.draft_status in (None, workflow.DRAFT_FAILED) or not draft:
         Counts.bump(counts.dpo_excluded, records.DPO_NO_DRAFT)
@@ -294,9 +302,7 @@ def _pair(
     if formats.edit_ratio(draft, row.text) <= options.dpo_min_edit:
         Counts.bump(counts.dpo_excluded, records.DPO_SMALL_EDIT)
         return None
-    return formats.render_dpo(
-        system,
-        transcript,
+    return (
         prompts.target_text(row.text, row.client_rating),
         prompts.target_text(draft, row.client_rating),
     )

@@ -21,11 +21,6 @@ PARQUET_BATCH_ROWS = 1000
 _BUFFER = 1 << 20
 
 
-def dumps(record: dict[str, Any]) -> bytes:
-    """One JSONL line: UTF-8, non-ASCII unescaped, keys in insertion order."""
-    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-
-
 class HashedFile:
     """A binary file that counts its lines and hashes its bytes as they are written."""
 
@@ -65,12 +60,13 @@ class DataFile:
     def records(self) -> int:
         return self.data.lines
 
-    def write(self, line: bytes, record: dict[str, Any], index_tail: str) -> None:
+    def write(self, line: bytes, record: dict[str, Any] | None, index_tail: str) -> None:
         """Write one record; ``index_tail`` is its index entry as JSON without the opening
         brace, so the line number (different in each file) is prepended by formatting."""
         self.data.write(line)
         self.index.write(f'{{"line": {self.data.lines}, {index_tail}'.encode())
         if self._schema is not None:
+            assert record is not None, "Parquet needs the record"
             self._rows.append(record)
             if len(self._rows) >= PARQUET_BATCH_ROWS:
                 self._flush_parquet()

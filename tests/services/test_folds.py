@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from annotate.database import initialise
+from annotate.export import formats
 from annotate.export.folds import ClientStats, assign_folds
 from annotate.export.formats import edit_distance
 from annotate.export.service import ExportOptions, export_dataset
@@ -123,3 +124,21 @@ def _levenshtein(a: str, b: str) -> int:
 @settings(max_examples=300, deadline=None)
 def test_bit_parallel_edit_distance_equals_the_textbook_one(a, b) -> None:
     assert edit_distance(a, b) == _levenshtein(a, b)
+
+
+texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+
+
+@given(system=texts, transcript=texts, target=texts)
+@settings(max_examples=200, deadline=None)
+def test_fast_lines_equal_json_dumps(system, transcript, target) -> None:
+    """Lines assembled from pre-encoded parts are exactly json.dumps of the record."""
+    encode = formats.json_string
+    for fmt in ("openai", "alpaca", "sharegpt"):
+        expected = json.dumps(formats.render(fmt, system, transcript, target), ensure_ascii=False)
+        got = formats.line(fmt, encode(system), encode(transcript), encode(target))
+        assert got == expected + "\n"
+    expected = json.dumps(
+        formats.render_dpo(system, transcript, target, system), ensure_ascii=False
+    )
+    assert formats.dpo_line(system, encode(transcript), target, system) == expected + "\n"
