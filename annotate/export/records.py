@@ -10,12 +10,14 @@ used by both passes so that the counts in the manifest describe the files exactl
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from annotate import workflow
 from store.models import (
@@ -136,10 +138,10 @@ class Statement:
     """A Core query compiled once for the connection's dialect, run on the driver's cursor.
 
     SQLAlchemy's per-row result processing (and compiling a query per batch) costs
-    more than the export's own work per record; the queries here return only strings
-    and integers, which need no processing. Runs inside the connection's transaction
-    (the caller has executed on it already). On PostgreSQL a named (server-side)
-    cursor keeps the rows on the server.
+    more than the export's own work per record; the queries here return only strings,
+    integers and JSON text, which need no processing. Runs inside the transaction of
+    :func:`read_snapshot`. On PostgreSQL a named (server-side) cursor keeps the rows
+    on the server.
     """
 
     def __init__(self, connection: Connection, query: Any) -> None:
@@ -228,30 +230,63 @@ class InstrumentInfo:
     items: dict[str, tuple[str, str]]  # item id -> (dimension key, text), in position order
 
 
+def _json_value(value: Any) -> Any:
+    """A JSON column as the driver returns it: text (SQLite) or already parsed (psycopg)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 def load_instrument(connection: Connection, instrument_id: str) -> InstrumentInfo | None:
     columns = (Instrument.name, Instrument.version, Instrument.scale_min, Instrument.scale_max)
     columns += (Instrument.anchors, Instrument.dimensions)  # type: ignore[assignment]
-    instrument = connection.execute(select(*columns).where(Instrument.id == instrument_id)).first()
-    if instrument is None:
+    found = list(driver_rows(connection, select(*columns).where(Instrument.id == instrument_id)))
+    if not found:
         return None
-    items = connection.execute(
+    name, version, scale_min, scale_max, anchors, dimensions = found[0]
+    items = driver_rows(
+        connection,
         select(Item.id, Item.dimension, Item.text)
         .where(Item.instrument_id == instrument_id)
-        .order_by(Item.position)
-    ).all()
+        .order_by(Item.position),
+    )
     return InstrumentInfo(
         id=instrument_id,
-        name=instrument.name,
-        version=instrument.version,
-        scale_min=instrument.scale_min,
-        scale_max=instrument.scale_max,
-        anchors={int(value): label for value, label in instrument.anchors.items()},
+        name=name,
+        version=version,
+        scale_min=scale_min,
+        scale_max=scale_max,
+        anchors={int(value): label for value, label in _json_value(anchors).items()},
         dimensions={
             key: {"name": dim["name"], "definition": dim["definition"]}
-            for key, dim in instrument.dimensions.items()
+            for key, dim in _json_value(dimensions).items()
         },
         items={item_id: (dimension, text) for item_id, dimension, text in items},
     )
+
+
+@contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection that reads one consistent snapshot of the store without blocking writers.
+
+    The store's SQLite engine begins every SQLAlchemy transaction with BEGIN IMMEDIATE,
+    the writer's lock, which would make every expert's save wait for a long export. An
+    export only reads, so on SQLite it opens a deferred transaction on the driver
+    connection: in WAL mode that is a snapshot writers never wait for. All reads then
+    go through :class:`Statement` (never ``connection.execute``, which would begin a
+    second transaction). On PostgreSQL a REPEATABLE READ transaction is the snapshot.
+    """
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            cursor: Any = connection.connection.cursor()
+            cursor.execute("BEGIN DEFERRED")
+            try:
+                yield connection
+            finally:
+                cursor.execute("ROLLBACK")  # read-only: nothing to keep
+                cursor.close()
+        else:
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
 
 
 class FullRow(NamedTuple):

@@ -164,8 +164,8 @@ def export_dataset(
     threshold = _check(options)
     policy = records.Policy(options.instrument_id, threshold, options.include_unreviewed)
     counts = Counts()
-    # One read transaction, so both passes see the same store.
-    with engine.connect() as connection:
+    # One snapshot, so both passes see the same store; writers are not held up.
+    with records.read_snapshot(engine) as connection:
         instrument = records.load_instrument(connection, options.instrument_id)
         if instrument is None:
             raise NotFoundError(f"no instrument {options.instrument_id!r} in the store")

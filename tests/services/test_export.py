@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import statistics
 from pathlib import Path
 
@@ -23,9 +22,16 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+@pytest.fixture(autouse=True)
+def _offline_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`datasets` never goes online and caches under the test's own directory."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+
+
 def _load(path: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Load a JSONL file the way trainers do, offline and with a private cache."""
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    """Load a JSONL file the way trainers do."""
     from datasets import load_dataset
 
     return load_dataset(
@@ -331,3 +337,42 @@ def test_memory_does_not_grow_with_the_number_of_records(tmp_path, monkeypatch) 
     # Holding the records would cost at least the extra bytes written; allow 15 % of them
     # (session-level figures, kept for the manifest, grow with the number of sessions).
     assert peaks[1] - peaks[0] < 0.15 * (sizes[1] - sizes[0])
+
+
+def test_export_reads_a_snapshot_and_does_not_block_writers(engine, tmp_path, monkeypatch) -> None:
+    """An expert saving during an export neither waits nor leaks into the files."""
+    import sqlite3
+
+    from annotate.export import service
+
+    monkeypatch.setattr(service, "SESSIONS_PER_BATCH", 1)
+    corpus = build_corpus(engine, [1, 1, 1], items=["goal_1"])
+    last = corpus.rationale_ids[("c002s00", "goal_1")]
+    database = engine.url.database
+    saved = []
+
+    def save_meanwhile(done: int, total: int) -> None:
+        if done == 1:
+            writer = sqlite3.connect(database, timeout=0.5)  # fails fast if the export locks
+            writer.execute(
+                "INSERT INTO rationale_versions (rationale_id, version, text, author_id, kind,"
+                " created_at) VALUES (?, 2, 'saved during the export', 'ana', 'save', '2026')",
+                (last,),
+            )
+            writer.commit()
+            writer.close()
+            saved.append(done)
+
+    export_dataset(
+        engine,
+        ExportOptions("alpaca", tmp_path / "a", target="rationale", include_unreviewed=True),
+        on_progress=save_meanwhile,
+    )
+    assert saved == [1]
+    outputs = [row["output"] for row in _lines(tmp_path / "a" / "train.jsonl")]
+    assert outputs[-1] == "goal_1 in c002s00: turn 2 shows it."
+    export_dataset(
+        engine,
+        ExportOptions("alpaca", tmp_path / "b", target="rationale", include_unreviewed=True),
+    )
+    assert _lines(tmp_path / "b" / "train.jsonl")[-1]["output"] == "saved during the export"
