@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from annotate.errors import ConfigError, ImportFailed, NotFoundError
+from annotate.export.records import instruments_t, items_t, ratings_t, sessions_t
 from annotate.importing.readers import read_jsonl
-from store.models import Instrument, Item, Rating, TherapySession
 
 MAX_ERRORS = 50
 FIELDS = {"session_id", "item_id", "rating", "rationale"}
@@ -118,16 +118,18 @@ class _Store:
 def _load_store(engine: Engine, instrument_id: str) -> _Store:
     with engine.connect() as connection:
         scale = connection.execute(
-            select(Instrument.scale_min, Instrument.scale_max).where(Instrument.id == instrument_id)
+            select(instruments_t.c.scale_min, instruments_t.c.scale_max).where(
+                instruments_t.c.id == instrument_id
+            )
         ).first()
         if scale is None:
             raise NotFoundError(f"no instrument {instrument_id!r} in the store")
         items = connection.execute(
-            select(Item.id, Item.dimension)
-            .where(Item.instrument_id == instrument_id)
-            .order_by(Item.position)
+            select(items_t.c.id, items_t.c.dimension)
+            .where(items_t.c.instrument_id == instrument_id)
+            .order_by(items_t.c.position)
         ).all()
-        sessions = set(connection.execute(select(TherapySession.id)).scalars())
+        sessions = set(connection.execute(select(sessions_t.c.id)).scalars())
     dimensions: list[str] = []
     for _, dimension in items:
         if dimension not in dimensions:
@@ -199,7 +201,9 @@ def read_predictions(path: Path, store: _Store) -> dict[tuple[str, str], float]:
     return predictions
 
 
-def _ratings(engine: Engine, session_ids: Iterable[str], items: set[str]):  # type: ignore[no-untyped-def]
+def _ratings(
+    engine: Engine, session_ids: Iterable[str], items: set[str]
+) -> dict[str, dict[tuple[str, str], int]]:
     """{role: {(session, item): value}} for the given sessions, read in chunks."""
     found: dict[str, dict[tuple[str, str], int]] = {"client": {}, "counselor": {}}
     ordered = sorted(session_ids)
@@ -207,9 +211,12 @@ def _ratings(engine: Engine, session_ids: Iterable[str], items: set[str]):  # ty
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
             rows = connection.execute(
-                select(Rating.session_id, Rating.item_id, Rating.rater_role, Rating.value).where(
-                    Rating.session_id.in_(chunk)  # type: ignore[attr-defined]
-                )
+                select(
+                    ratings_t.c.session_id,
+                    ratings_t.c.item_id,
+                    ratings_t.c.rater_role,
+                    ratings_t.c.value,
+                ).where(ratings_t.c.session_id.in_(chunk))
             )
             for session_id, item_id, role, value in rows:
                 if role in found and item_id in items:

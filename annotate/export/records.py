@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from annotate import workflow
@@ -33,6 +33,22 @@ from store.models import (
 )
 
 CLIENT = "client"
+
+
+def _table(model: Any) -> Table:
+    """A model's Core table: its typed columns keep the queries below checkable by mypy."""
+    return model.__table__  # type: ignore[no-any-return]
+
+
+versions_t = _table(RationaleVersion)
+sessions_t = _table(TherapySession)
+rationales_t = _table(Rationale)
+instruments_t = _table(Instrument)
+items_t = _table(Item)
+ratings_t = _table(Rating)
+reviews_t = _table(Review)
+drafts_t = _table(Draft)
+turns_t = _table(Turn)
 FETCH_ROWS = 2000  # rows per driver fetch
 
 # Reasons a rationale is left out, in the order they are checked.
@@ -102,30 +118,38 @@ def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any]:
     (rationale_id, version) key), so the review look-ups below use its column
     instead of repeating a MAX subquery.
     """
-    final = RationaleVersion.__table__.alias("final")  # type: ignore[attr-defined]
-    newer = RationaleVersion.__table__.alias("newer")  # type: ignore[attr-defined]
+    final = versions_t.alias("final")
+    newer = versions_t.alias("newer")
     on_final = and_(
-        final.c.rationale_id == Rationale.id,
-        ~exists().where(newer.c.rationale_id == Rationale.id, newer.c.version > final.c.version),
+        final.c.rationale_id == rationales_t.c.id,
+        ~exists().where(
+            newer.c.rationale_id == rationales_t.c.id, newer.c.version > final.c.version
+        ),
     )
-    of_final = (Review.rationale_id == Rationale.id, Review.rationale_version == final.c.version)
+    of_final = (
+        reviews_t.c.rationale_id == rationales_t.c.id,
+        reviews_t.c.rationale_version == final.c.version,
+    )
     below = or_(
-        Review.faithfulness < threshold,
-        Review.relevance < threshold,
-        Review.informativeness < threshold,
+        reviews_t.c.faithfulness < threshold,
+        reviews_t.c.relevance < threshold,
+        reviews_t.c.informativeness < threshold,
     )
-    reviews = select(func.count()).where(*of_final).correlate(Rationale, final).scalar_subquery()
+    reviews = select(func.count()).where(*of_final).correlate(rationales_t, final).scalar_subquery()
     failed = (
-        select(func.count()).where(*of_final, below).correlate(Rationale, final).scalar_subquery()
+        select(func.count())
+        .where(*of_final, below)
+        .correlate(rationales_t, final)
+        .scalar_subquery()
     )
     client_rating = (
-        select(Rating.value)
+        select(ratings_t.c.value)
         .where(
-            Rating.session_id == Rationale.session_id,
-            Rating.item_id == Rationale.item_id,
-            Rating.rater_role == CLIENT,
+            ratings_t.c.session_id == rationales_t.c.session_id,
+            ratings_t.c.item_id == rationales_t.c.item_id,
+            ratings_t.c.rater_role == CLIENT,
         )
-        .correlate(Rationale)
+        .correlate(rationales_t)
         .scalar_subquery()
     )
     return final, on_final, reviews, failed, client_rating
@@ -177,20 +201,20 @@ def scan(connection: Connection, policy: Policy) -> Iterator[ScanRow]:
     final, on_final, reviews, failed, client_rating = _measures(policy.threshold)
     query = (
         select(
-            Rationale.session_id,
-            TherapySession.client_id,
-            Rationale.item_id,
-            Item.instrument_id,
-            Rationale.status,
+            rationales_t.c.session_id,
+            sessions_t.c.client_id,
+            rationales_t.c.item_id,
+            items_t.c.instrument_id,
+            rationales_t.c.status,
             final.c.version,
             reviews,
             failed,
             client_rating,
         )
-        .join(TherapySession, TherapySession.id == Rationale.session_id)  # type: ignore[arg-type]
-        .join(Item, Item.id == Rationale.item_id)  # type: ignore[arg-type]
+        .join(sessions_t, sessions_t.c.id == rationales_t.c.session_id)
+        .join(items_t, items_t.c.id == rationales_t.c.item_id)
         .outerjoin(final, on_final)
-        .order_by(Rationale.session_id, Item.position, Rationale.item_id)
+        .order_by(rationales_t.c.session_id, items_t.c.position, rationales_t.c.item_id)
     )
     for row in driver_rows(connection, query):
         yield ScanRow(*row)
@@ -202,15 +226,15 @@ def session_dimension_scores(
     """(session id, dimension, sum of client ratings, count), ordered, streamed."""
     query = (
         select(
-            Rating.session_id,
-            Item.dimension,
-            func.sum(Rating.value),
+            ratings_t.c.session_id,
+            items_t.c.dimension,
+            func.sum(ratings_t.c.value),
             func.count(),
         )
-        .join(Item, Item.id == Rating.item_id)  # type: ignore[arg-type]
-        .where(Rating.rater_role == CLIENT, Item.instrument_id == instrument_id)
-        .group_by(Rating.session_id, Item.dimension)
-        .order_by(Rating.session_id, Item.dimension)
+        .join(items_t, items_t.c.id == ratings_t.c.item_id)
+        .where(ratings_t.c.rater_role == CLIENT, items_t.c.instrument_id == instrument_id)
+        .group_by(ratings_t.c.session_id, items_t.c.dimension)
+        .order_by(ratings_t.c.session_id, items_t.c.dimension)
     )
     for session_id, dimension, total, count in driver_rows(connection, query):
         yield session_id, dimension, float(total), int(count)
@@ -236,17 +260,21 @@ def _json_value(value: Any) -> Any:
 
 
 def load_instrument(connection: Connection, instrument_id: str) -> InstrumentInfo | None:
-    columns = (Instrument.name, Instrument.version, Instrument.scale_min, Instrument.scale_max)
-    columns += (Instrument.anchors, Instrument.dimensions)  # type: ignore[assignment]
-    found = list(driver_rows(connection, select(*columns).where(Instrument.id == instrument_id)))
+    columns = [
+        instruments_t.c[name]
+        for name in ("name", "version", "scale_min", "scale_max", "anchors", "dimensions")
+    ]
+    found = list(
+        driver_rows(connection, select(*columns).where(instruments_t.c.id == instrument_id))
+    )
     if not found:
         return None
     name, version, scale_min, scale_max, anchors, dimensions = found[0]
     items = driver_rows(
         connection,
-        select(Item.id, Item.dimension, Item.text)
-        .where(Item.instrument_id == instrument_id)
-        .order_by(Item.position),
+        select(items_t.c.id, items_t.c.dimension, items_t.c.text)
+        .where(items_t.c.instrument_id == instrument_id)
+        .order_by(items_t.c.position),
     )
     return InstrumentInfo(
         id=instrument_id,
@@ -323,33 +351,33 @@ class BatchReader:
         # Only the final version's row is joined: texts of older versions are never read.
         query = (
             select(
-                Rationale.id,
-                Rationale.session_id,
-                TherapySession.client_id,
-                Rationale.item_id,
-                Item.instrument_id,
-                Rationale.status,
+                rationales_t.c.id,
+                rationales_t.c.session_id,
+                sessions_t.c.client_id,
+                rationales_t.c.item_id,
+                items_t.c.instrument_id,
+                rationales_t.c.status,
                 final.c.version,
                 reviews,
                 failed,
                 client_rating,
                 final.c.text,
                 final.c.guideline_version,
-                Draft.status,
-                Draft.text,
-                Draft.prompt_version,
+                drafts_t.c.status,
+                drafts_t.c.text,
+                drafts_t.c.prompt_version,
             )
-            .join(TherapySession, TherapySession.id == Rationale.session_id)  # type: ignore[arg-type]
-            .join(Item, Item.id == Rationale.item_id)  # type: ignore[arg-type]
+            .join(sessions_t, sessions_t.c.id == rationales_t.c.session_id)
+            .join(items_t, items_t.c.id == rationales_t.c.item_id)
             .outerjoin(final, on_final)
-            .outerjoin(Draft, Draft.id == Rationale.draft_id)  # type: ignore[arg-type]
-            .where(Rationale.session_id.in_([bindparam(n) for n in names]))  # type: ignore[attr-defined]
-            .order_by(Rationale.session_id, Item.position, Rationale.item_id)
+            .outerjoin(drafts_t, drafts_t.c.id == rationales_t.c.draft_id)
+            .where(rationales_t.c.session_id.in_([bindparam(n) for n in names]))
+            .order_by(rationales_t.c.session_id, items_t.c.position, rationales_t.c.item_id)
         )
         turn_query = (
-            select(Turn.session_id, Turn.speaker, Turn.text)
-            .where(Turn.session_id.in_([bindparam(n) for n in names]))  # type: ignore[attr-defined]
-            .order_by(Turn.session_id, Turn.number)
+            select(turns_t.c.session_id, turns_t.c.speaker, turns_t.c.text)
+            .where(turns_t.c.session_id.in_([bindparam(n) for n in names]))
+            .order_by(turns_t.c.session_id, turns_t.c.number)
         )
         self.names = names
         self.rationales = Statement(connection, query)
