@@ -160,8 +160,17 @@ def test_each_format_loads_with_datasets(engine, tmp_path, fmt) -> None:
                 target = row["conversations"][2]["value"]
             assert target.splitlines()[-1].startswith("Rating: ")
     info = json.loads((out / "dataset_info.json").read_text(encoding="utf-8"))
-    assert len(info) == 6
-    assert all((out / entry["file_name"]).is_file() for entry in info.values())
+    assert sorted(info) == sorted(
+        f"annotate_fold_{k}_{split}" for k in (1, 2, 3) for split in ("train", "val")
+    )
+    for entry in info.values():
+        columns = _load(out / entry["file_name"], tmp_path).column_names
+        assert set(entry["columns"].values()) <= set(columns)  # LlamaFactory finds them
+        if "tags" in entry:  # the role names it looks for are the ones written
+            first = _lines(out / entry["file_name"])[0][entry["columns"]["messages"]]
+            tags = entry["tags"]
+            roles = [turn[tags["role_tag"]] for turn in first]
+            assert roles == [tags["system_tag"], tags["user_tag"], tags["assistant_tag"]]
 
 
 def test_chinese_text_is_written_unescaped(engine, tmp_path) -> None:
