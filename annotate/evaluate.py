@@ -137,8 +137,11 @@ def _load_store(engine: Engine, instrument_id: str) -> _Store:
     return _Store(dict(items), dimensions, (scale[0], scale[1]), sessions)
 
 
-def read_predictions(path: Path, store: _Store) -> dict[tuple[str, str], float]:
-    """Validate the file; {(session, item): rating}, or PredictionsInvalid with FILE:LINE errors."""
+def read_predictions(
+    path: Path, store: _Store
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], int]]:
+    """Validate the file: ({(session, item): rating}, {(session, item): line}), or
+    PredictionsInvalid with FILE:LINE errors."""
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     errors: list[str] = []
@@ -198,7 +201,7 @@ def read_predictions(path: Path, store: _Store) -> dict[tuple[str, str], float]:
         raise PredictionsInvalid(str(path), errors, truncated)
     if not predictions:
         raise ConfigError(f"{path}: no predictions")
-    return predictions
+    return predictions, first_line
 
 
 def _ratings(
@@ -237,7 +240,7 @@ def _session_pairs(
         for dimension in store.dimensions:
             items = [
                 item
-                for item, value in estimates.items()
+                for item in estimates
                 if store.dimension_of[item] == dimension and (session_id, item) in truth
             ]
             if not items:
@@ -269,16 +272,19 @@ def evaluate(
 ) -> dict[str, Any]:
     """The evaluation table (see the README's JSON shape for ``annotate evaluate``)."""
     store = _load_store(engine, instrument_id)
-    predictions = read_predictions(predictions_path, store)
+    predictions, lines = read_predictions(predictions_path, store)
     sessions = sorted({session_id for session_id, _ in predictions})
     ratings = _ratings(engine, sessions, set(store.dimension_of))
     client, counselor = ratings["client"], ratings["counselor"]
-    missing = sorted(key for key in predictions if key not in client)
+    missing = sorted((lines[key], key) for key in predictions if key not in client)
     if missing:
-        session_id, item_id = missing[0]
-        raise ConfigError(
-            f"{predictions_path}: {len(missing)} prediction(s) have no client rating to compare "
-            f"with, e.g. session {session_id!r} item {item_id!r}"
+        raise PredictionsInvalid(
+            str(predictions_path),
+            [
+                f"{predictions_path}:{line}: no client rating of session {s!r} item {i!r}"
+                for line, (s, i) in missing[:MAX_ERRORS]
+            ],
+            max(0, len(missing) - MAX_ERRORS),
         )
     model_by_session: dict[str, dict[str, float]] = {}
     for (session_id, item_id), value in predictions.items():

@@ -140,5 +140,24 @@ def test_bad_lines_are_reported_with_file_and_line(demo_engine, tmp_path) -> Non
         f"{path}:8: unknown field(s) score",
     ]
     assert "nothing was evaluated" in str(error)
+    # A prediction for an item the client did not rate cannot be scored.
+    with session_scope(demo_engine) as session:
+        gone = session.exec(
+            select(Rating).where(Rating.session_id == "s02", Rating.rater_role == "client")
+        ).first()
+        item_id = gone.item_id
+        session.delete(gone)
+    unrated = write_jsonl(
+        tmp_path / "unrated.jsonl",
+        [
+            {"session_id": "s01", "item_id": "goal_1", "rating": 4},
+            {"session_id": "s02", "item_id": item_id, "rating": 4},
+        ],
+    )
+    with pytest.raises(ImportFailed) as caught:
+        evaluate(demo_engine, unrated)
+    assert caught.value.errors == [
+        f"{unrated}:2: no client rating of session 's02' item '{item_id}'"
+    ]
     with pytest.raises(ConfigError, match="no predictions"):
         evaluate(demo_engine, write_jsonl(tmp_path / "empty.jsonl", []))
