@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -33,10 +32,11 @@ settings = Settings()
 class _Group(TyperGroup):
     """Turns domain errors into one line on stderr and a non-zero exit."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:  # keep registration order
+    # typer.Context subclasses typer's vendored click Context, which typer does not export.
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         return list(self.commands)
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except AnnotateError as error:
@@ -47,17 +47,17 @@ class _Group(TyperGroup):
         except KeyboardInterrupt:
             if settings.debug:
                 raise
-            click.echo("interrupted: finished work is saved", err=True)
+            typer.echo("interrupted: finished work is saved", err=True)
             ctx.exit(130)
 
 
 def report_error(error: AnnotateError) -> None:
     if isinstance(error, ImportFailed):
         for line in error.errors:
-            click.echo(line, err=True)
+            typer.echo(line, err=True)
         if error.truncated:
-            click.echo(f"... and {error.truncated} more error(s)", err=True)
-    click.echo(f"error: {error}", err=True)
+            typer.echo(f"... and {error.truncated} more error(s)", err=True)
+    typer.echo(f"error: {error}", err=True)
 
 
 app = typer.Typer(

@@ -12,9 +12,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from annotate import workflow
 from annotate.errors import ConfigError, ImportFailed
 from annotate.guidelines import load_rubric
-from annotate import workflow
 from annotate.importing import readers, validation
 from annotate.instruments import item_catalog
 from store.db import bulk_insert
@@ -317,7 +317,9 @@ class _SessionImporter(_Importer):
         self.ensure(Client, {r["client_id"] for r in new}, self.known_clients)
         self.ensure(Counselor, {r["counselor_id"] for r in new}, self.known_counselors)
         now = utcnow()
-        session_rows, turn_rows, rating_rows = [], [], []
+        session_rows: list[dict[str, Any]] = []
+        turn_rows: list[tuple[Any, ...]] = []
+        rating_rows: list[tuple[Any, ...]] = []
         for record in new:
             session_id = record["session_id"]
             session_rows.append(
@@ -421,6 +423,7 @@ class _RationaleImporter(_Importer):
             rationale.updated_at = utcnow()
             self.session.add(rationale)
             self.session.flush()
+            assert rationale.id is not None
             self.session.add(
                 RationaleVersion(
                     rationale_id=rationale.id,
@@ -438,7 +441,9 @@ def _latest_texts(session: Session, rationale_ids: list[int | None]) -> dict[int
     if not rationale_ids:
         return {}
     rows = session.execute(
-        select(RationaleVersion.rationale_id, RationaleVersion.version, RationaleVersion.text)
+        select(  # type: ignore[call-overload]
+            RationaleVersion.rationale_id, RationaleVersion.version, RationaleVersion.text
+        )
         .where(RationaleVersion.rationale_id.in_(rationale_ids))  # type: ignore[attr-defined]
         .order_by(RationaleVersion.version)  # type: ignore[arg-type]
     ).all()

@@ -1,0 +1,164 @@
+"""``annotate export`` and ``annotate evaluate``: training files out, model predictions in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from annotate.commands._common import engine, is_terminal, print_json
+
+
+def export(
+    fmt: Annotated[
+        str, typer.Option("--format", help="openai, alpaca, sharegpt or dpo.", show_default=False)
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output directory (created).", show_default=False)
+    ],
+    folds: Annotated[
+        int | None,
+        typer.Option(help="K client-grouped folds: fold_k/train.jsonl and fold_k/val.jsonl."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+    min_score: Annotated[
+        int | None,
+        typer.Option(help="Every review criterion must reach this score (default: rubric's)."),
+    ] = None,
+    include_unreviewed: Annotated[
+        bool,
+        typer.Option("--include-unreviewed", help="Also export accepted, unreviewed rationales."),
+    ] = False,
+    target: Annotated[str, typer.Option(help="rationale, rating or both.")] = "both",
+    parquet: Annotated[
+        bool, typer.Option("--parquet", help="Also write a .parquet beside each .jsonl.")
+    ] = False,
+    instrument: Annotated[str, typer.Option(help="Instrument whose items to export.")] = "wai-sr",
+    dpo_min_edit: Annotated[
+        float,
+        typer.Option(help="dpo: pair only when edit distance / length exceeds this."),
+    ] = 0.1,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a previous export in --out.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Write training-ready files with client-grouped folds, a manifest and an index."""
+    from annotate.export.service import ExportOptions, export_dataset
+
+    options = ExportOptions(
+        fmt=fmt,
+        out_dir=out,
+        folds=folds,
+        seed=seed,
+        min_score=min_score,
+        include_unreviewed=include_unreviewed,
+        target=target,
+        parquet=parquet,
+        instrument_id=instrument,
+        dpo_min_edit=dpo_min_edit,
+        force=force,
+    )
+    store = engine()
+    if is_terminal() and not as_json:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("exporting sessions", total=None)
+            manifest = export_dataset(
+                store,
+                options,
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    else:
+        manifest = export_dataset(store, options)
+    if as_json:
+        print_json(manifest)
+        return
+    counts = manifest["counts"]
+    excluded = ", ".join(f"{k} {v}" for k, v in counts["excluded"].items()) or "none"
+    typer.echo(
+        f"{out}: {counts['records']} records from {counts['sessions']} sessions of "
+        f"{counts['clients']} clients ({manifest['format']}, target {manifest['target']})"
+    )
+    typer.echo(f"left out: {excluded}")
+    if "dpo_excluded" in counts:
+        pairs_out = ", ".join(f"{k} {v}" for k, v in counts["dpo_excluded"].items()) or "none"
+        typer.echo(f"no preference pair: {pairs_out}")
+    for entry in manifest["fold_table"]:
+        val = entry["val"]
+        typer.echo(
+            f"fold {entry['fold']}: val {val['clients']} clients, {val['sessions']} sessions, "
+            f"{val['records']} records; train {entry['train']['records']} records"
+        )
+
+
+def _cell(value: float | None, spread: float | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if spread is None else f"{value:.2f}±{spread:.2f}"
+
+
+def format_table(result: dict[str, Any]) -> list[str]:
+    """The published layout: a row per rater, r / rho / MSE under each dimension."""
+    dimensions = result["dimensions"]
+    folded = result["folds"] is not None
+    width = 11 if folded else 6
+    label_width = max(len(row["label"]) for row in result["rows"]) + 2
+    group = width * 3 + 2
+    header = " " * label_width + " ".join(f"{d.capitalize():<{group}}" for d in dimensions)
+    sub = " " * label_width + " ".join(
+        " ".join(f"{name:<{width}}" for name in ("r", "rho", "MSE")) for _ in dimensions
+    )
+    lines = [header.rstrip(), sub.rstrip()]
+    for row in result["rows"]:
+        cells = []
+        for dimension in dimensions:
+            for metric in ("pearson", "spearman", "mse"):
+                if folded:
+                    summary = row["fold_summary"][dimension][metric]
+                    cells.append(f"{_cell(summary['mean'], summary['sd']):<{width}}")
+                else:
+                    cells.append(f"{_cell(row['overall'][dimension][metric]):<{width}}")
+        lines.append(f"{row['label']:<{label_width}}" + " ".join(cells).rstrip())
+    n = {d: result["rows"][1]["overall"][d]["n"] for d in dimensions}
+    note = f"{result['predictions']['sessions']} sessions; n per dimension: " + ", ".join(
+        f"{d} {n[d]}" for d in dimensions
+    )
+    if folded:
+        note += f"; mean±SD over {result['folds']} folds"
+        if result["sessions_outside_folds"]:
+            note += f"; {result['sessions_outside_folds']} session(s) in no fold"
+    lines.append(note)
+    return lines
+
+
+def evaluate(
+    predictions: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL of {session_id, item_id, rating[, rationale]}.", show_default=False
+        ),
+    ],
+    folds_from: Annotated[
+        Path | None,
+        typer.Option(help="An export directory: report each fold's mean and SD."),
+    ] = None,
+    instrument: Annotated[str, typer.Option(help="Instrument of the predicted items.")] = "wai-sr",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Score predicted ratings against the clients' per dimension, beside the counselors'."""
+    from annotate.evaluate import evaluate as run_evaluation
+
+    result = run_evaluation(engine(), predictions, folds_from, instrument)
+    if as_json:
+        print_json(result)
+        return
+    for line in format_table(result):
+        typer.echo(line)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+    app.command("evaluate")(evaluate)

@@ -1,0 +1,150 @@
+"""``manifest.json`` and ``dataset_info.json``: what is in each file, and how it was made.
+
+Nothing here depends on the clock or the output path, so the same store and options
+give byte-identical files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from annotate import __version__
+from annotate.export.folds import FoldTable
+from annotate.export.formats import EXPORT_PROMPT_VERSION, dataset_info_entry
+
+FOLD_METHOD = (
+    "clients sorted by mean client rating, cut into blocks of K; each block gives one "
+    "client to each fold, the largest client to the smallest fold; seeded block order"
+)
+
+
+@dataclass
+class Counts:
+    """What the export considered, included and left out (and why)."""
+
+    rationales: int = 0
+    records: int = 0
+    included: dict[str, int] = field(default_factory=lambda: {"reviewed": 0, "unreviewed": 0})
+    excluded: dict[str, int] = field(default_factory=dict)
+    dpo_excluded: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def bump(counter: dict[str, int], key: str) -> None:
+        counter[key] = counter.get(key, 0) + 1
+
+
+@dataclass
+class Provenance:
+    """Versions of everything the records were made under."""
+
+    instrument_id: str
+    instrument_version: str
+    rubric_version: str
+    guideline_versions: set[str] = field(default_factory=set)
+    draft_prompt_versions: set[str] = field(default_factory=set)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "instrument": {"id": self.instrument_id, "version": self.instrument_version},
+            "export_prompt": EXPORT_PROMPT_VERSION,
+            "rubric": self.rubric_version,
+            "guidelines": sorted(self.guideline_versions),
+            "draft_prompts": sorted(self.draft_prompt_versions),
+        }
+
+
+def split_name(stem: str) -> str:
+    """``fold_2/train`` -> ``annotate_fold_2_train`` (a LlamaFactory dataset name)."""
+    return "annotate_" + stem.replace("/", "_")
+
+
+def dataset_info(fmt: str, stems: list[str], parquet: bool) -> dict[str, Any]:
+    """LlamaFactory's ``dataset_info.json``: one entry per data file, paths relative to DIR."""
+    info: dict[str, Any] = {}
+    for stem in stems:
+        info[split_name(stem)] = dataset_info_entry(fmt, f"{stem}.jsonl")
+        if parquet:
+            info[split_name(stem) + "_parquet"] = dataset_info_entry(fmt, f"{stem}.parquet")
+    return info
+
+
+def build_manifest(
+    *,
+    options: Any,
+    threshold: int,
+    counts: Counts,
+    provenance: Provenance,
+    overall: FoldTable,
+    fold_tables: dict[int, FoldTable],
+    split_records: dict[str, int],
+    files: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The manifest document (see the README's "For data engineers" section)."""
+    filters: dict[str, Any] = {
+        "instrument": options.instrument_id,
+        "review_threshold": threshold,
+        "threshold_from": "--min-score" if options.min_score is not None else "rubric",
+        "include_unreviewed": options.include_unreviewed,
+        "rule": (
+            "accepted, with a final text and a client rating; every review of the final "
+            "version scores at least review_threshold on faithfulness, relevance and "
+            "informativeness; no review of the final version counts as unreviewed"
+        ),
+    }
+    if options.fmt == "dpo":
+        filters["dpo_min_edit_ratio"] = options.dpo_min_edit
+        filters["dpo_rule"] = (
+            "pair when the draft the rationale started from (rationales.draft_id) has text "
+            "and its Levenshtein distance to the final text, over the longer length, "
+            "exceeds dpo_min_edit_ratio"
+        )
+    all_summary = overall.describe()
+    folds = []
+    for fold, table in sorted(fold_tables.items()):
+        train_stem, val_stem = f"fold_{fold}/train", f"fold_{fold}/val"
+        folds.append(
+            {
+                "fold": fold,
+                "train": {"file": f"{train_stem}.jsonl", "records": split_records[train_stem]},
+                "val": {
+                    "file": f"{val_stem}.jsonl",
+                    "records": split_records[val_stem],
+                    **table.describe(),
+                },
+            }
+        )
+    return {
+        "tool": {"name": "annotate", "version": __version__},
+        "format": options.fmt,
+        "target": options.target,
+        "versions": provenance.describe(),
+        "filters": filters,
+        "folds": (
+            {"k": options.folds, "seed": options.seed, "method": FOLD_METHOD}
+            if options.folds
+            else None
+        ),
+        "counts": {
+            "rationales": counts.rationales,
+            "records": counts.records,
+            "clients": all_summary["clients"],
+            "sessions": all_summary["sessions"],
+            "included": counts.included,
+            "excluded": dict(sorted(counts.excluded.items())),
+            **(
+                {"dpo_excluded": dict(sorted(counts.dpo_excluded.items()))}
+                if options.fmt == "dpo"
+                else {}
+            ),
+        },
+        "all": {
+            "file": None if options.folds else "train.jsonl",
+            "records": counts.records,
+            "clients": all_summary["clients"],
+            "sessions": all_summary["sessions"],
+            "scores": all_summary["scores"],
+        },
+        "fold_table": folds,
+        "files": dict(sorted(files.items())),
+    }

@@ -1,0 +1,398 @@
+"""Which rationales go into an export, read from the store in ordered batches.
+
+Two passes over the store, both ordered by session id and item position: a light
+scan (ids, statuses, review counts; no texts) that decides eligibility and gathers
+the client-level figures fold assignment needs, then a batched read of the texts
+for the eligible sessions only. Eligibility is one function, :func:`exclusion_reason`,
+used by both passes so that the counts in the manifest describe the files exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select
+from sqlalchemy.engine import Connection, Engine
+
+from annotate import workflow
+from store.models import (
+    Draft,
+    Instrument,
+    Item,
+    Rating,
+    Rationale,
+    RationaleVersion,
+    Review,
+    TherapySession,
+    Turn,
+)
+
+CLIENT = "client"
+
+
+def _table(model: Any) -> Table:
+    """A model's Core table: its typed columns keep the queries below checkable by mypy."""
+    return model.__table__  # type: ignore[no-any-return]
+
+
+versions_t = _table(RationaleVersion)
+sessions_t = _table(TherapySession)
+rationales_t = _table(Rationale)
+instruments_t = _table(Instrument)
+items_t = _table(Item)
+ratings_t = _table(Rating)
+reviews_t = _table(Review)
+drafts_t = _table(Draft)
+turns_t = _table(Turn)
+FETCH_ROWS = 2000  # rows per driver fetch
+
+# Reasons a rationale is left out, in the order they are checked.
+OTHER_INSTRUMENT = "other_instrument"
+NOT_ACCEPTED = "not_accepted"
+NO_TEXT = "no_text"
+NO_CLIENT_RATING = "no_client_rating"
+REVIEW_BELOW_THRESHOLD = "review_below_threshold"
+UNREVIEWED = "unreviewed"
+# Why an exported rationale yields no preference pair (``--format dpo`` only).
+DPO_NO_DRAFT = "no_usable_draft"
+DPO_SMALL_EDIT = "edit_below_threshold"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The filters of one export: what a rationale needs to be included."""
+
+    instrument_id: str
+    threshold: int  # every criterion of every review of the final version must reach it
+    include_unreviewed: bool
+
+
+class ScanRow(NamedTuple):
+    """One rationale as the light scan sees it (no texts)."""
+
+    session_id: str
+    client_id: str
+    item_id: str
+    instrument_id: str
+    status: str
+    final_version: int | None
+    reviews: int  # reviews of the final version
+    failed_reviews: int  # of those, how many score below the threshold on any criterion
+    client_rating: int | None
+
+
+def exclusion_reason(row: Any, policy: Policy) -> str | None:
+    """Why a rationale is left out of the export, or None when it is included.
+
+    A rationale is included when it is accepted, has a final text and a client
+    rating, and every review of its final version (each reviewer reviews a version
+    at most once) scores at least the threshold on all three criteria. Reviews of
+    earlier versions do not count. With no review of the final version it is
+    ``unreviewed``: left out unless the policy includes unreviewed work.
+    """
+    if row.instrument_id != policy.instrument_id:
+        return OTHER_INSTRUMENT
+    if row.status != workflow.ACCEPTED:
+        return NOT_ACCEPTED
+    if row.final_version is None:
+        return NO_TEXT
+    if row.client_rating is None:
+        return NO_CLIENT_RATING
+    if row.failed_reviews:
+        return REVIEW_BELOW_THRESHOLD
+    if not row.reviews and not policy.include_unreviewed:
+        return UNREVIEWED
+    return None
+
+
+def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any]:
+    """The final version to outer-join (with its ON clause), and per rationale the
+    reviews of that version, how many of them fail, and the client's rating.
+
+    The final version is the row with no newer one (an index seek on the unique
+    (rationale_id, version) key), so the review look-ups below use its column
+    instead of repeating a MAX subquery.
+    """
+    final = versions_t.alias("final")
+    newer = versions_t.alias("newer")
+    on_final = and_(
+        final.c.rationale_id == rationales_t.c.id,
+        ~exists().where(
+            newer.c.rationale_id == rationales_t.c.id, newer.c.version > final.c.version
+        ),
+    )
+    of_final = (
+        reviews_t.c.rationale_id == rationales_t.c.id,
+        reviews_t.c.rationale_version == final.c.version,
+    )
+    below = or_(
+        reviews_t.c.faithfulness < threshold,
+        reviews_t.c.relevance < threshold,
+        reviews_t.c.informativeness < threshold,
+    )
+    reviews = select(func.count()).where(*of_final).correlate(rationales_t, final).scalar_subquery()
+    failed = (
+        select(func.count())
+        .where(*of_final, below)
+        .correlate(rationales_t, final)
+        .scalar_subquery()
+    )
+    client_rating = (
+        select(ratings_t.c.value)
+        .where(
+            ratings_t.c.session_id == rationales_t.c.session_id,
+            ratings_t.c.item_id == rationales_t.c.item_id,
+            ratings_t.c.rater_role == CLIENT,
+        )
+        .correlate(rationales_t)
+        .scalar_subquery()
+    )
+    return final, on_final, reviews, failed, client_rating
+
+
+_CURSOR_NUMBERS = itertools.count(1)
+
+
+class Statement:
+    """A Core query compiled once for the connection's dialect, run on the driver's cursor.
+
+    SQLAlchemy's per-row result processing (and compiling a query per batch) costs
+    more than the export's own work per record; the queries here return only strings,
+    integers and JSON text, which need no processing. Runs inside the transaction of
+    :func:`read_snapshot`. On PostgreSQL a named (server-side) cursor keeps the rows
+    on the server.
+    """
+
+    def __init__(self, connection: Connection, query: Any) -> None:
+        self.connection = connection
+        compiled = query.compile(dialect=connection.dialect)
+        self.sql = str(compiled)
+        self.defaults = compiled.params
+        self.order = compiled.positiontup
+
+    def rows(self, params: dict[str, Any] | None = None) -> Iterator[tuple]:
+        values = {**self.defaults, **(params or {})}
+        args: Any = [values[key] for key in self.order] if self.order is not None else values
+        dbapi_connection: Any = self.connection.connection
+        if self.connection.dialect.name == "postgresql":
+            cursor = dbapi_connection.cursor(name=f"annotate_export_{next(_CURSOR_NUMBERS)}")
+        else:
+            cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(self.sql, args)
+            while rows := cursor.fetchmany(FETCH_ROWS):
+                yield from rows
+        finally:
+            cursor.close()
+
+
+def driver_rows(connection: Connection, query: Any) -> Iterator[tuple]:
+    """Run a query once through :class:`Statement`."""
+    return Statement(connection, query).rows()
+
+
+def scan(connection: Connection, policy: Policy) -> Iterator[ScanRow]:
+    """Every rationale, light, ordered by (session id, item position), streamed."""
+    final, on_final, reviews, failed, client_rating = _measures(policy.threshold)
+    query = (
+        select(
+            rationales_t.c.session_id,
+            sessions_t.c.client_id,
+            rationales_t.c.item_id,
+            items_t.c.instrument_id,
+            rationales_t.c.status,
+            final.c.version,
+            reviews,
+            failed,
+            client_rating,
+        )
+        .join(sessions_t, sessions_t.c.id == rationales_t.c.session_id)
+        .join(items_t, items_t.c.id == rationales_t.c.item_id)
+        .outerjoin(final, on_final)
+        .order_by(rationales_t.c.session_id, items_t.c.position, rationales_t.c.item_id)
+    )
+    for row in driver_rows(connection, query):
+        yield ScanRow(*row)
+
+
+def session_dimension_scores(
+    connection: Connection, instrument_id: str
+) -> Iterator[tuple[str, str, float, int]]:
+    """(session id, dimension, sum of client ratings, count), ordered, streamed."""
+    query = (
+        select(
+            ratings_t.c.session_id,
+            items_t.c.dimension,
+            func.sum(ratings_t.c.value),
+            func.count(),
+        )
+        .join(items_t, items_t.c.id == ratings_t.c.item_id)
+        .where(ratings_t.c.rater_role == CLIENT, items_t.c.instrument_id == instrument_id)
+        .group_by(ratings_t.c.session_id, items_t.c.dimension)
+        .order_by(ratings_t.c.session_id, items_t.c.dimension)
+    )
+    for session_id, dimension, total, count in driver_rows(connection, query):
+        yield session_id, dimension, float(total), int(count)
+
+
+@dataclass(frozen=True)
+class InstrumentInfo:
+    """What the prompt says about the instrument and its items."""
+
+    id: str
+    name: str
+    version: str
+    scale_min: int
+    scale_max: int
+    anchors: dict[int, str]
+    dimensions: dict[str, dict[str, str]]  # key -> {name, definition}
+    items: dict[str, tuple[str, str]]  # item id -> (dimension key, text), in position order
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON column as the driver returns it: text (SQLite) or already parsed (psycopg)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def load_instrument(connection: Connection, instrument_id: str) -> InstrumentInfo | None:
+    columns = [
+        instruments_t.c[name]
+        for name in ("name", "version", "scale_min", "scale_max", "anchors", "dimensions")
+    ]
+    found = list(
+        driver_rows(connection, select(*columns).where(instruments_t.c.id == instrument_id))
+    )
+    if not found:
+        return None
+    name, version, scale_min, scale_max, anchors, dimensions = found[0]
+    items = driver_rows(
+        connection,
+        select(items_t.c.id, items_t.c.dimension, items_t.c.text)
+        .where(items_t.c.instrument_id == instrument_id)
+        .order_by(items_t.c.position),
+    )
+    return InstrumentInfo(
+        id=instrument_id,
+        name=name,
+        version=version,
+        scale_min=scale_min,
+        scale_max=scale_max,
+        anchors={int(value): label for value, label in _json_value(anchors).items()},
+        dimensions={
+            key: {"name": dim["name"], "definition": dim["definition"]}
+            for key, dim in _json_value(dimensions).items()
+        },
+        items={item_id: (dimension, text) for item_id, dimension, text in items},
+    )
+
+
+@contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection that reads one consistent snapshot of the store without blocking writers.
+
+    The store's SQLite engine begins every SQLAlchemy transaction with BEGIN IMMEDIATE,
+    the writer's lock, which would make every expert's save wait for a long export. An
+    export only reads, so on SQLite it opens a deferred transaction on the driver
+    connection: in WAL mode that is a snapshot writers never wait for. All reads then
+    go through :class:`Statement` (never ``connection.execute``, which would begin a
+    second transaction). On PostgreSQL a REPEATABLE READ transaction is the snapshot.
+    """
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            cursor: Any = connection.connection.cursor()
+            cursor.execute("BEGIN DEFERRED")
+            try:
+                yield connection
+            finally:
+                cursor.execute("ROLLBACK")  # read-only: nothing to keep
+                cursor.close()
+        else:
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+
+
+class FullRow(NamedTuple):
+    """One rationale with everything a record is built from."""
+
+    rationale_id: int
+    session_id: str
+    client_id: str
+    item_id: str
+    instrument_id: str
+    status: str
+    final_version: int | None
+    reviews: int
+    failed_reviews: int
+    client_rating: int | None
+    text: str | None
+    guideline_version: str | None
+    draft_status: str | None
+    draft_text: str | None
+    draft_prompt_version: str | None
+
+
+class BatchReader:
+    """Reads the rationales (with texts) and transcripts of a batch of sessions.
+
+    Both statements are compiled once with a fixed number of session parameters; a
+    shorter batch repeats its last id (harmless in an IN list).
+    """
+
+    def __init__(self, connection: Connection, policy: Policy, size: int) -> None:
+        self.size = size
+        names = [f"session_{n}" for n in range(size)]
+        final, on_final, reviews, failed, client_rating = _measures(policy.threshold)
+        # Only the final version's row is joined: texts of older versions are never read.
+        query = (
+            select(
+                rationales_t.c.id,
+                rationales_t.c.session_id,
+                sessions_t.c.client_id,
+                rationales_t.c.item_id,
+                items_t.c.instrument_id,
+                rationales_t.c.status,
+                final.c.version,
+                reviews,
+                failed,
+                client_rating,
+                final.c.text,
+                final.c.guideline_version,
+                drafts_t.c.status,
+                drafts_t.c.text,
+                drafts_t.c.prompt_version,
+            )
+            .join(sessions_t, sessions_t.c.id == rationales_t.c.session_id)
+            .join(items_t, items_t.c.id == rationales_t.c.item_id)
+            .outerjoin(final, on_final)
+            .outerjoin(drafts_t, drafts_t.c.id == rationales_t.c.draft_id)
+            .where(rationales_t.c.session_id.in_([bindparam(n) for n in names]))
+            .order_by(rationales_t.c.session_id, items_t.c.position, rationales_t.c.item_id)
+        )
+        turn_query = (
+            select(turns_t.c.session_id, turns_t.c.speaker, turns_t.c.text)
+            .where(turns_t.c.session_id.in_([bindparam(n) for n in names]))
+            .order_by(turns_t.c.session_id, turns_t.c.number)
+        )
+        self.names = names
+        self.rationales = Statement(connection, query)
+        self.turns = Statement(connection, turn_query)
+
+    def read(
+        self, session_ids: list[str]
+    ) -> tuple[list[FullRow], dict[str, list[tuple[str, str]]]]:
+        """The batch's rationales in export order and each session's (speaker, text) turns."""
+        if not 0 < len(session_ids) <= self.size:
+            raise ValueError(f"a batch holds 1..{self.size} sessions")
+        padded = session_ids + [session_ids[-1]] * (self.size - len(session_ids))
+        params = dict(zip(self.names, padded, strict=True))
+        rows = [FullRow(*row) for row in self.rationales.rows(params)]
+        turns: dict[str, list[tuple[str, str]]] = {session_id: [] for session_id in session_ids}
+        for session_id, speaker, text in self.turns.rows(params):
+            turns[session_id].append((speaker, text))
+        return rows, turns

@@ -1,0 +1,308 @@
+"""``export_dataset``: training files with client-grouped folds, a manifest and an index.
+
+Memory stays flat in the number of records: the first pass keeps client- and
+session-level figures only, the second reads texts a batch of sessions at a time
+and writes every record straight to its files.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from annotate import workflow
+from annotate.errors import ConfigError, NotFoundError
+from annotate.export import formats, records
+from annotate.export.folds import ClientStats, FoldTable, assign_folds
+from annotate.export.manifest import Counts, Provenance, build_manifest, dataset_info
+from annotate.export.writer import (
+    DataFile,
+    Staging,
+    describe_file,
+    write_json,
+)
+from annotate.guidelines import load_rubric
+
+SESSIONS_PER_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Everything ``annotate export`` can be told."""
+
+    fmt: str
+    out_dir: Path
+    folds: int | None = None
+    seed: int = 0
+    min_score: int | None = None
+    include_unreviewed: bool = False
+    target: str = "both"
+    parquet: bool = False
+    instrument_id: str = "wai-sr"
+    dpo_min_edit: float = 0.1
+    force: bool = False
+
+
+def _check(options: ExportOptions) -> int:
+    """Validate the options; return the review threshold in force."""
+    rubric = load_rubric()
+    if options.fmt not in formats.FORMATS:
+        raise ConfigError(f"unknown format {options.fmt!r}; choose {', '.join(formats.FORMATS)}")
+    if options.target not in formats.TARGETS:
+        raise ConfigError(f"unknown target {options.target!r}; choose {', '.join(formats.TARGETS)}")
+    if options.fmt == "dpo" and options.target == "rating":
+        raise ConfigError("--format dpo pairs rationales: use --target rationale or both")
+    if options.folds is not None and options.folds < 2:
+        raise ConfigError("--folds must be at least 2")
+    if options.min_score is not None and options.include_unreviewed:
+        raise ConfigError("--min-score and --include-unreviewed cannot be combined")
+    if options.min_score is not None and not (
+        rubric.scale_min <= options.min_score <= rubric.scale_max
+    ):
+        raise ConfigError(
+            f"--min-score must be within the rubric's scale {rubric.scale_min}..{rubric.scale_max}"
+        )
+    if not 0.0 <= options.dpo_min_edit < 1.0:
+        raise ConfigError("--dpo-min-edit must be at least 0 and below 1")
+    return options.min_score if options.min_score is not None else rubric.threshold
+
+
+@dataclass
+class _Plan:
+    """The result of the first pass: who is in the export and in which fold."""
+
+    sessions: list[str]  # eligible sessions, in export order
+    client_of: dict[str, str]  # session -> client
+    fold_of: dict[str, int]  # client -> fold (empty without folds)
+    overall: FoldTable
+    fold_tables: dict[int, FoldTable]
+
+
+def _first_pass(
+    connection: Connection,
+    policy: records.Policy,
+    dimensions: tuple[str, ...],
+    options: ExportOptions,
+    counts: Counts,
+) -> _Plan:
+    clients: dict[str, ClientStats] = {}
+    client_of: dict[str, str] = {}
+    sessions: list[str] = []
+    for row in records.scan(connection, policy):
+        counts.rationales += 1
+        reason = records.exclusion_reason(row, policy)
+        if reason is not None:
+            Counts.bump(counts.excluded, reason)
+            continue
+        counts.included["reviewed" if row.reviews else "unreviewed"] += 1
+        stats = clients.get(row.client_id)
+        if stats is None:
+            stats = clients[row.client_id] = ClientStats(row.client_id)
+        stats.records += 1
+        if row.session_id not in client_of:
+            client_of[row.session_id] = row.client_id
+            sessions.append(row.session_id)
+            stats.sessions.append(row.session_id)
+    counts.records = sum(stats.records for stats in clients.values())
+
+    # Session-level dimension scores (mean client rating of the dimension's items).
+    session_scores: dict[str, dict[str, float]] = {}
+    totals: dict[str, list[float]] = {}
+    for session_id, dimension, total, count in records.session_dimension_scores(
+        connection, policy.instrument_id
+    ):
+        if session_id not in client_of:
+            continue
+        session_scores.setdefault(session_id, {})[dimension] = total / count
+        pair = totals.setdefault(session_id, [0.0, 0.0])
+        pair[0] += total
+        pair[1] += count
+    for session_id, (rating_sum, rating_count) in totals.items():
+        clients[client_of[session_id]].score_sum += rating_sum / rating_count
+
+    fold_of: dict[str, int] = {}
+    fold_tables: dict[int, FoldTable] = {}
+    if options.folds:
+        if len(clients) < options.folds:
+            raise ConfigError(
+                f"--folds {options.folds} needs at least {options.folds} clients; "
+                f"the export has {len(clients)}"
+            )
+        fold_of = assign_folds(list(clients.values()), options.folds, options.seed)
+        fold_tables = {fold: FoldTable(dimensions) for fold in range(1, options.folds + 1)}
+    overall = FoldTable(dimensions)
+    for client_id in sorted(clients):
+        tables = [overall] + ([fold_tables[fold_of[client_id]]] if fold_of else [])
+        for table in tables:
+            table.clients.append(client_id)
+    for session_id in sorted(client_of):
+        tables = [overall] + ([fold_tables[fold_of[client_of[session_id]]]] if fold_of else [])
+        for table in tables:
+            table.sessions.append(session_id)
+            for dimension, value in session_scores.get(session_id, {}).items():
+                if dimension in table.scores:
+                    table.scores[dimension].add(value)
+    return _Plan(sessions, client_of, fold_of, overall, fold_tables)
+
+
+def export_dataset(
+    engine: Engine,
+    options: ExportOptions,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Write the export to ``options.out_dir``; return its manifest.
+
+    ``on_progress(done, total)`` is called after each batch with the number of
+    sessions written so far and the number to write.
+    """
+    threshold = _check(options)
+    policy = records.Policy(options.instrument_id, threshold, options.include_unreviewed)
+    counts = Counts()
+    # One snapshot, so both passes see the same store; writers are not held up.
+    with records.read_snapshot(engine) as connection:
+        instrument = records.load_instrument(connection, options.instrument_id)
+        if instrument is None:
+            raise NotFoundError(f"no instrument {options.instrument_id!r} in the store")
+        dimensions = tuple(instrument.dimensions)
+        plan = _first_pass(connection, policy, dimensions, options, counts)
+        if options.fmt == "dpo":
+            counts.records = 0  # counted again as pairs are written
+        provenance = Provenance(instrument.id, instrument.version, load_rubric().version)
+        stems = (
+            [f"fold_{k}/{split}" for k in range(1, options.folds + 1) for split in ("train", "val")]
+            if options.folds
+            else ["train"]
+        )
+        staging = Staging(options.out_dir, options.force)
+        try:
+            schema = formats.parquet_schema(options.fmt) if options.parquet else None
+            files = {stem: DataFile(staging.root, stem, schema) for stem in stems}
+            _second_pass(
+                connection,
+                policy,
+                instrument,
+                options,
+                plan,
+                files,
+                counts,
+                provenance,
+                on_progress,
+            )
+            file_info: dict[str, dict[str, Any]] = {}
+            for data_file in files.values():
+                file_info.update(data_file.close())
+            info = dataset_info(options.fmt, stems, options.parquet)
+            write_json(staging.root, "dataset_info.json", info)
+            file_info["dataset_info.json"] = describe_file(staging.root, "dataset_info.json")
+            manifest = build_manifest(
+                options=options,
+                threshold=threshold,
+                counts=counts,
+                provenance=provenance,
+                overall=plan.overall,
+                fold_tables=plan.fold_tables,
+                split_records={stem: f.records for stem, f in files.items()},
+                files=file_info,
+            )
+            write_json(staging.root, "manifest.json", manifest)
+        except BaseException:
+            staging.abort()
+            raise
+        staging.commit()
+    return manifest
+
+
+def _second_pass(
+    connection: Connection,
+    policy: records.Policy,
+    instrument: records.InstrumentInfo,
+    options: ExportOptions,
+    plan: _Plan,
+    files: dict[str, DataFile],
+    counts: Counts,
+    provenance: Provenance,
+    on_progress: Callable[[int, int], None] | None,
+) -> None:
+    prompts = formats.PromptBuilder(instrument, options.target)
+    item_json = functools.cache(formats.json_string)
+    folds = options.folds or 0
+    keep_records = options.parquet  # dicts are built only for the Parquet writer
+    reader = records.BatchReader(connection, policy, SESSIONS_PER_BATCH)
+    for start in range(0, len(plan.sessions), SESSIONS_PER_BATCH):
+        batch = plan.sessions[start : start + SESSIONS_PER_BATCH]
+        rows, turns = reader.read(batch)
+        # Per session: transcript text, its JSON, and the index line's session part.
+        sessions: dict[str, tuple[str, str, str]] = {}
+        for row in rows:
+            if records.exclusion_reason(row, policy) is not None:
+                continue
+            assert row.text is not None and row.client_rating is not None
+            session = sessions.get(row.session_id)
+            if session is None:
+                transcript = formats.transcript_text(turns[row.session_id])
+                head = {"session_id": row.session_id, "client_id": row.client_id}
+                session = sessions[row.session_id] = (
+                    transcript,
+                    formats.json_string(transcript),
+                    json.dumps(head, ensure_ascii=False)[1:-1],
+                )
+            transcript, transcript_json, head_json = session
+            system, system_json = prompts.system(row.item_id, row.client_rating)
+            record: dict[str, Any] | None = None
+            if options.fmt == "dpo":
+                pair = _pair(row, prompts, options, counts)
+                if pair is None:
+                    continue
+                counts.records += 1
+                text = formats.dpo_line(system, transcript_json, *pair)
+                if keep_records:
+                    record = formats.render_dpo(system, transcript, *pair)
+            else:
+                target = prompts.target_text(row.text, row.client_rating)
+                text = formats.line(
+                    options.fmt, system_json, transcript_json, formats.json_string(target)
+                )
+                if keep_records:
+                    record = formats.render(options.fmt, system, transcript, target)
+            if row.guideline_version:
+                provenance.guideline_versions.add(row.guideline_version)
+            if row.draft_prompt_version:
+                provenance.draft_prompt_versions.add(row.draft_prompt_version)
+            line = text.encode("utf-8")
+            entry = f'{head_json}, "item_id": {item_json(row.item_id)}}}\n'
+            if folds:
+                own = plan.fold_of[row.client_id]
+                for fold in range(1, folds + 1):
+                    split = "val" if fold == own else "train"
+                    files[f"fold_{fold}/{split}"].write(line, record, entry)
+            else:
+                files["train"].write(line, record, entry)
+        if on_progress is not None:
+            on_progress(start + len(batch), len(plan.sessions))
+
+
+def _pair(
+    row: records.FullRow,
+    prompts: formats.PromptBuilder,
+    options: ExportOptions,
+    counts: Counts,
+) -> tuple[str, str] | None:
+    """(chosen, rejected) when the expert changed the draft enough, else None (counted)."""
+    draft = row.draft_text
+    if row.draft_status in (None, workflow.DRAFT_FAILED) or not draft:
+        Counts.bump(counts.dpo_excluded, records.DPO_NO_DRAFT)
+        return None
+    assert row.text is not None and row.client_rating is not None
+    if formats.edit_ratio(draft, row.text) <= options.dpo_min_edit:
+        Counts.bump(counts.dpo_excluded, records.DPO_SMALL_EDIT)
+        return None
+    return (
+        prompts.target_text(row.text, row.client_rating),
+        prompts.target_text(draft, row.client_rating),
+    )

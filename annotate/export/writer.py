@@ -1,0 +1,140 @@
+"""Output files written as records stream past: JSONL, its index, optional Parquet.
+
+Each data file is written once, line by line, with its SHA-256 computed on the way,
+so no file is ever read back or held in memory. The export is built in a temporary
+directory beside the target and moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from annotate.errors import ConfigError
+
+PARQUET_BATCH_ROWS = 1000
+_BUFFER = 1 << 20
+
+
+class HashedFile:
+    """A binary file that counts its lines and hashes its bytes as they are written."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.name = name
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = path.open("wb", buffering=_BUFFER)
+        self._sha = hashlib.sha256()
+        self.lines = 0
+        self.bytes = 0
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+        self._sha.update(data)
+        self.lines += 1
+        self.bytes += len(data)
+
+    def close(self) -> dict[str, Any]:
+        self._handle.close()
+        return {"sha256": self._sha.hexdigest(), "bytes": self.bytes, "lines": self.lines}
+
+
+class DataFile:
+    """One split (e.g. ``fold_2/train``): its JSONL, ``.index.jsonl`` and Parquet files."""
+
+    def __init__(self, root: Path, stem: str, schema: Any | None) -> None:
+        self.root = root
+        self.stem = stem
+        self.data = HashedFile(root, f"{stem}.jsonl")
+        self.index = HashedFile(root, f"{stem}.index.jsonl")
+        self._schema = schema
+        self._rows: list[dict[str, Any]] = []
+        self._parquet: Any = None
+
+    @property
+    def records(self) -> int:
+        return self.data.lines
+
+    def write(self, line: bytes, record: dict[str, Any] | None, index_tail: str) -> None:
+        """Write one record; ``index_tail`` is its index entry as JSON without the opening
+        brace, so the line number (different in each file) is prepended by formatting."""
+        self.data.write(line)
+        self.index.write(f'{{"line": {self.data.lines}, {index_tail}'.encode())
+        if self._schema is not None:
+            assert record is not None, "Parquet needs the record"
+            self._rows.append(record)
+            if len(self._rows) >= PARQUET_BATCH_ROWS:
+                self._flush_parquet()
+
+    def _flush_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(
+                self.root / f"{self.stem}.parquet", self._schema, compression="zstd"
+            )
+        if self._rows:
+            self._parquet.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
+            self._rows = []
+
+    def close(self) -> dict[str, dict[str, Any]]:
+        """Close every file; return {relative path: {sha256, bytes, lines}}."""
+        files = {self.data.name: self.data.close(), self.index.name: self.index.close()}
+        if self._schema is not None:
+            self._flush_parquet()
+            self._parquet.close()
+            name = f"{self.stem}.parquet"
+            files[name] = describe_file(self.root, name)
+        return files
+
+
+def describe_file(root: Path, name: str) -> dict[str, Any]:
+    """SHA-256 and size of a finished file (read in chunks)."""
+    sha = hashlib.sha256()
+    path = root / name
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_BUFFER), b""):
+            sha.update(chunk)
+    return {"sha256": sha.hexdigest(), "bytes": path.stat().st_size}
+
+
+def write_json(root: Path, name: str, data: Any) -> None:
+    """A small JSON document, byte-stable: sorted nothing, indented, trailing newline."""
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    (root / name).write_bytes(text.encode("utf-8"))
+
+
+class Staging:
+    """Build the export in a temporary sibling directory; move it into place on success.
+
+    An existing target is replaced only when ``force`` is given and it holds a
+    previous export (a ``manifest.json``); anything else is refused, never deleted.
+    """
+
+    def __init__(self, out_dir: Path, force: bool) -> None:
+        self.out_dir = out_dir
+        if out_dir.exists():
+            if not out_dir.is_dir():
+                raise ConfigError(f"{out_dir}: exists and is not a directory")
+            if any(out_dir.iterdir()):
+                if not force:
+                    raise ConfigError(f"{out_dir}: not empty (use --force to replace an export)")
+                if not (out_dir / "manifest.json").is_file():
+                    raise ConfigError(f"{out_dir}: not empty and holds no export; not replaced")
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+
+    def commit(self) -> None:
+        # The directory stays owner-only (as mkdtemp made it): transcripts are clinical data.
+        if self.out_dir.exists():
+            shutil.rmtree(self.out_dir)
+        os.replace(self.root, self.out_dir)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
