@@ -6,6 +6,9 @@ Written with lightweight table references rather than the SQLModel classes so th
 
 from __future__ import annotations
 
+from collections import defaultdict
+from typing import Any
+
 from sqlalchemy import column, func, select, table
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import ColumnClause
@@ -39,3 +42,140 @@ def counts(engine: Engine) -> dict[str, int]:
                 query = query.where(role == rater_role)
             figures[key] = int(connection.execute(query).scalar_one())
     return figures
+
+
+CRITERIA = ("faithfulness", "relevance", "informativeness")
+STAGES = ("assigned", "drafted", "edited", "accepted", "reviewed", "sent_back", "awaiting_revision")
+
+
+def _blank() -> dict[str, Any]:
+    return {key: 0 for key in ("items", *STAGES, "reviews", "reviews_given", "reviews_pending")}
+
+
+def _means(sums: dict[str, list[int]]) -> dict[str, float | None]:
+    return {
+        name: round(sum(values) / len(values), 2) if values else None
+        for name, values in sums.items()
+    }
+
+
+def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per annotator (as author and reviewer) and per dimension: work stages and review means.
+
+    Stages count rationales: ``assigned`` (has an author), ``drafted`` (its item has a
+    usable draft), ``edited`` (at least one stored text), ``accepted``, ``reviewed`` (at
+    least one review), ``sent_back`` (at least one failing review) and
+    ``awaiting_revision`` (sent back and not yet accepted again). ``items`` (per
+    dimension) counts the (session, item) units with a client rating.
+    """
+    items = table("items", column("id"), column("dimension"))
+    ratings = table("ratings", column("session_id"), column("item_id"), column("rater_role"))
+    drafts = table("drafts", column("session_id"), column("item_id"), column("status"))
+    rationales = table(
+        "rationales",
+        column("id"),
+        column("session_id"),
+        column("item_id"),
+        column("author_id"),
+        column("status"),
+    )
+    versions = table("rationale_versions", column("rationale_id"), column("kind"))
+    reviews = table(
+        "reviews",
+        column("rationale_id"),
+        column("reviewer_id"),
+        column("passed"),
+        *(column(name) for name in CRITERIA),
+    )
+    assignments = table("review_assignments", column("reviewer_id"), column("status"))
+    with engine.connect() as connection:
+        dimension_of = dict(connection.execute(select(items.c.id, items.c.dimension)).all())
+        units = connection.execute(
+            select(ratings.c.item_id, func.count())
+            .where(ratings.c.rater_role == "client")
+            .group_by(ratings.c.item_id)
+        ).all()
+        drafted = set(
+            connection.execute(
+                select(drafts.c.session_id, drafts.c.item_id)
+                .where(drafts.c.status != "failed")
+                .distinct()
+            ).all()
+        )
+        rows = connection.execute(
+            select(
+                rationales.c.id,
+                rationales.c.session_id,
+                rationales.c.item_id,
+                rationales.c.author_id,
+                rationales.c.status,
+            )
+        ).all()
+        edited = set(
+            connection.execute(
+                select(versions.c.rationale_id).where(versions.c.kind != "conflict").distinct()
+            ).scalars()
+        )
+        review_rows = connection.execute(
+            select(
+                reviews.c.rationale_id,
+                reviews.c.reviewer_id,
+                reviews.c.passed,
+                *(reviews.c[name] for name in CRITERIA),
+            )
+        ).all()
+        pending = connection.execute(
+            select(assignments.c.reviewer_id, func.count())
+            .where(assignments.c.status == "pending")
+            .group_by(assignments.c.reviewer_id)
+        ).all()
+
+    by_annotator: dict[str, dict[str, Any]] = defaultdict(_blank)
+    by_dimension: dict[str, dict[str, Any]] = {
+        d: _blank() for d in sorted(set(dimension_of.values()))
+    }
+    scores: dict[str, dict[str, dict[str, list[int]]]] = {
+        "annotator": defaultdict(lambda: {name: [] for name in CRITERIA}),
+        "dimension": defaultdict(lambda: {name: [] for name in CRITERIA}),
+    }
+    for item_id, count in units:
+        by_dimension[dimension_of[item_id]]["items"] += count
+    reviewed: dict[int, list[Any]] = defaultdict(list)
+    for row in review_rows:
+        reviewed[row[0]].append(row)
+        by_annotator[row[1]]["reviews_given"] += 1
+    for reviewer, count in pending:
+        by_annotator[reviewer]["reviews_pending"] = int(count)
+    for rid, sid, iid, author, status in rows:
+        targets = [by_dimension[dimension_of[iid]]]
+        keys = [("dimension", dimension_of[iid])]
+        if author is not None:
+            targets.append(by_annotator[author])
+            keys.append(("annotator", author))
+        flags = {
+            "assigned": author is not None,
+            "drafted": (sid, iid) in drafted,
+            "edited": rid in edited,
+            "accepted": status == "accepted",
+            "reviewed": bool(reviewed.get(rid)),
+            "sent_back": any(not row[2] for row in reviewed.get(rid, ())),
+            "awaiting_revision": status == "revision_requested",
+        }
+        for target in targets:
+            for stage, on in flags.items():
+                target[stage] += int(on)
+            target["reviews"] += len(reviewed.get(rid, ()))
+        for kind, key in keys:
+            for row in reviewed.get(rid, ()):
+                for index, name in enumerate(CRITERIA):
+                    scores[kind][key][name].append(int(row[3 + index]))
+    for name, figures in by_annotator.items():
+        figures["score_means"] = _means(scores["annotator"][name])
+        del figures["items"]
+    for name, figures in by_dimension.items():
+        figures["score_means"] = _means(scores["dimension"][name])
+        del figures["reviews_given"], figures["reviews_pending"]
+    return {
+        "by_annotator": dict(sorted(by_annotator.items())),
+        "by_dimension": by_dimension,
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,15 +28,59 @@ def progress(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show how many sessions, items, ratings, drafts, rationales and reviews are stored."""
-    from annotate.progress import counts
+    from annotate.progress import counts, detail
 
-    figures = counts(engine())
+    store = engine()
+    figures: dict[str, Any] = {**counts(store), **detail(store)}
     if as_json:
         print_json(figures)
         return
     width = max(len(label) for label in LABELS.values())
     for key, label in LABELS.items():
         typer.echo(f"{label:<{width}}  {figures[key]:>8}")
+    for title, key in (("annotator", "by_annotator"), ("dimension", "by_dimension")):
+        if figures[key]:
+            typer.echo("")
+            for line in detail_table(title, figures[key]):
+                typer.echo(line)
+
+
+COLUMNS = (
+    ("items", "items"),
+    ("assigned", "assigned"),
+    ("drafted", "drafted"),
+    ("edited", "edited"),
+    ("accepted", "accepted"),
+    ("reviewed", "reviewed"),
+    ("sent_back", "sent back"),
+    ("awaiting_revision", "to revise"),
+    ("reviews_given", "reviews given"),
+    ("reviews_pending", "to review"),
+)
+
+
+def detail_table(title: str, rows: dict[str, dict[str, Any]]) -> list[str]:
+    """A plain-text table of the per-annotator or per-dimension figures."""
+    first = next(iter(rows.values()))
+    columns = [(key, label) for key, label in COLUMNS if key in first]
+    headers = [title, *(label for _, label in columns), "faith", "relev", "inform"]
+    body = []
+    for name, figures in rows.items():
+        means = [
+            figures["score_means"][c] for c in ("faithfulness", "relevance", "informativeness")
+        ]
+        body.append(
+            [name, *(str(figures[key]) for key, _ in columns)]
+            + ["-" if m is None else f"{m:.2f}" for m in means]
+        )
+    widths = [max(len(row[i]) for row in [headers, *body]) for i in range(len(headers))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [headers, *body]
+    ]
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -66,6 +67,20 @@ def demo(
         f"{figures['items']} items, {figures['drafts']} drafts, "
         f"{figures['rationales']} rationales, {figures['reviews']} reviews"
     )
+    if ui and sys.stdin.isatty() and sys.stdout.isatty():
+        _open_demo_ui(store)
+
+
+def _open_demo_ui(store) -> None:  # type: ignore[no-untyped-def]
+    """Give the demo experts their work (idempotent) and open the UI as the first of them."""
+    from annotate.assignment import assign_authoring, assign_reviews
+    from annotate.review import review_queue
+    from tui.app import create_app
+
+    assign_authoring(store, ["ana", "ben", "chen"], seed=0)
+    if not review_queue(store, "ana"):
+        assign_reviews(store, fraction=1.0, overlap=2, seed=0)
+    create_app(store, "ana").run()
 
 
 def instrument_load(

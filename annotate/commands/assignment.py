@@ -1,0 +1,87 @@
+"""``annotate assign`` and ``annotate review-assign``: hand out authoring and review work."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from annotate.commands._common import engine, print_json
+
+
+def assign(
+    annotators: Annotated[
+        str, typer.Option(help="Comma-separated expert names, e.g. ana,ben.", show_default=False)
+    ],
+    by: Annotated[
+        str, typer.Option(help="Keep together all sessions of a 'client', or split by 'session'.")
+    ] = "client",
+    seed: Annotated[int, typer.Option(help="Seed for breaking ties (same seed, same split).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Split the unassigned rationales among experts, balanced, a client's sessions together."""
+    from annotate.assignment import assign_authoring
+
+    result = assign_authoring(engine(), annotators.split(","), by=by, seed=seed)
+    if as_json:
+        print_json({"created": result.created, "total": result.total})
+        return
+    for name in result.created:
+        typer.echo(f"{name}: {result.created[name]} new, {result.total[name]} in total")
+
+
+def review_assign(
+    fraction: Annotated[
+        float | None, typer.Option(help="Review this fraction of the sessions (0..1].")
+    ] = None,
+    sessions: Annotated[
+        int | None, typer.Option(help="Review this many sessions (instead of --fraction).")
+    ] = None,
+    overlap: Annotated[
+        int, typer.Option(help="Reviewers per rationale on the overlap subset (agreement).")
+    ] = 1,
+    overlap_fraction: Annotated[
+        float, typer.Option(help="Share of the sampled sessions reviewed by --overlap reviewers.")
+    ] = 0.25,
+    reviewers: Annotated[
+        str | None, typer.Option(help="Comma-separated reviewers (default: every author).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the sample.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Assign blind cross-reviews of accepted rationales; nobody reviews their own work."""
+    from annotate.assignment import assign_reviews
+
+    if fraction is None and sessions is None:
+        fraction = 0.2
+    result = assign_reviews(
+        engine(),
+        fraction=fraction,
+        sessions=sessions,
+        overlap=overlap,
+        overlap_fraction=overlap_fraction,
+        reviewers=reviewers.split(",") if reviewers else None,
+        seed=seed,
+    )
+    if as_json:
+        print_json(
+            {
+                "sessions": result.sessions,
+                "overlap_sessions": result.overlap_sessions,
+                "assigned": result.assigned,
+                "short_of_reviewers": result.short_of_reviewers,
+            }
+        )
+        return
+    typer.echo(
+        f"{len(result.sessions)} sessions sampled, {len(result.overlap_sessions)} with overlap"
+    )
+    for name, count in result.assigned.items():
+        typer.echo(f"{name}: {count} reviews")
+    if result.short_of_reviewers:
+        typer.echo(f"{result.short_of_reviewers} rationales have fewer reviewers than --overlap")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("assign")(assign)
+    app.command("review-assign")(review_assign)

@@ -1,0 +1,85 @@
+"""An annotator's authoring work: the rationales assigned to them, filterable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import col
+
+from annotate import workflow
+from store.db import session_scope
+from store.models import Draft, Item, Rationale, Review
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    rationale_id: int
+    session_id: str
+    item_id: str
+    dimension: str
+    status: str
+    flagged: bool
+    drafted: bool
+    comment: str | None  # the latest failing review's comment, for work sent back
+
+
+def authoring_queue(
+    engine: Engine, annotator: str, *, status: str | None = None, dimension: str | None = None
+) -> list[QueueEntry]:
+    """Rationales authored by ``annotator`` in session and item order, optionally filtered."""
+    with session_scope(engine) as session:
+        query = (
+            select(
+                col(Rationale.id),
+                col(Rationale.session_id),
+                col(Rationale.item_id),
+                col(Item.dimension),
+                col(Rationale.status),
+                col(Rationale.flagged),
+            )
+            .join(Item, col(Item.id) == col(Rationale.item_id))
+            .where(col(Rationale.author_id) == annotator)
+            .order_by(col(Rationale.session_id), col(Item.position))
+        )
+        if status:
+            query = query.where(col(Rationale.status) == status)
+        if dimension:
+            query = query.where(col(Item.dimension) == dimension)
+        rows = session.execute(query).all()
+        ids = [row[0] for row in rows]
+        drafted = set(
+            session.execute(
+                select(col(Draft.session_id), col(Draft.item_id))
+                .where(col(Draft.session_id).in_({row[1] for row in rows}))
+                .where(col(Draft.status) != workflow.DRAFT_FAILED)
+            ).all()
+        )
+        latest_failing = (
+            select(col(Review.rationale_id), func.max(col(Review.id)).label("review_id"))
+            .where(col(Review.rationale_id).in_(ids), col(Review.passed).is_(False))
+            .group_by(col(Review.rationale_id))
+            .subquery()
+        )
+        comments: dict[int, str | None] = {
+            rationale_id: comment
+            for rationale_id, comment in session.execute(
+                select(col(Review.rationale_id), col(Review.comment)).join(
+                    latest_failing, latest_failing.c.review_id == col(Review.id)
+                )
+            ).all()
+        }
+    return [
+        QueueEntry(
+            rationale_id=rid,
+            session_id=sid,
+            item_id=iid,
+            dimension=dim,
+            status=state,
+            flagged=bool(flagged),
+            drafted=(sid, iid) in drafted,
+            comment=comments.get(rid) if state == workflow.REVISION_REQUESTED else None,
+        )
+        for rid, sid, iid, dim, state, flagged in rows
+    ]

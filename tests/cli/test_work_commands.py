@@ -1,0 +1,135 @@
+"""assign, review-assign, progress detail, tui and serve from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from annotate.cli import app
+from tests.factories import session_record, write_jsonl
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def demo_db(tmp_path: Path) -> str:
+    db = str(tmp_path / "d.db")
+    result = runner.invoke(app, ["--db", db, "demo", "--no-ui"])
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def test_assign_then_progress_json(tmp_path: Path) -> None:
+    db = demo_db(tmp_path)
+    result = runner.invoke(app, ["--db", db, "assign", "--annotators", "ana,ben,chen", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert sum(data["created"].values()) == 192 - 48
+    assert sum(data["total"].values()) == 192
+    progress = json.loads(runner.invoke(app, ["--db", db, "progress", "--json"]).stdout)
+    assert progress["rationales"] == 192 and isinstance(progress["sessions"], int)
+    assert set(progress["by_annotator"]) == {"ana", "ben", "chen"}
+    assert set(progress["by_dimension"]) == {"goal", "task", "bond"}
+    assert sum(row["assigned"] for row in progress["by_annotator"].values()) == 192
+    assert progress["by_annotator"]["ana"]["score_means"]["faithfulness"] is not None
+
+
+def test_review_assign_and_text_output(tmp_path: Path) -> None:
+    db = demo_db(tmp_path)
+    result = runner.invoke(app, ["--db", db, "review-assign", "--sessions", "2", "--overlap", "2"])
+    assert result.exit_code == 0, result.output
+    assert "2 sessions sampled, 1 with overlap" in result.output
+    text = runner.invoke(app, ["--db", db, "progress"]).output
+    assert "annotator" in text and "sent back" in text and "dimension" in text
+
+
+def test_review_assign_refuses_both_sample_options(tmp_path: Path) -> None:
+    db = demo_db(tmp_path)
+    result = runner.invoke(
+        app, ["--db", db, "review-assign", "--fraction", "0.5", "--sessions", "2"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: give exactly one of --fraction and --sessions"
+
+
+def test_assign_with_chinese_sessions(tmp_path: Path) -> None:
+    db = str(tmp_path / "z.db")
+    record = session_record("中1", language="zh")
+    assert (
+        runner.invoke(
+            app, ["--db", db, "import", str(write_jsonl(tmp_path / "s.jsonl", [record]))]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(app, ["--db", db, "assign", "--annotators", "王医生", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"created": {"王医生": 12}, "total": {"王医生": 12}}
+    assert "王医生" in result.stdout  # unescaped
+
+
+def test_progress_json_does_not_import_pandas_or_textual(tmp_path: Path) -> None:
+    code = (
+        "import sys\nfrom annotate.cli import main\n"
+        f"sys.argv = ['annotate', '--db', {str(tmp_path / 'p.db')!r}, 'progress', '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', sorted(m for m in ('pandas', 'textual', 'numpy') if m in sys.modules))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    ).stdout
+    assert "HEAVY []" in output
+
+
+def test_tui_and_serve_are_listed() -> None:
+    result = runner.invoke(app, ["--help"])
+    for command in ("tui", "serve", "assign", "review-assign"):
+        assert f"  {command} " in result.output
+    assert "--annotator" in runner.invoke(app, ["tui", "--help"]).output
+
+
+def test_serve_answers_on_loopback(tmp_path: Path) -> None:
+    db = demo_db(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "annotate",
+            "--db",
+            db,
+            "serve",
+            "--port",
+            "0",
+            "--annotator",
+            "ana",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("annotate UI on http://127.0.0.1:"), first
+        url = first.split(" on ")[1].strip()
+        deadline, page = time.monotonic() + 30, ""
+        while time.monotonic() < deadline and not page:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    page = response.read().decode("utf-8")
+            except OSError:
+                time.sleep(0.2)
+        assert "<div>annotate</div>" in page
+        assert f'data-session-websocket-url="ws://{url.removeprefix("http://")}/ws"' in page
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,88 @@
+"""Pilot tests of the queue filters, the progress screen and help."""
+
+from __future__ import annotations
+
+from annotate import workflow
+from annotate.progress import detail
+from annotate.queue import authoring_queue
+from tests.tui.helpers import SIZE, screen_text, settle
+from tui.app import create_app
+from tui.screens.help import HelpScreen
+from tui.screens.progress import ProgressScreen
+
+
+def table_keys(app, table_id: str) -> list[int]:  # type: ignore[no-untyped-def]
+    table = app.screen.query_one(table_id)
+    return [int(row.key.value) for row in table.ordered_rows]
+
+
+async def test_queue_filters_by_status_and_dimension(work_engine) -> None:
+    app = create_app(work_engine, "ana")
+    everything = authoring_queue(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert table_keys(app, "#authoring") == [e.rationale_id for e in everything]
+        summary = str(app.screen.query_one("#summary").render())
+        assert summary.startswith(f"ana: {len(everything)} rationales")
+        await pilot.press("s", "s", "s")  # all -> pending -> in progress -> accepted
+        await settle(pilot)
+        accepted = [e.rationale_id for e in everything if e.status == workflow.ACCEPTED]
+        assert accepted and table_keys(app, "#authoring") == accepted
+        await pilot.press("s")  # -> sent back
+        await settle(pilot)
+        sent_back = [e for e in everything if e.status == workflow.REVISION_REQUESTED]
+        assert sent_back and table_keys(app, "#authoring") == [e.rationale_id for e in sent_back]
+        await pilot.press("s", "d")  # -> all statuses; dimension -> goal
+        await settle(pilot)
+        goal = [e.rationale_id for e in everything if e.dimension == "goal"]
+        assert table_keys(app, "#authoring") == goal
+        assert len(goal) < len(everything)
+
+
+async def test_queue_lists_only_this_reviewers_pending_reviews(work_engine) -> None:
+    from annotate.review import review_queue
+
+    app = create_app(work_engine, "ben")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tasks = review_queue(work_engine, "ben")
+        assert table_keys(app, "#reviews") == [t.assignment_id for t in tasks]
+        own = {e.rationale_id for e in authoring_queue(work_engine, "ben")}
+        assert not own & {t.rationale_id for t in tasks}
+
+
+async def test_progress_screen_shows_the_same_figures_as_the_command(work_engine) -> None:
+    figures = detail(work_engine)
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        assert isinstance(app.screen, ProgressScreen)
+        table = app.screen.query_one("#by-annotator")
+        for name, row in figures["by_annotator"].items():
+            cells = table.get_row(table.ordered_rows[list(figures["by_annotator"]).index(name)].key)  # type: ignore[attr-defined]
+            assert cells[0] == name
+            assert cells[1:5] == [
+                str(row[k]) for k in ("assigned", "drafted", "edited", "accepted")
+            ]
+        dimensions = app.screen.query_one("#by-dimension")
+        assert dimensions.row_count == 3  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ProgressScreen)
+
+
+async def test_help_shows_keys_manual_and_rubric(work_engine) -> None:
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        text = app.screen.text
+        assert "Status filter" in text and "Faithfulness" in text and "Annotation manual" in text
+        assert "Keys" in screen_text(pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)

@@ -1,0 +1,146 @@
+"""Pilot tests of the blind review: scores typed -> reviews stored, failing work sent back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from annotate import editing, workflow
+from annotate.assignment import assign_authoring, assign_reviews
+from annotate.errors import PermissionDenied
+from annotate.importing import import_file
+from annotate.queue import authoring_queue
+from annotate.review import review_queue, submit_review
+from store.db import session_scope
+from store.models import Rationale, Review, ReviewAssignment
+from tests.factories import session_record, write_jsonl
+from tests.tui.helpers import SIZE, screen_text, settle
+from tui.app import create_app
+from tui.screens.review import ReviewScreen
+
+
+async def open_first_review(pilot) -> ReviewScreen:  # type: ignore[no-untyped-def]
+    await settle(pilot)
+    await pilot.press("tab")  # from your rationales to the reviews table
+    await pilot.press("enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, ReviewScreen)
+    return screen
+
+
+async def test_failing_score_sends_the_rationale_back_with_the_comment(work_engine) -> None:
+    task = review_queue(work_engine, "chen")[0]
+    app = create_app(work_engine, "chen")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_first_review(pilot)
+        assert screen.view is not None and screen.view.rationale_id == task.rationale_id
+        await pilot.press("2", "tab", "4", "tab", "5", "tab", *"Not in turn 7")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    with Session(work_engine) as session:
+        review = session.exec(
+            select(Review).where(
+                Review.rationale_id == task.rationale_id, Review.reviewer_id == "chen"
+            )
+        ).one()
+        assert (review.faithfulness, review.relevance, review.informativeness) == (2, 4, 5)
+        assert not review.passed and review.comment == "Not in turn 7"
+        rationale = session.get(Rationale, task.rationale_id)
+        assert rationale is not None and rationale.status == workflow.REVISION_REQUESTED
+        author = rationale.author_id
+        assignment = session.get(ReviewAssignment, task.assignment_id)
+        assert assignment is not None and assignment.status == workflow.REVIEW_DONE
+    # the author sees it in their queue, with the comment
+    entry = next(
+        e for e in authoring_queue(work_engine, author) if e.rationale_id == task.rationale_id
+    )
+    assert entry.comment == "Not in turn 7"
+    author_app = create_app(work_engine, author)
+    async with author_app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = author_app.screen.query_one("#authoring")
+        row = table.get_row(str(task.rationale_id))  # type: ignore[attr-defined]
+        assert "sent back" in row and "Not in turn 7" in row
+
+
+async def test_passing_scores_keep_the_rationale_accepted(work_engine) -> None:
+    task = review_queue(work_engine, "chen")[0]
+    app = create_app(work_engine, "chen")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_review(pilot)
+        await pilot.press("4", "tab", "3", "tab", "5")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    with Session(work_engine) as session:
+        assert session.get(Rationale, task.rationale_id).status == workflow.ACCEPTED  # type: ignore[union-attr]
+        review = session.exec(
+            select(Review).where(
+                Review.reviewer_id == "chen", Review.rationale_id == task.rationale_id
+            )
+        ).one()
+        assert review.passed
+
+
+async def test_missing_score_is_refused_in_the_ui(work_engine) -> None:
+    task = review_queue(work_engine, "chen")[0]
+    app = create_app(work_engine, "chen")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_review(pilot)
+        await pilot.press("4", "ctrl+s")
+        await settle(pilot)
+    with Session(work_engine) as session:
+        query = select(Review).where(Review.rationale_id == task.rationale_id)
+        assert all(review.reviewer_id != "chen" for review in session.exec(query))
+
+
+@pytest.fixture
+def blind_engine(engine, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """One session; 'qxauthor' writes every rationale, 'qyreviewer' reviews them."""
+    import_file(engine, write_jsonl(tmp_path / "s.jsonl", [session_record("b1")]))
+    assign_authoring(engine, ["qxauthor"])
+    for entry in authoring_queue(engine, "qxauthor"):
+        editing.accept(engine, entry.rationale_id, "qxauthor", f"Text of {entry.item_id}.", 0)
+    with session_scope(engine) as session:
+        editing.ensure_annotator(session, "qyreviewer")
+    assign_reviews(engine, sessions=1, seed=0)
+    return engine
+
+
+async def test_blind_review_never_renders_the_author_and_never_offers_own_work(
+    blind_engine,
+) -> None:
+    reviewer_tasks = review_queue(blind_engine, "qyreviewer")
+    assert len(reviewer_tasks) == 12
+    assert review_queue(blind_engine, "qxauthor") == []  # never their own
+    # even an assignment slipped into the table is not offered, and is refused
+    own = authoring_queue(blind_engine, "qxauthor")[0]
+    with session_scope(blind_engine) as session:
+        bad = ReviewAssignment(rationale_id=own.rationale_id, reviewer_id="qxauthor")
+        session.add(bad)
+        session.flush()
+        bad_id = bad.id
+    assert review_queue(blind_engine, "qxauthor") == []
+    with pytest.raises(PermissionDenied):
+        submit_review(
+            blind_engine,
+            bad_id,
+            "qxauthor",
+            {"faithfulness": 5, "relevance": 5, "informativeness": 5},
+        )
+    app = create_app(blind_engine, "qxauthor")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one("#reviews").row_count == 0  # type: ignore[attr-defined]
+    app = create_app(blind_engine, "qyreviewer")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "qxauthor" not in screen_text(pilot)
+        await open_first_review(pilot)
+        text = screen_text(pilot)
+        assert "Text of goal_1." in text and "qxauthor" not in text
+        await pilot.press("f1")
+        await pilot.pause()
+        assert "qxauthor" not in screen_text(pilot)

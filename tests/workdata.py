@@ -1,0 +1,67 @@
+"""Shared set-up for editing, review and UI tests: assigned work with drafts on the demo corpus."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from annotate.assignment import assign_authoring, assign_reviews
+from store.db import session_scope
+from store.models import Draft, Rating, Rationale
+
+FIXED_TIME = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def draft_row(session_id: str, item_id: str, text: str, evidence=(2, 4)) -> Draft:  # type: ignore[no-untyped-def]
+    """A grounded draft row as the drafting service would store it (fixed provenance)."""
+    return Draft(
+        session_id=session_id,
+        item_id=item_id,
+        status="ok",
+        text=text,
+        evidence=list(evidence),
+        quotes=[],
+        provider="offline",
+        model="fixture",
+        prompt_version="test",
+        prompt_hash="0" * 64,
+        created_at=FIXED_TIME,
+    )
+
+
+def make_draft(engine: Engine, session_id: str, item_id: str, text: str, evidence=(2, 4)) -> Draft:  # type: ignore[no-untyped-def]
+    """Store one draft row and return it."""
+    with session_scope(engine) as session:
+        draft = draft_row(session_id, item_id, text, evidence)
+        session.add(draft)
+        session.flush()
+        return draft
+
+
+def draft_all_pending(engine: Engine) -> None:
+    """A draft for every rated (session, item) without an imported rationale."""
+    with session_scope(engine) as session:
+        done = set(session.execute(select(Rationale.session_id, Rationale.item_id)).all())
+        units = session.execute(
+            select(Rating.session_id, Rating.item_id).where(Rating.rater_role == "client")
+        ).all()
+        for session_id, item_id in units:
+            if (session_id, item_id) not in done:
+                session.add(
+                    draft_row(
+                        session_id,
+                        item_id,
+                        f"Draft for {item_id} in {session_id}: the client's words in turn 2 "
+                        "and the counselor's reply in turn 4 explain the rating.",
+                    )
+                )
+
+
+def prepare_work(engine: Engine) -> Engine:
+    """Demo corpus + drafts + authoring split among ana, ben, chen + reviews (overlap 2)."""
+    draft_all_pending(engine)
+    assign_authoring(engine, ["ana", "ben", "chen"], seed=0)
+    assign_reviews(engine, fraction=1.0, overlap=2, overlap_fraction=0.5, seed=0)
+    return engine

@@ -1,0 +1,1 @@
+"""The experts' terminal UI (Textual): queue, annotate, review, progress and help screens."""

@@ -1,0 +1,135 @@
+"""The App and its factory, used by ``annotate tui``, ``annotate serve`` and the tests."""
+
+from __future__ import annotations
+
+import gc
+import getpass
+
+from sqlalchemy.engine import Engine
+from textual.app import App
+from textual.binding import Binding
+from textual.timer import Timer
+from textual.worker import Worker, WorkerState
+
+from annotate.editing import Drafter
+from annotate.errors import ConfigError
+
+
+def default_drafter() -> Drafter | None:
+    """The drafting engine (``annotate.drafting.draft_one``) when it is installed."""
+    try:
+        from annotate.drafting import draft_one  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return draft_one  # type: ignore[no-any-return]
+
+
+IDLE_COLLECT_SECONDS = 1.0
+
+
+class AnnotateApp(App[None]):
+    """Experts edit drafted rationales and cross-review each other's, blind."""
+
+    TITLE = "annotate"
+    ENABLE_COMMAND_PALETTE = False
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="help", tooltip="Keys, the manual and the rubric."),
+        Binding("question_mark", "help", "Help", show=False, id="help_question"),
+        Binding("f2", "queue", "Queue", id="queue", tooltip="Back to your work queue."),
+        Binding("f3", "progress", "Progress", id="progress", tooltip="Figures for project leads."),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        engine: Engine,
+        annotator: str,
+        *,
+        drafter: Drafter | None = None,
+        autosave_delay: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.annotator = annotator
+        self.drafter = drafter
+        self.autosave_delay = autosave_delay
+        self.sub_title = annotator
+
+    def on_mount(self) -> None:
+        from tui.screens.queue import QueueScreen
+
+        self.push_screen(QueueScreen())
+        self._idle_collect: Timer | None = None
+        self.set_timer(IDLE_COLLECT_SECONDS, self._freeze_startup_objects)
+
+    def _freeze_startup_objects(self) -> None:
+        """Keep full garbage collections from stalling a keystroke.
+
+        With a 1,000-turn transcript in memory a full collection takes 50-200 ms: so once
+        the first screen is up, the start-up objects (which never become garbage) are
+        frozen out of the collector's view, full collections are made rarer, and one runs
+        whenever the expert pauses (``collect_when_idle``).
+        """
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(700, 10, 50)
+
+    def collect_when_idle(self) -> None:
+        """Called after each screen change: collect garbage after a second without one."""
+        if self._idle_collect is not None:
+            self._idle_collect.stop()
+        self._idle_collect = self.set_timer(IDLE_COLLECT_SECONDS, gc.collect)
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            context = getattr(self.screen, "help_context", None)
+            self.push_screen(HelpScreen(self.screen.BINDINGS, context() if context else None))
+
+    def action_queue(self) -> None:
+        from tui.screens.queue import QueueScreen
+
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, QueueScreen):
+            self.pop_screen()
+
+    def action_progress(self) -> None:
+        from tui.screens.progress import ProgressScreen
+
+        if not isinstance(self.screen, ProgressScreen):
+            self.push_screen(ProgressScreen())
+
+    async def action_quit(self) -> None:
+        """Quit, first storing any editor text that the autosave has not yet caught."""
+        for screen in self.screen_stack:
+            flush = getattr(screen, "flush_before_exit", None)
+            if flush is not None:
+                flush()
+        self.exit()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed unexpectedly is shown, not hidden (domain errors are handled)."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify(f"{event.worker.error}", title="error", severity="error", timeout=10)
+
+
+def create_app(
+    engine: Engine,
+    annotator: str | None = None,
+    *,
+    drafter: Drafter | None = None,
+    autosave_delay: float = 1.0,
+) -> AnnotateApp:
+    """Build the app for one annotator (default: the OS user name)."""
+    if not annotator:
+        try:
+            annotator = getpass.getuser()
+        except (OSError, KeyError):
+            raise ConfigError("cannot tell your user name: give --annotator NAME") from None
+    return AnnotateApp(
+        engine,
+        annotator,
+        drafter=drafter if drafter is not None else default_drafter(),
+        autosave_delay=autosave_delay,
+    )

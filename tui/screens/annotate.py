@@ -1,0 +1,376 @@
+"""The editor: transcript, item and the rationale, with autosave, versions and the draft."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Label, Static, TextArea
+from textual.worker import Worker, WorkerState
+
+from annotate import editing
+from annotate.editing import DraftView, EditorState, SaveResult
+from annotate.errors import ConflictError
+from tui.widgets.item_panel import ItemPanel
+from tui.widgets.transcript import Transcript
+
+STATUS_LABEL = {
+    "pending": "pending",
+    "in_progress": "in progress",
+    "accepted": "accepted",
+    "revision_requested": "sent back for revision",
+}
+
+
+class AnnotateScreen(Screen[None]):
+    """Edits one rationale at a time; next/previous walk the queue it was opened from."""
+
+    CSS_PATH = "annotate.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="annotate.save", tooltip="Store a new version."),
+        Binding("ctrl+o", "accept", "Accept", id="annotate.accept", tooltip="Sign off as final."),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="annotate.regenerate"),
+        Binding("ctrl+b", "revert", "Revert to draft", id="annotate.revert"),
+        Binding("ctrl+f", "flag", "Flag", id="annotate.flag"),
+        Binding("f4", "evidence", "Evidence", id="annotate.evidence"),
+        Binding("ctrl+n", "next", "Next", id="annotate.next"),
+        Binding("ctrl+p", "previous", "Prev", id="annotate.previous"),
+        Binding("escape", "back", "Queue", id="annotate.back"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        state: EditorState
+
+    @dataclass
+    class Shown(Message):
+        """Posted after the screen has been redrawn with a newly loaded item."""
+
+        rationale_id: int
+
+    @dataclass
+    class Saved(Message):
+        result: SaveResult
+        text: str
+        accepted: bool
+
+    @dataclass
+    class Autosaved(Message):
+        rationale_id: int
+        text: str
+
+    @dataclass
+    class Regenerated(Message):
+        rationale_id: int
+        draft: DraftView
+
+    @dataclass
+    class Flagged(Message):
+        note: str | None
+
+    def __init__(self, rationale_ids: list[int], index: int = 0) -> None:
+        super().__init__()
+        self.rationale_ids = rationale_ids
+        self.index = index
+        self.state: EditorState | None = None
+        self.draft: DraftView | None = None
+        self.saved_text: str | None = None
+        self.persisted_text = ""  # last text stored anywhere (version or autosave)
+        self.lock_version = 0
+        self.flagged = False
+        self.autosaved = False
+        self._autosave_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="left"):
+                yield Label("Transcript", classes="panel-title")
+                yield Transcript(id="transcript")
+            with Vertical(id="right"):
+                yield ItemPanel(id="item")
+                yield Static(id="comments")
+                yield Label("Rationale", classes="panel-title")
+                yield TextArea(id="editor", soft_wrap=True, show_line_numbers=False)
+                yield Static(id="indicator")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load(self.rationale_ids[self.index])
+
+    @property
+    def editor(self) -> TextArea:
+        return self.query_one("#editor", TextArea)
+
+    def help_context(self) -> str | None:
+        """The guideline text for the current item, shown first in Help."""
+        if self.state is None:
+            return None
+        context = self.state.context
+        return (
+            f"# This item: {context.item_id} ({context.dimension_name})\n\n{context.item_text}\n\n"
+            f"**{context.dimension_name}**: {context.dimension_definition}"
+        )
+
+    # -- loading ----------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def load(self, rationale_id: int) -> None:
+        app = self.app
+        state = editing.open_rationale(app.engine, rationale_id, app.annotator)  # type: ignore[attr-defined]
+        self.post_message(self.Loaded(state))
+
+    @on(Loaded)
+    def _show(self, message: Loaded) -> None:
+        state = message.state
+        self.state, self.draft = state, state.draft
+        self.saved_text = state.saved_text
+        self.lock_version = state.lock_version
+        self.flagged = state.flagged
+        self.persisted_text = state.initial_text  # what reopening the item would show
+        self.autosaved = state.autosave_text is not None
+        self.query_one("#transcript", Transcript).show(
+            state.context.turns,
+            state.draft.evidence if state.draft else (),
+            key=state.context.session_id,
+        )
+        self.query_one("#item", ItemPanel).show(state.context)
+        comments = self.query_one("#comments", Static)
+        if comments.display != bool(state.review_comments):
+            comments.display = bool(state.review_comments)
+        if state.review_comments:
+            comments.update("Reviewer's comment: " + " / ".join(state.review_comments))
+        self.editor.load_text(state.initial_text)
+        self.editor.focus()
+        self.sub_title = f"{self.index + 1} of {len(self.rationale_ids)}"
+        if state.autosave_text is not None:
+            self.notify("Restored your unsaved text from the last sitting.")
+        self._refresh_indicator()
+        self.call_after_refresh(self.post_message, self.Shown(state.rationale_id))
+        self.app.collect_when_idle()  # type: ignore[attr-defined]
+
+    # -- editing and autosave --------------------------------------------------------------
+
+    @on(TextArea.Changed, "#editor")
+    def _edited(self) -> None:
+        self._refresh_indicator()
+        if self._autosave_timer is not None:
+            self._autosave_timer.stop()
+            self._autosave_timer = None
+        if self.editor.text == self.persisted_text:
+            return
+        self._autosave_timer = self.set_timer(
+            self.app.autosave_delay,  # type: ignore[attr-defined]
+            self._autosave_now,
+        )
+
+    def _autosave_now(self) -> None:
+        self._autosave_timer = None
+        if self.state is None or self.editor.text == self.persisted_text:
+            return
+        self.autosave(self.state.rationale_id, self.editor.text, self.lock_version)
+
+    @work(thread=True, exit_on_error=False, group="autosave")
+    def autosave(self, rationale_id: int, text: str, base_version: int) -> None:
+        app = self.app
+        editing.autosave(app.engine, rationale_id, app.annotator, text, base_version)  # type: ignore[attr-defined]
+        self.post_message(self.Autosaved(rationale_id, text))
+
+    @on(Autosaved)
+    def _autosaved(self, message: Autosaved) -> None:
+        if self.state is not None and message.rationale_id == self.state.rationale_id:
+            self.persisted_text = message.text
+            self.autosaved = True
+            self._refresh_indicator()
+
+    def _refresh_indicator(self) -> None:
+        if self.state is None:
+            return
+        text = self.editor.text
+        parts = [STATUS_LABEL.get(self.state.status, self.state.status)]
+        if self.saved_text is not None and text == self.saved_text:
+            parts.append(f"saved (version {self.lock_version})")
+        elif text == self.persisted_text and self.autosaved:
+            parts.append("not saved, autosaved")
+        elif text == self.persisted_text:
+            parts.append("not saved yet")
+        else:
+            parts.append("unsaved changes")
+        if self.draft is None:
+            parts.append("no draft")
+        elif text == self.draft.text:
+            parts.append(f"draft unchanged ({self.draft.status})")
+        else:
+            parts.append("draft edited")
+        if self.flagged:
+            parts.append("flagged")
+        self.query_one("#indicator", Static).update(" · ".join(parts), layout=False)
+
+    # -- save and accept ---------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        if self.state is not None:
+            self.store(self.state.rationale_id, self.editor.text, self.lock_version, accept=False)
+
+    def action_accept(self) -> None:
+        if self.state is not None:
+            self.store(self.state.rationale_id, self.editor.text, self.lock_version, accept=True)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="save")
+    def store(self, rationale_id: int, text: str, base_version: int, *, accept: bool) -> None:
+        app = self.app
+        operation = editing.accept if accept else editing.save
+        result = operation(app.engine, rationale_id, app.annotator, text, base_version)  # type: ignore[attr-defined]
+        self.post_message(self.Saved(result, text, accept))
+
+    @on(Saved)
+    def _saved(self, message: Saved) -> None:
+        if self.state is None:
+            return
+        self.saved_text = self.persisted_text = message.text
+        self.autosaved = False
+        self.lock_version = message.result.lock_version
+        self.state = _with_status(self.state, message.result.status)
+        if self._autosave_timer is not None:
+            self._autosave_timer.stop()
+            self._autosave_timer = None
+        verb = "Accepted" if message.accepted else "Saved"
+        self.notify(f"{verb}: version {message.result.version}")
+        self._refresh_indicator()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        error = event.worker.error
+        stale = event.state == WorkerState.ERROR and isinstance(error, ConflictError)
+        if stale and self.state is not None:  # show the text that won; ours is a conflict version
+            self.load(self.state.rationale_id)
+
+    # -- the draft -----------------------------------------------------------------------------
+
+    def action_regenerate(self) -> None:
+        if self.state is None:
+            return
+        if self.app.drafter is None:  # type: ignore[attr-defined]
+            self.notify("Drafting is not available here.", severity="warning")
+            return
+        self.notify("Drafting a new version in the background...")
+        self.regenerate(self.state.rationale_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="regenerate")
+    def regenerate(self, rationale_id: int) -> None:
+        app = self.app
+        draft = editing.regenerate(app.engine, rationale_id, app.annotator, app.drafter)  # type: ignore[attr-defined]
+        self.post_message(self.Regenerated(rationale_id, draft))
+
+    @on(Regenerated)
+    def _regenerated(self, message: Regenerated) -> None:
+        if self.state is None or message.rationale_id != self.state.rationale_id:
+            return
+        old = self.draft
+        self.draft = message.draft
+        self.query_one("#transcript", Transcript).show(
+            self.state.context.turns, message.draft.evidence, key=self.state.context.session_id
+        )
+        if not self.editor.text.strip() or (old is not None and self.editor.text == old.text):
+            self.editor.load_text(message.draft.text)  # untouched draft: show the new one
+            self.notify("New draft loaded into the editor.")
+        else:
+            self.notify("New draft ready; Ctrl+B puts it in the editor (your text is kept).")
+        self._refresh_indicator()
+
+    def action_revert(self) -> None:
+        if self.draft is None:
+            self.notify("This item has no draft.", severity="warning")
+            return
+        self.editor.load_text(self.draft.text)
+
+    def action_evidence(self) -> None:
+        self.query_one("#transcript", Transcript).jump_to_evidence(1)
+
+    # -- flag ------------------------------------------------------------------------------------
+
+    def action_flag(self) -> None:
+        from tui.screens.flag import FlagScreen
+
+        if self.state is None:
+            return
+        rationale_id = self.state.rationale_id
+
+        def done(note: str | None) -> None:
+            if note is not None:
+                self.set_flag(rationale_id, note)
+
+        self.app.push_screen(FlagScreen(self.state.flag_note or ""), done)
+
+    @work(thread=True, exit_on_error=False, group="flag")
+    def set_flag(self, rationale_id: int, note: str) -> None:
+        app = self.app
+        editing.flag(app.engine, rationale_id, app.annotator, note)  # type: ignore[attr-defined]
+        self.post_message(self.Flagged(note.strip() or None))
+
+    @on(Flagged)
+    def _flagged(self, message: Flagged) -> None:
+        self.flagged = message.note is not None
+        if self.state is not None:
+            self.state = _with_flag(self.state, message.note)
+        self.notify("Flagged for the project lead." if self.flagged else "Flag cleared.")
+        self._refresh_indicator()
+
+    # -- navigation ------------------------------------------------------------------------------
+
+    def _flush_autosave(self) -> None:
+        if self._autosave_timer is not None:
+            self._autosave_timer.stop()
+            self._autosave_timer = None
+            self._autosave_now()
+
+    def flush_before_exit(self) -> None:
+        """On quit: store unsaved text right away (workers no longer run at shutdown)."""
+        if self._autosave_timer is not None:
+            self._autosave_timer.stop()
+            self._autosave_timer = None
+        if self.state is not None and self.editor.text != self.persisted_text:
+            app = self.app
+            editing.autosave(
+                app.engine,  # type: ignore[attr-defined]
+                self.state.rationale_id,
+                app.annotator,  # type: ignore[attr-defined]
+                self.editor.text,
+                self.lock_version,
+            )
+
+    def _go(self, step: int) -> None:
+        target = self.index + step
+        if not 0 <= target < len(self.rationale_ids):
+            self.notify("No more items in this direction.")
+            return
+        self._flush_autosave()
+        self.index = target
+        self.load(self.rationale_ids[target])
+
+    def action_next(self) -> None:
+        self._go(1)
+
+    def action_previous(self) -> None:
+        self._go(-1)
+
+    def action_back(self) -> None:
+        self._flush_autosave()
+        self.dismiss()
+
+
+def _with_status(state: EditorState, status: str) -> EditorState:
+    from dataclasses import replace
+
+    return replace(state, status=status)
+
+
+def _with_flag(state: EditorState, note: str | None) -> EditorState:
+    from dataclasses import replace
+
+    return replace(state, flagged=note is not None, flag_note=note)

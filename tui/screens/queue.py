@@ -1,0 +1,169 @@
+"""The annotator's queue: their rationales (with comments on work sent back) and reviews."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label, Select, Static
+
+from annotate import workflow
+from annotate.queue import QueueEntry, authoring_queue
+from annotate.review import ReviewTask, review_queue
+
+ALL = "all"
+STATUS_CHOICES = (ALL, *workflow.RATIONALE_STATUSES)
+DIMENSIONS = (ALL, "goal", "task", "bond")
+STATUS_LABEL = {
+    workflow.PENDING: "pending",
+    workflow.IN_PROGRESS: "in progress",
+    workflow.ACCEPTED: "accepted",
+    workflow.REVISION_REQUESTED: "sent back",
+}
+
+
+class QueueScreen(Screen[None]):
+    """Lists the work; Enter opens an item in the editor or a review."""
+
+    CSS_PATH = "queue.tcss"
+    BINDINGS = [
+        Binding("s", "cycle_status", "Status filter", id="queue.status"),
+        Binding("d", "cycle_dimension", "Dimension filter", id="queue.dimension"),
+        Binding("r", "reload", "Reload", id="queue.reload"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        entries: list[QueueEntry]
+        reviews: list[ReviewTask]
+        totals: dict[str, int]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="summary")
+        with Horizontal(id="filters"):
+            yield Label("Status")
+            yield Select(
+                [(STATUS_LABEL.get(s, s), s) for s in STATUS_CHOICES],
+                value=ALL,
+                allow_blank=False,
+                id="status",
+            )
+            yield Label("Dimension")
+            yield Select([(d, d) for d in DIMENSIONS], value=ALL, allow_blank=False, id="dimension")
+        yield Label("Your rationales", classes="panel-title")
+        yield DataTable(id="authoring", cursor_type="row", zebra_stripes=True)
+        yield Label("Reviews assigned to you (blind)", classes="panel-title")
+        yield DataTable(id="reviews", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        authoring = self.query_one("#authoring", DataTable)
+        authoring.add_columns("session", "item", "dimension", "status", "draft", "flag", "comment")
+        self.query_one("#reviews", DataTable).add_columns("session", "item", "dimension")
+        authoring.focus()
+        self.entries: list[QueueEntry] = []
+        self.reviews: list[ReviewTask] = []
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    def _filters(self) -> tuple[str | None, str | None]:
+        status = self.query_one("#status", Select).value
+        dimension = self.query_one("#dimension", Select).value
+        return (
+            None if status == ALL else str(status),
+            None if dimension == ALL else str(dimension),
+        )
+
+    def action_reload(self) -> None:
+        status, dimension = self._filters()
+        self.load(status, dimension)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="queue")
+    def load(self, status: str | None, dimension: str | None) -> None:
+        engine, annotator = self.app.engine, self.app.annotator  # type: ignore[attr-defined]
+        everything = authoring_queue(engine, annotator)
+        totals = {"assigned": len(everything)}
+        for entry in everything:
+            totals[entry.status] = totals.get(entry.status, 0) + 1
+        entries = [
+            entry
+            for entry in everything
+            if (status is None or entry.status == status)
+            and (dimension is None or entry.dimension == dimension)
+        ]
+        reviews = [
+            task
+            for task in review_queue(engine, annotator)
+            if dimension is None or task.dimension == dimension
+        ]
+        self.post_message(self.Loaded(entries, reviews, totals))
+
+    @on(Loaded)
+    def show(self, message: Loaded) -> None:
+        self.entries, self.reviews = message.entries, message.reviews
+        authoring = self.query_one("#authoring", DataTable)
+        row = authoring.cursor_row
+        authoring.clear()
+        for entry in message.entries:
+            authoring.add_row(
+                entry.session_id,
+                entry.item_id,
+                entry.dimension,
+                STATUS_LABEL.get(entry.status, entry.status),
+                "yes" if entry.drafted else "-",
+                "flag" if entry.flagged else "",
+                entry.comment or "",
+                key=str(entry.rationale_id),
+            )
+        if message.entries:
+            authoring.move_cursor(row=min(row, len(message.entries) - 1))
+        reviews = self.query_one("#reviews", DataTable)
+        reviews.clear()
+        for task in message.reviews:
+            reviews.add_row(
+                task.session_id, task.item_id, task.dimension, key=str(task.assignment_id)
+            )
+        totals = message.totals
+        self.query_one("#summary", Static).update(
+            f"{self.app.annotator}: {totals['assigned']} rationales · "  # type: ignore[attr-defined]
+            f"{totals.get(workflow.ACCEPTED, 0)} accepted · "
+            f"{totals.get(workflow.IN_PROGRESS, 0)} in progress · "
+            f"{totals.get(workflow.PENDING, 0)} pending · "
+            f"{totals.get(workflow.REVISION_REQUESTED, 0)} sent back · "
+            f"{len(message.reviews)} reviews to do"
+        )
+
+    def _cycle(self, select_id: str, choices: tuple[str, ...]) -> None:
+        select = self.query_one(select_id, Select)
+        select.value = choices[(choices.index(str(select.value)) + 1) % len(choices)]
+
+    def action_cycle_status(self) -> None:
+        self._cycle("#status", STATUS_CHOICES)
+
+    def action_cycle_dimension(self) -> None:
+        self._cycle("#dimension", DIMENSIONS)
+
+    @on(Select.Changed)
+    def _filter_changed(self) -> None:
+        self.action_reload()
+
+    @on(DataTable.RowSelected, "#authoring")
+    def _open_rationale(self, event: DataTable.RowSelected) -> None:
+        from tui.screens.annotate import AnnotateScreen
+
+        ids = [entry.rationale_id for entry in self.entries]
+        self.app.push_screen(AnnotateScreen(ids, event.cursor_row))
+
+    @on(DataTable.RowSelected, "#reviews")
+    def _open_review(self, event: DataTable.RowSelected) -> None:
+        from tui.screens.review import ReviewScreen
+
+        ids = [task.assignment_id for task in self.reviews]
+        self.app.push_screen(ReviewScreen(ids, event.cursor_row))

@@ -1,0 +1,142 @@
+"""Blind cross-review: transcript, item, client rating and the text; never the author."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Static, TextArea
+
+from annotate.guidelines import load_rubric
+from annotate.review import ReviewView, open_review, submit_review
+from tui.widgets.item_panel import ItemPanel
+from tui.widgets.rubric import RubricPanel
+from tui.widgets.transcript import Transcript
+
+
+class ReviewScreen(Screen[None]):
+    """Scores one assigned rationale on the rubric; Ctrl+S submits and moves on."""
+
+    CSS_PATH = "review.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Submit review", id="review.submit"),
+        Binding("ctrl+n", "next", "Next", id="review.next"),
+        Binding("ctrl+p", "previous", "Previous", id="review.previous"),
+        Binding("escape", "back", "Queue", id="review.back"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        view: ReviewView
+
+    @dataclass
+    class Submitted(Message):
+        passed: bool
+
+    def __init__(self, assignment_ids: list[int], index: int = 0) -> None:
+        super().__init__()
+        self.assignment_ids = assignment_ids
+        self.index = index
+        self.view: ReviewView | None = None
+        self.rubric = load_rubric()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="left"):
+                yield Label("Transcript", classes="panel-title")
+                yield Transcript(id="transcript")
+            with Vertical(id="right"):
+                yield ItemPanel(id="item")
+                yield Label("Rationale under review", classes="panel-title")
+                yield Static(id="rationale")
+                with Horizontal(id="scores"):
+                    for key, criterion in self.rubric.criteria.items():
+                        with Vertical(classes="score"):
+                            yield Label(criterion.name)
+                            yield Input(
+                                placeholder=f"{self.rubric.scale_min}-{self.rubric.scale_max}",
+                                restrict=f"[{self.rubric.scale_min}-{self.rubric.scale_max}]",
+                                max_length=1,
+                                id=key,
+                            )
+                yield Label("Comment for the author", classes="panel-title")
+                yield TextArea(id="comment", soft_wrap=True)
+                with VerticalScroll(id="rubric-box"):
+                    yield RubricPanel(self.rubric, id="rubric")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load(self.assignment_ids[self.index])
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def load(self, assignment_id: int) -> None:
+        app = self.app
+        view = open_review(app.engine, assignment_id, app.annotator)  # type: ignore[attr-defined]
+        self.post_message(self.Loaded(view))
+
+    @on(Loaded)
+    def _show(self, message: Loaded) -> None:
+        self.view = message.view
+        self.query_one("#transcript", Transcript).show(
+            message.view.context.turns, key=message.view.context.session_id
+        )
+        self.query_one("#item", ItemPanel).show(message.view.context)
+        self.query_one("#rationale", Static).update(message.view.text)
+        for key in self.rubric.criteria:
+            self.query_one(f"#{key}", Input).value = ""
+        self.query_one("#comment", TextArea).load_text("")
+        self.query_one(f"#{next(iter(self.rubric.criteria))}", Input).focus()
+        self.sub_title = f"review {self.index + 1} of {len(self.assignment_ids)}"
+
+    def action_submit(self) -> None:
+        if self.view is None:
+            return
+        scores: dict[str, int] = {}
+        for key, criterion in self.rubric.criteria.items():
+            value = self.query_one(f"#{key}", Input).value
+            if not value:
+                self.notify(f"Give a {criterion.name} score.", severity="warning")
+                self.query_one(f"#{key}", Input).focus()
+                return
+            scores[key] = int(value)
+        comment = self.query_one("#comment", TextArea).text
+        self.submit(self.view.assignment_id, scores, comment)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="submit")
+    def submit(self, assignment_id: int, scores: dict[str, int], comment: str) -> None:
+        app = self.app
+        review = submit_review(app.engine, assignment_id, app.annotator, scores, comment)  # type: ignore[attr-defined]
+        self.post_message(self.Submitted(review.passed))
+
+    @on(Submitted)
+    def _submitted(self, message: Submitted) -> None:
+        if message.passed:
+            self.notify("Review stored.")
+        else:
+            self.notify("Review stored; the rationale goes back to its author.")
+        if self.index + 1 < len(self.assignment_ids):
+            self.index += 1
+            self.load(self.assignment_ids[self.index])
+        else:
+            self.dismiss()
+
+    def _go(self, step: int) -> None:
+        target = self.index + step
+        if 0 <= target < len(self.assignment_ids):
+            self.index = target
+            self.load(self.assignment_ids[target])
+
+    def action_next(self) -> None:
+        self._go(1)
+
+    def action_previous(self) -> None:
+        self._go(-1)
+
+    def action_back(self) -> None:
+        self.dismiss()

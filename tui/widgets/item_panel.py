@@ -1,0 +1,31 @@
+"""The item under work: dimension, item text, the client's and the counselor's ratings."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from annotate.itemcontext import ItemContext
+
+
+def item_text(context: ItemContext) -> Text:
+    text = Text()
+    text.append(f"{context.dimension_name}", style="bold")
+    text.append(f"  ·  {context.item_id}  ·  session {context.session_id}\n", style="dim")
+    text.append(f"{context.item_text}\n")
+    if context.client_rating is not None:
+        text.append("Client rating: ", style="bold")
+        text.append(f"{context.client_rating} ({context.client_anchor})", style="bold green")
+    else:
+        text.append("Client rating: none", style="bold red")
+    if context.counselor_rating is not None:
+        text.append("\nCounselor's own rating (not the client's): ", style="dim")
+        text.append(f"{context.counselor_rating} ({context.counselor_anchor})", style="dim")
+    return text
+
+
+class ItemPanel(Static):
+    """Shows one ItemContext."""
+
+    def show(self, context: ItemContext) -> None:
+        self.update(item_text(context), layout=False)  # fixed height in the stylesheets
