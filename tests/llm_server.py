@@ -50,8 +50,11 @@ class FakeLLM:
     requests: Counter[str] = field(default_factory=Counter)
     answered: Counter[str] = field(default_factory=Counter)
     last_request: dict[str, Any] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
     port: int = 0
     _server: asyncio.AbstractServer | None = None
+    _connections: set[asyncio.Task] = field(default_factory=set)
 
     @property
     def base_url(self) -> str:
@@ -64,9 +67,16 @@ class FakeLLM:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         try:
             while True:
                 try:
@@ -93,8 +103,8 @@ class FakeLLM:
                 ]
                 writer.write(("\r\n".join(header_lines) + "\r\n\r\n").encode() + data)
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            return  # the client went away, or the server is stopping
         finally:
             writer.close()
 
@@ -109,7 +119,16 @@ class FakeLLM:
             return 200, {}, {"reset": True}
         if method != "POST" or not path.endswith("/chat/completions"):
             return 404, {}, {"error": {"message": f"no route {method} {path}"}}
-        request = json.loads(body)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._complete(headers, json.loads(body))
+        finally:
+            self.in_flight -= 1
+
+    async def _complete(
+        self, headers: dict[str, str], request: dict[str, Any]
+    ) -> tuple[int, dict[str, str], Any]:
         self.last_request = request
         prompt = "\n".join(str(m.get("content", "")) for m in request["messages"])
         match = ITEM_RE.search(prompt)
@@ -161,6 +180,7 @@ class FakeLLM:
             "requests": dict(self.requests),
             "answered": dict(self.answered),
             "total": sum(self.requests.values()),
+            "max_in_flight": self.max_in_flight,
         }
 
 
@@ -205,6 +225,7 @@ class ServerThread:
         asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._loop.close()
 
 
 async def _serve(latency: float) -> None:

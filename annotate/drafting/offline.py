@@ -62,6 +62,8 @@ def excerpt(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     cut = text[:limit]
+    if text[limit] == " ":
+        return cut.rstrip()
     for mark in ("。", "，", "！", "？", ". ", ", ", "; ", " "):
         position = cut.rfind(mark)
         if position >= limit // 2:
