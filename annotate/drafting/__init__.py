@@ -78,4 +78,4 @@ def draft_one(
 
 async def _draft_single(provider: DraftProvider, context: ItemContext) -> Draft:
     async with provider:
-        return await draft_context(provider, context)
+        return Draft(**await draft_context(provider, context))

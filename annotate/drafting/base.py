@@ -33,12 +33,23 @@ class ProviderError(Exception):
 class DraftProvider(Protocol):
     """What the batch runner needs from a provider (tests may pass their own)."""
 
-    name: str
-    model: str
-    base_url_host: str | None
-    prompt_version: str
-    prompt_hash: str
-    params: dict[str, Any]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def base_url_host(self) -> str | None: ...
+
+    @property
+    def prompt_version(self) -> str: ...
+
+    @property
+    def prompt_hash(self) -> str: ...
+
+    @property
+    def params(self) -> dict[str, Any]: ...
 
     async def __aenter__(self) -> DraftProvider: ...
 

@@ -110,7 +110,7 @@ class OfflineProvider:
     """A provider that drafts locally and instantly; the demo's default."""
 
     name = "offline"
-    base_url_host = None
+    base_url_host: str | None = None
 
     def __init__(self, spec_path: Path = OFFLINE_SPEC) -> None:
         self.spec, self.prompt_hash = load_offline_spec(spec_path)

@@ -129,7 +129,7 @@ def default_template() -> PromptTemplate:
 
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate: about 4 ASCII characters per token, 1 per other character."""
-    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    ascii_chars = len(text.encode("ascii", "ignore"))
     return ascii_chars // 4 + (len(text) - ascii_chars) + 1
 
 

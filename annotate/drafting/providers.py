@@ -55,11 +55,13 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, settings: DraftSettings, template: PromptTemplate | None = None) -> None:
+        import openai  # noqa: F401  (loaded here, not inside a timed batch)
+
         self.settings = settings
         self.template = template or default_template()
         self.model = settings.model or DEFAULT_MODEL
         self.base_url = settings.base_url
-        self.base_url_host = _host(self.base_url) if self.base_url else OPENAI_HOST
+        self.base_url_host: str | None = _host(self.base_url) if self.base_url else OPENAI_HOST
         self.prompt_version = self.template.version
         self.prompt_hash = self.template.hash
         self._format_index = 0
