@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -117,17 +118,22 @@ async def plain_client(port: int, body: bytes, requests: int, concurrency: int) 
     return requests / (time.perf_counter() - started)
 
 
-def draft_rate(db: str, port: int, items: int, concurrency: int, force: bool) -> float:
+def draft_rate(
+    db: str, port: int, items: int, concurrency: int, force: bool
+) -> tuple[float, float]:
+    """Items per second, and this process's CPU milliseconds per item (all threads)."""
     engine, _ = initialise(db)
     provider = make_provider(
         DraftSettings(provider="openai", model="bench", base_url=f"http://127.0.0.1:{port}/v1")
     )
+    cpu = time.process_time()
     summary = run_batch(
         engine, provider, WorkSelection(limit=items, force=force), concurrency=concurrency
     )
+    cpu_ms = (time.process_time() - cpu) * 1000 / items
     assert summary.progress.done == items and summary.progress.ok == items, summary.as_json()
     engine.dispose()
-    return items / summary.seconds
+    return items / summary.seconds, cpu_ms
 
 
 def main() -> None:
@@ -155,8 +161,10 @@ def main() -> None:
         try:
             plain = asyncio.run(plain_client(port, body, args.items, args.concurrency))
             capacity = asyncio.run(plain_client(fast_port, body, 5000, args.concurrency))
-            drafted = draft_rate(db, port, args.items, args.concurrency, force=False)
-            sequential = draft_rate(db, port, args.sequential_items, 1, force=True)
+            load_before = os.getloadavg()[0]
+            drafted, cpu_ms = draft_rate(db, port, args.items, args.concurrency, force=False)
+            load_after = os.getloadavg()[0]
+            sequential, _ = draft_rate(db, port, args.sequential_items, 1, force=True)
         finally:
             server.kill()
             fast_server.kill()
@@ -167,6 +175,8 @@ def main() -> None:
         server_capacity_no_latency_per_s=round(capacity, 1),
         drafted_items_per_s=round(drafted, 1),
         drafted_ratio=round(drafted / ideal, 3),
+        client_cpu_ms_per_item=round(cpu_ms, 2),
+        load_average=[round(load_before, 2), round(load_after, 2)],
         sequential_items_per_s=round(sequential, 2),
         sequential_ratio=round(sequential / (1 / args.latency), 3),
     )
@@ -177,7 +187,8 @@ def main() -> None:
     )
     print(
         f"annotate draft, openai client + SQLite, {args.items} items, c={args.concurrency}: "
-        f"{drafted:.1f} items/s = {drafted / ideal:.3f} of ideal"
+        f"{drafted:.1f} items/s = {drafted / ideal:.3f} of ideal "
+        f"({cpu_ms:.2f} ms client CPU per item; load average {load_before:.2f} -> {load_after:.2f})"
     )
     print(
         f"sequential (c=1, {args.sequential_items} items): {sequential:.2f} items/s "

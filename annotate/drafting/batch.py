@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from annotate.drafting.base import DraftProvider, ProviderError, Reply
@@ -207,27 +208,44 @@ async def draft_context(provider: DraftProvider, context: ItemContext) -> dict[s
     return draft_values(provider, context, reply)
 
 
-def save_drafts(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Insert finished drafts in one transaction."""
-    with engine.begin() as connection:
-        connection.execute(insert(Draft.__table__), rows)  # type: ignore[attr-defined]
+class _DraftWriter:
+    """Commits drafts from one dedicated thread over one connection (opening one costs more)."""
 
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="draft-writer")
+        self._connection: Connection | None = None
 
-async def _writer(engine: Engine, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
-    """Commit whatever has arrived, in one transaction per wake-up, until told to stop."""
-    stopping = False
-    while not stopping:
-        first = await queue.get()
-        batch = [] if first is None else [first]
-        stopping = first is None
-        while not queue.empty():
-            item = queue.get_nowait()
-            if item is None:
-                stopping = True
-            else:
-                batch.append(item)
-        if batch:
-            await asyncio.to_thread(save_drafts, engine, batch)
+    def _save(self, rows: list[dict[str, Any]]) -> None:
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        with self._connection.begin():
+            self._connection.execute(insert(Draft.__table__), rows)  # type: ignore[attr-defined]
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+    async def run(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        """Commit whatever has arrived, in one transaction per wake-up, until told to stop."""
+        loop = asyncio.get_running_loop()
+        try:
+            stopping = False
+            while not stopping:
+                first = await queue.get()
+                batch = [] if first is None else [first]
+                stopping = first is None
+                while not queue.empty():
+                    item = queue.get_nowait()
+                    if item is None:
+                        stopping = True
+                    else:
+                        batch.append(item)
+                if batch:
+                    await loop.run_in_executor(self._executor, self._save, batch)
+        finally:
+            await loop.run_in_executor(self._executor, self._close)
+            self._executor.shutdown(wait=False)
 
 
 async def run_contexts(
@@ -242,7 +260,7 @@ async def run_contexts(
     progress = BatchProgress(total=len(contexts))
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     pending = iter(contexts)
-    writer = asyncio.create_task(_writer(engine, queue))
+    writer = asyncio.create_task(_DraftWriter(engine).run(queue))
 
     async def worker() -> None:
         for context in pending:  # a shared iterator: each context goes to one worker
