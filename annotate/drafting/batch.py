@@ -93,6 +93,7 @@ class BatchSummary:
 
 
 ProgressCallback = Callable[[BatchProgress], None]
+STAGGER_SECONDS = 0.005  # between the first requests of successive workers
 
 
 def select_work(
@@ -255,6 +256,7 @@ async def run_contexts(
     *,
     concurrency: int = 8,
     on_progress: ProgressCallback | None = None,
+    stagger: float = STAGGER_SECONDS,
 ) -> BatchProgress:
     """Draft every context with at most ``concurrency`` requests in flight; save as they finish."""
     progress = BatchProgress(total=len(contexts))
@@ -262,7 +264,10 @@ async def run_contexts(
     pending = iter(contexts)
     writer = asyncio.create_task(_DraftWriter(engine).run(queue))
 
-    async def worker() -> None:
+    async def worker(position: int) -> None:
+        # Staggered starts: replies then arrive spread out instead of in one wave that
+        # the event loop must parse back to back while the rest wait (and stay in step).
+        await asyncio.sleep(position * stagger)
         for context in pending:  # a shared iterator: each context goes to one worker
             draft = await draft_context(provider, context)
             queue.put_nowait(draft)
@@ -272,7 +277,7 @@ async def run_contexts(
 
     try:
         async with provider:
-            workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
+            workers = [asyncio.create_task(worker(n)) for n in range(max(1, concurrency))]
             try:
                 await asyncio.gather(*workers)
             finally:
