@@ -88,7 +88,6 @@ def draft(
         timeout=timeout,
         max_retries=max_retries,
         context_budget=context_budget,
-        concurrency=concurrency,
     )
     selection = WorkSelection(
         sessions=session or None,
@@ -147,7 +146,7 @@ class _ProgressBar:
 
             self._progress = Progress(
                 TextColumn("drafting"),
-                BarColumn(),
+                BarColumn(bar_width=24),
                 MofNCompleteColumn(),
                 TaskProgressColumn(),
                 TextColumn("{task.fields[rate]}"),
@@ -178,8 +177,8 @@ class _ProgressBar:
             completed=figures.done,
             rate=f"{speed:.1f} items/s" if speed else "",
             outcome=(
-                f"failed {figures.failed} · ungrounded {figures.ungrounded} · "
-                f"tokens {figures.tokens_in:,} in / {figures.tokens_out:,} out"
+                f"{figures.failed} failed · {figures.ungrounded} ungrounded · "
+                f"{figures.tokens_in:,}/{figures.tokens_out:,} tok in/out"
             ),
         )
 

@@ -41,7 +41,6 @@ class DraftSettings:
     timeout: float = 60.0  # seconds per request attempt
     max_retries: int = 4  # the openai client's retries on 408/409/429/5xx, timeouts, resets
     context_budget: int = DEFAULT_CONTEXT_BUDGET  # estimated tokens for the transcript
-    concurrency: int = 8
 
 
 def _host(url: str) -> str:

@@ -142,3 +142,20 @@ def test_default_provider_follows_the_environment(monkeypatch: pytest.MonkeyPatc
     provider = make_provider()
     assert isinstance(provider, OpenAIProvider)
     assert provider.model == "llama3" and provider.base_url_host == "127.0.0.1:9"
+
+
+def test_progress_callbacks_see_every_item(demo_engine) -> None:  # type: ignore[no-untyped-def]
+    started: list[tuple[int, int]] = []
+    seen: list[tuple[int, int, int]] = []
+    summary = run_batch(
+        demo_engine,
+        OfflineProvider(),
+        WorkSelection(sessions=["s09"]),
+        concurrency=3,
+        on_start=lambda total, skipped: started.append((total, skipped)),
+        on_progress=lambda p: seen.append((p.total, p.done, p.ok)),
+    )
+    assert started == [(12, 0)]
+    assert [done for _, done, _ in seen] == list(range(1, 13))
+    assert all(total == 12 for total, _, _ in seen) and seen[-1][2] == 12
+    assert summary.as_json()["done"] == 12 and summary.seconds > 0
