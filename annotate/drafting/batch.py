@@ -269,11 +269,14 @@ async def run_contexts(
         # the event loop must parse back to back while the rest wait (and stay in step).
         await asyncio.sleep(position * stagger)
         for context in pending:  # a shared iterator: each context goes to one worker
+            if writer.done():  # the store failed: stop paying for drafts nobody can save
+                return
             draft = await draft_context(provider, context)
             queue.put_nowait(draft)
             progress.count(draft)
             if on_progress is not None:
                 on_progress(progress)
+            await asyncio.sleep(0)  # let the writer run even when drafts come back at once
 
     try:
         async with provider:

@@ -159,3 +159,25 @@ def test_progress_callbacks_see_every_item(demo_engine) -> None:  # type: ignore
     assert [done for _, done, _ in seen] == list(range(1, 13))
     assert all(total == 12 for total, _, _ in seen) and seen[-1][2] == 12
     assert summary.as_json()["done"] == 12 and summary.seconds > 0
+
+
+def test_a_store_failure_stops_the_batch(demo_engine, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from annotate.drafting import batch
+
+    def broken(self, rows):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(batch._DraftWriter, "_save", broken)
+    asked: list[str] = []
+    provider = OfflineProvider()
+    original = provider.draft
+
+    async def counting(context):  # type: ignore[no-untyped-def]
+        asked.append(context.item_id)
+        return await original(context)
+
+    provider.draft = counting  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_batch(demo_engine, provider, concurrency=2)
+    assert len(asked) < 20  # not all 192 items were drafted for nothing
+    assert _drafts(demo_engine) == []
