@@ -33,6 +33,7 @@ FAULTS = (
     "turn999",  # cites turn 999
     "badquote",  # quotes words nobody said
     "echo-auth",  # 401 whose message echoes the Authorization header
+    "refusal",  # no content, a refusal message instead
 )
 
 ITEM_RE = re.compile(r"\(session (?P<session>[^,\s]+), item (?P<item>[^)\s]+)\)")
@@ -155,6 +156,9 @@ class FakeLLM:
             await asyncio.sleep(self.slow_seconds)
         content = _content(prompt, fault)
         self.answered[key] += 1
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if fault == "refusal":
+            message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
         payload = {
             "id": f"chatcmpl-{key}-{attempt}",
             "object": "chat.completion",
@@ -163,7 +167,7 @@ class FakeLLM:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content},
+                    "message": message,
                     "finish_reason": "stop",
                 }
             ],

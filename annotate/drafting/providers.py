@@ -140,12 +140,16 @@ class OpenAIProvider:
         latency = (time.perf_counter() - started) * 1000
         choice = completion.choices[0] if completion.choices else None
         usage = completion.usage
+        refusal = getattr(choice.message, "refusal", None) if choice else None
+        if refusal and choice is not None and not choice.message.content:
+            raise ProviderError(_scrub(f"the model refused: {refusal}"), latency)
         return Reply(
             content=choice.message.content if choice else None,
             tokens_in=usage.prompt_tokens if usage else None,
             tokens_out=usage.completion_tokens if usage else None,
             latency_ms=latency,
-            request_id=getattr(completion, "_request_id", None) or completion.id,
+            request_id=(getattr(completion, "_request_id", None) or completion.id or "")[:128]
+            or None,
             params={**self.params, "response_format": response_format},
         )
 

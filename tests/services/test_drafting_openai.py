@@ -48,6 +48,7 @@ FAULTS = {
     "s01/task_2": "badquote",
     "s01/task_3": "fenced",
     "s01/task_4": "500-once",
+    "s01/bond_4": "refusal",
     "s13/task_1": "badquote",
     "s13/task_2": "turn999",
 }
@@ -60,9 +61,9 @@ def test_each_fault_is_stored_with_its_outcome(demo_engine, fake: FakeLLM) -> No
     )
     assert summary.progress.done == 24  # no failure stopped the batch
     assert (summary.progress.ok, summary.progress.ungrounded, summary.progress.failed) == (
-        17,
+        16,
         4,
-        3,
+        4,
     )
     s01, s13 = _by_item(demo_engine, "s01"), _by_item(demo_engine, "s13")
     requests = fake.requests
@@ -92,13 +93,15 @@ def test_each_fault_is_stored_with_its_outcome(demo_engine, fake: FakeLLM) -> No
         assert draft.status == DRAFT_UNGROUNDED and reason in draft.grounding_error
         assert draft.text and draft.evidence  # kept for the expert, marked as such
 
+    assert s01["bond_4"].status == DRAFT_FAILED
+    assert s01["bond_4"].error == "the model refused: I can't help with that."
     assert s01["task_3"].status == DRAFT_OK  # fenced JSON with prose parsed tolerantly
     assert s01["task_4"].status == DRAFT_OK and requests["s01/task_4"] == 2
     assert s13["goal_1"].status == DRAFT_OK and s13["goal_1"].quotes[0]["text"]
     assert all(ord(ch) < 0x3000 for ch in s01["bond_1"].quotes[0]["text"])
     assert any(ord(ch) > 0x3000 for ch in s13["bond_1"].quotes[0]["text"])  # Chinese quote
     others = [k for k in requests if k not in FAULTS]
-    assert len(others) == 14 and all(requests[k] == 1 for k in others)
+    assert len(others) == 13 and all(requests[k] == 1 for k in others)
 
 
 def test_provenance_on_every_draft(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
