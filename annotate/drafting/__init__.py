@@ -57,8 +57,10 @@ def draft_one(
     ``provider`` None means the configured default (openai when OPENAI_API_KEY or
     OPENAI_BASE_URL is set, else offline); a name ("openai", "offline") picks one with
     the environment's settings. Synchronous: call it from a worker thread, not from a
-    running event loop. Given a Session, the draft is added and flushed in it (the
-    caller commits); given an Engine, it is committed in its own transaction.
+    running event loop. Given an Engine (preferred), the transcript is read in one short
+    transaction and the draft committed in another, with no transaction open during the
+    request; given a Session, the draft is added and flushed in it and the caller
+    commits (its transaction, and on SQLite the write lock, stays open meanwhile).
     """
     if provider is None or isinstance(provider, str):
         provider = make_provider(DraftSettings(provider=provider))
