@@ -59,6 +59,11 @@ def demo(
     store = engine()
     for path in DEMO_FILES:
         typer.echo(import_file(store, path).summary())
+    from annotate.commands.draft import summary_line
+    from annotate.drafting import DraftSettings, make_provider, run_batch
+
+    offline = make_provider(DraftSettings(provider="offline"))
+    typer.echo(summary_line(run_batch(store, offline), None))
     from annotate.progress import counts
 
     figures = counts(store)

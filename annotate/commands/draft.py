@@ -1,0 +1,187 @@
+"""``annotate draft``: draft a rationale for every (session, item), resumably."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from annotate.commands._common import engine, is_terminal, print_json
+
+if TYPE_CHECKING:
+    from annotate.drafting import BatchSummary
+
+
+def draft(
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="openai (any OpenAI-compatible server) or offline. Default: openai when "
+            "OPENAI_API_KEY or OPENAI_BASE_URL is set, else offline.",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model name (default: $ANNOTATE_DRAFT_MODEL, then gpt-4o-mini)."),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: "
+            "$OPENAI_BASE_URL, then the OpenAI API). The key is read from OPENAI_API_KEY only.",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
+    limit: Annotated[
+        int | None, typer.Option(min=0, help="Draft at most this many items.", show_default=False)
+    ] = None,
+    only_missing: Annotated[
+        bool,
+        typer.Option(
+            "--only-missing/--force",
+            help="Skip items already drafted with this provider, model and prompt version "
+            "(default), or draft everything selected again.",
+        ),
+    ] = True,
+    retry_ungrounded: Annotated[
+        bool,
+        typer.Option(
+            "--retry-ungrounded", help="Also draft again the items whose draft was ungrounded."
+        ),
+    ] = False,
+    dimension: Annotated[
+        str | None,
+        typer.Option(help="Only items of this dimension (goal, task, bond).", show_default=False),
+    ] = None,
+    session: Annotated[
+        list[str] | None,
+        typer.Option("--session", help="Only this session (repeat for more).", show_default=False),
+    ] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Maximum tokens per reply.")] = 600,
+    seed: Annotated[
+        int | None, typer.Option(help="Sampling seed, where the server supports one.")
+    ] = 0,
+    timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 60.0,
+    max_retries: Annotated[
+        int, typer.Option(min=0, help="Retries on 408/409/429/5xx, timeouts and resets.")
+    ] = 4,
+    context_budget: Annotated[
+        int,
+        typer.Option(min=200, help="Estimated tokens the transcript may take in the prompt."),
+    ] = 6000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Draft a rationale per (session, item) with an LLM or offline; reruns resume."""
+    from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch
+
+    settings = DraftSettings(
+        provider=provider,
+        model=model,
+        base_url=base_url,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        timeout=timeout,
+        max_retries=max_retries,
+        context_budget=context_budget,
+    )
+    selection = WorkSelection(
+        sessions=session or None,
+        dimension=dimension,
+        limit=limit,
+        force=not only_missing,
+        retry_ungrounded=retry_ungrounded,
+    )
+    chosen = make_provider(settings)
+    store = engine()
+    with _ProgressBar(enabled=is_terminal() and not as_json) as bar:
+        summary = run_batch(
+            store,
+            chosen,
+            selection,
+            concurrency=concurrency,
+            on_start=bar.start,
+            on_progress=bar.update,
+        )
+    if as_json:
+        print_json(summary.as_json())
+    else:
+        typer.echo(summary_line(summary, chosen.base_url_host))
+
+
+def summary_line(summary: BatchSummary, host: str | None) -> str:
+    figures = summary.progress
+    where = f" at {host}" if host else ""
+    return (
+        f"drafted {figures.done} item(s) with {summary.provider}/{summary.model}{where} "
+        f"(prompt {summary.prompt_version}): {figures.ok} ok, {figures.ungrounded} ungrounded, "
+        f"{figures.failed} failed; {summary.skipped} already drafted; "
+        f"tokens {figures.tokens_in} in / {figures.tokens_out} out; {summary.seconds:.1f} s"
+    )
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr: rate, ETA, failures and tokens."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("drafting"),
+                BarColumn(bar_width=24),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[outcome]}"),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def start(self, total: int, skipped: int) -> None:
+        if self._progress is not None:
+            self._task = self._progress.add_task(
+                "drafting", total=total, rate="", outcome=f"{skipped} already drafted"
+            )
+
+    def update(self, figures) -> None:  # type: ignore[no-untyped-def]
+        if self._progress is None or self._task is None:
+            return
+        speed = self._progress.tasks[0].speed
+        self._progress.update(
+            self._task,
+            completed=figures.done,
+            rate=f"{speed:.1f} items/s" if speed else "",
+            outcome=(
+                f"{figures.failed} failed · {figures.ungrounded} ungrounded · "
+                f"{figures.tokens_in:,}/{figures.tokens_out:,} tok in/out"
+            ),
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("draft")(draft)

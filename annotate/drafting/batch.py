@@ -1,0 +1,327 @@
+"""Draft many items at once: bounded concurrency, every finished draft saved at once.
+
+Workers take items from a shared queue; each result goes to one writer task that
+commits whatever has arrived in one transaction (group commit in a thread), so a
+kill loses at most the replies of the last few milliseconds and Ctrl-C loses none.
+A rerun skips every item already drafted by the same provider, model and prompt
+version (failed attempts are retried; ungrounded ones only on request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, col, select
+
+from annotate.drafting.base import DraftProvider, ProviderError, Reply
+from annotate.drafting.context import ItemContext, load_contexts
+from annotate.drafting.grounding import ReplyFormatError, grounding_error, parse_reply
+from annotate.errors import ConfigError, NotFoundError
+from annotate.workflow import DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
+from store.db import session_scope
+from store.models import Draft, Item, Rating, TherapySession, utcnow
+
+
+@dataclass
+class WorkSelection:
+    """Which (session, item) units to draft."""
+
+    sessions: list[str] | None = None
+    dimension: str | None = None
+    limit: int | None = None
+    force: bool = False  # draft again even when a draft exists for this model and prompt
+    retry_ungrounded: bool = False  # draft again the ones whose last draft was ungrounded
+
+
+@dataclass
+class BatchProgress:
+    """Running totals, passed to the progress callback after every item."""
+
+    total: int = 0
+    done: int = 0
+    ok: int = 0
+    ungrounded: int = 0
+    failed: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+    def count(self, draft: dict[str, Any]) -> None:
+        self.done += 1
+        if draft["status"] == DRAFT_OK:
+            self.ok += 1
+        elif draft["status"] == DRAFT_UNGROUNDED:
+            self.ungrounded += 1
+        else:
+            self.failed += 1
+        self.tokens_in += draft["tokens_in"] or 0
+        self.tokens_out += draft["tokens_out"] or 0
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did (the ``annotate draft --json`` document)."""
+
+    provider: str
+    model: str
+    prompt_version: str
+    selected: int
+    skipped: int
+    progress: BatchProgress = field(default_factory=BatchProgress)
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        figures = asdict(self.progress)
+        figures.pop("total")
+        rate = self.progress.done / self.seconds if self.seconds else 0.0
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "prompt_version": self.prompt_version,
+            "selected": self.selected,
+            "skipped_already_drafted": self.skipped,
+            **figures,
+            "seconds": round(self.seconds, 3),
+            "items_per_second": round(rate, 2),
+        }
+
+
+ProgressCallback = Callable[[BatchProgress], None]
+STAGGER_SECONDS = 0.005  # between the first requests of successive workers
+
+
+def select_work(
+    session: Session, provider: DraftProvider, selection: WorkSelection
+) -> tuple[list[tuple[str, str]], int]:
+    """The (session, item) units to draft, in order, and how many were skipped as done."""
+    query = (
+        select(Rating.session_id, Rating.item_id)
+        .join(Item, col(Item.id) == col(Rating.item_id))
+        .where(Rating.rater_role == "client")
+        .order_by(col(Rating.session_id), col(Item.instrument_id), col(Item.position))
+    )
+    if selection.sessions:
+        known = set(
+            session.exec(
+                select(TherapySession.id).where(col(TherapySession.id).in_(selection.sessions))
+            ).all()
+        )
+        unknown = [s for s in selection.sessions if s not in known]
+        if unknown:
+            raise NotFoundError(f"no session {', '.join(map(repr, unknown))}")
+        query = query.where(col(Rating.session_id).in_(selection.sessions))
+    if selection.dimension:
+        dimensions = set(session.exec(select(Item.dimension).distinct()).all())
+        if selection.dimension not in dimensions:
+            raise ConfigError(
+                f"unknown dimension {selection.dimension!r}: use one of {sorted(dimensions)}"
+            )
+        query = query.where(Item.dimension == selection.dimension)
+    candidates = [(s, i) for s, i in session.exec(query).all()]
+    done: set[tuple[str, str]] = set()
+    if not selection.force:
+        kept = [DRAFT_OK] if selection.retry_ungrounded else [DRAFT_OK, DRAFT_UNGROUNDED]
+        rows = session.exec(
+            select(Draft.session_id, Draft.item_id)
+            .where(Draft.provider == provider.name, Draft.model == provider.model)
+            .where(Draft.prompt_version == provider.prompt_version)
+            .where(col(Draft.status).in_(kept))
+            .distinct()
+        ).all()
+        done = {(s, i) for s, i in rows}
+    pending = [pair for pair in candidates if pair not in done]
+    skipped = len(candidates) - len(pending)
+    if selection.limit is not None:
+        pending = pending[: max(selection.limit, 0)]
+    return pending, skipped
+
+
+def draft_values(
+    provider: DraftProvider,
+    context: ItemContext,
+    reply: Reply | None,
+    error: ProviderError | None = None,
+) -> dict[str, Any]:
+    """The column values of a Draft row with full provenance, graded ok / ungrounded / failed.
+
+    Plain values rather than a model object: a batch inserts thousands with one
+    ``executemany`` (SQLModel construction costs more CPU than the request itself).
+    """
+    values: dict[str, Any] = {
+        "session_id": context.session_id,
+        "item_id": context.item_id,
+        "status": DRAFT_FAILED,
+        "text": None,
+        "evidence": [],
+        "quotes": [],
+        "grounding_error": None,
+        "error": None,
+        "provider": provider.name,
+        "model": provider.model,
+        "base_url_host": provider.base_url_host,
+        "prompt_version": provider.prompt_version,
+        "prompt_hash": provider.prompt_hash,
+        "instrument_version": context.instrument_version,
+        "params": reply.params if reply and reply.params else dict(provider.params),
+        "tokens_in": None,
+        "tokens_out": None,
+        "latency_ms": error.latency_ms if error else None,
+        "request_id": None,
+        "created_at": utcnow(),
+    }
+    if error is not None or reply is None:
+        values["error"] = str(error) if error else "no reply"
+        return values
+    values.update(
+        tokens_in=reply.tokens_in,
+        tokens_out=reply.tokens_out,
+        latency_ms=reply.latency_ms,
+        request_id=reply.request_id,
+    )
+    try:
+        parsed = reply.parsed or parse_reply(reply.content)
+    except ReplyFormatError as format_error:
+        values["error"] = str(format_error)
+        return values
+    problem = grounding_error(parsed, context.turns)
+    values.update(
+        text=parsed.rationale,
+        evidence=parsed.evidence,
+        quotes=[quote.as_json() for quote in parsed.quotes],
+        grounding_error=problem,
+        status=DRAFT_UNGROUNDED if problem else DRAFT_OK,
+    )
+    return values
+
+
+async def draft_context(provider: DraftProvider, context: ItemContext) -> dict[str, Any]:
+    """One request, turned into Draft values; provider failures become failed drafts."""
+    try:
+        reply = await provider.draft(context)
+    except ProviderError as error:
+        return draft_values(provider, context, None, error)
+    return draft_values(provider, context, reply)
+
+
+class _DraftWriter:
+    """Commits drafts from one dedicated thread over one connection (opening one costs more)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="draft-writer")
+        self._connection: Connection | None = None
+
+    def _save(self, rows: list[dict[str, Any]]) -> None:
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        with self._connection.begin():
+            self._connection.execute(insert(Draft.__table__), rows)  # type: ignore[attr-defined]
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+    async def run(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        """Commit whatever has arrived, in one transaction per wake-up, until told to stop."""
+        loop = asyncio.get_running_loop()
+        try:
+            stopping = False
+            while not stopping:
+                first = await queue.get()
+                batch = [] if first is None else [first]
+                stopping = first is None
+                while not queue.empty():
+                    item = queue.get_nowait()
+                    if item is None:
+                        stopping = True
+                    else:
+                        batch.append(item)
+                if batch:
+                    await loop.run_in_executor(self._executor, self._save, batch)
+        finally:
+            await loop.run_in_executor(self._executor, self._close)
+            self._executor.shutdown(wait=False)
+
+
+async def run_contexts(
+    engine: Engine,
+    provider: DraftProvider,
+    contexts: list[ItemContext],
+    *,
+    concurrency: int = 8,
+    on_progress: ProgressCallback | None = None,
+    stagger: float = STAGGER_SECONDS,
+) -> BatchProgress:
+    """Draft every context with at most ``concurrency`` requests in flight; save as they finish."""
+    progress = BatchProgress(total=len(contexts))
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    pending = iter(contexts)
+    writer = asyncio.create_task(_DraftWriter(engine).run(queue))
+
+    async def worker(position: int) -> None:
+        # Staggered starts: replies then arrive spread out instead of in one wave that
+        # the event loop must parse back to back while the rest wait (and stay in step).
+        await asyncio.sleep(position * stagger)
+        for context in pending:  # a shared iterator: each context goes to one worker
+            if writer.done():  # the store failed: stop paying for drafts nobody can save
+                return
+            draft = await draft_context(provider, context)
+            queue.put_nowait(draft)
+            progress.count(draft)
+            if on_progress is not None:
+                on_progress(progress)
+            await asyncio.sleep(0)  # let the writer run even when drafts come back at once
+
+    try:
+        async with provider:
+            workers = [asyncio.create_task(worker(n)) for n in range(max(1, concurrency))]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+    finally:
+        queue.put_nowait(None)  # flush what has finished, even when interrupted
+        await asyncio.shield(writer)
+    return progress
+
+
+def run_batch(
+    engine: Engine,
+    provider: DraftProvider,
+    selection: WorkSelection | None = None,
+    *,
+    concurrency: int = 8,
+    on_start: Callable[[int, int], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> BatchSummary:
+    """Select the work, draft it, and report (synchronous entry point for the CLI)."""
+    selection = selection or WorkSelection()
+    with session_scope(engine) as session:
+        pairs, skipped = select_work(session, provider, selection)
+        contexts = load_contexts(session, pairs)
+    summary = BatchSummary(
+        provider=provider.name,
+        model=provider.model,
+        prompt_version=provider.prompt_version,
+        selected=len(pairs),
+        skipped=skipped,
+    )
+    if on_start is not None:
+        on_start(len(pairs), skipped)
+    started = time.perf_counter()
+    if contexts:
+        summary.progress = asyncio.run(
+            run_contexts(
+                engine, provider, contexts, concurrency=concurrency, on_progress=on_progress
+            )
+        )
+    summary.seconds = time.perf_counter() - started
+    return summary

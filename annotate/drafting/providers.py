@@ -1,0 +1,210 @@
+"""Draft providers: any OpenAI-compatible endpoint, or the offline drafter; chosen from settings.
+
+A provider is an async context manager with ``draft(context) -> Reply``; it raises
+``ProviderError`` when no usable reply came back (after the client's own retries).
+The API key is read from ``OPENAI_API_KEY`` only, handed to the client, and scrubbed from
+every error message; it is never stored.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from annotate.drafting.base import DraftProvider, ProviderError, Reply
+from annotate.drafting.context import ItemContext
+from annotate.drafting.grounding import DRAFT_SCHEMA
+from annotate.drafting.prompt import DEFAULT_CONTEXT_BUDGET, PromptTemplate, default_template
+from annotate.errors import ConfigError
+
+DEFAULT_MODEL = "gpt-4o-mini"
+OPENAI_HOST = "api.openai.com"
+# Structured output first; servers that reject it get plain JSON mode, then no format at all.
+RESPONSE_FORMATS = ("json_schema", "json_object", "text")
+PROVIDERS = ("openai", "offline")
+
+
+@dataclass
+class DraftSettings:
+    """How to draft; ``None`` fields are taken from the environment or the defaults."""
+
+    provider: str | None = None  # openai | offline | None: openai when an endpoint is configured
+    model: str | None = None  # $ANNOTATE_DRAFT_MODEL, then gpt-4o-mini
+    base_url: str | None = None  # $OPENAI_BASE_URL, then the OpenAI API
+    temperature: float = 0.0
+    max_tokens: int = 600
+    seed: int | None = 0
+    timeout: float = 60.0  # seconds per request attempt
+    max_retries: int = 4  # the openai client's retries on 408/409/429/5xx, timeouts, resets
+    context_budget: int = DEFAULT_CONTEXT_BUDGET  # estimated tokens for the transcript
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc.rsplit("@", 1)[-1] or url  # never keep credentials in a URL
+
+
+class OpenAIProvider:
+    """Chat completions on an OpenAI-compatible server through the official async client."""
+
+    name = "openai"
+
+    def __init__(self, settings: DraftSettings, template: PromptTemplate | None = None) -> None:
+        import openai  # noqa: F401  (loaded here, not inside a timed batch)
+
+        self.settings = settings
+        self.template = template or default_template()
+        self.model = settings.model or DEFAULT_MODEL
+        self.base_url = settings.base_url
+        self.base_url_host: str | None = _host(self.base_url) if self.base_url else OPENAI_HOST
+        self.prompt_version = self.template.version
+        self.prompt_hash = self.template.hash
+        self._format_index = 0
+        self._client: Any = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {
+            "temperature": self.settings.temperature,
+            "max_tokens": self.settings.max_tokens,
+            "seed": self.settings.seed,
+            "response_format": RESPONSE_FORMATS[self._format_index],
+            "timeout": self.settings.timeout,
+            "max_retries": self.settings.max_retries,
+            "context_budget": self.settings.context_budget,
+        }
+
+    async def __aenter__(self) -> OpenAIProvider:
+        from openai import AsyncOpenAI
+
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key and not self.base_url:
+            raise ConfigError("the openai provider needs OPENAI_API_KEY or a --base-url")
+        self._client = AsyncOpenAI(
+            api_key=key or "no-key",  # local servers (vLLM, Ollama) need none
+            base_url=self.base_url,
+            timeout=self.settings.timeout,
+            max_retries=self.settings.max_retries,
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def _request(self, context: ItemContext, response_format: str) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.template.messages(context, self.settings.context_budget),
+            "temperature": self.settings.temperature,
+            "max_tokens": self.settings.max_tokens,
+        }
+        if self.settings.seed is not None:
+            request["seed"] = self.settings.seed
+        if response_format == "json_schema":
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "rationale_draft", "schema": DRAFT_SCHEMA, "strict": True},
+            }
+        elif response_format == "json_object":
+            request["response_format"] = {"type": "json_object"}
+        return request
+
+    async def draft(self, context: ItemContext) -> Reply:
+        import openai
+
+        if self._client is None:
+            raise RuntimeError("use the provider as 'async with provider:'")
+        started = time.perf_counter()
+        while True:
+            response_format = RESPONSE_FORMATS[self._format_index]
+            try:
+                completion = await self._client.chat.completions.create(
+                    **self._request(context, response_format)
+                )
+                break
+            except openai.BadRequestError as error:
+                if response_format != "text" and _about_format(error):
+                    # The server lacks this structured-output mode: step down (once per batch).
+                    if RESPONSE_FORMATS[self._format_index] == response_format:
+                        self._format_index += 1
+                    continue
+                raise self._error(error, started) from None
+            except openai.OpenAIError as error:
+                raise self._error(error, started) from None
+        latency = (time.perf_counter() - started) * 1000
+        choice = completion.choices[0] if completion.choices else None
+        usage = completion.usage
+        refusal = getattr(choice.message, "refusal", None) if choice else None
+        if refusal and choice is not None and not choice.message.content:
+            raise ProviderError(_scrub(f"the model refused: {refusal}"), latency)
+        return Reply(
+            content=choice.message.content if choice else None,
+            tokens_in=usage.prompt_tokens if usage else None,
+            tokens_out=usage.completion_tokens if usage else None,
+            latency_ms=latency,
+            request_id=(getattr(completion, "_request_id", None) or completion.id or "")[:128]
+            or None,
+            params={**self.params, "response_format": response_format},
+        )
+
+    def _error(self, error: Exception, started: float) -> ProviderError:
+        import openai
+
+        attempts = self.settings.max_retries + 1
+        if isinstance(error, openai.APITimeoutError):
+            message = f"timed out after {self.settings.timeout:g} s ({attempts} attempts)"
+        elif isinstance(error, openai.APIStatusError):
+            body = error.body if isinstance(error.body, Mapping) else {}
+            detail = body.get("message") or error.message
+            message = f"HTTP {error.status_code} from {self.base_url_host}: {detail}"
+        elif isinstance(error, openai.APIConnectionError):
+            message = f"cannot connect to {self.base_url_host} ({attempts} attempts)"
+        else:
+            message = f"{type(error).__name__}: {error}"
+        return ProviderError(_scrub(message), (time.perf_counter() - started) * 1000)
+
+
+def _about_format(error: Exception) -> bool:
+    text = str(error).lower()
+    return any(word in text for word in ("response_format", "json_schema", "json_object"))
+
+
+def _scrub(message: str) -> str:
+    """Remove the API key from text that may echo it (some servers quote the header)."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        message = message.replace(key, "***")
+    return message[:1000]
+
+
+def resolve_provider_name(settings: DraftSettings, environ: Mapping[str, str] | None = None) -> str:
+    """The provider to use: the one asked for, else openai when an endpoint is configured."""
+    environ = os.environ if environ is None else environ
+    if settings.provider is not None:
+        if settings.provider not in PROVIDERS:
+            raise ConfigError(f"unknown provider {settings.provider!r}: use one of {PROVIDERS}")
+        return settings.provider
+    configured = (
+        environ.get("OPENAI_API_KEY") or settings.base_url or environ.get("OPENAI_BASE_URL")
+    )
+    return "openai" if configured else "offline"
+
+
+def make_provider(settings: DraftSettings | None = None) -> DraftProvider:
+    """A provider for these settings, with environment defaults filled in."""
+    settings = settings or DraftSettings()
+    name = resolve_provider_name(settings)
+    if name == "offline":
+        from annotate.drafting.offline import OfflineProvider
+
+        return OfflineProvider()
+    filled = DraftSettings(**vars(settings))
+    filled.model = settings.model or os.environ.get("ANNOTATE_DRAFT_MODEL") or DEFAULT_MODEL
+    filled.base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    return OpenAIProvider(filled)

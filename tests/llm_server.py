@@ -1,0 +1,245 @@
+"""A fake OpenAI-compatible server for tests and the drafting benchmark.
+
+A plain asyncio HTTP/1.1 server (keep-alive, one coroutine per connection, no
+threads per request) that answers ``POST /v1/chat/completions`` with a grounded
+JSON draft built from the numbered transcript in the prompt, after an optional
+latency. Faults are injected per (session, item), read from the prompt's
+``(session S, item I)`` header: see ``FAULTS``. ``GET /stats`` returns request
+counts, so a test in another process can check who asked for what.
+
+Run alone (for the benchmark): ``python -m tests.llm_server --latency 0.2``
+prints ``PORT <n>`` on stdout and serves until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+FAULTS = (
+    "429",  # first request: 429 with Retry-After: 1, then a good answer
+    "500",  # always 500
+    "500-once",  # 500, then a good answer
+    "slow",  # answers after `slow_seconds` (longer than the client's timeout)
+    "malformed",  # content is not JSON at all
+    "fenced",  # JSON inside a ```json fence with prose around it
+    "turn999",  # cites turn 999
+    "badquote",  # quotes words nobody said
+    "echo-auth",  # 401 whose message echoes the Authorization header
+    "refusal",  # no content, a refusal message instead
+)
+
+ITEM_RE = re.compile(r"\(session (?P<session>[^,\s]+), item (?P<item>[^)\s]+)\)")
+TURN_RE = re.compile(r"^\[(?P<number>\d+)\] (?P<speaker>client|counselor): (?P<text>.+)$", re.M)
+
+
+@dataclass
+class FakeLLM:
+    """Server state: behaviour settings and what it has seen."""
+
+    latency: float = 0.0
+    faults: dict[str, str] = field(default_factory=dict)  # "s01/goal_1" -> fault name
+    slow_seconds: float = 3.0
+    supports_json_schema: bool = True
+    requests: Counter[str] = field(default_factory=Counter)
+    answered: Counter[str] = field(default_factory=Counter)
+    last_request: dict[str, Any] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    port: int = 0
+    _server: asyncio.AbstractServer | None = None
+    _connections: set[asyncio.Task] = field(default_factory=set)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
+            await self._server.wait_closed()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        name, value = line.split(":", 1)
+                        headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "0"))
+                body = await reader.readexactly(length) if length else b""
+                status, extra, payload = await self._respond(method, path, headers, body)
+                data = json.dumps(payload, ensure_ascii=False).encode()
+                reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
+                header_lines = [
+                    f"HTTP/1.1 {status} {reason.get(status, 'Error')}",
+                    "Content-Type: application/json",
+                    f"Content-Length: {len(data)}",
+                    *(f"{k}: {v}" for k, v in extra.items()),
+                ]
+                writer.write(("\r\n".join(header_lines) + "\r\n\r\n").encode() + data)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            return  # the client went away, or the server is stopping
+        finally:
+            writer.close()
+
+    async def _respond(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        if method == "GET" and path == "/stats":
+            return 200, {}, self.stats()
+        if method == "POST" and path == "/reset":
+            self.requests.clear()
+            self.answered.clear()
+            return 200, {}, {"reset": True}
+        if method != "POST" or not path.endswith("/chat/completions"):
+            return 404, {}, {"error": {"message": f"no route {method} {path}"}}
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._complete(headers, json.loads(body))
+        finally:
+            self.in_flight -= 1
+
+    async def _complete(
+        self, headers: dict[str, str], request: dict[str, Any]
+    ) -> tuple[int, dict[str, str], Any]:
+        self.last_request = request
+        prompt = "\n".join(str(m.get("content", "")) for m in request["messages"])
+        match = ITEM_RE.search(prompt)
+        key = f"{match['session']}/{match['item']}" if match else "?"
+        self.requests[key] += 1
+        attempt = self.requests[key]
+        fault = self.faults.get(key, "")
+        request_id = f"req_{key}_{attempt}"
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if not self.supports_json_schema and "response_format" in request:
+            kind = request["response_format"].get("type")
+            if kind != "text":
+                message = f"response_format {kind!r} is not supported by this server"
+                return 400, {}, {"error": {"message": message, "type": "invalid_request_error"}}
+        if fault == "429" and attempt == 1:
+            return 429, {"Retry-After": "1"}, {"error": {"message": "rate limited"}}
+        if fault == "500" or (fault == "500-once" and attempt == 1):
+            return 500, {}, {"error": {"message": "internal error"}}
+        if fault == "echo-auth":
+            message = f"bad key: {headers.get('authorization', '')}"
+            return 401, {}, {"error": {"message": message, "type": "invalid_request_error"}}
+        if fault == "slow":
+            await asyncio.sleep(self.slow_seconds)
+        content = _content(prompt, fault)
+        self.answered[key] += 1
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if fault == "refusal":
+            message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+        payload = {
+            "id": f"chatcmpl-{key}-{attempt}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.get("model", "fake"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": len(prompt) // 4,
+                "completion_tokens": len(content) // 4,
+                "total_tokens": len(prompt) // 4 + len(content) // 4,
+            },
+        }
+        return 200, {"x-request-id": request_id}, payload
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "answered": dict(self.answered),
+            "total": sum(self.requests.values()),
+            "max_in_flight": self.max_in_flight,
+        }
+
+
+def _content(prompt: str, fault: str) -> str:
+    """The assistant's message: a grounded draft, or the requested kind of bad one."""
+    if fault == "malformed":
+        return "I think the client felt heard {rationale: because, evidence: [2"
+    turns = [(int(m["number"]), m["speaker"], m["text"].strip()) for m in TURN_RE.finditer(prompt)]
+    client_turns = [t for t in turns if t[1] == "client"] or turns or [(1, "client", "")]
+    number, _, text = client_turns[0]
+    quote = text[:24].strip()
+    draft: dict[str, Any] = {
+        "rationale": f"The client's words in turn {number} shape this rating: {quote}",
+        "evidence": [number],
+        "quotes": [{"turn": number, "text": quote}],
+    }
+    if fault == "turn999":
+        draft["evidence"] = [number, 999]
+        draft["quotes"].append({"turn": 999, "text": "something"})
+    if fault == "badquote":
+        draft["quotes"] = [{"turn": number, "text": "I never said these words at all"}]
+    content = json.dumps(draft, ensure_ascii=False)
+    if fault == "fenced":
+        return f"Sure! Here is the draft:\n```json\n{content}\n```\nHope this helps."
+    return content
+
+
+class ServerThread:
+    """Run a FakeLLM on its own event loop in a background thread (for sync tests)."""
+
+    def __init__(self, fake: FakeLLM) -> None:
+        self.fake = fake
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeLLM:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(timeout=10)
+        return self.fake
+
+    def __exit__(self, *exc_info: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+async def _serve(latency: float) -> None:
+    fake = FakeLLM(latency=latency)
+    await fake.start()
+    print(f"PORT {fake.port}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=0.2)
+    asyncio.run(_serve(parser.parse_args().latency))
