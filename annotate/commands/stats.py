@@ -88,7 +88,7 @@ def agreement_command(
         alpha.drop(columns="note"),
         f"Krippendorff's alpha ({level}), 95% bootstrap CI ({samples} resamples, seed {seed})",
     )
-    for criterion, note in zip(alpha["criterion"], alpha["note"]):
+    for criterion, note in zip(alpha["criterion"], alpha["note"], strict=True):
         if isinstance(note, str):
             typer.echo(f"{criterion}: {note}")
     show_table(scores["overall"], "Review scores, all reviews")

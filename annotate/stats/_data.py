@@ -148,9 +148,8 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         for key, value in row.items():
             if hasattr(value, "item") and not isinstance(value, str | bytes):
                 value = value.item()
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                value = None
-            elif value.__class__.__name__ in ("NAType", "NaTType"):
+            missing = isinstance(value, float) and math.isnan(value)
+            if missing or value.__class__.__name__ in ("NAType", "NaTType"):
                 value = None
             clean[str(key)] = value
         rows.append(clean)

@@ -92,10 +92,9 @@ def draft_edits(engine: Engine) -> pd.DataFrame:
     frame["has_draft"] = has_draft
     frame["final_length"] = final.str.len()
     frame["draft_length"] = draft.map(lambda t: len(t) if t is not None else None)
-    frame["unchanged"] = [d == f if d is not None else None for d, f in zip(draft, final)]
-    frame["edit_distance"] = [
-        normalised_distance(d, f) if d is not None else None for d, f in zip(draft, final)
-    ]
+    pairs = list(zip(draft, final, strict=True))
+    frame["unchanged"] = [d == f if d is not None else None for d, f in pairs]
+    frame["edit_distance"] = [normalised_distance(d, f) if d is not None else None for d, f in pairs]
     columns = ["rationale_id", "session_id", "item_id", "dimension", "annotator", "has_draft",
                "unchanged", "edit_distance", "draft_length", "final_length"]  # fmt: skip
     return frame[columns].reset_index(drop=True)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from annotate.guidelines import load_rubric
 from annotate.progress import counts
 from annotate.stats import svg
-from annotate.stats._data import CRITERIA, dimension_order, drafts, rationales, ratings, reviews
+from annotate.stats._data import CRITERIA, dimension_order, drafts, ratings, rationales, reviews
 from annotate.stats.agreement import (
     BOOTSTRAP_SAMPLES,
     SEED,
@@ -80,7 +80,7 @@ def html_table(frame: pd.DataFrame, caption: str = "", digits: int = 3) -> str:
         cells = "".join(
             f'<td class="{"text" if c in text_columns else "num"}">'
             f"{escape(_format(value, digits))}</td>"
-            for c, value in zip(frame.columns, row)
+            for c, value in zip(frame.columns, row, strict=True)
         )
         body.append(f"<tr>{cells}</tr>")
     title = f"<caption>{escape(caption)}</caption>" if caption else ""
@@ -154,7 +154,8 @@ def _scatter_charts(engine: Engine, instrument_id: str, order: list[str]) -> str
     charts = []
     for dimension in order:
         subset = pairs[pairs["dimension"] == dimension]
-        points = list(zip(subset["client"].astype(float), subset["counselor"].astype(float)))
+        client, counselor = subset["client"].astype(float), subset["counselor"].astype(float)
+        points = list(zip(client, counselor, strict=True))
         charts.append(
             svg.scatter(
                 f"{dimension.capitalize()} (n={len(points)})",
