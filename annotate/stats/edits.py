@@ -94,7 +94,7 @@ def draft_edits(engine: Engine) -> pd.DataFrame:
     frame["draft_length"] = draft.map(lambda t: len(t) if t is not None else None)
     pairs = list(zip(draft, final, strict=True))
     frame["unchanged"] = [d == f if d is not None else None for d, f in pairs]
-    frame["edit_distance"] = [normalised_distance(d, f) if d is not None else None for d, f in pairs]
+    frame["edit_distance"] = [None if d is None else normalised_distance(d, f) for d, f in pairs]
     columns = ["rationale_id", "session_id", "item_id", "dimension", "annotator", "has_draft",
                "unchanged", "edit_distance", "draft_length", "final_length"]  # fmt: skip
     return frame[columns].reset_index(drop=True)
