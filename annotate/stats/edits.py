@@ -85,15 +85,14 @@ def draft_edits(engine: Engine) -> pd.DataFrame:
     annotator, has_draft, unchanged, edit_distance, draft_length, final_length."""
     frame = rationales(engine)
     frame = frame[frame["final_text"].notna()].copy()
-    final = frame["final_text"].map(_clean)
-    draft = frame["draft_text"].map(lambda t: _clean(t) if isinstance(t, str) else None)
-    has_draft = draft.notna()
+    final = [_clean(text) for text in frame["final_text"]]
+    draft = [_clean(text) if isinstance(text, str) else None for text in frame["draft_text"]]
     frame["annotator"] = frame["author_id"]
-    frame["has_draft"] = has_draft
-    frame["final_length"] = final.str.len()
-    frame["draft_length"] = draft.map(lambda t: len(t) if t is not None else None)
+    frame["has_draft"] = [text is not None for text in draft]
+    frame["final_length"] = [len(text) for text in final]
+    frame["draft_length"] = [None if d is None else len(d) for d in draft]
     pairs = list(zip(draft, final, strict=True))
-    frame["unchanged"] = [d == f if d is not None else None for d, f in pairs]
+    frame["unchanged"] = [None if d is None else d == f for d, f in pairs]
     frame["edit_distance"] = [None if d is None else normalised_distance(d, f) for d, f in pairs]
     columns = ["rationale_id", "session_id", "item_id", "dimension", "annotator", "has_draft",
                "unchanged", "edit_distance", "draft_length", "final_length"]  # fmt: skip
