@@ -100,7 +100,7 @@ def draft_edits(engine: Engine) -> pd.DataFrame:
 
 
 def _summary(rows: pd.DataFrame) -> dict[str, float | int | None]:
-    drafted = rows[rows["has_draft"]]
+    drafted = rows[rows["has_draft"].astype(bool)]
     unchanged = int(drafted["unchanged"].astype(bool).sum())
 
     def mean(series: pd.Series) -> float | None:
