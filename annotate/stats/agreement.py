@@ -194,7 +194,7 @@ def pass_rates(engine: Engine, rubric: Rubric | None = None) -> pd.DataFrame:
 
     rubric = rubric or load_rubric()
     frame = reviews(engine)
-    rows = []
+    rows: list[dict[str, object]] = []
     if frame.empty:
         for rule in ("mean", "every_review"):
             rows.append(

@@ -7,7 +7,7 @@ scales with the page. All text is escaped.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 
@@ -21,12 +21,12 @@ def _number(value: float) -> str:
 
 
 def nice_ticks(high: float, count: int = 5) -> list[float]:
-    """Round tick values from 0 to at least ``high``."""
+    """Round tick values from 0 to at least ``high``; whole numbers, as the charts count."""
     if high <= 0:
         return [0.0, 1.0]
-    raw = high / count
+    raw = max(high / count, 1.0)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     ticks = [0.0]
     while ticks[-1] < high:
         ticks.append(round(ticks[-1] + step, 10))
@@ -55,7 +55,7 @@ def _legend(names: Sequence[str], x: float, y: float) -> list[str]:
     return parts
 
 
-def _legend_width(names: Sequence[str]) -> int:
+def _legend_width(names: Iterable[str]) -> int:
     """Room for a legend: swatch plus about 7 px per character of the longest name."""
     return 24 + 7 * max((len(name) for name in names), default=0)
 
@@ -80,7 +80,7 @@ def _y_axis(ticks: list[float], left: float, right: float, y_of, label: str) -> 
 def bar_chart(
     title: str,
     categories: Sequence[str],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     x_label: str = "",
     y_label: str = "count",
     width: int = 360,
@@ -179,7 +179,7 @@ def scatter(
 
 def step_chart(
     title: str,
-    series: dict[str, Sequence[tuple[datetime, float]]],
+    series: Mapping[str, Sequence[tuple[datetime, float]]],
     y_label: str = "cumulative count",
     width: int = 640,
     height: int = 260,
