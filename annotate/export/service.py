@@ -28,6 +28,7 @@ from annotate.export.writer import (
     write_json,
 )
 from annotate.guidelines import load_rubric
+from annotate.textdistance import normalised_distance
 
 SESSIONS_PER_BATCH = 500
 
@@ -299,7 +300,7 @@ def _pair(
         Counts.bump(counts.dpo_excluded, records.DPO_NO_DRAFT)
         return None
     assert row.text is not None and row.client_rating is not None
-    if formats.edit_ratio(draft, row.text) <= options.dpo_min_edit:
+    if normalised_distance(draft, row.text) <= options.dpo_min_edit:
         Counts.bump(counts.dpo_excluded, records.DPO_SMALL_EDIT)
         return None
     return (

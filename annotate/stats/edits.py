@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from annotate.errors import ConfigError
 from annotate.stats._data import dimension_order, rationales, sort_by_dimension
+from annotate.textdistance import normalised_distance
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,47 +34,6 @@ COLUMNS = [
     "final_length_mean",
     "final_length_sd",
 ]
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insert, delete, substitute one character), bit-parallel.
-
-    Myers' algorithm in Hyyrö's formulation for whole strings: one pass over ``b``
-    with Python integers as bit vectors as long as ``a``, i.e. O(len(b)) big-integer
-    operations instead of the O(len(a) * len(b)) table.
-    """
-    if len(a) < len(b):
-        a, b = b, a
-    m = len(a)
-    if not b:
-        return m
-    match: dict[str, int] = {}
-    for index, char in enumerate(a):
-        match[char] = match.get(char, 0) | (1 << index)
-    full = (1 << m) - 1
-    top = 1 << (m - 1)
-    plus, minus, score = full, 0, m
-    for char in b:
-        eq = match.get(char, 0)
-        xv = eq | minus
-        xh = ((((eq & plus) + plus) & full) ^ plus) | eq
-        ph = (minus | ~(xh | plus)) & full
-        mh = plus & xh
-        if ph & top:
-            score += 1
-        elif mh & top:
-            score -= 1
-        ph = ((ph << 1) | 1) & full
-        mh = (mh << 1) & full
-        plus = (mh | ~(xv | ph)) & full
-        minus = ph & xv
-    return score
-
-
-def normalised_distance(draft: str, final: str) -> float:
-    """Levenshtein distance over the longer length: 0 identical, 1 nothing in common."""
-    longest = max(len(draft), len(final))
-    return levenshtein(draft, final) / longest if longest else 0.0
 
 
 def _clean(text: str) -> str:

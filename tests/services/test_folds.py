@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from annotate.database import initialise
 from annotate.export import formats
 from annotate.export.folds import ClientStats, assign_folds
-from annotate.export.formats import edit_distance
 from annotate.export.service import ExportOptions, export_dataset
+from annotate.textdistance import levenshtein as edit_distance
 from store.db import make_engine
 from tests.export_corpus import build_corpus
 

@@ -13,7 +13,8 @@ from annotate import workflow
 from annotate.errors import ConfigError
 from annotate.importing import import_file
 from annotate.stats._data import rationales
-from annotate.stats.edits import edit_stats, levenshtein, normalised_distance
+from annotate.stats.edits import edit_stats
+from annotate.textdistance import levenshtein, normalised_distance
 from store.db import session_scope
 from store.models import Annotator, Draft, Rationale, RationaleVersion
 from tests.factories import session_record, write_jsonl
