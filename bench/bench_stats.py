@@ -21,9 +21,9 @@ from annotate.importing import import_file  # noqa: E402
 from annotate.stats.agreement import agreement  # noqa: E402
 from annotate.stats.alignment import alignment  # noqa: E402
 from annotate.stats.edits import edit_stats  # noqa: E402
-from annotate.textdistance import levenshtein  # noqa: E402
 from annotate.stats.lexicon import lexicon  # noqa: E402
 from annotate.stats.report import build_report  # noqa: E402
+from annotate.textdistance import levenshtein  # noqa: E402
 
 SESSIONS = 793
 ITEMS = [f"{d}_{n}" for d in ("goal", "task", "bond") for n in range(1, 5)]
