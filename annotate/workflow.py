@@ -47,10 +47,15 @@ def latest_draft(session: Session, session_id: str, item_id: str) -> Draft | Non
 
 
 def latest_version(session: Session, rationale_id: int) -> RationaleVersion | None:
-    """The newest stored version of a rationale (its current text)."""
+    """The newest stored version of a rationale (its current text).
+
+    A ``conflict`` version (a save that lost the version check) is kept but is not
+    the current text: the expert who lost merges it and saves again.
+    """
     query = (
         select(RationaleVersion)
         .where(RationaleVersion.rationale_id == rationale_id)
+        .where(col(RationaleVersion.kind) != VERSION_CONFLICT)
         .order_by(col(RationaleVersion.version).desc())
         .limit(1)
     )

@@ -17,7 +17,7 @@ from annotate.guidelines import load_rubric
 from annotate import workflow
 from annotate.importing import readers, validation
 from annotate.instruments import item_catalog
-from store.db import bulk_insert
+from store.db import advisory_write_lock, bulk_insert, insert_ignoring_duplicates
 from store.models import (
     Annotator,
     Client,
@@ -153,6 +153,9 @@ def import_file(
     ratings = Path(ratings_path) if ratings_path is not None else None
     with Session(engine, expire_on_commit=False) as session:
         try:
+            # One import at a time (SQLite: BEGIN IMMEDIATE does it), so two imports of
+            # overlapping files never race on the same new ids.
+            advisory_write_lock(session, "annotate.import")
             result = _import(session, path, kind, ratings, on_bytes, errors, dry_run)
             if errors:
                 raise ImportFailed(str(path), errors.lines, errors.dropped)
@@ -170,6 +173,9 @@ def import_file(
                     )
                 )
                 session.commit()
+        except OSError as error:
+            session.rollback()
+            raise ConfigError(f"{error.filename or path}: cannot read: {error.strerror}") from None
         except BaseException:
             session.rollback()
             raise
@@ -273,7 +279,9 @@ class _Importer:
         new = wanted - present
         if new and not self.errors:
             now = utcnow()
-            self.session.execute(insert(table), [{"id": i, "created_at": now} for i in sorted(new)])
+            # Ignoring duplicates: an expert's save may add the same annotator meanwhile.
+            statement = insert_ignoring_duplicates(table, self.session.connection().dialect.name)
+            self.session.execute(statement, [{"id": i, "created_at": now} for i in sorted(new)])
         known.update(wanted)
 
 
@@ -375,8 +383,12 @@ class _RationaleImporter(_Importer):
 
     def _rationales(self, chunk: list[tuple[int, dict[str, Any]]]) -> dict[tuple[str, str], Any]:
         ids = {record["session_id"] for _, record in chunk}
+        # FOR UPDATE (PostgreSQL): an expert's concurrent save waits for this import
+        # and then sees the new lock_version, instead of both writing the same version.
         rows = self.session.execute(
-            select(Rationale).where(Rationale.session_id.in_(ids))  # type: ignore[attr-defined]
+            select(Rationale)
+            .where(Rationale.session_id.in_(ids))  # type: ignore[attr-defined]
+            .with_for_update()
         ).scalars()
         return {(r.session_id, r.item_id): r for r in rows}
 
