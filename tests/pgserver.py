@@ -10,6 +10,7 @@ because the data is thrown away; crash tests kill clients, never this server.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -155,10 +156,8 @@ class PostgresServer:
     def stop(self) -> None:
         data = self.workdir / "data"
         if (data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(Unavailable):
                 self._run(str(self.bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate")
-            except Unavailable:
-                pass
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:

@@ -12,9 +12,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from annotate import workflow
 from annotate.errors import ConfigError, ImportFailed
 from annotate.guidelines import load_rubric
-from annotate import workflow
 from annotate.importing import readers, validation
 from annotate.instruments import item_catalog
 from store.db import advisory_write_lock, bulk_insert, insert_ignoring_duplicates
