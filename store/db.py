@@ -91,8 +91,8 @@ def make_engine(db: str | None = None) -> Engine:
         return engine
     connect_args: dict[str, Any] = {}
     if make_url(url).get_backend_name() == "postgresql":
-        # Timestamps are stored as naive UTC on both backends; without this a
-        # tz-aware value would be converted to the server's zone on the way in.
+        # Timestamp columns are timestamptz; this session zone makes SQL that turns
+        # them into dates or text (reports, psql) see UTC, as on SQLite.
         connect_args["options"] = "-c timezone=UTC"
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
