@@ -65,14 +65,14 @@ def load_rows(engine: Engine, data: dict[str, Any]) -> None:
                 rows.append(record)
             if rows:
                 connection.execute(table.insert(), rows)
-            serial = [c for c in table.primary_key.columns if c.autoincrement is True]
-            if connection.dialect.name == "postgresql" and rows and "id" in table.c:
-                if str(kinds["id"]).upper().startswith("INTEGER") or serial:
-                    top = connection.execute(select(func.max(table.c.id))).scalar()
-                    connection.execute(
-                        text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :v)"),
-                        {"t": table.name, "v": top},
-                    )
+            # PostgreSQL: move each id sequence past the ids inserted explicitly.
+            integer_id = "id" in table.c and str(kinds["id"]).upper() == "INTEGER"
+            if connection.dialect.name == "postgresql" and rows and integer_id:
+                top = connection.execute(select(func.max(table.c.id))).scalar()
+                connection.execute(
+                    text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :v)"),
+                    {"t": table.name, "v": top},
+                )
 
 
 def _make(path: Path) -> None:
