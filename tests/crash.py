@@ -16,8 +16,10 @@ written). Any other condition works too, e.g. ``file_grew(path)`` or a lambda.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -79,11 +81,12 @@ def writing(db_url: str, min_wal_bytes: int = 256 * 1024) -> Callable[[], bool]:
     """A condition that turns true once another process writes to the store."""
     path = _sqlite_file(db_url)
     if path is not None:
-        engine = make_engine(db_url)
-        with engine.connect() as connection:
-            # Start from an empty log, so that its growth is the new writer's pages.
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        engine.dispose()
+        make_engine(db_url).dispose()  # creates the file in WAL mode if it is new
+        # Start from an empty log, so that its growth is the new writer's pages
+        # (outside any transaction, hence plain sqlite3).
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            assert busy == 0, "could not empty the write-ahead log"
         wal = Path(f"{path}-wal")
         return lambda: wal.exists() and wal.stat().st_size >= min_wal_bytes
     engine = make_engine(db_url)
