@@ -117,7 +117,7 @@ def _raw_records(
     if kind == "sessions" or ratings_path is not None:
         if ratings_path is None:
             raise ConfigError(f"{path}: a sessions CSV needs --ratings FILE with the ratings")
-        ratings, rating_errors = readers.read_ratings_csv(ratings_path)
+        ratings, rating_errors, rating_lines = readers.read_ratings_csv(ratings_path)
         errors.extend(rating_errors)
         seen: set[str] = set()
         for record in readers.read_session_csv(path, ratings, on_bytes):
@@ -125,7 +125,12 @@ def _raw_records(
                 seen.add(record.data["session_id"])
             yield record
         for session_id in readers.missing_from_turns(ratings, seen):
-            errors.add(0, f"ratings for session {session_id!r} have no turns in this file")
+            errors.extend(
+                [
+                    f"{ratings_path}:{rating_lines[session_id]}: ratings for session "
+                    f"{readers.show(session_id)} have no turns in {path.name}"
+                ]
+            )
         return
     yield from readers.read_csv_records(path, on_bytes)
 
