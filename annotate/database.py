@@ -5,9 +5,11 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from annotate.errors import ConfigError, SchemaError
+from annotate.errors import ConfigError, SchemaError, StoreBusy
 from store import migrate
-from store.db import make_engine, resolve_url, session_scope
+from store.db import is_transient, make_engine, resolve_url, session_scope
+
+BUSY = "the database is busy (another command is writing): try again"
 
 
 def _engine(db: str | None) -> Engine:
@@ -30,6 +32,8 @@ def initialise(db: str | None = None) -> tuple[Engine, str | None]:
         with session_scope(engine) as session:
             install_instrument(session, default_instrument())
     except OperationalError as error:
+        if is_transient(error):
+            raise StoreBusy(BUSY) from None
         raise ConfigError(f"cannot open database: {error.orig}") from None
     return engine, before
 
@@ -40,6 +44,8 @@ def open_store(db: str | None = None) -> Engine:
     try:
         revision = migrate.current_revision(engine)
     except OperationalError as error:
+        if is_transient(error):
+            raise StoreBusy(BUSY) from None
         raise ConfigError(f"cannot open database: {error.orig}") from None
     if revision is None:
         engine, _ = initialise(db)
