@@ -20,6 +20,7 @@ CSV_FIELD_LIMIT = 256 * 1024 * 1024
 # surrogates (from "\ud800" escapes in JSON, or undecodable bytes in CSV).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
+SHOWN = 80  # characters of a value shown in an error line
 _short = reprlib.Repr()
 _short.maxstring = _short.maxother = 60
 _short.maxlevel, _short.maxlist, _short.maxdict = 2, 4, 4
@@ -27,7 +28,8 @@ _short.maxlevel, _short.maxlist, _short.maxdict = 2, 4, 4
 
 def show(value: Any) -> str:
     """A value as it appears in an error line: its repr, cut short (input may be huge)."""
-    return _short.repr(value)
+    text = _short.repr(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
 
 
 def unstorable(data: Any) -> str | None:

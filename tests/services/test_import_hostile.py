@@ -9,6 +9,7 @@ in the issue (a 10 MB turn, deep nesting, NUL, invalid UTF-8, BOM, CRLF).
 from __future__ import annotations
 
 import json
+import os
 import re
 from itertools import count
 from pathlib import Path
@@ -26,8 +27,10 @@ from tests.factories import ITEMS, session_record, write_jsonl
 
 pytestmark = pytest.mark.both_backends
 
+# ANNOTATE_HYPOTHESIS_EXAMPLES=1000 for a long hunt; the suite's default stays fast.
+EXAMPLES = int(os.environ.get("ANNOTATE_HYPOTHESIS_EXAMPLES", "40"))
 PROPERTY = settings(
-    max_examples=40,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
