@@ -17,7 +17,7 @@ from typing import TypeVar
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from annotate import workflow
 from annotate.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied, StoreBusy
@@ -63,10 +63,8 @@ def check_text(text: str, what: str = "text") -> None:
         raise ConfigError(f"the {what} is empty")
     if "\x00" in text:
         raise ConfigError(f"the {what} contains a NUL character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigError(f"the {what} contains an invalid character (a lone surrogate)") from None
+    if not _encodable(text):
+        raise ConfigError(f"the {what} contains an invalid character (a lone surrogate)")
 
 
 def rationale_id_for(engine: Engine, session_id: str, item_id: str) -> int:
@@ -133,7 +131,8 @@ def save_rationale_version(
         _ensure_annotator(session, author_id)
         now = utcnow()
         won = (
-            session.execute(
+            session.connection()
+            .execute(
                 update(RATIONALES)
                 .where(RATIONALES.c.id == rationale_id)
                 .where(RATIONALES.c.lock_version == expected_version)
@@ -143,18 +142,23 @@ def save_rationale_version(
                     author_id=func.coalesce(RATIONALES.c.author_id, author_id),
                     updated_at=now,
                 )
-            ).rowcount
+            )
+            .rowcount
             == 1
         )
         if won:
             number = expected_version + 1
         else:
             # The row lock taken by this UPDATE orders concurrent losers too.
-            bumped = session.execute(
-                update(RATIONALES)
-                .where(RATIONALES.c.id == rationale_id)
-                .values(lock_version=RATIONALES.c.lock_version + 1)
-            ).rowcount
+            bumped = (
+                session.connection()
+                .execute(
+                    update(RATIONALES)
+                    .where(RATIONALES.c.id == rationale_id)
+                    .values(lock_version=RATIONALES.c.lock_version + 1)
+                )
+                .rowcount
+            )
             if bumped != 1:
                 raise NotFoundError(f"rationale {rationale_id} does not exist")
             number = session.execute(
@@ -233,8 +237,8 @@ def save_review(
             raise NotFoundError(f"rationale {rationale_id} does not exist")
         reviewed = session.execute(
             select(RationaleVersion).where(
-                RationaleVersion.rationale_id == rationale_id,
-                RationaleVersion.version == rationale_version,
+                col(RationaleVersion.rationale_id) == rationale_id,
+                col(RationaleVersion.version) == rationale_version,
             )
         ).scalar_one_or_none()
         if reviewed is None or reviewed.kind == workflow.VERSION_CONFLICT:
@@ -242,10 +246,10 @@ def save_review(
         if reviewer_id in (rationale.author_id, reviewed.author_id):
             raise PermissionDenied(f"{reviewer_id!r} may not review their own rationale")
         existing = session.execute(
-            select(Review.id).where(
-                Review.rationale_id == rationale_id,
-                Review.reviewer_id == reviewer_id,
-                Review.rationale_version == rationale_version,
+            select(col(Review.id)).where(
+                col(Review.rationale_id) == rationale_id,
+                col(Review.reviewer_id) == reviewer_id,
+                col(Review.rationale_version) == rationale_version,
             )
         ).first()
         if existing is not None:
