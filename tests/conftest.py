@@ -69,6 +69,18 @@ def pg_template(pg_server: PostgresServer) -> str:
     return name
 
 
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_server: PostgresServer, pg_template: str) -> str:
+    """The template with the demo corpus imported (``demo_engine`` copies it)."""
+    name = "annotate_demo_template"
+    url = pg_server.create_database(template=pg_template, name=name)
+    engine, _ = initialise(url)
+    for path in DEMO_FILES:
+        import_file(engine, path)
+    engine.dispose()
+    return name
+
+
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     """``sqlite`` unless the test is marked ``both_backends`` (then each in turn)."""
@@ -93,13 +105,14 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
 
     On SQLite the file does not exist yet (the first command creates it); on
     PostgreSQL the database is already at the current schema, which every command
-    treats the same way.
+    treats the same way (and holds the demo corpus when the test uses ``demo_engine``).
     """
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
     server: PostgresServer = request.getfixturevalue("pg_server")
-    url = server.create_database(template=request.getfixturevalue("pg_template"))
+    wanted = "pg_demo_template" if "demo_engine" in request.fixturenames else "pg_template"
+    url = server.create_database(template=request.getfixturevalue(wanted))
     yield url
     server.drop_database(url.rsplit("/", 1)[1])
 
@@ -112,8 +125,12 @@ def engine(db_url: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def demo_engine(engine):  # type: ignore[no-untyped-def]
-    """A store holding the shipped demo corpus (sessions, rationales, reviews)."""
-    for path in DEMO_FILES:
-        import_file(engine, path)
+def demo_engine(engine, backend: str):  # type: ignore[no-untyped-def]
+    """A store holding the shipped demo corpus (sessions, rationales, reviews).
+
+    On PostgreSQL the database is already a copy of the imported demo template.
+    """
+    if backend == "sqlite":
+        for path in DEMO_FILES:
+            import_file(engine, path)
     return engine

@@ -129,6 +129,7 @@ class PostgresServer:
                 "-c synchronous_commit=off",
                 "-c full_page_writes=off",
                 "-c max_connections=100",
+                "-c autovacuum=off",
                 f"-c timezone={SERVER_TIMEZONE}",
             ]
         )

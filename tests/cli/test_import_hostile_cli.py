@@ -35,7 +35,7 @@ def _check(result, path: Path) -> None:  # type: ignore[no-untyped-def]
         assert allowed.match(line), line[:300]
 
 
-@pytest.mark.both_backends
+# The service tests run these cases on both backends; the command line adds only output.
 @pytest.mark.parametrize(("case", "line", "message"), CASES, ids=[c[0] for c in CASES])
 def test_named_hostile_lines_on_the_command_line(
     db_url: str, tmp_path: Path, case: str, line: bytes, message: str
