@@ -457,6 +457,7 @@ def _latest_texts(session: Session, rationale_ids: list[int | None]) -> dict[int
     rows = session.execute(
         select(RationaleVersion.rationale_id, RationaleVersion.version, RationaleVersion.text)
         .where(RationaleVersion.rationale_id.in_(rationale_ids))  # type: ignore[attr-defined]
+        .where(RationaleVersion.kind != workflow.VERSION_CONFLICT)  # type: ignore[arg-type]
         .order_by(RationaleVersion.version)  # type: ignore[arg-type]
     ).all()
     return {rationale_id: text for rationale_id, _, text in rows}
