@@ -181,7 +181,8 @@ def _worker(plan: Plan, index: int, barrier: Any, results: Any) -> None:
 
 def run(plan: Plan) -> Outcome:
     """Start the workers together, wait for them, then check the database."""
-    context = multiprocessing.get_context("fork")
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     barrier = context.Barrier(plan.workers + 1)
     results = context.Queue()
     processes = [
