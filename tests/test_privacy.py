@@ -53,3 +53,16 @@ def test_an_api_key_is_never_stored_or_printed(
     assert db in files
     for path in files:
         assert SENTINEL_KEY.encode() not in path.read_bytes(), f"the key is in {path}"
+
+
+def test_a_database_password_is_never_printed() -> None:
+    for url in (
+        "postgresql+psycopg2://ana:pw-sentinel-77@127.0.0.1:9/x",  # driver not installed
+        "nosuchdriver://ana:pw-sentinel-77@127.0.0.1:9/x",
+        "postgresql://ana:pw-sentinel-77@127.0.0.1:9/x",  # nothing listens there
+    ):
+        for command in (["progress"], ["init"], ["backup", "/nonexistent/b"], ["restore", "x"]):
+            result = runner.invoke(app, ["--db", url, *command])
+            assert result.exit_code != 0
+            assert "pw-sentinel-77" not in result.output, (url, command, result.output)
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
