@@ -36,11 +36,6 @@ PROPERTY = settings(
 )
 MAX_LINE = 400  # an error line stays readable whatever the input holds
 _ids = count()
-TRIED: dict[str, int] = {}  # inputs tried per property, reported by the reliability script
-
-
-def _tried(name: str) -> None:
-    TRIED[name] = TRIED.get(name, 0) + 1
 
 
 def outcome(engine, path: Path, **options) -> str:  # type: ignore[no-untyped-def]
@@ -124,7 +119,6 @@ def _mutate(data: bytes, mutations: list, bom: bool, crlf: bool) -> bytes:
 def test_mutated_jsonl_is_imported_whole_or_rejected_cleanly(
     engine, tmp_path: Path, mutations: list, bom: bool, crlf: bool
 ) -> None:  # type: ignore[no-untyped-def]
-    _tried("mutated JSONL files")
     path = tmp_path / f"mut{next(_ids)}.jsonl"
     path.write_bytes(_mutate(_VALID, mutations, bom, crlf))
     outcome(engine, path)
@@ -158,7 +152,6 @@ def _write_record(path: Path, record: dict, ascii_only: bool) -> None:
 def test_any_json_value_in_any_field(
     engine, tmp_path: Path, field: str, value, ascii_only: bool
 ) -> None:  # type: ignore[no-untyped-def]
-    _tried("JSON values in session fields")
     record = _fresh(session_record())
     record["turns"] = [dict(t) for t in record["turns"]]
     record["client_ratings"] = dict(record["client_ratings"])
@@ -192,7 +185,6 @@ def test_any_json_value_in_any_field(
 def test_any_rationale_or_review_record(
     engine, tmp_path: Path, fields: dict, ascii_only: bool
 ) -> None:  # type: ignore[no-untyped-def]
-    _tried("rationale and review records")
     path = tmp_path / f"rat{next(_ids)}.jsonl"
     _write_record(path, fields, ascii_only)
     outcome(engine, path)
@@ -212,7 +204,6 @@ _cell = st.one_of(
     raw=st.binary(max_size=6),
 )
 def test_any_rationale_csv(engine, tmp_path: Path, rows: list, raw: bytes) -> None:  # type: ignore[no-untyped-def]
-    _tried("rationale CSV files")
     import csv
     import io
 
@@ -233,7 +224,6 @@ def test_any_rationale_csv(engine, tmp_path: Path, rows: list, raw: bytes) -> No
     ratings=st.lists(st.tuples(st.sampled_from(["t1", "t2", "t3"]), _cell, _cell), max_size=4),
 )
 def test_any_sessions_csv_pair(engine, tmp_path: Path, turns: list, ratings: list) -> None:  # type: ignore[no-untyped-def]
-    _tried("session CSV pairs")
     import csv
 
     turns_path = tmp_path / f"t{next(_ids)}.csv"
