@@ -40,11 +40,6 @@ def resolve_url(db: str | None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
-def backend_name(engine_or_connection: Engine | Connection) -> str:
-    """``sqlite`` or ``postgresql``."""
-    return engine_or_connection.dialect.name
-
-
 def _sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
