@@ -66,6 +66,7 @@ def pg_template(pg_server: PostgresServer) -> str:
     url = pg_server.create_database(name=name)
     engine, _ = initialise(url)
     engine.dispose()
+    pg_server.prefetch(name)
     return name
 
 
@@ -78,6 +79,7 @@ def pg_demo_template(pg_server: PostgresServer, pg_template: str) -> str:
     for path in DEMO_FILES:
         import_file(engine, path)
     engine.dispose()
+    pg_server.prefetch(name)
     return name
 
 

@@ -18,8 +18,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # A non-UTC server time zone catches timestamps that depend on the server's zone.
@@ -65,6 +67,14 @@ class PostgresServer:
     workdir: Path
     port: int = 0
     run_as: str | None = None
+    # Copies of templates made ahead in a background thread (CREATE DATABASE is the
+    # slow part of a test's setup; the server makes them while tests run).
+    _ready: dict[str, deque[str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _depth: int = 2
 
     @classmethod
     def start(cls) -> PostgresServer:
@@ -155,6 +165,10 @@ class PostgresServer:
                     raise
 
     def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
         data = self.workdir / "data"
         if (data / "postmaster.pid").exists():
             with contextlib.suppress(Unavailable):
@@ -173,11 +187,48 @@ class PostgresServer:
 
     def create_database(self, template: str | None = None, name: str | None = None) -> str:
         """A new database (copied from ``template`` when given); returns its URL."""
+        if template is not None and name is None:
+            with self._lock:
+                ready = self._ready.get(template)
+                if ready:
+                    made = ready.popleft()
+                    self._wake.set()
+                    return self.url(made)
         name = name or f"t_{uuid.uuid4().hex[:16]}"
         clause = f" TEMPLATE {template}" if template else ""
         with self._admin() as admin:
             admin.execute(f'CREATE DATABASE "{name}"{clause}')
         return self.url(name)
+
+    def prefetch(self, template: str, depth: int = 2) -> None:
+        """Keep ``depth`` copies of ``template`` ready (the template must be idle now on)."""
+        with self._lock:
+            self._ready.setdefault(template, deque())
+        self._depth = depth
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._fill, name="pg-prefetch", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def _fill(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                wanted = [t for t, ready in self._ready.items() if len(ready) < self._depth]
+            if not wanted:
+                self._wake.wait(timeout=1)
+                self._wake.clear()
+                continue
+            for template in wanted:
+                name = f"t_{uuid.uuid4().hex[:16]}"
+                try:
+                    with self._admin() as admin:
+                        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {template}')
+                except Exception:  # the foreground creates synchronously instead
+                    if self._stopping.is_set():
+                        return
+                    continue
+                with self._lock:
+                    self._ready[template].append(name)
 
     def drop_database(self, name: str) -> None:
         with self._admin() as admin:
