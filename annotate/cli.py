@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from annotate.errors import AnnotateError, ImportFailed
+from annotate.errors import AnnotateError, ImportFailed, StoreBusy
 
 
 @dataclass
@@ -49,6 +49,16 @@ class _Group(TyperGroup):
                 raise
             typer.echo("interrupted: finished work is saved", err=True)
             ctx.exit(130)
+        except Exception as error:
+            # A lock wait that ran out (another command held the database too long) is
+            # the one database error a user can cause by timing alone: one line, not a trace.
+            from annotate.database import BUSY
+            from store.db import is_transient
+
+            if settings.debug or not is_transient(error):
+                raise
+            report_error(StoreBusy(BUSY))
+            ctx.exit(StoreBusy.exit_code)
 
 
 def report_error(error: AnnotateError) -> None:

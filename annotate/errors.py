@@ -26,7 +26,28 @@ class PermissionDenied(AnnotateError):
 
 
 class ConflictError(AnnotateError):
-    """Someone else saved first: the optimistic version check failed."""
+    """Someone else saved first: the optimistic version check failed.
+
+    ``kept_version`` is the version under which the losing text was stored (kind
+    ``conflict``), ``lock_version`` the rationale's version to name in the next save.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rationale_id: int | None = None,
+        kept_version: int | None = None,
+        lock_version: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.rationale_id = rationale_id
+        self.kept_version = kept_version
+        self.lock_version = lock_version
+
+
+class StoreBusy(AnnotateError):
+    """Another writer held the database for longer than the lock wait allows."""
 
 
 class ImportFailed(AnnotateError):

@@ -47,7 +47,11 @@ def latest_draft(session: Session, session_id: str, item_id: str) -> Draft | Non
 
 
 def latest_version(session: Session, rationale_id: int) -> RationaleVersion | None:
-    """The newest stored version of a rationale (its current text); conflicts are set aside."""
+    """The newest stored version of a rationale (its current text).
+
+    A ``conflict`` version (a save that lost the version check) is kept but is not
+    the current text: the expert who lost merges it and saves again.
+    """
     query = (
         select(RationaleVersion)
         .where(RationaleVersion.rationale_id == rationale_id)

@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Table, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
+    from sqlalchemy.sql.dml import Insert
     from sqlmodel import Session
+
+T = TypeVar("T")
 
 DEFAULT_DB = "annotate.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL: lock waits (40P01 deadlock, 40001 serialization, 55P03 lock not available).
+TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}
+# ``postgresql://`` alone would pick psycopg2, which annotate does not install.
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def resolve_url(db: str | None) -> str:
     """Turn a path or URL (or None: ``$ANNOTATE_DB``, then ``./annotate.db``) into a URL."""
     value = db or os.environ.get("ANNOTATE_DB") or DEFAULT_DB
+    for scheme in _POSTGRES_SCHEMES:
+        if value.startswith(scheme):
+            return "postgresql+psycopg://" + value.removeprefix(scheme)
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
@@ -71,7 +84,12 @@ def make_engine(db: str | None = None) -> Engine:
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if make_url(url).get_backend_name() == "postgresql":
+        # Timestamp columns are timestamptz; this session zone makes SQL that turns
+        # them into dates or text (reports, psql) see UTC, as on SQLite.
+        connect_args["options"] = "-c timezone=UTC"
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 @contextmanager
@@ -109,3 +127,56 @@ def bulk_insert(
         index = [columns.index(key) for key in order]
         params = [tuple(row[i] for i in index) for row in rows]
     connection.exec_driver_sql(str(compiled), params)
+
+
+def insert_ignoring_duplicates(table: Table, dialect_name: str) -> Insert:
+    """``INSERT`` that skips rows whose key exists (safe when two writers add the same id)."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    if dialect_name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    raise NotImplementedError(f"no insert-or-ignore for {dialect_name}")
+
+
+def is_transient(error: BaseException) -> bool:
+    """A lock wait that ran out, a deadlock or a serialization failure: worth retrying."""
+    if not isinstance(error, DBAPIError):
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in TRANSIENT_SQLSTATES:
+        return True
+    message = str(error.orig).lower()
+    return "database is locked" in message or "database table is locked" in message
+
+
+def run_transaction(engine: Engine, work: Callable[[Session], T], *, attempts: int = 5) -> T:
+    """Run ``work(session)`` in one transaction, retrying it when a lock wait runs out.
+
+    ``work`` must be safe to run again from the start (it reads what it needs inside
+    the transaction). After ``attempts`` tries the last transient error is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with session_scope(engine) as session:
+                return work(session)
+        except DBAPIError as error:
+            if attempt == attempts or not is_transient(error):
+                raise
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
+
+
+def advisory_write_lock(session: Session, name: str) -> None:
+    """Serialise writers of one kind (e.g. imports) on PostgreSQL for this transaction.
+
+    SQLite needs nothing: ``BEGIN IMMEDIATE`` already gives one writer at a time.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})

@@ -1,7 +1,17 @@
-"""Shared fixtures: every test gets its own database file and no stray environment."""
+"""Shared fixtures: every test gets its own database and no stray environment.
+
+A test runs on SQLite by default. Marked ``@pytest.mark.both_backends`` (or a module
+with ``pytestmark = pytest.mark.both_backends``), every test that uses ``backend``,
+``db_url``, ``engine`` or ``demo_engine`` runs twice: on a SQLite file and on a fresh
+database of a PostgreSQL server that the test session starts once (tests/pgserver.py).
+Without the server binaries the PostgreSQL runs skip with a message saying what to
+install; with ``ANNOTATE_REQUIRE_POSTGRES=1`` (CI) they fail instead.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +19,23 @@ import pytest
 from annotate.database import initialise
 from annotate.demo import DEMO_FILES
 from annotate.importing import import_file
+from tests.pgserver import PostgresServer, Unavailable
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_backends"
+    ):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(autouse=True)
@@ -19,9 +46,77 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole test session (started on first use)."""
+    try:
+        server = PostgresServer.start()
+    except Unavailable as error:
+        if os.environ.get("ANNOTATE_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here: {error}")
+        pytest.skip(f"PostgreSQL tests skipped: {error}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PostgresServer) -> str:
+    """A database at the current schema with the default instrument, copied per test."""
+    name = "annotate_template"
+    url = pg_server.create_database(name=name)
+    engine, _ = initialise(url)
+    engine.dispose()
+    pg_server.prefetch(name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_server: PostgresServer, pg_template: str) -> str:
+    """The template with the demo corpus imported (``demo_engine`` copies it)."""
+    name = "annotate_demo_template"
+    url = pg_server.create_database(template=pg_template, name=name)
+    engine, _ = initialise(url)
+    for path in DEMO_FILES:
+        import_file(engine, path)
+    engine.dispose()
+    pg_server.prefetch(name)
+    return name
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.db'}"
+def backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` unless the test is marked ``both_backends`` (then each in turn)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def empty_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL of a database that does not exist yet (SQLite) or is empty (PostgreSQL)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test's own database: a new SQLite file, or a PostgreSQL copy of the template.
+
+    On SQLite the file does not exist yet (the first command creates it); on
+    PostgreSQL the database is already at the current schema, which every command
+    treats the same way (and holds the demo corpus when the test uses ``demo_engine``).
+    """
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    wanted = "pg_demo_template" if "demo_engine" in request.fixturenames else "pg_template"
+    url = server.create_database(template=request.getfixturevalue(wanted))
+    yield url
+    server.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture
@@ -32,8 +127,12 @@ def engine(db_url: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def demo_engine(engine):  # type: ignore[no-untyped-def]
-    """A store holding the shipped demo corpus (sessions, rationales, reviews)."""
-    for path in DEMO_FILES:
-        import_file(engine, path)
+def demo_engine(engine, backend: str):  # type: ignore[no-untyped-def]
+    """A store holding the shipped demo corpus (sessions, rationales, reviews).
+
+    On PostgreSQL the database is already a copy of the imported demo template.
+    """
+    if backend == "sqlite":
+        for path in DEMO_FILES:
+            import_file(engine, path)
     return engine

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import reprlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,47 @@ from typing import Any
 
 KINDS = ("sessions", "rationales", "reviews")
 RATER_ROLES = ("client", "counselor")
+# A CSV cell may hold a whole transcript turn (the csv module's default limit is 128 KiB).
+CSV_FIELD_LIMIT = 256 * 1024 * 1024
+# Text no database can store faithfully: NUL (PostgreSQL refuses it) and lone
+# surrogates (from "\ud800" escapes in JSON, or undecodable bytes in CSV).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+SHOWN = 80  # characters of a value shown in an error line
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 60
+_short.maxlevel, _short.maxlist, _short.maxdict = 2, 4, 4
+
+
+def show(value: Any) -> str:
+    """A value as it appears in an error line: its repr, cut short (input may be huge)."""
+    text = _short.repr(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+
+
+def unstorable(data: Any) -> str | None:
+    """Why a parsed record holds text that cannot be stored, or None if it is clean."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            strings: Any = (value,)
+        elif isinstance(value, dict):
+            strings = [k for k in value if isinstance(k, str)]
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+            continue
+        else:
+            continue
+        for text in strings:
+            found = _UNSTORABLE.search(text)
+            if found is None:
+                continue
+            if found.group() == "\x00":
+                return "contains a NUL character (\\u0000)"
+            return "contains an invalid character (a lone UTF-16 surrogate such as \\ud800)"
+    return None
 
 
 @dataclass(slots=True)
@@ -69,8 +112,16 @@ def read_jsonl(path: Path, on_bytes: Callable[[int], None] | None = None) -> Ite
             except RecursionError:
                 yield RawRecord(number, None, "not valid JSON: nested too deeply")
                 continue
+            except ValueError:  # Python refuses integers of more than 4300 digits
+                yield RawRecord(number, None, "not valid JSON: a number is too long")
+                continue
             if not isinstance(data, dict):
                 yield RawRecord(number, None, "expected a JSON object")
+                continue
+            # NUL and surrogates can only come from \u escapes (raw NUL is caught above).
+            problem = unstorable(data) if "\\u" in text else None
+            if problem is not None:
+                yield RawRecord(number, None, problem)
                 continue
             yield RawRecord(number, data)
 
@@ -80,14 +131,27 @@ def _csv_rows(
 ) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
     """Rows of a CSV file as dicts with the line each row starts on."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     with path.open("rb") as binary:
         try:
-            text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+            # Undecodable bytes become lone surrogates, so the row they are in is
+            # reported (a decode error would surface a buffer later, on a wrong line).
+            text = io.TextIOWrapper(
+                binary, encoding="utf-8-sig", errors="surrogateescape", newline=""
+            )
             reader = csv.reader(text, delimiter=delimiter, strict=True)
             header = next(reader, None)
             if header is None:
                 return
             header = [column.strip() for column in header]
+            if any(_UNSTORABLE.search(column) for column in header):
+                yield 1, None, "the header is not valid UTF-8 text"
+                return
+            duplicated = sorted({c for c in header if header.count(c) > 1})
+            if duplicated:
+                yield 1, None, f"the header repeats column(s) {', '.join(map(show, duplicated))}"
+                return
             position, consumed = reader.line_num, 0
             for row in reader:
                 start, position = position + 1, reader.line_num
@@ -101,6 +165,9 @@ def _csv_rows(
                     continue
                 if any("\x00" in cell for cell in row):
                     yield start, None, "contains a NUL byte"
+                    continue
+                if any(_UNSTORABLE.search(cell) for cell in row):
+                    yield start, None, "not valid UTF-8"
                     continue
                 yield start, dict(zip(header, row, strict=True)), None
         except UnicodeDecodeError as error:
@@ -123,7 +190,7 @@ def _typed(row: dict[str, str]) -> tuple[dict[str, Any], str | None]:
             try:
                 data[key] = int(value)
             except ValueError:
-                return data, f"{key}: expected a whole number, found {value!r}"
+                return data, f"{key}: expected a whole number, found {show(value)}"
         else:
             data[key] = value
     return data, None
@@ -141,10 +208,16 @@ def read_csv_records(
         yield RawRecord(line, None if error else data, error)
 
 
-def read_ratings_csv(path: Path) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
-    """A wide ratings file: ``session_id, rater, <item columns>``; one row per rater."""
+def read_ratings_csv(
+    path: Path,
+) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str], dict[str, int]]:
+    """A wide ratings file: ``session_id, rater, <item columns>``; one row per rater.
+
+    Returns the ratings, the error lines and the line each session first appears on.
+    """
     ratings: dict[str, dict[str, dict[str, Any]]] = {}
     errors: list[str] = []
+    first_lines: dict[str, int] = {}
     for line, row, error in _csv_rows(path, None):
         if row is None:
             errors.append(f"{path}:{line}: {error}")
@@ -155,10 +228,14 @@ def read_ratings_csv(path: Path) -> tuple[dict[str, dict[str, dict[str, Any]]], 
             errors.append(f"{path}:{line}: session_id is missing")
             continue
         if rater not in RATER_ROLES:
-            errors.append(f"{path}:{line}: rater must be 'client' or 'counselor', found {rater!r}")
+            errors.append(
+                f"{path}:{line}: rater must be 'client' or 'counselor', found {show(rater)}"
+            )
             continue
         if rater in ratings.get(session_id, {}):
-            errors.append(f"{path}:{line}: duplicate {rater} ratings for session {session_id!r}")
+            errors.append(
+                f"{path}:{line}: duplicate {rater} ratings for session {show(session_id)}"
+            )
             continue
         values: dict[str, Any] = {}
         for item_id, cell in row.items():
@@ -168,9 +245,12 @@ def read_ratings_csv(path: Path) -> tuple[dict[str, dict[str, dict[str, Any]]], 
             try:
                 values[item_id] = int(cell)
             except ValueError:
-                errors.append(f"{path}:{line}: {item_id}: expected a whole number, found {cell!r}")
+                errors.append(
+                    f"{path}:{line}: {item_id}: expected a whole number, found {show(cell)}"
+                )
         ratings.setdefault(session_id, {})[rater] = values
-    return ratings, errors
+        first_lines.setdefault(session_id, line)
+    return ratings, errors, first_lines
 
 
 def read_session_csv(
@@ -210,7 +290,7 @@ def read_session_csv(
             finished.add(current["session_id"])
             yield RawRecord(current.pop("_line"), complete(current))
         if session_id in finished:
-            yield RawRecord(line, None, f"rows of session {session_id!r} are not together")
+            yield RawRecord(line, None, f"rows of session {show(session_id)} are not together")
             current = None
             continue
         current = {**data, "turns": [turn], "_line": line}

@@ -17,7 +17,7 @@ from annotate.errors import ConfigError, ImportFailed
 from annotate.guidelines import load_rubric
 from annotate.importing import readers, validation
 from annotate.instruments import item_catalog
-from store.db import bulk_insert
+from store.db import advisory_write_lock, bulk_insert, insert_ignoring_duplicates
 from store.models import (
     Annotator,
     Client,
@@ -117,7 +117,7 @@ def _raw_records(
     if kind == "sessions" or ratings_path is not None:
         if ratings_path is None:
             raise ConfigError(f"{path}: a sessions CSV needs --ratings FILE with the ratings")
-        ratings, rating_errors = readers.read_ratings_csv(ratings_path)
+        ratings, rating_errors, rating_lines = readers.read_ratings_csv(ratings_path)
         errors.extend(rating_errors)
         seen: set[str] = set()
         for record in readers.read_session_csv(path, ratings, on_bytes):
@@ -125,7 +125,12 @@ def _raw_records(
                 seen.add(record.data["session_id"])
             yield record
         for session_id in readers.missing_from_turns(ratings, seen):
-            errors.add(0, f"ratings for session {session_id!r} have no turns in this file")
+            errors.extend(
+                [
+                    f"{ratings_path}:{rating_lines[session_id]}: ratings for session "
+                    f"{readers.show(session_id)} have no turns in {path.name}"
+                ]
+            )
         return
     yield from readers.read_csv_records(path, on_bytes)
 
@@ -153,6 +158,9 @@ def import_file(
     ratings = Path(ratings_path) if ratings_path is not None else None
     with Session(engine, expire_on_commit=False) as session:
         try:
+            # One import at a time (SQLite: BEGIN IMMEDIATE does it), so two imports of
+            # overlapping files never race on the same new ids.
+            advisory_write_lock(session, "annotate.import")
             result = _import(session, path, kind, ratings, on_bytes, errors, dry_run)
             if errors:
                 raise ImportFailed(str(path), errors.lines, errors.dropped)
@@ -170,6 +178,9 @@ def import_file(
                     )
                 )
                 session.commit()
+        except OSError as error:
+            session.rollback()
+            raise ConfigError(f"{error.filename or path}: cannot read: {error.strerror}") from None
         except BaseException:
             session.rollback()
             raise
@@ -273,7 +284,9 @@ class _Importer:
         new = wanted - present
         if new and not self.errors:
             now = utcnow()
-            self.session.execute(insert(table), [{"id": i, "created_at": now} for i in sorted(new)])
+            # Ignoring duplicates: an expert's save may add the same annotator meanwhile.
+            statement = insert_ignoring_duplicates(table, self.session.connection().dialect.name)
+            self.session.execute(statement, [{"id": i, "created_at": now} for i in sorted(new)])
         known.update(wanted)
 
 
@@ -377,8 +390,12 @@ class _RationaleImporter(_Importer):
 
     def _rationales(self, chunk: list[tuple[int, dict[str, Any]]]) -> dict[tuple[str, str], Any]:
         ids = {record["session_id"] for _, record in chunk}
+        # FOR UPDATE (PostgreSQL): an expert's concurrent save waits for this import
+        # and then sees the new lock_version, instead of both writing the same version.
         rows = self.session.execute(
-            select(Rationale).where(Rationale.session_id.in_(ids))  # type: ignore[attr-defined]
+            select(Rationale)
+            .where(Rationale.session_id.in_(ids))  # type: ignore[attr-defined]
+            .with_for_update()
         ).scalars()
         return {(r.session_id, r.item_id): r for r in rows}
 
@@ -445,6 +462,7 @@ def _latest_texts(session: Session, rationale_ids: list[int | None]) -> dict[int
             RationaleVersion.rationale_id, RationaleVersion.version, RationaleVersion.text
         )
         .where(RationaleVersion.rationale_id.in_(rationale_ids))  # type: ignore[attr-defined]
+        .where(RationaleVersion.kind != workflow.VERSION_CONFLICT)  # type: ignore[arg-type]
         .order_by(RationaleVersion.version)  # type: ignore[arg-type]
     ).all()
     return {rationale_id: text for rationale_id, _, text in rows}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotate.importing.readers import RATER_ROLES
+from annotate.importing.readers import RATER_ROLES, show
 from annotate.instruments import ItemCatalog
 
 MAX_ID_LENGTH = 128
+MAX_INTEGER = 2**31 - 1  # PostgreSQL INTEGER
 SESSION_FIELDS = {
     "session_id",
     "client_id",
@@ -42,7 +43,7 @@ class Problems:
 
 def _unknown_fields(data: dict[str, Any], allowed: set[str], problems: Problems) -> None:
     for key in sorted(set(data) - allowed):
-        problems.add(f"unknown field {key!r}")
+        problems.add(f"unknown field {show(key)}")
 
 
 def _identifier(data: dict[str, Any], key: str, problems: Problems) -> str | None:
@@ -55,6 +56,9 @@ def _identifier(data: dict[str, Any], key: str, problems: Problems) -> str | Non
         return None
     if len(value) > MAX_ID_LENGTH or value != value.strip():
         problems.add(f"{key} must be at most {MAX_ID_LENGTH} characters without outer spaces")
+        return None
+    if not value.isprintable():
+        problems.add(f"{key} must not contain control characters, found {show(value)}")
         return None
     return value
 
@@ -79,11 +83,13 @@ def _ratings(
     for item_id, rating in value.items():
         scale = scales.get(item_id)
         if scale is None:
-            problems.add(f"{key}: unknown item {item_id!r}")
+            problems.add(f"{key}: unknown item {show(item_id)}")
             continue
         low, high = scale
         if type(rating) is not int or not low <= rating <= high:
-            problems.add(f"{key}.{item_id}: rating {rating!r} is outside the scale {low}..{high}")
+            problems.add(
+                f"{key}.{item_id}: rating {show(rating)} is outside the scale {low}..{high}"
+            )
             continue
         ratings[item_id] = rating
     if required:
@@ -103,8 +109,8 @@ def check_session(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[str,
     client_id = _identifier(data, "client_id", problems)
     counselor_id = _identifier(data, "counselor_id", problems)
     number = data.get("session_number")
-    if number is not None and (not _whole_number(number) or number < 0):
-        problems.add(f"session_number must be a whole number, found {number!r}")
+    if number is not None and (not _whole_number(number) or not 0 <= number <= MAX_INTEGER):
+        problems.add(f"session_number must be a whole number, found {show(number)}")
     language = data.get("language")
     if language is not None and (not isinstance(language, str) or len(language) > 16):
         problems.add("language must be a short code such as 'en' or 'zh'")
@@ -120,11 +126,11 @@ def check_session(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[str,
             if len(turn) != 2 or "speaker" not in turn or "text" not in turn:
                 extra = sorted(set(turn) - {"speaker", "text"})
                 if extra:
-                    problems.add(f"turn {index}: unknown field {extra[0]!r}")
+                    problems.add(f"turn {index}: unknown field {show(extra[0])}")
             speaker, text = turn.get("speaker"), turn.get("text")
             if speaker not in RATER_ROLES:
                 problems.add(
-                    f"turn {index}: unknown speaker {speaker!r} (use 'client' or 'counselor')"
+                    f"turn {index}: unknown speaker {show(speaker)} (use 'client' or 'counselor')"
                 )
             if not isinstance(text, str) or not text or text.isspace():
                 problems.add(f"turn {index}: text must be a non-empty string")
@@ -151,7 +157,7 @@ def check_rationale(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[st
     session_id = _identifier(data, "session_id", problems)
     item_id = _identifier(data, "item_id", problems)
     if item_id is not None and item_id not in catalog.item_instrument:
-        problems.add(f"unknown item {item_id!r}")
+        problems.add(f"unknown item {show(item_id)}")
     author = _identifier(data, "author", problems)
     text = data.get("text")
     if not isinstance(text, str) or not text.strip():
@@ -168,7 +174,7 @@ def check_review(
     session_id = _identifier(data, "session_id", problems)
     item_id = _identifier(data, "item_id", problems)
     if item_id is not None and item_id not in catalog.item_instrument:
-        problems.add(f"unknown item {item_id!r}")
+        problems.add(f"unknown item {show(item_id)}")
     reviewer = _identifier(data, "reviewer", problems)
     low, high = scale
     scores: dict[str, int] = {}
@@ -177,7 +183,7 @@ def check_review(
         if value is None:
             problems.add(f"{criterion} is missing")
         elif not _whole_number(value) or not low <= value <= high:
-            problems.add(f"{criterion}: score {value!r} is outside the scale {low}..{high}")
+            problems.add(f"{criterion}: score {show(value)} is outside the scale {low}..{high}")
         else:
             scores[criterion] = value
     comment = data.get("comment")

@@ -103,3 +103,46 @@ def test_demo_headless_prints_summary(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--db", str(tmp_path / "d.db"), "demo", "--no-ui"])
     assert result.exit_code == 0, result.output
     assert "demo ready" in result.output and "16 sessions" in result.output
+
+
+def test_a_database_locked_too_long_is_one_line(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "busy.db"
+    assert runner.invoke(app, ["--db", str(db), "init"]).exit_code == 0
+    path = write_jsonl(tmp_path / "s.jsonl", [session_record("a")])
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer that never lets go
+    from store import db as store_db
+
+    original = store_db.SQLITE_BUSY_TIMEOUT_MS
+    store_db.SQLITE_BUSY_TIMEOUT_MS = 200
+    try:
+        result = runner.invoke(app, ["--db", str(db), "import", str(path)])
+    finally:
+        store_db.SQLITE_BUSY_TIMEOUT_MS = original
+        holder.rollback()
+        holder.close()
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        == "error: the database is busy (another command is writing): try again"
+    )
+
+
+def test_a_database_locked_during_the_work_is_one_line(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import OperationalError
+
+    import annotate.importing
+
+    def locked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(annotate.importing, "import_file", locked)
+    path = write_jsonl(tmp_path / "s.jsonl", [session_record("a")])
+    result = runner.invoke(app, ["import", str(path)])
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        == "error: the database is busy (another command is writing): try again"
+    )

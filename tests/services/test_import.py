@@ -13,6 +13,8 @@ from annotate.progress import counts
 from store.models import Rating, Rationale, RationaleVersion, Review, TherapySession, Turn
 from tests.factories import ITEMS, session_record, write_jsonl
 
+pytestmark = pytest.mark.both_backends
+
 
 def _fails(engine, path: Path, **kwargs) -> list[str]:  # type: ignore[no-untyped-def]
     before = counts(engine)

@@ -21,6 +21,8 @@ TURNS = (
     "b,c2,t1,1,zh,client,我最近总是睡不着。\n"
 )
 
+pytestmark = pytest.mark.both_backends
+
 
 def _ratings(rows: list[str]) -> str:
     return "session_id,rater," + ",".join(ITEMS) + "\n" + "\n".join(rows) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -19,8 +20,10 @@ def test_head_constant_matches_alembic_head() -> None:
     assert migrate.head_revision() == migrate.HEAD_REVISION
 
 
-def test_upgrade_from_empty_matches_models(tmp_path: Path) -> None:
-    engine = make_engine(str(tmp_path / "m.db"))
+@pytest.mark.both_backends
+def test_upgrade_from_empty_matches_models(empty_db_url: str, backend: str) -> None:
+    engine = make_engine(empty_db_url)
+    assert engine.dialect.name == backend
     assert migrate.current_revision(engine) is None
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.HEAD_REVISION
@@ -30,6 +33,7 @@ def test_upgrade_from_empty_matches_models(tmp_path: Path) -> None:
     assert differences == []
     tables = set(inspect(engine).get_table_names())
     assert {"sessions", "turns", "ratings", "drafts", "rationales", "reviews"} <= tables
+    engine.dispose()
 
 
 def test_sqlite_pragmas_and_private_file(tmp_path: Path) -> None:

@@ -1,0 +1,121 @@
+"""store.db on both backends: URLs, bulk inserts, duplicate-safe inserts, retried transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from annotate.versioning import rationale_id_for, save_rationale_version
+from store.db import (
+    bulk_insert,
+    insert_ignoring_duplicates,
+    is_transient,
+    make_engine,
+    resolve_url,
+    run_transaction,
+    session_scope,
+)
+from store.models import Annotator, Client, Counselor, TherapySession, Turn, utcnow
+
+
+def test_postgres_urls_get_the_installed_driver() -> None:
+    assert resolve_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert resolve_url("postgres://u@h:5433/db") == "postgresql+psycopg://u@h:5433/db"
+    assert resolve_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert resolve_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+@pytest.mark.both_backends
+def test_bulk_insert_round_trips_any_text(engine) -> None:  # type: ignore[no-untyped-def]
+    huge = "长" * 3_000_000 + "🙂"  # 9 MB of UTF-8 in one turn
+    texts = ["plain", "引号 \"quotes\" and 'apostrophes'", "tab\tnewline\nCRLF\r\n", huge]
+    with session_scope(engine) as session:
+        session.add(Client(id="c"))
+        session.add(Counselor(id="t"))
+        session.flush()
+        session.add(TherapySession(id="s", client_id="c", counselor_id="t", content_hash="h"))
+        session.flush()
+        rows = [("s", n, "client", value) for n, value in enumerate(texts, start=1)]
+        bulk_insert(
+            session.connection(), Turn.__table__, ["session_id", "number", "speaker", "text"], rows
+        )
+    with engine.connect() as connection:
+        stored = connection.execute(select(Turn.text).order_by(Turn.number)).scalars().all()
+    assert stored == texts
+
+
+@pytest.mark.both_backends
+def test_insert_ignoring_duplicates(engine) -> None:  # type: ignore[no-untyped-def]
+    table = Annotator.__table__
+    with session_scope(engine) as session:
+        statement = insert_ignoring_duplicates(table, engine.dialect.name)
+        session.execute(statement, [{"id": "ana", "created_at": utcnow()}])
+        session.execute(
+            statement,
+            [{"id": "ana", "created_at": utcnow()}, {"id": "ben", "created_at": utcnow()}],
+        )
+    with engine.connect() as connection:
+        assert connection.execute(select(table.c.id).order_by(table.c.id)).scalars().all() == [
+            "ana",
+            "ben",
+        ]
+
+
+def _locked() -> OperationalError:
+    return OperationalError("INSERT ...", {}, sqlite3.OperationalError("database is locked"))
+
+
+def test_transient_errors_are_retried_then_raised(engine) -> None:  # type: ignore[no-untyped-def]
+    calls = []
+
+    def flaky(session):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) < 3:
+            raise _locked()
+        return session.execute(text("SELECT 7")).scalar_one()
+
+    assert run_transaction(engine, flaky) == 7 and len(calls) == 3
+
+    def always(session):  # type: ignore[no-untyped-def]
+        raise _locked()
+
+    with pytest.raises(OperationalError):
+        run_transaction(engine, always, attempts=2)
+    assert is_transient(_locked())
+    assert not is_transient(IntegrityError("x", {}, Exception("UNIQUE constraint failed")))
+
+    def wrong(session):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        raise IntegrityError("x", {}, Exception("UNIQUE constraint failed"))
+
+    calls.clear()
+    with pytest.raises(IntegrityError):
+        run_transaction(engine, wrong)
+    assert len(calls) == 1, "a constraint violation is not retried"
+
+
+def test_sqlite_writer_waits_for_another_writer_instead_of_failing(demo_engine, db_url) -> None:  # type: ignore[no-untyped-def]
+    unit = rationale_id_for(demo_engine, "s02", "goal_1")
+    holder = make_engine(db_url)
+    started = threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with holder.begin() as connection:  # BEGIN IMMEDIATE: the write lock
+            connection.execute(text("UPDATE annotators SET id = id"))
+            started.set()
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=hold_the_write_lock)
+    thread.start()
+    started.wait(5)
+    begun = time.perf_counter()
+    version = save_rationale_version(demo_engine, unit, "saved after the wait", "ana", 0)
+    waited = time.perf_counter() - begun
+    thread.join()
+    assert version.version == 1
+    assert waited >= 0.5, "the save should have waited for the lock, not bypassed it"
