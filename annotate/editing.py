@@ -17,10 +17,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from annotate import workflow
-from annotate.errors import AnnotateError, ConflictError, NotFoundError, PermissionDenied
+from annotate.errors import AnnotateError, NotFoundError, PermissionDenied
 from annotate.itemcontext import ItemContext, load_context
+from annotate.versioning import save_rationale_version
 from store.db import session_scope
-from store.models import Annotator, Autosave, Draft, Rationale, RationaleVersion, Review, utcnow
+from store.models import Annotator, Autosave, Draft, Rationale, Review, utcnow
 
 Drafter = Callable[[Engine, str, str], Draft]
 """Drafts one (session, item) and stores the Draft row: e.g. ``annotate.drafting.draft_one``."""
@@ -149,45 +150,19 @@ def autosave(
 def _store_version(
     engine: Engine, rationale_id: int, annotator: str, text: str, base_version: int, kind: str
 ) -> SaveResult:
-    from annotate.guidelines import load_manual
-
-    conflict: tuple[int, int] | None = None
+    """Check the author, then let ``versioning`` do the atomic optimistic write."""
     with session_scope(engine) as session:
         rationale = _rationale_for_author(session, rationale_id, annotator)
-        ensure_annotator(session, annotator)
-        stale = rationale.lock_version != base_version
-        if stale:
-            conflict = (base_version, rationale.lock_version)
-            kind = workflow.VERSION_CONFLICT
+        if kind == workflow.VERSION_ACCEPT:
+            status = workflow.ACCEPTED
+        elif rationale.status == workflow.REVISION_REQUESTED:
+            status = workflow.REVISION_REQUESTED  # stays sent back until accepted again
         else:
-            rationale.author_id = annotator
-            if kind == workflow.VERSION_ACCEPT:
-                rationale.status = workflow.ACCEPTED
-            elif rationale.status != workflow.REVISION_REQUESTED:
-                rationale.status = workflow.IN_PROGRESS
-        rationale.lock_version += 1
-        rationale.updated_at = utcnow()
-        session.add(rationale)
-        session.add(
-            RationaleVersion(
-                rationale_id=rationale_id,
-                version=rationale.lock_version,
-                text=text,
-                author_id=annotator,
-                kind=kind,
-                guideline_version=load_manual().version,
-            )
-        )
-        autosaved = session.get(Autosave, (rationale_id, annotator))
-        if autosaved is not None:
-            session.delete(autosaved)
-        result = SaveResult(rationale.lock_version, rationale.lock_version, rationale.status)
-    if conflict is not None:
-        raise ConflictError(
-            f"rationale {rationale_id} was saved elsewhere (version {conflict[1]}, you started "
-            f"from {conflict[0]}); your text is kept as conflict version {result.version}"
-        )
-    return result
+            status = workflow.IN_PROGRESS
+    version = save_rationale_version(
+        engine, rationale_id, text, annotator, base_version, kind=kind, status=status
+    )
+    return SaveResult(version.version, version.version, status)
 
 
 def save(

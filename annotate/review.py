@@ -15,10 +15,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from annotate import workflow
-from annotate.editing import ensure_annotator
-from annotate.errors import ConfigError, NotFoundError, PermissionDenied
-from annotate.guidelines import Rubric, load_rubric
+from annotate.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied
+from annotate.guidelines import load_rubric
 from annotate.itemcontext import ItemContext, load_context
+from annotate.versioning import save_review
 from store.db import session_scope
 from store.models import Item, Rationale, Review, ReviewAssignment
 
@@ -102,56 +102,28 @@ def open_review(engine: Engine, assignment_id: int, reviewer: str) -> ReviewView
 
 
 def submit_review(
-    engine: Engine,
-    assignment_id: int,
-    reviewer: str,
-    scores: dict[str, int],
-    comment: str = "",
-    *,
-    rubric: Rubric | None = None,
+    engine: Engine, assignment_id: int, reviewer: str, scores: dict[str, int], comment: str = ""
 ) -> Review:
-    """Store the scores; a failing score sends the rationale back (``revision_requested``)."""
-    rubric = rubric or load_rubric()
-    if set(scores) != set(rubric.criteria):
-        raise ConfigError(f"scores must be given for exactly {', '.join(rubric.criteria)}")
-    for name, value in scores.items():
-        if not rubric.scale_min <= value <= rubric.scale_max:
-            raise ConfigError(f"{name} must be {rubric.scale_min}..{rubric.scale_max}, not {value}")
-    passed = rubric.passes(scores)
-    if not passed and not comment.strip():
+    """Store the scores; a failing score sends the rationale back (``revision_requested``).
+
+    Blinding and the no-self-review rule are checked here and again by
+    ``versioning.save_review``, which validates the scores and writes atomically.
+    """
+    rubric = load_rubric()
+    complete = set(scores) == set(rubric.criteria)
+    if complete and not rubric.passes(scores) and not comment.strip():
         raise ConfigError("a failing review needs a comment for the author")
     with session_scope(engine) as session:
-        assignment, rationale = _assignment(session, assignment_id, reviewer)
+        _, rationale = _assignment(session, assignment_id, reviewer)
         assert rationale.id is not None
         latest = workflow.latest_version(session, rationale.id)
         if latest is None:
             raise NotFoundError("this rationale has no saved text to review yet")
-        ensure_annotator(session, reviewer)
-        existing = session.execute(
-            select(Review).where(
-                col(Review.rationale_id) == rationale.id,
-                col(Review.reviewer_id) == reviewer,
-                col(Review.rationale_version) == latest.version,
-            )
-        ).scalar_one_or_none()
-        if existing is not None:
-            raise PermissionDenied("you have already reviewed this version of the rationale")
-        review = Review(
-            rationale_id=rationale.id,
-            rationale_version=latest.version,
-            reviewer_id=reviewer,
-            comment=comment.strip() or None,
-            passed=passed,
-            rubric_version=rubric.version,
-            faithfulness=scores["faithfulness"],
-            relevance=scores["relevance"],
-            informativeness=scores["informativeness"],
-        )
-        session.add(review)
-        assignment.status = workflow.REVIEW_DONE
-        session.add(assignment)
-        if not passed:
-            rationale.status = workflow.REVISION_REQUESTED
-            session.add(rationale)
-        session.flush()
-        return review
+        rationale_id, reviewed_version = rationale.id, latest.version
+    try:
+        return save_review(
+            engine, rationale_id, reviewer, scores,
+            rationale_version=reviewed_version, comment=comment.strip() or None,
+        )  # fmt: skip
+    except ConflictError as error:  # the same reviewer, the same version, twice
+        raise PermissionDenied("you have already reviewed this version of the rationale") from error

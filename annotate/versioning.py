@@ -187,7 +187,7 @@ def save_rationale_version(
     if not won:
         raise ConflictError(
             f"rationale {rationale_id} was saved by someone else since version "
-            f"{expected_version}; your text is kept as version {version.version}: "
+            f"{expected_version}; your text is kept as conflict version {version.version}: "
             "compare the two, then save again",
             rationale_id=rationale_id,
             kept_version=version.version,

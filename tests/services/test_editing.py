@@ -16,6 +16,8 @@ from store.models import Autosave, Rationale, RationaleVersion
 from tests.factories import session_record, write_jsonl
 from tests.workdata import make_draft
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def one_item(engine, tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -21,6 +21,8 @@ from tests.factories import session_record, write_jsonl
 GOOD = {"faithfulness": 4, "relevance": 4, "informativeness": 3}
 BAD = {"faithfulness": 4, "relevance": 2, "informativeness": 5}
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def reviewed(engine, tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -84,7 +84,7 @@ def test_second_expert_on_a_stale_version_gets_a_conflict_and_keeps_both_texts(
     with pytest.raises(ConflictError) as raised:
         save_rationale_version(demo_engine, unit, "ben's edit.", "ben", 1)
     assert (raised.value.kept_version, raised.value.lock_version) == (3, 3)
-    assert "kept as version 3" in str(raised.value)
+    assert "kept as conflict version 3" in str(raised.value)
     assert _versions(demo_engine, unit) == [
         (1, "ana", "save", "Draft kept by ana."),
         (2, "ana", "save", "ana's edit."),
