@@ -84,7 +84,8 @@ def test_restore_into_new_refuses_work_then_forced(demo_db: str, tmp_path: Path)
         connection.execute(text("UPDATE rationales SET flagged = 1 WHERE id = 1"))
     refused = _invoke("--db", demo_db, "restore", str(backup))
     assert refused.exit_code == 1
-    assert "holds work (16 sessions, 48 rationale versions, 22 reviews)" in refused.stderr
+    held = "holds work (16 sessions, 192 drafts, 48 rationale versions, 22 reviews)"
+    assert held in refused.stderr
     # A connection open during the restore sees the restored data afterwards.
     with engine.connect() as reader:
         assert reader.execute(text("SELECT flagged FROM rationales WHERE id = 1")).scalar() == 1
