@@ -29,12 +29,21 @@ class Settings:
 settings = Settings()
 
 
+HELP_ORDER = (
+    "init", "demo", "import", "instrument", "draft", "assign", "tui", "serve",
+    "review-assign", "progress", "agreement", "alignment", "edits", "lexicon", "report",
+    "export", "evaluate", "backup", "restore",
+)  # fmt: skip
+
+
 class _Group(TyperGroup):
     """Turns domain errors into one line on stderr and a non-zero exit."""
 
     # typer.Context subclasses typer's vendored click Context, which typer does not export.
     def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
-        return list(self.commands)
+        """Commands in the order of the workflow, so ``--help`` reads as a recipe."""
+        known = {name: index for index, name in enumerate(HELP_ORDER)}
+        return sorted(self.commands, key=lambda name: (known.get(name, len(known)), name))
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
