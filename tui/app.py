@@ -15,13 +15,11 @@ from annotate.editing import Drafter
 from annotate.errors import ConfigError
 
 
-def default_drafter() -> Drafter | None:
-    """The drafting engine (``annotate.drafting.draft_one``) when it is installed."""
-    try:
-        from annotate.drafting import draft_one  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return draft_one  # type: ignore[no-any-return]
+def default_drafter() -> Drafter:
+    """The drafting engine's one-item call (configured provider, offline without a key)."""
+    from annotate.drafting import draft_one
+
+    return draft_one
 
 
 IDLE_COLLECT_SECONDS = 1.0
@@ -46,7 +44,7 @@ class AnnotateApp(App[None]):
         engine: Engine,
         annotator: str,
         *,
-        drafter: Drafter | None = None,
+        drafter: Drafter,
         autosave_delay: float = 1.0,
     ) -> None:
         super().__init__()

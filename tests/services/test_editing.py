@@ -153,10 +153,9 @@ def test_revert_and_regenerate_with_a_drafter(one_item) -> None:  # type: ignore
         assert session.get(Rationale, rid).draft_id == view.id  # type: ignore[union-attr]
 
 
-def test_regenerate_with_the_drafting_engine_when_installed(one_item) -> None:  # type: ignore[no-untyped-def]
-    drafting = pytest.importorskip(
-        "annotate.drafting", reason="annotate.drafting (the drafting engine) is not merged yet"
-    )
+def test_regenerate_with_the_drafting_engine(one_item) -> None:  # type: ignore[no-untyped-def]
+    from annotate.drafting import draft_one
+
     engine, rid = one_item
-    view = editing.regenerate(engine, rid, "ana", drafting.draft_one)
+    view = editing.regenerate(engine, rid, "ana", draft_one)
     assert view.text

@@ -255,9 +255,6 @@ class AnnotateScreen(Screen[None]):
     def action_regenerate(self) -> None:
         if self.state is None:
             return
-        if self.app.drafter is None:  # type: ignore[attr-defined]
-            self.notify("Drafting is not available here.", severity="warning")
-            return
         self.notify("Drafting a new version in the background...")
         self.regenerate(self.state.rationale_id)
 
