@@ -21,6 +21,8 @@ from annotate.workflow import DRAFT_OK, latest_draft
 from store.db import session_scope
 from store.models import Draft
 
+pytestmark = pytest.mark.both_backends
+
 
 def _drafts(engine) -> list[Draft]:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:

@@ -17,6 +17,8 @@ from store.db import session_scope
 from store.models import Item, Rating, Rationale, Review, TherapySession
 from tests.export_corpus import CHINESE, add_draft, build_corpus
 
+pytestmark = pytest.mark.both_backends
+
 
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -348,28 +350,46 @@ def test_memory_does_not_grow_with_the_number_of_records(tmp_path, monkeypatch) 
     assert peaks[1] - peaks[0] < 0.15 * (sizes[1] - sizes[0])
 
 
+def _save_without_waiting(engine, rationale_id: int, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Store a new version from another connection, failing at once if it has to wait."""
+    if engine.dialect.name == "sqlite":
+        import sqlite3
+
+        writer = sqlite3.connect(engine.url.database, timeout=0.5)
+        placeholder = "?"
+    else:
+        import psycopg
+
+        url = engine.url
+        writer = psycopg.connect(
+            host=url.host, port=url.port, user=url.username, dbname=url.database
+        )
+        writer.execute("SET lock_timeout = '500ms'")
+        placeholder = "%s"
+    try:
+        writer.execute(
+            "INSERT INTO rationale_versions (rationale_id, version, text, author_id, kind,"
+            f" created_at) VALUES ({placeholder}, 2, {placeholder}, 'ana', 'save',"
+            " CURRENT_TIMESTAMP)",
+            (rationale_id, text),
+        )
+        writer.commit()
+    finally:
+        writer.close()
+
+
 def test_export_reads_a_snapshot_and_does_not_block_writers(engine, tmp_path, monkeypatch) -> None:
     """An expert saving during an export neither waits nor leaks into the files."""
-    import sqlite3
-
     from annotate.export import service
 
     monkeypatch.setattr(service, "SESSIONS_PER_BATCH", 1)
     corpus = build_corpus(engine, [1, 1, 1], items=["goal_1"])
     last = corpus.rationale_ids[("c002s00", "goal_1")]
-    database = engine.url.database
     saved = []
 
     def save_meanwhile(done: int, total: int) -> None:
         if done == 1:
-            writer = sqlite3.connect(database, timeout=0.5)  # fails fast if the export locks
-            writer.execute(
-                "INSERT INTO rationale_versions (rationale_id, version, text, author_id, kind,"
-                " created_at) VALUES (?, 2, 'saved during the export', 'ana', 'save', '2026')",
-                (last,),
-            )
-            writer.commit()
-            writer.close()
+            _save_without_waiting(engine, last, "saved during the export")
             saved.append(done)
 
     export_dataset(
