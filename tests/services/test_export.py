@@ -297,6 +297,27 @@ def test_output_directory_is_protected(demo_engine, tmp_path) -> None:
     assert not (tmp_path / "n").exists()
 
 
+def test_a_running_exports_staging_is_kept_and_an_abandoned_one_removed(tmp_path) -> None:
+    from annotate.export.writer import Staging
+
+    out = tmp_path / "export"
+    running = Staging(out, force=False)
+    (running.root / "train.jsonl").write_text("{}\n")
+    second = Staging(out, force=False)  # a concurrent export to the same place
+    assert running.root.is_dir() and second.root.is_dir()
+    second.abort()
+    abandoned = tmp_path / ".export.partial-abandoned"
+    (abandoned / "fold_1").mkdir(parents=True)
+    (abandoned / "fold_1" / "train.jsonl").write_text("a transcript\n")
+    keep = tmp_path / ".export.old"  # not a staging directory: never touched
+    keep.mkdir()
+    third = Staging(out, force=False)
+    assert not abandoned.exists() and keep.is_dir() and running.root.is_dir()
+    third.abort()
+    running.commit()
+    assert (out / "train.jsonl").read_text() == "{}\n"
+
+
 def test_demo_client_ratings_in_manifest_match_the_store(demo_engine, tmp_path) -> None:
     manifest = export_dataset(
         demo_engine, ExportOptions("openai", tmp_path / "o", include_unreviewed=True)
