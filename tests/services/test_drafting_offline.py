@@ -183,3 +183,22 @@ def test_a_store_failure_stops_the_batch(demo_engine, monkeypatch: pytest.Monkey
         run_batch(demo_engine, provider, concurrency=2)
     assert len(asked) < 20  # not all 192 items were drafted for nothing
     assert _drafts(demo_engine) == []
+
+
+def test_limit_picks_the_same_items_whatever_the_collation(pg_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--limit takes the first items in code point order, also on an en-US database."""
+    from annotate.database import initialise
+    from annotate.importing import import_file
+    from tests.factories import session_record, write_jsonl
+
+    path = write_jsonl(tmp_path / "s.jsonl", [session_record(s) for s in ("a", "s1", "B", "S2")])
+    chosen = []
+    for url in (str(tmp_path / "s.db"), pg_server.create_database(icu_locale="en-US")):
+        store, _ = initialise(url)
+        import_file(store, path)
+        with Session(store) as session:
+            pending, _ = select_work(session, OfflineProvider(), WorkSelection(limit=13))
+        store.dispose()
+        chosen.append(pending)
+    assert [s for s, _ in chosen[0]] == ["B"] * 12 + ["S2"]
+    assert chosen[1] == chosen[0]

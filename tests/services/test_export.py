@@ -318,6 +318,55 @@ def test_a_running_exports_staging_is_kept_and_an_abandoned_one_removed(tmp_path
     assert (out / "train.jsonl").read_text() == "{}\n"
 
 
+def test_postgresql_with_a_language_collation_exports_the_same_bytes_as_sqlite(
+    pg_server, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Identifiers sort differently in en-US ('a' < 'B' < 's1' < 'S2') than by code point
+    (SQLite, and 'B' < 'S2' < 'a' < 's1'); the files must not depend on it."""
+    from annotate.database import initialise
+    from annotate.importing import import_file
+    from tests.factories import ITEMS, session_record, write_jsonl
+
+    sessions = [
+        ("S2", "Cb"),
+        ("s1", "ca"),
+        ("a-b", "c-a"),
+        ("ab", "Cb"),
+        ("B", "ca"),
+        ("中1", "cB"),
+    ]
+    records = [
+        session_record(sid, client_id=client, language="zh" if sid == "中1" else "en")
+        for sid, client in sessions
+    ]
+    rationales = [
+        {"session_id": sid, "item_id": item, "author": "ana", "text": f"{item} of {sid}: 4."}
+        for sid, _ in sessions
+        for item in ITEMS
+    ]
+    files = [
+        write_jsonl(tmp_path / "sessions.jsonl", records),
+        write_jsonl(tmp_path / "rationales.jsonl", rationales),
+    ]
+    trees = []
+    for name, url in (
+        ("sqlite", str(tmp_path / "s.db")),
+        ("postgresql", pg_server.create_database(icu_locale="en-US")),
+    ):
+        store, _ = initialise(url)
+        for path in files:
+            import_file(store, path)
+        out = tmp_path / name
+        options = ExportOptions("openai", out, folds=2, include_unreviewed=True)
+        export_dataset(store, options)
+        store.dispose()
+        trees.append({str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*.json*")})
+    index = [json.loads(line) for line in trees[0]["fold_1/train.index.jsonl"].splitlines()]
+    sessions_in_order = list(dict.fromkeys(entry["session_id"] for entry in index))
+    assert sessions_in_order == sorted(sessions_in_order)  # code point order
+    assert trees[1] == trees[0]
+
+
 def test_demo_client_ratings_in_manifest_match_the_store(demo_engine, tmp_path) -> None:
     manifest = export_dataset(
         demo_engine, ExportOptions("openai", tmp_path / "o", include_unreviewed=True)
