@@ -199,7 +199,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_export_killed_mid_write_leaves_no_output_and_the_rerun_is_complete(
     engine, db_url: str, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    build_corpus(engine, [3] * 400)
+    build_corpus(engine, [3] * 250)
     before = counts(engine)
     work = tmp_path / "work"
     work.mkdir()
@@ -221,7 +221,7 @@ def test_export_killed_mid_write_leaves_no_output_and_the_rerun_is_complete(
     assert rerun.returncode == 0, stderr.decode(errors="replace")
     assert sorted(p.name for p in work.iterdir()) == ["export"], "the killed staging is left"
     manifest = json.loads(stdout)
-    assert manifest["counts"]["records"] == 400 * 3 * len(ITEMS)
+    assert manifest["counts"]["records"] == 250 * 3 * len(ITEMS)
 
     reference = tmp_path / "reference"
     uninterrupted = start(*arguments, "--out", str(reference), db_url=db_url)
