@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -74,7 +75,7 @@ def served(*args: str, expect: str, timeout: float = 60.0) -> tuple[int, str]:
         seen.append(asyncio.run(_browse(url, expect, timeout)))
     finally:
         if process.poll() is None:
-            process.send_signal(2)  # SIGINT: what Ctrl+C in the server's terminal sends
+            process.send_signal(signal.SIGINT)  # what Ctrl+C in the server's terminal sends
         try:
             code = process.wait(timeout=30)
         except subprocess.TimeoutExpired:
