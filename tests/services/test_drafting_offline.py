@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlmodel import Session, func, select
 
@@ -176,6 +178,9 @@ def test_a_store_failure_stops_the_batch(demo_engine, monkeypatch: pytest.Monkey
 
     async def counting(context):  # type: ignore[no-untyped-def]
         asked.append(context.item_id)
+        # A request takes time (the offline drafter alone is so fast that, on a busy
+        # machine, all 192 could finish before the writer thread even runs).
+        await asyncio.sleep(0.01)
         return await original(context)
 
     provider.draft = counting  # type: ignore[method-assign]
