@@ -11,7 +11,8 @@ then checks that the store is consistent and holds all or nothing of the work::
 ``writing(db_url)`` is true once the process has written uncommitted data: on SQLite
 when the write-ahead log has grown past a threshold (the page cache spilled), on
 PostgreSQL when a backend on the test database holds a transaction id (it has
-written). Any other condition works too, e.g. ``file_grew(path)`` or a lambda.
+written). ``committed_rows(db_url, table, n)`` waits for committed work instead.
+Any other condition works too, e.g. ``file_grew(path)`` or a lambda.
 """
 
 from __future__ import annotations
@@ -100,6 +101,30 @@ def writing(db_url: str, min_wal_bytes: int = 256 * 1024) -> Callable[[], bool]:
             return bool(connection.execute(query).scalar())
 
     return condition
+
+
+def committed_rows(db_url: str, table: str, at_least: int) -> Callable[[], bool]:
+    """A condition that turns true once ``table`` holds ``at_least`` committed rows.
+
+    Read without taking any lock (the store's SQLite engine begins every transaction
+    as a writer): plain sqlite3 on SQLite; on PostgreSQL readers take no locks anyway.
+    """
+    path = _sqlite_file(db_url)
+    query = f"SELECT count(*) FROM {table}"
+    if path is not None:
+
+        def on_sqlite() -> bool:
+            with contextlib.closing(sqlite3.connect(path, timeout=10)) as connection:
+                return bool(connection.execute(query).fetchone()[0] >= at_least)
+
+        return on_sqlite
+    engine = make_engine(db_url)
+
+    def on_postgresql() -> bool:
+        with engine.connect() as connection:
+            return bool(connection.execute(text(query)).scalar_one() >= at_least)
+
+    return on_postgresql
 
 
 def file_grew(path: Path, min_bytes: int = 1) -> Callable[[], bool]:

@@ -185,8 +185,22 @@ class PostgresServer:
             host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
         )
 
-    def create_database(self, template: str | None = None, name: str | None = None) -> str:
-        """A new database (copied from ``template`` when given); returns its URL."""
+    def create_database(
+        self, template: str | None = None, name: str | None = None, icu_locale: str | None = None
+    ) -> str:
+        """A new database (copied from ``template`` when given); returns its URL.
+
+        ``icu_locale`` (e.g. ``en-US``) gives the new, empty database that language's
+        collation, as production servers often have, instead of the server's C order.
+        """
+        if icu_locale is not None:
+            name = name or f"t_{uuid.uuid4().hex[:16]}"
+            with self._admin() as admin:
+                admin.execute(
+                    f'CREATE DATABASE "{name}" TEMPLATE template0 '
+                    f"LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}'"
+                )
+            return self.url(name)
         if template is not None and name is None:
             with self._lock:
                 ready = self._ready.get(template)

@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 
 from annotate.cli import app
 from store.db import make_engine
-from tests.cli.test_backends import COMMANDS
-from tests.factories import session_record, write_jsonl
+from tests.cli.test_backends import COMMANDS, invoke, prepare_inputs
 
 runner = CliRunner()
 SENTINEL_KEY = "sk-annotate-sentinel-3f9c1e7a5b2d4068"
@@ -40,14 +39,20 @@ def test_an_api_key_is_never_stored_or_printed(
     monkeypatch.setenv("OPENAI_API_KEY", SENTINEL_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     db = tmp_path / "work.db"
-    write_jsonl(tmp_path / "new.jsonl", [session_record("new-one")])
+    prepare_inputs(tmp_path)
     outputs = []
-    for arguments, _ in COMMANDS.values():
-        arguments = [a.replace("{tmp}", str(tmp_path)) for a in arguments]
-        result = runner.invoke(app, ["--db", str(db), *arguments])
-        outputs.append(result.output)
-    for extra in (["--help"], ["progress", "--json"], ["--debug", "import", "missing.jsonl"]):
+    for name, run in COMMANDS.items():
+        code, output, errors = invoke(run, str(db), tmp_path)
+        assert code == 0, f"{name}: {output}{errors}"  # the key changes nothing offline
+        outputs.append(output + errors)
+    for extra in (
+        ["--help"],
+        ["progress", "--json"],
+        ["--debug", "import", "missing.jsonl"],
+        ["draft", "--force", "--limit", "2", "--max-retries", "0", "--json"],  # the key's path
+    ):
         outputs.append(runner.invoke(app, ["--db", str(db), *extra]).output)
+    assert '"provider": "openai"' in outputs[-1] and '"failed": 2' in outputs[-1], outputs[-1]
     assert all(SENTINEL_KEY not in output for output in outputs)
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert db in files

@@ -19,7 +19,16 @@ AnnotatorOption = Annotated[
 
 def tui(annotator: AnnotatorOption = None) -> None:
     """Open the terminal UI: your queue, the editor, blind reviews, progress and help."""
+    import os
+
     from tui.app import create_app
+
+    # textual-serve (``annotate serve``) runs this command on pipes with its own driver.
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if not on_terminal and not os.environ.get("TEXTUAL_DRIVER"):
+        from annotate.errors import ConfigError
+
+        raise ConfigError("annotate tui needs a terminal (or use annotate serve for a browser)")
 
     create_app(engine(), annotator).run()
 

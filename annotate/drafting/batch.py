@@ -93,6 +93,13 @@ class BatchSummary:
 
 
 ProgressCallback = Callable[[BatchProgress], None]
+
+
+def code_point_order(session: Session, column: Any) -> Any:
+    """Order text by code point on both backends (so ``--limit`` picks the same items)."""
+    return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
+
+
 STAGGER_SECONDS = 0.005  # between the first requests of successive workers
 
 
@@ -104,7 +111,11 @@ def select_work(
         select(Rating.session_id, Rating.item_id)
         .join(Item, col(Item.id) == col(Rating.item_id))
         .where(Rating.rater_role == "client")
-        .order_by(col(Rating.session_id), col(Item.instrument_id), col(Item.position))
+        .order_by(
+            code_point_order(session, col(Rating.session_id)),
+            code_point_order(session, col(Item.instrument_id)),
+            col(Item.position),
+        )
     )
     if selection.sessions:
         known = set(

@@ -158,6 +158,16 @@ def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any]:
 _CURSOR_NUMBERS = itertools.count(1)
 
 
+def code_point_order(connection: Connection, column: Any) -> Any:
+    """``column`` for ORDER BY in code point order, as SQLite compares text.
+
+    A PostgreSQL database usually sorts text by its language's collation (en-US puts
+    'a' before 'B'); the "C" collation sorts by bytes, which in UTF-8 is code point
+    order, so the files come out the same on both backends.
+    """
+    return column.collate("C") if connection.dialect.name == "postgresql" else column
+
+
 class Statement:
     """A Core query compiled once for the connection's dialect, run on the driver's cursor.
 
@@ -214,7 +224,11 @@ def scan(connection: Connection, policy: Policy) -> Iterator[ScanRow]:
         .join(sessions_t, sessions_t.c.id == rationales_t.c.session_id)
         .join(items_t, items_t.c.id == rationales_t.c.item_id)
         .outerjoin(final, on_final)
-        .order_by(rationales_t.c.session_id, items_t.c.position, rationales_t.c.item_id)
+        .order_by(
+            code_point_order(connection, rationales_t.c.session_id),
+            items_t.c.position,
+            code_point_order(connection, rationales_t.c.item_id),
+        )
     )
     for row in driver_rows(connection, query):
         yield ScanRow(*row)
@@ -234,7 +248,11 @@ def session_dimension_scores(
         .join(items_t, items_t.c.id == ratings_t.c.item_id)
         .where(ratings_t.c.rater_role == CLIENT, items_t.c.instrument_id == instrument_id)
         .group_by(ratings_t.c.session_id, items_t.c.dimension)
-        .order_by(ratings_t.c.session_id, items_t.c.dimension)
+        # The order fixes the order of the float sums per client (fold assignment).
+        .order_by(
+            code_point_order(connection, ratings_t.c.session_id),
+            code_point_order(connection, items_t.c.dimension),
+        )
     )
     for session_id, dimension, total, count in driver_rows(connection, query):
         yield session_id, dimension, float(total), int(count)
@@ -372,7 +390,11 @@ class BatchReader:
             .outerjoin(final, on_final)
             .outerjoin(drafts_t, drafts_t.c.id == rationales_t.c.draft_id)
             .where(rationales_t.c.session_id.in_([bindparam(n) for n in names]))
-            .order_by(rationales_t.c.session_id, items_t.c.position, rationales_t.c.item_id)
+            .order_by(
+                code_point_order(connection, rationales_t.c.session_id),
+                items_t.c.position,
+                code_point_order(connection, rationales_t.c.item_id),
+            )
         )
         turn_query = (
             select(turns_t.c.session_id, turns_t.c.speaker, turns_t.c.text)

@@ -110,11 +110,17 @@ def write_json(root: Path, name: str, data: Any) -> None:
     (root / name).write_bytes(text.encode("utf-8"))
 
 
+STAGING_MARK = ".partial-"
+
+
 class Staging:
     """Build the export in a temporary sibling directory; move it into place on success.
 
     An existing target is replaced only when ``force`` is given and it holds a
     previous export (a ``manifest.json``); anything else is refused, never deleted.
+    The staging directory is locked (``flock``) while the export runs; a killed
+    export leaves it unlocked, and the next export to the same target removes it
+    (it holds transcripts, which must not linger in hidden directories).
     """
 
     def __init__(self, out_dir: Path, force: bool) -> None:
@@ -128,13 +134,53 @@ class Staging:
                 if not (out_dir / "manifest.json").is_file():
                     raise ConfigError(f"{out_dir}: not empty and holds no export; not replaced")
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.root = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+        prefix = f".{out_dir.name}{STAGING_MARK}"
+        for stale in out_dir.parent.glob(f"{prefix}*"):
+            _remove_if_abandoned(stale)
+        self.root = Path(tempfile.mkdtemp(prefix=prefix, dir=out_dir.parent))
+        self._lock = _lock(self.root)
 
     def commit(self) -> None:
         # The directory stays owner-only (as mkdtemp made it): transcripts are clinical data.
         if self.out_dir.exists():
             shutil.rmtree(self.out_dir)
         os.replace(self.root, self.out_dir)
+        _unlock(self._lock)
 
     def abort(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        _unlock(self._lock)
+
+
+def _lock(directory: Path) -> int | None:
+    """Hold an exclusive lock on ``directory`` until unlocked or the process ends."""
+    try:
+        import fcntl
+    except ImportError:  # not on Windows: stale staging directories then stay
+        return None
+    descriptor = os.open(directory, os.O_RDONLY)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return descriptor
+
+
+def _unlock(descriptor: int | None) -> None:
+    if descriptor is not None:
+        os.close(descriptor)  # closing the descriptor releases the lock
+
+
+def _remove_if_abandoned(directory: Path) -> None:
+    """Remove a staging directory whose export is no longer running (its lock is free)."""
+    if not directory.is_dir() or directory.is_symlink():
+        return
+    try:
+        descriptor = _lock(directory)
+    except BlockingIOError:
+        return  # another export is writing it right now
+    except OSError:
+        return  # gone meanwhile, or not ours to open
+    if descriptor is None:
+        return
+    try:
+        shutil.rmtree(directory, ignore_errors=True)
+    finally:
+        _unlock(descriptor)

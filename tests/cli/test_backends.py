@@ -1,40 +1,271 @@
 """Every command works the same with ``--db`` naming a SQLite file or a PostgreSQL URL.
 
-COMMANDS holds one representative run of each command against the demo corpus. A new
-command must be added here (the coverage test below fails until it is), so that the
-whole command line keeps working on PostgreSQL.
+COMMANDS holds one representative run of each command against the demo corpus, in
+the order they run (later runs see the work of earlier ones), with what its output
+must say and, where the command changes or reads something checkable, a check of the
+store or the files afterwards. A new command must be added here (the coverage test
+below fails until it is), so that the whole command line keeps working on PostgreSQL.
+
+Most runs go through ``CliRunner``; ``tui`` runs on a pseudo-terminal and ``serve``
+is driven over its websocket as a browser would (tests/interactive.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from annotate.cli import app
+from annotate.demo import DEMO_SESSIONS
 from annotate.guidelines import GUIDELINES_DIR
-from tests.factories import session_record, write_jsonl
+from store.db import make_engine
+from tests import interactive
+from tests.factories import ITEMS, session_record, write_jsonl
 
 runner = CliRunner()
 pytestmark = pytest.mark.both_backends
 
-# name -> (arguments after --db URL, text expected in the output); {tmp} is a directory.
-COMMANDS: dict[str, tuple[list[str], str]] = {
-    "init": (["init", "--json"], '"revision"'),
-    "demo": (["demo", "--keep", "--no-ui"], "demo ready"),
-    "import": (["import", "{tmp}/new.jsonl", "--json"], '"created": 1'),
-    "progress": (["progress", "--json"], '"sessions": 17'),
-    "instrument load": (
-        ["instrument", "load", str(GUIDELINES_DIR / "instruments" / "rupture.toml")],
-        "loaded",
+SESSIONS = 17  # the demo's 16 and the imported one
+UNITS = SESSIONS * len(ITEMS)  # (session, item) pairs with a client rating
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One command's run: where, its output, and the store it ran on."""
+
+    engine: Engine
+    tmp: Path
+    output: str
+
+    def json(self) -> dict:
+        return json.loads(self.output)  # type: ignore[no-any-return]
+
+    def scalar(self, sql: str) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(text(sql)).scalar_one())
+
+
+@dataclass(frozen=True)
+class Run:
+    """Arguments after ``--db URL`` ({tmp} is the test's directory), text the output must
+    hold, an optional check of the effects, and how it runs: ``cli`` (CliRunner),
+    ``terminal`` (a pty; Ctrl+Q once ``expect`` is drawn) or ``served`` (see above)."""
+
+    args: list[str]
+    expect: str
+    check: Callable[[Ran], None] | None = None
+    how: str = "cli"
+
+
+def _draft(ran: Ran) -> None:
+    summary = ran.json()
+    assert (summary["provider"], summary["done"], summary["ok"]) == ("offline", 12, 12)
+    assert summary["skipped_already_drafted"] == UNITS - 12  # the demo drafted its sessions
+    assert ran.scalar("SELECT count(*) FROM drafts") == UNITS
+    duplicates = ran.scalar(
+        "SELECT count(*) FROM (SELECT session_id, item_id FROM drafts "
+        "GROUP BY session_id, item_id, provider, model, prompt_version HAVING count(*) > 1) d"
+    )
+    assert duplicates == 0
+
+
+def _assign(ran: Ran) -> None:
+    result = ran.json()
+    assert sum(result["created"].values()) == UNITS - 48
+    assert sum(result["total"].values()) == UNITS
+    assert ran.scalar("SELECT count(*) FROM rationales WHERE author_id IS NULL") == 0
+    split_clients = ran.scalar(
+        "SELECT count(*) FROM (SELECT s.client_id FROM rationales r JOIN sessions s "
+        "ON s.id = r.session_id GROUP BY s.client_id HAVING count(DISTINCT r.author_id) > 1) c"
+    )
+    assert split_clients == 0
+
+
+def _review_assign(ran: Ran) -> None:
+    result = ran.json()
+    assert len(result["sessions"]) == 2 and len(result["overlap_sessions"]) == 1
+    assert ran.scalar("SELECT count(*) FROM review_assignments") == sum(result["assigned"].values())
+    own = ran.scalar(
+        "SELECT count(*) FROM review_assignments a JOIN rationales r ON r.id = a.rationale_id "
+        "WHERE r.author_id = a.reviewer_id"
+    )
+    assert own == 0
+
+
+def _ana_rationales(ran: Ran) -> None:
+    ana = ran.scalar("SELECT count(*) FROM rationales WHERE author_id = 'ana'")
+    assert f"ana: {ana} rationales" in ran.output, ran.output[-2000:]
+
+
+def _served(ran: Ran) -> None:
+    assert "<div>annotate</div>" in ran.output  # the page
+    _ana_rationales(ran)  # the UI, streamed over the websocket
+
+
+def _agreement(ran: Ran) -> None:
+    result = ran.json()
+    alpha = {row["criterion"]: row for row in result["alpha"]}
+    assert list(alpha) == ["faithfulness", "relevance", "informativeness"]
+    # The demo's doubly reviewed rationales; tests/services/test_stats_agreement.py
+    # derives these from the files independently.
+    assert alpha["faithfulness"]["alpha"] == pytest.approx(0.8129251700680272)
+    assert alpha["faithfulness"]["units"] == 6
+    assert alpha["faithfulness"]["ci_low"] <= 0.8129 <= alpha["faithfulness"]["ci_high"]
+    overall = {row["criterion"]: row for row in result["scores"]["overall"]}
+    assert overall["relevance"]["n"] == ran.scalar("SELECT count(*) FROM reviews")
+    mean = ran.scalar("SELECT sum(relevance) FROM reviews") / overall["relevance"]["n"]
+    assert overall["relevance"]["mean"] == pytest.approx(mean)
+
+
+def _alignment(ran: Ran) -> None:
+    rows = {row["dimension"]: row for row in ran.json()["dimensions"]}
+    assert list(rows) == ["goal", "task", "bond", "total"]
+    # pg-new is complete on both sides (client 4s, counselor 5s): one more goal pair.
+    assert rows["goal"]["n"] == 15
+    for row in rows.values():
+        assert -1 <= row["pearson_r"] <= 1 and row["mse"] > 0
+        assert isinstance(row["n"], int)
+
+
+def _edits(ran: Ran) -> None:
+    result = ran.json()
+    everything = next(row for row in result["by_dimension"] if row["dimension"] == "all")
+    accepted = ran.scalar("SELECT count(*) FROM rationales WHERE status = 'accepted'")
+    assert everything["accepted"] == accepted == 45
+    lengths = ran.scalar(  # of the final (latest) versions
+        "SELECT sum(length(v.text)) FROM rationale_versions v JOIN rationales r "
+        "ON r.id = v.rationale_id WHERE r.status = 'accepted' AND v.version = "
+        "(SELECT max(w.version) FROM rationale_versions w WHERE w.rationale_id = r.id)"
+    )
+    assert everything["final_length_mean"] == pytest.approx(lengths / accepted)
+
+
+def _lexicon(ran: Ran) -> None:
+    result = ran.json()
+    by_dimension: dict[str, list[dict]] = {}
+    for row in result["words"]:
+        by_dimension.setdefault(row["dimension"], []).append(row)
+    assert list(by_dimension) == ["goal", "task", "bond"]
+    for rows in by_dimension.values():
+        assert [row["rank"] for row in rows] == [1, 2, 3]
+        assert [row["z"] for row in rows] == sorted((row["z"] for row in rows), reverse=True)
+        assert all(row["significant"] == (row["z"] > result["significant_z"]) for row in rows)
+
+
+def _report(ran: Ran) -> None:
+    page = (ran.tmp / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "Krippendorff" in page
+    assert "<svg" in page and "<script src" not in page and "<link" not in page
+
+
+def _export(ran: Ran) -> None:
+    manifest = ran.json()
+    out = ran.tmp / "export"
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8")) == manifest
+    for name, described in manifest["files"].items():
+        data = (out / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == described["sha256"], name
+    validation = [
+        json.loads(line)
+        for fold in (1, 2)
+        for line in (out / f"fold_{fold}/val.index.jsonl").read_text().splitlines()
+    ]
+    assert len(validation) == manifest["counts"]["records"] > 0
+    eligible = ran.scalar(
+        "SELECT count(*) FROM rationales r WHERE r.status = 'accepted' AND EXISTS "
+        "(SELECT 1 FROM reviews v WHERE v.rationale_id = r.id) AND NOT EXISTS (SELECT 1 "
+        "FROM reviews v WHERE v.rationale_id = r.id AND (v.faithfulness < 3 OR "
+        "v.relevance < 3 OR v.informativeness < 3))"
+    )
+    assert manifest["counts"]["records"] == eligible
+
+
+def _evaluate(ran: Ran) -> None:
+    result = ran.json()
+    assert result["predictions"] == {
+        "file": str(ran.tmp / "predictions.jsonl"),
+        "records": UNITS,
+        "sessions": SESSIONS,
+    }
+    model = next(row for row in result["rows"] if row["name"] == "model")
+    for figures in model["overall"].values():  # the predictions are the clients' ratings
+        assert (figures["n"], figures["pearson"], figures["mse"]) == (SESSIONS, 1.0, 0.0)
+    assert result["folds"] == 2
+
+
+COMMANDS: dict[str, Run] = {
+    "init": Run(["init", "--json"], '"revision"'),
+    "demo": Run(["demo", "--keep", "--no-ui"], "demo ready"),
+    "import": Run(["import", "{tmp}/new.jsonl", "--json"], '"created": 1'),
+    "progress": Run(["progress", "--json"], '"sessions": 17'),
+    "instrument load": Run(
+        ["instrument", "load", str(GUIDELINES_DIR / "instruments" / "rupture.toml")], "loaded"
     ),
-    "backup": (["backup", "{tmp}/backup.file"], "backed up"),
+    "backup": Run(["backup", "{tmp}/backup.file"], "backed up"),
     # restore runs on SQLite; on PostgreSQL it prints the pg_restore command (exit 1).
-    "restore": (["restore", "{tmp}/backup.file", "--force"], "restore"),
+    "restore": Run(["restore", "{tmp}/backup.file", "--force"], "restore"),
+    "draft": Run(["draft", "--provider", "offline", "--json"], '"done": 12', _draft),
+    "assign": Run(["assign", "--annotators", "ana,ben,chen", "--json"], '"created"', _assign),
+    "review-assign": Run(
+        ["review-assign", "--sessions", "2", "--overlap", "2", "--json"],
+        '"assigned"',
+        _review_assign,
+    ),
+    "tui": Run(["tui", "--annotator", "ana"], " rationales · ", _ana_rationales, "terminal"),
+    "serve": Run(
+        ["serve", "--port", "0", "--annotator", "ana"], " rationales · ", _served, "served"
+    ),
+    "agreement": Run(["agreement", "--samples", "50", "--json"], '"alpha"', _agreement),
+    "alignment": Run(["alignment", "--json"], '"pearson_r"', _alignment),
+    "edits": Run(["edits", "--json"], '"by_annotator"', _edits),
+    "lexicon": Run(["lexicon", "--top", "3", "--json"], '"words"', _lexicon),
+    "report": Run(["report", "--html", "{tmp}/report.html", "--samples", "50"], "wrote", _report),
+    "export": Run(
+        ["export", "--format", "openai", "--out", "{tmp}/export", "--folds", "2", "--json"],
+        '"fold_table"',
+        _export,
+    ),
+    "evaluate": Run(
+        ["evaluate", "{tmp}/predictions.jsonl", "--folds-from", "{tmp}/export", "--json"],
+        '"Predictions"',
+        _evaluate,
+    ),
 }
+
+
+def prepare_inputs(tmp_path: Path) -> None:
+    """The files the runs read: a session to import and predictions to evaluate."""
+    new = session_record("pg-new", client_id="c-new", language="zh")
+    write_jsonl(tmp_path / "new.jsonl", [new])
+    predictions = []
+    for line in [*DEMO_SESSIONS.read_text(encoding="utf-8").splitlines(), json.dumps(new)]:
+        record = json.loads(line)
+        for item, rating in record["client_ratings"].items():
+            key = {"session_id": record["session_id"], "item_id": item}
+            predictions.append({**key, "rating": rating})
+    write_jsonl(tmp_path / "predictions.jsonl", predictions)
+
+
+def invoke(run: Run, db_url: str, tmp_path: Path) -> tuple[int, str, str]:
+    """Run one command; return its exit code, its output (stdout) and its error output."""
+    arguments = ["--db", db_url, *(a.replace("{tmp}", str(tmp_path)) for a in run.args)]
+    if run.how == "terminal":
+        code, screen = interactive.in_terminal(*arguments, expect=run.expect)
+        return code, screen, ""
+    if run.how == "served":
+        code, seen = interactive.served(*arguments, expect=run.expect)
+        return code, seen, ""
+    result = runner.invoke(app, arguments)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def _leaf_commands(group, prefix: str = "") -> list[str]:  # type: ignore[no-untyped-def]
@@ -51,21 +282,28 @@ def test_every_command_has_a_backend_run() -> None:
     group = get_command(app)
     missing = sorted(set(_leaf_commands(group)) - set(COMMANDS))
     assert missing == [], f"add a run of {missing} to COMMANDS in {__file__}"
+    assert all(run.how in ("cli", "terminal", "served") for run in COMMANDS.values())
 
 
 def test_every_command_runs(demo_engine, db_url: str, backend: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    write_jsonl(tmp_path / "new.jsonl", [session_record("pg-new", language="zh")])
+    prepare_inputs(tmp_path)
     from annotate.backup import find_pg_tool
 
-    for name, (arguments, expected) in COMMANDS.items():
-        if name == "backup" and backend == "postgresql" and find_pg_tool("pg_dump") is None:
-            continue
-        arguments = [a.replace("{tmp}", str(tmp_path)) for a in arguments]
-        result = runner.invoke(app, ["--db", db_url, *arguments])
-        if name == "restore" and backend == "postgresql":
-            assert result.exit_code == 1 and "pg_restore" in result.stderr, result.output
-            continue
-        assert result.exit_code == 0, f"{name}: {result.output}"
-        assert expected in result.stdout, f"{name}: {result.stdout}"
+    checked = make_engine(db_url)
+    try:
+        for name, run in COMMANDS.items():
+            if name == "backup" and backend == "postgresql" and find_pg_tool("pg_dump") is None:
+                continue
+            code, output, errors = invoke(run, db_url, tmp_path)
+            if name == "restore" and backend == "postgresql":
+                assert code == 1 and "pg_restore" in errors, output + errors
+                continue
+            assert code == 0, f"{name}: {output}{errors}"
+            assert run.expect in output, f"{name}: {output}"
+            if run.check is not None:
+                run.check(Ran(checked, tmp_path, output))
+    finally:
+        checked.dispose()
     progress = json.loads(runner.invoke(app, ["--db", db_url, "progress", "--json"]).stdout)
     assert progress["sessions"] == 17 and progress["instrument_items"] == 13
+    assert progress["rationales"] == UNITS

@@ -8,14 +8,18 @@ running the command again completes. Add a test here for every command that writ
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from annotate.importing import import_file
 from annotate.progress import counts
+from annotate.workflow import DRAFT_OK
 from store.db import make_engine
-from tests.crash import assert_consistent, kill_when, start, writing
+from tests.crash import assert_consistent, committed_rows, kill_when, start, writing
+from tests.export_corpus import build_corpus
 from tests.factories import ITEMS
 
 
@@ -137,3 +141,91 @@ def test_restore_killed_leaves_the_old_or_the_new_data(tmp_path: Path) -> None:
     assert assert_consistent(f"sqlite:///{db}") in (old, new)
     assert start("restore", str(backup), "--force", db_url=db).wait(timeout=120) == 0
     assert assert_consistent(f"sqlite:///{db}") == new
+
+
+def _drafts_per_unit(db_url: str) -> Counter[tuple[str, str]]:
+    """How many drafts each (session, item) has under one provider, model and prompt."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT session_id, item_id, provider, model, prompt_version, status, text "
+                    "FROM drafts"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert all(row.status == DRAFT_OK and row.text for row in rows), "a draft row is partial"
+    assert len({(row.provider, row.model, row.prompt_version) for row in rows}) <= 1
+    return Counter((row.session_id, row.item_id) for row in rows)
+
+
+@pytest.mark.both_backends
+def test_draft_killed_mid_batch_resumes_drafting_each_item_once(
+    engine, db_url: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    sessions = 100
+    import_file(engine, _big_sessions(tmp_path / "big.jsonl", sessions))
+    every_unit = {(f"big{n:05d}", item) for n in range(sessions) for item in ITEMS}
+    process = start("draft", "--provider", "offline", db_url=db_url)
+    kill_when(process, committed_rows(db_url, "drafts", 60))
+    assert_consistent(db_url)
+    first = _drafts_per_unit(db_url)
+    assert 60 <= len(first) < len(every_unit), "the kill did not land mid-batch"
+    assert set(first) <= every_unit and set(first.values()) == {1}
+
+    rerun = start("draft", "--provider", "offline", "--json", db_url=db_url)
+    stdout, stderr = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, stderr.decode(errors="replace")
+    summary = json.loads(stdout)
+    assert summary["skipped_already_drafted"] == len(first)
+    assert summary["done"] == summary["ok"] == len(every_unit) - len(first)
+    final = _drafts_per_unit(db_url)
+    assert set(final) == every_unit, "an item is missing"
+    assert set(final.values()) == {1}, "an item was drafted twice"
+    assert assert_consistent(db_url)["drafts"] == len(every_unit)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.both_backends
+def test_export_killed_mid_write_leaves_no_output_and_the_rerun_is_complete(
+    engine, db_url: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    build_corpus(engine, [3] * 250)
+    before = counts(engine)
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "export"
+    arguments = ("export", "--format", "openai", "--folds", "3", "--json")
+    process = start(*arguments, "--out", str(out), db_url=db_url)
+
+    def staging_written() -> bool:  # the first 1 MiB buffer of a data file reached the disk
+        return any(
+            path.stat().st_size > 0 for path in work.glob(".export.partial-*/fold_*/*.jsonl")
+        )
+
+    kill_when(process, staging_written)
+    assert not out.exists(), "a killed export must leave nothing at --out"
+    assert assert_consistent(db_url) == before  # an export only reads
+
+    rerun = start(*arguments, "--out", str(out), db_url=db_url)
+    stdout, stderr = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, stderr.decode(errors="replace")
+    assert sorted(p.name for p in work.iterdir()) == ["export"], "the killed staging is left"
+    manifest = json.loads(stdout)
+    assert manifest["counts"]["records"] == 250 * 3 * len(ITEMS)
+
+    reference = tmp_path / "reference"
+    uninterrupted = start(*arguments, "--out", str(reference), db_url=db_url)
+    assert uninterrupted.wait(timeout=120) == 0
+    rerun_files, reference_files = _tree(out), _tree(reference)
+    assert len(rerun_files) == 1 + 1 + 3 * 2 * 2  # manifest, dataset_info, folds x splits x 2
+    assert rerun_files == reference_files

@@ -94,6 +94,14 @@ def test_tui_and_serve_are_listed() -> None:
     assert "--annotator" in runner.invoke(app, ["tui", "--help"]).output
 
 
+def test_tui_without_a_terminal_says_so_instead_of_hanging(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--db", str(tmp_path / "t.db"), "tui", "--annotator", "ana"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: annotate tui needs a terminal (or use annotate serve for a browser)"
+    )
+
+
 def test_serve_answers_on_loopback(tmp_path: Path) -> None:
     db = demo_db(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -16,6 +16,8 @@ from annotate.queue import authoring_queue
 from store.models import Rationale, ReviewAssignment, TherapySession
 from tests.factories import session_record, write_jsonl
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def twelve_sessions(engine, tmp_path: Path):  # type: ignore[no-untyped-def]

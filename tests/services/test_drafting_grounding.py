@@ -17,6 +17,8 @@ from annotate.drafting.grounding import (
 )
 from annotate.drafting.similarity import char_ngrams, rank
 
+pytestmark = pytest.mark.both_backends
+
 TURNS = (
     TurnText(1, "counselor", "What would you like to focus on today?"),
     TurnText(2, "client", "Honestly... I don't know what to do, and this isn't worth the money."),

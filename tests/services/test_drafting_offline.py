@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlmodel import Session, func, select
 
@@ -20,6 +22,8 @@ from annotate.errors import ConfigError, NotFoundError
 from annotate.workflow import DRAFT_OK, latest_draft
 from store.db import session_scope
 from store.models import Draft
+
+pytestmark = pytest.mark.both_backends
 
 
 def _drafts(engine) -> list[Draft]:  # type: ignore[no-untyped-def]
@@ -174,6 +178,9 @@ def test_a_store_failure_stops_the_batch(demo_engine, monkeypatch: pytest.Monkey
 
     async def counting(context):  # type: ignore[no-untyped-def]
         asked.append(context.item_id)
+        # A request takes time (the offline drafter alone is so fast that, on a busy
+        # machine, all 192 could finish before the writer thread even runs).
+        await asyncio.sleep(0.01)
         return await original(context)
 
     provider.draft = counting  # type: ignore[method-assign]
@@ -181,3 +188,22 @@ def test_a_store_failure_stops_the_batch(demo_engine, monkeypatch: pytest.Monkey
         run_batch(demo_engine, provider, concurrency=2)
     assert len(asked) < 20  # not all 192 items were drafted for nothing
     assert _drafts(demo_engine) == []
+
+
+def test_limit_picks_the_same_items_whatever_the_collation(pg_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--limit takes the first items in code point order, also on an en-US database."""
+    from annotate.database import initialise
+    from annotate.importing import import_file
+    from tests.factories import session_record, write_jsonl
+
+    path = write_jsonl(tmp_path / "s.jsonl", [session_record(s) for s in ("a", "s1", "B", "S2")])
+    chosen = []
+    for url in (str(tmp_path / "s.db"), pg_server.create_database(icu_locale="en-US")):
+        store, _ = initialise(url)
+        import_file(store, path)
+        with Session(store) as session:
+            pending, _ = select_work(session, OfflineProvider(), WorkSelection(limit=13))
+        store.dispose()
+        chosen.append(pending)
+    assert [s for s, _ in chosen[0]] == ["B"] * 12 + ["S2"]
+    assert chosen[1] == chosen[0]

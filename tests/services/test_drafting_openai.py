@@ -16,6 +16,8 @@ from store.db import session_scope
 from store.models import Draft
 from tests.llm_server import FakeLLM, ServerThread
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def fake() -> Iterator[FakeLLM]:

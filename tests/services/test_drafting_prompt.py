@@ -17,6 +17,8 @@ from annotate.drafting.prompt import (
 from annotate.errors import ConfigError
 from store.db import session_scope
 
+pytestmark = pytest.mark.both_backends
+
 
 def _context(engine, session_id: str, item_id: str) -> ItemContext:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:

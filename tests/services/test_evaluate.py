@@ -17,6 +17,8 @@ from store.db import session_scope
 from store.models import Rating
 from tests.factories import ITEMS, write_jsonl
 
+pytestmark = pytest.mark.both_backends
+
 DIMENSIONS = ("goal", "task", "bond")
 
 

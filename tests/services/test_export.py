@@ -17,6 +17,8 @@ from store.db import session_scope
 from store.models import Item, Rating, Rationale, Review, TherapySession
 from tests.export_corpus import CHINESE, add_draft, build_corpus
 
+pytestmark = pytest.mark.both_backends
+
 
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -295,6 +297,76 @@ def test_output_directory_is_protected(demo_engine, tmp_path) -> None:
     assert not (tmp_path / "n").exists()
 
 
+def test_a_running_exports_staging_is_kept_and_an_abandoned_one_removed(tmp_path) -> None:
+    from annotate.export.writer import Staging
+
+    out = tmp_path / "export"
+    running = Staging(out, force=False)
+    (running.root / "train.jsonl").write_text("{}\n")
+    second = Staging(out, force=False)  # a concurrent export to the same place
+    assert running.root.is_dir() and second.root.is_dir()
+    second.abort()
+    abandoned = tmp_path / ".export.partial-abandoned"
+    (abandoned / "fold_1").mkdir(parents=True)
+    (abandoned / "fold_1" / "train.jsonl").write_text("a transcript\n")
+    keep = tmp_path / ".export.old"  # not a staging directory: never touched
+    keep.mkdir()
+    third = Staging(out, force=False)
+    assert not abandoned.exists() and keep.is_dir() and running.root.is_dir()
+    third.abort()
+    running.commit()
+    assert (out / "train.jsonl").read_text() == "{}\n"
+
+
+def test_postgresql_with_a_language_collation_exports_the_same_bytes_as_sqlite(
+    pg_server, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Identifiers sort differently in en-US ('a' < 'B' < 's1' < 'S2') than by code point
+    (SQLite, and 'B' < 'S2' < 'a' < 's1'); the files must not depend on it."""
+    from annotate.database import initialise
+    from annotate.importing import import_file
+    from tests.factories import ITEMS, session_record, write_jsonl
+
+    sessions = [
+        ("S2", "Cb"),
+        ("s1", "ca"),
+        ("a-b", "c-a"),
+        ("ab", "Cb"),
+        ("B", "ca"),
+        ("中1", "cB"),
+    ]
+    records = [
+        session_record(sid, client_id=client, language="zh" if sid == "中1" else "en")
+        for sid, client in sessions
+    ]
+    rationales = [
+        {"session_id": sid, "item_id": item, "author": "ana", "text": f"{item} of {sid}: 4."}
+        for sid, _ in sessions
+        for item in ITEMS
+    ]
+    files = [
+        write_jsonl(tmp_path / "sessions.jsonl", records),
+        write_jsonl(tmp_path / "rationales.jsonl", rationales),
+    ]
+    trees = []
+    for name, url in (
+        ("sqlite", str(tmp_path / "s.db")),
+        ("postgresql", pg_server.create_database(icu_locale="en-US")),
+    ):
+        store, _ = initialise(url)
+        for path in files:
+            import_file(store, path)
+        out = tmp_path / name
+        options = ExportOptions("openai", out, folds=2, include_unreviewed=True)
+        export_dataset(store, options)
+        store.dispose()
+        trees.append({str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*.json*")})
+    index = [json.loads(line) for line in trees[0]["fold_1/train.index.jsonl"].splitlines()]
+    sessions_in_order = list(dict.fromkeys(entry["session_id"] for entry in index))
+    assert sessions_in_order == sorted(sessions_in_order)  # code point order
+    assert trees[1] == trees[0]
+
+
 def test_demo_client_ratings_in_manifest_match_the_store(demo_engine, tmp_path) -> None:
     manifest = export_dataset(
         demo_engine, ExportOptions("openai", tmp_path / "o", include_unreviewed=True)
@@ -348,28 +420,46 @@ def test_memory_does_not_grow_with_the_number_of_records(tmp_path, monkeypatch) 
     assert peaks[1] - peaks[0] < 0.15 * (sizes[1] - sizes[0])
 
 
+def _save_without_waiting(engine, rationale_id: int, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Store a new version from another connection, failing at once if it has to wait."""
+    if engine.dialect.name == "sqlite":
+        import sqlite3
+
+        writer = sqlite3.connect(engine.url.database, timeout=0.5)
+        placeholder = "?"
+    else:
+        import psycopg
+
+        url = engine.url
+        writer = psycopg.connect(
+            host=url.host, port=url.port, user=url.username, dbname=url.database
+        )
+        writer.execute("SET lock_timeout = '500ms'")
+        placeholder = "%s"
+    try:
+        writer.execute(
+            "INSERT INTO rationale_versions (rationale_id, version, text, author_id, kind,"
+            f" created_at) VALUES ({placeholder}, 2, {placeholder}, 'ana', 'save',"
+            " CURRENT_TIMESTAMP)",
+            (rationale_id, text),
+        )
+        writer.commit()
+    finally:
+        writer.close()
+
+
 def test_export_reads_a_snapshot_and_does_not_block_writers(engine, tmp_path, monkeypatch) -> None:
     """An expert saving during an export neither waits nor leaks into the files."""
-    import sqlite3
-
     from annotate.export import service
 
     monkeypatch.setattr(service, "SESSIONS_PER_BATCH", 1)
     corpus = build_corpus(engine, [1, 1, 1], items=["goal_1"])
     last = corpus.rationale_ids[("c002s00", "goal_1")]
-    database = engine.url.database
     saved = []
 
     def save_meanwhile(done: int, total: int) -> None:
         if done == 1:
-            writer = sqlite3.connect(database, timeout=0.5)  # fails fast if the export locks
-            writer.execute(
-                "INSERT INTO rationale_versions (rationale_id, version, text, author_id, kind,"
-                " created_at) VALUES (?, 2, 'saved during the export', 'ana', 'save', '2026')",
-                (last,),
-            )
-            writer.commit()
-            writer.close()
+            _save_without_waiting(engine, last, "saved during the export")
             saved.append(done)
 
     export_dataset(

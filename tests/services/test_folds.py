@@ -20,6 +20,8 @@ from annotate.textdistance import levenshtein as edit_distance
 from store.db import make_engine
 from tests.export_corpus import build_corpus
 
+pytestmark = pytest.mark.both_backends
+
 client_lists = st.lists(
     st.tuples(st.integers(1, 40), st.floats(1.0, 5.0, allow_nan=False)), min_size=2, max_size=60
 )

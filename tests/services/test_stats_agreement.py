@@ -21,6 +21,8 @@ from annotate.stats.agreement import (
     pass_rates,
 )
 
+pytestmark = pytest.mark.both_backends
+
 DOMAIN = [1.0, 2.0, 3.0, 4.0, 5.0]
 
 

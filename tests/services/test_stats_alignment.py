@@ -13,6 +13,8 @@ from annotate.importing import import_file
 from annotate.stats.alignment import alignment, dimension_scores
 from tests.factories import ITEMS, session_record, write_jsonl
 
+pytestmark = pytest.mark.both_backends
+
 DIMENSIONS = ("goal", "task", "bond")
 
 

@@ -19,6 +19,8 @@ from store.db import session_scope
 from store.models import Annotator, Draft, Rationale, RationaleVersion
 from tests.factories import session_record, write_jsonl
 
+pytestmark = pytest.mark.both_backends
+
 
 def table_distance(a: str, b: str) -> int:
     """The textbook dynamic-programming table, as an independent check."""

@@ -15,6 +15,8 @@ from store.db import session_scope
 from store.models import Annotator, Rationale, RationaleVersion
 from tests.factories import ITEMS, session_record, write_jsonl
 
+pytestmark = pytest.mark.both_backends
+
 
 def test_tokenize_english_words() -> None:
     assert tokenize("The client's follow-up, in turn 7: NOT Done!") == [

@@ -18,6 +18,8 @@ from annotate.demo import DEMO_FILES
 from annotate.stats.alignment import alignment
 from annotate.stats.report import build_report, html_table, write_report
 
+pytestmark = pytest.mark.both_backends
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
