@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from annotate import workflow
-from store.db import session_scope
+from store.db import code_point_order, session_scope
 from store.models import Draft, Item, Rationale, Review
 
 
@@ -41,7 +41,10 @@ def authoring_queue(
             )
             .join(Item, col(Item.id) == col(Rationale.item_id))
             .where(col(Rationale.author_id) == annotator)
-            .order_by(col(Rationale.session_id), col(Item.position))
+            .order_by(
+                code_point_order(col(Rationale.session_id), session.get_bind().dialect),
+                col(Item.position),
+            )
         )
         if status:
             query = query.where(col(Rationale.status) == status)

@@ -19,7 +19,7 @@ from annotate.errors import ConfigError, ConflictError, NotFoundError, Permissio
 from annotate.guidelines import load_rubric
 from annotate.itemcontext import ItemContext, load_context
 from annotate.versioning import save_review
-from store.db import session_scope
+from store.db import code_point_order, session_scope
 from store.models import Item, Rationale, Review, ReviewAssignment
 
 
@@ -62,7 +62,10 @@ def review_queue(engine: Engine, reviewer: str, *, include_done: bool = False) -
             .join(Item, col(Item.id) == col(Rationale.item_id))
             .where(col(ReviewAssignment.reviewer_id) == reviewer)
             .where((col(Rationale.author_id) != reviewer) | col(Rationale.author_id).is_(None))
-            .order_by(col(Rationale.session_id), col(Item.position))
+            .order_by(
+                code_point_order(col(Rationale.session_id), session.get_bind().dialect),
+                col(Item.position),
+            )
         )
         if not include_done:
             query = query.where(col(ReviewAssignment.status) == workflow.REVIEW_PENDING)

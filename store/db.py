@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Table, create_engine, event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
@@ -180,3 +180,13 @@ def advisory_write_lock(session: Session, name: str) -> None:
         from sqlalchemy import text
 
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
+def code_point_order(column: Any, dialect: Dialect) -> Any:
+    """``column`` for ORDER BY in code point order, as SQLite compares text.
+
+    A PostgreSQL database usually sorts text by its language's collation (en-US puts
+    'a' before 'B'); the "C" collation sorts by bytes, which in UTF-8 is code point
+    order, so listings, ``--limit`` and exported files come out the same on both backends.
+    """
+    return column.collate("C") if dialect.name == "postgresql" else column

@@ -25,7 +25,7 @@ from annotate.drafting.context import ItemContext, load_contexts
 from annotate.drafting.grounding import ReplyFormatError, grounding_error, parse_reply
 from annotate.errors import ConfigError, NotFoundError
 from annotate.workflow import DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
-from store.db import session_scope
+from store.db import code_point_order, session_scope
 from store.models import Draft, Item, Rating, TherapySession, utcnow
 
 
@@ -95,11 +95,6 @@ class BatchSummary:
 ProgressCallback = Callable[[BatchProgress], None]
 
 
-def code_point_order(session: Session, column: Any) -> Any:
-    """Order text by code point on both backends (so ``--limit`` picks the same items)."""
-    return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
-
-
 STAGGER_SECONDS = 0.005  # between the first requests of successive workers
 
 
@@ -107,13 +102,14 @@ def select_work(
     session: Session, provider: DraftProvider, selection: WorkSelection
 ) -> tuple[list[tuple[str, str]], int]:
     """The (session, item) units to draft, in order, and how many were skipped as done."""
+    dialect = session.get_bind().dialect
     query = (
         select(Rating.session_id, Rating.item_id)
         .join(Item, col(Item.id) == col(Rating.item_id))
         .where(Rating.rater_role == "client")
         .order_by(
-            code_point_order(session, col(Rating.session_id)),
-            code_point_order(session, col(Item.instrument_id)),
+            code_point_order(col(Rating.session_id), dialect),
+            code_point_order(col(Item.instrument_id), dialect),
             col(Item.position),
         )
     )

@@ -20,6 +20,7 @@ from sqlalchemy import Table, and_, bindparam, exists, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from annotate import workflow
+from store.db import code_point_order
 from store.models import (
     Draft,
     Instrument,
@@ -158,16 +159,6 @@ def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any]:
 _CURSOR_NUMBERS = itertools.count(1)
 
 
-def code_point_order(connection: Connection, column: Any) -> Any:
-    """``column`` for ORDER BY in code point order, as SQLite compares text.
-
-    A PostgreSQL database usually sorts text by its language's collation (en-US puts
-    'a' before 'B'); the "C" collation sorts by bytes, which in UTF-8 is code point
-    order, so the files come out the same on both backends.
-    """
-    return column.collate("C") if connection.dialect.name == "postgresql" else column
-
-
 class Statement:
     """A Core query compiled once for the connection's dialect, run on the driver's cursor.
 
@@ -225,9 +216,9 @@ def scan(connection: Connection, policy: Policy) -> Iterator[ScanRow]:
         .join(items_t, items_t.c.id == rationales_t.c.item_id)
         .outerjoin(final, on_final)
         .order_by(
-            code_point_order(connection, rationales_t.c.session_id),
+            code_point_order(rationales_t.c.session_id, connection.dialect),
             items_t.c.position,
-            code_point_order(connection, rationales_t.c.item_id),
+            code_point_order(rationales_t.c.item_id, connection.dialect),
         )
     )
     for row in driver_rows(connection, query):
@@ -250,8 +241,8 @@ def session_dimension_scores(
         .group_by(ratings_t.c.session_id, items_t.c.dimension)
         # The order fixes the order of the float sums per client (fold assignment).
         .order_by(
-            code_point_order(connection, ratings_t.c.session_id),
-            code_point_order(connection, items_t.c.dimension),
+            code_point_order(ratings_t.c.session_id, connection.dialect),
+            code_point_order(items_t.c.dimension, connection.dialect),
         )
     )
     for session_id, dimension, total, count in driver_rows(connection, query):
@@ -391,9 +382,9 @@ class BatchReader:
             .outerjoin(drafts_t, drafts_t.c.id == rationales_t.c.draft_id)
             .where(rationales_t.c.session_id.in_([bindparam(n) for n in names]))
             .order_by(
-                code_point_order(connection, rationales_t.c.session_id),
+                code_point_order(rationales_t.c.session_id, connection.dialect),
                 items_t.c.position,
-                code_point_order(connection, rationales_t.c.item_id),
+                code_point_order(rationales_t.c.item_id, connection.dialect),
             )
         )
         turn_query = (
