@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from annotate.errors import ConfigError, ImportFailed, NotFoundError
 from annotate.export.records import instruments_t, items_t, ratings_t, sessions_t
 from annotate.importing.readers import read_jsonl
+from store.db import reader
 
 MAX_ERRORS = 50
 FIELDS = {"session_id", "item_id", "rating", "rationale"}
@@ -116,7 +117,7 @@ class _Store:
 
 
 def _load_store(engine: Engine, instrument_id: str) -> _Store:
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         scale = connection.execute(
             select(instruments_t.c.scale_min, instruments_t.c.scale_max).where(
                 instruments_t.c.id == instrument_id
@@ -210,7 +211,7 @@ def _ratings(
     """{role: {(session, item): value}} for the given sessions, read in chunks."""
     found: dict[str, dict[tuple[str, str], int]] = {"client": {}, "counselor": {}}
     ordered = sorted(session_ids)
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
             rows = connection.execute(

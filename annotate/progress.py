@@ -13,6 +13,8 @@ from sqlalchemy import column, func, select, table
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import ColumnClause
 
+from store.db import reader
+
 COUNTED = {
     "sessions": ("sessions", None),
     "clients": ("clients", None),
@@ -34,7 +36,7 @@ COUNTED = {
 def counts(engine: Engine) -> dict[str, int]:
     """The store's totals; ``items`` counts (session, item) units that have a client rating."""
     figures: dict[str, int] = {}
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         for key, (table_name, rater_role) in COUNTED.items():
             role: ColumnClause[str] = column("rater_role")
             query = select(func.count()).select_from(table(table_name, role))
@@ -88,7 +90,7 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
         *(column(name) for name in CRITERIA),
     )
     assignments = table("review_assignments", column("reviewer_id"), column("status"))
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         dimension_of = dict(connection.execute(select(items.c.id, items.c.dimension)).all())
         units = connection.execute(
             select(ratings.c.item_id, func.count())

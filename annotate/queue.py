@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from annotate import workflow
-from store.db import code_point_order, session_scope
+from store.db import code_point_order, reader, session_scope
 from store.models import Draft, Item, Rationale, Review
 
 
@@ -29,7 +29,7 @@ def authoring_queue(
     engine: Engine, annotator: str, *, status: str | None = None, dimension: str | None = None
 ) -> list[QueueEntry]:
     """Rationales authored by ``annotator`` in session and item order, optionally filtered."""
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         query = (
             select(
                 col(Rationale.id),

@@ -19,7 +19,7 @@ from annotate.errors import ConfigError, ConflictError, NotFoundError, Permissio
 from annotate.guidelines import load_rubric
 from annotate.itemcontext import ItemContext, load_context
 from annotate.versioning import save_review
-from store.db import code_point_order, session_scope
+from store.db import code_point_order, reader, session_scope
 from store.models import Item, Rationale, Review, ReviewAssignment
 
 
@@ -48,7 +48,7 @@ class ReviewView:
 
 def review_queue(engine: Engine, reviewer: str, *, include_done: bool = False) -> list[ReviewTask]:
     """The reviewer's assigned reviews, excluding (always) rationales they wrote."""
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         query = (
             select(
                 col(ReviewAssignment.id),

@@ -70,7 +70,18 @@ def _on_sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-un
 def _on_sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
     # IMMEDIATE takes the write lock up front, so concurrent writers wait on the
     # busy timeout instead of failing with "database is locked" mid-transaction.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Readers (see ``reader``) begin DEFERRED: in WAL mode they never wait for a writer.
+    mode = "DEFERRED" if conn.get_execution_options().get(READ_ONLY) else "IMMEDIATE"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+READ_ONLY = "annotate_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for read-only work: on SQLite its transactions never take the write
+    lock, so a report or a queue listing does not wait behind a long import."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def make_engine(db: str | None = None) -> Engine:

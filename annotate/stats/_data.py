@@ -8,6 +8,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
 
 from annotate import workflow
+from store.db import reader
 from store.models import Draft, Item, Rating, Rationale, RationaleVersion, Review
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ CRITERIA = ("faithfulness", "relevance", "informativeness")
 def _frame(engine: Engine, query: Any) -> pd.DataFrame:
     import pandas as pd
 
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         result = connection.execute(query)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 

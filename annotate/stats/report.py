@@ -30,6 +30,7 @@ from annotate.stats.agreement import (
 from annotate.stats.alignment import DEFAULT_INSTRUMENT, alignment, paired_scores
 from annotate.stats.edits import edit_stats
 from annotate.stats.lexicon import lexicon
+from store.db import reader
 from store.models import Instrument
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def html_table(frame: pd.DataFrame, caption: str = "", digits: int = 3) -> str:
 
 
 def _scale(engine: Engine, instrument_id: str) -> tuple[int, int]:
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         row = connection.execute(
             select(Instrument.scale_min, Instrument.scale_max).where(  # type: ignore[call-overload]
                 Instrument.id == instrument_id

@@ -119,3 +119,31 @@ def test_sqlite_writer_waits_for_another_writer_instead_of_failing(demo_engine, 
     thread.join()
     assert version.version == 1
     assert waited >= 0.5, "the save should have waited for the lock, not bypassed it"
+
+
+def test_readers_do_not_wait_for_a_writer_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A long write (an import) must not hold up progress figures or an expert's queue."""
+    from annotate.database import initialise
+    from annotate.progress import counts
+    from annotate.queue import authoring_queue
+
+    engine, _ = initialise(str(tmp_path / "r.db"))
+    writer = engine.connect()
+    transaction = writer.begin()  # BEGIN IMMEDIATE: the write lock, held until rollback
+    writer.execute(text("INSERT INTO annotators (id, created_at) VALUES ('x', '2026-01-01')"))
+    results: dict[str, object] = {}
+
+    def read() -> None:
+        results["counts"] = counts(engine)
+        results["queue"] = authoring_queue(engine, "x")
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join(timeout=10)  # a reader that waited would sit out the 30 s busy timeout
+    finished = not thread.is_alive()
+    transaction.rollback()
+    writer.close()
+    thread.join()
+    assert finished, "a read waited for the writer's lock"
+    assert results["counts"]["annotators"] == 0  # type: ignore[index]
+    assert results["queue"] == []
