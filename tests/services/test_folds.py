@@ -16,7 +16,6 @@ from annotate.database import initialise
 from annotate.export import formats
 from annotate.export.folds import ClientStats, assign_folds
 from annotate.export.service import ExportOptions, export_dataset
-from annotate.textdistance import levenshtein as edit_distance
 from store.db import make_engine
 from tests.export_corpus import build_corpus
 
@@ -108,24 +107,6 @@ def test_no_client_crosses_folds_in_exported_files(template_db, sessions, k, see
             assert all(homes.get(json.loads(line)["client_id"]) != fold for line in train)
         assert len(homes) == len(sessions) == manifest["counts"]["clients"]
         assert sum(e["val"]["records"] for e in manifest["fold_table"]) == 3 * sum(sessions)
-
-
-def _levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, start=1):
-        current = [i]
-        for j, char_b in enumerate(b, start=1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
-            )
-        previous = current
-    return previous[-1]
-
-
-@given(st.text(alphabet="ab来访者 ", max_size=90), st.text(alphabet="ab来访者 ", max_size=90))
-@settings(max_examples=300, deadline=None)
-def test_bit_parallel_edit_distance_equals_the_textbook_one(a, b) -> None:
-    assert edit_distance(a, b) == _levenshtein(a, b)
 
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
