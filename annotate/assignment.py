@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from annotate import workflow
-from annotate.editing import ensure_annotator
 from annotate.errors import ConfigError
+from annotate.lifecycle.versions import ensure_annotator
 from store.db import session_scope
 from store.models import Annotator, Rating, Rationale, Review, ReviewAssignment, TherapySession
 

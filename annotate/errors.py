@@ -46,6 +46,10 @@ class ConflictError(AnnotateError):
         self.lock_version = lock_version
 
 
+class StaleVersion(ConflictError):
+    """The rationale's current version changed since it was shown (e.g. to a reviewer)."""
+
+
 class StoreBusy(AnnotateError):
     """Another writer held the database for longer than the lock wait allows."""
 

@@ -65,8 +65,8 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
     """Per annotator (as author and reviewer) and per dimension: work stages and review means.
 
     Stages count rationales: ``assigned`` (has an author), ``drafted`` (its item has a
-    usable draft), ``edited`` (at least one stored text), ``accepted``, ``reviewed`` (at
-    least one review), ``sent_back`` (at least one failing review) and
+    usable draft), ``edited`` (has a current text), ``accepted``, ``reviewed`` (its
+    current version has a review), ``sent_back`` (at least one failing review) and
     ``awaiting_revision`` (sent back and not yet accepted again). ``items`` (per
     dimension) counts the (session, item) units with a client rating.
     """
@@ -80,11 +80,12 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
         column("item_id"),
         column("author_id"),
         column("status"),
+        column("current_version"),
     )
-    versions = table("rationale_versions", column("rationale_id"), column("kind"))
     reviews = table(
         "reviews",
         column("rationale_id"),
+        column("rationale_version"),
         column("reviewer_id"),
         column("passed"),
         *(column(name) for name in CRITERIA),
@@ -111,18 +112,15 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
                 rationales.c.item_id,
                 rationales.c.author_id,
                 rationales.c.status,
+                rationales.c.current_version,
             )
         ).all()
-        edited = set(
-            connection.execute(
-                select(versions.c.rationale_id).where(versions.c.kind != "conflict").distinct()
-            ).scalars()
-        )
         review_rows = connection.execute(
             select(
                 reviews.c.rationale_id,
                 reviews.c.reviewer_id,
                 reviews.c.passed,
+                reviews.c.rationale_version,
                 *(reviews.c[name] for name in CRITERIA),
             )
         ).all()
@@ -148,7 +146,7 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
         by_annotator[row[1]]["reviews_given"] += 1
     for reviewer, count in pending:
         by_annotator[reviewer]["reviews_pending"] = int(count)
-    for rid, sid, iid, author, status in rows:
+    for rid, sid, iid, author, status, current_version in rows:
         targets = [by_dimension[dimension_of[iid]]]
         keys = [("dimension", dimension_of[iid])]
         if author is not None:
@@ -157,9 +155,9 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
         flags = {
             "assigned": author is not None,
             "drafted": (sid, iid) in drafted,
-            "edited": rid in edited,
+            "edited": current_version is not None,
             "accepted": status == "accepted",
-            "reviewed": bool(reviewed.get(rid)),
+            "reviewed": any(row[3] == current_version for row in reviewed.get(rid, ())),
             "sent_back": any(not row[2] for row in reviewed.get(rid, ())),
             "awaiting_revision": status == "revision_requested",
         }
@@ -170,7 +168,7 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
         for kind, key in keys:
             for row in reviewed.get(rid, ()):
                 for index, name in enumerate(CRITERIA):
-                    scores[kind][key][name].append(int(row[3 + index]))
+                    scores[kind][key][name].append(int(row[4 + index]))
     for name, figures in by_annotator.items():
         figures["score_means"] = _means(scores["annotator"][name])
         del figures["items"]

@@ -1,9 +1,9 @@
 """Blind cross-review: reviewers score rationales written by others without seeing who.
 
-The rules live here, not in the UI: a reviewer's queue never holds their own work, the
-view returned for reviewing has no author field, and ``submit_review`` refuses a
-self-review or an unassigned one with ``PermissionDenied``. A score below the rubric's
-threshold on any criterion sends the rationale back to its author.
+The rules live here, not in the UI: a reviewer's queue never holds their own work and
+the view returned for reviewing has no author field. The view names the version it
+shows; :func:`annotate.lifecycle.reviews.submit_review` stores the scores for exactly
+that version, and refuses a self-review, an unassigned one or a stale one.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from annotate import workflow
-from annotate.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied
-from annotate.guidelines import load_rubric
+from annotate.errors import NotFoundError, PermissionDenied
 from annotate.itemcontext import ItemContext, load_context
-from annotate.versioning import save_review
+from annotate.lifecycle.versions import version_row
 from store.db import code_point_order, reader, session_scope
-from store.models import Item, Rationale, Review, ReviewAssignment
+from store.models import Item, Rationale, ReviewAssignment
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,10 @@ class ReviewTask:
 
 @dataclass(frozen=True)
 class ReviewView:
-    """What the reviewer sees: context and the text under review, never the author."""
+    """What the reviewer sees: context and the text under review, never the author.
+
+    ``rationale_version`` is the version shown: the review is stored for it.
+    """
 
     assignment_id: int
     rationale_id: int
@@ -88,45 +90,21 @@ def _assignment(
 
 
 def open_review(engine: Engine, assignment_id: int, reviewer: str) -> ReviewView:
-    """The blind view of an assigned rationale (its latest stored text)."""
-    with session_scope(engine) as session:
-        assignment, rationale = _assignment(session, assignment_id, reviewer)
+    """The blind view of an assigned rationale: its current version (read only)."""
+    with session_scope(reader(engine)) as session:
+        _, rationale = _assignment(session, assignment_id, reviewer)
         assert rationale.id is not None
-        latest = workflow.latest_version(session, rationale.id)
-        if latest is None:
+        current = (
+            version_row(session, rationale.id, rationale.current_version)
+            if rationale.current_version
+            else None
+        )
+        if current is None:
             raise NotFoundError("this rationale has no saved text to review yet")
         return ReviewView(
             assignment_id=assignment_id,
             rationale_id=rationale.id,
-            rationale_version=latest.version,
+            rationale_version=current.version,
             context=load_context(session, rationale.session_id, rationale.item_id),
-            text=latest.text,
+            text=current.text,
         )
-
-
-def submit_review(
-    engine: Engine, assignment_id: int, reviewer: str, scores: dict[str, int], comment: str = ""
-) -> Review:
-    """Store the scores; a failing score sends the rationale back (``revision_requested``).
-
-    Blinding and the no-self-review rule are checked here and again by
-    ``versioning.save_review``, which validates the scores and writes atomically.
-    """
-    rubric = load_rubric()
-    complete = set(scores) == set(rubric.criteria)
-    if complete and not rubric.passes(scores) and not comment.strip():
-        raise ConfigError("a failing review needs a comment for the author")
-    with session_scope(engine) as session:
-        _, rationale = _assignment(session, assignment_id, reviewer)
-        assert rationale.id is not None
-        latest = workflow.latest_version(session, rationale.id)
-        if latest is None:
-            raise NotFoundError("this rationale has no saved text to review yet")
-        rationale_id, reviewed_version = rationale.id, latest.version
-    try:
-        return save_review(
-            engine, rationale_id, reviewer, scores,
-            rationale_version=reviewed_version, comment=comment.strip() or None,
-        )  # fmt: skip
-    except ConflictError as error:  # the same reviewer, the same version, twice
-        raise PermissionDenied("you have already reviewed this version of the rationale") from error

@@ -1,14 +1,15 @@
-"""The shared vocabulary of the rationale workflow: statuses and the usual look-ups.
+"""The shared vocabulary of the rationale workflow: statuses, kinds and the newest draft.
 
 Every service (drafting, editing, review, statistics, export) uses these so that
-"final", "sent back" and "latest draft" mean one thing everywhere.
+"accepted", "sent back" and "latest draft" mean one thing everywhere. Which version
+is a rationale's text is stored, not looked up: ``rationales.current_version``.
 """
 
 from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from store.models import Draft, Rationale, RationaleVersion
+from store.models import Draft
 
 # Rationale.status
 PENDING = "pending"  # assigned or opened, nothing saved yet
@@ -44,27 +45,3 @@ def latest_draft(session: Session, session_id: str, item_id: str) -> Draft | Non
         .limit(1)
     )
     return session.exec(query).first()
-
-
-def latest_version(session: Session, rationale_id: int) -> RationaleVersion | None:
-    """The newest stored version of a rationale (its current text).
-
-    A ``conflict`` version (a save that lost the version check) is kept but is not
-    the current text: the expert who lost merges it and saves again.
-    """
-    query = (
-        select(RationaleVersion)
-        .where(RationaleVersion.rationale_id == rationale_id)
-        .where(col(RationaleVersion.kind) != VERSION_CONFLICT)
-        .order_by(col(RationaleVersion.version).desc())
-        .limit(1)
-    )
-    return session.exec(query).first()
-
-
-def final_text(session: Session, rationale: Rationale) -> str | None:
-    """The final text of an accepted rationale, else None."""
-    if rationale.status != ACCEPTED or rationale.id is None:
-        return None
-    version = latest_version(session, rationale.id)
-    return version.text if version else None

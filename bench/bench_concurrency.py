@@ -32,16 +32,16 @@ from sqlalchemy import func, select  # noqa: E402
 
 from annotate.database import initialise  # noqa: E402
 from annotate.errors import ConflictError  # noqa: E402
+from annotate.guidelines import load_rubric  # noqa: E402
 from annotate.importing import import_file  # noqa: E402
-from annotate.versioning import (  # noqa: E402
-    rationale_id_for,
-    save_rationale_version,
-    save_review,
-)
+from annotate.lifecycle import versions  # noqa: E402
+from annotate.lifecycle.reviews import record_review  # noqa: E402
+from annotate.lifecycle.versions import ensure_rationale, save_version  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.models import Rationale, RationaleVersion, Review  # noqa: E402
 
 ITEMS = [f"{d}_{n}" for d in ("goal", "task", "bond") for n in range(1, 5)]
+AUTHOR = "lead"  # writes every rationale; the workers save as lead from many windows
 SAVE_POOL = 16  # rationales every worker edits (few, so saves collide)
 PASSING = {"faithfulness": 4, "relevance": 4, "informativeness": 3}
 FAILING = {"faithfulness": 2, "relevance": 4, "informativeness": 4}
@@ -116,10 +116,10 @@ def prepare(url: str, workers: int, writes: int, workdir: Path) -> Plan:
     units = [(f"cc{n:03d}", item) for n in range(sessions) for item in ITEMS][:units_needed]
     ids = []
     for session_id, item_id in units:
-        rationale_id = rationale_id_for(engine, session_id, item_id)
-        save_rationale_version(
-            engine, rationale_id, f"first text of {session_id} {item_id}", "lead", 0
+        rationale_id = versions.write(
+            engine, lambda session, s=session_id, i=item_id: ensure_rationale(session, s, i)
         )
+        save_version(engine, rationale_id, f"first text of {session_id} {item_id}", AUTHOR, 0)
         ids.append(rationale_id)
     engine.dispose()
     return Plan(
@@ -136,8 +136,10 @@ def text_of(worker: int, write: int) -> str:
 
 
 def _worker(plan: Plan, index: int, barrier: Any, results: Any) -> None:
+    """One process: saves as the author (one expert in many windows) and reviews as itself."""
     engine = make_engine(plan.url)
     name = f"expert{index}"
+    rubric = load_rubric()
     saves = conflicts = reviews = 0
     errors: list[str] = []
     barrier.wait()
@@ -156,20 +158,14 @@ def _worker(plan: Plan, index: int, barrier: Any, results: Any) -> None:
         reviewed_id, version = plan.review_targets[write]
         scores = FAILING if (write + index) % 5 == 0 else PASSING
         try:
-            save_review(
-                engine,
-                reviewed_id,
-                name,
-                scores,
-                rationale_version=version,
-                comment=f"{name} review {write}",
-            )
+            comment = f"{name} review {write}"
+            _review(engine, reviewed_id, name, scores, version, comment, rubric)
             reviews += 1
         except Exception as error:
             errors.append(f"{name} review {write}: {type(error).__name__}: {error}")
         try:
             try:
-                save_rationale_version(engine, rationale_id, text_of(index, write), name, current)
+                save_version(engine, rationale_id, text_of(index, write), AUTHOR, current)
             except ConflictError:
                 conflicts += 1
             saves += 1
@@ -177,6 +173,17 @@ def _worker(plan: Plan, index: int, barrier: Any, results: Any) -> None:
             errors.append(f"{name} save {write}: {type(error).__name__}: {error}")
     engine.dispose()
     results.put({"saves": saves, "conflicts": conflicts, "reviews": reviews, "errors": errors})
+
+
+def _review(engine: Any, rationale_id: int, reviewer: str, scores: dict[str, int],
+            version: int, comment: str, rubric: Any) -> None:  # fmt: skip
+    versions.write(
+        engine,
+        lambda session: record_review(
+            session, rationale_id, reviewer, scores,
+            version=version, comment=comment, rubric=rubric,
+        ),  # fmt: skip
+    )
 
 
 def run(plan: Plan) -> Outcome:
@@ -221,7 +228,9 @@ def verify(plan: Plan) -> list[str]:
         for index in range(1, plan.workers + 1):
             name = f"expert{index}"
             texts = connection.execute(
-                select(RationaleVersion.text).where(RationaleVersion.author_id == name)
+                select(RationaleVersion.text).where(
+                    RationaleVersion.text.startswith(f"{name} write ")  # type: ignore[attr-defined]
+                )
             ).scalars()
             expected = {text_of(index, write) for write in range(plan.writes)}
             stored = list(texts)
@@ -233,9 +242,19 @@ def verify(plan: Plan) -> list[str]:
             if review_count != plan.writes:
                 problems.append(f"{name}: {review_count} reviews stored, {plan.writes} written")
         for rationale_id in plan.save_ids:
-            lock_version = connection.execute(
-                select(Rationale.lock_version).where(Rationale.id == rationale_id)
+            lock_version, current = connection.execute(
+                select(Rationale.lock_version, Rationale.current_version).where(
+                    Rationale.id == rationale_id
+                )
+            ).one()
+            newest = connection.execute(
+                select(func.max(RationaleVersion.version)).where(
+                    RationaleVersion.rationale_id == rationale_id,
+                    RationaleVersion.kind != "conflict",
+                )
             ).scalar_one()
+            if current != newest:
+                problems.append(f"rationale {rationale_id}: current {current}, newest {newest}")
             numbers = connection.execute(
                 select(RationaleVersion.version)
                 .where(RationaleVersion.rationale_id == rationale_id)

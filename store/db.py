@@ -153,6 +153,22 @@ def insert_ignoring_duplicates(table: Table, dialect_name: str) -> Insert:
     raise NotImplementedError(f"no insert-or-ignore for {dialect_name}")
 
 
+def upsert(table: Table, dialect_name: str, keys: list[str], values: dict[str, Any]) -> Insert:
+    """``INSERT`` of one row that overwrites the row with the same ``keys`` if there is one."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement = pg_insert(table).values(**values)
+    elif dialect_name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table).values(**values)  # type: ignore[assignment]
+    else:
+        raise NotImplementedError(f"no upsert for {dialect_name}")
+    changed = {name: value for name, value in values.items() if name not in keys}
+    return statement.on_conflict_do_update(index_elements=keys, set_=changed)
+
+
 def is_transient(error: BaseException) -> bool:
     """A lock wait that ran out, a deadlock or a serialization failure: worth retrying."""
     if not isinstance(error, DBAPIError):

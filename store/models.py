@@ -130,8 +130,12 @@ class Draft(SQLModel, table=True):
 class Rationale(SQLModel, table=True):
     """The unit of expert work: one (session, item) with its current state.
 
-    ``lock_version`` increases with every saved version and is the optimistic
-    concurrency check: a save names the version it started from.
+    ``current_version`` names the version whose text is the rationale's text: set in
+    the same UPDATE that wins the optimistic check, never to a ``conflict`` version,
+    and None while nothing is saved. ``lock_version`` counts every stored version
+    (conflicts too) and is the optimistic check: a save names the one it started from.
+    ``draft_id`` is the draft the current text began from (None for imported texts
+    and texts written from an empty editor), set in that same UPDATE.
     """
 
     __tablename__ = "rationales"
@@ -145,6 +149,7 @@ class Rationale(SQLModel, table=True):
     flagged: bool = False
     flag_note: str | None = Field(default=None, sa_column=Column(Text))
     lock_version: int = 0
+    current_version: int | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -171,6 +176,7 @@ class Autosave(SQLModel, table=True):
     annotator_id: str = Field(foreign_key="annotators.id", primary_key=True, max_length=128)
     text: str = Field(sa_column=Column(Text, nullable=False))
     base_version: int = 0
+    draft_id: int | None = Field(default=None, foreign_key="drafts.id")  # what it began from
     saved_at: datetime = Field(default_factory=utcnow)
 
 

@@ -15,7 +15,8 @@ FIXED_TIME = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def draft_row(session_id: str, item_id: str, text: str, evidence=(2, 4)) -> Draft:  # type: ignore[no-untyped-def]
-    """A grounded draft row as the drafting service would store it (fixed provenance)."""
+    """A grounded draft row as the drafting service would store it for a model's reply
+    (fixed provenance; an ``offline`` provider would make it a scaffold accept refuses)."""
     return Draft(
         session_id=session_id,
         item_id=item_id,
@@ -23,7 +24,7 @@ def draft_row(session_id: str, item_id: str, text: str, evidence=(2, 4)) -> Draf
         text=text,
         evidence=list(evidence),
         quotes=[],
-        provider="offline",
+        provider="openai",
         model="fixture",
         prompt_version="test",
         prompt_hash="0" * 64,
@@ -65,3 +66,31 @@ def prepare_work(engine: Engine) -> Engine:
     assign_authoring(engine, ["ana", "ben", "chen"], seed=0)
     assign_reviews(engine, fraction=1.0, overlap=2, overlap_fraction=0.5, seed=0)
     return engine
+
+
+def review_now(  # type: ignore[no-untyped-def]
+    engine: Engine, assignment_id: int, reviewer: str, scores, comment: str = ""
+):
+    """Open an assigned review as the review screen does, then submit for the version shown."""
+    from annotate.lifecycle.reviews import submit_review
+    from annotate.review import open_review
+
+    shown = open_review(engine, assignment_id, reviewer).rationale_version
+    return submit_review(engine, assignment_id, reviewer, scores, comment, shown_version=shown)
+
+
+def current_text(session, rationale: Rationale | int) -> str | None:  # type: ignore[no-untyped-def]
+    """The text of the version ``rationales.current_version`` names (None without one)."""
+    from store.models import RationaleVersion
+
+    if isinstance(rationale, int):
+        rationale = session.get(Rationale, rationale)
+    if rationale is None or rationale.current_version is None:
+        return None
+    row = session.execute(
+        select(RationaleVersion.text).where(
+            RationaleVersion.rationale_id == rationale.id,
+            RationaleVersion.version == rationale.current_version,
+        )
+    ).first()
+    return None if row is None else row[0]

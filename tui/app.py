@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from annotate.editing import Drafter
 from annotate.errors import ConfigError
+from annotate.lifecycle.editor import Drafter
 
 
 def default_drafter() -> Drafter:

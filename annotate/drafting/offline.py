@@ -3,8 +3,8 @@
 It ranks the session's turns by character n-gram similarity to the item, its
 dimension's definition and the dimension's cue words (English and Chinese, from
 ``guidelines/prompts/offline.toml``), prefers the client's own turns, and writes a
-draft that is labelled as such: the rating, the item, and short exact quotes from
-the best-matching turns, for the expert to rewrite.
+draft stored as the offline provider's (the editor labels it as such): the rating, the
+item, and short exact quotes from the best-matching turns, for the expert to rewrite.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def pick_evidence(context: ItemContext, spec: OfflineSpec) -> list[TurnText]:
 
 
 def offline_draft(context: ItemContext, spec: OfflineSpec) -> ParsedDraft:
-    """The labelled evidence-first draft for one item."""
+    """The evidence-first draft for one item (its label is shown, not stored in it)."""
     words = spec.text.get(context.language) or spec.text["en"]
     evidence = pick_evidence(context, spec)
     quotes = [Quote(excerpt(t.text, spec.quote_chars), t.number) for t in evidence]
@@ -103,7 +103,9 @@ def offline_draft(context: ItemContext, spec: OfflineSpec) -> ParsedDraft:
         turns=", ".join(str(t.number) for t in evidence),
         quotes=quoted + ("." if quoted and context.language != "zh" else "。" if quoted else ""),
     )
-    return ParsedDraft(f"{words.label} {body}", [t.number for t in evidence], quotes)
+    # The label (``words.label``) is not part of the text: the editor shows it above the
+    # draft (the draft's provider says it is offline), and accept refuses the draft as is.
+    return ParsedDraft(body, [t.number for t in evidence], quotes)
 
 
 class OfflineProvider:

@@ -87,15 +87,16 @@ def build_manifest(
         "threshold_from": "--min-score" if options.min_score is not None else "rubric",
         "include_unreviewed": options.include_unreviewed,
         "rule": (
-            "accepted, with a final text and a client rating; every review of the final "
-            "version scores at least review_threshold on faithfulness, relevance and "
+            "accepted, with a final text (the rationale's current version) that is not "
+            "drafter scaffolding and a client rating; every review of the final version "
+            "scores at least review_threshold on faithfulness, relevance and "
             "informativeness; no review of the final version counts as unreviewed"
         ),
     }
     if options.fmt == "dpo":
         filters["dpo_min_edit_ratio"] = options.dpo_min_edit
         filters["dpo_rule"] = (
-            "pair when the draft the rationale started from (rationales.draft_id) has text "
+            "pair when the draft the final text began from (rationales.draft_id) has text "
             "and its Levenshtein distance to the final text, over the longer length, "
             "exceeds dpo_min_edit_ratio"
         )

@@ -16,10 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, bindparam, exists, func, or_, select
+from sqlalchemy import Table, and_, bindparam, case, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from annotate import workflow
+from annotate.lifecycle.rules import scaffold_clause
 from store.db import code_point_order
 from store.models import (
     Draft,
@@ -56,6 +57,7 @@ FETCH_ROWS = 2000  # rows per driver fetch
 OTHER_INSTRUMENT = "other_instrument"
 NOT_ACCEPTED = "not_accepted"
 NO_TEXT = "no_text"
+DRAFTER_SCAFFOLD = "drafter_scaffold"  # the offline drafter's label, or its draft unchanged
 NO_CLIENT_RATING = "no_client_rating"
 REVIEW_BELOW_THRESHOLD = "review_below_threshold"
 UNREVIEWED = "unreviewed"
@@ -82,6 +84,7 @@ class ScanRow(NamedTuple):
     instrument_id: str
     status: str
     final_version: int | None
+    scaffold: bool  # the final text is drafter scaffolding (never a training target)
     reviews: int  # reviews of the final version
     failed_reviews: int  # of those, how many score below the threshold on any criterion
     client_rating: int | None
@@ -90,11 +93,12 @@ class ScanRow(NamedTuple):
 def exclusion_reason(row: Any, policy: Policy) -> str | None:
     """Why a rationale is left out of the export, or None when it is included.
 
-    A rationale is included when it is accepted, has a final text and a client
-    rating, and every review of its final version (each reviewer reviews a version
-    at most once) scores at least the threshold on all three criteria. Reviews of
-    earlier versions do not count. With no review of the final version it is
-    ``unreviewed``: left out unless the policy includes unreviewed work.
+    A rationale is included when it is accepted, has a final text (its current
+    version, ``rationales.current_version``) that is not drafter scaffolding and a
+    client rating, and every review of its final version (each reviewer reviews a
+    version at most once) scores at least the threshold on all three criteria.
+    Reviews of earlier versions do not count. With no review of the final version it
+    is ``unreviewed``: left out unless the policy includes unreviewed work.
     """
     if row.instrument_id != policy.instrument_id:
         return OTHER_INSTRUMENT
@@ -102,6 +106,8 @@ def exclusion_reason(row: Any, policy: Policy) -> str | None:
         return NOT_ACCEPTED
     if row.final_version is None:
         return NO_TEXT
+    if row.scaffold:
+        return DRAFTER_SCAFFOLD
     if row.client_rating is None:
         return NO_CLIENT_RATING
     if row.failed_reviews:
@@ -111,21 +117,23 @@ def exclusion_reason(row: Any, policy: Policy) -> str | None:
     return None
 
 
-def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any]:
-    """The final version to outer-join (with its ON clause), and per rationale the
-    reviews of that version, how many of them fail, and the client's rating.
+def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any, tuple[Any, Any, Any]]:
+    """The final version and the draft it began from, to outer-join (with their ON
+    clauses); whether the final text is drafter scaffolding; and per rationale the
+    reviews of the final version, how many of them fail, and the client's rating.
 
-    The final version is the row with no newer one (an index seek on the unique
-    (rationale_id, version) key), so the review look-ups below use its column
-    instead of repeating a MAX subquery.
+    The final version is the one ``rationales.current_version`` names (an index seek
+    on the unique (rationale_id, version) key).
     """
     final = versions_t.alias("final")
-    newer = versions_t.alias("newer")
     on_final = and_(
         final.c.rationale_id == rationales_t.c.id,
-        ~exists().where(
-            newer.c.rationale_id == rationales_t.c.id, newer.c.version > final.c.version
-        ),
+        final.c.version == rationales_t.c.current_version,
+    )
+    origin = drafts_t.alias("origin")
+    on_origin = origin.c.id == rationales_t.c.draft_id
+    scaffold = case(
+        (scaffold_clause(final.c.text, origin.c.provider, origin.c.text), True), else_=False
     )
     of_final = (
         reviews_t.c.rationale_id == rationales_t.c.id,
@@ -153,7 +161,7 @@ def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any]:
         .correlate(rationales_t)
         .scalar_subquery()
     )
-    return final, on_final, reviews, failed, client_rating
+    return final, on_final, origin, on_origin, scaffold, (reviews, failed, client_rating)
 
 
 _CURSOR_NUMBERS = itertools.count(1)
@@ -199,7 +207,7 @@ def driver_rows(connection: Connection, query: Any) -> Iterator[tuple]:
 
 def scan(connection: Connection, policy: Policy) -> Iterator[ScanRow]:
     """Every rationale, light, ordered by (session id, item position), streamed."""
-    final, on_final, reviews, failed, client_rating = _measures(policy.threshold)
+    final, on_final, origin, on_origin, scaffold, counts = _measures(policy.threshold)
     query = (
         select(
             rationales_t.c.session_id,
@@ -208,13 +216,13 @@ def scan(connection: Connection, policy: Policy) -> Iterator[ScanRow]:
             items_t.c.instrument_id,
             rationales_t.c.status,
             final.c.version,
-            reviews,
-            failed,
-            client_rating,
+            scaffold,
+            *counts,
         )
         .join(sessions_t, sessions_t.c.id == rationales_t.c.session_id)
         .join(items_t, items_t.c.id == rationales_t.c.item_id)
         .outerjoin(final, on_final)
+        .outerjoin(origin, on_origin)
         .order_by(
             code_point_order(rationales_t.c.session_id, connection.dialect),
             items_t.c.position,
@@ -336,6 +344,7 @@ class FullRow(NamedTuple):
     instrument_id: str
     status: str
     final_version: int | None
+    scaffold: bool
     reviews: int
     failed_reviews: int
     client_rating: int | None
@@ -356,7 +365,7 @@ class BatchReader:
     def __init__(self, connection: Connection, policy: Policy, size: int) -> None:
         self.size = size
         names = [f"session_{n}" for n in range(size)]
-        final, on_final, reviews, failed, client_rating = _measures(policy.threshold)
+        final, on_final, origin, on_origin, scaffold, counts = _measures(policy.threshold)
         # Only the final version's row is joined: texts of older versions are never read.
         query = (
             select(
@@ -367,19 +376,18 @@ class BatchReader:
                 items_t.c.instrument_id,
                 rationales_t.c.status,
                 final.c.version,
-                reviews,
-                failed,
-                client_rating,
+                scaffold,
+                *counts,
                 final.c.text,
                 final.c.guideline_version,
-                drafts_t.c.status,
-                drafts_t.c.text,
-                drafts_t.c.prompt_version,
+                origin.c.status,
+                origin.c.text,
+                origin.c.prompt_version,
             )
             .join(sessions_t, sessions_t.c.id == rationales_t.c.session_id)
             .join(items_t, items_t.c.id == rationales_t.c.item_id)
             .outerjoin(final, on_final)
-            .outerjoin(drafts_t, drafts_t.c.id == rationales_t.c.draft_id)
+            .outerjoin(origin, on_origin)
             .where(rationales_t.c.session_id.in_([bindparam(n) for n in names]))
             .order_by(
                 code_point_order(rationales_t.c.session_id, connection.dialect),

@@ -13,10 +13,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from annotate import workflow
-from annotate.errors import ConfigError, ImportFailed
+from annotate.errors import AnnotateError, ConfigError, ImportFailed
 from annotate.guidelines import load_rubric
 from annotate.importing import readers, validation
 from annotate.instruments import item_catalog
+from annotate.lifecycle.reviews import existing_review, record_review, reviewable_version
+from annotate.lifecycle.versions import (
+    RATIONALES,
+    RationaleRow,
+    current_texts,
+    ensure_rationale,
+    store_version,
+)
 from store.db import advisory_write_lock, bulk_insert, insert_ignoring_duplicates
 from store.models import (
     Annotator,
@@ -24,9 +32,6 @@ from store.models import (
     Counselor,
     ImportRecord,
     Rating,
-    Rationale,
-    RationaleVersion,
-    Review,
     TherapySession,
     Turn,
     utcnow,
@@ -390,108 +395,83 @@ class _RationaleImporter(_Importer):
 
     def _rationales(self, chunk: list[tuple[int, dict[str, Any]]]) -> dict[tuple[str, str], Any]:
         ids = {record["session_id"] for _, record in chunk}
+        columns = [RATIONALES.c[name] for name in RationaleRow.__dataclass_fields__]
         # FOR UPDATE (PostgreSQL): an expert's concurrent save waits for this import
         # and then sees the new lock_version, instead of both writing the same version.
         rows = self.session.execute(
-            select(Rationale)
-            .where(Rationale.session_id.in_(ids))  # type: ignore[attr-defined]
-            .with_for_update()
-        ).scalars()
-        return {(r.session_id, r.item_id): r for r in rows}
+            select(*columns).where(RATIONALES.c.session_id.in_(ids)).with_for_update()
+        ).all()
+        return {(row.session_id, row.item_id): RationaleRow(*row) for row in rows}
 
     def write(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
         present = self._sessions_present(chunk)
         rationales = self._rationales(chunk)
-        latest = _latest_texts(self.session, [r.id for r in rationales.values()])
+        current = current_texts(self.session, [r.id for r in rationales.values()])
         self.ensure(Annotator, {r["author"] for _, r in chunk}, self.known_annotators)
         from annotate.guidelines import load_manual
 
         guideline_version = load_manual().version
         for line, record in chunk:
-            if record["session_id"] not in present:
-                self.errors.add(line, f"unknown session {record['session_id']!r}")
+            session_id, item_id = record["session_id"], record["item_id"]
+            if session_id not in present:
+                self.errors.add(line, f"unknown session {session_id!r}")
                 continue
-            rationale = rationales.get((record["session_id"], record["item_id"]))
+            rationale = rationales.get((session_id, item_id))
             if rationale is not None and rationale.author_id not in (None, record["author"]):
                 self.errors.add(
                     line,
-                    f"rationale for session {record['session_id']!r} item "
-                    f"{record['item_id']!r} already has another author",
+                    f"rationale for session {session_id!r} item {item_id!r} already has "
+                    "another author",
                 )
                 continue
-            if rationale is not None and latest.get(rationale.id) == record["text"]:
+            if rationale is not None and current.get(rationale.id) == record["text"]:
                 self.result.unchanged += 1
                 continue
-            if self.errors:
-                continue
             if rationale is None:
-                rationale = Rationale(
-                    session_id=record["session_id"],
-                    item_id=record["item_id"],
-                    author_id=record["author"],
-                    status=workflow.ACCEPTED,
-                )
                 self.result.created += 1
             else:
                 self.result.updated += 1
-                rationale.author_id = record["author"]
-                rationale.status = workflow.ACCEPTED
-            rationale.lock_version += 1
-            rationale.updated_at = utcnow()
-            self.session.add(rationale)
-            self.session.flush()
-            assert rationale.id is not None
-            self.session.add(
-                RationaleVersion(
-                    rationale_id=rationale.id,
-                    version=rationale.lock_version,
-                    text=record["text"],
-                    author_id=record["author"],
-                    kind=workflow.VERSION_IMPORT,
-                    guideline_version=guideline_version,
-                )
+            if self.errors:
+                continue
+            rationale_id = (
+                rationale.id
+                if rationale is not None
+                else ensure_rationale(self.session, session_id, item_id)
             )
-        self.session.flush()
-
-
-def _latest_texts(session: Session, rationale_ids: list[int | None]) -> dict[int, str]:
-    if not rationale_ids:
-        return {}
-    rows = session.execute(
-        select(  # type: ignore[call-overload]
-            RationaleVersion.rationale_id, RationaleVersion.version, RationaleVersion.text
-        )
-        .where(RationaleVersion.rationale_id.in_(rationale_ids))  # type: ignore[attr-defined]
-        .where(RationaleVersion.kind != workflow.VERSION_CONFLICT)  # type: ignore[arg-type]
-        .order_by(RationaleVersion.version)  # type: ignore[arg-type]
-    ).all()
-    return {rationale_id: text for rationale_id, _, text in rows}
+            store_version(
+                self.session,
+                rationale_id,
+                record["text"],
+                record["author"],
+                kind=workflow.VERSION_IMPORT,
+                expected_version=None,  # an import wins: it is the text the team agreed on
+                guideline_version=guideline_version,
+            )
 
 
 class _ReviewImporter(_RationaleImporter):
-    """Cross-reviews of stored rationales; a failing score sends the rationale back."""
+    """Cross-reviews of stored rationales, each bound to the version it scored."""
 
     def check(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         rubric = load_rubric()
         return validation.check_review(data, self.catalog, (rubric.scale_min, rubric.scale_max))
 
     def key(self, record: dict[str, Any]) -> Any:
-        return (record["session_id"], record["item_id"], record["reviewer"])
+        return (
+            record["session_id"],
+            record["item_id"],
+            record["reviewer"],
+            record["rationale_version"],
+        )
 
     def describe(self, key: Any) -> str:
-        return f"review by {key[2]!r} of session {key[0]!r} item {key[1]!r}"
+        of_version = "" if key[3] is None else f" version {key[3]}"
+        return f"review by {key[2]!r} of session {key[0]!r} item {key[1]!r}{of_version}"
 
     def write(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
         rubric = load_rubric()
         present = self._sessions_present(chunk)
         rationales = self._rationales(chunk)
-        ids = [r.id for r in rationales.values()]
-        existing = {
-            (review.rationale_id, review.reviewer_id, review.rationale_version): review
-            for review in self.session.execute(
-                select(Review).where(Review.rationale_id.in_(ids))  # type: ignore[attr-defined]
-            ).scalars()
-        }
         self.ensure(Annotator, {r["reviewer"] for _, r in chunk}, self.known_annotators)
         for line, record in chunk:
             session_id, item_id, reviewer = (
@@ -506,39 +486,33 @@ class _ReviewImporter(_RationaleImporter):
             if rationale is None:
                 self.errors.add(line, f"no rationale for session {session_id!r} item {item_id!r}")
                 continue
-            if rationale.author_id == reviewer:
-                self.errors.add(line, f"{reviewer!r} may not review their own rationale")
+            try:
+                version, _ = reviewable_version(
+                    self.session, rationale.id, reviewer, record["rationale_version"]
+                )
+            except AnnotateError as error:
+                self.errors.add(line, f"session {session_id!r} item {item_id!r}: {error}")
                 continue
             scores = {name: record[name] for name in validation.CRITERIA}
-            old = existing.get((rationale.id, reviewer, rationale.lock_version))
+            old = existing_review(self.session, rationale.id, reviewer, version)
             if old is not None:
                 same = all(getattr(old, name) == value for name, value in scores.items())
                 if same and old.comment == record["comment"]:
                     self.result.unchanged += 1
                 else:
                     self.errors.add(
-                        line, f"{reviewer!r} already reviewed this rationale with other scores"
+                        line,
+                        f"{reviewer!r} already reviewed version {version} of this rationale "
+                        "with other scores",
                     )
                 continue
             self.result.created += 1
             if self.errors:
                 continue
-            passed = rubric.passes(scores)
-            self.session.add(
-                Review(
-                    rationale_id=rationale.id,
-                    rationale_version=rationale.lock_version,
-                    reviewer_id=reviewer,
-                    comment=record["comment"],
-                    passed=passed,
-                    rubric_version=rubric.version,
-                    **scores,
-                )
-            )
-            if not passed:
-                rationale.status = workflow.REVISION_REQUESTED
-                self.session.add(rationale)
-        self.session.flush()
+            record_review(
+                self.session, rationale.id, reviewer, scores,
+                version=version, comment=record["comment"], rubric=rubric,
+            )  # fmt: skip
 
 
 _IMPORTERS: dict[str, type[_Importer]] = {

@@ -29,6 +29,7 @@ REVIEW_FIELDS = {
     "relevance",
     "informativeness",
     "comment",
+    "rationale_version",
 }
 CRITERIA = ("faithfulness", "relevance", "informativeness")
 
@@ -189,11 +190,16 @@ def check_review(
     comment = data.get("comment")
     if comment is not None and not isinstance(comment, str):
         problems.add("comment must be a string")
+    version = data.get("rationale_version")
+    if version is not None and (not _whole_number(version) or not 0 <= version <= MAX_INTEGER):
+        problems.add(f"rationale_version must be a whole number, found {show(version)}")
+        version = None
     record = {
         "session_id": session_id,
         "item_id": item_id,
         "reviewer": reviewer,
         **scores,
         "comment": comment or None,
+        "rationale_version": version,
     }
     return record, problems.messages

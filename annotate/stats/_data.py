@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.engine import Engine
 
 from annotate import workflow
@@ -87,18 +87,14 @@ def items(engine: Engine, instrument_id: str | None = None) -> pd.DataFrame:
 
 
 def rationales(engine: Engine) -> pd.DataFrame:
-    """One row per rationale with its final text and the text of the draft it started from.
+    """One row per rationale with its current text, its final text and the draft it began from.
 
-    ``final_text`` follows ``annotate.workflow.final_text`` (the latest version of an
-    accepted rationale, else missing), read in one query instead of one per rationale.
+    ``current_text`` is the version ``rationales.current_version`` names; ``final_text``
+    is that text for an accepted rationale, else missing. ``draft_text`` is the text of
+    the draft the current text began from (``rationales.draft_id``).
     """
     rationale, item = Rationale.__table__, Item.__table__  # type: ignore[attr-defined]
     version, draft = RationaleVersion.__table__, Draft.__table__  # type: ignore[attr-defined]
-    latest = (
-        select(version.c.rationale_id, func.max(version.c.version).label("version"))
-        .group_by(version.c.rationale_id)
-        .subquery()
-    )
     query = (
         select(
             rationale.c.id.label("rationale_id"),
@@ -107,19 +103,19 @@ def rationales(engine: Engine) -> pd.DataFrame:
             item.c.dimension,
             rationale.c.author_id,
             rationale.c.status,
+            rationale.c.current_version,
             rationale.c.draft_id,
             draft.c.status.label("draft_status"),
             draft.c.text.label("draft_text"),
-            version.c.text.label("latest_text"),
-            version.c.created_at.label("latest_at"),
+            version.c.text.label("current_text"),
+            version.c.created_at.label("current_at"),
         )
         .join(item, item.c.id == rationale.c.item_id)
-        .outerjoin(latest, latest.c.rationale_id == rationale.c.id)
         .outerjoin(
             version,
             and_(
                 version.c.rationale_id == rationale.c.id,
-                version.c.version == latest.c.version,
+                version.c.version == rationale.c.current_version,
             ),
         )
         .outerjoin(draft, draft.c.id == rationale.c.draft_id)
@@ -127,7 +123,7 @@ def rationales(engine: Engine) -> pd.DataFrame:
     )
     frame = _frame(engine, query)
     accepted = frame["status"] == workflow.ACCEPTED
-    frame["final_text"] = frame["latest_text"].where(accepted, None)
+    frame["final_text"] = frame["current_text"].where(accepted, None)
     return frame
 
 

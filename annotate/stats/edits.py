@@ -1,11 +1,11 @@
 """From draft to final text: how much experts kept, changed and wrote.
 
-Only accepted rationales have a final text (``annotate.workflow.final_text``). A
-rationale whose ``draft_id`` is empty (imported, or written without a draft) or names
-a draft without text (a failed call) has nothing to compare and is counted under
-``no_draft``. Texts are compared after Unicode NFC normalisation and trimming the
-surrounding whitespace; lengths count characters (code points), so Chinese and English
-are measured alike.
+Only accepted rationales have a final text: the text of their current version. A
+rationale whose ``draft_id`` (the draft that text began from) is empty (imported, or
+written from an empty editor) or names a draft without text has nothing to compare
+and is counted under ``no_draft``. Texts are compared after Unicode NFC normalisation
+and trimming the surrounding whitespace; lengths count characters (code points), so
+Chinese and English are measured alike.
 """
 
 from __future__ import annotations

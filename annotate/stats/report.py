@@ -112,7 +112,7 @@ def _progress_chart(engine: Engine) -> str:
     finals = rationales(engine)
     series = {
         "drafts": _cumulative(drafts(engine)["created_at"]),
-        "accepted rationales": _cumulative(finals.loc[finals["final_text"].notna(), "latest_at"]),
+        "accepted rationales": _cumulative(finals.loc[finals["final_text"].notna(), "current_at"]),
         "reviews": _cumulative(reviews(engine)["created_at"]),
     }
     return svg.step_chart("Progress over time", series)

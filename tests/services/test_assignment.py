@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from annotate import editing
 from annotate.assignment import assign_authoring, assign_reviews
 from annotate.errors import ConfigError
 from annotate.importing import import_file
+from annotate.lifecycle import editor as editing
 from annotate.queue import authoring_queue
 from store.models import Rationale, ReviewAssignment, TherapySession
 from tests.factories import session_record, write_jsonl

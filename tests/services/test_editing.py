@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, select
 
-from annotate import editing, workflow
+from annotate import workflow
 from annotate.assignment import assign_authoring
 from annotate.errors import ConflictError, NotFoundError, PermissionDenied
 from annotate.importing import import_file
+from annotate.lifecycle import editor as editing
 from annotate.queue import authoring_queue
 from store.models import Autosave, Rationale, RationaleVersion
 from tests.factories import session_record, write_jsonl

@@ -6,8 +6,8 @@ import json
 from collections import defaultdict
 from statistics import mean
 
-from annotate import editing
 from annotate.demo import DEMO_RATIONALES, DEMO_REVIEWS, DEMO_SESSIONS
+from annotate.lifecycle import editor as editing
 from annotate.progress import detail
 from tests.workdata import prepare_work
 

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from annotate import editing, workflow
+from annotate import workflow
 from annotate.assignment import assign_authoring, assign_reviews
 from annotate.errors import ConfigError, PermissionDenied
 from annotate.importing import import_file
+from annotate.lifecycle import editor as editing
+from annotate.lifecycle.reviews import submit_review
 from annotate.queue import authoring_queue
-from annotate.review import ReviewView, open_review, review_queue, submit_review
+from annotate.review import ReviewView, open_review, review_queue
 from store.db import session_scope
 from store.models import Rationale, ReviewAssignment
 from tests.factories import session_record, write_jsonl
@@ -52,11 +54,13 @@ def test_queue_and_view(reviewed) -> None:  # type: ignore[no-untyped-def]
 
 def test_failing_review_sends_back_passing_does_not(reviewed) -> None:  # type: ignore[no-untyped-def]
     first, second = review_queue(reviewed, "ben")[:2]
-    passed = submit_review(reviewed, first.assignment_id, "ben", GOOD)
+    passed = submit_review(reviewed, first.assignment_id, "ben", GOOD, shown_version=1)
     assert passed.passed and passed.rubric_version == "1.0.0"
     with pytest.raises(ConfigError, match="comment"):
-        submit_review(reviewed, second.assignment_id, "ben", BAD)
-    failed = submit_review(reviewed, second.assignment_id, "ben", BAD, "理由太笼统")
+        submit_review(reviewed, second.assignment_id, "ben", BAD, shown_version=1)
+    failed = submit_review(
+        reviewed, second.assignment_id, "ben", BAD, "理由太笼统", shown_version=1
+    )
     assert not failed.passed
     with Session(reviewed) as session:
         assert session.get(Rationale, first.rationale_id).status == workflow.ACCEPTED  # type: ignore[union-attr]
@@ -69,7 +73,7 @@ def test_failing_review_sends_back_passing_does_not(reviewed) -> None:  # type: 
     assert state.review_comments == ("理由太笼统",)
     assert len(review_queue(reviewed, "ben")) == 10  # done ones leave the queue
     with pytest.raises(PermissionDenied):  # the same version twice
-        submit_review(reviewed, first.assignment_id, "ben", GOOD)
+        submit_review(reviewed, first.assignment_id, "ben", GOOD, shown_version=1)
 
 
 def test_self_review_is_refused_even_when_assigned(reviewed) -> None:  # type: ignore[no-untyped-def]
@@ -81,7 +85,7 @@ def test_self_review_is_refused_even_when_assigned(reviewed) -> None:  # type: i
         assignment_id = assignment.id
     assert review_queue(reviewed, "ana") == []
     with pytest.raises(PermissionDenied):
-        submit_review(reviewed, assignment_id, "ana", GOOD)
+        submit_review(reviewed, assignment_id, "ana", GOOD, shown_version=1)
     with pytest.raises(PermissionDenied):
         open_review(reviewed, assignment_id, "ana")
 
@@ -89,8 +93,10 @@ def test_self_review_is_refused_even_when_assigned(reviewed) -> None:  # type: i
 def test_scores_are_validated(reviewed) -> None:  # type: ignore[no-untyped-def]
     task = review_queue(reviewed, "ben")[0]
     with pytest.raises(ConfigError):
-        submit_review(reviewed, task.assignment_id, "ben", {**GOOD, "faithfulness": 6})
+        submit_review(
+            reviewed, task.assignment_id, "ben", {**GOOD, "faithfulness": 6}, shown_version=1
+        )
     with pytest.raises(ConfigError):
-        submit_review(reviewed, task.assignment_id, "ben", {"faithfulness": 4})
+        submit_review(reviewed, task.assignment_id, "ben", {"faithfulness": 4}, shown_version=1)
     with pytest.raises(PermissionDenied):  # assigned to ben, not chen
-        submit_review(reviewed, task.assignment_id, "chen", GOOD)
+        submit_review(reviewed, task.assignment_id, "chen", GOOD, shown_version=1)

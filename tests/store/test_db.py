@@ -7,10 +7,10 @@ import threading
 import time
 
 import pytest
+from annotate.versioning import rationale_id_for, save_rationale_version
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from annotate.versioning import rationale_id_for, save_rationale_version
 from store.db import (
     bulk_insert,
     insert_ignoring_duplicates,

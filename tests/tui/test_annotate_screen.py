@@ -236,7 +236,7 @@ async def test_chinese_text_renders_and_saves(work_engine) -> None:
 
 
 async def test_a_stale_save_keeps_both_texts(work_engine) -> None:
-    from annotate import editing
+    from annotate.lifecycle import editor as editing
 
     entry = first_pending(work_engine)
     app = create_app(work_engine, "ana")

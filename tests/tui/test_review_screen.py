@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from annotate import editing, workflow
+from annotate import workflow
 from annotate.assignment import assign_authoring, assign_reviews
 from annotate.errors import PermissionDenied
 from annotate.importing import import_file
+from annotate.lifecycle import editor as editing
+from annotate.lifecycle.reviews import submit_review
 from annotate.queue import authoring_queue
-from annotate.review import review_queue, submit_review
+from annotate.review import review_queue
 from store.db import session_scope
 from store.models import Rationale, Review, ReviewAssignment
 from tests.factories import session_record, write_jsonl
@@ -129,6 +131,7 @@ async def test_blind_review_never_renders_the_author_and_never_offers_own_work(
             bad_id,
             "qxauthor",
             {"faithfulness": 5, "relevance": 5, "informativeness": 5},
+            shown_version=1,
         )
     app = create_app(blind_engine, "qxauthor")
     async with app.run_test(size=SIZE) as pilot:

@@ -14,9 +14,9 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Label, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from annotate import editing
-from annotate.editing import DraftView, EditorState, SaveResult
 from annotate.errors import ConflictError
+from annotate.lifecycle import editor as editing
+from annotate.lifecycle.editor import DraftView, EditorState, SaveResult
 from tui.widgets.item_panel import ItemPanel
 from tui.widgets.transcript import Transcript
 
@@ -82,7 +82,11 @@ class AnnotateScreen(Screen[None]):
         self.draft: DraftView | None = None
         self.saved_text: str | None = None
         self.persisted_text = ""  # last text stored anywhere (version or autosave)
-        self.lock_version = 0
+        self.lock_version = 0  # the version the next save names (optimistic check)
+        self.current_version: int | None = None
+        self.draft_origin: int | None = None  # the draft the editor text began from
+        self.saving = False  # a save or accept is being written
+        self.queued_save: bool | None = None  # pressed meanwhile: accept? (None: nothing)
         self.flagged = False
         self.autosaved = False
         self._autosave_timer: Timer | None = None
@@ -97,6 +101,7 @@ class AnnotateScreen(Screen[None]):
                 yield ItemPanel(id="item")
                 yield Static(id="comments")
                 yield Label("Rationale", classes="panel-title")
+                yield Static(id="scaffold")
                 yield TextArea(id="editor", soft_wrap=True, show_line_numbers=False)
                 yield Static(id="indicator")
         yield Footer()
@@ -132,6 +137,9 @@ class AnnotateScreen(Screen[None]):
         self.state, self.draft = state, state.draft
         self.saved_text = state.saved_text
         self.lock_version = state.lock_version
+        self.current_version = state.current_version
+        self.draft_origin = state.initial_draft_id
+        self.saving, self.queued_save = False, None
         self.flagged = state.flagged
         self.persisted_text = state.initial_text  # what reopening the item would show
         self.autosaved = state.autosave_text is not None
@@ -159,6 +167,8 @@ class AnnotateScreen(Screen[None]):
 
     @on(TextArea.Changed, "#editor")
     def _edited(self) -> None:
+        if not self.editor.text.strip():
+            self.draft_origin = None  # emptied: what is typed next is the expert's own
         self._refresh_indicator()
         if self._autosave_timer is not None:
             self._autosave_timer.stop()
@@ -174,12 +184,16 @@ class AnnotateScreen(Screen[None]):
         self._autosave_timer = None
         if self.state is None or self.editor.text == self.persisted_text:
             return
-        self.autosave(self.state.rationale_id, self.editor.text, self.lock_version)
+        self.autosave(
+            self.state.rationale_id, self.editor.text, self.lock_version, self.draft_origin
+        )
 
     @work(thread=True, exit_on_error=False, group="autosave")
-    def autosave(self, rationale_id: int, text: str, base_version: int) -> None:
+    def autosave(
+        self, rationale_id: int, text: str, base_version: int, draft_id: int | None
+    ) -> None:
         app = self.app
-        editing.autosave(app.engine, rationale_id, app.annotator, text, base_version)  # type: ignore[attr-defined]
+        editing.autosave(app.engine, rationale_id, app.annotator, text, base_version, draft_id)  # type: ignore[attr-defined]
         self.post_message(self.Autosaved(rationale_id, text))
 
     @on(Autosaved)
@@ -195,7 +209,7 @@ class AnnotateScreen(Screen[None]):
         text = self.editor.text
         parts = [STATUS_LABEL.get(self.state.status, self.state.status)]
         if self.saved_text is not None and text == self.saved_text:
-            parts.append(f"saved (version {self.lock_version})")
+            parts.append(f"saved (version {self.current_version})")
         elif text == self.persisted_text and self.autosaved:
             parts.append("not saved, autosaved")
         elif text == self.persisted_text:
@@ -211,31 +225,68 @@ class AnnotateScreen(Screen[None]):
         if self.flagged:
             parts.append("flagged")
         self.query_one("#indicator", Static).update(" · ".join(parts), layout=False)
+        self._refresh_scaffold_banner()
+
+    def _refresh_scaffold_banner(self) -> None:
+        """An offline draft says what it is above the editor (the label is not in the text)."""
+        banner = self.query_one("#scaffold", Static)
+        draft = self.draft
+        label = draft.scaffold_label if draft is not None else None
+        shown = label is not None and draft is not None and self.draft_origin == draft.id
+        if banner.display != shown:
+            banner.display = shown
+        if shown and label is not None:
+            banner.update(label, layout=False)
 
     # -- save and accept ---------------------------------------------------------------------
 
     def action_save(self) -> None:
-        if self.state is not None:
-            self.store(self.state.rationale_id, self.editor.text, self.lock_version, accept=False)
+        self._store(accept=False)
 
     def action_accept(self) -> None:
-        if self.state is not None:
-            self.store(self.state.rationale_id, self.editor.text, self.lock_version, accept=True)
+        self._store(accept=True)
+
+    def _store(self, *, accept: bool) -> None:
+        """Save or accept; pressed while a save is being written, it waits for that one
+        (so a quick second Ctrl+S never races the first into a conflict with oneself)."""
+        if self.state is None:
+            return
+        if self.saving:
+            self.queued_save = accept or bool(self.queued_save)
+            return
+        self.saving = True
+        self.store(
+            self.state.rationale_id,
+            self.editor.text,
+            self.lock_version,
+            self.draft_origin,
+            accept=accept,
+        )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
-    def store(self, rationale_id: int, text: str, base_version: int, *, accept: bool) -> None:
+    def store(
+        self,
+        rationale_id: int,
+        text: str,
+        base_version: int,
+        draft_id: int | None,
+        *,
+        accept: bool,
+    ) -> None:
         app = self.app
         operation = editing.accept if accept else editing.save
-        result = operation(app.engine, rationale_id, app.annotator, text, base_version)  # type: ignore[attr-defined]
+        result = operation(app.engine, rationale_id, app.annotator, text, base_version, draft_id)  # type: ignore[attr-defined]
         self.post_message(self.Saved(result, text, accept))
 
     @on(Saved)
     def _saved(self, message: Saved) -> None:
+        self.saving = False
         if self.state is None:
             return
         self.saved_text = self.persisted_text = message.text
         self.autosaved = False
         self.lock_version = message.result.lock_version
+        self.current_version = message.result.version
         self.state = _with_status(self.state, message.result.status)
         if self._autosave_timer is not None:
             self._autosave_timer.stop()
@@ -243,8 +294,16 @@ class AnnotateScreen(Screen[None]):
         verb = "Accepted" if message.accepted else "Saved"
         self.notify(f"{verb}: version {message.result.version}")
         self._refresh_indicator()
+        queued, self.queued_save = self.queued_save, None
+        if queued is not None and (queued or self.editor.text != message.text):
+            self._store(accept=queued)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "save" and event.state in (
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            self.saving, self.queued_save = False, None
         error = event.worker.error
         stale = event.state == WorkerState.ERROR and isinstance(error, ConflictError)
         if stale and self.state is not None:  # show the text that won; ours is a conflict version
@@ -275,6 +334,7 @@ class AnnotateScreen(Screen[None]):
         )
         if not self.editor.text.strip() or (old is not None and self.editor.text == old.text):
             self.editor.load_text(message.draft.text)  # untouched draft: show the new one
+            self.draft_origin = message.draft.id
             self.notify("New draft loaded into the editor.")
         else:
             self.notify("New draft ready; Ctrl+B puts it in the editor (your text is kept).")
@@ -285,6 +345,8 @@ class AnnotateScreen(Screen[None]):
             self.notify("This item has no draft.", severity="warning")
             return
         self.editor.load_text(self.draft.text)
+        self.draft_origin = self.draft.id
+        self._refresh_indicator()
 
     def action_evidence(self) -> None:
         self.query_one("#transcript", Transcript).jump_to_evidence(1)
@@ -339,6 +401,7 @@ class AnnotateScreen(Screen[None]):
                 app.annotator,  # type: ignore[attr-defined]
                 self.editor.text,
                 self.lock_version,
+                self.draft_origin,
             )
 
     def _go(self, step: int) -> None:

@@ -11,9 +11,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static, TextArea
+from textual.worker import Worker, WorkerState
 
+from annotate.errors import StaleVersion
 from annotate.guidelines import load_rubric
-from annotate.review import ReviewView, open_review, submit_review
+from annotate.lifecycle.reviews import submit_review
+from annotate.review import ReviewView, open_review
 from tui.widgets.item_panel import ItemPanel
 from tui.widgets.rubric import RubricPanel
 from tui.widgets.transcript import Transcript
@@ -106,13 +109,28 @@ class ReviewScreen(Screen[None]):
                 return
             scores[key] = int(value)
         comment = self.query_one("#comment", TextArea).text
-        self.submit(self.view.assignment_id, scores, comment)
+        self.submit(self.view.assignment_id, self.view.rationale_version, scores, comment)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="submit")
-    def submit(self, assignment_id: int, scores: dict[str, int], comment: str) -> None:
+    def submit(
+        self, assignment_id: int, shown_version: int, scores: dict[str, int], comment: str
+    ) -> None:
+        """Store the scores for the version on screen (refused if it is no longer current)."""
         app = self.app
-        review = submit_review(app.engine, assignment_id, app.annotator, scores, comment)  # type: ignore[attr-defined]
+        review = submit_review(
+            app.engine,  # type: ignore[attr-defined]
+            assignment_id,
+            app.annotator,  # type: ignore[attr-defined]
+            scores,
+            comment,
+            shown_version=shown_version,
+        )
         self.post_message(self.Submitted(review.passed))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        stale = event.state == WorkerState.ERROR and isinstance(event.worker.error, StaleVersion)
+        if stale and self.view is not None:  # the author changed the text: show the new one
+            self.load(self.view.assignment_id)
 
     @on(Submitted)
     def _submitted(self, message: Submitted) -> None:

@@ -1,4 +1,4 @@
-"""Optimistic version check for rationale saves, and safe review writes, on both backends."""
+"""The writers of a rationale's life (versions, the current version, reviews), both backends."""
 
 from __future__ import annotations
 
@@ -6,9 +6,18 @@ import pytest
 from sqlmodel import Session, select
 
 from annotate import workflow
-from annotate.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied
-from annotate.versioning import rationale_id_for, save_rationale_version, save_review
+from annotate.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    PermissionDenied,
+    StaleVersion,
+)
+from annotate.guidelines import load_rubric
+from annotate.lifecycle.reviews import record_review
+from annotate.lifecycle.versions import ensure_rationale, save_version, write
 from bench.bench_concurrency import measure
+from tests.workdata import current_text
 from store.models import (
     Autosave,
     Rationale,
@@ -22,6 +31,24 @@ pytestmark = pytest.mark.both_backends
 
 PASS = {"faithfulness": 4, "relevance": 4, "informativeness": 4}
 FAIL = {"faithfulness": 4, "relevance": 2, "informativeness": 4}
+
+
+def rationale_id_for(engine, session_id: str, item_id: str) -> int:  # type: ignore[no-untyped-def]
+    return write(engine, lambda session: ensure_rationale(session, session_id, item_id))
+
+
+def save_rationale_version(engine, rationale_id, text, author, expected, **options):  # type: ignore[no-untyped-def]
+    return save_version(engine, rationale_id, text, author, expected, **options)
+
+
+def save_review(engine, rationale_id, reviewer, scores, *, rationale_version, comment=None, shown=None):  # type: ignore[no-untyped-def]
+    return write(
+        engine,
+        lambda session: record_review(
+            session, rationale_id, reviewer, scores, version=rationale_version,
+            comment=comment, rubric=load_rubric(), shown_version=shown,
+        ),  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -64,38 +91,50 @@ def test_saves_number_versions_and_claim_the_author(demo_engine, unit: int) -> N
             "ana",
             workflow.IN_PROGRESS,
         )
-        assert workflow.latest_version(session, unit).text == "来访者在第2轮提出睡眠目标。"  # type: ignore[union-attr]
+        assert rationale.current_version == 2
+        assert current_text(session, unit) == "来访者在第2轮提出睡眠目标。"
     accepted = save_rationale_version(
         demo_engine, unit, "Final.", "ana", 2, kind=workflow.VERSION_ACCEPT
     )
     with Session(demo_engine) as session:
         rationale = session.get(Rationale, unit)
         assert rationale is not None and rationale.status == workflow.ACCEPTED
-        assert workflow.final_text(session, rationale) == "Final."
+        assert current_text(session, rationale) == "Final." and rationale.current_version == 3
     assert accepted.kind == workflow.VERSION_ACCEPT
 
 
-def test_second_expert_on_a_stale_version_gets_a_conflict_and_keeps_both_texts(
+def test_a_save_from_a_stale_window_is_kept_as_a_conflict_and_never_becomes_current(
     demo_engine, unit: int
 ) -> None:
     save_rationale_version(demo_engine, unit, "Draft kept by ana.", "ana", 0)
-    # ana and ben both open version 1; ana saves first.
-    save_rationale_version(demo_engine, unit, "ana's edit.", "ana", 1)
+    # ana has the item open in two windows at version 1; window A saves first.
+    save_rationale_version(demo_engine, unit, "window A's edit.", "ana", 1)
     with pytest.raises(ConflictError) as raised:
-        save_rationale_version(demo_engine, unit, "ben's edit.", "ben", 1)
+        save_rationale_version(demo_engine, unit, "window B's edit.", "ana", 1)
     assert (raised.value.kept_version, raised.value.lock_version) == (3, 3)
     assert "kept as conflict version 3" in str(raised.value)
     assert _versions(demo_engine, unit) == [
         (1, "ana", "save", "Draft kept by ana."),
-        (2, "ana", "save", "ana's edit."),
-        (3, "ben", "conflict", "ben's edit."),
+        (2, "ana", "save", "window A's edit."),
+        (3, "ana", "conflict", "window B's edit."),
     ]
     with Session(demo_engine) as session:
-        current = workflow.latest_version(session, unit)
-        assert current is not None and current.text == "ana's edit."
-    # ben merges and saves naming the version the error gave him.
-    merged = save_rationale_version(demo_engine, unit, "merged.", "ben", raised.value.lock_version)
+        rationale = session.get(Rationale, unit)
+        assert rationale is not None and rationale.current_version == 2  # never the conflict
+        assert rationale.lock_version == 3
+        assert current_text(session, unit) == "window A's edit."
+    # ana merges and saves naming the version the error gave her.
+    merged = save_rationale_version(demo_engine, unit, "merged.", "ana", raised.value.lock_version)
     assert merged.version == 4 and merged.kind == "save"
+    with Session(demo_engine) as session:
+        assert session.get(Rationale, unit).current_version == 4  # type: ignore[union-attr]
+
+
+def test_only_the_author_writes_a_rationale(demo_engine, unit: int) -> None:
+    save_rationale_version(demo_engine, unit, "ana's text", "ana", 0)
+    with pytest.raises(PermissionDenied, match="another annotator"):
+        save_rationale_version(demo_engine, unit, "ben's text", "ben", 1)
+    assert _versions(demo_engine, unit) == [(1, "ana", "save", "ana's text")]
 
 
 def test_save_clears_the_authors_autosave_only(demo_engine, unit: int) -> None:
@@ -135,12 +174,25 @@ def test_review_rules(demo_engine, unit: int) -> None:
         save_review(demo_engine, unit, "ben", PASS, rationale_version=1)
 
 
-def test_a_co_author_may_not_review_the_version_they_wrote(demo_engine, unit: int) -> None:
-    save_rationale_version(demo_engine, unit, "ana's text", "ana", 0)
-    save_rationale_version(demo_engine, unit, "chen edited it", "chen", 1)
-    with pytest.raises(PermissionDenied):
-        save_review(demo_engine, unit, "chen", PASS, rationale_version=2)
-    assert save_review(demo_engine, unit, "chen", PASS, rationale_version=1).passed
+def test_a_review_names_a_real_text_that_is_not_the_reviewers(demo_engine, unit: int) -> None:
+    save_rationale_version(demo_engine, unit, "v1", "ana", 0)
+    save_rationale_version(demo_engine, unit, "v2", "ana", 1)
+    with pytest.raises(ConflictError):
+        save_rationale_version(demo_engine, unit, "stale window", "ana", 1)  # conflict v3
+    with pytest.raises(PermissionDenied, match="conflict text"):
+        save_review(demo_engine, unit, "ben", PASS, rationale_version=3)
+    with pytest.raises(NotFoundError, match="holds no text"):
+        save_review(demo_engine, unit, "ben", PASS, rationale_version=0)
+    # Without a version the review scores the current one (v2, not the newer conflict).
+    review = save_review(demo_engine, unit, "ben", PASS, rationale_version=None)
+    assert review.rationale_version == 2
+    # The review screen names the version it showed: refused once it is not current.
+    save_rationale_version(demo_engine, unit, "v4", "ana", 3)
+    with pytest.raises(StaleVersion, match="changed since you opened it"):
+        save_review(demo_engine, unit, "chen", PASS, rationale_version=2, shown=2)
+    with Session(demo_engine) as session:
+        reviewers = session.exec(select(Review.reviewer_id).where(Review.rationale_id == unit))
+        assert list(reviewers) == ["ben"]
 
 
 def test_failing_review_sends_back_only_the_current_version(demo_engine, unit: int) -> None:
@@ -190,7 +242,10 @@ def test_import_path_refuses_self_review(demo_engine, tmp_path) -> None:  # type
     )
     with pytest.raises(ImportFailed) as raised:
         import_file(demo_engine, path)
-    assert raised.value.errors == [f"{path}:1: 'ana' may not review their own rationale"]
+    assert raised.value.errors == [
+        f"{path}:1: session {rationale.session_id!r} item {rationale.item_id!r}: "
+        "'ana' may not review their own text"
+    ]
     with Session(demo_engine) as session:
         assert len(session.exec(select(Review)).all()) == reviews_before
 
@@ -205,8 +260,11 @@ def test_timestamps_are_utc_whatever_the_server_zone(demo_engine, unit: int, tmp
     import_file(demo_engine, write_jsonl(tmp_path / "now.jsonl", [session_record("now")]))
     version = save_rationale_version(demo_engine, unit, "t", "ana", 0)
     with Session(demo_engine) as session:
-        stored = session.get(RationaleVersion, version.id)
-        assert stored is not None
+        stored = session.exec(
+            select(RationaleVersion).where(
+                RationaleVersion.rationale_id == unit, RationaleVersion.version == version.version
+            )
+        ).one()
         created = stored.created_at.replace(tzinfo=None)
         session_created = session.get(TherapySession, "now").created_at  # type: ignore[union-attr]
     after = datetime.now(UTC).replace(tzinfo=None)

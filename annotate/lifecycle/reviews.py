@@ -1,0 +1,194 @@
+"""The one writer of reviews: each names the version it scored.
+
+A review binds to a version that exists, is not a ``conflict`` text and was not written
+by its reviewer. From the review screen it must be the version the reviewer was shown
+and still current (else :class:`StaleVersion`, and the screen reloads); review import
+may name an older version (``rationale_version``) or default to the current one. A
+failing score sends the rationale back only if the version it scored is still current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from annotate import workflow
+from annotate.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    PermissionDenied,
+    StaleVersion,
+)
+from annotate.guidelines import Rubric, load_rubric
+from annotate.lifecycle.rules import encodable
+from annotate.lifecycle.versions import (
+    RATIONALES,
+    ensure_annotator,
+    locked_rationale,
+    version_row,
+    write,
+)
+from store.models import Review, ReviewAssignment, utcnow
+
+
+def check_scores(scores: Mapping[str, int], rubric: Rubric) -> None:
+    if set(scores) != set(rubric.criteria):
+        raise ConfigError(f"a review scores exactly: {', '.join(rubric.criteria)}")
+    for name, value in scores.items():
+        if type(value) is not int or not rubric.scale_min <= value <= rubric.scale_max:
+            raise ConfigError(
+                f"{name}: score {value!r} is outside the scale "
+                f"{rubric.scale_min}..{rubric.scale_max}"
+            )
+
+
+def existing_review(
+    session: Session, rationale_id: int, reviewer_id: str, version: int
+) -> Review | None:
+    return session.execute(
+        select(Review).where(
+            col(Review.rationale_id) == rationale_id,
+            col(Review.reviewer_id) == reviewer_id,
+            col(Review.rationale_version) == version,
+        )
+    ).scalar_one_or_none()
+
+
+def reviewable_version(
+    session: Session, rationale_id: int, reviewer_id: str, version: int | None
+) -> tuple[int, int | None]:
+    """(the version to score, the current version), or the reason it cannot be scored.
+
+    Locks the rationale's row, so the current version cannot move before the review
+    is written in the same transaction.
+    """
+    rationale = locked_rationale(session, rationale_id)
+    if version is None:
+        version = rationale.current_version
+        if version is None:
+            raise NotFoundError("this rationale has no saved text to review yet")
+    if version < 1:
+        raise NotFoundError(f"version {version} of this rationale holds no text")
+    scored = version_row(session, rationale_id, version)
+    if scored is None:
+        raise NotFoundError(f"this rationale has no version {version}")
+    if scored.kind == workflow.VERSION_CONFLICT:
+        raise PermissionDenied(
+            f"version {version} of this rationale is a conflict text (a save that lost to "
+            "another), not the rationale's text: it cannot be reviewed"
+        )
+    if reviewer_id in (rationale.author_id, scored.author_id):
+        raise PermissionDenied(f"{reviewer_id!r} may not review their own text")
+    return version, rationale.current_version
+
+
+def record_review(
+    session: Session,
+    rationale_id: int,
+    reviewer_id: str,
+    scores: Mapping[str, int],
+    *,
+    version: int | None,
+    comment: str | None,
+    rubric: Rubric,
+    shown_version: int | None = None,
+) -> Review:
+    """Store one review in the caller's transaction (see the module's rules).
+
+    ``shown_version`` is the version the review screen displayed: the review is refused
+    with :class:`StaleVersion` unless it is still current.
+    """
+    check_scores(scores, rubric)
+    if comment is not None and ("\x00" in comment or not encodable(comment)):
+        raise ConfigError("the comment contains an invalid character")
+    ensure_annotator(session, reviewer_id)
+    scored, current = reviewable_version(session, rationale_id, reviewer_id, version)
+    if shown_version is not None and shown_version != current:
+        raise StaleVersion(
+            f"the rationale changed since you opened it (version {shown_version}, now "
+            f"{current}): nothing was stored; the new text is shown, score it again",
+            rationale_id=rationale_id,
+            lock_version=current,
+        )
+    if existing_review(session, rationale_id, reviewer_id, scored) is not None:
+        raise ConflictError(
+            f"{reviewer_id!r} already reviewed version {scored} of rationale {rationale_id}",
+            rationale_id=rationale_id,
+        )
+    now = utcnow()
+    passed = rubric.passes(dict(scores))
+    review = Review(
+        rationale_id=rationale_id,
+        rationale_version=scored,
+        reviewer_id=reviewer_id,
+        faithfulness=scores["faithfulness"],
+        relevance=scores["relevance"],
+        informativeness=scores["informativeness"],
+        comment=comment or None,
+        passed=passed,
+        rubric_version=rubric.version,
+        created_at=now,
+    )
+    session.add(review)
+    if not passed and scored == current:
+        session.execute(
+            update(RATIONALES)
+            .where(RATIONALES.c.id == rationale_id)
+            .values(status=workflow.REVISION_REQUESTED, updated_at=now)
+        )
+    session.execute(
+        update(ReviewAssignment.__table__)  # type: ignore[attr-defined]
+        .where(ReviewAssignment.rationale_id == rationale_id)  # type: ignore[arg-type]
+        .where(ReviewAssignment.reviewer_id == reviewer_id)  # type: ignore[arg-type]
+        .values(status=workflow.REVIEW_DONE)
+    )
+    session.flush()
+    return review
+
+
+def _assigned_rationale(session: Session, assignment_id: int, reviewer: str) -> int:
+    assignment = session.get(ReviewAssignment, assignment_id)
+    if assignment is None:
+        raise NotFoundError(f"no review assignment {assignment_id}")
+    if assignment.reviewer_id != reviewer:
+        raise PermissionDenied(f"review {assignment_id} is assigned to another reviewer")
+    return assignment.rationale_id
+
+
+def submit_review(
+    engine: Engine,
+    assignment_id: int,
+    reviewer: str,
+    scores: dict[str, int],
+    comment: str = "",
+    *,
+    shown_version: int,
+) -> Review:
+    """Store a reviewer's scores for the version the review screen showed them.
+
+    A failing review needs a comment for the author. Refused if the version shown is
+    no longer current, if it is the reviewer's own work, or if they reviewed it before.
+    """
+    rubric = load_rubric()
+    complete = set(scores) == set(rubric.criteria)
+    if complete and not rubric.passes(scores) and not comment.strip():
+        raise ConfigError("a failing review needs a comment for the author")
+
+    def work(session: Session) -> Review:
+        rationale_id = _assigned_rationale(session, assignment_id, reviewer)
+        return record_review(
+            session, rationale_id, reviewer, scores,
+            version=shown_version, comment=comment.strip() or None,
+            rubric=rubric, shown_version=shown_version,
+        )  # fmt: skip
+
+    try:
+        return write(engine, work)
+    except StaleVersion:
+        raise
+    except ConflictError as error:  # the same reviewer, the same version, twice
+        raise PermissionDenied("you have already reviewed this version of the rationale") from error
