@@ -105,6 +105,7 @@ def build_corpus(
                         "status": workflow.ACCEPTED,
                         "flagged": False,
                         "lock_version": 1,
+                        "current_version": 1,
                         "updated_at": NOW,
                     }
                 )

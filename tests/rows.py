@@ -117,6 +117,7 @@ def _make(path: Path) -> None:
                 flagged=True,
                 flag_note="check turn 7: polite words, late arrival",
                 lock_version=2,
+                current_version=1,
             )
             session.add(rationale)
             session.flush()

@@ -19,6 +19,7 @@ from annotate.drafting.context import load_contexts
 from annotate.drafting.offline import OfflineProvider, excerpt, load_offline_spec, offline_draft
 from annotate.drafting.providers import OpenAIProvider, resolve_provider_name
 from annotate.errors import ConfigError, NotFoundError
+from annotate.lifecycle.rules import scaffold_problem
 from annotate.workflow import DRAFT_OK, latest_draft
 from store.db import session_scope
 from store.models import Draft
@@ -31,7 +32,7 @@ def _drafts(engine) -> list[Draft]:  # type: ignore[no-untyped-def]
         return list(session.exec(select(Draft).order_by(Draft.id)).all())
 
 
-def test_offline_batch_drafts_every_item_grounded_and_labelled(demo_engine) -> None:  # type: ignore[no-untyped-def]
+def test_offline_batch_drafts_every_item_grounded_and_marked_as_scaffold(demo_engine) -> None:  # type: ignore[no-untyped-def]
     summary = run_batch(demo_engine, OfflineProvider())
     assert summary.selected == 192 and summary.progress.ok == 192
     drafts = _drafts(demo_engine)
@@ -40,8 +41,9 @@ def test_offline_batch_drafts_every_item_grounded_and_labelled(demo_engine) -> N
     with session_scope(demo_engine) as session:
         for draft in drafts:
             context = load_contexts(session, [(draft.session_id, draft.item_id)])[0]
-            label = spec.text["zh" if context.language == "zh" else "en"].label
-            assert draft.text.startswith(label)
+            # The label is not in the editable text; the provider marks the draft instead.
+            assert scaffold_problem(draft.text) is None
+            assert scaffold_problem(draft.text, draft.provider, draft.text) is not None
             assert f"{context.rating}" in draft.text and context.anchor in draft.text
             turns = {t.number: t.text for t in context.turns}
             assert draft.evidence and all(n in turns for n in draft.evidence)
@@ -63,7 +65,7 @@ def test_offline_evidence_matches_the_item_in_chinese(demo_engine) -> None:  # t
     task_draft = offline_draft(task, spec)
     cited = " ".join(task.turns[n - 1].text for n in task_draft.evidence)
     assert "怎么办" in cited or "试试" in cited  # what to do / I'll try
-    assert task_draft.rationale.startswith("【离线草稿")
+    assert task_draft.rationale.startswith("来访者对") and "离线草稿" not in task_draft.rationale
     bond_draft = offline_draft(bond, spec)
     cited = " ".join(bond.turns[n - 1].text for n in bond_draft.evidence)
     assert "在听" in cited or "谢谢" in cited  # felt listened to / thanks

@@ -9,13 +9,13 @@ from sqlmodel import Session, col, select
 
 from annotate import workflow
 from annotate.assignment import assign_authoring
-from annotate.errors import ConflictError, NotFoundError, PermissionDenied
+from annotate.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied
 from annotate.importing import import_file
 from annotate.lifecycle import editor as editing
 from annotate.queue import authoring_queue
 from store.models import Autosave, Rationale, RationaleVersion
 from tests.factories import session_record, write_jsonl
-from tests.workdata import make_draft
+from tests.workdata import current_text, make_draft
 
 pytestmark = pytest.mark.both_backends
 
@@ -83,9 +83,7 @@ def test_a_stale_save_is_kept_as_a_conflict_and_refused(one_item) -> None:  # ty
     ]
     state = editing.open_rationale(engine, rid, "ana")
     assert state.saved_text == "window A" and state.lock_version == 2
-    with Session(engine) as session:
-        latest = workflow.latest_version(session, rid)
-        assert latest is not None and latest.text == "window A"
+    assert state.current_version == 1  # the conflict version never becomes current
     editing.save(engine, rid, "ana", "merged", 2)  # from the current version it works again
     assert stored(engine, rid)[-1] == (3, "save", "ana", "merged")
 
@@ -110,7 +108,8 @@ def test_accept_and_reopen(one_item) -> None:  # type: ignore[no-untyped-def]
     assert result.status == workflow.ACCEPTED
     with Session(engine) as session:
         rationale = session.get(Rationale, rid)
-        assert workflow.final_text(session, rationale) == "Final."  # type: ignore[arg-type]
+        assert rationale is not None and rationale.current_version == 1
+        assert current_text(session, rationale) == "Final."
     assert editing.save(engine, rid, "ana", "Changed my mind.", 1).status == workflow.IN_PROGRESS
 
 
@@ -138,20 +137,31 @@ def test_flag_and_clear(one_item) -> None:  # type: ignore[no-untyped-def]
     assert not state.flagged and state.flag_note is None
 
 
-def test_revert_and_regenerate_with_a_drafter(one_item) -> None:  # type: ignore[no-untyped-def]
+def test_regenerate_offers_a_new_draft_and_a_save_links_the_draft_it_began_from(one_item) -> None:  # type: ignore[no-untyped-def]
     engine, rid = one_item
-    with pytest.raises(NotFoundError):
-        editing.draft_text(engine, rid)
-    make_draft(engine, "z1", "goal_1", "old draft")
+    assert editing.open_rationale(engine, rid, "ana").draft is None
+    old = make_draft(engine, "z1", "goal_1", "old draft")
+    state = editing.open_rationale(engine, rid, "ana")
+    assert state.initial_text == "old draft" and state.initial_draft_id == old.id
 
     def drafter(engine, session_id: str, item_id: str):  # type: ignore[no-untyped-def]
         return make_draft(engine, session_id, item_id, "new draft", (1, 2))
 
     view = editing.regenerate(engine, rid, "ana", drafter)
     assert view.text == "new draft" and view.evidence == (1, 2)
-    assert editing.draft_text(engine, rid) == "new draft"
+    assert editing.open_rationale(engine, rid, "ana").draft.id == view.id  # type: ignore[union-attr]
+    with Session(engine) as session:  # nothing saved from it yet: no link
+        assert session.get(Rationale, rid).draft_id is None  # type: ignore[union-attr]
+    editing.save(engine, rid, "ana", "new draft, edited", 0, draft_id=view.id)
+    state = editing.open_rationale(engine, rid, "ana")
+    assert state.saved_draft_id == view.id and state.initial_draft_id == view.id
+    # A later save from scratch drops the link; a draft of another item is refused.
+    editing.save(engine, rid, "ana", "My own words.", state.lock_version)
     with Session(engine) as session:
-        assert session.get(Rationale, rid).draft_id == view.id  # type: ignore[union-attr]
+        assert session.get(Rationale, rid).draft_id is None  # type: ignore[union-attr]
+    other = make_draft(engine, "z1", "goal_2", "another item's draft")
+    with pytest.raises(ConfigError, match="not a draft of rationale"):
+        editing.save(engine, rid, "ana", "x", 2, draft_id=other.id)
 
 
 def test_regenerate_with_the_drafting_engine(one_item) -> None:  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from annotate.export.service import ExportOptions, export_dataset
 from store.db import session_scope
 from store.models import Item, Rating, Rationale, Review, TherapySession
 from tests.export_corpus import CHINESE, add_draft, build_corpus
+from tests.workdata import current_text
 
 pytestmark = pytest.mark.both_backends
 
@@ -46,10 +47,10 @@ def _expected_demo(engine, threshold: int = 3, include_unreviewed: bool = False)
     expected = {}
     with session_scope(engine) as session:
         for rationale in session.exec(select(Rationale)).all():
-            text = workflow.final_text(session, rationale)
-            if text is None:
+            text = current_text(session, rationale)
+            if rationale.status != workflow.ACCEPTED or text is None:
                 continue
-            version = workflow.latest_version(session, rationale.id).version
+            version = rationale.current_version
             reviews = session.exec(
                 select(Review).where(
                     Review.rationale_id == rationale.id, Review.rationale_version == version
@@ -120,6 +121,9 @@ def test_only_reviews_of_the_final_version_count(engine, tmp_path) -> None:
         from store.models import RationaleVersion
 
         session.add(RationaleVersion(rationale_id=rid, version=2, text="v2 text", author_id="ana"))
+        rationale = session.get(Rationale, rid)
+        rationale.lock_version = rationale.current_version = 2  # type: ignore[union-attr]
+        session.add(rationale)
         session.add(
             Review(
                 rationale_id=rid,
@@ -442,6 +446,11 @@ def _save_without_waiting(engine, rationale_id: int, text: str) -> None:  # type
             f" created_at) VALUES ({placeholder}, 2, {placeholder}, 'ana', 'save',"
             " CURRENT_TIMESTAMP)",
             (rationale_id, text),
+        )
+        writer.execute(
+            "UPDATE rationales SET lock_version = 2, current_version = 2"
+            f" WHERE id = {placeholder}",
+            (rationale_id,),
         )
         writer.commit()
     finally:

@@ -233,7 +233,7 @@ def test_reviews_import_and_enforce_rules(with_session, tmp_path: Path) -> None:
         ),
     )
     path = tmp_path / "v.jsonl"
-    assert f"{path}:1: 'ana' may not review their own rationale" in errors
+    assert f"{path}:1: session 'a' item 'goal_1': 'ana' may not review their own text" in errors
     assert f"{path}:2: no rationale for session 'a' item 'bond_1'" in errors
     assert f"{path}:3: faithfulness: score 6 is outside the scale 1..5" in errors
     assert f"{path}:4: unknown session 'zzz'" in errors
@@ -248,6 +248,49 @@ def test_reviews_import_and_enforce_rules(with_session, tmp_path: Path) -> None:
         "1.0.0",
         "revision_requested",
     )
+
+
+def test_review_import_binds_to_a_version_and_refuses_texts_that_cannot_be_scored(
+    with_session, tmp_path: Path
+) -> None:
+    from annotate.errors import ConflictError
+    from annotate.lifecycle.versions import save_version
+
+    import_file(with_session, write_jsonl(tmp_path / "r.jsonl", [_rationale()]))  # v1, by ana
+    with Session(with_session) as session:
+        rid = session.exec(select(Rationale.id)).one()
+    save_version(with_session, rid, "ana's second text", "ana", 1)  # v2, current
+    with pytest.raises(ConflictError):
+        save_version(with_session, rid, "a stale window", "ana", 1)  # v3, conflict
+    path = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [
+            _review(rationale_version=3),
+            _review(rationale_version=0),
+            _review(rationale_version=9),
+            _review(rationale_version="2"),
+        ],
+    )
+    errors = _fails(with_session, path)
+    prefix = "session 'a' item 'goal_1': "
+    assert errors == [
+        f"{path}:4: rationale_version must be a whole number, found '2'",
+        f"{path}:1: {prefix}version 3 of this rationale is a conflict text (a save that lost "
+        "to another), not the rationale's text: it cannot be reviewed",
+        f"{path}:2: {prefix}version 0 of this rationale holds no text",
+        f"{path}:3: {prefix}this rationale has no version 9",
+    ]
+    # An older version may be named: stored for it, and it sends nothing back.
+    old = write_jsonl(tmp_path / "old.jsonl", [_review(rationale_version=1, relevance=1)])
+    assert import_file(with_session, old).created == 1
+    # Without a version: the current one (2), never the newer conflict version 3.
+    now = write_jsonl(tmp_path / "now.jsonl", [_review(reviewer="chen")])
+    assert import_file(with_session, now).created == 1
+    with Session(with_session) as session:
+        scored = dict(session.exec(select(Review.reviewer_id, Review.rationale_version)).all())
+        status = session.exec(select(Rationale.status)).one()
+    assert scored == {"ben": 1, "chen": 2}
+    assert status == "in_progress"  # ben's failing review scored an old text
 
 
 def test_demo_corpus_imports(demo_engine) -> None:

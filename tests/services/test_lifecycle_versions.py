@@ -17,7 +17,6 @@ from annotate.guidelines import load_rubric
 from annotate.lifecycle.reviews import record_review
 from annotate.lifecycle.versions import ensure_rationale, save_version, write
 from bench.bench_concurrency import measure
-from tests.workdata import current_text
 from store.models import (
     Autosave,
     Rationale,
@@ -26,6 +25,7 @@ from store.models import (
     ReviewAssignment,
     TherapySession,
 )
+from tests.workdata import current_text
 
 pytestmark = pytest.mark.both_backends
 
@@ -41,7 +41,9 @@ def save_rationale_version(engine, rationale_id, text, author, expected, **optio
     return save_version(engine, rationale_id, text, author, expected, **options)
 
 
-def save_review(engine, rationale_id, reviewer, scores, *, rationale_version, comment=None, shown=None):  # type: ignore[no-untyped-def]
+def save_review(  # type: ignore[no-untyped-def]
+    engine, rationale_id, reviewer, scores, *, rationale_version, comment=None, shown=None
+):
     return write(
         engine,
         lambda session: record_review(

@@ -18,6 +18,7 @@ from annotate.textdistance import levenshtein, normalised_distance
 from store.db import session_scope
 from store.models import Annotator, Draft, Rationale, RationaleVersion
 from tests.factories import session_record, write_jsonl
+from tests.workdata import current_text
 
 pytestmark = pytest.mark.both_backends
 
@@ -83,6 +84,7 @@ def _rationale(session, session_id, item_id, author, text, draft=None, status="a
         draft_id=draft.id if draft else None,
         status=status,
         lock_version=1,
+        current_version=1,
     )
     session.add(rationale)
     session.flush()
@@ -114,11 +116,12 @@ def edits_engine(engine, tmp_path: Path):  # type: ignore[no-untyped-def]
     return engine
 
 
-def test_final_text_agrees_with_workflow(edits_engine) -> None:  # type: ignore[no-untyped-def]
+def test_final_text_is_the_current_version_of_an_accepted_rationale(edits_engine) -> None:  # type: ignore[no-untyped-def]
     frame = rationales(edits_engine).set_index("rationale_id")
     with session_scope(edits_engine) as session:
         for rationale in session.exec(select(Rationale)).all():
-            expected = workflow.final_text(session, rationale)
+            accepted = rationale.status == workflow.ACCEPTED
+            expected = current_text(session, rationale) if accepted else None
             got = frame.loc[rationale.id, "final_text"]
             assert (got if isinstance(got, str) else None) == expected
 

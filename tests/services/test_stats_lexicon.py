@@ -94,7 +94,8 @@ def _store_rationales(engine, tmp_path: Path, texts: dict[str, list[str]]) -> No
             item = next(i for i in ITEMS if i.startswith(dimension))
             for k, text in enumerate(dimension_texts):
                 rationale = Rationale(session_id=f"s{k}", item_id=item, author_id="ana",
-                                      status="accepted", lock_version=1)  # fmt: skip
+                                      status="accepted", lock_version=1,
+                                      current_version=1)  # fmt: skip
                 session.add(rationale)
                 session.flush()
                 session.add(RationaleVersion(rationale_id=rationale.id, version=1, text=text,

@@ -7,10 +7,10 @@ import threading
 import time
 
 import pytest
-from annotate.versioning import rationale_id_for, save_rationale_version
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from annotate.lifecycle.versions import ensure_rationale, save_version, write
 from store.db import (
     bulk_insert,
     insert_ignoring_duplicates,
@@ -100,7 +100,7 @@ def test_transient_errors_are_retried_then_raised(engine) -> None:  # type: igno
 
 
 def test_sqlite_writer_waits_for_another_writer_instead_of_failing(demo_engine, db_url) -> None:  # type: ignore[no-untyped-def]
-    unit = rationale_id_for(demo_engine, "s02", "goal_1")
+    unit = write(demo_engine, lambda session: ensure_rationale(session, "s02", "goal_1"))
     holder = make_engine(db_url)
     started = threading.Event()
 
@@ -114,7 +114,7 @@ def test_sqlite_writer_waits_for_another_writer_instead_of_failing(demo_engine, 
     thread.start()
     started.wait(5)
     begun = time.perf_counter()
-    version = save_rationale_version(demo_engine, unit, "saved after the wait", "ana", 0)
+    version = save_version(demo_engine, unit, "saved after the wait", "ana", 0)
     waited = time.perf_counter() - begun
     thread.join()
     assert version.version == 1
@@ -147,3 +147,50 @@ def test_readers_do_not_wait_for_a_writer_on_sqlite(tmp_path) -> None:  # type: 
     assert finished, "a read waited for the writer's lock"
     assert results["counts"]["annotators"] == 0  # type: ignore[index]
     assert results["queue"] == []
+
+
+@pytest.mark.both_backends
+def test_opening_an_item_or_a_review_does_not_wait_for_a_writer(demo_engine, db_url) -> None:  # type: ignore[no-untyped-def]
+    """An expert opens an item while a long import holds the write lock (and its row locks)."""
+    from sqlmodel import Session
+
+    from annotate.assignment import assign_reviews
+    from annotate.lifecycle.editor import open_rationale
+    from annotate.review import open_review, review_queue
+    from store.models import Rationale
+
+    assign_reviews(demo_engine, fraction=1.0, seed=0)
+    with Session(demo_engine) as session:
+        rationale = session.execute(select(Rationale).where(Rationale.author_id == "ana")).scalar()
+        assert rationale is not None
+    reviewer = next(n for n in ("ben", "chen") if review_queue(demo_engine, n))
+    task = review_queue(demo_engine, reviewer)[0]
+    holder = make_engine(db_url)
+    writer = holder.connect()
+    transaction = writer.begin()  # SQLite: BEGIN IMMEDIATE, the write lock
+    # PostgreSQL: the row locks a save or an import takes on the rationales being opened.
+    writer.execute(
+        text("SELECT id FROM rationales WHERE id IN (:a, :b) FOR UPDATE")
+        if holder.dialect.name == "postgresql"
+        else text("UPDATE annotators SET id = id"),
+        {"a": rationale.id, "b": task.rationale_id},
+    )
+    results: dict[str, object] = {}
+
+    def open_both() -> None:
+        results["editor"] = open_rationale(demo_engine, rationale.id, "ana")  # type: ignore[arg-type]
+        results["review"] = open_review(demo_engine, task.assignment_id, reviewer)
+
+    begun = time.perf_counter()
+    thread = threading.Thread(target=open_both)
+    thread.start()
+    thread.join(timeout=10)  # one that waited would sit out the 30 s busy timeout
+    waited = time.perf_counter() - begun
+    finished = not thread.is_alive()
+    transaction.rollback()
+    writer.close()
+    thread.join()
+    holder.dispose()
+    assert finished and waited < 5, "opening waited for the writer's lock"
+    assert results["editor"].saved_text  # type: ignore[attr-defined]
+    assert results["review"].text  # type: ignore[attr-defined]
