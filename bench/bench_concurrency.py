@@ -180,8 +180,13 @@ def _review(engine: Any, rationale_id: int, reviewer: str, scores: dict[str, int
     versions.write(
         engine,
         lambda session: record_review(
-            session, rationale_id, reviewer, scores,
-            version=version, comment=comment, rubric=rubric,
+            session,
+            rationale_id,
+            reviewer,
+            scores,
+            version=version,
+            comment=comment,
+            rubric=rubric,
         ),  # fmt: skip
     )
 

@@ -9,7 +9,6 @@ from sqlalchemy.engine import Engine
 from textual.app import App
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.worker import Worker, WorkerState
 
 from annotate.errors import ConfigError
 from annotate.lifecycle.editor import Drafter
@@ -105,11 +104,6 @@ class AnnotateApp(App[None]):
             if flush is not None:
                 flush()
         self.exit()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A worker that failed unexpectedly is shown, not hidden (domain errors are handled)."""
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.notify(f"{event.worker.error}", title="error", severity="error", timeout=10)
 
 
 def create_app(

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from annotate.backup import find_pg_tool
 from annotate.cli import app
+from store import migrate
 from store.db import make_engine
 from tests.rows import dump_rows
 
@@ -47,7 +48,7 @@ def test_backup_is_private_complete_and_not_overwritten(demo_db: str, tmp_path: 
     assert (report["sessions"], report["rationale_versions"], report["revision"]) == (
         16,
         48,
-        "0001",
+        migrate.HEAD_REVISION,
     )
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert sorted(p.name for p in target.parent.iterdir()) == ["monday.db"]

@@ -448,8 +448,7 @@ def _save_without_waiting(engine, rationale_id: int, text: str) -> None:  # type
             (rationale_id, text),
         )
         writer.execute(
-            "UPDATE rationales SET lock_version = 2, current_version = 2"
-            f" WHERE id = {placeholder}",
+            f"UPDATE rationales SET lock_version = 2, current_version = 2 WHERE id = {placeholder}",
             (rationale_id,),
         )
         writer.commit()

@@ -47,8 +47,14 @@ def save_review(  # type: ignore[no-untyped-def]
     return write(
         engine,
         lambda session: record_review(
-            session, rationale_id, reviewer, scores, version=rationale_version,
-            comment=comment, rubric=load_rubric(), shown_version=shown,
+            session,
+            rationale_id,
+            reviewer,
+            scores,
+            version=rationale_version,
+            comment=comment,
+            rubric=load_rubric(),
+            shown_version=shown,
         ),  # fmt: skip
     )
 

@@ -191,10 +191,13 @@ async def test_regenerate_runs_in_a_worker_and_replaces_an_untouched_draft(work_
         assert transcript.evidence == (3,)  # type: ignore[attr-defined]
         await pilot.press("f4")
         assert transcript.highlighted_turn() == 3  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")  # the saved text began from the regenerated draft
+        await settle(pilot)
     assert calls == [(entry.session_id, entry.item_id)]
     with Session(work_engine) as session:
         rationale = session.get(Rationale, entry.rationale_id)
-        draft = session.get(Draft, rationale.draft_id)  # type: ignore[union-attr]
+        assert rationale is not None and rationale.draft_id is not None
+        draft = session.get(Draft, rationale.draft_id)
         assert draft is not None and draft.text == "A fresh draft citing turn 3."
 
 

@@ -17,6 +17,7 @@ from textual.worker import Worker, WorkerState
 from annotate.errors import ConflictError
 from annotate.lifecycle import editor as editing
 from annotate.lifecycle.editor import DraftView, EditorState, SaveResult
+from tui.failures import notify_failure
 from tui.widgets.item_panel import ItemPanel
 from tui.widgets.transcript import Transcript
 
@@ -299,6 +300,7 @@ class AnnotateScreen(Screen[None]):
             self._store(accept=queued)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        notify_failure(self, event)
         if event.worker.group == "save" and event.state in (
             WorkerState.ERROR,
             WorkerState.CANCELLED,

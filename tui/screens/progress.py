@@ -11,8 +11,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.worker import Worker
 
 from annotate.progress import counts, detail
+from tui.failures import notify_failure
 
 STAGES = (
     ("assigned", "assigned"),
@@ -54,6 +56,9 @@ class ProgressScreen(Screen[None]):
         yield Label("By dimension", classes="panel-title")
         yield DataTable(id="by-dimension", cursor_type="row")
         yield Footer()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        notify_failure(self, event)
 
     def on_mount(self) -> None:
         self.query_one("#by-annotator", DataTable).add_columns(

@@ -11,10 +11,12 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static
+from textual.worker import Worker
 
 from annotate import workflow
 from annotate.queue import QueueEntry, authoring_queue
 from annotate.review import ReviewTask, review_queue
+from tui.failures import notify_failure
 
 ALL = "all"
 STATUS_CHOICES = (ALL, *workflow.RATIONALE_STATUSES)
@@ -61,6 +63,9 @@ class QueueScreen(Screen[None]):
         yield Label("Reviews assigned to you (blind)", classes="panel-title")
         yield DataTable(id="reviews", cursor_type="row", zebra_stripes=True)
         yield Footer()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        notify_failure(self, event)
 
     def on_mount(self) -> None:
         authoring = self.query_one("#authoring", DataTable)

@@ -17,6 +17,7 @@ from annotate.errors import StaleVersion
 from annotate.guidelines import load_rubric
 from annotate.lifecycle.reviews import submit_review
 from annotate.review import ReviewView, open_review
+from tui.failures import notify_failure
 from tui.widgets.item_panel import ItemPanel
 from tui.widgets.rubric import RubricPanel
 from tui.widgets.transcript import Transcript
@@ -128,6 +129,7 @@ class ReviewScreen(Screen[None]):
         self.post_message(self.Submitted(review.passed))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        notify_failure(self, event)
         stale = event.state == WorkerState.ERROR and isinstance(event.worker.error, StaleVersion)
         if stale and self.view is not None:  # the author changed the text: show the new one
             self.load(self.view.assignment_id)

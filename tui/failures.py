@@ -1,0 +1,17 @@
+"""Show what a background worker failed with: workers post their state to their screen only."""
+
+from __future__ import annotations
+
+from textual.dom import DOMNode
+from textual.worker import Worker, WorkerState
+
+from annotate.errors import AnnotateError
+
+
+def notify_failure(node: DOMNode, event: Worker.StateChanged) -> None:
+    """A failed worker's error as a notification: a domain error's one line, else its type."""
+    error = event.worker.error
+    if event.state != WorkerState.ERROR or error is None:
+        return
+    message = str(error) if isinstance(error, AnnotateError) else f"{type(error).__name__}: {error}"
+    node.notify(message, title="not done", severity="error", timeout=10)
