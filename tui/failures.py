@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from textual.dom import DOMNode
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from annotate.errors import AnnotateError
 
 
-def notify_failure(node: DOMNode, event: Worker.StateChanged) -> None:
+def notify_failure(node: Widget, event: Worker.StateChanged) -> None:
     """A failed worker's error as a notification: a domain error's one line, else its type."""
     error = event.worker.error
     if event.state != WorkerState.ERROR or error is None:

@@ -183,7 +183,5 @@ def test_a_0001_store_with_conflicts_reviews_and_drafts_gives_corrected_figures(
     pairs = (dpo / "train.jsonl").read_text("utf-8")
     assert final_text in pairs and draft_text in pairs
 
-    progress = json.loads(
-        runner.invoke(app, ["--db", empty_db_url, "progress", "--json"]).stdout
-    )
+    progress = json.loads(runner.invoke(app, ["--db", empty_db_url, "progress", "--json"]).stdout)
     assert progress["by_annotator"]["ana"]["reviewed"] >= 1
