@@ -68,7 +68,7 @@ def build_store(db: Path, sessions: int, seed: int = 7) -> int:
             value = rng.randint(1, 5)
             rows["r"].append((session_id, item, "client", value))
             rows["r"].append((session_id, item, "counselor", rng.randint(1, 5)))
-            rows["a"].append((rid, session_id, item, "ana", "accepted", 0, 1, NOW))
+            rows["a"].append((rid, session_id, item, "ana", "accepted", 0, 1, 1, NOW))
             text = f"Turn {rng.randint(1, 12)}: " + " ".join(rng.choices(WORDS, k=25))
             rows["v"].append((rid, 1, text, "ana", "import", "1.0.0", NOW))
             rows["w"].append((rid, 1, "ben", 4, 4, 4, "", 1, "1.0.0", NOW))
@@ -92,6 +92,7 @@ def build_store(db: Path, sessions: int, seed: int = 7) -> int:
             "status",
             "flagged",
             "lock_version",
+            "current_version",
             "updated_at",
         ],
         "v": [
@@ -164,7 +165,7 @@ def child_baseline(db: str, out: str) -> dict:
     records = connection.execute(
         """SELECT r.session_id, r.item_id, v.text, g.value FROM rationales r
            JOIN items i ON i.id = r.item_id
-           JOIN rationale_versions v ON v.rationale_id = r.id
+           JOIN rationale_versions v ON v.rationale_id = r.id AND v.version = r.current_version
            JOIN ratings g ON g.session_id = r.session_id AND g.item_id = r.item_id
                 AND g.rater_role = 'client'
            ORDER BY r.session_id, i.position"""
