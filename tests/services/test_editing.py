@@ -170,3 +170,37 @@ def test_regenerate_with_the_drafting_engine(one_item) -> None:  # type: ignore[
     engine, rid = one_item
     view = editing.regenerate(engine, rid, "ana", draft_one)
     assert view.text
+
+
+def test_two_windows_autosaving_at_once_never_fail(one_item) -> None:  # type: ignore[no-untyped-def]
+    """Autosave is an upsert: two windows of one expert racing on the same row both succeed."""
+    import threading
+
+    engine, rid = one_item
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def window(name: str) -> None:
+        start.wait()
+        for n in range(30):
+            try:
+                editing.autosave(engine, rid, "ana", f"{name} {n} 半句", 0)
+            except BaseException as error:  # every failure is reported below
+                errors.append(error)
+
+    threads = [threading.Thread(target=window, args=(name,)) for name in ("A", "B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    state = editing.open_rationale(engine, rid, "ana")
+    assert state.autosave_text in ("A 29 半句", "B 29 半句")
+
+
+def test_an_autosave_that_raced_its_own_save_is_not_offered_as_unsaved(one_item) -> None:  # type: ignore[no-untyped-def]
+    engine, rid = one_item
+    editing.save(engine, rid, "ana", "整句话。", 0)
+    editing.autosave(engine, rid, "ana", "整句话。", 0)  # the autosave worker finished later
+    state = editing.open_rationale(engine, rid, "ana")
+    assert state.autosave_text is None and state.initial_text == "整句话。"
