@@ -26,13 +26,15 @@ def _frame(engine: Engine, query: Any) -> pd.DataFrame:
 
 
 def reviews(engine: Engine) -> pd.DataFrame:
-    """One row per review with its rationale's session, item, dimension and author."""
+    """One row per review with its rationale's session, item, dimension, author and
+    current version (a review of an older text has ``rationale_version`` below it)."""
     review, rationale, item = Review.__table__, Rationale.__table__, Item.__table__  # type: ignore[attr-defined]
     query = (
         select(
             review.c.id.label("review_id"),
             review.c.rationale_id,
             review.c.rationale_version,
+            rationale.c.current_version,
             review.c.reviewer_id,
             rationale.c.author_id,
             rationale.c.session_id,

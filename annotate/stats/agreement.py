@@ -185,17 +185,19 @@ def criterion_scores(engine: Engine, by: str | None = None) -> pd.DataFrame:
 def pass_rates(engine: Engine, rubric: Rubric | None = None) -> pd.DataFrame:
     """Share of reviewed rationales passing the rubric threshold on all three criteria.
 
-    Two readings, one row each: ``mean`` judges a rationale by the mean of each criterion
-    over the reviews of its latest reviewed version; ``every_review`` requires each of
-    those reviews to pass (the workflow's rule: one failing review sends it back).
+    Over the rationales whose current version (``rationales.current_version``, the text
+    export writes) has reviews, two readings, one row each: ``mean`` judges a rationale
+    by the mean of each criterion over those reviews; ``every_review`` requires each of
+    them to pass (the workflow's rule: one failing review sends it back).
     Columns: rule, threshold, rationales, passed, share.
     """
     import pandas as pd
 
     rubric = rubric or load_rubric()
     frame = reviews(engine)
+    current = frame[frame["rationale_version"] == frame["current_version"]]
     rows: list[dict[str, object]] = []
-    if frame.empty:
+    if current.empty:
         for rule in ("mean", "every_review"):
             rows.append(
                 {
@@ -207,8 +209,6 @@ def pass_rates(engine: Engine, rubric: Rubric | None = None) -> pd.DataFrame:
                 }
             )
         return pd.DataFrame(rows)
-    latest = frame.groupby("rationale_id")["rationale_version"].transform("max")
-    current = frame[frame["rationale_version"] == latest]
     grouped = current.groupby("rationale_id")
     means = grouped[list(CRITERIA)].mean()
     mean_pass = (means >= rubric.threshold).all(axis=1)

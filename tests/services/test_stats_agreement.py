@@ -222,3 +222,22 @@ def test_empty_store_has_notes_not_errors(engine) -> None:  # type: ignore[no-un
     assert table["alpha"].isna().all() and table["note"].str.startswith("too little").all()
     assert criterion_scores(engine).empty
     assert pass_rates(engine)["rationales"].tolist() == [0, 0]
+
+
+def test_pass_rates_count_only_reviews_of_the_current_text(demo_engine) -> None:  # type: ignore[no-untyped-def]
+    """An author's new text after a review leaves that review out (it scored an older text)."""
+    from sqlmodel import Session, select
+
+    from annotate.lifecycle.versions import save_version
+    from store.models import Rationale, Review
+
+    before = pass_rates(demo_engine).set_index("rule").loc["mean", "rationales"]
+    with Session(demo_engine) as session:
+        rationale = session.exec(
+            select(Rationale).join(Review, Review.rationale_id == Rationale.id)  # type: ignore[arg-type]
+        ).first()
+        assert rationale is not None and rationale.author_id is not None
+    save_version(demo_engine, rationale.id, "A new text, not yet reviewed.",  # type: ignore[arg-type]
+                 rationale.author_id, rationale.lock_version)  # fmt: skip
+    after = pass_rates(demo_engine).set_index("rule").loc["mean", "rationales"]
+    assert after == before - 1
