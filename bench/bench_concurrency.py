@@ -36,7 +36,7 @@ from annotate.guidelines import load_rubric  # noqa: E402
 from annotate.importing import import_file  # noqa: E402
 from annotate.lifecycle import versions  # noqa: E402
 from annotate.lifecycle.reviews import record_review  # noqa: E402
-from annotate.lifecycle.versions import ensure_rationale, save_version  # noqa: E402
+from annotate.lifecycle.versions import import_texts, save_version  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.models import Rationale, RationaleVersion, Review  # noqa: E402
 
@@ -114,13 +114,16 @@ def prepare(url: str, workers: int, writes: int, workdir: Path) -> Plan:
     sessions = -(-units_needed // len(ITEMS))
     import_file(engine, _sessions_file(workdir, sessions))
     units = [(f"cc{n:03d}", item) for n in range(sessions) for item in ITEMS][:units_needed]
-    ids = []
-    for session_id, item_id in units:
-        rationale_id = versions.write(
-            engine, lambda session, s=session_id, i=item_id: ensure_rationale(session, s, i)
-        )
-        save_version(engine, rationale_id, f"first text of {session_id} {item_id}", AUTHOR, 0)
-        ids.append(rationale_id)
+    texts = [(sid, iid, AUTHOR, f"first text of {sid} {iid}") for sid, iid in units]
+    versions.write(engine, lambda session: import_texts(session, texts, guideline_version="1"))
+    with engine.connect() as connection:
+        id_of = {
+            (sid, iid): rid
+            for rid, sid, iid in connection.execute(
+                select(Rationale.id, Rationale.session_id, Rationale.item_id)
+            )
+        }
+    ids = [id_of[unit] for unit in units]
     engine.dispose()
     return Plan(
         url=url,

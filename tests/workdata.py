@@ -94,3 +94,13 @@ def current_text(session, rationale: Rationale | int) -> str | None:  # type: ig
         )
     ).first()
     return None if row is None else row[0]
+
+
+def pending_rationale(engine: Engine, session_id: str, item_id: str) -> int:
+    """A rationale row with nothing written yet (as assignment creates one, unassigned)."""
+    with session_scope(engine) as session:
+        rationale = Rationale(session_id=session_id, item_id=item_id)
+        session.add(rationale)
+        session.flush()
+        assert rationale.id is not None
+        return rationale.id

@@ -12,19 +12,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from annotate import workflow
 from annotate.errors import AnnotateError, ConfigError, ImportFailed
 from annotate.guidelines import load_rubric
 from annotate.importing import readers, validation
 from annotate.instruments import item_catalog
-from annotate.lifecycle.reviews import existing_review, record_review, reviewable_version
-from annotate.lifecycle.versions import (
-    RATIONALES,
-    RationaleRow,
-    current_texts,
-    ensure_rationale,
-    store_version,
-)
+from annotate.lifecycle.reviews import ImportedReview, import_reviews, scored_version, version_kinds
+from annotate.lifecycle.versions import current_texts, import_texts, locked_rationales
 from store.db import advisory_write_lock, bulk_insert, insert_ignoring_duplicates
 from store.models import (
     Annotator,
@@ -32,6 +25,7 @@ from store.models import (
     Counselor,
     ImportRecord,
     Rating,
+    Review,
     TherapySession,
     Turn,
     utcnow,
@@ -394,14 +388,7 @@ class _RationaleImporter(_Importer):
         return set(self.session.execute(select(table.c.id).where(table.c.id.in_(ids))).scalars())
 
     def _rationales(self, chunk: list[tuple[int, dict[str, Any]]]) -> dict[tuple[str, str], Any]:
-        ids = {record["session_id"] for _, record in chunk}
-        columns = [RATIONALES.c[name] for name in RationaleRow.__dataclass_fields__]
-        # FOR UPDATE (PostgreSQL): an expert's concurrent save waits for this import
-        # and then sees the new lock_version, instead of both writing the same version.
-        rows = self.session.execute(
-            select(*columns).where(RATIONALES.c.session_id.in_(ids)).with_for_update()
-        ).all()
-        return {(row.session_id, row.item_id): RationaleRow(*row) for row in rows}
+        return locked_rationales(self.session, {record["session_id"] for _, record in chunk})
 
     def write(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
         present = self._sessions_present(chunk)
@@ -411,6 +398,7 @@ class _RationaleImporter(_Importer):
         from annotate.guidelines import load_manual
 
         guideline_version = load_manual().version
+        texts: list[tuple[str, str, str, str]] = []
         for line, record in chunk:
             session_id, item_id = record["session_id"], record["item_id"]
             if session_id not in present:
@@ -433,20 +421,9 @@ class _RationaleImporter(_Importer):
                 self.result.updated += 1
             if self.errors:
                 continue
-            rationale_id = (
-                rationale.id
-                if rationale is not None
-                else ensure_rationale(self.session, session_id, item_id)
-            )
-            store_version(
-                self.session,
-                rationale_id,
-                record["text"],
-                record["author"],
-                kind=workflow.VERSION_IMPORT,
-                expected_version=None,  # an import wins: it is the text the team agreed on
-                guideline_version=guideline_version,
-            )
+            texts.append((session_id, item_id, record["author"], record["text"]))
+        if not self.errors:
+            import_texts(self.session, texts, guideline_version=guideline_version)
 
 
 class _ReviewImporter(_RationaleImporter):
@@ -472,7 +449,17 @@ class _ReviewImporter(_RationaleImporter):
         rubric = load_rubric()
         present = self._sessions_present(chunk)
         rationales = self._rationales(chunk)
+        ids = [r.id for r in rationales.values()]
+        versions = version_kinds(self.session, ids)
+        existing = {
+            (review.rationale_id, review.reviewer_id, review.rationale_version): review
+            for review in self.session.execute(
+                select(Review).where(Review.rationale_id.in_(ids))  # type: ignore[attr-defined]
+            ).scalars()
+        }
         self.ensure(Annotator, {r["reviewer"] for _, r in chunk}, self.known_annotators)
+        accepted: dict[tuple[int, str, int], int] = {}  # -> line, within this chunk
+        reviews: list[ImportedReview] = []
         for line, record in chunk:
             session_id, item_id, reviewer = (
                 record["session_id"],
@@ -487,14 +474,15 @@ class _ReviewImporter(_RationaleImporter):
                 self.errors.add(line, f"no rationale for session {session_id!r} item {item_id!r}")
                 continue
             try:
-                version, _ = reviewable_version(
-                    self.session, rationale.id, reviewer, record["rationale_version"]
+                version = scored_version(
+                    rationale, reviewer, record["rationale_version"], versions[rationale.id]
                 )
             except AnnotateError as error:
                 self.errors.add(line, f"session {session_id!r} item {item_id!r}: {error}")
                 continue
             scores = {name: record[name] for name in validation.CRITERIA}
-            old = existing_review(self.session, rationale.id, reviewer, version)
+            key = (rationale.id, reviewer, version)
+            old = existing.get(key)
             if old is not None:
                 same = all(getattr(old, name) == value for name, value in scores.items())
                 if same and old.comment == record["comment"]:
@@ -506,13 +494,18 @@ class _ReviewImporter(_RationaleImporter):
                         "with other scores",
                     )
                 continue
-            self.result.created += 1
-            if self.errors:
+            if key in accepted:
+                self.errors.add(
+                    line,
+                    f"{reviewer!r} reviews version {version} of this rationale twice "
+                    f"(first at line {accepted[key]})",
+                )
                 continue
-            record_review(
-                self.session, rationale.id, reviewer, scores,
-                version=version, comment=record["comment"], rubric=rubric,
-            )  # fmt: skip
+            accepted[key] = line
+            self.result.created += 1
+            reviews.append(ImportedReview(rationale, reviewer, version, scores, record["comment"]))
+        if not self.errors:
+            import_reviews(self.session, reviews, rubric)
 
 
 _IMPORTERS: dict[str, type[_Importer]] = {

@@ -10,8 +10,9 @@ failing score sends the rationale back only if the version it scored is still cu
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -27,12 +28,16 @@ from annotate.guidelines import Rubric, load_rubric
 from annotate.lifecycle.rules import encodable
 from annotate.lifecycle.versions import (
     RATIONALES,
+    VERSIONS,
+    RationaleRow,
     ensure_annotator,
     locked_rationale,
-    version_row,
     write,
 )
 from store.models import Review, ReviewAssignment, utcnow
+
+REVIEWS = Review.__table__  # type: ignore[attr-defined]
+ASSIGNMENTS = ReviewAssignment.__table__  # type: ignore[attr-defined]
 
 
 def check_scores(scores: Mapping[str, int], rubric: Rubric) -> None:
@@ -58,6 +63,49 @@ def existing_review(
     ).scalar_one_or_none()
 
 
+def scored_version(
+    rationale: RationaleRow,
+    reviewer_id: str,
+    version: int | None,
+    versions: Mapping[int, tuple[str, str]],
+) -> int:
+    """The version a review scores (``version``, or the current one when None), or the
+    reason it cannot be scored. ``versions`` maps the rationale's version numbers to
+    their (kind, author)."""
+    if version is None:
+        version = rationale.current_version
+        if version is None:
+            raise NotFoundError("this rationale has no saved text to review yet")
+    if version < 1:
+        raise NotFoundError(f"version {version} of this rationale holds no text")
+    if version not in versions:
+        raise NotFoundError(f"this rationale has no version {version}")
+    kind, author = versions[version]
+    if kind == workflow.VERSION_CONFLICT:
+        raise PermissionDenied(
+            f"version {version} of this rationale is a conflict text (a save that lost to "
+            "another), not the rationale's text: it cannot be reviewed"
+        )
+    if reviewer_id in (rationale.author_id, author):
+        raise PermissionDenied(f"{reviewer_id!r} may not review their own text")
+    return version
+
+
+def version_kinds(
+    session: Session, rationale_ids: list[int]
+) -> dict[int, dict[int, tuple[str, str]]]:
+    """Per rationale: version number -> (kind, author), for :func:`scored_version`."""
+    found: dict[int, dict[int, tuple[str, str]]] = {rid: {} for rid in rationale_ids}
+    if rationale_ids:
+        rows = session.execute(
+            select(VERSIONS.c.rationale_id, VERSIONS.c.version, VERSIONS.c.kind,
+                   VERSIONS.c.author_id).where(VERSIONS.c.rationale_id.in_(rationale_ids))
+        )  # fmt: skip
+        for rationale_id, number, kind, author in rows:
+            found[rationale_id][number] = (kind, author)
+    return found
+
+
 def reviewable_version(
     session: Session, rationale_id: int, reviewer_id: str, version: int | None
 ) -> tuple[int, int | None]:
@@ -67,23 +115,57 @@ def reviewable_version(
     is written in the same transaction.
     """
     rationale = locked_rationale(session, rationale_id)
-    if version is None:
-        version = rationale.current_version
-        if version is None:
-            raise NotFoundError("this rationale has no saved text to review yet")
-    if version < 1:
-        raise NotFoundError(f"version {version} of this rationale holds no text")
-    scored = version_row(session, rationale_id, version)
-    if scored is None:
-        raise NotFoundError(f"this rationale has no version {version}")
-    if scored.kind == workflow.VERSION_CONFLICT:
-        raise PermissionDenied(
-            f"version {version} of this rationale is a conflict text (a save that lost to "
-            "another), not the rationale's text: it cannot be reviewed"
+    versions = version_kinds(session, [rationale_id])[rationale_id]
+    return scored_version(rationale, reviewer_id, version, versions), rationale.current_version
+
+
+@dataclass(frozen=True)
+class ImportedReview:
+    """One review of an import, already checked with :func:`scored_version`."""
+
+    rationale: RationaleRow
+    reviewer_id: str
+    version: int
+    scores: Mapping[str, int]
+    comment: str | None
+
+
+def import_reviews(session: Session, reviews: list[ImportedReview], rubric: Rubric) -> None:
+    """Import's bulk form of :func:`record_review`: the same rows and effects (a failing
+    review of the current version sends it back; assignments are done), a few statements
+    for the whole batch. Rationales must have been read with ``locked_rationales``."""
+    if not reviews:
+        return
+    now = utcnow()
+    rows = []
+    for review in reviews:
+        check_scores(review.scores, rubric)
+        rows.append(
+            {"rationale_id": review.rationale.id, "rationale_version": review.version,
+             "reviewer_id": review.reviewer_id, **review.scores, "comment": review.comment,
+             "passed": rubric.passes(dict(review.scores)), "rubric_version": rubric.version,
+             "created_at": now}
+        )  # fmt: skip
+    session.execute(REVIEWS.insert(), rows)
+    sent_back = [
+        {"target_id": review.rationale.id}
+        for review, row in zip(reviews, rows, strict=True)
+        if not row["passed"] and review.version == review.rationale.current_version
+    ]
+    if sent_back:
+        session.execute(
+            update(RATIONALES)
+            .where(RATIONALES.c.id == bindparam("target_id"))
+            .values(status=workflow.REVISION_REQUESTED, updated_at=now),
+            sent_back,
         )
-    if reviewer_id in (rationale.author_id, scored.author_id):
-        raise PermissionDenied(f"{reviewer_id!r} may not review their own text")
-    return version, rationale.current_version
+    session.execute(
+        update(ASSIGNMENTS)
+        .where(ASSIGNMENTS.c.rationale_id == bindparam("target_id"))
+        .where(ASSIGNMENTS.c.reviewer_id == bindparam("reviewer"))
+        .values(status=workflow.REVIEW_DONE),
+        [{"target_id": r.rationale.id, "reviewer": r.reviewer_id} for r in reviews],
+    )
 
 
 def record_review(
@@ -141,9 +223,9 @@ def record_review(
             .values(status=workflow.REVISION_REQUESTED, updated_at=now)
         )
     session.execute(
-        update(ReviewAssignment.__table__)  # type: ignore[attr-defined]
-        .where(ReviewAssignment.rationale_id == rationale_id)  # type: ignore[arg-type]
-        .where(ReviewAssignment.reviewer_id == reviewer_id)  # type: ignore[arg-type]
+        update(ASSIGNMENTS)
+        .where(ASSIGNMENTS.c.rationale_id == rationale_id)
+        .where(ASSIGNMENTS.c.reviewer_id == reviewer_id)
         .values(status=workflow.REVIEW_DONE)
     )
     session.flush()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -34,10 +34,8 @@ from store.models import (
     Annotator,
     Autosave,
     Draft,
-    Item,
     Rationale,
     RationaleVersion,
-    TherapySession,
     utcnow,
 )
 
@@ -68,29 +66,6 @@ def ensure_annotator(session: Session, annotator_id: str) -> None:
     table = Annotator.__table__  # type: ignore[attr-defined]
     statement = insert_ignoring_duplicates(table, session.connection().dialect.name)
     session.execute(statement.values(id=annotator_id, created_at=utcnow()))
-
-
-def ensure_rationale(session: Session, session_id: str, item_id: str) -> int:
-    """The id of the rationale for (session, item), creating a pending one if needed."""
-    if session.get(TherapySession, session_id) is None:
-        raise NotFoundError(f"unknown session {session_id!r}")
-    if session.get(Item, item_id) is None:
-        raise NotFoundError(f"unknown item {item_id!r}")
-    statement = insert_ignoring_duplicates(RATIONALES, session.connection().dialect.name)
-    session.execute(
-        statement.values(
-            session_id=session_id,
-            item_id=item_id,
-            status=workflow.PENDING,
-            flagged=False,
-            lock_version=0,
-            updated_at=utcnow(),
-        )
-    )
-    query = select(RATIONALES.c.id).where(
-        RATIONALES.c.session_id == session_id, RATIONALES.c.item_id == item_id
-    )
-    return int(session.execute(query).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -220,6 +195,86 @@ def store_version(
     )
     return StoredVersion(rationale_id, number, kind if won else workflow.VERSION_CONFLICT,
                          status, won)  # fmt: skip
+
+
+def locked_rationales(
+    session: Session, session_ids: set[str]
+) -> dict[tuple[str, str], RationaleRow]:
+    """The rationales of these sessions by (session, item), rows locked as in
+    :func:`locked_rationale` (a concurrent save waits, then sees the new lock_version)."""
+    if not session_ids:
+        return {}
+    columns = [RATIONALES.c[name] for name in RationaleRow.__dataclass_fields__]
+    rows = session.execute(
+        select(*columns).where(RATIONALES.c.session_id.in_(session_ids)).with_for_update()
+    ).all()
+    return {(row.session_id, row.item_id): RationaleRow(*row) for row in rows}
+
+
+def import_texts(
+    session: Session,
+    texts: list[tuple[str, str, str, str]],
+    *,
+    guideline_version: str,
+) -> None:
+    """Import's bulk form of :func:`store_version` (kind ``import``, no expected version).
+
+    ``texts`` holds (session id, item id, author, text), each (session, item) once; the
+    caller has checked the sessions, the items and that no other author holds them.
+    Missing rationales are created; every text becomes the next version and current,
+    status ``accepted``, no draft link, its author's autosave gone: the same effects as
+    one ``store_version`` each, in a few statements for the whole batch.
+    """
+    if not texts:
+        return
+    for _, _, _, text in texts:
+        check_text(text)
+    for author in sorted({author for _, _, author, _ in texts}):
+        ensure_annotator(session, author)
+    dialect = session.connection().dialect.name
+    now = utcnow()
+    session.execute(
+        insert_ignoring_duplicates(RATIONALES, dialect),
+        [
+            {"session_id": sid, "item_id": iid, "status": workflow.PENDING, "flagged": False,
+             "lock_version": 0, "updated_at": now}
+            for sid, iid, _, _ in texts
+        ],
+    )  # fmt: skip
+    rows = locked_rationales(session, {sid for sid, _, _, _ in texts})
+    targets = [(rows[(sid, iid)], author, text) for sid, iid, author, text in texts]
+    session.execute(
+        update(RATIONALES)
+        .where(RATIONALES.c.id == bindparam("target_id"))
+        .values(
+            lock_version=bindparam("number"),
+            current_version=bindparam("number"),
+            status=workflow.ACCEPTED,
+            author_id=func.coalesce(RATIONALES.c.author_id, bindparam("author")),
+            draft_id=None,
+            updated_at=now,
+        ),
+        [
+            {"target_id": row.id, "number": row.lock_version + 1, "author": author}
+            for row, author, _ in targets
+        ],
+    )
+    session.execute(
+        VERSIONS.insert(),
+        [
+            {"rationale_id": row.id, "version": row.lock_version + 1, "text": text,
+             "author_id": author, "kind": workflow.VERSION_IMPORT,
+             "guideline_version": guideline_version, "created_at": now}
+            for row, author, text in targets
+        ],
+    )  # fmt: skip
+    session.execute(
+        delete(AUTOSAVES).where(
+            AUTOSAVES.c.rationale_id == bindparam("target_id"),
+            AUTOSAVES.c.annotator_id == bindparam("author"),
+        ),
+        [{"target_id": row.id, "author": author} for row, author, _ in targets],
+    )
 
 
 def save_version(

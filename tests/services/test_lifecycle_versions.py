@@ -15,7 +15,7 @@ from annotate.errors import (
 )
 from annotate.guidelines import load_rubric
 from annotate.lifecycle.reviews import record_review
-from annotate.lifecycle.versions import ensure_rationale, save_version, write
+from annotate.lifecycle.versions import import_texts, save_version, write
 from bench.bench_concurrency import measure
 from store.models import (
     Autosave,
@@ -25,7 +25,7 @@ from store.models import (
     ReviewAssignment,
     TherapySession,
 )
-from tests.workdata import current_text
+from tests.workdata import current_text, pending_rationale
 
 pytestmark = pytest.mark.both_backends
 
@@ -34,7 +34,7 @@ FAIL = {"faithfulness": 4, "relevance": 2, "informativeness": 4}
 
 
 def rationale_id_for(engine, session_id: str, item_id: str) -> int:  # type: ignore[no-untyped-def]
-    return write(engine, lambda session: ensure_rationale(session, session_id, item_id))
+    return pending_rationale(engine, session_id, item_id)
 
 
 def save_rationale_version(engine, rationale_id, text, author, expected, **options):  # type: ignore[no-untyped-def]
@@ -75,16 +75,29 @@ def _versions(engine, rationale_id: int) -> list[tuple[int, str, str, str]]:  # 
     return [(v.version, v.author_id, v.kind, v.text) for v in rows]
 
 
-def test_rationale_id_for_creates_once(demo_engine, unit: int) -> None:
-    assert rationale_id_for(demo_engine, "s02", "goal_1") == unit
+def test_import_texts_has_the_effects_of_one_import_save_each(demo_engine, unit: int) -> None:
+    """The importer's bulk path: new and existing rationales, one batch, same rules."""
+    save_rationale_version(demo_engine, unit, "ana's own text", "ana", 0)
     with Session(demo_engine) as session:
-        rationale = session.get(Rationale, unit)
-    assert rationale is not None
-    assert (rationale.status, rationale.lock_version, rationale.author_id) == ("pending", 0, None)
-    with pytest.raises(NotFoundError):
-        rationale_id_for(demo_engine, "nope", "goal_1")
-    with pytest.raises(NotFoundError):
-        rationale_id_for(demo_engine, "s02", "goal_9")
+        session.add(Autosave(rationale_id=unit, annotator_id="ana", text="typing…"))
+        session.commit()
+    texts = [("s02", "goal_1", "ana", "Imported over it."), ("s02", "goal_2", "ana", "新的。")]
+    write(demo_engine, lambda session: import_texts(session, texts, guideline_version="9"))
+    with Session(demo_engine) as session:
+        rows = {
+            r.item_id: r
+            for r in session.exec(select(Rationale).where(Rationale.session_id == "s02")).all()
+        }
+        assert session.get(Autosave, (unit, "ana")) is None
+    old, new = rows["goal_1"], rows["goal_2"]
+    assert (old.lock_version, old.current_version, old.status, old.draft_id) == (
+        2, 2, workflow.ACCEPTED, None
+    )  # fmt: skip
+    assert (new.lock_version, new.current_version, new.author_id) == (1, 1, "ana")
+    assert _versions(demo_engine, unit)[-1] == (2, "ana", "import", "Imported over it.")
+    with pytest.raises(ConfigError):
+        write(demo_engine, lambda s: import_texts(s, [("s02", "goal_3", "ana", " ")],
+                                                  guideline_version="9"))  # fmt: skip
 
 
 def test_saves_number_versions_and_claim_the_author(demo_engine, unit: int) -> None:

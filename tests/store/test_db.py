@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from annotate.lifecycle.versions import ensure_rationale, save_version, write
+from annotate.lifecycle.versions import save_version
 from store.db import (
     bulk_insert,
     insert_ignoring_duplicates,
@@ -21,6 +21,7 @@ from store.db import (
     session_scope,
 )
 from store.models import Annotator, Client, Counselor, TherapySession, Turn, utcnow
+from tests.workdata import pending_rationale
 
 
 def test_postgres_urls_get_the_installed_driver() -> None:
@@ -100,7 +101,7 @@ def test_transient_errors_are_retried_then_raised(engine) -> None:  # type: igno
 
 
 def test_sqlite_writer_waits_for_another_writer_instead_of_failing(demo_engine, db_url) -> None:  # type: ignore[no-untyped-def]
-    unit = write(demo_engine, lambda session: ensure_rationale(session, "s02", "goal_1"))
+    unit = pending_rationale(demo_engine, "s02", "goal_1")
     holder = make_engine(db_url)
     started = threading.Event()
 
