@@ -88,6 +88,7 @@ class AnnotateScreen(Screen[None]):
         self.draft_origin: int | None = None  # the draft the editor text began from
         self.saving = False  # a save or accept is being written
         self.queued_save: bool | None = None  # pressed meanwhile: accept? (None: nothing)
+        self._banner_label: str | None = None
         self.flagged = False
         self.autosaved = False
         self._autosave_timer: Timer | None = None
@@ -234,10 +235,11 @@ class AnnotateScreen(Screen[None]):
         draft = self.draft
         label = draft.scaffold_label if draft is not None else None
         shown = label is not None and draft is not None and self.draft_origin == draft.id
+        if shown and label is not None and label != self._banner_label:
+            banner.update(label)  # relayout: the label wraps to its own height
+            self._banner_label = label
         if banner.display != shown:
             banner.display = shown
-        if shown and label is not None:
-            banner.update(label, layout=False)
 
     # -- save and accept ---------------------------------------------------------------------
 
