@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from annotate.errors import ConfigError, SchemaError, StoreBusy
 from store.db import SQLITE_BUSY_TIMEOUT_MS, resolve_url
+from store.migrate import known_revisions
 
 # Tables whose rows are work that a restore would replace.
 WORK_TABLES = ("sessions", "drafts", "rationale_versions", "reviews")
@@ -117,21 +118,62 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
+def _refuse_live_target(source: Path, target: Path) -> None:
+    """A backup written over the live database (or its WAL files) would lose work."""
+    for live in (source, source.with_name(f"{source.name}-wal"),
+                 source.with_name(f"{source.name}-shm")):  # fmt: skip
+        same = target.resolve() == live.resolve()
+        with contextlib.suppress(OSError):
+            same = same or (target.exists() and os.path.samefile(target, live))
+        if same:
+            raise ConfigError(
+                f"{target} is the live database{'' if live == source else ' file ' + live.name}: "
+                "write the backup to another file"
+            )
+
+
+def _remove_abandoned_partials(target: Path) -> None:
+    """Remove the private copies that killed backups to ``target`` left (``.NAME.partial-PID``
+    whose process is gone); a running backup's copy is left alone."""
+    for partial in target.parent.glob(f".{glob.escape(target.name)}.partial-*"):
+        pid = partial.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or partial.is_symlink() or not partial.is_file():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # that backup is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # a process of another user: not ours
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+
+
 def backup(db: str | None, target: Path | str, *, force: bool = False) -> BackupReport:
     """Write a backup of the store named by ``db`` to ``target``."""
     url = resolve_url(db)
     target = Path(target).expanduser()
+    source = _sqlite_path(url)
+    if source is not None:
+        _refuse_live_target(source, target)
     if target.exists() and not force:
         raise ConfigError(f"{target} exists: pass --force to replace it")
     if target.is_dir():
         raise ConfigError(f"{target} is a directory: name the backup file")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    source = _sqlite_path(url)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_partials(target)
+    except OSError as error:
+        raise ConfigError(f"{target}: cannot write a backup there: {error.strerror}") from None
     if source is None:
         return _pg_dump(url, target)
     if not source.is_file():
         raise ConfigError(f"{source}: no database to back up")
-    temp = _private_temp(target)
+    try:
+        temp = _private_temp(target)
+    except OSError as error:
+        raise ConfigError(f"{target}: cannot write a backup there: {error.strerror}") from None
     try:
         with contextlib.closing(_connect(source)) as origin:
             if _revision(origin) is None:
@@ -228,16 +270,6 @@ def _pg_dump(url: str, target: Path) -> BackupReport:
     )
 
 
-def _known_revisions() -> list[str]:
-    """Revisions from the first to the head, oldest first."""
-    from alembic.script import ScriptDirectory
-
-    from store.migrate import _config
-
-    scripts = ScriptDirectory.from_config(_config())
-    return [script.revision for script in reversed(list(scripts.walk_revisions()))]
-
-
 def restore(db: str | None, source: Path | str, *, force: bool = False) -> BackupReport:
     """Replace the store named by ``db`` with the backup ``source`` (SQLite only)."""
     url = resolve_url(db)
@@ -251,7 +283,7 @@ def restore(db: str | None, source: Path | str, *, force: bool = False) -> Backu
         )
     if not source.is_file():
         raise ConfigError(f"{source}: file not found")
-    known = _known_revisions()
+    known = known_revisions()
     try:
         with contextlib.closing(_connect(source, read_only=True)) as backup_file:
             checked = backup_file.execute("PRAGMA quick_check").fetchone()[0]

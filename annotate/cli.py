@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from annotate.errors import AnnotateError, ImportFailed, StoreBusy
+from annotate.errors import AnnotateError, ConfigError, ImportFailed
 
 
 @dataclass
@@ -58,16 +58,25 @@ class _Group(TyperGroup):
                 raise
             typer.echo("interrupted: finished work is saved", err=True)
             ctx.exit(130)
-        except Exception as error:
-            # A lock wait that ran out (another command held the database too long) is
-            # the one database error a user can cause by timing alone: one line, not a trace.
-            from annotate.database import BUSY
-            from store.db import is_transient
-
-            if settings.debug or not is_transient(error):
+        except OSError as error:
+            # A file the command could not read or write: its name and the reason.
+            if settings.debug:
                 raise
-            report_error(StoreBusy(BUSY))
-            ctx.exit(StoreBusy.exit_code)
+            where = f"{error.filename}: " if error.filename else ""
+            report_error(ConfigError(f"{where}{error.strerror or error}"))
+            ctx.exit(ConfigError.exit_code)
+        except Exception as error:
+            # A database that cannot be used (read-only, not a database, locked too long):
+            # one line naming it, never a traceback with SQL or row parameters.
+            from sqlalchemy.exc import DBAPIError
+
+            from annotate.database import database_error
+
+            if settings.debug or not isinstance(error, DBAPIError):
+                raise
+            problem = database_error(settings.db, error)
+            report_error(problem)
+            ctx.exit(problem.exit_code)
 
 
 def report_error(error: AnnotateError) -> None:

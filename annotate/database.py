@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from annotate.errors import ConfigError, SchemaError, StoreBusy
+from annotate.errors import AnnotateError, ConfigError, SchemaError, StoreBusy
 from store import migrate
-from store.db import is_transient, make_engine, resolve_url, session_scope
+from store.db import is_transient, make_engine, resolve_url, session_scope, sqlite_file
 
 BUSY = "the database is busy (another command is writing): try again"
 
@@ -34,6 +35,23 @@ def _engine(db: str | None) -> Engine:
         raise ConfigError(f"cannot use database {safe_url(resolve_url(db))!r}: {message}") from None
 
 
+def _newer_schema(revision: str) -> SchemaError:
+    return SchemaError(
+        f"this database was made by a newer annotate (schema revision {revision}; this "
+        f"annotate knows up to {migrate.HEAD_REVISION}): upgrade annotate"
+    )
+
+
+def database_error(db: str | None, error: DBAPIError) -> AnnotateError:
+    """One line for a database that cannot be used: never SQL or row parameters."""
+    if is_transient(error):
+        return StoreBusy(BUSY)
+    reason = _one_line(error.orig)
+    if "readonly" in reason.replace("-", "").replace(" ", ""):
+        reason = "it is read-only (check the file's permissions)"
+    return ConfigError(f"cannot use database {safe_url(resolve_url(db))}: {reason}")
+
+
 def initialise(db: str | None = None) -> tuple[Engine, str | None]:
     """Run migrations up to head and install the default instrument; return the old revision."""
     from annotate.guidelines import default_instrument
@@ -43,30 +61,45 @@ def initialise(db: str | None = None) -> tuple[Engine, str | None]:
     try:
         before = migrate.current_revision(engine)
         if before != migrate.HEAD_REVISION:
+            if before is not None and before not in migrate.known_revisions():
+                raise _newer_schema(before)
             migrate.upgrade(engine)
         with session_scope(engine) as session:
             install_instrument(session, default_instrument())
-    except OperationalError as error:
-        if is_transient(error):
-            raise StoreBusy(BUSY) from None
-        raise ConfigError(f"cannot open database: {_one_line(error.orig)}") from None
+    except DBAPIError as error:
+        raise database_error(db, error) from None
     return engine, before
 
 
-def open_store(db: str | None = None) -> Engine:
-    """An engine on a database at the current schema (a new, empty one is initialised)."""
+def open_store(db: str | None = None, *, create: bool = False) -> Engine:
+    """An engine on a database at the current schema.
+
+    A SQLite file that does not exist is created (and initialised) only with ``create``
+    (``init``, ``import``, ``demo``); every other command refuses it in one line, so a
+    mistyped ``--db`` never quietly gives an empty store.
+    """
+    path = _sqlite_file(db)
+    if path is not None and not path.exists() and not create:
+        raise ConfigError(f"no database at {path}; run 'annotate init' to create one")
     engine = _engine(db)
     try:
         revision = migrate.current_revision(engine)
-    except OperationalError as error:
-        if is_transient(error):
-            raise StoreBusy(BUSY) from None
-        raise ConfigError(f"cannot open database: {_one_line(error.orig)}") from None
+    except DBAPIError as error:
+        raise database_error(db, error) from None
     if revision is None:
         engine, _ = initialise(db)
     elif revision != migrate.HEAD_REVISION:
+        if revision not in migrate.known_revisions():
+            raise _newer_schema(revision)
         raise SchemaError(
             f"database schema is at revision {revision}, this annotate needs "
             f"{migrate.HEAD_REVISION}: back it up, then run 'annotate init' to upgrade"
         )
     return engine
+
+
+def _sqlite_file(db: str | None) -> Path | None:
+    try:
+        return sqlite_file(resolve_url(db))
+    except ArgumentError:
+        return None

@@ -40,11 +40,16 @@ def resolve_url(db: str | None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (``file:`` URIs such as ``?mode=ro&uri=true`` too);
+    None for other databases and in-memory ones."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    return Path(parsed.database)
+    database = str(parsed.database)
+    if parsed.query.get("uri") == "true" and database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database)
 
 
 def _create_private_file(path: Path) -> None:
@@ -87,9 +92,9 @@ def reader(engine: Engine) -> Engine:
 def make_engine(db: str | None = None) -> Engine:
     """Build an engine for a path or URL with the store's connection settings."""
     url = resolve_url(db)
-    path = _sqlite_path(url)
+    path = sqlite_file(url)
     if make_url(url).get_backend_name() == "sqlite":
-        if path is not None:
+        if path is not None and make_url(url).query.get("mode") != "ro":
             _create_private_file(path)
         engine = create_engine(url, poolclass=NullPool) if path else create_engine(url)
         event.listen(engine, "connect", _on_sqlite_connect)

@@ -101,10 +101,14 @@ async def _browse(url: str, expect: str, timeout: float) -> str:
     import aiohttp
 
     screen = bytearray()
-    socket_url = "ws://" + url.removeprefix("http://") + "/ws?width=140&height=40"
+    origin, key = url.split("/?key=")
+    socket_url = "ws://" + origin.removeprefix("http://") + f"/ws/{key}?width=140&height=40"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    async with aiohttp.ClientSession() as client, client.ws_connect(socket_url) as socket:
+    async with (
+        aiohttp.ClientSession() as client,
+        client.ws_connect(socket_url, origin=origin) as socket,
+    ):
         sent_quit = False
         while True:
             if not sent_quit and expect in plain(bytes(screen)):

@@ -34,6 +34,9 @@ FAULTS = (
     "badquote",  # quotes words nobody said
     "echo-auth",  # 401 whose message echoes the Authorization header
     "refusal",  # no content, a refusal message instead
+    "echo-body",  # 200 whose content is not JSON and quotes the Authorization header
+    "echo-header",  # a good answer whose x-request-id header echoes the key
+    "echo-text",  # a good answer whose rationale quotes the key
 )
 
 ITEM_RE = re.compile(r"\(session (?P<session>[^,\s]+), item (?P<item>[^)\s]+)\)")
@@ -155,6 +158,15 @@ class FakeLLM:
         if fault == "slow":
             await asyncio.sleep(self.slow_seconds)
         content = _content(prompt, fault)
+        secret = headers.get("authorization", "").removeprefix("Bearer ")
+        if fault == "echo-body":
+            content = f"Sorry, key {secret} is not allowed for this model"
+        elif fault == "echo-header":
+            request_id = f"req-{secret}"
+        elif fault == "echo-text":
+            draft = json.loads(content)
+            draft["rationale"] += f" (authorised with {secret})"
+            content = json.dumps(draft, ensure_ascii=False)
         self.answered[key] += 1
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if fault == "refusal":

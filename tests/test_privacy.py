@@ -71,3 +71,72 @@ def test_a_database_password_is_never_printed() -> None:
             assert result.exit_code != 0
             assert "pw-sentinel-77" not in result.output, (url, command, result.output)
             assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.postgres
+def test_serve_keeps_the_database_password_off_command_lines_and_output(
+    pg_server, pg_demo_template, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """``ps`` shows every local user each process's command line: no password may be there.
+
+    The lead gives the URL in ``ANNOTATE_DB`` (as the README says for a password); the
+    UI processes serve starts must get it the same way, not as ``--db URL``.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.interactive import ROOT, _browse, _page
+
+    secret = "pw-serve-sentinel-31"
+    plain = pg_server.create_database(template=pg_demo_template)
+    url = plain.replace("postgres@", f"postgres:{secret}@", 1)  # trust auth ignores it
+    process = subprocess.Popen(
+        [sys.executable, "-m", "annotate", "serve", "--port", "0", "--annotator", "ana"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "ANNOTATE_DB": url},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    command_lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert " on http://127.0.0.1:" in first, first
+        served = first.split(" on ")[1].strip()
+        _page(served, 30.0)  # the server listens once the page answers
+
+        def snapshot_command_lines() -> None:
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    try:
+                        raw = (entry / "cmdline").read_bytes()
+                    except OSError:
+                        continue
+                    command_lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
+
+        import asyncio
+        import threading
+
+        browsing = threading.Event()
+
+        def watch() -> None:  # every process's command line, while the UI process runs
+            while not browsing.is_set():
+                snapshot_command_lines()
+                browsing.wait(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            screen = asyncio.run(_browse(served, " rationales · ", 60.0))
+        finally:
+            browsing.set()
+            watcher.join()
+        assert " rationales · " in screen  # the UI reached the database through its env
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = first + process.communicate(timeout=30)[0]
+        pg_server.drop_database(plain.rsplit("/", 1)[1])
+    ui = [line for line in command_lines if "annotate tui" in line or "-m annotate" in line]
+    assert any(" tui" in line for line in ui), command_lines[:5]
+    assert all(secret not in line for line in command_lines)
+    assert secret not in output

@@ -9,12 +9,15 @@ from typing import Any
 import typer
 
 
-def engine():  # type: ignore[no-untyped-def]
-    """The store named by the global ``--db`` option, at the current schema."""
+def engine(*, create: bool = False):  # type: ignore[no-untyped-def]
+    """The store named by the global ``--db`` option, at the current schema.
+
+    A SQLite file that does not exist is refused unless ``create`` (import, demo).
+    """
     from annotate.cli import settings
     from annotate.database import open_store
 
-    return open_store(settings.db)
+    return open_store(settings.db, create=create)
 
 
 def print_json(data: Any) -> None:

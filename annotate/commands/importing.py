@@ -28,7 +28,7 @@ def import_command(
     """Import a JSONL or CSV file in one transaction; any error means nothing is written."""
     from annotate.importing import import_file
 
-    store = engine()
+    store = engine(create=True)
     if is_terminal() and not as_json and file.is_file():
         from rich.progress import (
             BarColumn,

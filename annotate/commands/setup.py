@@ -56,7 +56,7 @@ def demo(
         path = Path(url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    store = engine()
+    store = engine(create=True)
     for path in DEMO_FILES:
         typer.echo(import_file(store, path).summary())
     from annotate.commands.draft import summary_line

@@ -33,36 +33,64 @@ def tui(annotator: AnnotatorOption = None) -> None:
     create_app(engine(), annotator).run()
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def serve(
     annotator: AnnotatorOption = None,
     host: Annotated[
         str, typer.Option(help="Address to listen on (keep 127.0.0.1 unless behind a proxy).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free port, printed at start).")] = 8000,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Listen on an address other than loopback (put an authenticating proxy in front).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the same terminal UI in a web browser (textual-serve)."""
+    """Serve the same terminal UI in a web browser, to whoever holds the printed key."""
+    import os
+
     from annotate.cli import settings
+    from annotate.errors import ConfigError
     from store.db import resolve_url
 
     try:
-        from textual_serve.server import Server
+        from tui.serve import PrivateServer, new_key
     except ImportError:
-        from annotate.errors import ConfigError
-
         raise ConfigError(
             "annotate serve needs textual-serve: pip install 'annotate[serve]'"
         ) from None
+    if host not in LOOPBACK and not allow_remote:
+        raise ConfigError(
+            f"serving on {host} would let other machines reach the transcripts: keep "
+            "127.0.0.1, or pass --allow-remote with an authenticating proxy in front"
+        )
     engine()  # fail here, not in the browser, if the database is unusable
     if port == 0:
         with socket.socket() as probe:
             probe.bind((host, 0))
             port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "annotate", "--db", resolve_url(settings.db), "tui"]
+    # The database URL (it may hold a password) reaches the UI processes in their
+    # environment, never on a command line that every local user can read in ps.
+    os.environ["ANNOTATE_DB"] = resolve_url(settings.db)
+    command = [sys.executable, "-m", "annotate", "tui"]
     if annotator:
         command += ["--annotator", annotator]
-    typer.echo(f"annotate UI on http://{host}:{port}", err=False)
+    server = PrivateServer(shlex.join(command), host=host, port=port, key=new_key(),
+                           title="annotate")  # fmt: skip
+    if host not in LOOPBACK:
+        typer.echo(
+            f"warning: listening on {host}: anyone who can reach it and has the key gets "
+            "the UI; put an authenticating proxy (TLS, single sign-on) in front",
+            err=True,
+        )
+    typer.echo(f"annotate UI on {server.url}")
+    typer.echo("open that address in your browser; the key in it changes at every start")
     sys.stdout.flush()
-    Server(shlex.join(command), host=host, port=port, title="annotate").serve()
+    server.serve()
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,3 +57,12 @@ class DraftProvider(Protocol):
     async def __aexit__(self, *exc_info: object) -> None: ...
 
     async def draft(self, context: ItemContext) -> Reply: ...
+
+
+def scrub_secret(text: str | None) -> str | None:
+    """``text`` with the API key replaced by ``***``: a server may echo it anywhere (an
+    error body, a header kept as provenance, the reply itself)."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if text is None or not key:
+        return text
+    return text.replace(key, "***")

@@ -20,7 +20,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from annotate.drafting.base import DraftProvider, ProviderError, Reply
+from annotate.drafting.base import DraftProvider, ProviderError, Reply, scrub_secret
 from annotate.drafting.context import ItemContext, load_contexts
 from annotate.drafting.grounding import ReplyFormatError, grounding_error, parse_reply
 from annotate.errors import ConfigError, NotFoundError
@@ -208,12 +208,24 @@ def draft_values(
 
 
 async def draft_context(provider: DraftProvider, context: ItemContext) -> dict[str, Any]:
-    """One request, turned into Draft values; provider failures become failed drafts."""
+    """One request, turned into Draft values; provider failures become failed drafts.
+
+    The API key is scrubbed from everything stored, wherever a server echoed it.
+    """
     try:
         reply = await provider.draft(context)
     except ProviderError as error:
-        return draft_values(provider, context, None, error)
-    return draft_values(provider, context, reply)
+        return _scrubbed(draft_values(provider, context, None, error))
+    return _scrubbed(draft_values(provider, context, reply))
+
+
+def _scrubbed(values: dict[str, Any]) -> dict[str, Any]:
+    for key in ("text", "error", "grounding_error", "request_id"):
+        values[key] = scrub_secret(values[key])
+    values["quotes"] = [
+        {**quote, "text": scrub_secret(quote.get("text"))} for quote in values["quotes"]
+    ]
+    return values
 
 
 class _DraftWriter:

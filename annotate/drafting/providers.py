@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from annotate.drafting.base import DraftProvider, ProviderError, Reply
+from annotate.drafting.base import DraftProvider, ProviderError, Reply, scrub_secret
 from annotate.drafting.context import ItemContext
 from annotate.drafting.grounding import DRAFT_SCHEMA
 from annotate.drafting.prompt import DEFAULT_CONTEXT_BUDGET, PromptTemplate, default_template
@@ -84,6 +84,11 @@ class OpenAIProvider:
         key = os.environ.get("OPENAI_API_KEY")
         if not key and not self.base_url:
             raise ConfigError("the openai provider needs OPENAI_API_KEY or a --base-url")
+        if key and not (key.isascii() and key.isprintable()):
+            raise ConfigError(
+                "OPENAI_API_KEY holds characters an HTTP header cannot carry (not plain "
+                "ASCII): check the key, it is not shown here"
+            )
         self._client = AsyncOpenAI(
             api_key=key or "no-key",  # local servers (vLLM, Ollama) need none
             base_url=self.base_url,
@@ -176,11 +181,8 @@ def _about_format(error: Exception) -> bool:
 
 
 def _scrub(message: str) -> str:
-    """Remove the API key from text that may echo it (some servers quote the header)."""
-    key = os.environ.get("OPENAI_API_KEY")
-    if key:
-        message = message.replace(key, "***")
-    return message[:1000]
+    """Remove the API key from an error message (some servers quote the header)."""
+    return (scrub_secret(message) or "")[:1000]
 
 
 def resolve_provider_name(settings: DraftSettings, environ: Mapping[str, str] | None = None) -> str:

@@ -13,6 +13,8 @@ from annotate import __version__
 from annotate.export.folds import FoldTable
 from annotate.export.formats import EXPORT_PROMPT_VERSION, dataset_info_entry
 
+TOOL_NAME = "annotate"  # manifest tool.name: what `export --force` may replace
+
 FOLD_METHOD = (
     "clients sorted by mean client rating, cut into blocks of K; each block gives one "
     "client to each fold, the largest client to the smallest fold; seeded block order"
@@ -116,7 +118,7 @@ def build_manifest(
             }
         )
     return {
-        "tool": {"name": "annotate", "version": __version__},
+        "tool": {"name": TOOL_NAME, "version": __version__},
         "format": options.fmt,
         "target": options.target,
         "versions": provenance.describe(),

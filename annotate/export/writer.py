@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from annotate.errors import ConfigError
+from annotate.export.manifest import TOOL_NAME
 
 PARQUET_BATCH_ROWS = 1000
 _BUFFER = 1 << 20
@@ -113,43 +114,91 @@ def write_json(root: Path, name: str, data: Any) -> None:
 STAGING_MARK = ".partial-"
 
 
-class Staging:
-    """Build the export in a temporary sibling directory; move it into place on success.
+def _is_our_export(directory: Path) -> bool:
+    """Whether ``directory`` holds an export of this tool (its manifest says so)."""
+    manifest = directory / "manifest.json"
+    if manifest.is_symlink() or not manifest.is_file():
+        return False
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and (data.get("tool") or {}).get("name") == TOOL_NAME
 
-    An existing target is replaced only when ``force`` is given and it holds a
-    previous export (a ``manifest.json``); anything else is refused, never deleted.
-    The staging directory is locked (``flock``) while the export runs; a killed
-    export leaves it unlocked, and the next export to the same target removes it
-    (it holds transcripts, which must not linger in hidden directories).
+
+class Staging:
+    """Build the export in a temporary sibling directory; swap it into place on success.
+
+    An existing target is replaced only when ``force`` is given and its manifest says
+    this tool wrote it; anything else is refused, never deleted, and a symbolic link
+    at the target is refused. The new export replaces the old in one atomic exchange
+    of the two directories (Linux ``renameat2(RENAME_EXCHANGE)``): at every instant
+    the target holds the complete old or the complete new export. The staging
+    directory is locked (``flock``) while the export runs; a killed export leaves it
+    unlocked, and the next export to the same target removes it (it holds
+    transcripts, which must not linger in hidden directories), as it removes an old
+    export swapped out by an export killed before it could delete it.
     """
 
     def __init__(self, out_dir: Path, force: bool) -> None:
         self.out_dir = out_dir
+        if out_dir.is_symlink():
+            raise ConfigError(f"{out_dir}: is a symbolic link; give the directory itself")
         if out_dir.exists():
             if not out_dir.is_dir():
                 raise ConfigError(f"{out_dir}: exists and is not a directory")
             if any(out_dir.iterdir()):
                 if not force:
                     raise ConfigError(f"{out_dir}: not empty (use --force to replace an export)")
-                if not (out_dir / "manifest.json").is_file():
-                    raise ConfigError(f"{out_dir}: not empty and holds no export; not replaced")
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{out_dir.name}{STAGING_MARK}"
-        for stale in out_dir.parent.glob(f"{prefix}*"):
-            _remove_if_abandoned(stale)
-        self.root = Path(tempfile.mkdtemp(prefix=prefix, dir=out_dir.parent))
+                if not _is_our_export(out_dir):
+                    raise ConfigError(
+                        f"{out_dir}: not empty and holds no export made by annotate; not replaced"
+                    )
+        try:
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            prefix = f".{out_dir.name}{STAGING_MARK}"
+            for stale in out_dir.parent.glob(f"{prefix}*"):
+                _remove_if_abandoned(stale)
+            self.root = Path(tempfile.mkdtemp(prefix=prefix, dir=out_dir.parent))
+        except OSError as error:
+            raise ConfigError(f"{out_dir}: cannot write here: {error.strerror}") from None
         self._lock = _lock(self.root)
 
     def commit(self) -> None:
         # The directory stays owner-only (as mkdtemp made it): transcripts are clinical data.
-        if self.out_dir.exists():
-            shutil.rmtree(self.out_dir)
-        os.replace(self.root, self.out_dir)
+        if self.out_dir.exists() and _exchange(self.root, self.out_dir):
+            shutil.rmtree(self.root, ignore_errors=True)  # now the old export
+        else:
+            if self.out_dir.exists():  # no atomic exchange here: the old export goes first
+                shutil.rmtree(self.out_dir)
+            os.replace(self.root, self.out_dir)
         _unlock(self._lock)
 
     def abort(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
         _unlock(self._lock)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two directories atomically (Linux); False where the system cannot."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    libc = ctypes.CDLL(name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
+    if result != 0:
+        error = ctypes.get_errno()
+        if error in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not on this file system
+            return False
+        raise OSError(error, os.strerror(error), str(second))
+    return True
 
 
 def _lock(directory: Path) -> int | None:

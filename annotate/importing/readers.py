@@ -64,6 +64,7 @@ class RawRecord:
     line: int
     data: dict[str, Any] | None
     error: str | None = None
+    turn_lines: list[int] | None = None  # a sessions CSV: the line of each turn's own row
 
 
 def file_format(path: Path) -> str:
@@ -88,6 +89,25 @@ def guess_kind(data: dict[str, Any]) -> str | None:
     return None
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice (json.loads would keep the last silently)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return data
+
+
 def read_jsonl(path: Path, on_bytes: Callable[[int], None] | None = None) -> Iterator[RawRecord]:
     """Yield one record per non-blank line; bad lines become records with an error."""
     with path.open("rb") as handle:
@@ -105,9 +125,12 @@ def read_jsonl(path: Path, on_bytes: Callable[[int], None] | None = None) -> Ite
                 yield RawRecord(number, None, "contains a NUL byte")
                 continue
             try:
-                data = json.loads(text)
+                data = json.loads(text, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as error:
                 yield RawRecord(number, None, f"not valid JSON: {error.msg} (column {error.colno})")
+                continue
+            except DuplicateKey as error:
+                yield RawRecord(number, None, f"duplicate key {json.dumps(error.key)}")
                 continue
             except RecursionError:
                 yield RawRecord(number, None, "not valid JSON: nested too deeply")
@@ -285,17 +308,23 @@ def read_session_csv(
         turn = {"speaker": data.pop("speaker", None), "text": data.pop("text", None)}
         if current is not None and current["session_id"] == session_id:
             current["turns"].append(turn)
+            current["_turn_lines"].append(line)
             continue
         if current is not None:
             finished.add(current["session_id"])
-            yield RawRecord(current.pop("_line"), complete(current))
+            yield _session_record(complete(current))
         if session_id in finished:
             yield RawRecord(line, None, f"rows of session {show(session_id)} are not together")
             current = None
             continue
-        current = {**data, "turns": [turn], "_line": line}
+        current = {**data, "turns": [turn], "_line": line, "_turn_lines": [line]}
     if current is not None:
-        yield RawRecord(current.pop("_line"), complete(current))
+        yield _session_record(complete(current))
+
+
+def _session_record(record: dict[str, Any]) -> RawRecord:
+    line, turn_lines = record.pop("_line"), record.pop("_turn_lines")
+    return RawRecord(line, record, turn_lines=turn_lines)
 
 
 def missing_from_turns(

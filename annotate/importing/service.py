@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,12 +212,24 @@ def _import(
                 continue
             result.kind = detected
             importer = _IMPORTERS[detected](session, catalog, errors, result)
-        importer.add(raw.line, raw.data)
+        importer.add(raw.line, raw.data, raw.turn_lines)
     if importer is not None:
         importer.flush()
     if importer is None and not errors:
         errors.add(1, "the file has no records")
     return result
+
+
+_TURN_PROBLEM = re.compile(r"^turn (\d+):")
+
+
+def _line_of(problem: str, line: int, turn_lines: list[int] | None) -> int:
+    """The line to report: a turn's own row of a sessions CSV, else the record's line."""
+    if turn_lines:
+        match = _TURN_PROBLEM.match(problem)
+        if match and 0 < int(match[1]) <= len(turn_lines):
+            return turn_lines[int(match[1]) - 1]
+    return line
 
 
 class _Importer:
@@ -248,11 +261,11 @@ class _Importer:
     def write(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
         raise NotImplementedError
 
-    def add(self, line: int, data: dict[str, Any]) -> None:
+    def add(self, line: int, data: dict[str, Any], turn_lines: list[int] | None = None) -> None:
         self.result.records += 1
         record, problems = self.check(data)
         for problem in problems:
-            self.errors.add(line, problem)
+            self.errors.add(_line_of(problem, line, turn_lines), problem)
         if problems:
             return
         key = self.key(record)

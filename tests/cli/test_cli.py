@@ -25,6 +25,7 @@ def test_help_lists_every_command_with_one_line() -> None:
 
 
 def test_progress_json_on_empty_db(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["--db", str(tmp_path / "e.db"), "init"]).exit_code == 0
     result = runner.invoke(app, ["--db", str(tmp_path / "e.db"), "progress", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -87,14 +88,13 @@ def test_bad_database_url_is_one_line(tmp_path: Path) -> None:
 
 
 def test_outdated_schema_is_refused(tmp_path: Path) -> None:
-    from sqlalchemy import text
-
+    from store import migrate
     from store.db import make_engine
 
     db = str(tmp_path / "old.db")
-    assert runner.invoke(app, ["--db", db, "init"]).exit_code == 0
-    with make_engine(db).begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    engine = make_engine(db)
+    migrate.upgrade(engine, "0001")  # the first released schema
+    engine.dispose()
     result = runner.invoke(app, ["--db", db, "progress"])
     assert result.exit_code == 1 and "run 'annotate init' to upgrade" in result.stderr
 

@@ -229,3 +229,49 @@ def test_export_killed_mid_write_leaves_no_output_and_the_rerun_is_complete(
     rerun_files, reference_files = _tree(out), _tree(reference)
     assert len(rerun_files) == 1 + 1 + 3 * 2 * 2  # manifest, dataset_info, folds x splits x 2
     assert rerun_files == reference_files
+
+
+def _complete_export(out: Path) -> dict:
+    """The manifest of the complete export at ``out``: every file it lists, hash intact."""
+    import hashlib
+
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    for name, info in manifest["files"].items():
+        data = (out / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == info["sha256"], f"{name} is incomplete"
+    return manifest
+
+
+@pytest.mark.slow
+def test_export_force_killed_at_any_moment_leaves_the_old_or_the_new_export(
+    engine, db_url: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Replacing an export: SIGKILLs spread over the run, the last ones at the swap itself."""
+    import random
+    import time
+
+    build_corpus(engine, [2] * 120)
+    out = tmp_path / "export"
+    base = ("export", "--format", "alpaca", "--json", "--out", str(out))
+    first = start(*base, db_url=db_url)
+    assert first.wait(timeout=120) == 0
+    assert _complete_export(out)["folds"] is None
+    begun = time.monotonic()
+    timed = start(*base, "--force", "--folds", "2", db_url=db_url)
+    assert timed.wait(timeout=120) == 0
+    duration = time.monotonic() - begun
+    rng = random.Random(7)
+    for attempt in range(10):
+        folds = ("--folds", "2") if attempt % 2 == 0 else ()
+        process = start(*base, "--force", *folds, db_url=db_url)
+        # Half the kills land in the last fifth of a run, where the swap happens.
+        share = rng.uniform(0.8, 1.05) if attempt % 2 else rng.uniform(0.2, 1.0)
+        time.sleep(duration * share)
+        process.kill()
+        process.wait(timeout=30)
+        _complete_export(out)  # always complete: the old or the new export
+    rerun = start(*base, "--force", db_url=db_url)
+    _, stderr = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, stderr.decode(errors="replace")
+    assert _complete_export(out)["folds"] is None
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -65,12 +65,14 @@ def test_agreement_levels_differ_and_tables_render(demo_engine, db_url: str) -> 
 
 
 def test_agreement_on_empty_store_says_so(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["--db", str(tmp_path / "e.db"), "init"]).exit_code == 0
     result = runner.invoke(app, ["--db", str(tmp_path / "e.db"), "agreement"])
     assert result.exit_code == 0, result.output
     assert "faithfulness: too little overlap" in result.output
 
 
 def test_bad_level_is_one_line(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["--db", str(tmp_path / "e.db"), "init"]).exit_code == 0
     result = runner.invoke(app, ["--db", str(tmp_path / "e.db"), "agreement", "--level", "x"])
     assert result.exit_code == 1
     assert result.stderr.strip() == (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -137,7 +138,67 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.2)
         assert "<div>annotate</div>" in page
-        assert f'data-session-websocket-url="ws://{url.removeprefix("http://")}/ws"' in page
+        origin, key = url.split("/?key=")
+        assert len(key) >= 32
+        socket = f"ws://{origin.removeprefix('http://')}/ws/{key}"
+        assert f'data-session-websocket-url="{socket}"' in page
+        # Nothing is fetched from outside the server: the font is the packaged one.
+        assert "googleapis" not in page and f"{origin}/static/fonts/RobotoMono" in page
+        refused = _refusals(origin, key)
+        assert refused == {
+            "page without the key": 403,
+            "page with a wrong key": 403,
+            "static listing": 403,
+            "websocket without the key": 403,
+            "websocket from another site": 403,
+            "websocket without an Origin": 403,
+        }
+        assert asyncio.run(_opens_websocket(f"{socket}?width=80&height=24", origin))
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _refusals(origin: str, key: str) -> dict[str, int]:
+    """The HTTP status of requests a foreign page or a stranger could make."""
+    import asyncio
+
+    import aiohttp
+
+    async def status(url: str, headers: dict[str, str] | None = None, ws: bool = False) -> int:
+        async with aiohttp.ClientSession() as client:
+            if ws:
+                try:
+                    async with client.ws_connect(url, headers=headers or {}):
+                        return 101
+                except aiohttp.WSServerHandshakeError as error:
+                    return error.status
+            async with client.get(url) as response:
+                return response.status
+
+    socket = f"ws://{origin.removeprefix('http://')}/ws"
+
+    async def gather() -> dict[str, int]:
+        return {
+            "page without the key": await status(f"{origin}/"),
+            "page with a wrong key": await status(f"{origin}/?key=guess"),
+            "static listing": await status(f"{origin}/static/"),
+            "websocket without the key": await status(
+                f"{socket}/guess", {"Origin": origin}, ws=True
+            ),
+            "websocket from another site": await status(
+                f"{socket}/{key}", {"Origin": "http://evil.example.com"}, ws=True
+            ),
+            "websocket without an Origin": await status(f"{socket}/{key}", ws=True),
+        }
+
+    return asyncio.run(gather())
+
+
+async def _opens_websocket(url: str, origin: str) -> bool:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as client, client.ws_connect(url, origin=origin) as ws:
+        message = await ws.receive(timeout=30)
+        await ws.close()
+        return message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT)

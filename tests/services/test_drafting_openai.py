@@ -143,14 +143,39 @@ def test_the_api_key_is_never_stored(
 ) -> None:  # type: ignore[no-untyped-def]
     secret = "sk-test-DO-NOT-STORE-4242"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
-    fake.faults["s04/goal_1"] = "echo-auth"
+    fake.faults.update(
+        {
+            "s04/goal_1": "echo-auth",  # 401 quoting the header
+            "s04/goal_2": "echo-body",  # 200 whose reply is not JSON and quotes the key
+            "s04/goal_3": "echo-header",  # x-request-id echoes the key
+            "s04/goal_4": "echo-text",  # the draft's own text quotes it
+        }
+    )
     run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s04"]))
-    failed = _by_item(demo_engine, "s04")["goal_1"]
+    drafts = _by_item(demo_engine, "s04")
+    failed = drafts["goal_1"]
     assert failed.status == DRAFT_FAILED and "HTTP 401" in failed.error
     assert "Bearer ***" in failed.error and secret not in failed.error
+    assert drafts["goal_2"].status == DRAFT_FAILED and "key *** is not" in drafts["goal_2"].error
+    assert drafts["goal_3"].status == DRAFT_OK and drafts["goal_3"].request_id == "req-***"
+    assert drafts["goal_4"].text.endswith("(authorised with ***)")
+    for draft in drafts.values():
+        stored = " ".join(str(v) for v in (draft.text, draft.error, draft.request_id, draft.quotes))
+        assert secret not in stored
     path = Path(db_url.removeprefix("sqlite:///"))
     for file in path.parent.glob(path.name + "*"):
         assert secret.encode() not in file.read_bytes()
+
+
+def test_a_key_no_http_header_can_carry_is_one_line(
+    demo_engine, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from annotate.errors import ConfigError
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-clé-ünïcode")
+    with pytest.raises(ConfigError, match="not plain ASCII") as raised:
+        run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s04"]))
+    assert "clé" not in str(raised.value) and fake.stats()["total"] == 0
 
 
 def test_concurrency_is_bounded(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]

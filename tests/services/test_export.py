@@ -291,6 +291,22 @@ def test_output_directory_is_protected(demo_engine, tmp_path) -> None:
     with pytest.raises(ConfigError, match="holds no export"):
         export_dataset(demo_engine, ExportOptions("openai", keep, force=True))
     assert (keep / "notes.txt").read_text() == "mine"
+    # A web app or a thesis folder with a manifest.json of its own is not an export.
+    app = tmp_path / "webapp"
+    (app / "src").mkdir(parents=True)
+    (app / "src" / "app.js").write_text("console.log(1)")
+    (app / "manifest.json").write_text('{"name": "my web app", "start_url": "/"}')
+    with pytest.raises(ConfigError, match="holds no export made by annotate"):
+        export_dataset(demo_engine, ExportOptions("openai", app, force=True))
+    assert (app / "src" / "app.js").read_text() == "console.log(1)"
+    # A symbolic link at --out (to a directory, or dangling) is refused in one line.
+    target = tmp_path / "real"
+    target.mkdir()
+    for name, points_to in (("link", target), ("dangling", tmp_path / "nowhere")):
+        (tmp_path / name).symlink_to(points_to)
+        with pytest.raises(ConfigError, match="is a symbolic link"):
+            export_dataset(demo_engine, ExportOptions("openai", tmp_path / name, force=True))
+        (tmp_path / name).unlink()
     out = tmp_path / "out"
     export_dataset(demo_engine, ExportOptions("openai", out, folds=2))
     export_dataset(demo_engine, ExportOptions("openai", out, force=True))

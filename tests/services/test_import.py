@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -291,6 +292,20 @@ def test_review_import_binds_to_a_version_and_refuses_texts_that_cannot_be_score
         status = session.exec(select(Rationale.status)).one()
     assert scored == {"ben": 1, "chen": 2}
     assert status == "in_progress"  # ben's failing review scored an old text
+
+
+def test_duplicate_json_keys_are_refused_with_the_key(engine, tmp_path: Path) -> None:
+    good = json.dumps(session_record("d1"), ensure_ascii=False)
+    twice_rated = good.replace('"goal_1": 4', '"goal_1": 9, "goal_1": 4', 1)
+    twice_named = good.replace('"session_id": "d1"', '"session_id": "d1", "session_id": "d2"')
+    path = write_jsonl(tmp_path / "dup.jsonl", [twice_rated, twice_named])
+    with pytest.raises(ImportFailed) as raised:
+        import_file(engine, path)
+    assert raised.value.errors == [
+        f'{path}:1: duplicate key "goal_1"',
+        f'{path}:2: duplicate key "session_id"',
+    ]
+    assert counts(engine)["sessions"] == 0
 
 
 def test_demo_corpus_imports(demo_engine) -> None:

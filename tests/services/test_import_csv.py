@@ -69,6 +69,23 @@ def test_sessions_csv_errors_name_the_right_line(engine, tmp_path: Path) -> None
     assert counts(engine)["sessions"] == 0
 
 
+def test_a_bad_turn_row_is_reported_at_its_own_line(engine, tmp_path: Path) -> None:
+    turns = tmp_path / "turns.csv"
+    turns.write_text(
+        TURNS.replace("b,c2,t1,1,zh,client,我最近总是睡不着。", "b,c2,t1,1,zh,client,我睡不着。\n"
+                      "b,c2,t1,1,zh,therapist,我们聊聊？"),
+        encoding="utf-8",
+    )  # fmt: skip
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text(_ratings([_row("a", "client"), _row("b", "client")]), encoding="utf-8")
+    with pytest.raises(ImportFailed) as raised:
+        import_file(engine, turns, ratings_path=ratings)
+    # Session b starts at line 5; its third turn, the bad one, is the row at line 7.
+    assert raised.value.errors == [
+        f"{turns}:7: turn 3: unknown speaker 'therapist' (use 'client' or 'counselor')"
+    ]
+
+
 def test_sessions_csv_needs_ratings(engine, tmp_path: Path) -> None:
     turns = tmp_path / "turns.csv"
     turns.write_text(TURNS, encoding="utf-8")
