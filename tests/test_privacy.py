@@ -140,3 +140,34 @@ def test_serve_keeps_the_database_password_off_command_lines_and_output(
     assert any(" tui" in line for line in ui), command_lines[:5]
     assert all(secret not in line for line in command_lines)
     assert secret not in output
+
+
+def test_a_server_echoing_the_key_anywhere_leaves_it_nowhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``annotate draft`` against a server that echoes the key in each place a reply can."""
+    from tests.factories import session_record, write_jsonl
+    from tests.llm_server import FakeLLM, ServerThread
+
+    db = tmp_path / "work.db"
+    path = write_jsonl(tmp_path / "s.jsonl", [session_record("e1")])
+    assert runner.invoke(app, ["--db", str(db), "import", str(path)]).exit_code == 0
+    fake = FakeLLM(
+        faults={
+            "e1/goal_1": "echo-auth",
+            "e1/goal_2": "echo-body",
+            "e1/goal_3": "echo-header",
+            "e1/goal_4": "echo-text",
+        }
+    )
+    with ServerThread(fake):
+        monkeypatch.setenv("OPENAI_API_KEY", SENTINEL_KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        result = runner.invoke(app, ["--db", str(db), "draft", "--max-retries", "0", "--json"])
+        report = runner.invoke(app, ["--db", str(db), "progress", "--json"])
+    assert result.exit_code == 0, result.output
+    assert sum(fake.requests.values()) >= 12  # every echoing mode was asked
+    assert SENTINEL_KEY not in result.output + report.output
+    for file in tmp_path.rglob("*"):
+        if file.is_file():
+            assert SENTINEL_KEY.encode() not in file.read_bytes(), f"the key is in {file}"

@@ -146,6 +146,8 @@ def import_file(
 ) -> ImportResult:
     """Validate and import ``path``; raise ``ImportFailed`` (writing nothing) on any error."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; name the file to import")
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     if kind is not None and kind not in readers.KINDS:

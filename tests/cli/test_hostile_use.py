@@ -109,7 +109,8 @@ def test_a_mistyped_database_is_refused_not_created(demo_db: Path, tmp_path: Pat
 
 
 def test_import_of_a_directory_says_so(tmp_path: Path) -> None:
-    _one_line_error(_invoke("--db", str(tmp_path / "n.db"), "import", str(tmp_path)), str(tmp_path))
+    result = _invoke("--db", str(tmp_path / "n.db"), "import", str(tmp_path))
+    _one_line_error(result, f"{tmp_path}: is a directory")
 
 
 @pytest.mark.parametrize("damage", ["not-sqlite", "truncated"])
