@@ -31,7 +31,7 @@ settings = Settings()
 
 HELP_ORDER = (
     "init", "demo", "import", "instrument", "draft", "assign", "tui", "serve",
-    "review-assign", "progress", "agreement", "alignment", "edits", "lexicon", "report",
+    "review-assign", "progress", "flags", "agreement", "alignment", "edits", "lexicon", "report",
     "export", "evaluate", "backup", "restore",
 )  # fmt: skip
 

@@ -47,7 +47,10 @@ def counts(engine: Engine) -> dict[str, int]:
 
 
 CRITERIA = ("faithfulness", "relevance", "informativeness")
-STAGES = ("assigned", "drafted", "edited", "accepted", "reviewed", "sent_back", "awaiting_revision")
+STAGES = (
+    "assigned", "drafted", "edited", "accepted", "reviewed", "sent_back", "awaiting_revision",
+    "flagged",
+)  # fmt: skip
 
 
 def _blank() -> dict[str, Any]:
@@ -67,7 +70,8 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
     Stages count rationales: ``assigned`` (has an author), ``drafted`` (its item has a
     usable draft), ``edited`` (has a current text), ``accepted``, ``reviewed`` (its
     current version has a review), ``sent_back`` (at least one failing review) and
-    ``awaiting_revision`` (sent back and not yet accepted again). ``items`` (per
+    ``awaiting_revision`` (sent back and not yet accepted again) and ``flagged`` (an
+    expert flagged it with a note for the project lead). ``items`` (per
     dimension) counts the (session, item) units with a client rating.
     """
     items = table("items", column("id"), column("dimension"))
@@ -81,6 +85,7 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
         column("author_id"),
         column("status"),
         column("current_version"),
+        column("flagged"),
     )
     reviews = table(
         "reviews",
@@ -113,6 +118,7 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
                 rationales.c.author_id,
                 rationales.c.status,
                 rationales.c.current_version,
+                rationales.c.flagged,
             )
         ).all()
         review_rows = connection.execute(
@@ -146,7 +152,7 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
         by_annotator[row[1]]["reviews_given"] += 1
     for reviewer, count in pending:
         by_annotator[reviewer]["reviews_pending"] = int(count)
-    for rid, sid, iid, author, status, current_version in rows:
+    for rid, sid, iid, author, status, current_version, flagged in rows:
         targets = [by_dimension[dimension_of[iid]]]
         keys = [("dimension", dimension_of[iid])]
         if author is not None:
@@ -160,6 +166,7 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
             "reviewed": any(row[3] == current_version for row in reviewed.get(rid, ())),
             "sent_back": any(not row[2] for row in reviewed.get(rid, ())),
             "awaiting_revision": status == "revision_requested",
+            "flagged": bool(flagged),
         }
         for target in targets:
             for stage, on in flags.items():

@@ -148,6 +148,7 @@ class Rationale(SQLModel, table=True):
     status: str = Field(default="pending", max_length=24)
     flagged: bool = False
     flag_note: str | None = Field(default=None, sa_column=Column(Text))
+    flagged_at: datetime | None = None  # when the author flagged it (None: not flagged)
     lock_version: int = 0
     current_version: int | None = None
     updated_at: datetime = Field(default_factory=utcnow)

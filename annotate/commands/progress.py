@@ -54,6 +54,7 @@ COLUMNS = (
     ("reviewed", "reviewed"),
     ("sent_back", "sent back"),
     ("awaiting_revision", "to revise"),
+    ("flagged", "flagged"),
     ("reviews_given", "reviews given"),
     ("reviews_pending", "to review"),
 )
@@ -83,5 +84,27 @@ def detail_table(title: str, rows: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
+def flags_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The items experts flagged for the project lead: note, author, status and time."""
+    from annotate.flags import flags
+
+    found = flags(engine())
+    if as_json:
+        print_json({"flags": [flag.as_json() for flag in found]})
+        return
+    if not found:
+        typer.echo("no flagged items")
+        return
+    for flag in found:
+        when = f"{flag.flagged_at:%Y-%m-%d %H:%M}" if flag.flagged_at else "-"
+        typer.echo(
+            f"{when}  {flag.session_id} {flag.item_id} ({flag.dimension})  "
+            f"{flag.author or '-'}  [{flag.status}]  {flag.note or ''}"
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.command("progress")(progress)
+    app.command("flags")(flags_command)

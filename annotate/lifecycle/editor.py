@@ -235,13 +235,19 @@ def flag(engine: Engine, rationale_id: int, annotator: str, note: str | None) ->
     from sqlalchemy import update
 
     cleaned = (note or "").strip()
+    now = utcnow()
 
     def work(session: Session) -> None:
         check_author(locked_rationale(session, rationale_id), annotator)
         session.execute(
             update(RATIONALES)
             .where(RATIONALES.c.id == rationale_id)
-            .values(flagged=bool(cleaned), flag_note=cleaned or None, updated_at=utcnow())
+            .values(
+                flagged=bool(cleaned),
+                flag_note=cleaned or None,
+                flagged_at=now if cleaned else None,
+                updated_at=now,
+            )
         )
 
     write(engine, work)

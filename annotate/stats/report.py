@@ -170,6 +170,20 @@ def _scatter_charts(engine: Engine, instrument_id: str, order: list[str]) -> str
     return "\n".join(charts)
 
 
+def _flag_table(engine: Engine) -> pd.DataFrame:
+    import pandas as pd
+
+    from annotate.flags import flags
+
+    rows = [
+        {"flagged at": f"{f.flagged_at:%Y-%m-%d %H:%M}" if f.flagged_at else None,
+         "session": f.session_id, "item": f.item_id, "dimension": f.dimension,
+         "author": f.author, "status": f.status, "note": f.note}
+        for f in flags(engine)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def build_report(
     engine: Engine,
     level: Level = "ordinal",
@@ -220,6 +234,8 @@ def build_report(
             alignment(engine, instrument_id),
             "Counselor vs client dimension scores (sessions where both rated every item)",
         ),
+        "<h2>Flagged by experts</h2>",
+        html_table(_flag_table(engine), "Items an expert flagged with a note, oldest first"),
         "<h2>From draft to final text</h2>",
         html_table(edit_stats(engine, "dimension"), "Per dimension"),
         html_table(edit_stats(engine, "annotator"), "Per annotator"),

@@ -152,6 +152,7 @@ def test_a_0001_store_with_conflicts_reviews_and_drafts_gives_corrected_figures(
     assert (stale.current_version, stale.lock_version) == (1, 2)
     assert prefilled.draft_id == 900
     assert conflicted.current_version == 1  # the fixture's own conflict (v2) is not current
+    assert conflicted.flagged and conflicted.flagged_at == conflicted.updated_at  # 0003
 
     out = tmp_path / "export"
     result = runner.invoke(
