@@ -26,7 +26,7 @@ test: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check annotate store tui tests bench
-	$(BIN)/mypy annotate store
+	$(BIN)/mypy annotate store tui
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_import.py

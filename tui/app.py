@@ -8,6 +8,7 @@ import getpass
 from sqlalchemy.engine import Engine
 from textual.app import App
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.timer import Timer
 
 from annotate.errors import ConfigError
@@ -104,6 +105,15 @@ class AnnotateApp(App[None]):
             if flush is not None:
                 flush()
         self.exit()
+
+
+def services(node: DOMNode) -> AnnotateApp:
+    """The running app with its engine, annotator and drafter, typed: how screens reach
+    the domain services (no casts, so mypy checks every screen-to-service call)."""
+    app = node.app
+    if not isinstance(app, AnnotateApp):
+        raise TypeError(f"{type(node).__name__} runs outside annotate's app")
+    return app
 
 
 def create_app(

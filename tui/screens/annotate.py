@@ -17,6 +17,7 @@ from textual.worker import Worker, WorkerState
 from annotate.errors import ConflictError
 from annotate.lifecycle import editor as editing
 from annotate.lifecycle.editor import DraftView, EditorState, SaveResult
+from tui.app import services
 from tui.failures import notify_failure
 from tui.widgets.item_panel import ItemPanel
 from tui.widgets.transcript import Transcript
@@ -129,8 +130,8 @@ class AnnotateScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def load(self, rationale_id: int) -> None:
-        app = self.app
-        state = editing.open_rationale(app.engine, rationale_id, app.annotator)  # type: ignore[attr-defined]
+        app = services(self)
+        state = editing.open_rationale(app.engine, rationale_id, app.annotator)
         self.post_message(self.Loaded(state))
 
     @on(Loaded)
@@ -163,7 +164,7 @@ class AnnotateScreen(Screen[None]):
             self.notify("Restored your unsaved text from the last sitting.")
         self._refresh_indicator()
         self.call_after_refresh(self.post_message, self.Shown(state.rationale_id))
-        self.app.collect_when_idle()  # type: ignore[attr-defined]
+        services(self).collect_when_idle()
 
     # -- editing and autosave --------------------------------------------------------------
 
@@ -178,7 +179,7 @@ class AnnotateScreen(Screen[None]):
         if self.editor.text == self.persisted_text:
             return
         self._autosave_timer = self.set_timer(
-            self.app.autosave_delay,  # type: ignore[attr-defined]
+            services(self).autosave_delay,
             self._autosave_now,
         )
 
@@ -194,8 +195,8 @@ class AnnotateScreen(Screen[None]):
     def autosave(
         self, rationale_id: int, text: str, base_version: int, draft_id: int | None
     ) -> None:
-        app = self.app
-        editing.autosave(app.engine, rationale_id, app.annotator, text, base_version, draft_id)  # type: ignore[attr-defined]
+        app = services(self)
+        editing.autosave(app.engine, rationale_id, app.annotator, text, base_version, draft_id)
         self.post_message(self.Autosaved(rationale_id, text))
 
     @on(Autosaved)
@@ -276,9 +277,9 @@ class AnnotateScreen(Screen[None]):
         *,
         accept: bool,
     ) -> None:
-        app = self.app
+        app = services(self)
         operation = editing.accept if accept else editing.save
-        result = operation(app.engine, rationale_id, app.annotator, text, base_version, draft_id)  # type: ignore[attr-defined]
+        result = operation(app.engine, rationale_id, app.annotator, text, base_version, draft_id)
         self.post_message(self.Saved(result, text, accept))
 
     @on(Saved)
@@ -323,8 +324,8 @@ class AnnotateScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="regenerate")
     def regenerate(self, rationale_id: int) -> None:
-        app = self.app
-        draft = editing.regenerate(app.engine, rationale_id, app.annotator, app.drafter)  # type: ignore[attr-defined]
+        app = services(self)
+        draft = editing.regenerate(app.engine, rationale_id, app.annotator, app.drafter)
         self.post_message(self.Regenerated(rationale_id, draft))
 
     @on(Regenerated)
@@ -372,8 +373,8 @@ class AnnotateScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="flag")
     def set_flag(self, rationale_id: int, note: str) -> None:
-        app = self.app
-        editing.flag(app.engine, rationale_id, app.annotator, note)  # type: ignore[attr-defined]
+        app = services(self)
+        editing.flag(app.engine, rationale_id, app.annotator, note)
         self.post_message(self.Flagged(note.strip() or None))
 
     @on(Flagged)
@@ -398,11 +399,11 @@ class AnnotateScreen(Screen[None]):
             self._autosave_timer.stop()
             self._autosave_timer = None
         if self.state is not None and self.editor.text != self.persisted_text:
-            app = self.app
+            app = services(self)
             editing.autosave(
-                app.engine,  # type: ignore[attr-defined]
+                app.engine,
                 self.state.rationale_id,
-                app.annotator,  # type: ignore[attr-defined]
+                app.annotator,
                 self.editor.text,
                 self.lock_version,
                 self.draft_origin,

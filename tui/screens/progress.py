@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 from textual.worker import Worker
 
 from annotate.progress import counts, detail
+from tui.app import services
 from tui.failures import notify_failure
 
 STAGES = (
@@ -78,7 +79,7 @@ class ProgressScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="progress")
     def load(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = services(self).engine
         self.post_message(self.Loaded(counts(engine), detail(engine)))
 
     @on(Loaded)

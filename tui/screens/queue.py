@@ -16,6 +16,7 @@ from textual.worker import Worker
 from annotate import workflow
 from annotate.queue import QueueEntry, authoring_queue
 from annotate.review import ReviewTask, review_queue
+from tui.app import services
 from tui.failures import notify_failure
 
 ALL = "all"
@@ -92,7 +93,7 @@ class QueueScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="queue")
     def load(self, status: str | None, dimension: str | None) -> None:
-        engine, annotator = self.app.engine, self.app.annotator  # type: ignore[attr-defined]
+        engine, annotator = services(self).engine, services(self).annotator
         everything = authoring_queue(engine, annotator)
         totals = {"assigned": len(everything)}
         for entry in everything:
@@ -137,7 +138,7 @@ class QueueScreen(Screen[None]):
             )
         totals = message.totals
         self.query_one("#summary", Static).update(
-            f"{self.app.annotator}: {totals['assigned']} rationales · "  # type: ignore[attr-defined]
+            f"{services(self).annotator}: {totals['assigned']} rationales · "
             f"{totals.get(workflow.ACCEPTED, 0)} accepted · "
             f"{totals.get(workflow.IN_PROGRESS, 0)} in progress · "
             f"{totals.get(workflow.PENDING, 0)} pending · "

@@ -17,6 +17,7 @@ from annotate.errors import StaleVersion
 from annotate.guidelines import load_rubric
 from annotate.lifecycle.reviews import submit_review
 from annotate.review import ReviewView, open_review
+from tui.app import services
 from tui.failures import notify_failure
 from tui.widgets.item_panel import ItemPanel
 from tui.widgets.rubric import RubricPanel
@@ -80,8 +81,8 @@ class ReviewScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def load(self, assignment_id: int) -> None:
-        app = self.app
-        view = open_review(app.engine, assignment_id, app.annotator)  # type: ignore[attr-defined]
+        app = services(self)
+        view = open_review(app.engine, assignment_id, app.annotator)
         self.post_message(self.Loaded(view))
 
     @on(Loaded)
@@ -117,11 +118,11 @@ class ReviewScreen(Screen[None]):
         self, assignment_id: int, shown_version: int, scores: dict[str, int], comment: str
     ) -> None:
         """Store the scores for the version on screen (refused if it is no longer current)."""
-        app = self.app
+        app = services(self)
         review = submit_review(
-            app.engine,  # type: ignore[attr-defined]
+            app.engine,
             assignment_id,
-            app.annotator,  # type: ignore[attr-defined]
+            app.annotator,
             scores,
             comment,
             shown_version=shown_version,
