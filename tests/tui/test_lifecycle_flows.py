@@ -247,3 +247,23 @@ def test_make_draft_fixture_is_not_a_scaffold(work_engine) -> None:
         work_engine, entry.rationale_id, "ana", "A model's draft.", 0, draft_id=draft.id
     )
     assert result.status == workflow.ACCEPTED
+
+
+async def test_opening_a_review_leaves_the_editor_layout_as_it_was(work_engine) -> None:
+    """Screens' styles are scoped: the review screen's #left must not resize the editor's."""
+    entry = _pending(work_engine)[0]
+    task = review_queue(work_engine, "ana")[0]
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        editor_screen = await _open(pilot, entry.rationale_id)
+        before = editor_screen.query_one("#transcript").region.width
+        editor_screen.dismiss()
+        await settle(pilot)
+        app.push_screen(ReviewScreen([task.assignment_id]))
+        await settle(pilot)
+        review_width = app.screen.query_one("#transcript").region.width
+        app.screen.dismiss()
+        await settle(pilot)
+        editor_screen = await _open(pilot, entry.rationale_id)
+        after = editor_screen.query_one("#transcript").region.width
+    assert before == after and before > review_width  # the editor's transcript is wider

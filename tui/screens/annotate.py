@@ -33,7 +33,6 @@ STATUS_LABEL = {
 class AnnotateScreen(Screen[None]):
     """Edits one rationale at a time; next/previous walk the queue it was opened from."""
 
-    CSS_PATH = "annotate.tcss"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="annotate.save", tooltip="Store a new version."),
         Binding("ctrl+o", "accept", "Accept", id="annotate.accept", tooltip="Sign off as final."),

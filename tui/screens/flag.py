@@ -13,7 +13,6 @@ from textual.widgets import Input, Label
 class FlagScreen(ModalScreen[str | None]):
     """Returns the note (an empty note clears the flag) or None when cancelled."""
 
-    CSS_PATH = "flag.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="flag.cancel")]
 
     def __init__(self, note: str = "") -> None:

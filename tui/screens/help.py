@@ -35,7 +35,6 @@ def help_markdown(bindings: Iterable[BindingType], item: str | None = None) -> s
 class HelpScreen(ModalScreen[None]):
     """Scrollable; Escape or F1 closes it."""
 
-    CSS_PATH = "help.tcss"
     BINDINGS = [
         Binding("escape,f1,q", "close", "Close", id="help.close"),
     ]

@@ -36,7 +36,6 @@ def _mean(value: float | None) -> str:
 class ProgressScreen(Screen[None]):
     """Two tables read in a worker; R reloads."""
 
-    CSS_PATH = "progress.tcss"
     BINDINGS = [
         Binding("r", "reload", "Reload", id="progress.reload"),
         Binding("escape", "back", "Back", id="progress.back"),

@@ -33,7 +33,6 @@ STATUS_LABEL = {
 class QueueScreen(Screen[None]):
     """Lists the work; Enter opens an item in the editor or a review."""
 
-    CSS_PATH = "queue.tcss"
     BINDINGS = [
         Binding("s", "cycle_status", "Status filter", id="queue.status"),
         Binding("d", "cycle_dimension", "Dimension filter", id="queue.dimension"),

@@ -27,7 +27,6 @@ from tui.widgets.transcript import Transcript
 class ReviewScreen(Screen[None]):
     """Scores one assigned rationale on the rubric; Ctrl+S submits and moves on."""
 
-    CSS_PATH = "review.tcss"
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit review", id="review.submit"),
         Binding("ctrl+n", "next", "Next", id="review.next"),
