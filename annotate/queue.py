@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from annotate import workflow
+from annotate.lifecycle.reviews import CRITERIA, describe_review
 from store.db import code_point_order, reader, session_scope
 from store.models import Draft, Item, Rationale, Review
 
@@ -22,7 +23,7 @@ class QueueEntry:
     status: str
     flagged: bool
     drafted: bool
-    comment: str | None  # the latest failing review's comment, for work sent back
+    comment: str | None  # the latest failing review's scores and comment, for work sent back
 
 
 def authoring_queue(
@@ -66,11 +67,17 @@ def authoring_queue(
             .subquery()
         )
         comments: dict[int, str | None] = {
-            rationale_id: comment
-            for rationale_id, comment in session.execute(
-                select(col(Review.rationale_id), col(Review.comment)).join(
-                    latest_failing, latest_failing.c.review_id == col(Review.id)
-                )
+            rationale_id: describe_review(
+                dict(zip(CRITERIA, scores, strict=True)), comment, short=True
+            )
+            for rationale_id, *scores, comment in session.execute(
+                select(
+                    col(Review.rationale_id),
+                    col(Review.faithfulness),
+                    col(Review.relevance),
+                    col(Review.informativeness),
+                    col(Review.comment),
+                ).join(latest_failing, latest_failing.c.review_id == col(Review.id))
             ).all()
         }
     return [

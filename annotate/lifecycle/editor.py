@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from annotate import workflow
 from annotate.errors import AnnotateError, NotFoundError, PermissionDenied
 from annotate.itemcontext import ItemContext, load_context
+from annotate.lifecycle.reviews import CRITERIA, describe_review
 from annotate.lifecycle.rules import is_scaffold_draft, offline_labels
 from annotate.lifecycle.versions import (
     AUTOSAVES,
@@ -67,7 +68,7 @@ class EditorState:
     autosave_text: str | None  # unsaved text from an earlier sitting
     autosave_draft_id: int | None
     autosaved_at: datetime | None
-    review_comments: tuple[str, ...]  # from failing reviews, for a rationale sent back
+    review_comments: tuple[str, ...]  # failing reviews' scores and comments, when sent back
 
     @property
     def initial_text(self) -> str:
@@ -111,14 +112,19 @@ def draft_view(draft: Draft | None, language: str | None = None) -> DraftView | 
     )
 
 
-def failing_comments(session: Session, rationale_id: int) -> tuple[str, ...]:
-    """Comments of the failing reviews of a rationale, oldest first."""
+def failing_reviews(session: Session, rationale_id: int) -> tuple[str, ...]:
+    """The failing reviews of a rationale, oldest first: each one's three scores and comment."""
     rows = session.execute(
-        select(col(Review.comment))
+        select(
+            col(Review.faithfulness),
+            col(Review.relevance),
+            col(Review.informativeness),
+            col(Review.comment),
+        )
         .where(col(Review.rationale_id) == rationale_id, col(Review.passed).is_(False))
         .order_by(col(Review.id))
-    ).scalars()
-    return tuple(comment for comment in rows if comment)
+    ).all()
+    return tuple(describe_review(dict(zip(CRITERIA, row[:3], strict=True)), row[3]) for row in rows)
 
 
 def _rationale_for_author(session: Session, rationale_id: int, annotator: str) -> Rationale:
@@ -158,7 +164,7 @@ def open_rationale(engine: Engine, rationale_id: int, annotator: str) -> EditorS
             autosave_text=autosave.text if autosave else None,
             autosave_draft_id=autosave.draft_id if autosave else None,
             autosaved_at=autosave.saved_at if autosave else None,
-            review_comments=failing_comments(session, rationale_id)
+            review_comments=failing_reviews(session, rationale_id)
             if rationale.status == workflow.REVISION_REQUESTED
             else (),
         )

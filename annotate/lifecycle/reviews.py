@@ -40,6 +40,21 @@ REVIEWS = Review.__table__  # type: ignore[attr-defined]
 ASSIGNMENTS = ReviewAssignment.__table__  # type: ignore[attr-defined]
 
 
+CRITERIA = ("faithfulness", "relevance", "informativeness")
+
+
+def describe_review(scores: Mapping[str, int], comment: str | None, *, short: bool = False) -> str:
+    """A review as its author reads it: the three scores, then the comment.
+
+    ``short`` (for a queue column): ``F4 R2 I4 · comment``.
+    """
+    if short:
+        marks = " ".join(f"{name[0].upper()}{scores[name]}" for name in CRITERIA)
+        return f"{marks} · {comment}" if comment else marks
+    marks = ", ".join(f"{name} {scores[name]}" for name in CRITERIA)
+    return f"{marks}: {comment}" if comment else marks
+
+
 def check_scores(scores: Mapping[str, int], rubric: Rubric) -> None:
     if set(scores) != set(rubric.criteria):
         raise ConfigError(f"a review scores exactly: {', '.join(rubric.criteria)}")

@@ -68,9 +68,9 @@ def test_failing_review_sends_back_passing_does_not(reviewed) -> None:  # type: 
     entry = next(
         e for e in authoring_queue(reviewed, "ana") if e.rationale_id == second.rationale_id
     )
-    assert entry.comment == "理由太笼统"
+    assert entry.comment == "F4 R2 I5 · 理由太笼统"  # the scores with the comment
     state = editing.open_rationale(reviewed, second.rationale_id, "ana")
-    assert state.review_comments == ("理由太笼统",)
+    assert state.review_comments == ("faithfulness 4, relevance 2, informativeness 5: 理由太笼统",)
     assert len(review_queue(reviewed, "ben")) == 10  # done ones leave the queue
     with pytest.raises(PermissionDenied):  # the same version twice
         submit_review(reviewed, first.assignment_id, "ben", GOOD, shown_version=1)

@@ -20,6 +20,7 @@ from store.models import Rationale, Review, ReviewAssignment
 from tests.factories import session_record, write_jsonl
 from tests.tui.helpers import SIZE, screen_text, settle
 from tui.app import create_app
+from tui.screens.annotate import AnnotateScreen
 from tui.screens.review import ReviewScreen
 
 
@@ -55,17 +56,21 @@ async def test_failing_score_sends_the_rationale_back_with_the_comment(work_engi
         author = rationale.author_id
         assignment = session.get(ReviewAssignment, task.assignment_id)
         assert assignment is not None and assignment.status == workflow.REVIEW_DONE
-    # the author sees it in their queue, with the comment
+    # the author sees it in their queue, with the three scores and the comment
     entry = next(
         e for e in authoring_queue(work_engine, author) if e.rationale_id == task.rationale_id
     )
-    assert entry.comment == "Not in turn 7"
+    assert entry.comment == "F2 R4 I5 · Not in turn 7"
     author_app = create_app(work_engine, author)
     async with author_app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = author_app.screen.query_one("#authoring")
         row = table.get_row(str(task.rationale_id))  # type: ignore[attr-defined]
-        assert "sent back" in row and "Not in turn 7" in row
+        assert "sent back" in row and "F2 R4 I5 · Not in turn 7" in row
+        author_app.push_screen(AnnotateScreen([task.rationale_id]))
+        await settle(pilot)
+        banner = str(author_app.screen.query_one("#comments").render())
+        assert "faithfulness 2, relevance 4, informativeness 5: Not in turn 7" in banner
 
 
 async def test_passing_scores_keep_the_rationale_accepted(work_engine) -> None:

@@ -155,7 +155,7 @@ class AnnotateScreen(Screen[None]):
         if comments.display != bool(state.review_comments):
             comments.display = bool(state.review_comments)
         if state.review_comments:
-            comments.update("Reviewer's comment: " + " / ".join(state.review_comments))
+            comments.update("Sent back by review: " + " / ".join(state.review_comments))
         self.editor.load_text(state.initial_text)
         self.editor.focus()
         self.sub_title = f"{self.index + 1} of {len(self.rationale_ids)}"
