@@ -152,3 +152,37 @@ async def test_blind_review_never_renders_the_author_and_never_offers_own_work(
         await pilot.press("f1")
         await pilot.pause()
         assert "qxauthor" not in screen_text(pilot)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (160, 48)])
+async def test_a_long_rationale_is_reachable_whole_with_a_cue(work_engine, size) -> None:  # type: ignore[no-untyped-def]
+    task = review_queue(work_engine, "chen")[0]
+    with Session(work_engine) as session:
+        rationale = session.get(Rationale, task.rationale_id)
+        assert rationale is not None and rationale.author_id is not None
+        author, base = rationale.author_id, rationale.lock_version
+    sentences = [
+        f"Sentence {n}: the client answered briefly after turn {n + 3} and the counselor "
+        "moved on without checking." for n in range(1, 7)
+    ]
+    last = "Closing: fits."
+    text = " ".join([*sentences, last])
+    assert len(text) >= 600
+    editor_state = editing.accept(work_engine, task.rationale_id, author, text, base)
+    assert editor_state.status == workflow.ACCEPTED
+    app = create_app(work_engine, "chen")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        app.push_screen(ReviewScreen([task.assignment_id]))
+        await settle(pilot)
+        box = app.screen.query_one("#rationale")
+        if size == (100, 30):  # 600 characters do not fit here: the cue says so
+            assert box.more_below and "more below" in screen_text(pilot)  # type: ignore[attr-defined]
+            assert "Closing: fits." not in screen_text(pilot)
+        box.scroll_end(animate=False)
+        await settle(pilot)
+        shown = screen_text(pilot)
+        assert "Closing: fits." in shown and "Sentence 6:" in shown
+        assert not box.more_below and "more below" not in shown  # type: ignore[attr-defined]
+        rubric = app.screen.query_one("#rubric-box")
+        assert rubric.region.height >= 4  # the rubric stays readable

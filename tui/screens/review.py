@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Static, TextArea
+from textual.widgets import Footer, Header, Input, Label, TextArea
 from textual.worker import Worker, WorkerState
 
 from annotate.errors import StaleVersion
@@ -21,6 +21,7 @@ from tui.app import services
 from tui.failures import notify_failure
 from tui.widgets.item_panel import ItemPanel
 from tui.widgets.rubric import RubricPanel
+from tui.widgets.scroll_text import ScrollText
 from tui.widgets.transcript import Transcript
 
 
@@ -58,7 +59,7 @@ class ReviewScreen(Screen[None]):
             with Vertical(id="right"):
                 yield ItemPanel(id="item")
                 yield Label("Rationale under review", classes="panel-title")
-                yield Static(id="rationale")
+                yield ScrollText(id="rationale")
                 with Horizontal(id="scores"):
                     for key, criterion in self.rubric.criteria.items():
                         with Vertical(classes="score"):
@@ -91,7 +92,7 @@ class ReviewScreen(Screen[None]):
             message.view.context.turns, key=message.view.context.session_id
         )
         self.query_one("#item", ItemPanel).show(message.view.context)
-        self.query_one("#rationale", Static).update(message.view.text)
+        self.query_one("#rationale", ScrollText).show(message.view.text)
         for key in self.rubric.criteria:
             self.query_one(f"#{key}", Input).value = ""
         self.query_one("#comment", TextArea).load_text("")

@@ -1,0 +1,47 @@
+"""A text that may be longer than its box: scrollable, saying when more lies below."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+MORE = "more below: scroll (mouse, or Tab here and ↓)"
+
+
+class ScrollText(VerticalScroll):
+    """Shows a whole text; its bottom border says so while part of it is out of view."""
+
+    DEFAULT_CSS = """
+    ScrollText {
+        height: auto;
+        max-height: 12;
+        border: round $accent;
+        padding: 0 1;
+    }
+    ScrollText:focus {
+        border: round $secondary;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="scroll-text-body")
+
+    def show(self, text: str) -> None:
+        self.query_one("#scroll-text-body", Static).update(text)
+        self.scroll_home(animate=False)
+        self.call_after_refresh(self._mark)
+
+    @property
+    def more_below(self) -> bool:
+        return self.max_scroll_y > 0 and self.scroll_y < self.max_scroll_y
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._mark()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._mark)
+
+    def _mark(self) -> None:
+        self.border_subtitle = MORE if self.more_below else ""
