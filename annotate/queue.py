@@ -93,3 +93,30 @@ def authoring_queue(
         )
         for rid, sid, iid, dim, state, flagged in rows
     ]
+
+
+def next_with_status(
+    engine: Engine, rationale_ids: list[int], current: int, wanted: tuple[str, ...]
+) -> int | None:
+    """The index in ``rationale_ids`` of the next rationale (after ``current``, wrapping
+    round) whose status is one of ``wanted``; None when there is none."""
+    if not rationale_ids:
+        return None
+    with session_scope(reader(engine)) as session:
+        status_of = dict(
+            session.execute(
+                select(col(Rationale.id), col(Rationale.status)).where(
+                    col(Rationale.id).in_(rationale_ids)
+                )
+            ).all()
+        )
+    count = len(rationale_ids)
+    for step in range(1, count + 1):
+        index = (current + step) % count
+        if status_of.get(rationale_ids[index]) in wanted:
+            return index
+    return None
+
+
+UNFINISHED = (workflow.PENDING, workflow.IN_PROGRESS, workflow.REVISION_REQUESTED)
+SENT_BACK = (workflow.REVISION_REQUESTED,)

@@ -46,12 +46,14 @@ class AnnotateApp(App[None]):
         *,
         drafter: Drafter,
         autosave_delay: float = 1.0,
+        advance_on_accept: bool = True,
     ) -> None:
         super().__init__()
         self.engine = engine
         self.annotator = annotator
         self.drafter = drafter
         self.autosave_delay = autosave_delay
+        self.advance_on_accept = advance_on_accept  # Ctrl+O moves to the next unfinished item
         self.sub_title = annotator
 
     def on_mount(self) -> None:
@@ -122,6 +124,7 @@ def create_app(
     *,
     drafter: Drafter | None = None,
     autosave_delay: float = 1.0,
+    advance_on_accept: bool = True,
 ) -> AnnotateApp:
     """Build the app for one annotator (default: the OS user name)."""
     if not annotator:
@@ -134,4 +137,5 @@ def create_app(
         annotator,
         drafter=drafter if drafter is not None else default_drafter(),
         autosave_delay=autosave_delay,
+        advance_on_accept=advance_on_accept,
     )

@@ -17,7 +17,15 @@ AnnotatorOption = Annotated[
 ]
 
 
-def tui(annotator: AnnotatorOption = None) -> None:
+def tui(
+    annotator: AnnotatorOption = None,
+    stay_on_accept: Annotated[
+        bool,
+        typer.Option(
+            "--stay-on-accept", help="Stay on an item after accepting it (default: move on)."
+        ),
+    ] = False,
+) -> None:
     """Open the terminal UI: your queue, the editor, blind reviews, progress and help."""
     import os
 
@@ -30,7 +38,7 @@ def tui(annotator: AnnotatorOption = None) -> None:
 
         raise ConfigError("annotate tui needs a terminal (or use annotate serve for a browser)")
 
-    create_app(engine(), annotator).run()
+    create_app(engine(), annotator, advance_on_accept=not stay_on_accept).run()
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

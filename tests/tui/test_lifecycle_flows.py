@@ -267,3 +267,52 @@ async def test_opening_a_review_leaves_the_editor_layout_as_it_was(work_engine) 
         editor_screen = await _open(pilot, entry.rationale_id)
         after = editor_screen.query_one("#transcript").region.width
     assert before == after and before > review_width  # the editor's transcript is wider
+
+
+async def test_accept_moves_to_the_next_unfinished_item_and_keys_find_the_rest(
+    work_engine,
+) -> None:
+    from annotate.queue import authoring_queue
+
+    queue = authoring_queue(work_engine, "ana")
+    ids = [entry.rationale_id for entry in queue]
+    status = {entry.rationale_id: entry.status for entry in queue}
+    start = next(i for i, e in enumerate(queue) if e.status == workflow.PENDING)
+    expected = next(i for i in range(start + 1, len(ids)) if status[ids[i]] != workflow.ACCEPTED)
+    sent_back = [i for i, e in enumerate(queue) if e.status == workflow.REVISION_REQUESTED]
+    assert sent_back, "the demo work has items sent back"
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(AnnotateScreen(ids, start))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AnnotateScreen)
+        screen.editor.load_text("The client set the goal in turn 2 and kept to it.")
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert screen.index == expected and screen.state is not None
+        assert screen.state.rationale_id == ids[expected]
+        await pilot.press("f9")
+        await settle(pilot)
+        assert screen.index in sent_back
+        assert screen.state.status == workflow.REVISION_REQUESTED
+    assert _rationale(work_engine, ids[start]).status == workflow.ACCEPTED
+
+
+async def test_accept_can_stay_on_the_item(work_engine) -> None:
+    from annotate.queue import authoring_queue
+
+    ids = [entry.rationale_id for entry in authoring_queue(work_engine, "ana")]
+    start = next(i for i, rid in enumerate(ids) if _rationale(work_engine, rid).status == "pending")
+    app = create_app(work_engine, "ana", advance_on_accept=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(AnnotateScreen(ids, start))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AnnotateScreen)
+        screen.editor.load_text("Stays here after accepting.")
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert screen.index == start and screen.editor.text == "Stays here after accepting."

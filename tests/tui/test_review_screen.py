@@ -163,7 +163,8 @@ async def test_a_long_rationale_is_reachable_whole_with_a_cue(work_engine, size)
         author, base = rationale.author_id, rationale.lock_version
     sentences = [
         f"Sentence {n}: the client answered briefly after turn {n + 3} and the counselor "
-        "moved on without checking." for n in range(1, 7)
+        "moved on without checking."
+        for n in range(1, 7)
     ]
     last = "Closing: fits."
     text = " ".join([*sentences, last])

@@ -17,6 +17,7 @@ from textual.worker import Worker, WorkerState
 from annotate.errors import ConflictError
 from annotate.lifecycle import editor as editing
 from annotate.lifecycle.editor import DraftView, EditorState, SaveResult
+from annotate.queue import SENT_BACK, UNFINISHED, next_with_status
 from tui.app import services
 from tui.failures import notify_failure
 from tui.widgets.item_panel import ItemPanel
@@ -42,6 +43,22 @@ class AnnotateScreen(Screen[None]):
         Binding("f4", "evidence", "Evidence", id="annotate.evidence"),
         Binding("ctrl+n", "next", "Next", id="annotate.next"),
         Binding("ctrl+p", "previous", "Prev", id="annotate.previous"),
+        Binding(
+            "f8",
+            "next_unfinished",
+            "Next unfinished",
+            id="annotate.next_unfinished",
+            tooltip="The next item not yet accepted (accepting moves there too).",
+            show=False,  # listed in Help: the footer is full at 160 columns
+        ),
+        Binding(
+            "f9",
+            "next_sent_back",
+            "Next sent back",
+            id="annotate.next_sent_back",
+            tooltip="The next item a reviewer sent back.",
+            show=False,
+        ),
         Binding("escape", "back", "Queue", id="annotate.back"),
     ]
 
@@ -300,6 +317,8 @@ class AnnotateScreen(Screen[None]):
         queued, self.queued_save = self.queued_save, None
         if queued is not None and (queued or self.editor.text != message.text):
             self._store(accept=queued)
+        elif message.accepted and services(self).advance_on_accept:
+            self.find_next(UNFINISHED, "Accepted; no unfinished item is left in this list.")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         notify_failure(self, event)
@@ -419,6 +438,29 @@ class AnnotateScreen(Screen[None]):
 
     def action_next(self) -> None:
         self._go(1)
+
+    def action_next_unfinished(self) -> None:
+        self.find_next(UNFINISHED, "No unfinished item is left in this list.")
+
+    def action_next_sent_back(self) -> None:
+        self.find_next(SENT_BACK, "No item of this list is sent back.")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="find")
+    def find_next(self, statuses: tuple[str, ...], none_left: str) -> None:
+        found = next_with_status(services(self).engine, self.rationale_ids, self.index, statuses)
+        self.post_message(self.Found(found, none_left))
+
+    @dataclass
+    class Found(Message):
+        index: int | None
+        none_left: str
+
+    @on(Found)
+    def _found(self, message: Found) -> None:
+        if message.index is None or message.index == self.index:
+            self.notify(message.none_left)
+            return
+        self._go(message.index - self.index)
 
     def action_previous(self) -> None:
         self._go(-1)
