@@ -11,7 +11,7 @@ from sqlmodel import col
 from annotate import workflow
 from annotate.lifecycle.reviews import CRITERIA, describe_review
 from store.db import code_point_order, reader, session_scope
-from store.models import Draft, Item, Rationale, Review
+from store.models import Draft, Item, Rationale, Review, TherapySession
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class QueueEntry:
     flagged: bool
     drafted: bool
     comment: str | None  # the latest failing review's scores and comment, for work sent back
+    client_id: str = ""
+    language: str | None = None
 
 
 def authoring_queue(
@@ -39,8 +41,11 @@ def authoring_queue(
                 col(Item.dimension),
                 col(Rationale.status),
                 col(Rationale.flagged),
+                col(TherapySession.client_id),
+                col(TherapySession.language),
             )
             .join(Item, col(Item.id) == col(Rationale.item_id))
+            .join(TherapySession, col(TherapySession.id) == col(Rationale.session_id))
             .where(col(Rationale.author_id) == annotator)
             .order_by(
                 code_point_order(col(Rationale.session_id), session.get_bind().dialect),
@@ -90,9 +95,30 @@ def authoring_queue(
             flagged=bool(flagged),
             drafted=(sid, iid) in drafted,
             comment=comments.get(rid) if state == workflow.REVISION_REQUESTED else None,
+            client_id=client,
+            language=language,
         )
-        for rid, sid, iid, dim, state, flagged in rows
+        for rid, sid, iid, dim, state, flagged, client, language in rows
     ]
+
+
+def sent_back_first(entries: list[QueueEntry]) -> list[QueueEntry]:
+    """Work a reviewer sent back first (it waits on its author), the rest in their order."""
+    return sorted(entries, key=lambda entry: entry.status != workflow.REVISION_REQUESTED)
+
+
+def find_entry(entries: list[QueueEntry], query: str) -> int | None:
+    """The first entry whose session id or client id starts with ``query`` (ignoring case)."""
+    wanted = query.strip().casefold()
+    if not wanted:
+        return None
+    for index, entry in enumerate(entries):
+        if entry.session_id.casefold().startswith(wanted):
+            return index
+    for index, entry in enumerate(entries):
+        if entry.client_id.casefold().startswith(wanted):
+            return index
+    return None
 
 
 def next_with_status(

@@ -21,7 +21,10 @@ async def test_queue_filters_by_status_and_dimension(work_engine) -> None:
     everything = authoring_queue(work_engine, "ana")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert table_keys(app, "#authoring") == [e.rationale_id for e in everything]
+        sent_back_first = [e for e in everything if e.status == workflow.REVISION_REQUESTED]
+        rest = [e for e in everything if e.status != workflow.REVISION_REQUESTED]
+        assert sent_back_first, "the demo work has items sent back"
+        assert table_keys(app, "#authoring") == [e.rationale_id for e in sent_back_first + rest]
         summary = str(app.screen.query_one("#summary").render())
         assert summary.startswith(f"ana: {len(everything)} rationales")
         await pilot.press("s", "s", "s")  # all -> pending -> in progress -> accepted
@@ -34,7 +37,11 @@ async def test_queue_filters_by_status_and_dimension(work_engine) -> None:
         assert sent_back and table_keys(app, "#authoring") == [e.rationale_id for e in sent_back]
         await pilot.press("s", "d")  # -> all statuses; dimension -> goal
         await settle(pilot)
-        goal = [e.rationale_id for e in everything if e.dimension == "goal"]
+        goal = [
+            e.rationale_id
+            for e in sorted(everything, key=lambda e: e.status != workflow.REVISION_REQUESTED)
+            if e.dimension == "goal"
+        ]
         assert table_keys(app, "#authoring") == goal
         assert len(goal) < len(everything)
 
@@ -86,3 +93,32 @@ async def test_help_shows_keys_manual_and_rubric(work_engine) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_queue_jumps_to_a_session_keeps_its_place_and_goes_to_the_ends(work_engine) -> None:
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#authoring")
+        keys = table_keys(app, "#authoring")
+        screen = app.screen
+        target = next(e for e in screen.entries if e.session_id != screen.entries[0].session_id)
+        await pilot.press("slash", *target.session_id, "enter")
+        await settle(pilot)
+        row = table.cursor_row  # type: ignore[attr-defined]
+        assert screen.entries[row].session_id == target.session_id
+        assert all(e.session_id != target.session_id for e in screen.entries[:row])
+        await pilot.press("down", "down", "enter")  # open an item two rows further
+        await settle(pilot)
+        opened = keys[row + 2]
+        await pilot.press("escape")  # back: the cursor is on that item, not the top row
+        await settle(pilot)
+        assert keys[app.screen.query_one("#authoring").cursor_row] == opened  # type: ignore[attr-defined]
+        await pilot.press("end")
+        assert app.screen.query_one("#authoring").cursor_row == len(keys) - 1  # type: ignore[attr-defined]
+        await pilot.press("home")
+        assert app.screen.query_one("#authoring").cursor_row == 0  # type: ignore[attr-defined]
+        await pilot.press("slash", *"nobody", "enter")
+        await settle(pilot)
+        messages = " ".join(n.message for n in app._notifications)
+        assert "No session or client id starts with 'nobody'" in messages

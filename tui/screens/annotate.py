@@ -31,7 +31,7 @@ STATUS_LABEL = {
 }
 
 
-class AnnotateScreen(Screen[None]):
+class AnnotateScreen(Screen[int | None]):
     """Edits one rationale at a time; next/previous walk the queue it was opened from."""
 
     BINDINGS = [
@@ -466,8 +466,9 @@ class AnnotateScreen(Screen[None]):
         self._go(-1)
 
     def action_back(self) -> None:
+        """Back to the queue, which puts its cursor on the item shown last."""
         self._flush_autosave()
-        self.dismiss()
+        self.dismiss(self.state.rationale_id if self.state is not None else None)
 
 
 def _with_status(state: EditorState, status: str) -> EditorState:

@@ -10,11 +10,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Select, Static
+from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
 from textual.worker import Worker
 
 from annotate import workflow
-from annotate.queue import QueueEntry, authoring_queue
+from annotate.queue import QueueEntry, authoring_queue, find_entry, sent_back_first
 from annotate.review import ReviewTask, review_queue
 from tui.app import services
 from tui.failures import notify_failure
@@ -36,8 +36,13 @@ class QueueScreen(Screen[None]):
     BINDINGS = [
         Binding("s", "cycle_status", "Status filter", id="queue.status"),
         Binding("d", "cycle_dimension", "Dimension filter", id="queue.dimension"),
+        Binding("slash", "jump", "Find session", id="queue.jump",
+                tooltip="Jump to a session or client id."),
+        Binding("tab", "app.focus_next", "Other list", id="queue.other_list"),
         Binding("r", "reload", "Reload", id="queue.reload"),
-    ]
+        Binding("home", "first_row", "First", id="queue.first", show=False, priority=True),
+        Binding("end", "last_row", "Last", id="queue.last", show=False, priority=True),
+    ]  # fmt: skip
 
     @dataclass
     class Loaded(Message):
@@ -58,7 +63,8 @@ class QueueScreen(Screen[None]):
             )
             yield Label("Dimension")
             yield Select([(d, d) for d in DIMENSIONS], value=ALL, allow_blank=False, id="dimension")
-        yield Label("Your rationales", classes="panel-title")
+        yield Input(placeholder="session or client id, then Enter", id="jump")
+        yield Label("Your rationales (sent back first)", classes="panel-title")
         yield DataTable(id="authoring", cursor_type="row", zebra_stripes=True)
         yield Label("Reviews assigned to you (blind)", classes="panel-title")
         yield DataTable(id="reviews", cursor_type="row", zebra_stripes=True)
@@ -69,7 +75,11 @@ class QueueScreen(Screen[None]):
 
     def on_mount(self) -> None:
         authoring = self.query_one("#authoring", DataTable)
-        authoring.add_columns("session", "item", "dimension", "status", "draft", "flag", "comment")
+        authoring.add_columns(
+            "session", "lang", "item", "dimension", "status", "draft", "flag", "comment"
+        )
+        self.query_one("#jump", Input).display = False
+        self.return_to: int | None = None  # the rationale the editor was last on
         self.query_one("#reviews", DataTable).add_columns("session", "item", "dimension")
         authoring.focus()
         self.entries: list[QueueEntry] = []
@@ -97,12 +107,14 @@ class QueueScreen(Screen[None]):
         totals = {"assigned": len(everything)}
         for entry in everything:
             totals[entry.status] = totals.get(entry.status, 0) + 1
-        entries = [
-            entry
-            for entry in everything
-            if (status is None or entry.status == status)
-            and (dimension is None or entry.dimension == dimension)
-        ]
+        entries = sent_back_first(
+            [
+                entry
+                for entry in everything
+                if (status is None or entry.status == status)
+                and (dimension is None or entry.dimension == dimension)
+            ]
+        )
         reviews = [
             task
             for task in review_queue(engine, annotator)
@@ -119,6 +131,7 @@ class QueueScreen(Screen[None]):
         for entry in message.entries:
             authoring.add_row(
                 entry.session_id,
+                entry.language or "",
                 entry.item_id,
                 entry.dimension,
                 STATUS_LABEL.get(entry.status, entry.status),
@@ -127,6 +140,10 @@ class QueueScreen(Screen[None]):
                 entry.comment or "",
                 key=str(entry.rationale_id),
             )
+        keys = [entry.rationale_id for entry in message.entries]
+        if self.return_to in keys:  # back from the editor: on the item it was showing
+            row = keys.index(self.return_to)
+            self.return_to = None
         if message.entries:
             authoring.move_cursor(row=min(row, len(message.entries) - 1))
         reviews = self.query_one("#reviews", DataTable)
@@ -164,7 +181,11 @@ class QueueScreen(Screen[None]):
         from tui.screens.annotate import AnnotateScreen
 
         ids = [entry.rationale_id for entry in self.entries]
-        self.app.push_screen(AnnotateScreen(ids, event.cursor_row))
+
+        def back(last: int | None) -> None:
+            self.return_to = last
+
+        self.app.push_screen(AnnotateScreen(ids, event.cursor_row), back)
 
     @on(DataTable.RowSelected, "#reviews")
     def _open_review(self, event: DataTable.RowSelected) -> None:
@@ -172,3 +193,35 @@ class QueueScreen(Screen[None]):
 
         ids = [task.assignment_id for task in self.reviews]
         self.app.push_screen(ReviewScreen(ids, event.cursor_row))
+
+    def _focused_table(self) -> DataTable | None:
+        focused = self.focused
+        return focused if isinstance(focused, DataTable) else None
+
+    def action_first_row(self) -> None:
+        table = self._focused_table()
+        if table is not None and table.row_count:
+            table.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        table = self._focused_table()
+        if table is not None and table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+
+    def action_jump(self) -> None:
+        box = self.query_one("#jump", Input)
+        box.display = True
+        box.value = ""
+        box.focus()
+
+    @on(Input.Submitted, "#jump")
+    def _jump(self, event: Input.Submitted) -> None:
+        box = self.query_one("#jump", Input)
+        box.display = False
+        authoring = self.query_one("#authoring", DataTable)
+        authoring.focus()
+        found = find_entry(self.entries, event.value)
+        if found is None:
+            self.notify(f"No session or client id starts with {event.value.strip()!r} here.")
+            return
+        authoring.move_cursor(row=found)
