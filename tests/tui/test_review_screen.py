@@ -187,3 +187,50 @@ async def test_a_long_rationale_is_reachable_whole_with_a_cue(work_engine, size)
         assert not box.more_below and "more below" not in shown  # type: ignore[attr-defined]
         rubric = app.screen.query_one("#rubric-box")
         assert rubric.region.height >= 4  # the rubric stays readable
+
+
+async def test_scores_typed_at_any_speed_are_stored_as_typed(work_engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Keys of the next review typed before it has even arrived belong to it, not lost.
+
+    Storing and loading are slowed down (a busy database), so the keys always arrive
+    while a review is being stored or the next one loaded.
+    """
+    import time
+
+    import tui.screens.review as screen_module
+
+    def slowly(function):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            time.sleep(0.3)
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(screen_module, "submit_review", slowly(screen_module.submit_review))
+    monkeypatch.setattr(screen_module, "open_review", slowly(screen_module.open_review))
+    tasks = review_queue(work_engine, "chen")[:3]
+    typed = [("2", "4", "5", "Not in turn 7"), ("4", "4", "3", ""), ("5", "3", "4", "好的")]
+    app = create_app(work_engine, "chen")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(ReviewScreen([t.assignment_id for t in tasks]))
+        await settle(pilot)
+        keys: list[str] = []
+        for faithfulness, relevance, informativeness, comment in typed:
+            keys += [faithfulness, "tab", relevance, "tab", informativeness, "tab", *comment]
+            keys.append("ctrl+s")
+        await pilot.press(*keys)  # no pause anywhere: faster than any store or load
+        await settle(pilot)
+    with Session(work_engine) as session:
+        for task, (faithfulness, relevance, informativeness, comment) in zip(
+            tasks, typed, strict=True
+        ):
+            review = session.exec(
+                select(Review).where(
+                    Review.rationale_id == task.rationale_id, Review.reviewer_id == "chen"
+                )
+            ).one()
+            assert (review.faithfulness, review.relevance, review.informativeness) == (
+                int(faithfulness), int(relevance), int(informativeness)
+            )  # fmt: skip
+            assert (review.comment or "") == comment

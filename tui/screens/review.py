@@ -47,7 +47,9 @@ class ReviewScreen(Screen[None]):
         super().__init__()
         self.assignment_ids = assignment_ids
         self.index = index
-        self.view: ReviewView | None = None
+        self.view: ReviewView | None = None  # None while a review is being stored or loaded
+        self.in_flight: tuple[ReviewView, dict[str, str], str] | None = None  # being stored
+        self.submit_queued = False
         self.rubric = load_rubric()
 
     def compose(self) -> ComposeResult:
@@ -77,6 +79,7 @@ class ReviewScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(f"#{next(iter(self.rubric.criteria))}", Input).focus()
         self.load(self.assignment_ids[self.index])
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
@@ -87,31 +90,47 @@ class ReviewScreen(Screen[None]):
 
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
+        """Show a review. The score fields are not touched here: they were emptied when
+        the last review was submitted, and what was typed since belongs to this one."""
         self.view = message.view
         self.query_one("#transcript", Transcript).show(
             message.view.context.turns, key=message.view.context.session_id
         )
         self.query_one("#item", ItemPanel).show(message.view.context)
         self.query_one("#rationale", ScrollText).show(message.view.text)
+        self.sub_title = f"review {self.index + 1} of {len(self.assignment_ids)}"
+        if self.submit_queued:  # Ctrl+S was pressed before this review had arrived
+            self.submit_queued = False
+            self.action_submit()
+
+    def _clear_scores(self) -> None:
         for key in self.rubric.criteria:
             self.query_one(f"#{key}", Input).value = ""
         self.query_one("#comment", TextArea).load_text("")
         self.query_one(f"#{next(iter(self.rubric.criteria))}", Input).focus()
-        self.sub_title = f"review {self.index + 1} of {len(self.assignment_ids)}"
+
+    def _typed(self) -> tuple[dict[str, str], str]:
+        values = {key: self.query_one(f"#{key}", Input).value for key in self.rubric.criteria}
+        return values, self.query_one("#comment", TextArea).text
 
     def action_submit(self) -> None:
         if self.view is None:
+            self.submit_queued = self.submit_queued or self.in_flight is not None
             return
-        scores: dict[str, int] = {}
+        values, comment = self._typed()
         for key, criterion in self.rubric.criteria.items():
-            value = self.query_one(f"#{key}", Input).value
-            if not value:
+            if not values[key]:
                 self.notify(f"Give a {criterion.name} score.", severity="warning")
                 self.query_one(f"#{key}", Input).focus()
                 return
-            scores[key] = int(value)
-        comment = self.query_one("#comment", TextArea).text
-        self.submit(self.view.assignment_id, self.view.rationale_version, scores, comment)
+        scores = {key: int(value) for key, value in values.items()}
+        # The fields empty at once, so what is typed next belongs to the next review,
+        # however fast; until that review is shown, nothing more can be submitted.
+        self.in_flight = (self.view, values, comment)
+        self.view = None
+        self._clear_scores()
+        shown = self.in_flight[0]
+        self.submit(shown.assignment_id, shown.rationale_version, scores, comment)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="submit")
     def submit(
@@ -131,12 +150,23 @@ class ReviewScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         notify_failure(self, event)
-        stale = event.state == WorkerState.ERROR and isinstance(event.worker.error, StaleVersion)
-        if stale and self.view is not None:  # the author changed the text: show the new one
-            self.load(self.view.assignment_id)
+        failed = event.state == WorkerState.ERROR and event.worker.group == "submit"
+        if not failed or self.in_flight is None:
+            return
+        view, values, comment = self.in_flight
+        self.in_flight, self.submit_queued = None, False
+        if isinstance(event.worker.error, StaleVersion):  # the author changed the text
+            self.load(view.assignment_id)  # the new text; score it afresh
+            return
+        self.view = view
+        if self._typed() == ({key: "" for key in values}, ""):  # nothing typed since
+            for key, value in values.items():
+                self.query_one(f"#{key}", Input).value = value
+            self.query_one("#comment", TextArea).load_text(comment)
 
     @on(Submitted)
     def _submitted(self, message: Submitted) -> None:
+        self.in_flight = None
         if message.passed:
             self.notify("Review stored.")
         else:
@@ -149,8 +179,9 @@ class ReviewScreen(Screen[None]):
 
     def _go(self, step: int) -> None:
         target = self.index + step
-        if 0 <= target < len(self.assignment_ids):
+        if 0 <= target < len(self.assignment_ids) and self.in_flight is None:
             self.index = target
+            self._clear_scores()
             self.load(self.assignment_ids[target])
 
     def action_next(self) -> None:
