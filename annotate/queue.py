@@ -11,7 +11,7 @@ from sqlmodel import col
 from annotate import workflow
 from annotate.lifecycle.reviews import CRITERIA, describe_review
 from store.db import code_point_order, reader, session_scope
-from store.models import Draft, Item, Rationale, Review, TherapySession
+from store.models import Autosave, Draft, Item, Rationale, Review, ReviewAssignment, TherapySession
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class QueueEntry:
     comment: str | None  # the latest failing review's scores and comment, for work sent back
     client_id: str = ""
     language: str | None = None
+    unsaved: bool = False  # the annotator has autosaved text here that was never saved
 
 
 def authoring_queue(
@@ -71,6 +72,13 @@ def authoring_queue(
             .group_by(col(Review.rationale_id))
             .subquery()
         )
+        unsaved = set(
+            session.execute(
+                select(col(Autosave.rationale_id)).where(
+                    col(Autosave.annotator_id) == annotator, col(Autosave.rationale_id).in_(ids)
+                )
+            ).scalars()
+        )
         comments: dict[int, str | None] = {
             rationale_id: describe_review(
                 dict(zip(CRITERIA, scores, strict=True)), comment, short=True
@@ -97,6 +105,7 @@ def authoring_queue(
             comment=comments.get(rid) if state == workflow.REVISION_REQUESTED else None,
             client_id=client,
             language=language,
+            unsaved=rid in unsaved,
         )
         for rid, sid, iid, dim, state, flagged, client, language in rows
     ]
@@ -146,3 +155,13 @@ def next_with_status(
 
 UNFINISHED = (workflow.PENDING, workflow.IN_PROGRESS, workflow.REVISION_REQUESTED)
 SENT_BACK = (workflow.REVISION_REQUESTED,)
+
+
+def annotators_with_work(engine: Engine) -> list[str]:
+    """Everyone who has rationales to write or reviews assigned, in name order."""
+    with session_scope(reader(engine)) as session:
+        authors = session.execute(
+            select(col(Rationale.author_id)).where(col(Rationale.author_id).is_not(None)).distinct()
+        ).scalars()
+        reviewers = session.execute(select(col(ReviewAssignment.reviewer_id)).distinct()).scalars()
+        return sorted({*authors, *reviewers})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -74,17 +75,31 @@ def demo(
     )
     if ui and sys.stdin.isatty() and sys.stdout.isatty():
         _open_demo_ui(store)
+    elif ui:
+        _hand_out_demo_work(store)
+        db = "" if settings.db is None else f"--db {shlex.quote(settings.db)} "
+        typer.echo(
+            "no terminal here, so the UI did not open: in a terminal run "
+            f"'annotate {db}tui --annotator ana' (or 'annotate {db}serve --annotator ana' "
+            "for a browser)"
+        )
 
 
-def _open_demo_ui(store) -> None:  # type: ignore[no-untyped-def]
-    """Give the demo experts their work (idempotent) and open the UI as the first of them."""
+def _hand_out_demo_work(store) -> None:  # type: ignore[no-untyped-def]
+    """Give the demo experts their work (idempotent)."""
     from annotate.assignment import assign_authoring, assign_reviews
     from annotate.review import review_queue
-    from tui.app import create_app
 
     assign_authoring(store, ["ana", "ben", "chen"], seed=0)
     if not review_queue(store, "ana"):
         assign_reviews(store, fraction=1.0, overlap=2, seed=0)
+
+
+def _open_demo_ui(store) -> None:  # type: ignore[no-untyped-def]
+    """Give the demo experts their work and open the UI as the first of them."""
+    from tui.app import create_app
+
+    _hand_out_demo_work(store)
     create_app(store, "ana").run()
 
 

@@ -122,3 +122,47 @@ async def test_queue_jumps_to_a_session_keeps_its_place_and_goes_to_the_ends(wor
         await settle(pilot)
         messages = " ".join(n.message for n in app._notifications)
         assert "No session or client id starts with 'nobody'" in messages
+
+
+async def test_an_unknown_annotator_is_told_who_has_work(work_engine) -> None:
+    app = create_app(work_engine, "anna")  # a typo of ana
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        messages = " ".join(n.message for n in app._notifications)
+    assert "No work is assigned to 'anna'" in messages
+    assert "ana, ben, chen" in messages and "--annotator NAME" in messages
+
+
+async def test_after_a_crash_the_queue_marks_and_offers_the_unsaved_item(work_engine) -> None:
+    from annotate.lifecycle import editor
+
+    entries = authoring_queue(work_engine, "ana")
+    target = entries[5]
+    editor.autosave(work_engine, target.rationale_id, "ana", "Half a sentence when the power", 0)
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#authoring")
+        row = table.get_row(str(target.rationale_id))  # type: ignore[attr-defined]
+        assert any("unsaved" in str(cell) for cell in row)
+        keys = table_keys(app, "#authoring")
+        assert keys[table.cursor_row] == target.rationale_id  # type: ignore[attr-defined]
+        messages = " ".join(n.message for n in app._notifications)
+        assert f"{target.session_id} {target.item_id}" in messages
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.editor.text == "Half a sentence when the power"  # type: ignore[attr-defined]
+
+
+def test_demo_without_a_terminal_says_how_to_open_the_ui(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from annotate.cli import app as cli
+
+    db = str(tmp_path / "d.db")
+    result = CliRunner().invoke(cli, ["--db", db, "demo"])  # stdin and stdout are not a tty
+    assert result.exit_code == 0, result.output
+    assert f"'annotate --db {db} tui --annotator ana'" in result.output
+    from annotate.database import open_store
+
+    assert authoring_queue(open_store(db), "ana")  # the work is handed out for that command

@@ -14,7 +14,13 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Sta
 from textual.worker import Worker
 
 from annotate import workflow
-from annotate.queue import QueueEntry, authoring_queue, find_entry, sent_back_first
+from annotate.queue import (
+    QueueEntry,
+    annotators_with_work,
+    authoring_queue,
+    find_entry,
+    sent_back_first,
+)
 from annotate.review import ReviewTask, review_queue
 from tui.app import services
 from tui.failures import notify_failure
@@ -49,6 +55,7 @@ class QueueScreen(Screen[None]):
         entries: list[QueueEntry]
         reviews: list[ReviewTask]
         totals: dict[str, int]
+        others: list[str]  # who has work, when this annotator has none
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,6 +87,7 @@ class QueueScreen(Screen[None]):
         )
         self.query_one("#jump", Input).display = False
         self.return_to: int | None = None  # the rationale the editor was last on
+        self.first_load = True
         self.query_one("#reviews", DataTable).add_columns("session", "item", "dimension")
         authoring.focus()
         self.entries: list[QueueEntry] = []
@@ -115,12 +123,12 @@ class QueueScreen(Screen[None]):
                 and (dimension is None or entry.dimension == dimension)
             ]
         )
+        assigned_reviews = review_queue(engine, annotator)
         reviews = [
-            task
-            for task in review_queue(engine, annotator)
-            if dimension is None or task.dimension == dimension
+            task for task in assigned_reviews if dimension is None or task.dimension == dimension
         ]
-        self.post_message(self.Loaded(entries, reviews, totals))
+        others = [] if everything or assigned_reviews else annotators_with_work(engine)
+        self.post_message(self.Loaded(entries, reviews, totals, others))
 
     @on(Loaded)
     def show(self, message: Loaded) -> None:
@@ -134,7 +142,8 @@ class QueueScreen(Screen[None]):
                 entry.language or "",
                 entry.item_id,
                 entry.dimension,
-                STATUS_LABEL.get(entry.status, entry.status),
+                STATUS_LABEL.get(entry.status, entry.status)
+                + (" · unsaved" if entry.unsaved else ""),
                 "yes" if entry.drafted else "-",
                 "flag" if entry.flagged else "",
                 entry.comment or "",
@@ -144,6 +153,9 @@ class QueueScreen(Screen[None]):
         if self.return_to in keys:  # back from the editor: on the item it was showing
             row = keys.index(self.return_to)
             self.return_to = None
+        elif self.first_load:
+            row = self._offer_unsaved(message.entries, message.others)
+        self.first_load = False
         if message.entries:
             authoring.move_cursor(row=min(row, len(message.entries) - 1))
         reviews = self.query_one("#reviews", DataTable)
@@ -225,3 +237,25 @@ class QueueScreen(Screen[None]):
             self.notify(f"No session or client id starts with {event.value.strip()!r} here.")
             return
         authoring.move_cursor(row=found)
+
+    def _offer_unsaved(self, entries: list[QueueEntry], others: list[str]) -> int:
+        """At start: the row to begin on, after saying what needs attention."""
+        annotator = services(self).annotator
+        if not entries and not self.reviews:
+            names = ", ".join(others) or "nobody yet"
+            self.notify(
+                f"No work is assigned to {annotator!r}. Annotators with work: {names}. "
+                "Start with: annotate tui --annotator NAME",
+                severity="warning",
+                timeout=30,
+            )
+            return 0
+        for row, entry in enumerate(entries):
+            if entry.unsaved:
+                self.notify(
+                    f"Unsaved text from your last sitting: {entry.session_id} {entry.item_id} "
+                    "(marked 'unsaved'); Enter opens it.",
+                    timeout=15,
+                )
+                return row
+        return 0
