@@ -47,6 +47,7 @@ class AnnotateApp(App[None]):
         drafter: Drafter,
         autosave_delay: float = 1.0,
         advance_on_accept: bool = True,
+        user_keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -54,11 +55,13 @@ class AnnotateApp(App[None]):
         self.drafter = drafter
         self.autosave_delay = autosave_delay
         self.advance_on_accept = advance_on_accept  # Ctrl+O moves to the next unfinished item
+        self.user_keymap = user_keymap or {}
         self.sub_title = annotator
 
     def on_mount(self) -> None:
         from tui.screens.queue import QueueScreen
 
+        self.set_keymap(self.user_keymap)
         self.push_screen(QueueScreen())
         self._idle_collect: Timer | None = None
         self.set_timer(IDLE_COLLECT_SECONDS, self._freeze_startup_objects)
@@ -86,7 +89,9 @@ class AnnotateApp(App[None]):
 
         if not isinstance(self.screen, HelpScreen):
             context = getattr(self.screen, "help_context", None)
-            self.push_screen(HelpScreen(self.screen.BINDINGS, context() if context else None))
+            self.push_screen(
+                HelpScreen(self.screen.BINDINGS, context() if context else None, self._keymap)
+            )
 
     def action_queue(self) -> None:
         from tui.screens.queue import QueueScreen
@@ -132,10 +137,13 @@ def create_app(
             annotator = getpass.getuser()
         except (OSError, KeyError):
             raise ConfigError("cannot tell your user name: give --annotator NAME") from None
+    from tui.keymap import load_keymap
+
     return AnnotateApp(
         engine,
         annotator,
         drafter=drafter if drafter is not None else default_drafter(),
         autosave_delay=autosave_delay,
         advance_on_accept=advance_on_accept,
+        user_keymap=load_keymap(),
     )

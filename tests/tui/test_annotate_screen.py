@@ -129,7 +129,7 @@ async def test_revert_to_draft_and_flag_with_note(work_engine) -> None:
         draft = screen.editor.text
         await pilot.press(*"Scrap this ")
         assert screen.editor.text != draft
-        await pilot.press("ctrl+b")
+        await pilot.press("ctrl+g")
         await pilot.pause()
         assert screen.editor.text == draft
         await pilot.press("ctrl+f")
@@ -213,7 +213,7 @@ async def test_regenerate_keeps_edited_text(work_engine) -> None:
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert screen.editor.text == edited
-        await pilot.press("ctrl+b")
+        await pilot.press("ctrl+g")
         await pilot.pause()
         assert screen.editor.text == "Another draft."
 

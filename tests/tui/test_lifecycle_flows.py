@@ -316,3 +316,66 @@ async def test_accept_can_stay_on_the_item(work_engine) -> None:
         await pilot.press("ctrl+o")
         await settle(pilot)
         assert screen.index == start and screen.editor.text == "Stays here after accepting."
+
+
+async def test_revert_to_the_draft_is_undoable(work_engine) -> None:
+    entry = _pending(work_engine)[0]
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open(pilot, entry.rationale_id)
+        draft = screen.editor.text
+        screen.editor.load_text("")
+        await pilot.press(*"My own careful words.")
+        await pilot.press("ctrl+g")  # revert to the draft
+        await pilot.pause()
+        assert screen.editor.text == draft
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert screen.editor.text == "My own careful words."
+
+
+async def test_a_user_keymap_rebinds_keys_and_help_shows_them(
+    work_engine, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[keys]\n"annotate.revert" = "f10"\n"annotate.next" = "alt+down"\n')
+    monkeypatch.setenv("ANNOTATE_KEYMAP", str(keys))
+    entries = _pending(work_engine)
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(AnnotateScreen([e.rationale_id for e in entries], 0))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AnnotateScreen)
+        draft = screen.editor.text
+        screen.editor.load_text("")
+        await pilot.press(*"typed", "f10")  # f10 is now revert
+        await pilot.pause()
+        assert screen.editor.text == draft
+        await pilot.press("alt+down")
+        await settle(pilot)
+        assert screen.index == 1
+        await pilot.press("f1")
+        await settle(pilot)
+        from tui.screens.help import HelpScreen
+
+        assert isinstance(app.screen, HelpScreen)
+        assert "| f10 | Revert to draft | `annotate.revert` |" in app.screen.text
+
+
+def test_a_bad_keymap_is_one_line(work_engine, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from annotate.errors import ConfigError
+
+    keys = tmp_path / "keys.toml"
+    monkeypatch.setenv("ANNOTATE_KEYMAP", str(keys))
+    for text, message in (
+        ('[keys]\n"annotate.nope" = "f6"\n', "unknown binding id 'annotate.nope'"),
+        ("[keys\n", "not a readable TOML keymap"),
+        ('revert = "f6"\n', "one table, [keys]"),
+    ):
+        keys.write_text(text)
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+            create_app(work_engine, "ana")

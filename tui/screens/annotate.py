@@ -37,12 +37,20 @@ class AnnotateScreen(Screen[int | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="annotate.save", tooltip="Store a new version."),
         Binding("ctrl+o", "accept", "Accept", id="annotate.accept", tooltip="Sign off as final."),
-        Binding("ctrl+r", "regenerate", "Regenerate", id="annotate.regenerate"),
-        Binding("ctrl+b", "revert", "Revert to draft", id="annotate.revert"),
+        # Not Ctrl+B (tmux's prefix) nor Ctrl+N, Ctrl+R, Ctrl+W (a browser's own keys):
+        # the first key of each is one that works in a terminal, in tmux and in a browser.
+        Binding("ctrl+l,ctrl+r", "regenerate", "Regenerate", id="annotate.regenerate"),
+        Binding(
+            "ctrl+g",
+            "revert",
+            "Revert to draft",
+            id="annotate.revert",
+            tooltip="Put the draft in the editor (Ctrl+Z brings your text back).",
+        ),
         Binding("ctrl+f", "flag", "Flag", id="annotate.flag"),
         Binding("f4", "evidence", "Evidence", id="annotate.evidence"),
-        Binding("ctrl+n", "next", "Next", id="annotate.next"),
-        Binding("ctrl+p", "previous", "Prev", id="annotate.previous"),
+        Binding("ctrl+down,ctrl+n", "next", "Next", id="annotate.next"),
+        Binding("ctrl+up,ctrl+p", "previous", "Prev", id="annotate.previous"),
         Binding(
             "f8",
             "next_unfinished",
@@ -360,14 +368,15 @@ class AnnotateScreen(Screen[int | None]):
             self.draft_origin = message.draft.id
             self.notify("New draft loaded into the editor.")
         else:
-            self.notify("New draft ready; Ctrl+B puts it in the editor (your text is kept).")
+            self.notify("New draft ready; Ctrl+G puts it in the editor (your text is kept).")
         self._refresh_indicator()
 
     def action_revert(self) -> None:
         if self.draft is None:
             self.notify("This item has no draft.", severity="warning")
             return
-        self.editor.load_text(self.draft.text)
+        # An edit, not a reload: Ctrl+Z brings the expert's own text back.
+        self.editor.replace(self.draft.text, (0, 0), self.editor.document.end)
         self.draft_origin = self.draft.id
         self._refresh_indicator()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,15 +13,42 @@ from textual.widgets import Markdown
 from annotate.guidelines import load_manual, load_rubric
 
 GLOBAL_KEYS = (("F1 / ?", "this help"), ("F2", "queue"), ("F3", "progress"), ("Ctrl+Q", "quit"))
+EDITING_KEYS = (
+    ("F7", "select all (then type to replace the text)"),
+    ("F6", "select the line"),
+    ("Ctrl+Z / Ctrl+Y", "undo / redo (a revert to the draft too)"),
+    ("Ctrl+X / Ctrl+C / Ctrl+V", "cut / copy / paste"),
+    ("Ctrl+A / Ctrl+E", "start / end of the line"),
+)
 
 
-def help_markdown(bindings: Iterable[BindingType], item: str | None = None) -> str:
+def _shown(keys: str) -> str:
+    return " / ".join(key.strip().replace("ctrl+", "Ctrl+") for key in keys.split(","))
+
+
+def help_markdown(
+    bindings: Iterable[BindingType],
+    item: str | None = None,
+    keymap: Mapping[str, str] | None = None,
+) -> str:
+    from tui.keymap import keymap_path
+
+    keymap = keymap or {}
     lines = [item, ""] if item else []
-    lines += ["# Keys", "", "| key | action |", "| --- | --- |"]
+    lines += ["# Keys", "", "| key | action | id |", "| --- | --- | --- |"]
     for binding in bindings:
         if isinstance(binding, Binding) and binding.description:
-            lines.append(f"| {binding.key.replace('ctrl+', 'Ctrl+')} | {binding.description} |")
-    lines += [f"| {key} | {action} |" for key, action in GLOBAL_KEYS]
+            keys = keymap.get(binding.id or "", binding.key)
+            lines.append(f"| {_shown(keys)} | {binding.description} | `{binding.id or ''}` |")
+    lines += [f"| {key} | {action} | |" for key, action in GLOBAL_KEYS]
+    lines += ["", "In the editor:", "", "| key | action |", "| --- | --- |"]
+    lines += [f"| {key} | {action} |" for key, action in EDITING_KEYS]
+    lines += [
+        "",
+        f"Your own keys: a file `{keymap_path()}` with a `[keys]` table of "
+        '`"id" = "key"` lines (e.g. `"annotate.revert" = "f10"`), read at start. Keys '
+        "the editor itself uses (F6, F7, Ctrl+A, ...) stay the editor's while you type.",
+    ]
     manual, rubric = load_manual(), load_rubric()
     lines += ["", f"# {manual.title} (version {manual.version})", "", manual.text, ""]
     lines += [f"# Review rubric (version {rubric.version}, pass at {rubric.threshold})", ""]
@@ -39,9 +66,14 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,f1,q", "close", "Close", id="help.close"),
     ]
 
-    def __init__(self, bindings: Iterable[BindingType], item: str | None = None) -> None:
+    def __init__(
+        self,
+        bindings: Iterable[BindingType],
+        item: str | None = None,
+        keymap: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__()
-        self.text = help_markdown(bindings, item)
+        self.text = help_markdown(bindings, item, keymap or {})
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):

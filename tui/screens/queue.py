@@ -132,9 +132,12 @@ class QueueScreen(Screen[None]):
 
     @on(Loaded)
     def show(self, message: Loaded) -> None:
+        previous = self.entries
         self.entries, self.reviews = message.entries, message.reviews
         authoring = self.query_one("#authoring", DataTable)
         row = authoring.cursor_row
+        # The cursor stays on the same item when it is still listed (a filter changed).
+        at = previous[row].rationale_id if 0 <= row < len(previous) else None
         authoring.clear()
         for entry in message.entries:
             authoring.add_row(
@@ -155,6 +158,8 @@ class QueueScreen(Screen[None]):
             self.return_to = None
         elif self.first_load:
             row = self._offer_unsaved(message.entries, message.others)
+        else:
+            row = keys.index(at) if at in keys else 0
         self.first_load = False
         if message.entries:
             authoring.move_cursor(row=min(row, len(message.entries) - 1))

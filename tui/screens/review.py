@@ -30,8 +30,8 @@ class ReviewScreen(Screen[None]):
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit review", id="review.submit"),
-        Binding("ctrl+n", "next", "Next", id="review.next"),
-        Binding("ctrl+p", "previous", "Previous", id="review.previous"),
+        Binding("ctrl+down,ctrl+n", "next", "Next", id="review.next"),
+        Binding("ctrl+up,ctrl+p", "previous", "Previous", id="review.previous"),
         Binding("escape", "back", "Queue", id="review.back"),
     ]
 
