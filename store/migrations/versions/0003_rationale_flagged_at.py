@@ -23,7 +23,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("rationales", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("flagged_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(
+            sa.Column("flagged_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
     op.execute("UPDATE rationales SET flagged_at = updated_at WHERE flagged")
 
 
