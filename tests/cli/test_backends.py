@@ -136,15 +136,19 @@ def _alignment(ran: Ran) -> None:
         assert isinstance(row["n"], int)
 
 
+def _flags(ran: Ran) -> None:
+    listed = ran.json()["flags"]
+    assert len(listed) == ran.scalar("SELECT count(*) FROM rationales WHERE flagged")
+
+
 def _edits(ran: Ran) -> None:
     result = ran.json()
     everything = next(row for row in result["by_dimension"] if row["dimension"] == "all")
     accepted = ran.scalar("SELECT count(*) FROM rationales WHERE status = 'accepted'")
     assert everything["accepted"] == accepted == 45
-    lengths = ran.scalar(  # of the final (latest) versions
+    lengths = ran.scalar(  # of the final texts: the versions rationales.current_version names
         "SELECT sum(length(v.text)) FROM rationale_versions v JOIN rationales r "
-        "ON r.id = v.rationale_id WHERE r.status = 'accepted' AND v.version = "
-        "(SELECT max(w.version) FROM rationale_versions w WHERE w.rationale_id = r.id)"
+        "ON r.id = v.rationale_id WHERE r.status = 'accepted' AND v.version = r.current_version"
     )
     assert everything["final_length_mean"] == pytest.approx(lengths / accepted)
 
@@ -221,6 +225,7 @@ COMMANDS: dict[str, Run] = {
         _review_assign,
     ),
     "tui": Run(["tui", "--annotator", "ana"], " rationales · ", _ana_rationales, "terminal"),
+    "flags": Run(["flags", "--json"], '"flags"', _flags),
     "serve": Run(
         ["serve", "--port", "0", "--annotator", "ana"], " rationales · ", _served, "served"
     ),
