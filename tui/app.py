@@ -90,7 +90,7 @@ class AnnotateApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             context = getattr(self.screen, "help_context", None)
             self.push_screen(
-                HelpScreen(self.screen.BINDINGS, context() if context else None, self._keymap)
+                HelpScreen(self.screen.BINDINGS, context() if context else None, self.user_keymap)
             )
 
     def action_queue(self) -> None:
