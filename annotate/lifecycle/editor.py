@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -131,8 +131,7 @@ def _rationale_for_author(session: Session, rationale_id: int, annotator: str) -
     rationale = session.get(Rationale, rationale_id)
     if rationale is None:
         raise NotFoundError(f"no rationale {rationale_id}")
-    if rationale.author_id not in (None, annotator):
-        raise PermissionDenied(f"rationale {rationale_id} is assigned to another annotator")
+    check_author(rationale, annotator)
     return rationale
 
 
@@ -238,8 +237,6 @@ def accept(
 
 def flag(engine: Engine, rationale_id: int, annotator: str, note: str | None) -> None:
     """Flag a rationale with a note for the project lead; an empty note clears the flag."""
-    from sqlalchemy import update
-
     cleaned = (note or "").strip()
     now = utcnow()
 

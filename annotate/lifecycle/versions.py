@@ -94,7 +94,8 @@ def locked_rationale(session: Session, rationale_id: int) -> RationaleRow:
     return RationaleRow(*row)
 
 
-def check_author(rationale: RationaleRow, annotator: str) -> None:
+def check_author(rationale: RationaleRow | Rationale, annotator: str) -> None:
+    """Only its author (or anyone, while it has none) may write or open a rationale."""
     if rationale.author_id not in (None, annotator):
         raise PermissionDenied(f"rationale {rationale.id} is assigned to another annotator")
 
