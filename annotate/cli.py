@@ -30,7 +30,7 @@ settings = Settings()
 
 
 HELP_ORDER = (
-    "init", "demo", "import", "instrument", "draft", "assign", "tui", "serve",
+    "init", "demo", "import", "instrument", "draft", "assign", "tui", "serve", "login",
     "review-assign", "progress", "flags", "agreement", "alignment", "edits", "lexicon", "report",
     "export", "evaluate", "backup", "restore",
 )  # fmt: skip

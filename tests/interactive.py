@@ -98,15 +98,27 @@ def _page(url: str, timeout: float) -> str:
 
 
 async def _browse(url: str, expect: str, timeout: float) -> str:
+    origin, key = url.split("/?key=")
+    socket_url = "ws://" + origin.removeprefix("http://") + f"/ws/{key}?width=140&height=40"
+    return await browse_socket(socket_url, origin, expect, timeout)
+
+
+async def browse_socket(
+    socket_url: str,
+    origin: str,
+    expect: str,
+    timeout: float,
+    *,
+    cookies: dict[str, str] | None = None,
+) -> str:
+    """The screen a browser's websocket to SOCKET_URL shows until EXPECT (then Ctrl+Q)."""
     import aiohttp
 
     screen = bytearray()
-    origin, key = url.split("/?key=")
-    socket_url = "ws://" + origin.removeprefix("http://") + f"/ws/{key}?width=140&height=40"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with (
-        aiohttp.ClientSession() as client,
+        aiohttp.ClientSession(cookies=cookies) as client,
         client.ws_connect(socket_url, origin=origin) as socket,
     ):
         sent_quit = False

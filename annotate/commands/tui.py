@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
 import socket
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,15 +50,27 @@ def serve(
         str, typer.Option(help="Address to listen on (keep 127.0.0.1 unless behind a proxy).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free port, printed at start).")] = 8000,
+    logins: Annotated[
+        Path | None,
+        typer.Option(
+            help="Team mode: each expert logs in with the secret 'annotate login add' made "
+            "for them, and works only as themselves."
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="The address experts open, when a proxy (TLS) is in front."),
+    ] = None,
     allow_remote: Annotated[
         bool,
         typer.Option(
             "--allow-remote",
-            help="Listen on an address other than loopback (put an authenticating proxy in front).",
+            help="Listen on an address other than loopback (put a TLS proxy in front).",
         ),
     ] = False,
 ) -> None:
-    """Serve the same terminal UI in a web browser, to whoever holds the printed key."""
+    """Serve the terminal UI in a web browser: to whoever holds the printed key, or to a
+    team whose experts each log in (--logins)."""
     import os
 
     from annotate.cli import settings
@@ -66,7 +78,7 @@ def serve(
     from store.db import resolve_url
 
     try:
-        from tui.serve import PrivateServer, new_key
+        from tui.serve import KeyServer, TeamServer, new_key
     except ImportError:
         raise ConfigError(
             "annotate serve needs textual-serve: pip install 'annotate[serve]'"
@@ -74,8 +86,18 @@ def serve(
     if host not in LOOPBACK and not allow_remote:
         raise ConfigError(
             f"serving on {host} would let other machines reach the transcripts: keep "
-            "127.0.0.1, or pass --allow-remote with an authenticating proxy in front"
+            "127.0.0.1, or pass --allow-remote with a TLS proxy in front"
         )
+    if logins is not None and annotator:
+        raise ConfigError("with --logins each expert logs in as themselves: drop --annotator")
+    check = None
+    if logins is not None:
+        from annotate.logins import LoginCheck, read_logins
+
+        known = read_logins(logins)
+        if not known:
+            raise ConfigError(f"{logins} has no logins: add one with 'annotate login add NAME'")
+        check = LoginCheck(known)
     engine()  # fail here, not in the browser, if the database is unusable
     if port == 0:
         with socket.socket() as probe:
@@ -85,22 +107,70 @@ def serve(
     # environment, never on a command line that every local user can read in ps.
     os.environ["ANNOTATE_DB"] = resolve_url(settings.db)
     command = [sys.executable, "-m", "annotate", "tui"]
-    if annotator:
-        command += ["--annotator", annotator]
-    server = PrivateServer(shlex.join(command), host=host, port=port, key=new_key(),
-                           title="annotate")  # fmt: skip
+    server: KeyServer | TeamServer
+    if check is not None:
+        server = TeamServer(command, logins=check, host=host, port=port, public_url=public_url)
+    else:
+        server = KeyServer(command, annotator=annotator, key=new_key(), host=host, port=port,
+                           public_url=public_url)  # fmt: skip
     if host not in LOOPBACK:
         typer.echo(
-            f"warning: listening on {host}: anyone who can reach it and has the key gets "
-            "the UI; put an authenticating proxy (TLS, single sign-on) in front",
+            f"warning: listening on {host}: put a TLS proxy in front, and give the "
+            "address it serves as --public-url",
             err=True,
         )
     typer.echo(f"annotate UI on {server.url}")
-    typer.echo("open that address in your browser; the key in it changes at every start")
+    if check is not None:
+        typer.echo(f"each expert logs in there with their own secret ({', '.join(check.names)})")
+    else:
+        typer.echo("open that address in your browser; the key in it changes at every start")
     sys.stdout.flush()
     server.serve()
+
+
+login_app = typer.Typer(help="Per-expert logins for 'annotate serve --logins FILE'.")
+
+LoginsFile = Annotated[Path, typer.Option(help="The logins file 'annotate serve --logins' reads.")]
+
+
+@login_app.command("add")
+def login_add(
+    name: Annotated[str, typer.Argument(help="The expert's annotator name.")],
+    logins: LoginsFile,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Give an expert who has a login a new secret.")
+    ] = False,
+) -> None:
+    """Make a secret for one expert and store only its hash; the secret is shown once."""
+    from annotate.logins import add_login
+
+    secret = add_login(logins, name, replace=replace)
+    typer.echo(f"login for {name.strip()} stored in {logins} (the server reads it at start)")
+    typer.echo(f"secret (shown once; hand it to {name.strip()} privately): {secret}")
+
+
+@login_app.command("remove")
+def login_remove(
+    name: Annotated[str, typer.Argument(help="The expert's annotator name.")],
+    logins: LoginsFile,
+) -> None:
+    """Remove an expert's login (takes effect when the server next starts)."""
+    from annotate.logins import remove_login
+
+    remove_login(logins, name)
+    typer.echo(f"login for {name} removed from {logins}; restart 'annotate serve' to apply it")
+
+
+@login_app.command("list")
+def login_list(logins: LoginsFile) -> None:
+    """The experts who can log in, with when their secret was made."""
+    from annotate.logins import read_logins
+
+    for login in read_logins(logins).values():
+        typer.echo(f"{login.name}\t{login.created}")
 
 
 def register(app: typer.Typer) -> None:
     app.command("tui")(tui)
     app.command("serve")(serve)
+    app.add_typer(login_app, name="login")

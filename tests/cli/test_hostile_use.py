@@ -172,4 +172,4 @@ def test_export_out_symlinks_are_one_line_in_a_real_process(demo_db: Path, tmp_p
 
 def test_serve_beyond_loopback_needs_an_explicit_flag(demo_db: Path) -> None:
     result = _invoke("--db", str(demo_db), "serve", "--host", "0.0.0.0", "--port", "0")
-    _one_line_error(result, "--allow-remote", "authenticating proxy")
+    _one_line_error(result, "--allow-remote", "TLS proxy")
