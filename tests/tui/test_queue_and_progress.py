@@ -66,15 +66,26 @@ async def test_progress_screen_shows_the_same_figures_as_the_command(work_engine
         await pilot.press("f3")
         await settle(pilot)
         assert isinstance(app.screen, ProgressScreen)
-        table = app.screen.query_one("#by-annotator")
-        for name, row in figures["by_annotator"].items():
-            cells = table.get_row(table.ordered_rows[list(figures["by_annotator"]).index(name)].key)  # type: ignore[attr-defined]
+        screen = app.screen
+        authoring = screen.table("authoring-by-annotator")
+        reviewing = screen.table("reviews-by-annotator")
+        for index, (name, row) in enumerate(figures["by_annotator"].items()):
+            cells = authoring.get_row_at(index)
             assert cells[0] == name
-            assert cells[1:5] == [
-                str(row[k]) for k in ("assigned", "drafted", "edited", "accepted")
+            assert cells[1:] == [
+                str(row[k])
+                for k in ("assigned", "drafted", "edited", "accepted", "reviewed", "sent_back",
+                          "awaiting_revision", "flagged")
+            ]  # fmt: skip
+            given = reviewing.get_row_at(index)
+            assert given[:3] == [name, str(row["reviews_given"]), str(row["reviews_pending"])]
+            means = row["score_means"]
+            assert given[3:] == [
+                "-" if means[k] is None else f"{means[k]:.2f}"
+                for k in ("faithfulness", "relevance", "informativeness")
             ]
-        dimensions = app.screen.query_one("#by-dimension")
-        assert dimensions.row_count == 3  # type: ignore[attr-defined]
+        assert screen.table("authoring-by-dimension").row_count == 3
+        assert screen.table("scores-by-dimension").row_count == 3
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ProgressScreen)

@@ -1,16 +1,18 @@
-"""Snapshots of the annotate, review and progress screens on the demo data (fixed size).
+"""Snapshots of every screen on the demo data, at 100x30 and 150x45.
 
-Regenerate after an intended change: ``pytest tests/tui/test_snapshots.py --snapshot-update``.
+Regenerate after an intended change: ``pytest tests/tui/test_snapshots.py --snapshot-update``,
+then look at each picture (``tests/tui/__snapshots__/test_snapshots/*.svg``) before committing.
 """
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input, TextArea
 
 from tests.tui.helpers import settle
 from tui.app import create_app
 
-SIZE = (150, 45)
+SIZES = [pytest.param((100, 30), id="100x30"), pytest.param((150, 45), id="150x45")]
 
 
 async def _steady(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -21,7 +23,13 @@ async def _steady(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.pause()
 
 
-def test_annotate_screen(snap_compare, work_engine) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", SIZES)
+def test_queue_screen(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(create_app(work_engine, "ana"), terminal_size=size, run_before=_steady)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_annotate_screen(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
     async def open_item(pilot) -> None:  # type: ignore[no-untyped-def]
         await settle(pilot)
         await pilot.press("s")  # pending only
@@ -31,10 +39,35 @@ def test_annotate_screen(snap_compare, work_engine) -> None:  # type: ignore[no-
         await pilot.press("f4")  # highlight the first evidence turn
         await _steady(pilot)
 
-    assert snap_compare(create_app(work_engine, "ana"), terminal_size=SIZE, run_before=open_item)
+    assert snap_compare(create_app(work_engine, "ana"), terminal_size=size, run_before=open_item)
 
 
-def test_review_screen(snap_compare, work_engine) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", SIZES)
+def test_chinese_annotate_screen(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
+    async def open_item(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        await pilot.press("slash", *"s13", "enter")
+        await settle(pilot)
+        await pilot.press("enter")
+        await _steady(pilot)
+
+    assert snap_compare(create_app(work_engine, "ben"), terminal_size=size, run_before=open_item)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_flag_dialog(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
+    async def open_flag(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("ctrl+f")
+        await _steady(pilot)
+
+    assert snap_compare(create_app(work_engine, "ana"), terminal_size=size, run_before=open_flag)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_review_screen(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
     async def open_review(pilot) -> None:  # type: ignore[no-untyped-def]
         await settle(pilot)
         await pilot.press("tab", "enter")
@@ -42,15 +75,25 @@ def test_review_screen(snap_compare, work_engine) -> None:  # type: ignore[no-un
         await pilot.press("4", "tab", "2")
         await _steady(pilot)
 
-    assert snap_compare(create_app(work_engine, "chen"), terminal_size=SIZE, run_before=open_review)
+    assert snap_compare(create_app(work_engine, "chen"), terminal_size=size, run_before=open_review)
 
 
-def test_progress_screen(snap_compare, work_engine) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("size", SIZES)
+def test_progress_screen(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
     async def open_progress(pilot) -> None:  # type: ignore[no-untyped-def]
         await settle(pilot)
         await pilot.press("f3")
         await _steady(pilot)
 
-    assert snap_compare(
-        create_app(work_engine, "ana"), terminal_size=SIZE, run_before=open_progress
-    )
+    app = create_app(work_engine, "ana")
+    assert snap_compare(app, terminal_size=size, run_before=open_progress)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
+    async def open_help(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        await pilot.press("f1")
+        await _steady(pilot)
+
+    assert snap_compare(create_app(work_engine, "ana"), terminal_size=size, run_before=open_help)

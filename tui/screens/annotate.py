@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Label, Static, TextArea
+from textual.widgets import Header, Label, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from annotate.errors import ConflictError
@@ -21,6 +22,7 @@ from annotate.queue import SENT_BACK, UNFINISHED, next_with_status
 from tui.app import services
 from tui.failures import notify_failure
 from tui.widgets.item_panel import ItemPanel
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.transcript import Transcript
 
 STATUS_LABEL = {
@@ -114,6 +116,7 @@ class AnnotateScreen(Screen[int | None]):
         self.saving = False  # a save or accept is being written
         self.queued_save: bool | None = None  # pressed meanwhile: accept? (None: nothing)
         self._banner_label: str | None = None
+        self._indicator_rows = 0
         self.flagged = False
         self.autosaved = False
         self._autosave_timer: Timer | None = None
@@ -131,7 +134,7 @@ class AnnotateScreen(Screen[int | None]):
                 yield Static(id="scaffold")
                 yield TextArea(id="editor", soft_wrap=True, show_line_numbers=False)
                 yield Static(id="indicator")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load(self.rationale_ids[self.index])
@@ -236,7 +239,7 @@ class AnnotateScreen(Screen[int | None]):
         text = self.editor.text
         parts = [STATUS_LABEL.get(self.state.status, self.state.status)]
         if self.saved_text is not None and text == self.saved_text:
-            parts.append(f"saved (version {self.current_version})")
+            parts.append(f"saved v{self.current_version}")
         elif text == self.persisted_text and self.autosaved:
             parts.append("not saved, autosaved")
         elif text == self.persisted_text:
@@ -251,7 +254,12 @@ class AnnotateScreen(Screen[int | None]):
             parts.append("draft edited")
         if self.flagged:
             parts.append("flagged")
-        self.query_one("#indicator", Static).update(" · ".join(parts), layout=False)
+        indicator = self.query_one("#indicator", Static)
+        line = " · ".join(parts)
+        # A new layout only when the line needs another number of rows (not per keystroke).
+        rows = -(-cell_len(line) // max(indicator.content_region.width, 1))
+        indicator.update(line, layout=rows != self._indicator_rows)
+        self._indicator_rows = rows
         self._refresh_scaffold_banner()
 
     def _refresh_scaffold_banner(self) -> None:

@@ -21,7 +21,8 @@ class FlagScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label("Flag this item for the project lead. Note (empty clears the flag):")
+            yield Label("Flag this item for the project lead.")
+            yield Label("Note (leave it empty to clear the flag):")
             yield Input(value=self.note, id="note")
             yield Label("Enter to flag, Escape to cancel", classes="muted")
 

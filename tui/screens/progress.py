@@ -8,14 +8,16 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import DataTable, Header, Label, Static
 from textual.worker import Worker
 
 from annotate.progress import counts, detail
 from tui.app import services
 from tui.failures import notify_failure
+from tui.widgets.key_footer import KeyFooter
 
 STAGES = (
     ("assigned", "assigned"),
@@ -25,8 +27,19 @@ STAGES = (
     ("reviewed", "reviewed"),
     ("sent_back", "sent back"),
     ("awaiting_revision", "to revise"),
+    ("flagged", "flagged"),
 )
 MEANS = (("faithfulness", "faith."), ("relevance", "relev."), ("informativeness", "inform."))
+# Four narrow tables rather than two wide ones: each fits 100 columns whole.
+TABLES = (
+    ("authoring-by-annotator", "Authoring, by annotator"),
+    ("authoring-by-dimension", "Authoring, by dimension"),
+    (
+        "reviews-by-annotator",
+        "Reviews, by annotator (given as reviewer; scores received as author)",
+    ),
+    ("scores-by-dimension", "Review scores, by dimension"),
+)
 
 
 def _mean(value: float | None) -> str:
@@ -34,7 +47,7 @@ def _mean(value: float | None) -> str:
 
 
 class ProgressScreen(Screen[None]):
-    """Two tables read in a worker; R reloads."""
+    """The figures of ``annotate progress``, read in a worker; R reloads."""
 
     BINDINGS = [
         Binding("r", "reload", "Reload", id="progress.reload"),
@@ -49,28 +62,27 @@ class ProgressScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="totals")
-        yield Label(
-            "By annotator (as author; reviews given and pending as reviewer)", classes="panel-title"
-        )
-        yield DataTable(id="by-annotator", cursor_type="row")
-        yield Label("By dimension", classes="panel-title")
-        yield DataTable(id="by-dimension", cursor_type="row")
-        yield Footer()
+        with VerticalScroll(id="tables"):
+            for table_id, title in TABLES:
+                yield Label(title, classes="panel-title")
+                yield DataTable(id=table_id, cursor_type="row")
+        yield KeyFooter()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         notify_failure(self, event)
 
+    def table(self, table_id: str) -> DataTable[str]:
+        return self.query_one(f"#{table_id}", DataTable)
+
     def on_mount(self) -> None:
-        self.query_one("#by-annotator", DataTable).add_columns(
-            "annotator",
-            *(label for _, label in STAGES),
-            "reviews given",
-            "to review",
-            *(label for _, label in MEANS),
+        stages = [label for _, label in STAGES]
+        means = [label for _, label in MEANS]
+        self.table("authoring-by-annotator").add_columns("annotator", *stages)
+        self.table("authoring-by-dimension").add_columns("dimension", "items", *stages)
+        self.table("reviews-by-annotator").add_columns(
+            "annotator", "reviews given", "to review", *means
         )
-        self.query_one("#by-dimension", DataTable).add_columns(
-            "dimension", "items", *(label for _, label in STAGES), *(label for _, label in MEANS)
-        )
+        self.table("scores-by-dimension").add_columns("dimension", "reviews", *means)
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -89,25 +101,20 @@ class ProgressScreen(Screen[None]):
             f"{totals['drafts']} drafts · {totals['rationales']} rationales · "
             f"{totals['reviews']} reviews"
         )
-        annotators = self.query_one("#by-annotator", DataTable)
-        annotators.clear()
+        for table_id, _ in TABLES:
+            self.table(table_id).clear()
         for name, row in message.figures["by_annotator"].items():
-            annotators.add_row(
-                name,
-                *(str(row[key]) for key, _ in STAGES),
-                str(row["reviews_given"]),
-                str(row["reviews_pending"]),
-                *(_mean(row["score_means"][key]) for key, _ in MEANS),
+            stages = [str(row[key]) for key, _ in STAGES]
+            means = [_mean(row["score_means"][key]) for key, _ in MEANS]
+            self.table("authoring-by-annotator").add_row(name, *stages)
+            self.table("reviews-by-annotator").add_row(
+                name, str(row["reviews_given"]), str(row["reviews_pending"]), *means
             )
-        dimensions = self.query_one("#by-dimension", DataTable)
-        dimensions.clear()
         for name, row in message.figures["by_dimension"].items():
-            dimensions.add_row(
-                name,
-                str(row["items"]),
-                *(str(row[key]) for key, _ in STAGES),
-                *(_mean(row["score_means"][key]) for key, _ in MEANS),
-            )
+            stages = [str(row[key]) for key, _ in STAGES]
+            means = [_mean(row["score_means"][key]) for key, _ in MEANS]
+            self.table("authoring-by-dimension").add_row(name, str(row["items"]), *stages)
+            self.table("scores-by-dimension").add_row(name, str(row["reviews"]), *means)
 
     def action_back(self) -> None:
         self.dismiss()

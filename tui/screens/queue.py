@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import DataTable, Header, Input, Label, Select, Static
 from textual.worker import Worker
 
 from annotate import workflow
@@ -24,6 +24,7 @@ from annotate.queue import (
 from annotate.review import ReviewTask, review_queue
 from tui.app import services
 from tui.failures import notify_failure
+from tui.widgets.key_footer import KeyFooter
 
 ALL = "all"
 STATUS_CHOICES = (ALL, *workflow.RATIONALE_STATUSES)
@@ -42,7 +43,9 @@ class QueueScreen(Screen[None]):
     BINDINGS = [
         Binding("s", "cycle_status", "Status filter", id="queue.status"),
         Binding("d", "cycle_dimension", "Dimension filter", id="queue.dimension"),
-        Binding("slash", "jump", "Find session", id="queue.jump",
+        # Priority: the box has focus before the next key, so "/s13" typed in one burst
+        # lands in it whole.
+        Binding("slash", "jump", "Find session", id="queue.jump", priority=True,
                 tooltip="Jump to a session or client id."),
         Binding("tab", "app.focus_next", "Other list", id="queue.other_list"),
         Binding("r", "reload", "Reload", id="queue.reload"),
@@ -75,7 +78,7 @@ class QueueScreen(Screen[None]):
         yield DataTable(id="authoring", cursor_type="row", zebra_stripes=True)
         yield Label("Reviews assigned to you (blind)", classes="panel-title")
         yield DataTable(id="reviews", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         notify_failure(self, event)
@@ -92,6 +95,8 @@ class QueueScreen(Screen[None]):
         authoring.focus()
         self.entries: list[QueueEntry] = []
         self.reviews: list[ReviewTask] = []
+        self.loaded = False
+        self.pending_jump: str | None = None  # typed before the queue had arrived
 
     def on_screen_resume(self) -> None:
         self.action_reload()
@@ -163,6 +168,10 @@ class QueueScreen(Screen[None]):
         self.first_load = False
         if message.entries:
             authoring.move_cursor(row=min(row, len(message.entries) - 1))
+        self.loaded = True
+        if self.pending_jump is not None:
+            query, self.pending_jump = self.pending_jump, None
+            self._jump_to(query)
         reviews = self.query_one("#reviews", DataTable)
         reviews.clear()
         for task in message.reviews:
@@ -227,21 +236,29 @@ class QueueScreen(Screen[None]):
 
     def action_jump(self) -> None:
         box = self.query_one("#jump", Input)
+        if box.has_focus:  # a "/" typed in the box itself
+            box.insert_text_at_cursor("/")
+            return
         box.display = True
         box.value = ""
-        box.focus()
+        self.set_focus(box)  # now, not after a refresh: the next keys of a burst go to it
 
     @on(Input.Submitted, "#jump")
     def _jump(self, event: Input.Submitted) -> None:
         box = self.query_one("#jump", Input)
         box.display = False
-        authoring = self.query_one("#authoring", DataTable)
-        authoring.focus()
-        found = find_entry(self.entries, event.value)
-        if found is None:
-            self.notify(f"No session or client id starts with {event.value.strip()!r} here.")
+        self.set_focus(self.query_one("#authoring", DataTable))
+        if not self.loaded:
+            self.pending_jump = event.value  # done when the queue arrives
             return
-        authoring.move_cursor(row=found)
+        self._jump_to(event.value)
+
+    def _jump_to(self, query: str) -> None:
+        found = find_entry(self.entries, query)
+        if found is None:
+            self.notify(f"No session or client id starts with {query.strip()!r} here.")
+            return
+        self.query_one("#authoring", DataTable).move_cursor(row=found)
 
     def _offer_unsaved(self, entries: list[QueueEntry], others: list[str]) -> int:
         """At start: the row to begin on, after saying what needs attention."""

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, TextArea
+from textual.widgets import Header, Input, Label, TextArea
 from textual.worker import Worker, WorkerState
 
 from annotate.errors import StaleVersion
@@ -19,21 +19,33 @@ from annotate.lifecycle.reviews import submit_review
 from annotate.review import ReviewView, open_review
 from tui.app import services
 from tui.failures import notify_failure
+from tui.keys import after_keys_handed_over
 from tui.widgets.item_panel import ItemPanel
-from tui.widgets.rubric import RubricPanel
+from tui.widgets.key_footer import KeyFooter
+from tui.widgets.rubric import rubric_text
 from tui.widgets.scroll_text import ScrollText
 from tui.widgets.transcript import Transcript
+
+Form = tuple[dict[str, str], str]  # the scores as typed, and the comment
 
 
 class ReviewScreen(Screen[None]):
     """Scores one assigned rationale on the rubric; Ctrl+S submits and moves on."""
 
+    AUTO_FOCUS = "#scores Input"  # the first score, when the screen appears (keys go there)
+
     BINDINGS = [
-        Binding("ctrl+s", "submit", "Submit review", id="review.submit"),
+        Binding("ctrl+s", "submit", "Submit review", id="review.submit", priority=True),
         Binding("ctrl+down,ctrl+n", "next", "Next", id="review.next"),
         Binding("ctrl+up,ctrl+p", "previous", "Previous", id="review.previous"),
         Binding("escape", "back", "Queue", id="review.back"),
-    ]
+        # Priority, with Ctrl+S: keys that move the focus act in the order typed, so
+        # "4<Tab>5<Tab>3<Tab>note<Ctrl+S>" in one burst fills the form as typed (tui.keys).
+        Binding("tab", "next_field", "Next field", id="review.next_field", show=False,
+                priority=True),
+        Binding("shift+tab", "previous_field", "Previous field",
+                id="review.previous_field", show=False, priority=True),
+    ]  # fmt: skip
 
     @dataclass
     class Loaded(Message):
@@ -46,10 +58,14 @@ class ReviewScreen(Screen[None]):
     def __init__(self, assignment_ids: list[int], index: int = 0) -> None:
         super().__init__()
         self.assignment_ids = assignment_ids
-        self.index = index
+        self.index = index  # the review shown (or being loaded)
         self.view: ReviewView | None = None  # None while a review is being stored or loaded
-        self.in_flight: tuple[ReviewView, dict[str, str], str] | None = None  # being stored
-        self.submit_queued = False
+        self.in_flight: tuple[int, ReviewView, Form] | None = None  # (position, view, form)
+        # Keys are never lost, however fast: Ctrl+S takes what the fields hold as the
+        # form of the review at ``typing_for`` and empties them for the next one, even
+        # before that review has arrived; each form is sent once its review is shown.
+        self.typing_for = index
+        self.forms: dict[int, Form] = {}
         self.rubric = load_rubric()
 
     def compose(self) -> ComposeResult:
@@ -60,26 +76,26 @@ class ReviewScreen(Screen[None]):
                 yield Transcript(id="transcript")
             with Vertical(id="right"):
                 yield ItemPanel(id="item")
-                yield Label("Rationale under review", classes="panel-title")
-                yield ScrollText(id="rationale")
-                with Horizontal(id="scores"):
+                # Titles sit in the borders: at 100x30 every row goes to text.
+                yield ScrollText(id="rationale", title="Rationale under review")
+                with Vertical(id="scores"):
                     for key, criterion in self.rubric.criteria.items():
-                        with Vertical(classes="score"):
-                            yield Label(criterion.name)
+                        with Horizontal(classes="score"):
+                            yield Label(criterion.name, classes="score-name")
                             yield Input(
                                 placeholder=f"{self.rubric.scale_min}-{self.rubric.scale_max}",
                                 restrict=f"[{self.rubric.scale_min}-{self.rubric.scale_max}]",
                                 max_length=1,
                                 id=key,
                             )
-                yield Label("Comment for the author", classes="panel-title")
-                yield TextArea(id="comment", soft_wrap=True)
-                with VerticalScroll(id="rubric-box"):
-                    yield RubricPanel(self.rubric, id="rubric")
-        yield Footer()
+                comment = TextArea(id="comment", soft_wrap=True)
+                comment.border_title = "Comment for the author"
+                yield comment
+                yield ScrollText(rubric_text(self.rubric), id="rubric-box", title="Rubric")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one(f"#{next(iter(self.rubric.criteria))}", Input).focus()
+        self.set_focus(self.query_one(f"#{next(iter(self.rubric.criteria))}", Input))
         self.load(self.assignment_ids[self.index])
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
@@ -90,8 +106,8 @@ class ReviewScreen(Screen[None]):
 
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
-        """Show a review. The score fields are not touched here: they were emptied when
-        the last review was submitted, and what was typed since belongs to this one."""
+        """Show a review; a form typed ahead for it is sent now. The fields are not touched:
+        what they hold belongs to the review at ``typing_for``."""
         self.view = message.view
         self.query_one("#transcript", Transcript).show(
             message.view.context.turns, key=message.view.context.session_id
@@ -99,37 +115,55 @@ class ReviewScreen(Screen[None]):
         self.query_one("#item", ItemPanel).show(message.view.context)
         self.query_one("#rationale", ScrollText).show(message.view.text)
         self.sub_title = f"review {self.index + 1} of {len(self.assignment_ids)}"
-        if self.submit_queued:  # Ctrl+S was pressed before this review had arrived
-            self.submit_queued = False
-            self.action_submit()
+        self._send_ready()
 
     def _clear_scores(self) -> None:
         for key in self.rubric.criteria:
             self.query_one(f"#{key}", Input).value = ""
         self.query_one("#comment", TextArea).load_text("")
-        self.query_one(f"#{next(iter(self.rubric.criteria))}", Input).focus()
+        # Focus now, not after a refresh: the next key of a burst goes to the first score.
+        self.set_focus(self.query_one(f"#{next(iter(self.rubric.criteria))}", Input))
 
-    def _typed(self) -> tuple[dict[str, str], str]:
+    def _typed(self) -> Form:
         values = {key: self.query_one(f"#{key}", Input).value for key in self.rubric.criteria}
         return values, self.query_one("#comment", TextArea).text
 
-    def action_submit(self) -> None:
-        if self.view is None:
-            self.submit_queued = self.submit_queued or self.in_flight is not None
-            return
+    async def action_next_field(self) -> None:
+        await after_keys_handed_over(self)
+        self.focus_next()
+
+    async def action_previous_field(self) -> None:
+        await after_keys_handed_over(self)
+        self.focus_previous()
+
+    async def action_submit(self) -> None:
+        await after_keys_handed_over(self)
         values, comment = self._typed()
+        if not any(values.values()) and not comment and self.index in self.forms:
+            self._send_ready()  # Ctrl+S again after a failed store: try that form again
+            return
         for key, criterion in self.rubric.criteria.items():
             if not values[key]:
                 self.notify(f"Give a {criterion.name} score.", severity="warning")
-                self.query_one(f"#{key}", Input).focus()
+                self.set_focus(self.query_one(f"#{key}", Input))
                 return
-        scores = {key: int(value) for key, value in values.items()}
-        # The fields empty at once, so what is typed next belongs to the next review,
-        # however fast; until that review is shown, nothing more can be submitted.
-        self.in_flight = (self.view, values, comment)
-        self.view = None
+        if self.typing_for >= len(self.assignment_ids):
+            self.notify("That was the last review in this list.", severity="warning")
+            return
+        self.forms[self.typing_for] = (values, comment)
+        self.typing_for += 1
         self._clear_scores()
-        shown = self.in_flight[0]
+        self._send_ready()
+
+    def _send_ready(self) -> None:
+        """Send the form of the review on screen, if it has one and nothing is being stored."""
+        if self.view is None or self.in_flight is not None or self.index not in self.forms:
+            return
+        form = self.forms.pop(self.index)
+        values, comment = form
+        self.in_flight = (self.index, self.view, form)
+        shown, self.view = self.view, None
+        scores = {key: int(value) for key, value in values.items()}
         self.submit(shown.assignment_id, shown.rationale_version, scores, comment)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="submit")
@@ -153,16 +187,24 @@ class ReviewScreen(Screen[None]):
         failed = event.state == WorkerState.ERROR and event.worker.group == "submit"
         if not failed or self.in_flight is None:
             return
-        view, values, comment = self.in_flight
-        self.in_flight, self.submit_queued = None, False
+        position, view, form = self.in_flight
+        self.in_flight = None
         if isinstance(event.worker.error, StaleVersion):  # the author changed the text
+            ahead = [p for p in self.forms if p > position]
+            self.forms.clear()
+            if ahead:
+                self.notify(
+                    f"{len(ahead)} review(s) typed ahead were not stored: score this "
+                    "changed text first, then those again.",
+                    severity="warning",
+                )
+            self.typing_for = position
+            self._clear_scores()
             self.load(view.assignment_id)  # the new text; score it afresh
             return
+        # Not stored (e.g. the database was busy): the form waits; Ctrl+S sends it again.
         self.view = view
-        if self._typed() == ({key: "" for key in values}, ""):  # nothing typed since
-            for key, value in values.items():
-                self.query_one(f"#{key}", Input).value = value
-            self.query_one("#comment", TextArea).load_text(comment)
+        self.forms[position] = form
 
     @on(Submitted)
     def _submitted(self, message: Submitted) -> None:
@@ -179,8 +221,10 @@ class ReviewScreen(Screen[None]):
 
     def _go(self, step: int) -> None:
         target = self.index + step
-        if 0 <= target < len(self.assignment_ids) and self.in_flight is None:
-            self.index = target
+        busy = self.in_flight is not None or self.forms
+        if 0 <= target < len(self.assignment_ids) and not busy:
+            self.index = self.typing_for = target
+            self.view = None
             self._clear_scores()
             self.load(self.assignment_ids[target])
 

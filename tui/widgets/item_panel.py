@@ -28,4 +28,4 @@ class ItemPanel(Static):
     """Shows one ItemContext."""
 
     def show(self, context: ItemContext) -> None:
-        self.update(item_text(context), layout=False)  # fixed height in the stylesheets
+        self.update(item_text(context))  # its height follows the text (narrow terminals)

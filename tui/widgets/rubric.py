@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from annotate.guidelines import Rubric
 
@@ -22,10 +21,3 @@ def rubric_text(rubric: Rubric) -> Text:
             text.append(f"  {score} ", style=f"bold {style}")
             text.append(f"{criterion.scores[score]}\n", style=style)
     return text
-
-
-class RubricPanel(Static):
-    """Static text of the rubric."""
-
-    def __init__(self, rubric: Rubric, *, id: str | None = None) -> None:
-        super().__init__(rubric_text(rubric), id=id)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-MORE = "more below: scroll (mouse, or Tab here and ↓)"
+from tui.widgets.wrap import Hanging
+
+MORE = "more below: Tab here, then ↓ (or scroll)"
 
 
 class ScrollText(VerticalScroll):
@@ -24,11 +27,24 @@ class ScrollText(VerticalScroll):
     }
     """
 
-    def compose(self) -> ComposeResult:
-        yield Static(id="scroll-text-body")
+    def __init__(
+        self, text: str | Text = "", *, id: str | None = None, title: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self._initial = text
+        if title:
+            self.border_title = title
 
-    def show(self, text: str) -> None:
-        self.query_one("#scroll-text-body", Static).update(text)
+    def compose(self) -> ComposeResult:
+        yield Static(self._body(self._initial), id="scroll-text-body")
+
+    @staticmethod
+    def _body(text: str | Text) -> Text | Hanging:
+        # Plain text is wrapped by ``wrap``: Chinese breaks between characters, none lost.
+        return text if isinstance(text, Text) else Hanging(Text(), text)
+
+    def show(self, text: str | Text) -> None:
+        self.query_one("#scroll-text-body", Static).update(self._body(text))
         self.scroll_home(animate=False)
         self.call_after_refresh(self._mark)
 
@@ -41,6 +57,9 @@ class ScrollText(VerticalScroll):
         self._mark()
 
     def on_resize(self) -> None:
+        self.call_after_refresh(self._mark)
+
+    def on_mount(self) -> None:
         self.call_after_refresh(self._mark)
 
     def _mark(self) -> None:

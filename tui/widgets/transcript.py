@@ -10,26 +10,30 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from annotate.itemcontext import TurnView
+from tui.widgets.wrap import Hanging
 
 SPEAKER_STYLE = {"client": "bold cyan", "counselor": "bold magenta"}
 SPEAKER_LABEL = {"client": "Client", "counselor": "Counselor"}
 
 
-def _turn_text(turn: TurnView, is_evidence: bool) -> Text:
+def _turn_text(turn: TurnView, is_evidence: bool) -> Hanging:
+    """The turn's number and speaker, then its text wrapped under itself (any language)."""
     label = SPEAKER_LABEL.get(turn.speaker, turn.speaker)
-    line = Text()
-    line.append("▌ " if is_evidence else "  ", style="bold yellow")
-    line.append(f"{turn.number:>4} ", style="dim")
-    line.append(f"{label:<9}", style=SPEAKER_STYLE.get(turn.speaker, "bold"))
-    line.append(" ")
-    line.append(turn.text, style="on #3a3a00" if is_evidence else "")
-    return line
+    prefix = Text()
+    prefix.append("▌ " if is_evidence else "  ", style="bold yellow")
+    prefix.append(f"{turn.number:>4} ", style="dim")
+    prefix.append(f"{label:<9}", style=SPEAKER_STYLE.get(turn.speaker, "bold"))
+    prefix.append(" ")
+    return Hanging(prefix, turn.text, "on #3a3a00" if is_evidence else "")
 
 
 class Transcript(OptionList):
     """One option per turn (virtual rendering keeps a 1,000-turn session fast)."""
 
+    # The scrollbar is always there: OptionList measures each turn's height once, so a
+    # scrollbar appearing later would narrow the lines and cut off each turn's last line.
     DEFAULT_CSS = """
+    Transcript { overflow-y: scroll; }
     Transcript > .option-list--option-highlighted { text-style: none; }
     """
     BINDINGS = [
@@ -95,7 +99,7 @@ class Transcript(OptionList):
         if self._added < len(self._turns):
             self.set_timer(0.01, lambda: self._add_later(generation))
 
-    def _prompt(self, turn: TurnView) -> Text:
+    def _prompt(self, turn: TurnView) -> Hanging:
         return _turn_text(turn, turn.number in self._marked)
 
     def _option(self, turn: TurnView) -> Option:
