@@ -236,7 +236,7 @@ class TeamServer(GuardedServer):
         if origin is not None and origin != self.public_url:
             raise web.HTTPForbidden(text="a page of another site may not log in here")
         form = await request.post()
-        name, secret = str(form.get("name", "")).strip(), str(form.get("secret", ""))
+        name, secret = str(form.get("name", "")).strip(), str(form.get("secret", "")).strip()
         loop = asyncio.get_running_loop()
         if not await loop.run_in_executor(None, self.logins.verify, name, secret):
             log.warning("failed login for %r from %s", name, request.remote)

@@ -69,8 +69,10 @@ async def test_failing_score_sends_the_rationale_back_with_the_comment(work_engi
         assert "sent back" in row and "F2 R4 I5 · Not in turn 7" in row
         author_app.push_screen(AnnotateScreen([task.rationale_id]))
         await settle(pilot)
-        banner = str(author_app.screen.query_one("#comments").render())
-        assert "faithfulness 2, relevance 4, informativeness 5: Not in turn 7" in banner
+        banner = author_app.screen.query_one("#comments")
+        assert banner.border_title == "Sent back by review"
+        shown = str(banner.query_one("#scroll-text-body").content)
+        assert "faithfulness 2, relevance 4, informativeness 5: Not in turn 7" in shown
 
 
 async def test_passing_scores_keep_the_rationale_accepted(work_engine) -> None:

@@ -23,6 +23,7 @@ from tui.app import services
 from tui.failures import notify_failure
 from tui.widgets.item_panel import ItemPanel
 from tui.widgets.key_footer import KeyFooter
+from tui.widgets.scroll_text import ScrollText
 from tui.widgets.transcript import Transcript
 
 STATUS_LABEL = {
@@ -129,7 +130,7 @@ class AnnotateScreen(Screen[int | None]):
                 yield Transcript(id="transcript")
             with Vertical(id="right"):
                 yield ItemPanel(id="item")
-                yield Static(id="comments")
+                yield ScrollText(id="comments", title="Sent back by review")
                 yield Label("Rationale", classes="panel-title")
                 yield Static(id="scaffold")
                 yield TextArea(id="editor", soft_wrap=True, show_line_numbers=False)
@@ -179,11 +180,11 @@ class AnnotateScreen(Screen[int | None]):
             key=state.context.session_id,
         )
         self.query_one("#item", ItemPanel).show(state.context)
-        comments = self.query_one("#comments", Static)
+        comments = self.query_one("#comments", ScrollText)
         if comments.display != bool(state.review_comments):
             comments.display = bool(state.review_comments)
         if state.review_comments:
-            comments.update("Sent back by review: " + " / ".join(state.review_comments))
+            comments.show(" / ".join(state.review_comments))
         self.editor.load_text(state.initial_text)
         self.editor.focus()
         self.sub_title = f"{self.index + 1} of {len(self.rationale_ids)}"
