@@ -138,17 +138,21 @@ def _load_store(engine: Engine, instrument_id: str) -> _Store:
     return _Store(dict(items), dimensions, (scale[0], scale[1]), sessions)
 
 
+Key = tuple[str, str]  # (session, item)
+
+
 def read_predictions(
     path: Path, store: _Store
-) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], int]]:
-    """Validate the file: ({(session, item): rating}, {(session, item): line}), or
+) -> tuple[dict[Key, float], dict[Key, int], dict[Key, str]]:
+    """Validate the file: ({key: rating}, {key: line}, {key: rationale}), or
     PredictionsInvalid with FILE:LINE errors."""
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     errors: list[str] = []
     truncated = 0
-    predictions: dict[tuple[str, str], float] = {}
-    first_line: dict[tuple[str, str], int] = {}
+    predictions: dict[Key, float] = {}
+    first_line: dict[Key, int] = {}
+    rationales: dict[Key, str] = {}
     low, high = store.scale
 
     def fail(line: int, message: str) -> None:
@@ -198,11 +202,13 @@ def read_predictions(
             continue
         first_line[key] = raw.line
         predictions[key] = float(rating)
+        if isinstance(data.get("rationale"), str) and data["rationale"].strip():
+            rationales[key] = data["rationale"]
     if errors:
         raise PredictionsInvalid(str(path), errors, truncated)
     if not predictions:
         raise ConfigError(f"{path}: no predictions")
-    return predictions, first_line
+    return predictions, first_line, rationales
 
 
 def _ratings(
@@ -273,7 +279,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """The evaluation table (see the README's JSON shape for ``annotate evaluate``)."""
     store = _load_store(engine, instrument_id)
-    predictions, lines = read_predictions(predictions_path, store)
+    predictions, lines, rationales = read_predictions(predictions_path, store)
     sessions = sorted({session_id for session_id, _ in predictions})
     ratings = _ratings(engine, sessions, set(store.dimension_of))
     client, counselor = ratings["client"], ratings["counselor"]
@@ -309,6 +315,7 @@ def evaluate(
     overall = table(sessions)
     fold_tables: dict[int, dict[str, dict[str, dict[str, Any]]]] = {}
     outside: list[str] = []
+    fold_sessions: dict[int, set[str]] | None = None
     if folds_dir is not None:
         fold_sessions = _fold_sessions(folds_dir)
         in_any = set().union(*fold_sessions.values()) if fold_sessions else set()
@@ -341,6 +348,7 @@ def evaluate(
             "file": str(predictions_path),
             "records": len(predictions),
             "sessions": len(sessions),
+            "with_rationale": len(rationales),
         },
         "instrument": instrument_id,
         "dimensions": store.dimensions,
@@ -348,4 +356,89 @@ def evaluate(
         "folds": len(fold_tables) or None,
         "sessions_outside_folds": len(outside),
         "rows": rows,
+        "rationales": _rationale_section(engine, rationales, store, fold_sessions),
     }
+
+
+def _references(engine: Engine, keys: Iterable[Key]) -> tuple[dict[Key, str], dict[str, str]]:
+    """The accepted expert text of each (session, item) that has one, and session languages."""
+    from annotate import workflow
+    from annotate.export.records import rationales_t, versions_t
+
+    session_ids = sorted({session_id for session_id, _ in keys})
+    references: dict[Key, str] = {}
+    languages: dict[str, str] = {}
+    with reader(engine).connect() as connection:
+        for start in range(0, len(session_ids), 500):
+            chunk = session_ids[start : start + 500]
+            rows = connection.execute(
+                select(rationales_t.c.session_id, rationales_t.c.item_id, versions_t.c.text)
+                .join(
+                    versions_t,
+                    (versions_t.c.rationale_id == rationales_t.c.id)
+                    & (versions_t.c.version == rationales_t.c.current_version),
+                )
+                .where(
+                    rationales_t.c.session_id.in_(chunk),
+                    rationales_t.c.status == workflow.ACCEPTED,
+                )
+            )
+            references.update({(s, i): text for s, i, text in rows})
+            language_rows = connection.execute(
+                select(sessions_t.c.id, sessions_t.c.language).where(sessions_t.c.id.in_(chunk))
+            )
+            languages.update({session_id: language for session_id, language in language_rows})
+    return references, languages
+
+
+def _rationale_section(
+    engine: Engine,
+    rationales: dict[Key, str],
+    store: _Store,
+    fold_members: dict[int, set[str]] | None,
+) -> dict[str, Any] | None:
+    """BLEU and ROUGE of the predicted rationales against the accepted expert ones."""
+    if not rationales:
+        return None
+    from annotate.rationale_metrics import TOKENIZATION, Pair, by_dimension, score_pairs
+
+    references, languages = _references(engine, rationales)
+    pairs = [
+        Pair(s, i, store.dimension_of[i], languages.get(s), text, references[(s, i)])
+        for (s, i), text in sorted(rationales.items())
+        if (s, i) in references
+    ]
+    unmatched = [key for key in rationales if key not in references]
+    scored = score_pairs(pairs)
+    section: dict[str, Any] = {
+        "records": len(rationales),
+        "scored": len(pairs),
+        "without_reference": len(unmatched),
+        "without_reference_by_dimension": {
+            d: sum(1 for _, i in unmatched if store.dimension_of[i] == d) for d in store.dimensions
+        },
+        "reference": "the accepted expert rationale (its current version) of the same item",
+        "tokenization": TOKENIZATION,
+        "languages": sorted({languages.get(p.session_id) or "unknown" for p in pairs}),
+        "overall": by_dimension(scored, store.dimensions),
+        "bertscore": None,
+        "bertscore_note": "not computed: annotate does not compute BERTScore yet",
+    }
+    if fold_members is not None:
+        folds = {
+            fold: by_dimension(
+                [x for x in scored if x.pair.session_id in members], store.dimensions
+            )  # fmt: skip
+            for fold, members in sorted(fold_members.items())
+        }
+        section["folds"] = [{"fold": fold, "metrics": table} for fold, table in folds.items()]
+        section["fold_summary"] = {
+            group: {
+                metric: _mean_sd(
+                    [v for table in folds.values() if (v := table[group][metric]) is not None]
+                )
+                for metric in ("bleu", "rouge1", "rougeL")
+            }
+            for group in [*store.dimensions, "all"]
+        }
+    return section

@@ -157,6 +157,41 @@ def evaluate(
         return
     for line in format_table(result):
         typer.echo(line)
+    if result["rationales"] is not None:
+        typer.echo("")
+        for line in format_rationale_table(result):
+            typer.echo(line)
+
+
+def format_rationale_table(result: dict[str, Any]) -> list[str]:
+    """BLEU, ROUGE-1 and ROUGE-L F1 per dimension and overall, against the experts' text."""
+    section = result["rationales"]
+    groups = [*result["dimensions"], "all"]
+    folded = "fold_summary" in section
+    width = 14 if folded else 8
+    lines = [
+        "Rationales, against the accepted expert rationale of the same item",
+        " " * 24 + "".join(f"{group.capitalize():<{width}}" for group in groups).rstrip(),
+    ]
+    for metric, label in (("bleu", "BLEU"), ("rouge1", "ROUGE-1 F1"), ("rougeL", "ROUGE-L F1")):
+        cells = []
+        for group in groups:
+            if folded:
+                summary = section["fold_summary"][group][metric]
+                cells.append(f"{_cell(summary['mean'], summary['sd']):<{width}}")
+            else:
+                cells.append(f"{_cell(section['overall'][group][metric]):<{width}}")
+        lines.append(f"{label:<24}" + "".join(cells).rstrip())
+    note = (
+        f"{section['scored']} rationales scored; {section['without_reference']} without an "
+        "accepted expert rationale (not scored)"
+    )
+    if folded:
+        note += f"; mean±SD over {result['folds']} folds"
+    lines.append(note)
+    lines.append("ROUGE on words (Chinese and other unspaced text: characters); BLEU: sacrebleu,")
+    lines.append("its zh tokenizer for Chinese. BERTScore: " + section["bertscore_note"])
+    return lines
 
 
 def register(app: typer.Typer) -> None:

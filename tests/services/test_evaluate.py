@@ -69,7 +69,9 @@ def test_overall_metrics_match_scipy(demo_engine, tmp_path) -> None:
         "file": str(path),
         "records": len(predictions),
         "sessions": len(sessions),
+        "with_rationale": 0,
     }
+    assert result["rationales"] is None  # no rationales in the file: no section
     rows = {row["name"]: row for row in result["rows"]}
     for name, estimates in (("model", model), ("counselor", counselor)):
         for dimension in DIMENSIONS:

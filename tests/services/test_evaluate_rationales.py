@@ -1,0 +1,214 @@
+"""Rationale metrics of ``annotate evaluate``: BLEU and ROUGE against reference implementations.
+
+BLEU is compared with sacrebleu's public ``corpus_bleu`` (a group mixing English and
+Chinese adds up the n-gram counts sacrebleu reports for each language and uses
+``BLEU.compute_bleu``), ROUGE with rouge-score's own scorer on ASCII English and with
+a longest-common-subsequence written here on Chinese characters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections import Counter
+
+import pytest
+import sacrebleu
+from rouge_score import rouge_scorer
+from sacrebleu.metrics import BLEU
+from sqlalchemy import text
+
+from annotate.evaluate import evaluate
+from annotate.export.service import ExportOptions, export_dataset
+from annotate.rationale_metrics import RougeTokens
+from tests.factories import write_jsonl
+
+pytestmark = pytest.mark.both_backends
+DIMENSIONS = ("goal", "task", "bond")
+
+
+def _references(engine) -> dict[tuple[str, str], tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """{(session, item): (accepted text, language)}, read with plain SQL."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT r.session_id, r.item_id, v.text, s.language FROM rationales r "
+                "JOIN rationale_versions v ON v.rationale_id = r.id "
+                "AND v.version = r.current_version "
+                "JOIN sessions s ON s.id = r.session_id WHERE r.status = 'accepted'"
+            )
+        ).all()
+    return {(s, i): (t, lang) for s, i, t, lang in rows}
+
+
+def _ratings(engine) -> dict[tuple[str, str], int]:  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT session_id, item_id, value FROM ratings WHERE rater_role = 'client'")
+        ).all()
+    return {(s, i): v for s, i, v in rows}
+
+
+def _model_text(reference: str, n: int) -> str:
+    """A plausible model rationale: the reference with some words or characters changed."""
+    if re.search(r"[\u4e00-\u9fff]", reference):
+        chars = list(reference)
+        for k in range(0, len(chars), 5 + n % 3):
+            chars[k] = "的"
+        return "".join(chars[: max(4, len(chars) - n % 4)])
+    words = reference.split()
+    kept = [w for k, w in enumerate(words) if (k + n) % 4 != 0]
+    return " ".join([*kept, "overall"])
+
+
+def _prediction_file(engine, tmp_path, *, identical: bool = False, extra: int = 3):  # type: ignore[no-untyped-def]
+    references = _references(engine)
+    ratings = _ratings(engine)
+    records, texts = [], {}
+    for n, (key, (reference, _)) in enumerate(sorted(references.items())):
+        if key not in ratings:
+            continue
+        texts[key] = reference if identical else _model_text(reference, n)
+        records.append({"session_id": key[0], "item_id": key[1], "rating": ratings[key],
+                        "rationale": texts[key]})  # fmt: skip
+    # Items whose expert rationale is not accepted: counted, not scored.
+    others = sorted(k for k in ratings if k not in references and k[1].split("_")[0] in DIMENSIONS)
+    for key in others[:extra]:
+        records.append({"session_id": key[0], "item_id": key[1], "rating": ratings[key],
+                        "rationale": "The client said little."})  # fmt: skip
+    return write_jsonl(tmp_path / "p.jsonl", records), texts, references, others[:extra]
+
+
+def _expected_bleu(pairs: list[tuple[str, str, str]]) -> float:
+    """Corpus BLEU of (hypothesis, reference, language) pairs, each language tokenised its way."""
+    sys_len = ref_len = 0
+    correct, total = [0] * 4, [0] * 4
+    for language in {lang for _, _, lang in pairs}:
+        subset = [(h, r) for h, r, lang in pairs if lang == language]
+        tokenize = "zh" if language.startswith("zh") else "13a"
+        score = sacrebleu.corpus_bleu([h for h, _ in subset], [[r for _, r in subset]],
+                                      tokenize=tokenize)  # fmt: skip
+        sys_len, ref_len = sys_len + score.sys_len, ref_len + score.ref_len
+        correct = [a + b for a, b in zip(correct, score.counts, strict=True)]
+        total = [a + b for a, b in zip(total, score.totals, strict=True)]
+    return float(BLEU.compute_bleu(correct, total, sys_len, ref_len, smooth_method="exp").score)
+
+
+def _lcs(a: list[str], b: list[str]) -> int:
+    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i, x in enumerate(a, 1):
+        for j, y in enumerate(b, 1):
+            table[i][j] = (
+                table[i - 1][j - 1] + 1 if x == y else max(table[i - 1][j], table[i][j - 1])
+            )
+    return table[-1][-1]
+
+
+def _f1(overlap: int, hyp: int, ref: int) -> float:
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / hyp, overlap / ref
+    return 2 * precision * recall / (precision + recall)
+
+
+def _expected_rouge(hypothesis: str, reference: str, language: str) -> tuple[float, float]:
+    if not language.startswith("zh"):  # ASCII English: rouge-score exactly as it ships
+        scores = rouge_scorer.RougeScorer(["rouge1", "rougeL"]).score(reference, hypothesis)
+        return scores["rouge1"].fmeasure, scores["rougeL"].fmeasure
+    tokens = re.compile(r"[\u4e00-\u9fff]|[0-9a-z]+")
+    hyp, ref = tokens.findall(hypothesis.lower()), tokens.findall(reference.lower())
+    unigrams = sum((Counter(hyp) & Counter(ref)).values())
+    return _f1(unigrams, len(hyp), len(ref)), _f1(_lcs(hyp, ref), len(hyp), len(ref))
+
+
+def _expected_group(texts, references, keys) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    pairs = [(texts[k], references[k][0], references[k][1] or "en") for k in keys]
+    rouge = [_expected_rouge(h, r, lang) for h, r, lang in pairs]
+    return {
+        "bleu": _expected_bleu(pairs),
+        "rouge1": statistics.fmean(r for r, _ in rouge),
+        "rougeL": statistics.fmean(r for _, r in rouge),
+    }
+
+
+def test_bleu_and_rouge_equal_the_reference_implementations(demo_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path, texts, references, unmatched = _prediction_file(demo_engine, tmp_path)
+    languages = {references[k][1] for k in texts}
+    assert {"en", "zh"} <= languages  # both kinds of text are in the comparison
+    section = evaluate(demo_engine, path)["rationales"]
+    assert section["scored"] == len(texts) and section["without_reference"] == len(unmatched)
+    assert sum(section["without_reference_by_dimension"].values()) == len(unmatched)
+    for group in (*DIMENSIONS, "all"):
+        keys = [k for k in texts if group == "all" or k[1].startswith(group)]
+        expected = _expected_group(texts, references, keys)
+        got = section["overall"][group]
+        assert got["n"] == len(keys)
+        for metric, value in expected.items():
+            assert got[metric] == pytest.approx(value, abs=1e-6), (group, metric)
+
+
+def test_identical_rationales_score_bleu_100_and_rouge_1(demo_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path, _, _, _ = _prediction_file(demo_engine, tmp_path, identical=True, extra=0)
+    overall = evaluate(demo_engine, path)["rationales"]["overall"]["all"]
+    assert overall["bleu"] == pytest.approx(100.0)
+    assert overall["rouge1"] == pytest.approx(1.0) and overall["rougeL"] == pytest.approx(1.0)
+
+
+def test_per_fold_rationale_metrics_and_their_mean_and_sd(demo_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    export_dataset(
+        demo_engine, ExportOptions("openai", tmp_path / "x", folds=2, include_unreviewed=True)
+    )
+    manifest = json.loads((tmp_path / "x" / "manifest.json").read_text())
+    path, texts, references, _ = _prediction_file(demo_engine, tmp_path)
+    section = evaluate(demo_engine, path, folds_dir=tmp_path / "x")["rationales"]
+    per_fold: dict[str, list[float]] = {"bleu": [], "rouge1": [], "rougeL": []}
+    for entry in manifest["fold_table"]:
+        members = set(entry["val"]["session_ids"])
+        keys = [k for k in texts if k[0] in members]
+        got = next(f for f in section["folds"] if f["fold"] == entry["fold"])["metrics"]["all"]
+        if not keys:
+            assert got["n"] == 0
+            continue
+        expected = _expected_group(texts, references, keys)
+        for metric, value in expected.items():
+            assert got[metric] == pytest.approx(value, abs=1e-6)
+            per_fold[metric].append(value)
+    for metric, values in per_fold.items():
+        summary = section["fold_summary"]["all"][metric]
+        assert summary["mean"] == pytest.approx(statistics.fmean(values), abs=1e-6)
+        if len(values) > 1:
+            assert summary["sd"] == pytest.approx(statistics.stdev(values), abs=1e-6)
+
+
+def test_rouge_tokens_say_what_they_count() -> None:
+    assert RougeTokens(unspaced=False).tokenize("Café, turn 7!") == ["café", "turn", "7"]
+    assert RougeTokens(unspaced=True).tokenize("来访者在第9轮说OK。") == [
+        "来", "访", "者", "在", "第", "9", "轮", "说", "ok",
+    ]  # fmt: skip
+
+
+def test_the_command_prints_the_rationale_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from annotate.cli import app
+    from store.db import make_engine
+
+    db = tmp_path / "demo.db"
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", str(db), "demo", "--no-ui"]).exit_code == 0
+    engine = make_engine(str(db))
+    try:
+        path, texts, _, unmatched = _prediction_file(engine, tmp_path)
+    finally:
+        engine.dispose()
+    result = runner.invoke(app, ["--db", str(db), "evaluate", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("BLEU ") for line in lines)
+    assert any(line.startswith("ROUGE-L F1") for line in lines)
+    assert f"{len(texts)} rationales scored; {len(unmatched)} without" in result.output
+    as_json = json.loads(
+        runner.invoke(app, ["--db", str(db), "evaluate", str(path), "--json"]).output
+    )
+    assert as_json["rationales"]["scored"] == len(texts)
