@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from annotate.errors import ConfigError
 from annotate.importing import import_file
-from annotate.stats.lexicon import lexicon, log_odds, tokenize
+from annotate.stats.lexicon import CHINESE_STOP, lexicon, log_odds, tokenize
 from store.db import session_scope
 from store.models import Annotator, Rationale, RationaleVersion
 from tests.factories import ITEMS, session_record, write_jsonl
@@ -24,36 +25,22 @@ def test_tokenize_english_words() -> None:
     ]  # fmt: skip
 
 
-def test_tokenize_chinese_characters_and_bigrams() -> None:
-    assert tokenize("支持来访者。") == [
-        "支",
-        "持",
-        "来",
-        "访",
-        "者",
-        "支持",
-        "持来",
-        "来访",
-        "访者",
+def test_tokenize_chinese_gives_the_segmenters_words() -> None:
+    import rjieba
+
+    sentence = "咨询师在第9轮把问题归纳为睡眠和与妈妈的沟通，并让来访者自己选择目标。"
+    expected = [
+        word
+        for word in rjieba.cut(sentence)
+        if re.fullmatch(r"[\u4e00-\u9fff]+", word) and word not in CHINESE_STOP
     ]
+    assert tokenize(sentence) == expected
+    assert "目标" in expected and "目" not in expected and "的" not in expected
+    assert tokenize("支持来访者。") == ["支持", "来访者"]
 
 
 def test_tokenize_mixed_text_keeps_runs_apart() -> None:
-    tokens = tokenize("咨询师用CBT方法（turn 3）")
-    assert tokens == [
-        "咨",
-        "询",
-        "师",
-        "用",
-        "咨询",
-        "询师",
-        "师用",
-        "cbt",
-        "方",
-        "法",
-        "方法",
-        "turn",
-    ]
+    assert tokenize("咨询师用CBT方法（turn 3）") == ["咨询师", "用", "cbt", "方法", "turn"]
 
 
 def test_log_odds_hand_computed_two_documents() -> None:
@@ -133,3 +120,43 @@ def test_unknown_dimension_is_an_error(engine) -> None:  # type: ignore[no-untyp
 
 def test_empty_store_gives_an_empty_table(engine) -> None:  # type: ignore[no-untyped-def]
     assert lexicon(engine).empty
+
+
+CHINESE_FIXTURES = {
+    "goal": [
+        "来访者和咨询师确定了本次咨询的目标，来访者表示同意。",
+        "咨询师询问来访者希望达到的目标，双方看法一致。",
+        "来访者说出自己的目标是改善睡眠，咨询师认可这个方向。",
+        "双方讨论了长期目标和短期安排，来访者觉得清楚。",
+        "咨询师总结了来访者的目标，来访者点头确认。",
+    ],
+    "task": [
+        "咨询师介绍了记录情绪的方法，来访者愿意尝试。",
+        "来访者觉得放松练习的方法有用，咨询师布置了作业。",
+        "双方讨论了应对失眠的方法，来访者提出了疑问。",
+        "咨询师解释了练习的步骤和方法，来访者表示理解。",
+        "来访者认为这个方法太难，咨询师调整了作业。",
+    ],
+    "bond": [
+        "来访者感到咨询师的支持，说自己被理解了。",
+        "咨询师表达了关心和支持，来访者语气放松下来。",
+        "来访者信任咨询师，觉得得到了支持。",
+        "咨询师耐心倾听，来访者说很感谢这种支持。",
+        "来访者在咨询师面前哭了，咨询师给予温暖的支持。",
+    ],
+}
+
+
+def test_chinese_lexicon_lists_whole_words_with_the_marker_first(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import rjieba
+
+    texts = {dimension: lines * 6 for dimension, lines in CHINESE_FIXTURES.items()}
+    _store_rationales(engine, tmp_path, texts)
+    segmented = {word for lines in CHINESE_FIXTURES.values() for line in lines
+                 for word in rjieba.cut(line)}  # fmt: skip
+    table = lexicon(engine, top=8)
+    for dimension, marker in (("goal", "目标"), ("task", "方法"), ("bond", "支持")):
+        rows = table[table["dimension"] == dimension]
+        assert rows.iloc[0]["word"] == marker, rows[["word", "z"]].to_string()
+        assert set(rows["word"]) <= segmented  # the segmenter's own words, no fragments
+        assert not {marker[0], marker[1]} & set(rows["word"])  # not its characters
