@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from annotate.database import initialise  # noqa: E402
+from annotate.evaluate import evaluate  # noqa: E402
 from annotate.importing import import_file  # noqa: E402
 from annotate.stats.agreement import agreement  # noqa: E402
 from annotate.stats.alignment import alignment  # noqa: E402
@@ -41,11 +42,29 @@ WORDS = [
     "felt",
     "agreed",
 ]
+CHINESE_WORDS = ["来访者", "咨询师", "目标", "方法", "支持", "信任", "计划", "感到", "同意", "作业"]
 
 
 def _write(path: Path, records: list[dict]) -> Path:
-    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    lines = (json.dumps(r, ensure_ascii=False) for r in records)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def predictions(directory: Path, rationales: list[dict], sessions: list[dict]) -> Path:
+    """A model's rating and rationale for every item: the expert text with words swapped."""
+    rng = random.Random(3)
+    ratings = {(s["session_id"], i): v for s in sessions for i, v in s["client_ratings"].items()}
+    records = []
+    for r in rationales:
+        separator = "，" if "，" in r["text"] else " "
+        words = r["text"].rstrip("。").split(separator)
+        for _ in range(5):
+            words[rng.randrange(len(words))] = rng.choice(words)
+        key = (r["session_id"], r["item_id"])
+        records.append({"session_id": key[0], "item_id": key[1], "rating": ratings[key],
+                        "rationale": separator.join(words)})  # fmt: skip
+    return _write(directory / "predictions.jsonl", records)
 
 
 def build(directory: Path):  # type: ignore[no-untyped-def]
@@ -55,13 +74,18 @@ def build(directory: Path):  # type: ignore[no-untyped-def]
     for s in range(SESSIONS):
         client = {item: rng.randint(2, 5) for item in ITEMS}
         counselor = {i: min(5, v + rng.choice((-1, 0, 1))) for i, v in client.items()}
+        chinese = s % 3 == 0  # a third of the sessions in Chinese, as a mixed team's corpus
         sessions.append(
             {"session_id": f"s{s}", "client_id": f"c{s % 82}", "counselor_id": f"t{s % 9}",
+             "language": "zh" if chinese else "en",
              "turns": [{"speaker": "client", "text": "hello"}], "client_ratings": client,
              "counselor_ratings": counselor}
         )  # fmt: skip
         for item in ITEMS:
-            text = " ".join(rng.choice(WORDS) for _ in range(25))
+            if chinese:
+                text = "，".join(rng.choice(CHINESE_WORDS) for _ in range(25)) + "。"
+            else:
+                text = " ".join(rng.choice(WORDS) for _ in range(25))
             rationales.append(
                 {"session_id": f"s{s}", "item_id": item, "author": "a1", "text": text}
             )
@@ -74,13 +98,13 @@ def build(directory: Path):  # type: ignore[no-untyped-def]
                             "reviewer": reviewer, "comment": "", **scores})  # fmt: skip
     for name, records in (("sessions", sessions), ("rationales", rationales), ("reviews", reviews)):
         import_file(engine, _write(directory / f"{name}.jsonl", records))
-    return engine
+    return engine, predictions(directory, rationales, sessions)
 
 
 def timed(label: str, function) -> None:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     function()
-    print(f"{label:<45} {time.perf_counter() - start:7.2f} s")
+    print(f"{label:<52} {time.perf_counter() - start:7.2f} s")
 
 
 def table_distance(a: str, b: str) -> int:
@@ -95,12 +119,14 @@ def table_distance(a: str, b: str) -> int:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
-        engine = build(Path(directory))
+        engine, predicted = build(Path(directory))
         timed("agreement, ordinal, 1000 resamples x 3", lambda: agreement(engine))
         timed("alignment", lambda: alignment(engine))
         timed("edits (per dimension)", lambda: edit_stats(engine))
         timed("lexicon (top 10 per dimension)", lambda: lexicon(engine))
         timed("whole HTML report", lambda: build_report(engine))
+        timed("evaluate 9,516 ratings + rationales (BLEU, ROUGE)",
+              lambda: evaluate(engine, predicted))  # fmt: skip
     rng = random.Random(2)
     pairs = []
     for _ in range(200):
