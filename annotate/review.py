@@ -8,6 +8,7 @@ that version, and refuses a self-review, an unassigned one or a stale one.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -18,8 +19,8 @@ from annotate import workflow
 from annotate.errors import NotFoundError, PermissionDenied
 from annotate.itemcontext import ItemContext, load_context
 from annotate.lifecycle.versions import version_row
-from store.db import code_point_order, reader, session_scope
-from store.models import Item, Rationale, ReviewAssignment
+from store.db import reader, session_scope
+from store.models import Item, Prediction, Rationale, ReviewAssignment
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class ReviewTask:
     """One entry of a reviewer's queue (no author: the review is blind)."""
 
     assignment_id: int
-    rationale_id: int
+    rationale_id: int | None  # None for a model's prediction (never shown either way)
     session_id: str
     item_id: str
     dimension: str
@@ -42,16 +43,25 @@ class ReviewView:
     """
 
     assignment_id: int
-    rationale_id: int
+    rationale_id: int | None  # None for a model's prediction
     rationale_version: int
     context: ItemContext
     text: str
 
 
+def _shuffled_in_session(assignment_id: int, reviewer: str) -> str:
+    """A fixed, meaningless order within a session: expert and model texts interleave."""
+    return hashlib.sha256(f"{reviewer}:{assignment_id}".encode()).hexdigest()
+
+
 def review_queue(engine: Engine, reviewer: str, *, include_done: bool = False) -> list[ReviewTask]:
-    """The reviewer's assigned reviews, excluding (always) rationales they wrote."""
+    """The reviewer's assigned reviews, excluding (always) rationales they wrote.
+
+    Expert rationales and models' predictions come together, session by session, in an
+    order within each session that tells nothing of where a text came from.
+    """
     with session_scope(reader(engine)) as session:
-        query = (
+        rationales = (
             select(
                 col(ReviewAssignment.id),
                 col(Rationale.id),
@@ -64,36 +74,78 @@ def review_queue(engine: Engine, reviewer: str, *, include_done: bool = False) -
             .join(Item, col(Item.id) == col(Rationale.item_id))
             .where(col(ReviewAssignment.reviewer_id) == reviewer)
             .where((col(Rationale.author_id) != reviewer) | col(Rationale.author_id).is_(None))
-            .order_by(
-                code_point_order(col(Rationale.session_id), session.get_bind().dialect),
-                col(Item.position),
+        )
+        predictions = (
+            select(
+                col(ReviewAssignment.id),
+                col(Prediction.session_id),
+                col(Prediction.item_id),
+                col(Item.dimension),
+                col(ReviewAssignment.status),
             )
+            .join(Prediction, col(Prediction.id) == col(ReviewAssignment.prediction_id))
+            .join(Item, col(Item.id) == col(Prediction.item_id))
+            .where(col(ReviewAssignment.reviewer_id) == reviewer)
         )
         if not include_done:
-            query = query.where(col(ReviewAssignment.status) == workflow.REVIEW_PENDING)
-        return [ReviewTask(*row) for row in session.execute(query).all()]
+            rationales = rationales.where(col(ReviewAssignment.status) == workflow.REVIEW_PENDING)
+            predictions = predictions.where(col(ReviewAssignment.status) == workflow.REVIEW_PENDING)
+        tasks = [ReviewTask(*row) for row in session.execute(rationales).all()]
+        tasks += [
+            ReviewTask(aid, None, sid, iid, dim, status)
+            for aid, sid, iid, dim, status in session.execute(predictions).all()
+        ]
+    has_predictions = any(task.rationale_id is None for task in tasks)
+    position = {item: index for index, item in enumerate(_item_order(engine))}
+
+    def order(task: ReviewTask) -> tuple[list[int], object]:
+        within = (
+            _shuffled_in_session(task.assignment_id, reviewer)
+            if has_predictions
+            else position.get(task.item_id, 0)
+        )
+        return [ord(char) for char in task.session_id], within
+
+    return sorted(tasks, key=order)
 
 
-def _assignment(
-    session: Session, assignment_id: int, reviewer: str
-) -> tuple[ReviewAssignment, Rationale]:
+def _item_order(engine: Engine) -> list[str]:
+    with reader(engine).connect() as connection:
+        return list(
+            connection.execute(
+                select(col(Item.id)).order_by(col(Item.instrument_id), col(Item.position))
+            ).scalars()
+        )
+
+
+def _assignment(session: Session, assignment_id: int, reviewer: str) -> ReviewAssignment:
     assignment = session.get(ReviewAssignment, assignment_id)
     if assignment is None:
         raise NotFoundError(f"no review assignment {assignment_id}")
     if assignment.reviewer_id != reviewer:
         raise PermissionDenied(f"review {assignment_id} is assigned to another reviewer")
-    rationale = session.get(Rationale, assignment.rationale_id)
-    assert rationale is not None
-    if rationale.author_id == reviewer:
-        raise PermissionDenied("you may not review your own rationale")
-    return assignment, rationale
+    return assignment
 
 
 def open_review(engine: Engine, assignment_id: int, reviewer: str) -> ReviewView:
-    """The blind view of an assigned rationale: its current version (read only)."""
+    """The blind view of an assigned rationale's current version, or of a model's
+    prediction, alike (read only)."""
     with session_scope(reader(engine)) as session:
-        _, rationale = _assignment(session, assignment_id, reviewer)
-        assert rationale.id is not None
+        assignment = _assignment(session, assignment_id, reviewer)
+        if assignment.prediction_id is not None:
+            prediction = session.get(Prediction, assignment.prediction_id)
+            assert prediction is not None
+            return ReviewView(
+                assignment_id=assignment_id,
+                rationale_id=None,
+                rationale_version=1,
+                context=load_context(session, prediction.session_id, prediction.item_id),
+                text=prediction.text,
+            )
+        rationale = session.get(Rationale, assignment.rationale_id)
+        assert rationale is not None and rationale.id is not None
+        if rationale.author_id == reviewer:
+            raise PermissionDenied("you may not review your own rationale")
         current = (
             version_row(session, rationale.id, rationale.current_version)
             if rationale.current_version

@@ -181,13 +181,38 @@ class Autosave(SQLModel, table=True):
     saved_at: datetime = Field(default_factory=utcnow)
 
 
+class Prediction(SQLModel, table=True):
+    """A model's rationale (and rating) for one item, imported for blind human evaluation.
+
+    Kept apart from the experts' rationales: never a version, never in an export, never
+    in the experts' statistics; ``source`` names the model.
+    """
+
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("source", "session_id", "item_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=128, index=True)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=128)
+    item_id: str = Field(foreign_key="items.id", max_length=64)
+    rating: float | None = None
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    imported_at: datetime = Field(default_factory=utcnow)
+
+
 class ReviewAssignment(SQLModel, table=True):
-    """A rationale handed to a reviewer for blind cross-review."""
+    """A rationale, or a model's prediction, handed to a reviewer for blind review.
+
+    Exactly one of ``rationale_id`` and ``prediction_id`` is set.
+    """
 
     __tablename__ = "review_assignments"
-    __table_args__ = (UniqueConstraint("rationale_id", "reviewer_id"),)
+    __table_args__ = (
+        UniqueConstraint("rationale_id", "reviewer_id"),
+        UniqueConstraint("prediction_id", "reviewer_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    rationale_id: int = Field(foreign_key="rationales.id", index=True)
+    rationale_id: int | None = Field(default=None, foreign_key="rationales.id", index=True)
+    prediction_id: int | None = Field(default=None, foreign_key="predictions.id", index=True)
     reviewer_id: str = Field(foreign_key="annotators.id", index=True, max_length=128)
     status: str = Field(default="pending", max_length=16)  # pending | done
     created_at: datetime = Field(default_factory=utcnow)
@@ -201,6 +226,23 @@ class Review(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     rationale_id: int = Field(foreign_key="rationales.id", index=True)
     rationale_version: int
+    reviewer_id: str = Field(foreign_key="annotators.id", index=True, max_length=128)
+    faithfulness: int
+    relevance: int
+    informativeness: int
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    passed: bool
+    rubric_version: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PredictionReview(SQLModel, table=True):
+    """Rubric scores one reviewer gave a model's prediction (kept apart from ``reviews``)."""
+
+    __tablename__ = "prediction_reviews"
+    __table_args__ = (UniqueConstraint("prediction_id", "reviewer_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    prediction_id: int = Field(foreign_key="predictions.id", index=True)
     reviewer_id: str = Field(foreign_key="annotators.id", index=True, max_length=128)
     faithfulness: int
     relevance: int

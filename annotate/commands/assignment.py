@@ -47,15 +47,37 @@ def review_assign(
         str | None, typer.Option(help="Comma-separated reviewers (default: every author).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the sample.")] = 0,
+    include_predictions: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also put this model's imported predictions (import --kind predictions "
+            "--source NAME) into the blind queues, sampled the same way; repeatable."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Assign blind cross-reviews of accepted rationales; nobody reviews their own work."""
     from annotate.assignment import assign_reviews
+    from annotate.predictions import assign_prediction_reviews
 
     if fraction is None and sessions is None:
         fraction = 0.2
+    store = engine()
+    model_results = [
+        assign_prediction_reviews(
+            store,
+            source,
+            fraction=fraction,
+            sessions=sessions,
+            overlap=overlap,
+            overlap_fraction=overlap_fraction,
+            reviewers=reviewers.split(",") if reviewers else None,
+            seed=seed,
+        )
+        for source in include_predictions or []
+    ]
     result = assign_reviews(
-        engine(),
+        store,
         fraction=fraction,
         sessions=sessions,
         overlap=overlap,
@@ -70,6 +92,14 @@ def review_assign(
                 "overlap_sessions": result.overlap_sessions,
                 "assigned": result.assigned,
                 "short_of_reviewers": result.short_of_reviewers,
+                "predictions": {
+                    model.source: {
+                        "sessions": model.sessions,
+                        "overlap_sessions": model.overlap_sessions,
+                        "assigned": model.assigned,
+                    }
+                    for model in model_results
+                },
             }
         )
         return
@@ -80,6 +110,12 @@ def review_assign(
         typer.echo(f"{name}: {count} reviews")
     if result.short_of_reviewers:
         typer.echo(f"{result.short_of_reviewers} rationales have fewer reviewers than --overlap")
+    for model in model_results:
+        given = ", ".join(f"{name} {count}" for name, count in model.assigned.items())
+        typer.echo(
+            f"predictions of {model.source}: {len(model.sessions)} sessions sampled, "
+            f"{len(model.overlap_sessions)} with overlap; {given}"
+        )
 
 
 def register(app: typer.Typer) -> None:

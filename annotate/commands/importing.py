@@ -14,7 +14,14 @@ def import_command(
     file: Annotated[Path, typer.Argument(help="A .jsonl or .csv file.", show_default=False)],
     kind: Annotated[
         str | None,
-        typer.Option(help="sessions, rationales or reviews (default: told from the records)."),
+        typer.Option(
+            help="sessions, rationales, reviews (default: told from the records), or "
+            "predictions (a model's rationales for blind review; needs --source)."
+        ),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="With --kind predictions: the model's name, shown to no reviewer."),
     ] = None,
     ratings: Annotated[
         Path | None,
@@ -26,8 +33,24 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Import a JSONL or CSV file in one transaction; any error means nothing is written."""
+    from annotate.errors import ConfigError
     from annotate.importing import import_file
 
+    if (kind == "predictions") != (source is not None):
+        raise ConfigError("predictions are imported with --kind predictions --source MODEL")
+    if kind == "predictions":
+        from annotate.predictions import import_predictions
+
+        assert source is not None
+        outcome = import_predictions(engine(), file, source)
+        if as_json:
+            print_json({"file": outcome.path, "kind": "predictions", "source": outcome.source,
+                        "records": outcome.records, "created": outcome.created,
+                        "updated": outcome.updated, "unchanged": outcome.unchanged,
+                        "dry_run": False})  # fmt: skip
+        else:
+            typer.echo(outcome.summary())
+        return
     store = engine(create=True)
     if is_terminal() and not as_json and file.is_file():
         from rich.progress import (

@@ -60,6 +60,7 @@ def agreement_command(
     from annotate.guidelines import load_rubric
     from annotate.stats._data import records
     from annotate.stats.agreement import agreement, criterion_scores, pass_rates
+    from annotate.stats.by_source import by_source
 
     store = engine()
     rubric = load_rubric()
@@ -70,6 +71,8 @@ def agreement_command(
         "by_reviewer": criterion_scores(store, "reviewer"),
     }
     passing = pass_rates(store, rubric)
+    sources = by_source(store, level, samples, seed, rubric)  # type: ignore[arg-type]
+    with_models = sources["source"].nunique() > 1
     if as_json:
         print_json(
             {
@@ -81,6 +84,7 @@ def agreement_command(
                 "alpha": records(alpha),
                 "scores": {key: records(frame) for key, frame in scores.items()},
                 "pass": records(passing),
+                "by_source": records(sources),
             }
         )
         return
@@ -95,6 +99,11 @@ def agreement_command(
     show_table(scores["by_dimension"], "Review scores per dimension")
     show_table(scores["by_reviewer"], "Review scores per reviewer")
     show_table(passing, f"Rationales passing the threshold ({rubric.threshold}) on all criteria")
+    if with_models:
+        show_table(
+            sources.drop(columns="note"),
+            "Human evaluation by source (experts' and models' texts, reviewed blind)",
+        )
 
 
 def alignment_command(

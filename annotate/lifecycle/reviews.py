@@ -34,10 +34,11 @@ from annotate.lifecycle.versions import (
     locked_rationale,
     write,
 )
-from store.models import Review, ReviewAssignment, utcnow
+from store.models import PredictionReview, Review, ReviewAssignment, utcnow
 
 REVIEWS = Review.__table__  # type: ignore[attr-defined]
 ASSIGNMENTS = ReviewAssignment.__table__  # type: ignore[attr-defined]
+PREDICTION_REVIEWS = PredictionReview.__table__  # type: ignore[attr-defined]
 
 
 CRITERIA = ("faithfulness", "relevance", "informativeness")
@@ -247,13 +248,50 @@ def record_review(
     return review
 
 
-def _assigned_rationale(session: Session, assignment_id: int, reviewer: str) -> int:
+def _assignment(session: Session, assignment_id: int, reviewer: str) -> ReviewAssignment:
     assignment = session.get(ReviewAssignment, assignment_id)
     if assignment is None:
         raise NotFoundError(f"no review assignment {assignment_id}")
     if assignment.reviewer_id != reviewer:
         raise PermissionDenied(f"review {assignment_id} is assigned to another reviewer")
-    return assignment.rationale_id
+    return assignment
+
+
+def record_prediction_review(
+    session: Session,
+    assignment: ReviewAssignment,
+    scores: Mapping[str, int],
+    comment: str | None,
+    rubric: Rubric,
+) -> PredictionReview:
+    """Store a reviewer's scores of a model's prediction (it has no author to send it to)."""
+    check_scores(scores, rubric)
+    if comment is not None and ("\x00" in comment or not encodable(comment)):
+        raise ConfigError("the comment contains an invalid character")
+    assert assignment.prediction_id is not None
+    already = session.execute(
+        select(PREDICTION_REVIEWS.c.id).where(
+            PREDICTION_REVIEWS.c.prediction_id == assignment.prediction_id,
+            PREDICTION_REVIEWS.c.reviewer_id == assignment.reviewer_id,
+        )
+    ).first()
+    if already is not None:
+        raise PermissionDenied("you have already reviewed this version of the rationale")
+    review = PredictionReview(
+        prediction_id=assignment.prediction_id,
+        reviewer_id=assignment.reviewer_id,
+        faithfulness=scores["faithfulness"],
+        relevance=scores["relevance"],
+        informativeness=scores["informativeness"],
+        comment=comment or None,
+        passed=rubric.passes(dict(scores)),
+        rubric_version=rubric.version,
+        created_at=utcnow(),
+    )
+    session.add(review)
+    assignment.status = workflow.REVIEW_DONE
+    session.flush()
+    return review
 
 
 def submit_review(
@@ -264,21 +302,28 @@ def submit_review(
     comment: str = "",
     *,
     shown_version: int,
-) -> Review:
+) -> Review | PredictionReview:
     """Store a reviewer's scores for the version the review screen showed them.
 
     A failing review needs a comment for the author. Refused if the version shown is
     no longer current, if it is the reviewer's own work, or if they reviewed it before.
+    A model's prediction is scored the same way (the reviewer cannot tell the
+    difference) and its scores are kept apart, in ``prediction_reviews``.
     """
     rubric = load_rubric()
     complete = set(scores) == set(rubric.criteria)
     if complete and not rubric.passes(scores) and not comment.strip():
         raise ConfigError("a failing review needs a comment for the author")
 
-    def work(session: Session) -> Review:
-        rationale_id = _assigned_rationale(session, assignment_id, reviewer)
+    def work(session: Session) -> Review | PredictionReview:
+        assignment = _assignment(session, assignment_id, reviewer)
+        if assignment.prediction_id is not None:
+            return record_prediction_review(
+                session, assignment, scores, comment.strip() or None, rubric
+            )
+        assert assignment.rationale_id is not None
         return record_review(
-            session, rationale_id, reviewer, scores,
+            session, assignment.rationale_id, reviewer, scores,
             version=shown_version, comment=comment.strip() or None,
             rubric=rubric, shown_version=shown_version,
         )  # fmt: skip

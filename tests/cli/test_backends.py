@@ -199,7 +199,9 @@ def _evaluate(ran: Ran) -> None:
         "file": str(ran.tmp / "predictions.jsonl"),
         "records": UNITS,
         "sessions": SESSIONS,
+        "with_rationale": 0,
     }
+    assert result["rationales"] is None
     model = next(row for row in result["rows"] if row["name"] == "model")
     for figures in model["overall"].values():  # the predictions are the clients' ratings
         assert (figures["n"], figures["pearson"], figures["mse"]) == (SESSIONS, 1.0, 0.0)
@@ -229,6 +231,9 @@ COMMANDS: dict[str, Run] = {
     "serve": Run(
         ["serve", "--port", "0", "--annotator", "ana"], " rationales · ", _served, "served"
     ),
+    "login add": Run(["login", "add", "ana", "--logins", "{tmp}/logins.toml"], "shown once"),
+    "login list": Run(["login", "list", "--logins", "{tmp}/logins.toml"], "ana\t"),
+    "login remove": Run(["login", "remove", "ana", "--logins", "{tmp}/logins.toml"], "removed"),
     "agreement": Run(["agreement", "--samples", "50", "--json"], '"alpha"', _agreement),
     "alignment": Run(["alignment", "--json"], '"pearson_r"', _alignment),
     "edits": Run(["edits", "--json"], '"by_annotator"', _edits),

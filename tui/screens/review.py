@@ -209,10 +209,11 @@ class ReviewScreen(Screen[None]):
     @on(Submitted)
     def _submitted(self, message: Submitted) -> None:
         self.in_flight = None
+        # The same words for expert work and a model's prediction: the review is blind.
         if message.passed:
             self.notify("Review stored.")
         else:
-            self.notify("Review stored; the rationale goes back to its author.")
+            self.notify("Review stored, below the threshold.")
         if self.index + 1 < len(self.assignment_ids):
             self.index += 1
             self.load(self.assignment_ids[self.index])
