@@ -170,6 +170,32 @@ def _scatter_charts(engine: Engine, instrument_id: str, order: list[str]) -> str
     return "\n".join(charts)
 
 
+def _source_section(engine: Engine, level: Level, samples: int, seed: int) -> list[str]:
+    """Experts' and models' texts, reviewed blind (only when a model's were reviewed)."""
+    from annotate.stats.by_source import by_source
+
+    table = by_source(engine, level, samples, seed)
+    sources = list(dict.fromkeys(table["source"]))
+    if len(sources) < 2:
+        return []
+    means = {
+        criterion: [
+            float(table[(table["source"] == s) & (table["criterion"] == criterion)]["mean"].iloc[0])
+            for s in sources
+        ]
+        for criterion in CRITERIA
+    }
+    chart = svg.bar_chart("Mean review score by source", sources, means, x_label="source",
+                          y_label="mean score")  # fmt: skip
+    return [
+        "<h2>Human evaluation by source</h2>",
+        "<p>Expert rationales and models' rationales, reviewed in the same blind queues "
+        "on the same rubric; alpha over the texts reviewed twice or more.</p>",
+        f'<div class="charts">{chart}</div>',
+        html_table(table.drop(columns="note"), "Scores, pass share and alpha by source"),
+    ]
+
+
 def _flag_table(engine: Engine) -> pd.DataFrame:
     import pandas as pd
 
@@ -228,6 +254,7 @@ def build_report(
             pass_rates(engine, rubric),
             f"Rationales passing the threshold ({rubric.threshold}) on all three criteria",
         ),
+        *_source_section(engine, level, samples, seed),
         "<h2>Counselor vs client</h2>",
         f'<div class="charts">{_scatter_charts(engine, instrument_id, order)}</div>',
         html_table(

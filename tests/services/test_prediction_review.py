@@ -253,3 +253,9 @@ def test_the_commands_import_assign_and_report_by_source(tmp_path) -> None:  # t
     assert {row["source"] for row in report["by_source"]} == {"experts", "model-alpha"}
     shown = runner.invoke(app, ["--db", str(db), "agreement", "--samples", "10"]).output
     assert "Human evaluation by source" in shown and "model-alpha" in shown
+    html = tmp_path / "report.html"
+    made = runner.invoke(app, ["--db", str(db), "report", "--html", str(html), "--samples", "10"])
+    assert made.exit_code == 0, made.output
+    page = html.read_text(encoding="utf-8")
+    assert "<h2>Human evaluation by source</h2>" in page and "model-alpha" in page
+    assert "Mean review score by source" in page  # the chart
