@@ -72,7 +72,9 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
     current version has a review), ``sent_back`` (at least one failing review) and
     ``awaiting_revision`` (sent back and not yet accepted again) and ``flagged`` (an
     expert flagged it with a note for the project lead). ``items`` (per
-    dimension) counts the (session, item) units with a client rating.
+    dimension) counts the (session, item) units with a client rating. A reviewer's
+    ``reviews_given`` and ``reviews_pending`` count models' predictions (reviewed blind
+    beside expert work) too; the stages and score means are the experts' rationales only.
     """
     items = table("items", column("id"), column("dimension"))
     ratings = table("ratings", column("session_id"), column("item_id"), column("rater_role"))
@@ -135,6 +137,10 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
             .where(assignments.c.status == "pending")
             .group_by(assignments.c.reviewer_id)
         ).all()
+        model_reviews = table("prediction_reviews", column("reviewer_id"))
+        given_to_models = connection.execute(
+            select(model_reviews.c.reviewer_id, func.count()).group_by(model_reviews.c.reviewer_id)
+        ).all()
 
     by_annotator: dict[str, dict[str, Any]] = defaultdict(_blank)
     by_dimension: dict[str, dict[str, Any]] = {
@@ -150,8 +156,10 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
     for row in review_rows:
         reviewed[row[0]].append(row)
         by_annotator[row[1]]["reviews_given"] += 1
-    for reviewer, count in pending:
+    for reviewer, count in pending:  # expert work and models' predictions alike
         by_annotator[reviewer]["reviews_pending"] = int(count)
+    for reviewer, count in given_to_models:
+        by_annotator[reviewer]["reviews_given"] += int(count)
     for rid, sid, iid, author, status, current_version, flagged in rows:
         targets = [by_dimension[dimension_of[iid]]]
         keys = [("dimension", dimension_of[iid])]

@@ -155,6 +155,16 @@ def test_by_source_scores_and_alpha_equal_an_independent_computation(evaluated) 
         for key in ("mean", "sd", "pass_share", "alpha"):
             assert row[key] == pytest.approx(want[key], abs=1e-9), (row["source"], key)
         assert row["units"] == want["units"] > 0
+    from annotate.progress import detail
+
+    given = detail(evaluated)["by_annotator"]
+    for reviewer in REVIEWERS:
+        expected_given = sum(
+            _rows(evaluated, f"SELECT count(*) FROM {name} WHERE reviewer_id = '{reviewer}'")[0][0]
+            for name in ("reviews", "prediction_reviews")
+        )
+        assert given[reviewer]["reviews_given"] == expected_given
+        assert given[reviewer]["reviews_pending"] == 0
 
 
 def test_predictions_never_reach_an_export(evaluated, tmp_path) -> None:  # type: ignore[no-untyped-def]
