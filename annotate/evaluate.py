@@ -276,6 +276,7 @@ def evaluate(
     predictions_path: Path,
     folds_dir: Path | None = None,
     instrument_id: str = "wai-sr",
+    bertscore_model: Path | None = None,
 ) -> dict[str, Any]:
     """The evaluation table (see the README's JSON shape for ``annotate evaluate``)."""
     store = _load_store(engine, instrument_id)
@@ -356,7 +357,7 @@ def evaluate(
         "folds": len(fold_tables) or None,
         "sessions_outside_folds": len(outside),
         "rows": rows,
-        "rationales": _rationale_section(engine, rationales, store, fold_sessions),
+        "rationales": _rationale_section(engine, rationales, store, fold_sessions, bertscore_model),
     }
 
 
@@ -396,6 +397,7 @@ def _rationale_section(
     rationales: dict[Key, str],
     store: _Store,
     fold_members: dict[int, set[str]] | None,
+    bertscore_model: Path | None = None,
 ) -> dict[str, Any] | None:
     """BLEU and ROUGE of the predicted rationales against the accepted expert ones."""
     if not rationales:
@@ -409,7 +411,7 @@ def _rationale_section(
         if (s, i) in references
     ]
     unmatched = [key for key in rationales if key not in references]
-    scored = score_pairs(pairs)
+    scored = score_pairs(pairs, bertscore_model)
     section: dict[str, Any] = {
         "records": len(rationales),
         "scored": len(pairs),
@@ -421,9 +423,19 @@ def _rationale_section(
         "tokenization": TOKENIZATION,
         "languages": sorted({languages.get(p.session_id) or "unknown" for p in pairs}),
         "overall": by_dimension(scored, store.dimensions),
-        "bertscore": None,
-        "bertscore_note": "not computed: annotate does not compute BERTScore yet",
+        "bertscore": (
+            {"model": str(bertscore_model), "measure": "F1, mean over rationales"}
+            if bertscore_model
+            else None
+        ),
+        "bertscore_note": (
+            None
+            if bertscore_model
+            else "not computed: give --bertscore-model DIR (a local model; "
+            "pip install 'annotate[bertscore]')"
+        ),
     }
+    measured = ["bleu", "rouge1", "rougeL", *(["bertscore_f1"] if bertscore_model else [])]
     if fold_members is not None:
         folds = {
             fold: by_dimension(
@@ -435,9 +447,9 @@ def _rationale_section(
         section["fold_summary"] = {
             group: {
                 metric: _mean_sd(
-                    [v for table in folds.values() if (v := table[group][metric]) is not None]
+                    [v for table in folds.values() if (v := table[group].get(metric)) is not None]
                 )
-                for metric in ("bleu", "rouge1", "rougeL")
+                for metric in measured
             }
             for group in [*store.dimensions, "all"]
         }

@@ -15,7 +15,10 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from annotate.errors import ConfigError
 
 UNSPACED = {"zh", "ja", "th", "lo", "km", "my", "bo"}  # ISO 639-1 codes written without spaces
 _UNSPACED_CHARS = (
@@ -72,6 +75,40 @@ class _Scored:
     bleu_stats: tuple[int, ...]  # sacrebleu's per-sentence sufficient statistics
     rouge1: float
     rouge_l: float
+    bertscore: float | None = None  # F1, with --bertscore-model
+
+
+def bertscore_f1(pairs: Sequence[Pair], model_dir: Path) -> list[float]:
+    """BERTScore F1 of each pair with the local model in MODEL_DIR (nothing is downloaded).
+
+    The ``bert-score`` package (``pip install 'annotate[bertscore]'``, which brings
+    torch) embeds with the model's own tokenizer, so any language the model knows works;
+    the layer used is the model's last, since a local model has no entry in bert-score's
+    table of tuned layers.
+    """
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from bert_score import score
+        from transformers import AutoConfig
+    except ImportError:
+        raise ConfigError(
+            "--bertscore-model needs the bertscore extra: pip install 'annotate[bertscore]'"
+        ) from None
+    if not (model_dir / "config.json").is_file():
+        raise ConfigError(f"{model_dir}: not a model directory (no config.json)")
+    layers = AutoConfig.from_pretrained(str(model_dir)).num_hidden_layers
+    _, _, f1 = score(
+        [pair.prediction for pair in pairs],
+        [pair.reference for pair in pairs],
+        model_type=str(model_dir),
+        num_layers=layers,
+        batch_size=32,
+        verbose=False,
+    )
+    return [float(value) for value in f1.tolist()]
 
 
 def _bleu(tokenize: str) -> Any:
@@ -80,8 +117,9 @@ def _bleu(tokenize: str) -> Any:
     return BLEU(tokenize=tokenize)
 
 
-def score_pairs(pairs: Sequence[Pair]) -> list[_Scored]:
-    """Each pair's BLEU statistics and ROUGE F1 (computed once; groups add them up)."""
+def score_pairs(pairs: Sequence[Pair], bertscore_model: Path | None = None) -> list[_Scored]:
+    """Each pair's BLEU statistics, ROUGE F1 and, with a model, BERTScore F1 (computed
+    once; groups add them up)."""
     from rouge_score import rouge_scorer
 
     scorers = {
@@ -97,11 +135,18 @@ def score_pairs(pairs: Sequence[Pair]) -> list[_Scored]:
             [pairs[i].prediction for i in indexes], [[pairs[i].reference for i in indexes]]
         )
         stats.update({i: tuple(int(v) for v in row) for i, row in zip(indexes, rows, strict=True)})
+    bert = bertscore_f1(pairs, bertscore_model) if bertscore_model and pairs else None
     scored = []
     for index, pair in enumerate(pairs):
         rouge = scorers[is_unspaced(pair.language)].score(pair.reference, pair.prediction)
         scored.append(
-            _Scored(pair, stats[index], rouge["rouge1"].fmeasure, rouge["rougeL"].fmeasure)
+            _Scored(
+                pair,
+                stats[index],
+                rouge["rouge1"].fmeasure,
+                rouge["rougeL"].fmeasure,
+                bert[index] if bert is not None else None,
+            )  # fmt: skip
         )
     return scored
 
@@ -113,16 +158,22 @@ def _round(value: float) -> float:
 def group_metrics(scored: Iterable[_Scored]) -> dict[str, Any]:
     """Corpus BLEU and mean ROUGE-1 / ROUGE-L F1 of a group (None when it is empty)."""
     members = list(scored)
+    with_bert = any(m.bertscore is not None for m in members)
     if not members:
-        return {"n": 0, "bleu": None, "rouge1": None, "rougeL": None}
+        empty: dict[str, Any] = {"n": 0, "bleu": None, "rouge1": None, "rougeL": None}
+        return empty
     totals = [sum(column) for column in zip(*(m.bleu_stats for m in members), strict=True)]
     bleu = _bleu("13a")._compute_score_from_stats(totals).score  # tokenizer not used here
-    return {
+    figures: dict[str, Any] = {
         "n": len(members),
         "bleu": _round(bleu),
         "rouge1": _round(math.fsum(m.rouge1 for m in members) / len(members)),
         "rougeL": _round(math.fsum(m.rouge_l for m in members) / len(members)),
     }
+    if with_bert:
+        values = [m.bertscore for m in members if m.bertscore is not None]
+        figures["bertscore_f1"] = _round(math.fsum(values) / len(values))
+    return figures
 
 
 def by_dimension(scored: Sequence[_Scored], dimensions: Sequence[str]) -> dict[str, Any]:

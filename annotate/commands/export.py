@@ -146,12 +146,20 @@ def evaluate(
         typer.Option(help="An export directory: report each fold's mean and SD."),
     ] = None,
     instrument: Annotated[str, typer.Option(help="Instrument of the predicted items.")] = "wai-sr",
+    bertscore_model: Annotated[
+        Path | None,
+        typer.Option(
+            help="A local model directory for BERTScore of the rationales (nothing is "
+            "downloaded; needs pip install 'annotate[bertscore]')."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Score predicted ratings against the clients' per dimension, beside the counselors'."""
+    """Score predicted ratings against the clients' per dimension, beside the counselors';
+    and predicted rationales against the experts' (BLEU, ROUGE, optionally BERTScore)."""
     from annotate.evaluate import evaluate as run_evaluation
 
-    result = run_evaluation(engine(), predictions, folds_from, instrument)
+    result = run_evaluation(engine(), predictions, folds_from, instrument, bertscore_model)
     if as_json:
         print_json(result)
         return
@@ -173,7 +181,10 @@ def format_rationale_table(result: dict[str, Any]) -> list[str]:
         "Rationales, against the accepted expert rationale of the same item",
         " " * 24 + "".join(f"{group.capitalize():<{width}}" for group in groups).rstrip(),
     ]
-    for metric, label in (("bleu", "BLEU"), ("rouge1", "ROUGE-1 F1"), ("rougeL", "ROUGE-L F1")):
+    metrics = [("bleu", "BLEU"), ("rouge1", "ROUGE-1 F1"), ("rougeL", "ROUGE-L F1")]
+    if section["bertscore"] is not None:
+        metrics.append(("bertscore_f1", "BERTScore F1"))
+    for metric, label in metrics:
         cells = []
         for group in groups:
             if folded:
@@ -190,7 +201,11 @@ def format_rationale_table(result: dict[str, Any]) -> list[str]:
         note += f"; mean±SD over {result['folds']} folds"
     lines.append(note)
     lines.append("ROUGE on words (Chinese and other unspaced text: characters); BLEU: sacrebleu,")
-    lines.append("its zh tokenizer for Chinese. BERTScore: " + section["bertscore_note"])
+    lines.append("its zh tokenizer for Chinese.")
+    if section["bertscore"] is not None:
+        lines.append(f"BERTScore with {section['bertscore']['model']}.")
+    else:
+        lines.append("BERTScore " + section["bertscore_note"] + ".")
     return lines
 
 
