@@ -212,3 +212,11 @@ def test_the_command_prints_the_rationale_table(tmp_path) -> None:  # type: igno
         runner.invoke(app, ["--db", str(db), "evaluate", str(path), "--json"]).output
     )
     assert as_json["rationales"]["scored"] == len(texts)
+
+
+def test_without_a_bertscore_model_the_output_says_why(demo_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path, _, _, _ = _prediction_file(demo_engine, tmp_path)
+    section = evaluate(demo_engine, path)["rationales"]
+    assert section["bertscore"] is None
+    assert "--bertscore-model DIR" in section["bertscore_note"]
+    assert all("bertscore_f1" not in figures for figures in section["overall"].values())
