@@ -34,7 +34,7 @@ def test_help_lists_the_statistics_commands() -> None:
 def test_agreement_json_shape(demo_engine, db_url: str) -> None:  # type: ignore[no-untyped-def]
     data = _json(db_url, "agreement", "--samples", "100", "--seed", "5")
     assert set(data) == {"level", "bootstrap_samples", "seed", "rubric_version", "threshold",
-                         "alpha", "scores", "pass"}  # fmt: skip
+                         "alpha", "scores", "pass", "by_source"}  # fmt: skip
     assert (data["level"], data["bootstrap_samples"], data["seed"]) == ("ordinal", 100, 5)
     assert [row["criterion"] for row in data["alpha"]] == [
         "faithfulness", "relevance", "informativeness",
@@ -50,6 +50,7 @@ def test_agreement_json_shape(demo_engine, db_url: str) -> None:  # type: ignore
     assert sum(row["n"] for row in data["scores"]["by_reviewer"]) == 22 * 3
     assert [row["rule"] for row in data["pass"]] == ["mean", "every_review"]
     assert data["pass"][0]["rationales"] == 16
+    assert {row["source"] for row in data["by_source"]} == {"experts"}  # no model reviewed
     again = _json(db_url, "agreement", "--samples", "100", "--seed", "5")
     assert again == data  # seeded: reruns agree
 

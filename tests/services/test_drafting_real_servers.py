@@ -1,0 +1,137 @@
+"""Drafting against servers that behave like the real ones teams run.
+
+The test server imitates, one mode at a time: llama-cpp-python's HTTP 500 validation
+error for ``json_schema``, vLLM's 400, a JSON-mode-only server, replies cut at
+``max_tokens`` (``finish_reason: length``), a context-overflow 400, prefix-cache usage
+(``prompt_tokens_details.cached_tokens``, llama-server's ``timings``) and a server that
+answers one request at a time. Each test asserts what is stored, and how often the
+server was asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlmodel import select
+
+from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch
+from annotate.workflow import DRAFT_FAILED, DRAFT_OK
+from store.db import session_scope
+from store.models import Draft
+from tests.llm_server import FakeLLM, ServerThread
+
+pytestmark = pytest.mark.both_backends
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    server = FakeLLM()
+    with ServerThread(server):
+        yield server
+
+
+def _provider(fake: FakeLLM, **overrides):  # type: ignore[no-untyped-def]
+    settings = DraftSettings(provider="openai", model="m", base_url=fake.base_url,
+                             timeout=5.0, max_retries=4)  # fmt: skip
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    return make_provider(settings)
+
+
+def _drafts(engine, session_id: str) -> list[Draft]:  # type: ignore[no-untyped-def]
+    with session_scope(engine) as session:
+        return list(session.exec(select(Draft).where(Draft.session_id == session_id)).all())
+
+
+@pytest.mark.parametrize("refusal", ["llama-cpp", "vllm"])
+def test_a_schema_refusal_is_asked_once_and_the_batch_keeps_json_mode(
+    demo_engine, fake: FakeLLM, refusal: str
+) -> None:  # type: ignore[no-untyped-def]
+    fake.schema_refusal = refusal
+    summary = run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s02"]),
+                        concurrency=1)  # fmt: skip
+    assert summary.progress.ok == 12 and summary.progress.failed == 0
+    drafts = _drafts(demo_engine, "s02")
+    assert {d.params["response_format"] for d in drafts} == {"json_object"}
+    # One refused request (no retries of the 500), then every item once in JSON mode.
+    assert fake.formats_seen.count("json_schema") == 1
+    assert fake.formats_seen.count("json_object") == 12
+    assert fake.stats()["total"] == 13
+
+
+def test_a_json_mode_only_server_under_concurrency_refuses_each_wave_once(
+    demo_engine, fake: FakeLLM
+) -> None:  # type: ignore[no-untyped-def]
+    fake.json_object_only = True
+    summary = run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s02", "s03"]),
+                        concurrency=4)  # fmt: skip
+    assert summary.progress.ok == 24
+    assert fake.formats_seen.count("json_schema") <= 4  # the first wave only
+    assert fake.formats_seen.count("json_object") == 24
+
+
+def test_a_forced_format_is_the_only_one_asked(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
+    run_batch(demo_engine, _provider(fake, response_format="text"),
+              WorkSelection(sessions=["s02"]))  # fmt: skip
+    assert set(fake.formats_seen) == {"text"}
+    fake.formats_seen.clear()
+    fake.schema_refusal = "vllm"
+    summary = run_batch(demo_engine, _provider(fake, response_format="json_schema"),
+                        WorkSelection(sessions=["s03"]))  # fmt: skip
+    assert summary.progress.failed == 12  # forced: no stepping down
+    assert set(fake.formats_seen) == {"json_schema"} and fake.stats()["total"] == 12 + 12
+    assert all("HTTP 400" in d.error for d in _drafts(demo_engine, "s03"))
+
+
+def test_a_reply_cut_at_max_tokens_is_asked_again_with_room_or_named(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
+    fake.cut_below = 500  # a complete reply needs max_tokens >= 500
+    summary = run_batch(demo_engine, _provider(fake, max_tokens=300),
+                        WorkSelection(sessions=["s02"]))  # fmt: skip
+    assert summary.progress.ok == 12  # 300 was cut; 600 was enough
+    assert all(d.params["max_tokens"] == 600 for d in _drafts(demo_engine, "s02"))
+    assert fake.stats()["total"] == 24
+    fake.cut_below = 10_000  # more than the cap: named, with the raw reply kept
+    summary = run_batch(demo_engine, _provider(fake, max_tokens=3000),
+                        WorkSelection(sessions=["s03"]))  # fmt: skip
+    assert summary.progress.failed == 12
+    for draft in _drafts(demo_engine, "s03"):
+        assert draft.status == DRAFT_FAILED and draft.finish_reason == "length"
+        assert draft.error == "cut at max_tokens=4096: raise --max-tokens"
+        assert draft.raw_reply and draft.raw_reply.startswith('{"rationale"')
+
+
+def test_a_context_overflow_shrinks_the_transcript_once(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
+    fake.context_window = 900  # tokens (len/4) of the whole prompt
+    summary = run_batch(demo_engine, _provider(fake, context_budget=6000),
+                        WorkSelection(sessions=["s02"]), concurrency=1)  # fmt: skip
+    drafts = _drafts(demo_engine, "s02")
+    assert summary.progress.done == 12
+    shrunk = [d for d in drafts if d.status == DRAFT_OK]
+    assert shrunk and all(d.params["context_budget"] == 3000 for d in shrunk)
+    assert fake.stats()["total"] <= 24  # one more request per item at most
+    fake.context_window = 10  # nothing fits: one line, after one shorter try
+    fake.requests.clear()
+    run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s03"]))
+    assert all(d.status == DRAFT_FAILED and "context size" in d.error
+               for d in _drafts(demo_engine, "s03"))  # fmt: skip
+    assert all(count == 2 for count in fake.requests.values())
+
+
+def test_cached_tokens_and_timings_are_stored_and_summed(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
+    fake.report_cache = True
+    summary = run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s02"]),
+                        concurrency=1)  # fmt: skip
+    drafts = _drafts(demo_engine, "s02")
+    assert all(d.cached_tokens is not None for d in drafts)
+    assert summary.progress.tokens_cached == sum(d.cached_tokens or 0 for d in drafts) > 0
+    assert all(set(d.server_timings or {}) >= {"cache_n", "prompt_n"} for d in drafts)
+    assert summary.as_json()["tokens_cached"] == summary.progress.tokens_cached
+
+
+def test_a_server_answering_one_request_at_a_time_still_drafts_everything(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
+    fake.serial, fake.latency = True, 0.02
+    summary = run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s02"]),
+                        concurrency=8)  # fmt: skip
+    assert summary.progress.ok == 12 and fake.max_in_flight == 1
+    assert all(d.status == DRAFT_OK for d in _drafts(demo_engine, "s02"))
