@@ -124,6 +124,10 @@ class Draft(SQLModel, table=True):
     tokens_out: int | None = None
     latency_ms: float | None = None
     request_id: str | None = Field(default=None, max_length=128)
+    finish_reason: str | None = Field(default=None, max_length=32)
+    cached_tokens: int | None = None  # prompt tokens served from the server's prefix cache
+    server_timings: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    raw_reply: str | None = Field(default=None, sa_column=Column(Text))  # of a failed draft
     created_at: datetime = Field(default_factory=utcnow)
 
 

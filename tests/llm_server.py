@@ -51,6 +51,15 @@ class FakeLLM:
     faults: dict[str, str] = field(default_factory=dict)  # "s01/goal_1" -> fault name
     slow_seconds: float = 3.0
     supports_json_schema: bool = True
+    # How real servers differ from this one, each off by default:
+    schema_refusal: str | None = None  # "llama-cpp": 500 naming json_schema; "vllm": 400
+    json_object_only: bool = False  # json_schema refused with 400, json_object answered
+    cut_below: int | None = None  # a reply needing more than max_tokens stops at it
+    context_window: int | None = None  # prompt tokens (len/4) above it: 400 overflow
+    report_cache: bool = False  # usage.prompt_tokens_details.cached_tokens and timings
+    serial: bool = False  # one request at a time (llama-cpp-python's server)
+    prompts: list[str] = field(default_factory=list)
+    formats_seen: list[str] = field(default_factory=list)  # response_format type per request
     requests: Counter[str] = field(default_factory=Counter)
     answered: Counter[str] = field(default_factory=Counter)
     last_request: dict[str, Any] = field(default_factory=dict)
@@ -59,6 +68,7 @@ class FakeLLM:
     port: int = 0
     _server: asyncio.AbstractServer | None = None
     _connections: set[asyncio.Task] = field(default_factory=set)
+    _one_at_a_time: asyncio.Lock | None = None
 
     @property
     def base_url(self) -> str:
@@ -98,7 +108,8 @@ class FakeLLM:
                 body = await reader.readexactly(length) if length else b""
                 status, extra, payload = await self._respond(method, path, headers, body)
                 data = json.dumps(payload, ensure_ascii=False).encode()
-                reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
+                reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+                          500: "Internal Server Error"}  # fmt: skip
                 header_lines = [
                     f"HTTP/1.1 {status} {reason.get(status, 'Error')}",
                     "Content-Type: application/json",
@@ -123,6 +134,15 @@ class FakeLLM:
             return 200, {}, {"reset": True}
         if method != "POST" or not path.endswith("/chat/completions"):
             return 404, {}, {"error": {"message": f"no route {method} {path}"}}
+        if self.serial:
+            self._one_at_a_time = self._one_at_a_time or asyncio.Lock()
+            async with self._one_at_a_time:
+                return await self._counted(headers, body)
+        return await self._counted(headers, body)
+
+    async def _counted(
+        self, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -143,11 +163,32 @@ class FakeLLM:
         request_id = f"req_{key}_{attempt}"
         if self.latency:
             await asyncio.sleep(self.latency)
-        if not self.supports_json_schema and "response_format" in request:
-            kind = request["response_format"].get("type")
-            if kind != "text":
-                message = f"response_format {kind!r} is not supported by this server"
-                return 400, {}, {"error": {"message": message, "type": "invalid_request_error"}}
+        kind = (request.get("response_format") or {}).get("type", "text")
+        self.formats_seen.append(kind)
+        if not self.supports_json_schema and kind != "text":
+            message = f"response_format {kind!r} is not supported by this server"
+            return 400, {}, {"error": {"message": message, "type": "invalid_request_error"}}
+        if kind == "json_schema" and self.schema_refusal == "llama-cpp":
+            # llama-cpp-python's server: a pydantic validation error, as HTTP 500.
+            message = (
+                "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+                "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}]"
+            )
+            return 500, {}, {"error": {"message": message, "type": "internal_server_error"}}
+        if kind == "json_schema" and (self.schema_refusal == "vllm" or self.json_object_only):
+            message = "json_schema response_format is not supported for this model"
+            return 400, {}, {"object": "error", "message": message, "type": "BadRequestError",
+                             "code": 400}  # fmt: skip
+        prompt_tokens = len(prompt) // 4
+        if self.context_window is not None and prompt_tokens > self.context_window:
+            message = (
+                f"the request exceeds the available context size ({prompt_tokens} tokens, "
+                f"n_ctx {self.context_window}), try increasing it"
+            )
+            return 400, {}, {"error": {"code": 400, "message": message,
+                                       "type": "exceed_context_size_error"}}  # fmt: skip
+        cached = _shared_prefix(self.prompts[-1], prompt) // 4 if self.prompts else 0
+        self.prompts.append(prompt)
         if fault == "429" and attempt == 1:
             return 429, {"Retry-After": "1"}, {"error": {"message": "rate limited"}}
         if fault == "500" or (fault == "500-once" and attempt == 1):
@@ -167,6 +208,11 @@ class FakeLLM:
             draft = json.loads(content)
             draft["rationale"] += f" (authorised with {secret})"
             content = json.dumps(draft, ensure_ascii=False)
+        finish_reason = "stop"
+        limit = request.get("max_tokens")
+        if self.cut_below is not None and limit is not None and limit < self.cut_below:
+            content = content[: max(1, len(content) // 2)]  # stopped mid-JSON
+            finish_reason = "length"
         self.answered[key] += 1
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if fault == "refusal":
@@ -180,15 +226,19 @@ class FakeLLM:
                 {
                     "index": 0,
                     "message": message,
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                 }
             ],
             "usage": {
-                "prompt_tokens": len(prompt) // 4,
+                "prompt_tokens": prompt_tokens,
                 "completion_tokens": len(content) // 4,
-                "total_tokens": len(prompt) // 4 + len(content) // 4,
+                "total_tokens": prompt_tokens + len(content) // 4,
             },
         }
+        if self.report_cache:
+            payload["usage"]["prompt_tokens_details"] = {"cached_tokens": cached}
+            payload["timings"] = {"cache_n": cached, "prompt_n": prompt_tokens - cached,
+                                  "prompt_ms": 1.5, "predicted_n": len(content) // 4}  # fmt: skip
         return 200, {"x-request-id": request_id}, payload
 
     def stats(self) -> dict[str, Any]:
@@ -198,6 +248,16 @@ class FakeLLM:
             "total": sum(self.requests.values()),
             "max_in_flight": self.max_in_flight,
         }
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    """How many leading characters two prompts share (what a prefix cache could reuse)."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _content(prompt: str, fault: str) -> str:

@@ -73,6 +73,14 @@ def draft(
         int,
         typer.Option(min=200, help="Estimated tokens the transcript may take in the prompt."),
     ] = 6000,
+    response_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Force json_schema, json_object or text (default: the first the server "
+            "accepts, told from its refusal and kept for the batch).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Draft a rationale per (session, item) with an LLM or offline; reruns resume."""
@@ -88,6 +96,7 @@ def draft(
         timeout=timeout,
         max_retries=max_retries,
         context_budget=context_budget,
+        response_format=response_format,
     )
     selection = WorkSelection(
         sessions=session or None,
@@ -120,7 +129,8 @@ def summary_line(summary: BatchSummary, host: str | None) -> str:
         f"drafted {figures.done} item(s) with {summary.provider}/{summary.model}{where} "
         f"(prompt {summary.prompt_version}): {figures.ok} ok, {figures.ungrounded} ungrounded, "
         f"{figures.failed} failed; {summary.skipped} already drafted; "
-        f"tokens {figures.tokens_in} in / {figures.tokens_out} out; {summary.seconds:.1f} s"
+        f"tokens {figures.tokens_in} in ({figures.tokens_cached} from the server's cache) / "
+        f"{figures.tokens_out} out; {summary.seconds:.1f} s"
     )
 
 
@@ -178,7 +188,8 @@ class _ProgressBar:
             rate=f"{speed:.1f} items/s" if speed else "",
             outcome=(
                 f"{figures.failed} failed · {figures.ungrounded} ungrounded · "
-                f"{figures.tokens_in:,}/{figures.tokens_out:,} tok in/out"
+                f"{figures.tokens_in:,}/{figures.tokens_out:,} tok in/out · "
+                f"{figures.tokens_cached:,} cached"
             ),
         )
 

@@ -21,6 +21,9 @@ class Reply:
     latency_ms: float | None = None
     request_id: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None  # "length": cut at max_tokens
+    cached_tokens: int | None = None  # prompt tokens the server took from its prefix cache
+    timings: dict[str, Any] | None = None  # llama-server's timings, as it sent them
 
 
 class ProviderError(Exception):

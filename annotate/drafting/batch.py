@@ -51,6 +51,7 @@ class BatchProgress:
     failed: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_cached: int = 0  # of tokens_in, served from the server's prefix cache
 
     def count(self, draft: dict[str, Any]) -> None:
         self.done += 1
@@ -62,6 +63,7 @@ class BatchProgress:
             self.failed += 1
         self.tokens_in += draft["tokens_in"] or 0
         self.tokens_out += draft["tokens_out"] or 0
+        self.tokens_cached += draft["cached_tokens"] or 0
 
 
 @dataclass
@@ -96,6 +98,7 @@ ProgressCallback = Callable[[BatchProgress], None]
 
 
 STAGGER_SECONDS = 0.005  # between the first requests of successive workers
+RAW_REPLY_LIMIT = 20_000  # characters of a failed or ungrounded reply kept to inspect
 
 
 def select_work(
@@ -180,6 +183,10 @@ def draft_values(
         "tokens_out": None,
         "latency_ms": error.latency_ms if error else None,
         "request_id": None,
+        "finish_reason": None,
+        "cached_tokens": None,
+        "server_timings": None,
+        "raw_reply": None,
         "created_at": utcnow(),
     }
     if error is not None or reply is None:
@@ -190,13 +197,23 @@ def draft_values(
         tokens_out=reply.tokens_out,
         latency_ms=reply.latency_ms,
         request_id=reply.request_id,
+        finish_reason=reply.finish_reason,
+        cached_tokens=reply.cached_tokens,
+        server_timings=reply.timings,
     )
     try:
         parsed = reply.parsed or parse_reply(reply.content)
     except ReplyFormatError as format_error:
-        values["error"] = str(format_error)
+        values["raw_reply"] = (reply.content or "")[:RAW_REPLY_LIMIT] or None
+        if reply.finish_reason == "length":
+            limit = values["params"].get("max_tokens")
+            values["error"] = f"cut at max_tokens={limit}: raise --max-tokens"
+        else:
+            values["error"] = str(format_error)
         return values
     problem = grounding_error(parsed, context.turns)
+    if problem:
+        values["raw_reply"] = (reply.content or "")[:RAW_REPLY_LIMIT] or None
     values.update(
         text=parsed.rationale,
         evidence=parsed.evidence,
@@ -220,7 +237,7 @@ async def draft_context(provider: DraftProvider, context: ItemContext) -> dict[s
 
 
 def _scrubbed(values: dict[str, Any]) -> dict[str, Any]:
-    for key in ("text", "error", "grounding_error", "request_id"):
+    for key in ("text", "error", "grounding_error", "request_id", "raw_reply"):
         values[key] = scrub_secret(values[key])
     values["quotes"] = [
         {**quote, "text": scrub_secret(quote.get("text"))} for quote in values["quotes"]

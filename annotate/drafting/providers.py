@@ -8,6 +8,7 @@ every error message; it is never stored.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ OPENAI_HOST = "api.openai.com"
 # Structured output first; servers that reject it get plain JSON mode, then no format at all.
 RESPONSE_FORMATS = ("json_schema", "json_object", "text")
 PROVIDERS = ("openai", "offline")
+MAX_TOKENS_CAP = 4096  # a reply cut at --max-tokens is asked once more with up to this
+RAW_REPLY_LIMIT = 20_000  # characters of a failed reply kept for inspection
 
 
 @dataclass
@@ -41,6 +44,7 @@ class DraftSettings:
     timeout: float = 60.0  # seconds per request attempt
     max_retries: int = 4  # the openai client's retries on 408/409/429/5xx, timeouts, resets
     context_budget: int = DEFAULT_CONTEXT_BUDGET  # estimated tokens for the transcript
+    response_format: str | None = None  # force json_schema | json_object | text
 
 
 def _host(url: str) -> str:
@@ -63,7 +67,15 @@ class OpenAIProvider:
         self.base_url_host: str | None = _host(self.base_url) if self.base_url else OPENAI_HOST
         self.prompt_version = self.template.version
         self.prompt_hash = self.template.hash
-        self._format_index = 0
+        forced = settings.response_format
+        if forced is not None and forced not in RESPONSE_FORMATS:
+            raise ConfigError(f"--response-format must be one of {', '.join(RESPONSE_FORMATS)}")
+        self._forced = forced is not None
+        self._format_index = RESPONSE_FORMATS.index(forced) if forced else 0
+        # A format is asked without the client's retries until the server has answered one:
+        # a refusal of it (400, 422, or llama-cpp-python's 500) is then asked once, not five
+        # times, and the batch steps down and keeps the working format.
+        self._format_confirmed = self._forced
         self._client: Any = None
 
     @property
@@ -102,12 +114,14 @@ class OpenAIProvider:
             await self._client.close()
             self._client = None
 
-    def _request(self, context: ItemContext, response_format: str) -> dict[str, Any]:
+    def _request(
+        self, context: ItemContext, response_format: str, max_tokens: int, budget: int
+    ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.model,
-            "messages": self.template.messages(context, self.settings.context_budget),
+            "messages": self.template.messages(context, budget),
             "temperature": self.settings.temperature,
-            "max_tokens": self.settings.max_tokens,
+            "max_tokens": max_tokens,
         }
         if self.settings.seed is not None:
             request["seed"] = self.settings.seed
@@ -120,34 +134,67 @@ class OpenAIProvider:
             request["response_format"] = {"type": "json_object"}
         return request
 
+    async def _complete(self, request: dict[str, Any], retries: int) -> Any:
+        client = self._client.with_options(max_retries=retries)
+        return await client.chat.completions.create(**request)
+
     async def draft(self, context: ItemContext) -> Reply:
         import openai
 
         if self._client is None:
             raise RuntimeError("use the provider as 'async with provider:'")
         started = time.perf_counter()
+        max_tokens = self.settings.max_tokens
+        budget = self.settings.context_budget
+        shrunk = raised = retrying = False
+        retries = self.settings.max_retries
         while True:
             response_format = RESPONSE_FORMATS[self._format_index]
+            request = self._request(context, response_format, max_tokens, budget)
+            unconfirmed = not self._format_confirmed and not retrying
             try:
-                completion = await self._client.chat.completions.create(
-                    **self._request(context, response_format)
-                )
-                break
-            except openai.BadRequestError as error:
-                if response_format != "text" and _about_format(error):
+                completion = await self._complete(request, 0 if unconfirmed else retries)
+            except openai.APIStatusError as error:
+                if not self._forced and response_format != "text" and _refuses_format(error):
                     # The server lacks this structured-output mode: step down (once per batch).
                     if RESPONSE_FORMATS[self._format_index] == response_format:
                         self._format_index += 1
                     continue
+                if not shrunk and _context_overflow(error):
+                    shrunk, budget = True, max(200, budget // 2)  # one more try, shorter
+                    continue
+                if unconfirmed and _transient(error) and retries > 0:
+                    retries -= 1  # not about the format: the remaining retries, as usual
+                    retrying = True
+                    await asyncio.sleep(_retry_after(error))
+                    continue
+                raise self._error(error, started) from None
+            except openai.APIConnectionError as error:  # timeouts too
+                if unconfirmed and retries > 0:
+                    retries -= 1
+                    retrying = True
+                    continue
                 raise self._error(error, started) from None
             except openai.OpenAIError as error:
                 raise self._error(error, started) from None
+            self._format_confirmed = True
+            choice = completion.choices[0] if completion.choices else None
+            cut = choice is not None and choice.finish_reason == "length"
+            if cut and not raised and max_tokens < MAX_TOKENS_CAP:
+                raised, max_tokens = True, min(MAX_TOKENS_CAP, max_tokens * 2)
+                continue  # cut at the limit: once more with room
+            break
         latency = (time.perf_counter() - started) * 1000
-        choice = completion.choices[0] if completion.choices else None
         usage = completion.usage
         refusal = getattr(choice.message, "refusal", None) if choice else None
         if refusal and choice is not None and not choice.message.content:
             raise ProviderError(_scrub(f"the model refused: {refusal}"), latency)
+        details = getattr(usage, "prompt_tokens_details", None) if usage else None
+        extra = getattr(completion, "model_extra", None) or {}
+        timings = extra.get("timings") if isinstance(extra.get("timings"), dict) else None
+        cached = getattr(details, "cached_tokens", None) if details else None
+        if cached is None and timings is not None and isinstance(timings.get("cache_n"), int):
+            cached = timings["cache_n"]
         return Reply(
             content=choice.message.content if choice else None,
             tokens_in=usage.prompt_tokens if usage else None,
@@ -155,7 +202,15 @@ class OpenAIProvider:
             latency_ms=latency,
             request_id=(getattr(completion, "_request_id", None) or completion.id or "")[:128]
             or None,
-            params={**self.params, "response_format": response_format},
+            params={
+                **self.params,
+                "response_format": response_format,
+                "max_tokens": max_tokens,
+                "context_budget": budget,
+            },  # fmt: skip
+            finish_reason=choice.finish_reason if choice else None,
+            cached_tokens=cached,
+            timings=timings,
         )
 
     def _error(self, error: Exception, started: float) -> ProviderError:
@@ -175,9 +230,49 @@ class OpenAIProvider:
         return ProviderError(_scrub(message), (time.perf_counter() - started) * 1000)
 
 
-def _about_format(error: Exception) -> bool:
-    text = str(error).lower()
+def _refuses_format(error: Exception) -> bool:
+    """A refusal of the structured-output mode, told by what the server says.
+
+    vLLM and OpenAI answer 400 (or 422); llama-cpp-python's server answers 500 with a
+    validation message naming ``response_format``. Any of them naming the format is a
+    refusal of the format, not a fault to retry.
+    """
+    import openai
+
+    if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 422, 500):
+        return False
+    text = f"{error.message} {error.body}".lower()
     return any(word in text for word in ("response_format", "json_schema", "json_object"))
+
+
+def _context_overflow(error: Exception) -> bool:
+    """A 400 saying the prompt does not fit the model's context (llama.cpp, vLLM, OpenAI)."""
+    import openai
+
+    if not isinstance(error, openai.APIStatusError) or error.status_code != 400:
+        return False
+    text = f"{error.message} {error.body}".lower()
+    return "context" in text and any(
+        word in text for word in ("exceed", "too long", "maximum context", "context length")
+    )
+
+
+def _retry_after(error: Exception) -> float:
+    """The wait a 429/503 asks for (Retry-After, at most 60 s), else half a second."""
+    response = getattr(error, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(60.0, max(0.0, float(value))) if value is not None else 0.5
+    except ValueError:
+        return 0.5
+
+
+def _transient(error: Exception) -> bool:
+    import openai
+
+    return isinstance(error, openai.APIStatusError) and (
+        error.status_code in (408, 409, 429) or error.status_code >= 500
+    )
 
 
 def _scrub(message: str) -> str:
