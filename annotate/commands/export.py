@@ -42,6 +42,14 @@ def export(
     force: Annotated[
         bool, typer.Option("--force", help="Replace a previous export in --out.")
     ] = False,
+    conversational: Annotated[
+        bool,
+        typer.Option(
+            "--conversational",
+            help="dpo: TRL's conversational format (prompt as system and user messages, "
+            "chosen and rejected as assistant messages).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Write training-ready files with client-grouped folds, a manifest and an index."""
@@ -59,6 +67,7 @@ def export(
         instrument_id=instrument,
         dpo_min_edit=dpo_min_edit,
         force=force,
+        conversational=conversational,
     )
     store = engine()
     if is_terminal() and not as_json:

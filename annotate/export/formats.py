@@ -131,10 +131,18 @@ def line(fmt: str, system_json: str, transcript_json: str, target_json: str) -> 
     raise ValueError(f"not a supervised format: {fmt}")
 
 
+# Ends every dpo prompt: a newline no tokenizer joins to the answer's first character, so
+# the tokens of the prompt are a prefix of those of prompt + answer (TRL checks this; a
+# prompt ending in "。" merged with a Chinese answer's first character under Qwen's rules).
+DPO_SEPARATOR = "\n\nRationale:\n"
+
+
 def dpo_line(system: str, transcript_json: str, chosen: str, rejected: str) -> str:
     """The JSONL line of :func:`render_dpo` (JSON escaping is per character, so the
-    prompt's JSON is the system's JSON joined to the transcript's)."""
-    prompt_json = json_string(system + "\n\n")[:-1] + transcript_json[1:]
+    prompt's JSON is the system's JSON joined to the transcript's and the separator's)."""
+    prompt_json = (
+        json_string(system + "\n\n")[:-1] + transcript_json[1:-1] + json_string(DPO_SEPARATOR)[1:]
+    )
     return (
         '{"prompt": '
         + prompt_json
@@ -171,7 +179,26 @@ def render(fmt: str, system: str, transcript: str, target: str) -> dict[str, Any
 
 def render_dpo(system: str, transcript: str, chosen: str, rejected: str) -> dict[str, Any]:
     """One preference pair: the expert's final text is preferred over the LLM draft."""
-    return {"prompt": f"{system}\n\n{transcript}", "chosen": chosen, "rejected": rejected}
+    return {
+        "prompt": f"{system}\n\n{transcript}{DPO_SEPARATOR}",
+        "chosen": chosen,
+        "rejected": rejected,
+    }
+
+
+def render_dpo_conversational(
+    system: str, transcript: str, chosen: str, rejected: str
+) -> dict[str, Any]:
+    """The same pair in TRL's conversational preference format (the chat template of
+    the model being trained then places the answer)."""
+    return {
+        "prompt": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": transcript},
+        ],
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+    }
 
 
 def dataset_info_entry(fmt: str, file_name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from annotate import __version__
 from annotate.export.folds import FoldTable
-from annotate.export.formats import EXPORT_PROMPT_VERSION, dataset_info_entry
+from annotate.export.formats import DPO_SEPARATOR, EXPORT_PROMPT_VERSION, dataset_info_entry
 
 TOOL_NAME = "annotate"  # manifest tool.name: what `export --force` may replace
 
@@ -120,6 +120,14 @@ def build_manifest(
     return {
         "tool": {"name": TOOL_NAME, "version": __version__},
         "format": options.fmt,
+        **(
+            {
+                "dpo_layout": "trl_conversational" if options.conversational else "prompt_string",
+                "dpo_separator": None if options.conversational else DPO_SEPARATOR,
+            }
+            if options.fmt == "dpo"
+            else {}
+        ),  # fmt: skip
         "target": options.target,
         "versions": provenance.describe(),
         "filters": filters,

@@ -48,6 +48,7 @@ class ExportOptions:
     instrument_id: str = "wai-sr"
     dpo_min_edit: float = 0.1
     force: bool = False
+    conversational: bool = False  # dpo: TRL's conversational preference format
 
 
 def _check(options: ExportOptions) -> int:
@@ -59,6 +60,10 @@ def _check(options: ExportOptions) -> int:
         raise ConfigError(f"unknown target {options.target!r}; choose {', '.join(formats.TARGETS)}")
     if options.fmt == "dpo" and options.target == "rating":
         raise ConfigError("--format dpo pairs rationales: use --target rationale or both")
+    if options.conversational and options.fmt != "dpo":
+        raise ConfigError("--conversational is for --format dpo (the other formats are chats)")
+    if options.conversational and options.parquet:
+        raise ConfigError("--conversational writes JSONL only: drop --parquet")
     if options.folds is not None and options.folds < 2:
         raise ConfigError("--folds must be at least 2")
     if options.min_score is not None and options.include_unreviewed:
@@ -198,7 +203,10 @@ def export_dataset(
             file_info: dict[str, dict[str, Any]] = {}
             for data_file in files.values():
                 file_info.update(data_file.close())
-            info = dataset_info(options.fmt, stems, options.parquet)
+            # LlamaFactory reads every format but TRL's conversational pairs.
+            info = (
+                {} if options.conversational else dataset_info(options.fmt, stems, options.parquet)
+            )
             write_json(staging.root, "dataset_info.json", info)
             file_info["dataset_info.json"] = describe_file(staging.root, "dataset_info.json")
             manifest = build_manifest(
@@ -261,9 +269,13 @@ def _second_pass(
                 if pair is None:
                     continue
                 counts.records += 1
-                text = formats.dpo_line(system, transcript_json, *pair)
-                if keep_records:
-                    record = formats.render_dpo(system, transcript, *pair)
+                if options.conversational:
+                    record = formats.render_dpo_conversational(system, transcript, *pair)
+                    text = json.dumps(record, ensure_ascii=False) + "\n"
+                else:
+                    text = formats.dpo_line(system, transcript_json, *pair)
+                    if keep_records:
+                        record = formats.render_dpo(system, transcript, *pair)
             else:
                 target = prompts.target_text(row.text, row.client_rating)
                 text = formats.line(
