@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from annotate.drafting.context import ItemContext, TurnText, load_contexts
 from annotate.drafting.prompt import (
     DEFAULT_TEMPLATE,
+    PROMPTS_DIR,
     estimate_tokens,
     fit_transcript,
     load_template,
@@ -46,10 +48,29 @@ def test_prompt_holds_transcript_item_rating_and_rules(demo_engine) -> None:  # 
 
 def test_template_version_and_hash_are_stable_and_sensitive(tmp_path: Path) -> None:
     first, second = load_template(), load_template()
-    assert first.version == "1.0.0" and first.hash == second.hash and len(first.hash) == 64
+    assert first.version == "2.0.0" and first.hash == second.hash and len(first.hash) == 64
     changed = tmp_path / "draft.j2"
     changed.write_text(DEFAULT_TEMPLATE.read_text(encoding="utf-8") + "\nBe brief.\n")
     assert load_template(changed).hash != first.hash
+
+
+def test_a_sessions_items_share_the_prompt_up_to_the_end_of_the_transcript(demo_engine) -> None:  # type: ignore[no-untyped-def]
+    """Version 2 puts what a session's items share first: a server's prefix cache
+    (llama.cpp's slot, vLLM's blocks, OpenAI's cached input) reuses the transcript."""
+    template = load_template()
+    first, second = (
+        "\n".join(m["content"] for m in template.messages(_context(demo_engine, "s13", item)))
+        for item in ("goal_1", "bond_4")
+    )
+    shared = len(os.path.commonprefix([first, second]))
+    transcript_end = first.index("## The rating to explain")
+    assert shared >= transcript_end > 0.6 * len(first)  # manual, rules and transcript
+    old = load_template(PROMPTS_DIR / "draft-v1.j2")
+    first_v1, second_v1 = (
+        "\n".join(m["content"] for m in old.messages(_context(demo_engine, "s13", item)))
+        for item in ("goal_1", "bond_4")
+    )
+    assert len(os.path.commonprefix([first_v1, second_v1])) < 0.3 * len(first_v1)
 
 
 @pytest.mark.parametrize(

@@ -146,3 +146,22 @@ def test_a_one_request_at_a_time_server_drafts_everything(demo_engine, fake: Fak
                         concurrency=8)  # fmt: skip
     assert summary.progress.ok == 12 and fake.max_in_flight == 1
     assert all(d.status == DRAFT_OK for d in _drafts(demo_engine, "s02"))
+
+
+def test_the_prefix_layout_lets_a_server_reuse_the_prompt(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
+    """Prompt tokens a prefix cache cannot serve, over a session's 12 items: v1 vs v2."""
+    from annotate.drafting.prompt import PROMPTS_DIR, load_template
+    from annotate.drafting.providers import OpenAIProvider
+
+    fake.report_cache = True
+    processed = {}
+    layouts = {"v1": load_template(PROMPTS_DIR / "draft-v1.j2"), "v2": load_template()}
+    for name, template in layouts.items():
+        fake.prompts.clear()
+        settings = DraftSettings(provider="openai", model="m", base_url=fake.base_url)
+        provider = OpenAIProvider(settings, template)
+        summary = run_batch(demo_engine, provider, WorkSelection(sessions=["s02"], force=True),
+                            concurrency=1)  # fmt: skip
+        assert summary.progress.ok == 12
+        processed[name] = summary.progress.tokens_in - summary.progress.tokens_cached
+    assert processed["v1"] >= 3 * processed["v2"], processed
