@@ -81,6 +81,22 @@ def draft(
             show_default=False,
         ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Count the items and the tokens the batch would send (and the share a "
+            "prefix cache could reuse); send nothing.",
+        ),
+    ] = False,
+    price_in: Annotated[
+        float | None,
+        typer.Option(help="With --dry-run: price per million input tokens.", show_default=False),
+    ] = None,
+    price_out: Annotated[
+        float | None,
+        typer.Option(help="With --dry-run: price per million output tokens.", show_default=False),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Draft a rationale per (session, item) with an LLM or offline; reruns resume."""
@@ -107,6 +123,19 @@ def draft(
     )
     chosen = make_provider(settings)
     store = engine()
+    if dry_run:
+        from annotate.drafting.estimate import estimate
+
+        figures = estimate(store, chosen, selection, price_in=price_in, price_out=price_out)
+        if as_json:
+            print_json(figures.as_json())
+        else:
+            typer.echo(estimate_line(figures))
+        return
+    if price_in is not None or price_out is not None:
+        from annotate.errors import ConfigError
+
+        raise ConfigError("--price-in and --price-out go with --dry-run")
     with _ProgressBar(enabled=is_terminal() and not as_json) as bar:
         summary = run_batch(
             store,
@@ -120,6 +149,19 @@ def draft(
         print_json(summary.as_json())
     else:
         typer.echo(summary_line(summary, chosen.base_url_host))
+
+
+def estimate_line(figures: Any) -> str:
+    share = figures.cacheable_input_tokens / figures.input_tokens if figures.input_tokens else 0
+    line = (
+        f"would draft {figures.items} item(s) with {figures.provider}/{figures.model} (prompt "
+        f"{figures.prompt_version}; {figures.skipped_already_drafted} already drafted): about "
+        f"{figures.input_tokens:,} input tokens, {share:.0%} of them a prefix cache could "
+        f"reuse, and at most {figures.output_tokens_at_most:,} output tokens"
+    )
+    if figures.cost_at_most is not None:
+        line += f"; at most {figures.cost_at_most:.2f} at the given prices"
+    return line + "; nothing was sent"
 
 
 def summary_line(summary: BatchSummary, host: str | None) -> str:

@@ -99,3 +99,38 @@ def test_draft_against_an_openai_compatible_server(demo_db: str) -> None:
             + ["--model", "qwen2.5-7b-instruct", "--session", "s13", "--retry-ungrounded"]
         )
         assert retry["done"] == 1 and fake.requests["s13/goal_1"] == 2
+
+
+def test_dry_run_counts_the_requests_and_sends_nothing(demo_db: str) -> None:
+    from annotate.drafting import load_contexts
+    from annotate.drafting.prompt import default_template, estimate_tokens
+    from store.db import make_engine, session_scope
+
+    fake = FakeLLM()
+    with ServerThread(fake):
+        data = _json(["--db", demo_db, "draft", "--dry-run", "--json", "--base-url",
+                      fake.base_url, "--session", "s13", "--session", "s01", "--price-in",
+                      "0.15", "--price-out", "0.60"])  # fmt: skip
+        assert fake.stats()["total"] == 0  # nothing was sent
+    engine = make_engine(demo_db)
+    try:
+        with session_scope(engine) as session:
+            items = [("s01", f"{d}_{n}") for d in ("goal", "task", "bond") for n in range(1, 5)]
+            items += [("s13", item) for _, item in items]
+            contexts = load_contexts(session, items)
+    finally:
+        engine.dispose()
+    template = default_template()
+    requests = [
+        "\n".join(f"{m['role']}\n{m['content']}" for m in template.messages(context, 6000))
+        for context in contexts
+    ]
+    assert data["items"] == 24 and data["input_tokens"] == sum(map(estimate_tokens, requests))
+    assert data["output_tokens_at_most"] == 24 * 600
+    assert data["cacheable_input_tokens"] > 0.7 * data["input_tokens"]  # the prefix layout
+    expected = data["input_tokens"] / 1e6 * 0.15 + 24 * 600 / 1e6 * 0.60
+    assert data["cost_at_most"] == pytest.approx(expected, abs=1e-4)
+    shown = runner.invoke(app, ["--db", demo_db, "draft", "--dry-run", "--base-url",
+                                "http://127.0.0.1:9/v1", "--session", "s13"])  # fmt: skip
+    assert shown.exit_code == 0 and "would draft 12 item(s)" in shown.output
+    assert "nothing was sent" in shown.output
