@@ -131,6 +131,29 @@ class Draft(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class DraftBatch(SQLModel, table=True):
+    """A batch of draft requests handed to a batch interface (``annotate draft --batch-api``).
+
+    Recorded as soon as the batch exists, so a killed command polls it again instead of
+    paying for a second one; ``ingested_at`` is set once its results are drafts.
+    """
+
+    __tablename__ = "draft_batches"
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(max_length=128, index=True)
+    input_file_id: str = Field(max_length=128)
+    output_file_id: str | None = Field(default=None, max_length=128)
+    items: int
+    model: str = Field(max_length=128)
+    base_url_host: str | None = Field(default=None, max_length=255)
+    prompt_version: str = Field(max_length=32)
+    prompt_hash: str = Field(max_length=64)
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    ingested_at: datetime | None = None
+
+
 class Rationale(SQLModel, table=True):
     """The unit of expert work: one (session, item) with its current state.
 

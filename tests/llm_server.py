@@ -59,6 +59,11 @@ class FakeLLM:
     report_cache: bool = False  # usage.prompt_tokens_details.cached_tokens and timings
     serial: bool = False  # one request at a time (llama-cpp-python's server)
     prompts: list[str] = field(default_factory=list)
+    # The files and batches endpoints of the Batch API (what ``draft --batch-api`` uses).
+    batch_delay: float = 0.0  # seconds a batch stays in_progress before it is run
+    files: dict[str, bytes] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _batch_tasks: set[asyncio.Task] = field(default_factory=set)
     formats_seen: list[str] = field(default_factory=list)  # response_format type per request
     requests: Counter[str] = field(default_factory=Counter)
     answered: Counter[str] = field(default_factory=Counter)
@@ -107,12 +112,13 @@ class FakeLLM:
                 length = int(headers.get("content-length", "0"))
                 body = await reader.readexactly(length) if length else b""
                 status, extra, payload = await self._respond(method, path, headers, body)
-                data = json.dumps(payload, ensure_ascii=False).encode()
+                raw = isinstance(payload, bytes)
+                data = payload if raw else json.dumps(payload, ensure_ascii=False).encode()
                 reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
                           500: "Internal Server Error"}  # fmt: skip
                 header_lines = [
                     f"HTTP/1.1 {status} {reason.get(status, 'Error')}",
-                    "Content-Type: application/json",
+                    f"Content-Type: {'application/octet-stream' if raw else 'application/json'}",
                     f"Content-Length: {len(data)}",
                     *(f"{k}: {v}" for k, v in extra.items()),
                 ]
@@ -132,6 +138,8 @@ class FakeLLM:
             self.requests.clear()
             self.answered.clear()
             return 200, {}, {"reset": True}
+        if "/files" in path or "/batches" in path:
+            return await self._batch_api(method, path, headers, body)
         if method != "POST" or not path.endswith("/chat/completions"):
             return 404, {}, {"error": {"message": f"no route {method} {path}"}}
         if self.serial:
@@ -241,13 +249,81 @@ class FakeLLM:
                                   "prompt_ms": 1.5, "predicted_n": len(content) // 4}  # fmt: skip
         return 200, {"x-request-id": request_id}, payload
 
+    async def _batch_api(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        """Files upload and content, batch create and retrieve, run in the background."""
+        now = int(time.time())
+        if method == "POST" and path.endswith("/files"):
+            content = _multipart_file(headers.get("content-type", ""), body)
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = content
+            return 200, {}, {"id": file_id, "object": "file", "bytes": len(content),
+                             "created_at": now, "filename": "drafts.jsonl", "purpose": "batch",
+                             "status": "processed"}  # fmt: skip
+        if method == "GET" and path.endswith("/content"):
+            file_id = path.split("/files/")[1].split("/")[0]
+            return 200, {}, self.files[file_id]
+        if method == "POST" and path.endswith("/batches"):
+            request = json.loads(body)
+            lines = self.files[request["input_file_id"]].decode().splitlines()
+            batch_id = f"batch_{len(self.batches) + 1}"
+            self.batches[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": request["endpoint"],
+                "input_file_id": request["input_file_id"], "status": "in_progress",
+                "completion_window": request["completion_window"], "created_at": now,
+                "output_file_id": None,
+                "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            }  # fmt: skip
+            task = asyncio.create_task(self._run_batch(batch_id, lines))
+            self._batch_tasks.add(task)
+            task.add_done_callback(self._batch_tasks.discard)
+            return 200, {}, self.batches[batch_id]
+        if method == "GET" and "/batches/" in path:
+            batch_id = path.rsplit("/", 1)[1]
+            if batch_id not in self.batches:
+                return 404, {}, {"error": {"message": f"no batch {batch_id}"}}
+            return 200, {}, self.batches[batch_id]
+        return 404, {}, {"error": {"message": f"no route {method} {path}"}}
+
+    async def _run_batch(self, batch_id: str, lines: list[str]) -> None:
+        await asyncio.sleep(self.batch_delay)
+        batch, out = self.batches[batch_id], []
+        for line in lines:
+            entry = json.loads(line)
+            status, _, payload = await self._complete({}, entry["body"])
+            out.append(json.dumps({"id": f"resp-{entry['custom_id']}",
+                                   "custom_id": entry["custom_id"],
+                                   "response": {"status_code": status, "body": payload},
+                                   "error": None}, ensure_ascii=False))  # fmt: skip
+            batch["request_counts"]["completed" if status == 200 else "failed"] += 1
+        output_id = f"file-{len(self.files) + 1}"
+        self.files[output_id] = ("\n".join(out) + "\n").encode()
+        batch.update(status="completed", output_file_id=output_id)
+
     def stats(self) -> dict[str, Any]:
         return {
+            "batches": len(self.batches),
+            "files": len(self.files),
             "requests": dict(self.requests),
             "answered": dict(self.answered),
             "total": sum(self.requests.values()),
             "max_in_flight": self.max_in_flight,
         }
+
+
+def _multipart_file(content_type: str, body: bytes) -> bytes:
+    """The uploaded file's bytes from a multipart/form-data body."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            return bytes(part.get_payload(decode=True) or b"")
+    raise ValueError("no file part in the upload")
 
 
 def _shared_prefix(a: str, b: str) -> int:

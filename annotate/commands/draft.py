@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -97,6 +98,25 @@ def draft(
         float | None,
         typer.Option(help="With --dry-run: price per million output tokens.", show_default=False),
     ] = None,
+    batch_api: Annotated[
+        bool,
+        typer.Option(
+            "--batch-api",
+            help="Use the server's batch interface (OpenAI Batch API: half the price): "
+            "upload, poll, ingest; a rerun resumes an unfinished batch.",
+        ),
+    ] = False,
+    batch_file: Annotated[
+        Path | None,
+        typer.Option(help="Only write the batch's requests as JSONL (e.g. for vLLM run_batch)."),
+    ] = None,
+    ingest: Annotated[
+        Path | None,
+        typer.Option(help="Read a batch runner's output JSONL into drafts."),
+    ] = None,
+    poll_seconds: Annotated[
+        float, typer.Option(min=0.05, help="With --batch-api: seconds between polls.")
+    ] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Draft a rationale per (session, item) with an LLM or offline; reruns resume."""
@@ -136,6 +156,9 @@ def draft(
         from annotate.errors import ConfigError
 
         raise ConfigError("--price-in and --price-out go with --dry-run")
+    if batch_api or batch_file is not None or ingest is not None:
+        _batch(store, chosen, selection, batch_api, batch_file, ingest, poll_seconds, as_json)
+        return
     with _ProgressBar(enabled=is_terminal() and not as_json) as bar:
         summary = run_batch(
             store,
@@ -149,6 +172,53 @@ def draft(
         print_json(summary.as_json())
     else:
         typer.echo(summary_line(summary, chosen.base_url_host))
+
+
+def _batch(store, provider, selection, use_api, batch_file, ingest, poll_seconds, as_json):  # type: ignore[no-untyped-def]
+    """``--batch-api``, ``--batch-file`` and ``--ingest``."""
+    from annotate.drafting import batch_api
+    from annotate.drafting.providers import OpenAIProvider
+    from annotate.errors import ConfigError
+
+    if not isinstance(provider, OpenAIProvider):
+        raise ConfigError("batches need a model endpoint: --provider openai (or --base-url)")
+    if sum((use_api, batch_file is not None, ingest is not None)) > 1:
+        raise ConfigError("give one of --batch-api, --batch-file and --ingest")
+    if batch_file is not None:
+        count = batch_api.write_batch_file(store, provider, selection, batch_file)
+        typer.echo(f"wrote {count} request(s) to {batch_file}; nothing was sent")
+        return
+    if ingest is not None:
+        figures = batch_api.ingest_file(store, provider, ingest)
+        result = {"ingested": figures.done, "ok": figures.ok, "ungrounded": figures.ungrounded,
+                  "failed": figures.failed}  # fmt: skip
+        if as_json:
+            print_json(result)
+        else:
+            typer.echo(
+                f"ingested {figures.done} draft(s) from {ingest}: {figures.ok} ok, "
+                f"{figures.ungrounded} ungrounded, {figures.failed} failed"
+            )
+        return
+
+    def polled(done: int, total: int, status: str) -> None:
+        if not as_json:
+            typer.echo(f"batch {status}: {done}/{total} done", err=True)
+
+    run = batch_api.submit_or_resume(store, provider, selection, poll_seconds=poll_seconds,
+                                     on_poll=polled)  # fmt: skip
+    figures = run.progress
+    if as_json:
+        print_json({"batch_id": run.batch_id, "resumed": run.resumed, "status": run.status,
+                    "done": figures.done, "ok": figures.ok, "ungrounded": figures.ungrounded,
+                    "failed": figures.failed, "tokens_in": figures.tokens_in,
+                    "tokens_out": figures.tokens_out})  # fmt: skip
+    else:
+        typer.echo(
+            f"batch {run.batch_id or '-'} ({'resumed' if run.resumed else 'new'}, {run.status}): "
+            f"{figures.done} drafted: {figures.ok} ok, {figures.ungrounded} ungrounded, "
+            f"{figures.failed} failed"
+        )
 
 
 def estimate_line(figures: Any) -> str:

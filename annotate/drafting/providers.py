@@ -109,6 +109,17 @@ class OpenAIProvider:
         )
         return self
 
+    def sync_client(self) -> Any:
+        """A synchronous client with the same endpoint, key and retries (the batch path)."""
+        from openai import OpenAI
+
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key and not self.base_url:
+            raise ConfigError("the openai provider needs OPENAI_API_KEY or a --base-url")
+        settings = self.settings
+        return OpenAI(api_key=key or "no-key", base_url=self.base_url, timeout=settings.timeout,
+                      max_retries=settings.max_retries)  # fmt: skip
+
     async def __aexit__(self, *exc_info: object) -> None:
         if self._client is not None:
             await self._client.close()
