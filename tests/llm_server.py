@@ -58,6 +58,7 @@ class FakeLLM:
     context_window: int | None = None  # prompt tokens (len/4) above it: 400 overflow
     report_cache: bool = False  # usage.prompt_tokens_details.cached_tokens and timings
     serial: bool = False  # one request at a time (llama-cpp-python's server)
+    tokenize: bool = False  # offer llama.cpp's POST /tokenize (counts as it counts prompts)
     prompts: list[str] = field(default_factory=list)
     # The files and batches endpoints of the Batch API (what ``draft --batch-api`` uses).
     batch_delay: float = 0.0  # seconds a batch stays in_progress before it is run
@@ -138,6 +139,9 @@ class FakeLLM:
             self.requests.clear()
             self.answered.clear()
             return 200, {}, {"reset": True}
+        if method == "POST" and path == "/tokenize" and self.tokenize:
+            content = json.loads(body).get("content", "")
+            return 200, {}, {"tokens": list(range(len(content) // 4))}  # this server's count
         if "/files" in path or "/batches" in path:
             return await self._batch_api(method, path, headers, body)
         if method != "POST" or not path.endswith("/chat/completions"):

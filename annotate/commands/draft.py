@@ -74,6 +74,16 @@ def draft(
         int,
         typer.Option(min=200, help="Estimated tokens the transcript may take in the prompt."),
     ] = 6000,
+    context_window: Annotated[
+        int | None,
+        typer.Option(
+            min=256,
+            help="The server's context size in tokens: the transcript gets what is left "
+            "after the fixed prompt and --max-tokens (counted by the server's tokenizer "
+            "where it has one). Replaces --context-budget.",
+            show_default=False,
+        ),
+    ] = None,
     response_format: Annotated[
         str | None,
         typer.Option(
@@ -133,6 +143,7 @@ def draft(
         max_retries=max_retries,
         context_budget=context_budget,
         response_format=response_format,
+        context_window=context_window,
     )
     selection = WorkSelection(
         sessions=session or None,

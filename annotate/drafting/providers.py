@@ -45,6 +45,7 @@ class DraftSettings:
     max_retries: int = 4  # the openai client's retries on 408/409/429/5xx, timeouts, resets
     context_budget: int = DEFAULT_CONTEXT_BUDGET  # estimated tokens for the transcript
     response_format: str | None = None  # force json_schema | json_object | text
+    context_window: int | None = None  # the server's context: the transcript budget follows
 
 
 def _host(url: str) -> str:
@@ -77,6 +78,8 @@ class OpenAIProvider:
         # times, and the batch steps down and keeps the working format.
         self._format_confirmed = self._forced
         self._client: Any = None
+        self._counter: Any = None
+        self._scale: dict[str, float] = {}  # language -> real tokens per estimated token
 
     @property
     def params(self) -> dict[str, Any]:
@@ -88,6 +91,11 @@ class OpenAIProvider:
             "timeout": self.settings.timeout,
             "max_retries": self.settings.max_retries,
             "context_budget": self.settings.context_budget,
+            **(
+                {"context_window": self.settings.context_window}
+                if self.settings.context_window
+                else {}
+            ),  # fmt: skip
         }
 
     async def __aenter__(self) -> OpenAIProvider:
@@ -149,6 +157,26 @@ class OpenAIProvider:
         client = self._client.with_options(max_retries=retries)
         return await client.chat.completions.create(**request)
 
+    async def _budget(self, context: ItemContext) -> int:
+        """The transcript budget (estimated tokens): the setting, or what the context
+        window leaves after the fixed prompt and ``max_tokens``, in real tokens."""
+        window = self.settings.context_window
+        if window is None:
+            return self.settings.context_budget
+        from annotate.drafting.prompt import estimate_tokens, turn_line
+        from annotate.drafting.tokens import TokenCounter
+
+        if self._counter is None:
+            self._counter = TokenCounter(self.base_url, self.model)
+        fixed_context = ItemContext(**{**vars(context), "turns": ()})
+        fixed = "\n".join(m["content"] for m in self.template.messages(fixed_context, 0))
+        room = window - self.settings.max_tokens - await self._counter.count(fixed) - 64
+        if context.language not in self._scale:
+            sample = "\n".join(turn_line(t) for t in context.turns[:40]) or "x"
+            real = await self._counter.count(sample)
+            self._scale[context.language] = max(0.25, real / max(1, estimate_tokens(sample)))
+        return max(0, int(room / self._scale[context.language]))
+
     async def draft(self, context: ItemContext) -> Reply:
         import openai
 
@@ -156,7 +184,7 @@ class OpenAIProvider:
             raise RuntimeError("use the provider as 'async with provider:'")
         started = time.perf_counter()
         max_tokens = self.settings.max_tokens
-        budget = self.settings.context_budget
+        budget = await self._budget(context)
         shrunk = raised = retrying = False
         retries = self.settings.max_retries
         while True:

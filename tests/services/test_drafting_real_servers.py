@@ -165,3 +165,20 @@ def test_the_prefix_layout_lets_a_server_reuse_the_prompt(demo_engine, fake: Fak
         assert summary.progress.ok == 12
         processed[name] = summary.progress.tokens_in - summary.progress.tokens_cached
     assert processed["v1"] >= 3 * processed["v2"], processed
+
+
+@pytest.mark.parametrize("server_counts", [True, False])
+def test_a_context_window_sizes_the_transcript_to_fit_at_once(
+    demo_engine, fake: FakeLLM, server_counts: bool
+) -> None:  # type: ignore[no-untyped-def]
+    full = _prompt_tokens(demo_engine, 6000)
+    window = full + 600 - 150  # the whole transcript and max_tokens do not fit
+    fake.context_window, fake.tokenize = window - 600, server_counts
+    provider = _provider(fake, context_window=window, max_tokens=600)
+    summary = run_batch(demo_engine, provider, WorkSelection(sessions=["s02"]), concurrency=1)
+    assert summary.progress.ok == 12
+    assert all(count == 1 for count in fake.requests.values())  # no overflow, no retry
+    assert all(d.params["context_window"] == window for d in _drafts(demo_engine, "s02"))
+    assert all(len(p) // 4 <= window - 600 for p in fake.prompts)
+    if server_counts:  # with the server's own count the transcript is cut only as needed
+        assert max(len(p) // 4 for p in fake.prompts) > window - 600 - 200
