@@ -108,6 +108,39 @@ def assign_authoring(
     return result
 
 
+def check_sample(
+    fraction: float | None, sessions: int | None, overlap: int, overlap_fraction: float
+) -> None:
+    """Refuse a review sample that cannot be drawn (one line each)."""
+    if (fraction is None) == (sessions is None):
+        raise ConfigError("give exactly one of --fraction and --sessions")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ConfigError("--fraction must be in (0, 1]")
+    if sessions is not None and sessions < 1:
+        raise ConfigError("--sessions must be at least 1")
+    if overlap < 1:
+        raise ConfigError("--overlap must be at least 1")
+    if not 0 <= overlap_fraction <= 1:
+        raise ConfigError("--overlap-fraction must be in [0, 1]")
+
+
+def sample_sessions(
+    rng: random.Random,
+    candidates: list[str],
+    fraction: float | None,
+    sessions: int | None,
+    overlap: int,
+    overlap_fraction: float,
+) -> tuple[list[str], set[str]]:
+    """The sampled sessions (sorted) and the overlap subset among them."""
+    shuffled = sorted(candidates)
+    rng.shuffle(shuffled)
+    size = sessions if sessions is not None else max(1, round(fraction * len(shuffled)))  # type: ignore[operator]
+    sample = sorted(shuffled[:size])
+    overlap_count = math.ceil(overlap_fraction * len(sample)) if overlap > 1 else 0
+    return sample, set(rng.sample(sample, min(overlap_count, len(sample))))
+
+
 def assign_reviews(
     engine: Engine,
     *,
@@ -128,16 +161,7 @@ def assign_reviews(
     the given names, else every annotator; each rationale goes to the least-loaded eligible
     reviewers.
     """
-    if (fraction is None) == (sessions is None):
-        raise ConfigError("give exactly one of --fraction and --sessions")
-    if fraction is not None and not 0 < fraction <= 1:
-        raise ConfigError("--fraction must be in (0, 1]")
-    if sessions is not None and sessions < 1:
-        raise ConfigError("--sessions must be at least 1")
-    if overlap < 1:
-        raise ConfigError("--overlap must be at least 1")
-    if not 0 <= overlap_fraction <= 1:
-        raise ConfigError("--overlap-fraction must be in [0, 1]")
+    check_sample(fraction, sessions, overlap, overlap_fraction)
     rng = random.Random(seed)
     with session_scope(engine) as session:
         rationales = session.execute(
@@ -165,12 +189,9 @@ def assign_reviews(
         for rid, sid, author in rationales:
             if rid not in under_review:
                 by_session[sid].append((rid, author))
-        candidates = sorted(by_session)
-        rng.shuffle(candidates)
-        size = sessions if sessions is not None else max(1, round(fraction * len(candidates)))  # type: ignore[operator]
-        sample = sorted(candidates[:size])
-        overlap_count = math.ceil(overlap_fraction * len(sample)) if overlap > 1 else 0
-        overlapping = set(rng.sample(sample, overlap_count))
+        sample, overlapping = sample_sessions(
+            rng, list(by_session), fraction, sessions, overlap, overlap_fraction
+        )
         order = pool[:]
         rng.shuffle(order)
         result = ReviewResult(

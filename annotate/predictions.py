@@ -10,7 +10,6 @@ screen show no source); the scores go to ``prediction_reviews`` through
 
 from __future__ import annotations
 
-import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from annotate import workflow
+from annotate.assignment import check_sample, sample_sessions
 from annotate.errors import ConfigError
 from annotate.lifecycle.versions import ensure_annotator
 from store.db import session_scope
@@ -135,8 +135,7 @@ def assign_prediction_reviews(
     overlap subset each prediction gets ``overlap`` reviewers (for alpha). Reviewers
     are the given names, else every annotator; the least loaded go first.
     """
-    if (fraction is None) == (sessions is None):
-        raise ConfigError("give exactly one of --fraction and --sessions")
+    check_sample(fraction, sessions, overlap, overlap_fraction)
     rng = random.Random(seed)
     with session_scope(engine) as session:
         rows = session.execute(
@@ -170,12 +169,9 @@ def assign_prediction_reviews(
         for prediction_id, session_id in rows:
             if prediction_id not in under_review:
                 by_session[session_id].append(prediction_id)
-        candidates = sorted(by_session)
-        rng.shuffle(candidates)
-        size = sessions if sessions is not None else max(1, round(fraction * len(candidates)))  # type: ignore[operator]
-        sample = sorted(candidates[:size])
-        overlap_count = math.ceil(overlap_fraction * len(sample)) if overlap > 1 else 0
-        overlapping = set(rng.sample(sample, min(overlap_count, len(sample))))
+        sample, overlapping = sample_sessions(
+            rng, list(by_session), fraction, sessions, overlap, overlap_fraction
+        )
         order = list(pool)
         rng.shuffle(order)
         result = PredictionAssignment(source, sample, sorted(overlapping), dict.fromkeys(pool, 0))
