@@ -176,7 +176,12 @@ class FakeLLM:
         if self.latency:
             await asyncio.sleep(self.latency)
         kind = (request.get("response_format") or {}).get("type", "text")
+        if kind == "json_object" and "schema" in request["response_format"]:
+            kind = "json_object_schema"  # llama-cpp-python's JSON mode with a schema
         self.formats_seen.append(kind)
+        if kind == "json_object_schema" and self.json_object_only:
+            message = "response_format: extra field 'schema' is not permitted"
+            return 400, {}, {"error": {"message": message, "type": "invalid_request_error"}}
         if not self.supports_json_schema and kind != "text":
             message = f"response_format {kind!r} is not supported by this server"
             return 400, {}, {"error": {"message": message, "type": "invalid_request_error"}}

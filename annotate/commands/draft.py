@@ -87,7 +87,8 @@ def draft(
     response_format: Annotated[
         str | None,
         typer.Option(
-            help="Force json_schema, json_object or text (default: the first the server "
+            help="Force json_schema, json_object_schema (JSON mode with the schema, as "
+            "llama-cpp-python takes it), json_object or text (default: the first the server "
             "accepts, told from its refusal and kept for the batch).",
             show_default=False,
         ),

@@ -25,7 +25,9 @@ from annotate.errors import ConfigError
 DEFAULT_MODEL = "gpt-4o-mini"
 OPENAI_HOST = "api.openai.com"
 # Structured output first; servers that reject it get plain JSON mode, then no format at all.
-RESPONSE_FORMATS = ("json_schema", "json_object", "text")
+# "json_object_schema" is JSON mode carrying the schema (llama-cpp-python's server turns it
+# into a grammar; it refuses "json_schema" itself).
+RESPONSE_FORMATS = ("json_schema", "json_object_schema", "json_object", "text")
 PROVIDERS = ("openai", "offline")
 MAX_TOKENS_CAP = 4096  # a reply cut at --max-tokens is asked once more with up to this
 RAW_REPLY_LIMIT = 20_000  # characters of a failed reply kept for inspection
@@ -44,7 +46,7 @@ class DraftSettings:
     timeout: float = 60.0  # seconds per request attempt
     max_retries: int = 4  # the openai client's retries on 408/409/429/5xx, timeouts, resets
     context_budget: int = DEFAULT_CONTEXT_BUDGET  # estimated tokens for the transcript
-    response_format: str | None = None  # force json_schema | json_object | text
+    response_format: str | None = None  # force one of RESPONSE_FORMATS
     context_window: int | None = None  # the server's context: the transcript budget follows
 
 
@@ -149,6 +151,8 @@ class OpenAIProvider:
                 "type": "json_schema",
                 "json_schema": {"name": "rationale_draft", "schema": DRAFT_SCHEMA, "strict": True},
             }
+        elif response_format == "json_object_schema":
+            request["response_format"] = {"type": "json_object", "schema": DRAFT_SCHEMA}
         elif response_format == "json_object":
             request["response_format"] = {"type": "json_object"}
         return request

@@ -53,10 +53,11 @@ def test_a_schema_refusal_is_asked_once_and_the_batch_keeps_json_mode(
                         concurrency=1)  # fmt: skip
     assert summary.progress.ok == 12 and summary.progress.failed == 0
     drafts = _drafts(demo_engine, "s02")
-    assert {d.params["response_format"] for d in drafts} == {"json_object"}
-    # One refused request (no retries of the 500), then every item once in JSON mode.
+    assert {d.params["response_format"] for d in drafts} == {"json_object_schema"}
+    # One refused request (no retries of the 500), then every item once in JSON mode
+    # carrying the schema.
     assert fake.formats_seen.count("json_schema") == 1
-    assert fake.formats_seen.count("json_object") == 12
+    assert fake.formats_seen.count("json_object_schema") == 12
     assert fake.stats()["total"] == 13
 
 
@@ -68,6 +69,7 @@ def test_a_json_mode_only_server_under_concurrency_refuses_each_wave_once(
                         concurrency=4)  # fmt: skip
     assert summary.progress.ok == 24
     assert fake.formats_seen.count("json_schema") <= 4  # the first wave only
+    assert fake.formats_seen.count("json_object_schema") <= 4  # refused too: a plain server
     assert fake.formats_seen.count("json_object") == 24
 
 
