@@ -7,7 +7,7 @@ then look at each picture (``tests/tui/__snapshots__/test_snapshots/*.svg``) bef
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Input, TextArea
+from textual.widgets import DataTable, Input, TextArea
 
 from tests.tui.helpers import settle
 from tui.app import create_app
@@ -20,6 +20,12 @@ async def _steady(pilot) -> None:  # type: ignore[no-untyped-def]
     for widget in pilot.app.screen.query("TextArea, Input"):
         if isinstance(widget, TextArea | Input):
             widget.cursor_blink = False
+    # DataTable sizes its columns when idle: wait for that on a loaded machine too.
+    for _ in range(50):
+        tables = list(pilot.app.screen.query(DataTable))
+        if not any(table._require_update_dimensions for table in tables):
+            break
+        await pilot.pause(0.02)
     await pilot.pause()
 
 

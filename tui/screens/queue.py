@@ -85,9 +85,13 @@ class QueueScreen(Screen[None]):
 
     def on_mount(self) -> None:
         authoring = self.query_one("#authoring", DataTable)
-        authoring.add_columns(
-            "session", "lang", "item", "dimension", "status", "draft", "flag", "comment"
-        )
+        # Columns of a fixed vocabulary get their width at once ("in progress" is the
+        # longest status): they never jump or cut when a filter or a reload brings longer
+        # values (Textual sizes the other columns when it is idle).
+        fixed = {"status": max(map(len, STATUS_LABEL.values())), "draft": 5, "flag": 4}
+        for label in ("session", "lang", "item", "dimension", "status", "draft", "flag",
+                      "comment"):  # fmt: skip
+            authoring.add_column(label, width=fixed.get(label))
         self.query_one("#jump", Input).display = False
         self.return_to: int | None = None  # the rationale the editor was last on
         self.first_load = True
