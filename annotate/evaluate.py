@@ -362,30 +362,34 @@ def evaluate(
 
 
 def _references(engine: Engine, keys: Iterable[Key]) -> tuple[dict[Key, str], dict[str, str]]:
-    """The accepted expert text of each (session, item) that has one, and session languages."""
+    """The accepted expert text of each (session, item) that has one, and session languages.
+
+    The text is the lifecycle's current text (``lifecycle.versions.current_texts``), the
+    one export writes; it is not looked up here again.
+    """
+    from sqlmodel import Session
+
     from annotate import workflow
-    from annotate.export.records import rationales_t, versions_t
+    from annotate.export.records import rationales_t
+    from annotate.lifecycle.versions import current_texts
 
     session_ids = sorted({session_id for session_id, _ in keys})
     references: dict[Key, str] = {}
     languages: dict[str, str] = {}
-    with reader(engine).connect() as connection:
+    with Session(reader(engine)) as session:
         for start in range(0, len(session_ids), 500):
             chunk = session_ids[start : start + 500]
-            rows = connection.execute(
-                select(rationales_t.c.session_id, rationales_t.c.item_id, versions_t.c.text)
-                .join(
-                    versions_t,
-                    (versions_t.c.rationale_id == rationales_t.c.id)
-                    & (versions_t.c.version == rationales_t.c.current_version),
+            accepted = {
+                rationale_id: (session_id, item_id)
+                for rationale_id, session_id, item_id in session.execute(
+                    select(rationales_t.c.id, rationales_t.c.session_id, rationales_t.c.item_id)
+                    .where(rationales_t.c.session_id.in_(chunk))
+                    .where(rationales_t.c.status == workflow.ACCEPTED)
                 )
-                .where(
-                    rationales_t.c.session_id.in_(chunk),
-                    rationales_t.c.status == workflow.ACCEPTED,
-                )
-            )
-            references.update({(s, i): text for s, i, text in rows})
-            language_rows = connection.execute(
+            }
+            texts = current_texts(session, list(accepted))
+            references.update({accepted[rid]: text for rid, text in texts.items()})
+            language_rows = session.execute(
                 select(sessions_t.c.id, sessions_t.c.language).where(sessions_t.c.id.in_(chunk))
             )
             languages.update({session_id: language for session_id, language in language_rows})

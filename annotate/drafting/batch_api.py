@@ -30,7 +30,7 @@ from annotate.drafting.batch import (
     select_work,
 )
 from annotate.drafting.context import ItemContext, load_contexts
-from annotate.drafting.providers import RESPONSE_FORMATS, OpenAIProvider
+from annotate.drafting.providers import OpenAIProvider
 from annotate.errors import ConfigError
 from store.db import session_scope
 from store.models import Draft, DraftBatch, utcnow
@@ -53,16 +53,19 @@ def _contexts(
 
 
 def batch_lines(provider: OpenAIProvider, contexts: list[ItemContext]) -> list[str]:
-    """One Batch API request line per item (the response format is the provider's first)."""
-    response_format = RESPONSE_FORMATS[provider._format_index]
-    settings = provider.settings
-    lines = []
-    for context in contexts:
-        body = provider._request(context, response_format, settings.max_tokens,
-                                 settings.context_budget)  # fmt: skip
-        line = {"custom_id": _custom_id(context), "method": "POST", "url": ENDPOINT, "body": body}
-        lines.append(json.dumps(line, ensure_ascii=False))
-    return lines
+    """One Batch API request line per item, built as the online request is."""
+    return [
+        json.dumps(
+            {
+                "custom_id": _custom_id(context),
+                "method": "POST",
+                "url": ENDPOINT,
+                "body": provider.batch_body(context),
+            },
+            ensure_ascii=False,
+        )  # fmt: skip
+        for context in contexts
+    ]
 
 
 def write_batch_file(

@@ -157,6 +157,13 @@ class OpenAIProvider:
             request["response_format"] = {"type": "json_object"}
         return request
 
+    def batch_body(self, context: ItemContext) -> dict[str, Any]:
+        """The request body the batch interface sends for CONTEXT (the first format, no
+        negotiation: a batch cannot step down mid-way)."""
+        settings = self.settings
+        return self._request(context, RESPONSE_FORMATS[self._format_index], settings.max_tokens,
+                             settings.context_budget)  # fmt: skip
+
     async def _complete(self, request: dict[str, Any], retries: int) -> Any:
         client = self._client.with_options(max_retries=retries)
         return await client.chat.completions.create(**request)
