@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from annotate import workflow
 from annotate.errors import ConfigError
+from annotate.instruments import explained_items
 from annotate.lifecycle.versions import ensure_annotator
 from store.db import session_scope
 from store.models import Annotator, Rating, Rationale, Review, ReviewAssignment, TherapySession
@@ -69,6 +70,7 @@ def assign_authoring(
             select(col(Rating.session_id), col(Rating.item_id), col(TherapySession.client_id))
             .join(TherapySession, col(TherapySession.id) == col(Rating.session_id))
             .where(col(Rating.rater_role) == "client")
+            .where(col(Rating.item_id).in_(explained_items()))
             .order_by(col(Rating.session_id), col(Rating.item_id))
         ).all()
         existing = session.execute(

@@ -31,7 +31,8 @@ settings = Settings()
 
 HELP_ORDER = (
     "init", "demo", "import", "instrument", "draft", "assign", "tui", "serve", "login",
-    "review-assign", "progress", "flags", "agreement", "alignment", "edits", "lexicon", "report",
+    "review-assign", "codes", "progress", "flags", "agreement", "alignment", "edits", "lexicon",
+    "report",
     "export", "evaluate", "backup", "restore",
 )  # fmt: skip
 

@@ -54,8 +54,15 @@ def database_error(db: str | None, error: DBAPIError) -> AnnotateError:
 
 def initialise(db: str | None = None) -> tuple[Engine, str | None]:
     """Run migrations up to head and install the default instrument; return the old revision."""
-    from annotate.guidelines import default_instrument
+    from annotate.guidelines import (
+        RUPTURE_INSTRUMENT,
+        default_instrument,
+        default_markers,
+        load_instrument,
+    )
     from annotate.instruments import install_instrument
+    from annotate.markers import install_markers
+    from store.models import Instrument, MarkerScheme
 
     engine = _engine(db)
     try:
@@ -66,6 +73,12 @@ def initialise(db: str | None = None) -> tuple[Engine, str | None]:
             migrate.upgrade(engine)
         with session_scope(engine) as session:
             install_instrument(session, default_instrument())
+            # The rupture question and 3RS come with every store; a team's own edited
+            # copies (``instrument load``, ``markers load``) are never overwritten here.
+            if session.get(Instrument, "rupture") is None:
+                install_instrument(session, load_instrument(RUPTURE_INSTRUMENT))
+            if session.get(MarkerScheme, default_markers().id) is None:
+                install_markers(session, default_markers())
     except DBAPIError as error:
         raise database_error(db, error) from None
     return engine, before

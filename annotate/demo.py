@@ -8,4 +8,5 @@ DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 DEMO_SESSIONS = DEMO_DIR / "sessions.jsonl"
 DEMO_RATIONALES = DEMO_DIR / "rationales.jsonl"
 DEMO_REVIEWS = DEMO_DIR / "reviews.jsonl"
+DEMO_CODINGS = DEMO_DIR / "codings.jsonl"  # 3RS codes of four rupture sessions, two coders each
 DEMO_FILES = (DEMO_SESSIONS, DEMO_RATIONALES, DEMO_REVIEWS)

@@ -12,6 +12,8 @@ from annotate.errors import ConfigError
 
 GUIDELINES_DIR = Path(__file__).resolve().parent.parent / "guidelines"
 DEFAULT_INSTRUMENT = GUIDELINES_DIR / "instruments" / "wai_sr.toml"
+RUPTURE_INSTRUMENT = GUIDELINES_DIR / "instruments" / "rupture.toml"
+DEFAULT_MARKERS = GUIDELINES_DIR / "markers" / "3rs.toml"
 
 
 class _Strict(BaseModel):
@@ -27,6 +29,8 @@ class InstrumentItem(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     dimension: str
     text: str
+    # A binary item: a rating above this value counts as "yes" (rupture: above 1).
+    binary_above: int | None = None
 
 
 class InstrumentSpec(_Strict):
@@ -36,6 +40,7 @@ class InstrumentSpec(_Strict):
     name: str
     version: str
     wording: str = "paraphrase"
+    rationales: bool = True  # False: rated, analysed, never explained (no rationale work)
     scale_min: int
     scale_max: int
     anchors: dict[int, str]
@@ -55,10 +60,70 @@ class InstrumentSpec(_Strict):
         for item in self.items:
             if item.dimension not in self.dimensions:
                 raise ValueError(f"item {item.id}: unknown dimension {item.dimension!r}")
+            if item.binary_above is not None and not (
+                self.scale_min <= item.binary_above < self.scale_max
+            ):
+                raise ValueError(
+                    f"item {item.id}: binary_above must be in {self.scale_min}.."
+                    f"{self.scale_max - 1} so that both answers are possible"
+                )
         return self
 
     def anchor(self, value: int) -> str:
         return self.anchors[value]
+
+
+class MarkerFamily(_Strict):
+    name: str
+    definition: str
+
+
+class MarkerCode(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    family: str
+    name: str
+    definition: str
+    key: str = Field(pattern=r"^[a-z0-9]$")  # the key that toggles it in the UI
+    examples: list[str] = Field(min_length=1)
+
+
+class MarkerScheme(_Strict):
+    """A turn-level marker scheme (3RS by default): families, codes, hinter cues."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str
+    version: str
+    families: dict[str, MarkerFamily]
+    codes: list[MarkerCode]
+    # language -> code id -> cue phrases the offline hinter looks for (lower case)
+    cues: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MarkerScheme:
+        ids = [code.id for code in self.codes]
+        if len(ids) != len(set(ids)):
+            raise ValueError("code ids must be unique")
+        keys = [code.key for code in self.codes]
+        if len(keys) != len(set(keys)):
+            raise ValueError("code keys must be unique")
+        for code in self.codes:
+            if code.family not in self.families:
+                raise ValueError(f"code {code.id}: unknown family {code.family!r}")
+        for language, table in self.cues.items():
+            for code_id in table:
+                if code_id not in ids:
+                    raise ValueError(f"cues.{language}: unknown code {code_id!r}")
+        return self
+
+    def code(self, code_id: str) -> MarkerCode:
+        for code in self.codes:
+            if code.id == code_id:
+                return code
+        raise KeyError(code_id)
+
+    @property
+    def code_ids(self) -> list[str]:
+        return [code.id for code in self.codes]
 
 
 class Criterion(_Strict):
@@ -114,6 +179,17 @@ def load_instrument(path: Path | str = DEFAULT_INSTRUMENT) -> InstrumentSpec:
 @cache
 def default_instrument() -> InstrumentSpec:
     return load_instrument(DEFAULT_INSTRUMENT)
+
+
+def load_markers(path: Path | str = DEFAULT_MARKERS) -> MarkerScheme:
+    """Load and validate a marker scheme file (TOML)."""
+    path = Path(path)
+    return _validated(MarkerScheme, path, _read_toml(path))
+
+
+@cache
+def default_markers() -> MarkerScheme:
+    return load_markers(DEFAULT_MARKERS)
 
 
 @cache

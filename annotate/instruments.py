@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlmodel import Session, select
+from sqlalchemy import Select
+from sqlmodel import Session, col, select
 
 from annotate.guidelines import InstrumentSpec
 from store.models import Instrument, Item
@@ -24,6 +25,16 @@ class ItemCatalog:
         return {item: self.scales[inst] for item, inst in self.item_instrument.items()}
 
 
+def explained_items() -> Select:  # type: ignore[type-arg]
+    """The ids of items whose ratings get rationales (their instrument asks for them):
+    drafting, authoring assignment and progress take their units from these."""
+    return (
+        select(col(Item.id))
+        .join(Instrument, col(Instrument.id) == col(Item.instrument_id))
+        .where(col(Instrument.rationales))
+    )
+
+
 def install_instrument(session: Session, spec: InstrumentSpec) -> bool:
     """Insert or update an instrument and its items; True when anything changed."""
     existing = session.get(Instrument, spec.id)
@@ -40,12 +51,14 @@ def install_instrument(session: Session, spec: InstrumentSpec) -> bool:
                 scale_max=spec.scale_max,
                 anchors=anchors,
                 dimensions=dimensions,
+                rationales=spec.rationales,
             )
         )
         session.flush()
         changed = True
     else:
-        new = (spec.name, spec.version, spec.scale_min, spec.scale_max, anchors, dimensions)
+        new = (spec.name, spec.version, spec.scale_min, spec.scale_max, anchors, dimensions,
+               spec.rationales)  # fmt: skip
         old = (
             existing.name,
             existing.version,
@@ -53,11 +66,13 @@ def install_instrument(session: Session, spec: InstrumentSpec) -> bool:
             existing.scale_max,
             existing.anchors,
             existing.dimensions,
+            existing.rationales,
         )
         if new != old:
             existing.name, existing.version = spec.name, spec.version
             existing.scale_min, existing.scale_max = spec.scale_min, spec.scale_max
             existing.anchors, existing.dimensions = anchors, dimensions
+            existing.rationales = spec.rationales
             session.add(existing)
             changed = True
     for position, spec_item in enumerate(spec.items, start=1):
@@ -70,17 +85,20 @@ def install_instrument(session: Session, spec: InstrumentSpec) -> bool:
                     dimension=spec_item.dimension,
                     position=position,
                     text=spec_item.text,
+                    binary_above=spec_item.binary_above,
                 )
             )
             changed = True
-        elif (item.instrument_id, item.dimension, item.position, item.text) != (
+        elif (item.instrument_id, item.dimension, item.position, item.text, item.binary_above) != (
             spec.id,
             spec_item.dimension,
             position,
             spec_item.text,
+            spec_item.binary_above,
         ):
             item.instrument_id, item.dimension = spec.id, spec_item.dimension
             item.position, item.text = position, spec_item.text
+            item.binary_above = spec_item.binary_above
             session.add(item)
             changed = True
     session.flush()

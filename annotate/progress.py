@@ -13,6 +13,7 @@ from sqlalchemy import column, func, select, table
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import ColumnClause
 
+from annotate.instruments import explained_items
 from store.db import reader
 
 COUNTED = {
@@ -34,14 +35,16 @@ COUNTED = {
 
 
 def counts(engine: Engine) -> dict[str, int]:
-    """The store's totals; ``items`` counts (session, item) units that have a client rating."""
+    """The store's totals; ``items`` counts (session, item) units of rationale work: a
+    client rating of an item whose instrument asks for rationales."""
     figures: dict[str, int] = {}
     with reader(engine).connect() as connection:
         for key, (table_name, rater_role) in COUNTED.items():
             role: ColumnClause[str] = column("rater_role")
-            query = select(func.count()).select_from(table(table_name, role))
-            if rater_role is not None:
-                query = query.where(role == rater_role)
+            item: ColumnClause[str] = column("item_id")
+            query = select(func.count()).select_from(table(table_name, role, item))
+            if rater_role is not None:  # the units of rationale work
+                query = query.where(role == rater_role).where(item.in_(explained_items()))
             figures[key] = int(connection.execute(query).scalar_one())
     return figures
 
@@ -99,10 +102,15 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
     )
     assignments = table("review_assignments", column("reviewer_id"), column("status"))
     with reader(engine).connect() as connection:
-        dimension_of = dict(connection.execute(select(items.c.id, items.c.dimension)).all())
+        dimension_of = dict(
+            connection.execute(
+                select(items.c.id, items.c.dimension).where(items.c.id.in_(explained_items()))
+            ).all()
+        )
         units = connection.execute(
             select(ratings.c.item_id, func.count())
             .where(ratings.c.rater_role == "client")
+            .where(ratings.c.item_id.in_(explained_items()))
             .group_by(ratings.c.item_id)
         ).all()
         drafted = set(

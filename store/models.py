@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, Text, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 
@@ -28,6 +28,11 @@ class Instrument(SQLModel, table=True):
     scale_max: int
     anchors: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     dimensions: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # False for instruments rated but not explained (the rupture question): no rationale
+    # work is drafted, assigned or counted for their items.
+    rationales: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
     loaded_at: datetime = Field(default_factory=utcnow)
 
 
@@ -40,6 +45,8 @@ class Item(SQLModel, table=True):
     dimension: str = Field(max_length=64)
     position: int
     text: str = Field(sa_column=Column(Text, nullable=False))
+    # A binary item (e.g. the rupture question): a rating above this value is "yes".
+    binary_above: int | None = None
 
 
 class Client(SQLModel, table=True):
@@ -64,6 +71,8 @@ class TherapySession(SQLModel, table=True):
     session_number: int | None = None
     language: str | None = Field(default=None, max_length=16)
     content_hash: str = Field(max_length=64)
+    # String keys and values (condition, modality, ...); imported as ``metadata``.
+    meta: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     import_id: int | None = Field(default=None, foreign_key="imports.id")
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -278,6 +287,127 @@ class PredictionReview(SQLModel, table=True):
     passed: bool
     rubric_version: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class MarkerScheme(SQLModel, table=True):
+    """A turn-level marker scheme (3RS by default) as loaded from ``guidelines/markers``.
+
+    ``codes`` is the scheme's code list (id, family, name, definition, key, examples),
+    ``families`` names the families, ``cues`` the offline hinter's cue lists by language.
+    """
+
+    __tablename__ = "marker_schemes"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    version: str = Field(max_length=32)
+    families: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    codes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    cues: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    loaded_at: datetime = Field(default_factory=utcnow)
+
+
+class Coding(SQLModel, table=True):
+    """One coder's turn coding of one session under one scheme: the unit of coding work.
+
+    ``role`` is ``primary`` (the coding that is exported) or ``second`` (a blind second
+    coding for agreement). Like a rationale, ``current_version`` names the version whose
+    codes are the coding's codes and ``lock_version`` counts the stored versions.
+    """
+
+    __tablename__ = "codings"
+    __table_args__ = (UniqueConstraint("session_id", "scheme_id", "coder_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=128)
+    scheme_id: str = Field(foreign_key="marker_schemes.id", max_length=64)
+    coder_id: str = Field(foreign_key="annotators.id", index=True, max_length=128)
+    role: str = Field(default="primary", max_length=16)  # primary | second
+    status: str = Field(default="pending", max_length=24)
+    lock_version: int = 0
+    current_version: int | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CodingVersion(SQLModel, table=True):
+    """Every change to a coding: the whole code set after it, never overwritten.
+
+    ``codes`` is a sorted list of ``[turn number, code id, origin]`` (origin ``expert``
+    or ``suggestion``: accepted from a model's or the hinter's proposal).
+    """
+
+    __tablename__ = "coding_versions"
+    __table_args__ = (UniqueConstraint("coding_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    coding_id: int = Field(foreign_key="codings.id", index=True)
+    version: int
+    codes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    author_id: str = Field(foreign_key="annotators.id", max_length=128)
+    kind: str = Field(max_length=16)  # add | remove | accept | submit | reopen | import
+    scheme_version: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CodingReview(SQLModel, table=True):
+    """A reviewer's verdict on one version of a coding; ``passed`` is None while assigned."""
+
+    __tablename__ = "coding_reviews"
+    __table_args__ = (UniqueConstraint("coding_id", "reviewer_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    coding_id: int = Field(foreign_key="codings.id", index=True)
+    reviewer_id: str = Field(foreign_key="annotators.id", index=True, max_length=128)
+    coding_version: int | None = None
+    passed: bool | None = None
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+    reviewed_at: datetime | None = None
+
+
+class MarkerDraft(SQLModel, table=True):
+    """One call that proposed codes for a session's turns, with its provenance."""
+
+    __tablename__ = "marker_drafts"
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=128)
+    scheme_id: str = Field(foreign_key="marker_schemes.id", max_length=64)
+    status: str = Field(max_length=16)  # ok | ungrounded (some proposals) | failed
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    provider: str = Field(max_length=32)
+    model: str = Field(max_length=128)
+    base_url_host: str | None = Field(default=None, max_length=255)
+    prompt_version: str = Field(max_length=32)
+    prompt_hash: str = Field(max_length=64)
+    scheme_version: str = Field(max_length=32)
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_ms: float | None = None
+    raw_reply: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MarkerSuggestion(SQLModel, table=True):
+    """One proposed code on one turn; only grounded ones are offered to experts."""
+
+    __tablename__ = "marker_suggestions"
+    id: int | None = Field(default=None, primary_key=True)
+    draft_id: int = Field(foreign_key="marker_drafts.id", index=True)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=128)
+    turn_number: int
+    code: str = Field(max_length=64)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    quote: str | None = Field(default=None, sa_column=Column(Text))
+    grounded: bool
+    grounding_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class SuggestionDecision(SQLModel, table=True):
+    """A coder's accept or reject of one suggestion in their own coding."""
+
+    __tablename__ = "suggestion_decisions"
+    __table_args__ = (UniqueConstraint("suggestion_id", "coding_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    suggestion_id: int = Field(foreign_key="marker_suggestions.id", index=True)
+    coding_id: int = Field(foreign_key="codings.id", index=True)
+    decision: str = Field(max_length=16)  # accepted | rejected
+    decided_at: datetime = Field(default_factory=utcnow)
 
 
 class ImportRecord(SQLModel, table=True):

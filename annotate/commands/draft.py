@@ -128,6 +128,17 @@ def draft(
     poll_seconds: Annotated[
         float, typer.Option(min=0.05, help="With --batch-api: seconds between polls.")
     ] = 10.0,
+    markers: Annotated[
+        bool,
+        typer.Option(
+            "--markers",
+            help="Propose turn codes (3RS markers) instead of rationales: per turn a code, "
+            "a reason and a quote, for coders to accept or reject. Offline: the cue hinter.",
+        ),
+    ] = False,
+    scheme: Annotated[
+        str, typer.Option(help="With --markers: the marker scheme to propose codes of.")
+    ] = "3rs",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Draft a rationale per (session, item) with an LLM or offline; reruns resume."""
@@ -146,6 +157,16 @@ def draft(
         response_format=response_format,
         context_window=context_window,
     )
+    if markers:
+        if dry_run or batch_api or batch_file or ingest or dimension or limit is not None:
+            from annotate.errors import ConfigError
+
+            raise ConfigError(
+                "--markers proposes codes per session: it takes --session, the endpoint "
+                "options and --concurrency, not --dry-run, batches, --dimension or --limit"
+            )
+        _markers(settings, session or None, scheme, concurrency, as_json)
+        return
     selection = WorkSelection(
         sessions=session or None,
         dimension=dimension,
@@ -184,6 +205,37 @@ def draft(
         print_json(summary.as_json())
     else:
         typer.echo(summary_line(summary, chosen.base_url_host))
+
+
+def _markers(settings, sessions, scheme, concurrency, as_json):  # type: ignore[no-untyped-def]
+    """``draft --markers``: proposals from the model, or the offline hinter."""
+    from annotate.drafting.markers import OFFLINE_MODEL, run_markers
+    from annotate.drafting.providers import resolve_provider_name
+
+    offline = resolve_provider_name(settings) == "offline"
+    label = f"offline/{OFFLINE_MODEL}" if offline else f"openai/{settings.model or 'default'}"
+    with _ProgressBar(enabled=is_terminal() and not as_json) as bar:
+        started = False
+
+        def progress(run, total):  # type: ignore[no-untyped-def]
+            nonlocal started
+            if not started:
+                bar.start(total, run.skipped)
+                started = True
+            bar.markers(run)
+
+        run = run_markers(
+            engine(), None if offline else settings, sessions=sessions, scheme_id=scheme,
+            concurrency=concurrency, on_progress=progress,
+        )  # fmt: skip
+    if as_json:
+        from dataclasses import asdict
+
+        print_json({"provider": label, **asdict(run)})
+        return
+    typer.echo(run.summary(label))
+    for line in run.errors[:10]:
+        typer.echo(f"  failed: {line}")
 
 
 def _batch(store, provider, selection, use_api, batch_file, ingest, poll_seconds, as_json):  # type: ignore[no-untyped-def]
@@ -301,6 +353,16 @@ class _ProgressBar:
             self._task = self._progress.add_task(
                 "drafting", total=total, rate="", outcome=f"{skipped} already drafted"
             )
+
+    def markers(self, run) -> None:  # type: ignore[no-untyped-def]
+        """``draft --markers``: sessions done, failures and grounded proposals."""
+        if self._progress is None or self._task is None:
+            return
+        self._progress.update(
+            self._task,
+            completed=run.ok + run.ungrounded + run.failed,
+            outcome=f"{run.failed} failed · {run.grounded}/{run.proposals} proposals grounded",
+        )
 
     def update(self, figures) -> None:  # type: ignore[no-untyped-def]
         if self._progress is None or self._task is None:

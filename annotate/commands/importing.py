@@ -16,7 +16,8 @@ def import_command(
         str | None,
         typer.Option(
             help="sessions, rationales, reviews (default: told from the records), or "
-            "predictions (a model's rationales for blind review; needs --source)."
+            "predictions (a model's rationales for blind review; needs --source), "
+            "codings (turn codes of a marker scheme such as 3RS)."
         ),
     ] = None,
     source: Annotated[
@@ -38,6 +39,17 @@ def import_command(
 
     if (kind == "predictions") != (source is not None):
         raise ConfigError("predictions are imported with --kind predictions --source MODEL")
+    if kind == "codings":
+        from annotate.importing.codings import import_codings_file
+
+        coded = import_codings_file(engine(), file, dry_run=dry_run)
+        if as_json:
+            print_json({"file": coded.path, "kind": "codings", "records": coded.records,
+                        "created": coded.created, "updated": coded.updated,
+                        "unchanged": coded.unchanged, "dry_run": dry_run})  # fmt: skip
+        else:
+            typer.echo(coded.summary())
+        return
     if kind == "predictions":
         from annotate.predictions import import_predictions
 

@@ -48,7 +48,7 @@ def demo(
 ) -> None:
     """Load the synthetic demo corpus, draft it offline, then open the UI (or print a summary)."""
     from annotate.cli import settings
-    from annotate.demo import DEMO_FILES
+    from annotate.demo import DEMO_CODINGS, DEMO_FILES
     from annotate.importing import import_file
     from store.db import resolve_url
 
@@ -60,11 +60,18 @@ def demo(
     store = engine(create=True)
     for path in DEMO_FILES:
         typer.echo(import_file(store, path).summary())
+    from annotate.importing.codings import import_codings_file
+
+    typer.echo(import_codings_file(store, DEMO_CODINGS).summary())
     from annotate.commands.draft import summary_line
     from annotate.drafting import DraftSettings, make_provider, run_batch
 
     offline = make_provider(DraftSettings(provider="offline"))
     typer.echo(summary_line(run_batch(store, offline), None))
+    _hand_out_demo_coding(store)
+    from annotate.drafting.markers import OFFLINE_MODEL, run_markers
+
+    typer.echo(run_markers(store, None).summary(f"offline/{OFFLINE_MODEL}"))
     from annotate.progress import counts
 
     figures = counts(store)
@@ -93,6 +100,16 @@ def _hand_out_demo_work(store) -> None:  # type: ignore[no-untyped-def]
     assign_authoring(store, ["ana", "ben", "chen"], seed=0)
     if not review_queue(store, "ana"):
         assign_reviews(store, fraction=1.0, overlap=2, seed=0)
+
+
+def _hand_out_demo_coding(store) -> None:  # type: ignore[no-untyped-def]
+    """ana codes two rupture sessions (s08 and s12) with the hinter's proposals; the
+    imported codings of s03, s07, s11 and s14 get reviewers (idempotent)."""
+    from annotate.lifecycle.codings import assign_codings
+
+    assign_codings(store, ["ana"], sessions=["s08", "s12"])
+    assign_codings(store, ["ana", "ben", "chen"], sessions=["s03", "s07", "s11", "s14"],
+                   reviewers=True)  # fmt: skip
 
 
 def _open_demo_ui(store) -> None:  # type: ignore[no-untyped-def]

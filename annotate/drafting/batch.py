@@ -24,6 +24,7 @@ from annotate.drafting.base import DraftProvider, ProviderError, Reply, scrub_se
 from annotate.drafting.context import ItemContext, load_contexts
 from annotate.drafting.grounding import ReplyFormatError, grounding_error, parse_reply
 from annotate.errors import ConfigError, NotFoundError
+from annotate.instruments import explained_items
 from annotate.workflow import DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
 from store.db import code_point_order, session_scope
 from store.models import Draft, Item, Rating, TherapySession, utcnow
@@ -110,6 +111,7 @@ def select_work(
         select(Rating.session_id, Rating.item_id)
         .join(Item, col(Item.id) == col(Rating.item_id))
         .where(Rating.rater_role == "client")
+        .where(col(Rating.item_id).in_(explained_items()))
         .order_by(
             code_point_order(col(Rating.session_id), dialect),
             code_point_order(col(Item.instrument_id), dialect),

@@ -146,15 +146,9 @@ class OpenAIProvider:
         }
         if self.settings.seed is not None:
             request["seed"] = self.settings.seed
-        if response_format == "json_schema":
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "rationale_draft", "schema": DRAFT_SCHEMA, "strict": True},
-            }
-        elif response_format == "json_object_schema":
-            request["response_format"] = {"type": "json_object", "schema": DRAFT_SCHEMA}
-        elif response_format == "json_object":
-            request["response_format"] = {"type": "json_object"}
+        field = response_format_field(response_format, "rationale_draft", DRAFT_SCHEMA)
+        if field is not None:
+            request["response_format"] = field
         return request
 
     def batch_body(self, context: ItemContext) -> dict[str, Any]:
@@ -278,6 +272,20 @@ class OpenAIProvider:
         else:
             message = f"{type(error).__name__}: {error}"
         return ProviderError(_scrub(message), (time.perf_counter() - started) * 1000)
+
+
+def response_format_field(
+    response_format: str, name: str, schema: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The request's ``response_format`` for one of RESPONSE_FORMATS (None: plain text)."""
+    if response_format == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema,
+                                                        "strict": True}}  # fmt: skip
+    if response_format == "json_object_schema":
+        return {"type": "json_object", "schema": schema}  # llama-cpp-python's JSON mode
+    if response_format == "json_object":
+        return {"type": "json_object"}
+    return None
 
 
 def _refuses_format(error: Exception) -> bool:

@@ -276,6 +276,9 @@ def read_ratings_csv(
     return ratings, errors, first_lines
 
 
+METADATA_PREFIX = "metadata."  # a sessions CSV column "metadata.condition" -> metadata
+
+
 def read_session_csv(
     path: Path,
     ratings: dict[str, dict[str, dict[str, Any]]],
@@ -317,6 +320,12 @@ def read_session_csv(
             yield RawRecord(line, None, f"rows of session {show(session_id)} are not together")
             current = None
             continue
+        metadata = {
+            key.removeprefix(METADATA_PREFIX): data.pop(key)
+            for key in [k for k in data if k.startswith(METADATA_PREFIX)]
+        }  # blank cells are absent already
+        if metadata:
+            data["metadata"] = metadata
         current = {**data, "turns": [turn], "_line": line, "_turn_lines": [line]}
     if current is not None:
         yield _session_record(complete(current))

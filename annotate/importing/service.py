@@ -356,6 +356,7 @@ class _SessionImporter(_Importer):
                     "counselor_id": record["counselor_id"],
                     "session_number": record["session_number"],
                     "language": record["language"],
+                    "meta": record.get("metadata"),
                     "content_hash": hashes[session_id],
                     "created_at": now,
                 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,11 @@ SESSION_FIELDS = {
     "turns",
     "client_ratings",
     "counselor_ratings",
+    "metadata",
 }
+MAX_METADATA_KEYS = 32
+MAX_METADATA_VALUE = 200
+METADATA_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 RATIONALE_FIELDS = {"session_id", "item_id", "author", "text"}
 REVIEW_FIELDS = {
     "session_id",
@@ -102,6 +107,38 @@ def _ratings(
     return ratings
 
 
+def _metadata(data: dict[str, Any], problems: Problems) -> dict[str, str] | None:
+    """Optional string metadata of a session (condition, modality, ...)."""
+    value = data.get("metadata")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        problems.add("metadata must be an object of string keys and string values")
+        return None
+    if len(value) > MAX_METADATA_KEYS:
+        problems.add(f"metadata has {len(value)} keys; at most {MAX_METADATA_KEYS}")
+        return None
+    clean: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not METADATA_KEY.match(key):
+            problems.add(
+                f"metadata key {show(key)} must start with a letter and use letters, digits, "
+                "'_', '.' or '-' (at most 64)"
+            )
+            continue
+        if not isinstance(item, str) or not item.strip():
+            problems.add(f"metadata.{key} must be a non-empty string, found {show(item)}")
+            continue
+        if len(item) > MAX_METADATA_VALUE or item != item.strip() or not item.isprintable():
+            problems.add(
+                f"metadata.{key} must be at most {MAX_METADATA_VALUE} printable characters "
+                "without outer spaces"
+            )
+            continue
+        clean[key] = item
+    return clean or None
+
+
 def check_session(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[str, Any], list[str]]:
     """Validate a session record; return its normalised form and the problems found."""
     problems = Problems()
@@ -139,6 +176,7 @@ def check_session(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[str,
                 clean_turns.append({"speaker": str(speaker), "text": text})
     client = _ratings(data, "client_ratings", catalog, problems, required=True)
     counselor = _ratings(data, "counselor_ratings", catalog, problems, required=False)
+    metadata = _metadata(data, problems)
     record = {
         "session_id": session_id,
         "client_id": client_id,
@@ -149,6 +187,8 @@ def check_session(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[str,
         "client_ratings": client,
         "counselor_ratings": counselor,
     }
+    if metadata:  # absent from the record (and so from its hash) when there is none
+        record["metadata"] = metadata
     return record, problems.messages
 
 

@@ -25,7 +25,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from annotate.cli import app
-from annotate.demo import DEMO_SESSIONS
+from annotate.demo import DEMO_CODINGS, DEMO_SESSIONS
 from annotate.guidelines import GUIDELINES_DIR
 from store.db import make_engine
 from tests import interactive
@@ -88,6 +88,23 @@ def _assign(ran: Ran) -> None:
         "ON s.id = r.session_id GROUP BY s.client_id HAVING count(DISTINCT r.author_id) > 1) c"
     )
     assert split_clients == 0
+
+
+def _codes_assign(ran: Ran) -> None:
+    result = ran.json()
+    # the demo's s08 and s12 get a reviewer too; its four imported codings had one
+    assert (result["primary"], result["second"], result["reviews"]) == (11, 11, 13)
+    assert ran.scalar("SELECT count(*) FROM codings WHERE role = 'primary'") == SESSIONS
+    assert ran.scalar("SELECT count(*) FROM coding_reviews r JOIN codings c "
+                      "ON c.id = r.coding_id WHERE c.coder_id = r.reviewer_id") == 0  # fmt: skip
+
+
+def _markers(ran: Ran) -> None:
+    result = ran.json()
+    assert result["sessions"] == SESSIONS - 6  # the demo proposed for its six coded ones
+    assert result["failed"] == 0 and result["grounded"] == result["proposals"] > 0
+    drafted = ran.scalar("SELECT count(DISTINCT session_id) FROM marker_drafts")
+    assert drafted == SESSIONS
 
 
 def _review_assign(ran: Ran) -> None:
@@ -214,8 +231,30 @@ COMMANDS: dict[str, Run] = {
     "import": Run(["import", "{tmp}/new.jsonl", "--json"], '"created": 1'),
     "progress": Run(["progress", "--json"], '"sessions": 17'),
     "instrument load": Run(
-        ["instrument", "load", str(GUIDELINES_DIR / "instruments" / "rupture.toml")], "loaded"
+        ["instrument", "load", str(GUIDELINES_DIR / "instruments" / "rupture.toml")],
+        "rupture 1.0.0 (1 items): unchanged",  # every new store has it already
     ),
+    "codes load": Run(
+        ["codes", "load", str(GUIDELINES_DIR / "markers" / "3rs.toml")],
+        "3rs 1.0.0 (13 codes): unchanged",
+    ),
+    "codes import": Run(
+        ["import", str(DEMO_CODINGS), "--kind", "codings", "--json"], '"unchanged": 8'
+    ),  # the demo imported them
+    "codes assign": Run(
+        ["codes", "assign", "--coders", "ana,ben", "--second", "1", "--review", "--json"],
+        '"primary": 11',  # 17 sessions, 6 given coders by the demo
+        _codes_assign,
+    ),
+    "codes list": Run(["codes", "list", "--coder", "ben", "--json"], '"role": "primary"'),
+    "codes review": Run(
+        # coding 1 is ben's of s03 (the demo's first); with coders ana,ben ana reviews it
+        ["codes", "review", "1", "--reviewer", "ana", "--pass"], "coding 1: accepted"
+    ),
+    "draft markers": Run(
+        ["draft", "--markers", "--provider", "offline", "--json"], '"skipped": 6', _markers
+    ),
+    "codes agreement": Run(["codes", "agreement", "--samples", "50", "--json"], '"alpha"'),
     "backup": Run(["backup", "{tmp}/backup.file"], "backed up"),
     # restore runs on SQLite; on PostgreSQL it prints the pg_restore command (exit 1).
     "restore": Run(["restore", "{tmp}/backup.file", "--force"], "restore"),
@@ -260,6 +299,8 @@ def prepare_inputs(tmp_path: Path) -> None:
     for line in [*DEMO_SESSIONS.read_text(encoding="utf-8").splitlines(), json.dumps(new)]:
         record = json.loads(line)
         for item, rating in record["client_ratings"].items():
+            if item == "rupture_1":  # another instrument: evaluate compares WAI-SR
+                continue
             key = {"session_id": record["session_id"], "item_id": item}
             predictions.append({**key, "rating": rating})
     write_jsonl(tmp_path / "predictions.jsonl", predictions)

@@ -1,0 +1,413 @@
+"""Propose turn codes (3RS markers) for experts to accept or reject: ``draft --markers``.
+
+Two proposers, one store: the configured model (any OpenAI-compatible server, through
+:class:`MarkerProvider`, which reuses the rationale drafter's format negotiation,
+retries and cut-reply handling) and the offline hinter (cue lists of the marker scheme,
+labelled as such). Every proposal is *grounded* like a rationale's evidence: the turn
+exists, the code is in the scheme and fits the speaker (client markers on client turns,
+repairs on counselor turns), and the quote occurs in that turn. Ungrounded proposals are
+stored with the reason, never offered. A call that gives no usable reply is a failed
+marker draft with its error and the scrubbed raw reply. A rerun skips sessions already
+proposed by the same provider, model, prompt and scheme version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from annotate.drafting.base import ProviderError, Reply, scrub_secret
+from annotate.drafting.context import TurnText
+from annotate.drafting.grounding import _json_candidates, quote_in
+from annotate.drafting.prompt import LANGUAGE_NAMES, PROMPTS_DIR, PromptMeta, _compiled, turn_line
+from annotate.drafting.providers import DraftSettings, OpenAIProvider, response_format_field
+from annotate.errors import ConfigError, NotFoundError
+from annotate.guidelines import MarkerScheme
+from annotate.markers import DEFAULT_SCHEME, stored_scheme
+from store.db import session_scope
+from store.models import Coding, MarkerDraft, MarkerSuggestion, TherapySession, Turn, utcnow
+
+TEMPLATE = PROMPTS_DIR / "markers.j2"
+OFFLINE_MODEL = "offline-cues-1"
+RAW_REPLY_LIMIT = 20_000
+CLIENT_FAMILIES = ("confrontation", "withdrawal")
+COUNSELOR_FAMILIES = ("repair",)
+MARKER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "markers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "turn": {"type": "integer"},
+                    "code": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "quote": {"type": "string"},
+                },
+                "required": ["turn", "code", "reason", "quote"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["markers"],
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class SessionTurns:
+    """What a proposer needs for one session (plain data)."""
+
+    session_id: str
+    language: str
+    turns: tuple[TurnText, ...]
+
+    @property
+    def by_number(self) -> dict[int, TurnText]:
+        return {turn.number: turn for turn in self.turns}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    turn: int
+    code: str
+    reason: str | None
+    quote: str | None
+
+
+@dataclass(frozen=True)
+class MarkerTemplate:
+    meta: PromptMeta
+    source: str
+    hash: str
+
+    @property
+    def version(self) -> str:
+        return self.meta.version
+
+    def messages(self, scheme: MarkerScheme, context: SessionTurns) -> list[dict[str, str]]:
+        user = _compiled(self.source).render(
+            scheme=scheme,
+            families=list(scheme.families.items()),
+            codes=scheme.codes,
+            session_id=context.session_id,
+            transcript=[turn_line(turn) for turn in context.turns],
+            language_name=LANGUAGE_NAMES.get(context.language, "the transcript's language"),
+        )
+        return [{"role": "system", "content": self.meta.system}, {"role": "user", "content": user}]
+
+
+@cache
+def marker_template() -> MarkerTemplate:
+    raw = TEMPLATE.read_text(encoding="utf-8")
+    _, front, body = raw.split("+++", 2)
+    meta = PromptMeta.model_validate(tomllib.loads(front))
+    return MarkerTemplate(meta, body.lstrip("\n"), hashlib.sha256(raw.encode()).hexdigest())
+
+
+# --- grounding --------------------------------------------------------------------------
+
+
+def speaker_fits(scheme: MarkerScheme, code: str, speaker: str) -> bool:
+    family = scheme.code(code).family
+    if family in CLIENT_FAMILIES:
+        return speaker == "client"
+    if family in COUNSELOR_FAMILIES:
+        return speaker == "counselor"
+    return True  # a team's own families: any speaker
+
+
+def proposal_error(scheme: MarkerScheme, context: SessionTurns, proposal: Proposal) -> str | None:
+    """Why a proposal cannot be offered, or None when it is grounded."""
+    turn = context.by_number.get(proposal.turn)
+    if turn is None:
+        return f"turn {proposal.turn} does not exist (the session has {len(context.turns)})"
+    if proposal.code not in scheme.code_ids:
+        return f"unknown code {proposal.code!r}"
+    if not speaker_fits(scheme, proposal.code, turn.speaker):
+        family = scheme.code(proposal.code).family
+        return f"{proposal.code!r} ({family}) does not fit a {turn.speaker} turn ({turn.number})"
+    if not proposal.quote or not proposal.quote.strip():
+        return f"no quote for {proposal.code!r} on turn {proposal.turn}"
+    if not quote_in(proposal.quote, turn.text):
+        return f"the quote is not in turn {proposal.turn}: {proposal.quote[:60]!r}"
+    return None
+
+
+class MarkerReplyError(ValueError):
+    pass
+
+
+def parse_markers(content: str | None) -> list[Proposal]:
+    """The proposals of a reply ({"markers": [...]}), or ``MarkerReplyError``."""
+    if not content or not content.strip():
+        raise MarkerReplyError("the reply is empty")
+    for candidate in _json_candidates(content):
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("markers"), list):
+            found = []
+            for entry in data["markers"]:
+                if not isinstance(entry, dict):
+                    raise MarkerReplyError("a marker is not an object")
+                turn = entry.get("turn")
+                if isinstance(turn, str) and turn.strip().isdigit():
+                    turn = int(turn)
+                if type(turn) is not int:
+                    raise MarkerReplyError(f"a marker's turn is not a number: {turn!r}")
+                code, reason, quote = entry.get("code"), entry.get("reason"), entry.get("quote")
+                if not isinstance(code, str):
+                    raise MarkerReplyError("a marker has no code")
+                found.append(Proposal(turn, code.strip(), _text(reason), _text(quote)))
+            return found
+    raise MarkerReplyError('the reply is not a JSON object with a "markers" list')
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+# --- proposers --------------------------------------------------------------------------
+
+
+def hint_offline(scheme: MarkerScheme, context: SessionTurns) -> list[Proposal]:
+    """Proposals from the scheme's cue lists: a turn containing a cue of a code that fits
+    its speaker. Cues of the session's language (else English); the quote is the cue as
+    it appears in the turn."""
+    cues = scheme.cues.get(context.language) or scheme.cues.get("en") or {}
+    found: list[Proposal] = []
+    for turn in context.turns:
+        lowered = turn.text.lower()
+        for code in scheme.codes:
+            if not speaker_fits(scheme, code.id, turn.speaker):
+                continue
+            for cue in cues.get(code.id, []):
+                at = lowered.find(cue.lower())
+                if at >= 0:
+                    quote = turn.text[at : at + len(cue)]
+                    reason = f"offline hinter: the cue {cue!r} ({code.name})"
+                    found.append(Proposal(turn.number, code.id, reason, quote))
+                    break
+    return found
+
+
+class MarkerProvider(OpenAIProvider):
+    """The drafter's OpenAI-compatible client with the marker prompt and schema."""
+
+    def __init__(self, settings: DraftSettings, scheme: MarkerScheme) -> None:
+        super().__init__(settings)
+        self.scheme = scheme
+        self.marker_template = marker_template()
+        self.prompt_version = self.marker_template.version
+        self.prompt_hash = self.marker_template.hash
+
+    def _request(  # type: ignore[override]
+        self, context: SessionTurns, response_format: str, max_tokens: int, budget: int
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.marker_template.messages(self.scheme, context),
+            "temperature": self.settings.temperature,
+            "max_tokens": max_tokens,
+        }
+        if self.settings.seed is not None:
+            request["seed"] = self.settings.seed
+        field = response_format_field(response_format, "turn_markers", MARKER_SCHEMA)
+        if field is not None:
+            request["response_format"] = field
+        return request
+
+    async def _budget(self, context: SessionTurns) -> int:  # type: ignore[override]
+        return self.settings.context_budget  # the whole transcript is coded
+
+
+# --- the batch --------------------------------------------------------------------------
+
+
+@dataclass
+class MarkerRun:
+    sessions: int = 0
+    skipped: int = 0
+    ok: int = 0
+    ungrounded: int = 0
+    failed: int = 0
+    proposals: int = 0
+    grounded: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self, label: str) -> str:
+        return (
+            f"proposed markers for {self.sessions} session(s) with {label}: {self.ok} ok, "
+            f"{self.ungrounded} with ungrounded proposals, {self.failed} failed; "
+            f"{self.grounded} of {self.proposals} proposals grounded; "
+            f"{self.skipped} already proposed"
+        )
+
+
+def _contexts(session: Session, session_ids: list[str]) -> list[SessionTurns]:
+    sessions = {
+        row.id: row
+        for row in session.execute(
+            select(TherapySession).where(col(TherapySession.id).in_(session_ids))
+        ).scalars()
+    }
+    turns: dict[str, list[TurnText]] = {sid: [] for sid in session_ids}
+    for row in session.execute(
+        select(col(Turn.session_id), col(Turn.number), col(Turn.speaker), col(Turn.text))
+        .where(col(Turn.session_id).in_(session_ids))
+        .order_by(col(Turn.session_id), col(Turn.number))
+    ).all():
+        turns[row.session_id].append(TurnText(row.number, row.speaker, row.text))
+    return [SessionTurns(sid, sessions[sid].language or "en", tuple(turns[sid]))
+            for sid in session_ids]  # fmt: skip
+
+
+def select_sessions(session: Session, requested: list[str] | None, scheme_id: str) -> list[str]:
+    """The sessions to propose for: those named, else every session with a coding."""
+    if requested:
+        known = set(
+            session.execute(
+                select(col(TherapySession.id)).where(col(TherapySession.id).in_(requested))
+            ).scalars()  # type: ignore[attr-defined]
+        )
+        unknown = [s for s in requested if s not in known]
+        if unknown:
+            raise NotFoundError(f"no session {', '.join(map(repr, unknown))}")
+        return sorted(set(requested))
+    coded = session.execute(
+        select(col(Coding.session_id)).where(col(Coding.scheme_id) == scheme_id).distinct()
+    ).scalars()
+    return sorted(set(coded))
+
+
+def run_markers(
+    engine: Engine,
+    settings: DraftSettings | None,
+    *,
+    sessions: list[str] | None = None,
+    scheme_id: str = DEFAULT_SCHEME,
+    concurrency: int = 4,
+    on_progress: Callable[[MarkerRun, int], None] | None = None,
+) -> MarkerRun:
+    """Propose codes for the sessions (``settings`` None: the offline hinter)."""
+    with session_scope(engine) as session:
+        scheme = stored_scheme(session, scheme_id)
+        chosen = select_sessions(session, sessions, scheme_id)
+        if not chosen:
+            raise ConfigError(
+                "no sessions to propose markers for: assign codings first "
+                "('annotate codes assign') or name --session"
+            )
+        provider: MarkerProvider | None = (
+            MarkerProvider(settings, scheme) if settings is not None else None
+        )
+        name = "openai" if provider else "offline"
+        model = provider.model if provider else OFFLINE_MODEL
+        prompt_hash = provider.prompt_hash if provider else marker_template().hash
+        done = set(
+            session.execute(
+                select(col(MarkerDraft.session_id)).where(
+                    col(MarkerDraft.scheme_id) == scheme_id,
+                    col(MarkerDraft.provider) == name,
+                    col(MarkerDraft.model) == model,
+                    col(MarkerDraft.prompt_hash) == prompt_hash,
+                    col(MarkerDraft.scheme_version) == scheme.version,
+                    col(MarkerDraft.status) != "failed",
+                )
+            ).scalars()
+        )
+        todo = [sid for sid in chosen if sid not in done]
+        contexts = _contexts(session, todo)
+    run = MarkerRun(sessions=len(todo), skipped=len(chosen) - len(todo))
+    if on_progress:
+        on_progress(run, len(todo))
+
+    def store(context: SessionTurns, reply: Reply | None, proposals: list[Proposal] | None,
+              error: str | None, raw: str | None) -> None:  # fmt: skip
+        rows = []
+        for proposal in proposals or []:
+            problem = proposal_error(scheme, context, proposal)
+            rows.append((proposal, problem))
+        grounded = sum(1 for _, problem in rows if problem is None)
+        status = "failed" if error else ("ungrounded" if grounded < len(rows) else "ok")
+        with session_scope(engine) as session:
+            draft = MarkerDraft(
+                session_id=context.session_id, scheme_id=scheme.id, status=status,
+                error=error, provider=name, model=model,
+                base_url_host=provider.base_url_host if provider else None,
+                prompt_version=marker_template().version, prompt_hash=prompt_hash,
+                scheme_version=scheme.version,
+                tokens_in=reply.tokens_in if reply else None,
+                tokens_out=reply.tokens_out if reply else None,
+                latency_ms=reply.latency_ms if reply else None,
+                raw_reply=(scrub_secret(raw) or "")[:RAW_REPLY_LIMIT] or None
+                if status != "ok" else None,
+                created_at=utcnow(),
+            )  # fmt: skip
+            session.add(draft)
+            session.flush()
+            for proposal, problem in rows:
+                session.add(MarkerSuggestion(
+                    draft_id=draft.id, session_id=context.session_id,  # type: ignore[arg-type]
+                    turn_number=proposal.turn, code=proposal.code[:64], reason=proposal.reason,
+                    quote=proposal.quote, grounded=problem is None, grounding_error=problem,
+                ))  # fmt: skip
+        run.proposals += len(rows)
+        run.grounded += grounded
+        if status == "failed":
+            run.failed += 1
+            run.errors.append(f"{context.session_id}: {error}")
+        elif status == "ungrounded":
+            run.ungrounded += 1
+        else:
+            run.ok += 1
+        if on_progress:
+            on_progress(run, len(todo))
+
+    if provider is None:
+        for context in contexts:
+            store(context, None, hint_offline(scheme, context), None, None)
+        return run
+
+    async def one(context: SessionTurns, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            started = time.perf_counter()
+            try:
+                reply = await provider.draft(context)  # type: ignore[arg-type]
+            except ProviderError as error:
+                store(context, Reply(latency_ms=error.latency_ms), None, str(error), None)
+                return
+            if reply.finish_reason == "length":
+                store(context, reply, None,
+                      f"cut at max_tokens={reply.params.get('max_tokens')}: raise --max-tokens",
+                      reply.content)  # fmt: skip
+                return
+            try:
+                proposals = parse_markers(reply.content)
+            except MarkerReplyError as error:
+                store(context, reply, None, f"unusable reply: {error}", reply.content)
+                return
+            reply.latency_ms = reply.latency_ms or (time.perf_counter() - started) * 1000
+            store(context, reply, proposals, None, reply.content)
+
+    async def main() -> None:
+        gate = asyncio.Semaphore(max(1, concurrency))
+        async with provider:
+            await asyncio.gather(*(one(context, gate) for context in contexts))
+
+    asyncio.run(main())
+    return run

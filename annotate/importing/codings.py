@@ -1,0 +1,170 @@
+"""Import turn codings (3RS markers) made elsewhere: ``annotate import --kind codings``.
+
+One JSON object per line::
+
+    {"session_id": "s07", "coder": "ana", "role": "primary",
+     "codes": [{"turn": 8, "code": "pushback"}, {"turn": 11, "code": "explore"}]}
+
+``role`` is ``primary`` (default) or ``second`` (a blind second coding, for agreement);
+``scheme`` defaults to ``3rs``. Every coding is stored as a version of kind ``import``
+with status ``submitted``, through :func:`annotate.lifecycle.codings.import_codings`. The
+whole file is checked first (FILE:LINE for every problem) and nothing is written unless
+all is well; a line whose codes equal the coding's current codes changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from annotate.errors import ConfigError, ImportFailed
+from annotate.importing import readers
+from annotate.importing.validation import Problems, _identifier, _unknown_fields
+from annotate.lifecycle.codings import PRIMARY, SECOND, ImportedCoding, import_codings
+from annotate.markers import DEFAULT_SCHEME
+from store.db import session_scope
+from store.models import MarkerScheme, TherapySession, Turn
+
+FIELDS = {"session_id", "coder", "role", "scheme", "codes"}
+MAX_ERRORS = 50
+
+
+@dataclass
+class CodingImport:
+    path: str
+    records: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.path}: imported {self.records} codings ({self.created} new, "
+            f"{self.updated} updated, {self.unchanged} unchanged)"
+        )
+
+
+def _check(data: dict[str, Any], schemes: dict[str, set[str]]) -> tuple[dict[str, Any], list[str]]:
+    problems = Problems()
+    _unknown_fields(data, FIELDS, problems)
+    session_id = _identifier(data, "session_id", problems)
+    coder = _identifier(data, "coder", problems)
+    role = data.get("role", PRIMARY)
+    if role not in (PRIMARY, SECOND):
+        problems.add(f"role must be 'primary' or 'second', found {readers.show(role)}")
+    scheme = data.get("scheme", DEFAULT_SCHEME)
+    if scheme not in schemes:
+        problems.add(
+            f"unknown marker scheme {readers.show(scheme)}: load it with 'annotate markers load'"
+        )
+    codes = data.get("codes")
+    marks: list[tuple[int, str]] = []
+    if not isinstance(codes, list):
+        problems.add("codes must be a list of {turn, code} objects (may be empty)")
+    else:
+        for index, entry in enumerate(codes, start=1):
+            if not isinstance(entry, dict) or set(entry) != {"turn", "code"}:
+                problems.add(f"codes[{index}]: expected an object with turn and code")
+                continue
+            turn, code = entry["turn"], entry["code"]
+            if type(turn) is not int or turn < 1:
+                problems.add(f"codes[{index}]: turn must be a turn number from 1, found "
+                             f"{readers.show(turn)}")  # fmt: skip
+                continue
+            if scheme in schemes and code not in schemes[scheme]:
+                problems.add(f"codes[{index}]: unknown code {readers.show(code)} in {scheme}")
+                continue
+            if (turn, code) in marks:
+                problems.add(f"codes[{index}]: turn {turn} has {code!r} twice")
+                continue
+            marks.append((turn, code))
+    record = {"session_id": session_id, "coder": coder, "role": role, "scheme": scheme,
+              "marks": sorted(marks)}  # fmt: skip
+    return record, problems.messages
+
+
+def import_codings_file(engine: Engine, path: Path | str, *, dry_run: bool = False) -> CodingImport:
+    """Validate ``path`` and store its codings in one transaction (nothing on any error)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    if readers.file_format(path) != "jsonl":
+        raise ConfigError(f"{path}: codings are imported from JSONL (one coding per line)")
+    errors: list[str] = []
+    result = CodingImport(str(path))
+    with session_scope(engine) as session:
+        schemes = {
+            row.id: {code["id"] for code in row.codes}
+            for row in session.execute(select(MarkerScheme)).scalars()
+        }
+        records: list[tuple[int, dict[str, Any]]] = []
+        seen: dict[tuple[str, str, str], int] = {}
+        for raw in readers.read_jsonl(path):
+            if raw.data is None:
+                errors.append(f"{path}:{raw.line}: {raw.error or 'unreadable'}")
+                continue
+            result.records += 1
+            record, problems = _check(raw.data, schemes)
+            errors.extend(f"{path}:{raw.line}: {problem}" for problem in problems)
+            if problems:
+                continue
+            key = (record["session_id"], record["scheme"], record["coder"])
+            if key in seen:
+                errors.append(f"{path}:{raw.line}: duplicate coding of session "
+                              f"{key[0]!r} by {key[2]!r} (first at line {seen[key]})")  # fmt: skip
+                continue
+            seen[key] = raw.line
+            records.append((raw.line, record))
+        if not records and not errors:
+            errors.append(f"{path}:1: the file has no records")
+        errors.extend(_check_sessions(session, path, records))
+        if errors:
+            raise ImportFailed(str(path), errors[:MAX_ERRORS], max(0, len(errors) - MAX_ERRORS))
+        try:
+            outcome = import_codings(
+                session,
+                [ImportedCoding(r["session_id"], r["scheme"], r["coder"], r["role"], r["marks"])
+                 for _, r in records],
+            )  # fmt: skip
+        except ConfigError as error:  # a role clash found against the stored codings
+            raise ImportFailed(str(path), [f"{path}: {error}"]) from None
+        result.created, result.updated, result.unchanged = outcome
+        if dry_run:
+            session.rollback()
+    return result
+
+
+def _check_sessions(
+    session: Session, path: Path, records: list[tuple[int, dict[str, Any]]]
+) -> list[str]:
+    """Every session exists and every coded turn is one of its turns."""
+    ids = {record["session_id"] for _, record in records}
+    turns: dict[str, int] = {}
+    if ids:
+        present = set(
+            session.execute(
+                select(col(TherapySession.id)).where(col(TherapySession.id).in_(ids))
+            ).scalars()
+        )
+        for session_id in present:
+            turns[session_id] = 0
+        for session_id, number in session.execute(
+            select(col(Turn.session_id), col(Turn.number)).where(col(Turn.session_id).in_(ids))
+        ).all():
+            turns[session_id] = max(turns[session_id], number)
+    errors = []
+    for line, record in records:
+        session_id = record["session_id"]
+        if session_id not in turns:
+            errors.append(f"{path}:{line}: unknown session {session_id!r}")
+            continue
+        for turn, code in record["marks"]:
+            if turn > turns[session_id]:
+                errors.append(f"{path}:{line}: session {session_id!r} has no turn {turn} "
+                              f"(it has {turns[session_id]}); code {code!r}")  # fmt: skip
+    return errors

@@ -1,0 +1,55 @@
+"""Marker schemes in the database: install one from a guideline file, read it back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from annotate.errors import NotFoundError
+from annotate.guidelines import MarkerScheme as SchemeSpec
+from store.models import MarkerScheme
+
+DEFAULT_SCHEME = "3rs"
+
+
+def install_markers(session: Session, spec: SchemeSpec) -> bool:
+    """Insert or update a marker scheme; True when anything changed."""
+    values: dict[str, Any] = {
+        "name": spec.name,
+        "version": spec.version,
+        "families": {key: family.model_dump() for key, family in spec.families.items()},
+        "codes": [code.model_dump() for code in spec.codes],
+        "cues": spec.cues,
+    }
+    existing = session.get(MarkerScheme, spec.id)
+    if existing is None:
+        session.add(MarkerScheme(id=spec.id, **values))
+        session.flush()
+        return True
+    if all(getattr(existing, key) == value for key, value in values.items()):
+        return False
+    for key, value in values.items():
+        setattr(existing, key, value)
+    session.add(existing)
+    session.flush()
+    return True
+
+
+def stored_scheme(session: Session, scheme_id: str = DEFAULT_SCHEME) -> SchemeSpec:
+    """The scheme as stored (what coders code against), validated like its file."""
+    row = session.get(MarkerScheme, scheme_id)
+    if row is None:
+        raise NotFoundError(
+            f"no marker scheme {scheme_id!r}: load one with 'annotate markers load FILE'"
+        )
+    return SchemeSpec.model_validate(
+        {
+            "id": row.id,
+            "name": row.name,
+            "version": row.version,
+            "families": row.families,
+            "codes": row.codes,
+            "cues": row.cues,
+        }
+    )
