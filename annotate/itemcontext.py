@@ -38,6 +38,8 @@ class ItemContext:
     counselor_anchor: str | None
     language: str | None
     turns: tuple[TurnView, ...]
+    # The session's metadata (condition, modality, ...): shown to the expert, never drafted.
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 def load_context(session: Session, session_id: str, item_id: str) -> ItemContext:
@@ -77,4 +79,5 @@ def load_context(session: Session, session_id: str, item_id: str) -> ItemContext
         counselor_anchor=anchors.get(str(counselor)) if counselor is not None else None,
         language=therapy.language,
         turns=tuple(TurnView(number, speaker, text) for number, speaker, text in turn_rows),
+        metadata=tuple(sorted((therapy.meta or {}).items())),
     )

@@ -11,6 +11,19 @@ from annotate.guidelines import MarkerScheme as SchemeSpec
 from store.models import MarkerScheme
 
 DEFAULT_SCHEME = "3rs"
+CLIENT_FAMILIES = ("confrontation", "withdrawal")  # markers of what the client does
+COUNSELOR_FAMILIES = ("repair",)  # what the counselor does
+
+
+def speaker_fits(scheme: SchemeSpec, code: str, speaker: str) -> bool:
+    """Client markers go on client turns, repairs on counselor turns; a team's own
+    families on any turn."""
+    family = scheme.code(code).family
+    if family in CLIENT_FAMILIES:
+        return speaker == "client"
+    if family in COUNSELOR_FAMILIES:
+        return speaker == "counselor"
+    return True
 
 
 def install_markers(session: Session, spec: SchemeSpec) -> bool:

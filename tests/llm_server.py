@@ -39,6 +39,8 @@ FAULTS = (
     "echo-text",  # a good answer whose rationale quotes the key
 )
 
+MARKERS_RE = re.compile(r"Propose the codes for session (?P<session>\S+?)\. ")
+MARKER_FAULTS = ("markers-ungrounded",)  # proposals beside the grounded ones that are not
 ITEM_RE = re.compile(r"\(session (?P<session>[^,\s]+), item (?P<item>[^)\s]+)\)")
 TURN_RE = re.compile(r"^\[(?P<number>\d+)\] (?P<speaker>client|counselor): (?P<text>.+)$", re.M)
 
@@ -169,6 +171,9 @@ class FakeLLM:
         prompt = "\n".join(str(m.get("content", "")) for m in request["messages"])
         match = ITEM_RE.search(prompt)
         key = f"{match['session']}/{match['item']}" if match else "?"
+        markers = MARKERS_RE.search(prompt)
+        if markers:  # annotate draft --markers
+            key = f"{markers['session']}/markers"
         self.requests[key] += 1
         attempt = self.requests[key]
         fault = self.faults.get(key, "")
@@ -215,7 +220,7 @@ class FakeLLM:
             return 401, {}, {"error": {"message": message, "type": "invalid_request_error"}}
         if fault == "slow":
             await asyncio.sleep(self.slow_seconds)
-        content = _content(prompt, fault)
+        content = _markers(prompt, fault) if markers else _content(prompt, fault)
         secret = headers.get("authorization", "").removeprefix("Bearer ")
         if fault == "echo-body":
             content = f"Sorry, key {secret} is not allowed for this model"
@@ -343,6 +348,38 @@ def _shared_prefix(a: str, b: str) -> int:
             break
         n += 1
     return n
+
+
+def _markers(prompt: str, fault: str) -> str:
+    """A ``draft --markers`` reply: a short client turn is "shutdown" (quoting its first
+    words), the first counselor question "explore"; with ``markers-ungrounded`` also a
+    turn that does not exist, a quote nobody said, a client code on a counselor turn and a
+    code the scheme lacks. ``malformed`` is not JSON."""
+    if fault == "malformed":
+        return '{"markers": [{"turn": 2, "code": "shutdown", "quote": "fi'
+    turns = [(int(m["number"]), m["speaker"], m["text"].strip()) for m in TURN_RE.finditer(prompt)]
+    proposals: list[dict[str, Any]] = []
+    for number, speaker, text in turns:
+        if speaker == "client" and len(text.split()) <= 6:
+            quote = " ".join(text.split()[:3])
+            proposals.append({"turn": number, "code": "shutdown", "quote": quote,
+                              "reason": "A minimal answer where more was asked."})  # fmt: skip
+    counselor = [t for t in turns if t[1] == "counselor" and "?" in t[2]]
+    if counselor:
+        number, _, text = counselor[0]
+        proposals.append({"turn": number, "code": "explore", "quote": text.split("?")[0][-20:],
+                          "reason": "The counselor asks about the client's experience."})  # fmt: skip
+    if fault == "markers-ungrounded":
+        first_counselor = next((t[0] for t in turns if t[1] == "counselor"), 1)
+        first_client = next((t[0] for t in turns if t[1] == "client"), 1)
+        proposals += [
+            {"turn": 999, "code": "pushback", "quote": "no", "reason": "r"},
+            {"turn": first_client, "code": "complaint", "quote": "words nobody said here",
+             "reason": "r"},
+            {"turn": first_counselor, "code": "masking", "quote": turns[0][2][:5], "reason": "r"},
+            {"turn": turns[0][0], "code": "sarcasm", "quote": turns[0][2][:5], "reason": "r"},
+        ]  # fmt: skip
+    return json.dumps({"markers": proposals}, ensure_ascii=False)
 
 
 def _content(prompt: str, fault: str) -> str:

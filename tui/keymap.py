@@ -35,6 +35,7 @@ def binding_ids() -> dict[str, Binding]:
     """Every binding of the app and its screens, by id."""
     from tui.app import AnnotateApp
     from tui.screens.annotate import AnnotateScreen
+    from tui.screens.coding import CodingScreen
     from tui.screens.flag import FlagScreen
     from tui.screens.help import HelpScreen
     from tui.screens.progress import ProgressScreen
@@ -43,7 +44,7 @@ def binding_ids() -> dict[str, Binding]:
 
     found: dict[str, Binding] = {}
     for owner in (AnnotateApp, AnnotateScreen, ReviewScreen, QueueScreen, ProgressScreen,
-                  HelpScreen, FlagScreen):  # fmt: skip
+                  HelpScreen, FlagScreen, CodingScreen):  # fmt: skip
         for binding in _bindings(owner.BINDINGS):
             if binding.id:
                 found[binding.id] = binding

@@ -34,15 +34,13 @@ from annotate.drafting.prompt import LANGUAGE_NAMES, PROMPTS_DIR, PromptMeta, _c
 from annotate.drafting.providers import DraftSettings, OpenAIProvider, response_format_field
 from annotate.errors import ConfigError, NotFoundError
 from annotate.guidelines import MarkerScheme
-from annotate.markers import DEFAULT_SCHEME, stored_scheme
+from annotate.markers import DEFAULT_SCHEME, speaker_fits, stored_scheme
 from store.db import session_scope
 from store.models import Coding, MarkerDraft, MarkerSuggestion, TherapySession, Turn, utcnow
 
 TEMPLATE = PROMPTS_DIR / "markers.j2"
 OFFLINE_MODEL = "offline-cues-1"
 RAW_REPLY_LIMIT = 20_000
-CLIENT_FAMILIES = ("confrontation", "withdrawal")
-COUNSELOR_FAMILIES = ("repair",)
 MARKER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -118,15 +116,6 @@ def marker_template() -> MarkerTemplate:
 
 
 # --- grounding --------------------------------------------------------------------------
-
-
-def speaker_fits(scheme: MarkerScheme, code: str, speaker: str) -> bool:
-    family = scheme.code(code).family
-    if family in CLIENT_FAMILIES:
-        return speaker == "client"
-    if family in COUNSELOR_FAMILIES:
-        return speaker == "counselor"
-    return True  # a team's own families: any speaker
 
 
 def proposal_error(scheme: MarkerScheme, context: SessionTurns, proposal: Proposal) -> str | None:

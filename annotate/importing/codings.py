@@ -25,10 +25,16 @@ from sqlmodel import Session, col
 from annotate.errors import ConfigError, ImportFailed
 from annotate.importing import readers
 from annotate.importing.validation import Problems, _identifier, _unknown_fields
-from annotate.lifecycle.codings import PRIMARY, SECOND, ImportedCoding, import_codings
+from annotate.lifecycle.codings import (
+    ACCEPTED,
+    PRIMARY,
+    SECOND,
+    ImportedCoding,
+    import_codings,
+)
 from annotate.markers import DEFAULT_SCHEME
 from store.db import session_scope
-from store.models import MarkerScheme, TherapySession, Turn
+from store.models import Coding, MarkerScheme, TherapySession, Turn
 
 FIELDS = {"session_id", "coder", "role", "scheme", "codes"}
 MAX_ERRORS = 50
@@ -123,6 +129,7 @@ def import_codings_file(engine: Engine, path: Path | str, *, dry_run: bool = Fal
         if not records and not errors:
             errors.append(f"{path}:1: the file has no records")
         errors.extend(_check_sessions(session, path, records))
+        errors.extend(_check_roles(session, path, records))
         if errors:
             raise ImportFailed(str(path), errors[:MAX_ERRORS], max(0, len(errors) - MAX_ERRORS))
         try:
@@ -137,6 +144,47 @@ def import_codings_file(engine: Engine, path: Path | str, *, dry_run: bool = Fal
         if dry_run:
             session.rollback()
     return result
+
+
+def _check_roles(
+    session: Session, path: Path, records: list[tuple[int, dict[str, Any]]]
+) -> list[str]:
+    """One primary coder per session (in the file and in the store), no role changes, and
+    no replacing a coding its reviewer accepted."""
+    ids = {record["session_id"] for _, record in records}
+    stored: dict[tuple[str, str, str], tuple[str, str]] = {}
+    if ids:
+        for sid, scheme, coder, role, status in session.execute(
+            select(col(Coding.session_id), col(Coding.scheme_id), col(Coding.coder_id),
+                   col(Coding.role), col(Coding.status)).where(col(Coding.session_id).in_(ids))
+        ).all():  # fmt: skip
+            stored[(sid, scheme, coder)] = (role, status)
+    primary: dict[tuple[str, str], tuple[str, str]] = {
+        (sid, scheme): (coder, "the store")
+        for (sid, scheme, coder), (role, _) in stored.items()
+        if role == PRIMARY
+    }
+    errors = []
+    for line, record in records:
+        key = (record["session_id"], record["scheme"], record["coder"])
+        where = f"session {key[0]!r}"
+        old = stored.get(key)
+        if old is not None and old[0] != record["role"]:
+            errors.append(f"{path}:{line}: {key[2]!r} codes {where} as {old[0]}, not "
+                          f"{record['role']}")  # fmt: skip
+            continue
+        if old is not None and old[1] == ACCEPTED:
+            errors.append(f"{path}:{line}: {key[2]!r}'s coding of {where} was accepted by its "
+                          "reviewer: it cannot be replaced")  # fmt: skip
+            continue
+        if record["role"] == PRIMARY:
+            holder = primary.get((key[0], key[1]))
+            if holder is not None and holder[0] != key[2]:
+                errors.append(f"{path}:{line}: {where} already has another primary coder "
+                              f"({holder[0]!r}, in {holder[1]})")  # fmt: skip
+                continue
+            primary[(key[0], key[1])] = (key[2], f"line {line}")
+    return errors
 
 
 def _check_sessions(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Engine
@@ -32,7 +33,7 @@ from sqlmodel import Session, col
 
 from annotate.errors import ConfigError, NotFoundError, PermissionDenied, StaleVersion
 from annotate.lifecycle.versions import ensure_annotator, write
-from annotate.markers import DEFAULT_SCHEME, stored_scheme
+from annotate.markers import DEFAULT_SCHEME, speaker_fits, stored_scheme
 from store.db import insert_ignoring_duplicates, reader, session_scope
 from store.models import (
     Coding,
@@ -178,12 +179,16 @@ def _editing_status(coding: CodingRow) -> str:
     return REVISION_REQUESTED if coding.status == REVISION_REQUESTED else IN_PROGRESS
 
 
-def _check_turn(session: Session, session_id: str, turn: int) -> None:
+def _check_turn(session: Session, session_id: str, turn: int) -> str:
+    """The turn's speaker; ``NotFoundError`` when the session has no such turn."""
     found = session.execute(
-        select(col(Turn.id)).where(col(Turn.session_id) == session_id, col(Turn.number) == turn)
+        select(col(Turn.speaker)).where(
+            col(Turn.session_id) == session_id, col(Turn.number) == turn
+        )
     ).first()
     if found is None:
         raise NotFoundError(f"session {session_id!r} has no turn {turn}")
+    return str(found[0])
 
 
 def read_coding(engine: Engine, coding_id: int, coder: str) -> CodingState:
@@ -213,9 +218,16 @@ def toggle_code(
         scheme = stored_scheme(session, coding.scheme_id)
         if code not in scheme.code_ids:
             raise ConfigError(f"unknown code {code!r} in scheme {scheme.id}")
-        _check_turn(session, coding.session_id, turn)
+        speaker = _check_turn(session, coding.session_id, turn)
         marks = _current_marks(session, coding)
         present = {m for m in marks if m[0] == turn and m[1] == code}
+        if not present and not speaker_fits(scheme, code, speaker):
+            entry = scheme.code(code)
+            raise ConfigError(
+                f"{entry.name} is a {entry.family} code, which goes on "
+                f"{'counselor' if speaker == 'client' else 'client'} turns; turn {turn} is "
+                f"the {speaker}'s"
+            )
         if present:
             marks -= present
             kind = "remove"
@@ -645,3 +657,101 @@ def import_codings(session: Session, codings: list[ImportedCoding]) -> tuple[int
                SUBMITTED)  # fmt: skip
         session.expire(mine)
     return created, updated, unchanged
+
+
+# --- what the coding screen shows ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodingView:
+    """Everything the coding screen shows for one coding, for its coder or its reviewer.
+
+    A reviewer sees the codes and the transcript, never the proposals or the other
+    coder's work; a coder sees their own codes, the proposals with their decisions, and
+    the comments of reviews that sent the coding back.
+    """
+
+    state: CodingState
+    mode: str  # "code" (the coder) | "review" (an assigned reviewer, read-only)
+    scheme: Any  # annotate.guidelines.MarkerScheme
+    turns: tuple[tuple[int, str, str], ...]  # (number, speaker, text)
+    metadata: tuple[tuple[str, str], ...]
+    suggestions: tuple[Suggestion, ...]
+    comments: tuple[str, ...]
+    version: int | None  # the current version (what a review judges)
+
+
+def coding_view(engine: Engine, coding_id: int, user: str) -> CodingView:
+    """Open a coding for its coder (``code``) or its assigned reviewer (``review``)."""
+    with Session(reader(engine)) as session:
+        coding = _locked_read(session, coding_id)
+        if coding.coder_id == user:
+            mode = "code"
+        else:
+            assigned = session.execute(
+                select(col(CodingReview.id)).where(
+                    col(CodingReview.coding_id) == coding_id,
+                    col(CodingReview.reviewer_id) == user,
+                )
+            ).first()
+            if assigned is None:
+                raise PermissionDenied(f"coding {coding_id} belongs to another coder")
+            mode = "review"
+        state = _state(session, coding, _current_marks(session, coding))
+        scheme = stored_scheme(session, coding.scheme_id)
+        turns = tuple(
+            (number, speaker, text)
+            for number, speaker, text in session.execute(
+                select(col(Turn.number), col(Turn.speaker), col(Turn.text))
+                .where(col(Turn.session_id) == coding.session_id)
+                .order_by(col(Turn.number))
+            ).all()
+        )
+        therapy = session.get(TherapySession, coding.session_id)
+        metadata = tuple(sorted(((therapy.meta if therapy else None) or {}).items()))
+        comments = tuple(
+            comment
+            for comment, passed in session.execute(
+                select(col(CodingReview.comment), col(CodingReview.passed))
+                .where(col(CodingReview.coding_id) == coding_id)
+                .order_by(col(CodingReview.reviewed_at))
+            ).all()
+            if passed is False and comment
+        )
+    if mode == "review":
+        state = CodingState(state.coding_id, state.session_id, "", state.role, state.status,
+                            state.lock_version, state.marks)  # fmt: skip
+    suggestions = tuple(suggestions_for(engine, coding.session_id, coding.scheme_id))
+    return CodingView(state, mode, scheme, turns, metadata,
+                      suggestions if mode == "code" else (), comments if mode == "code" else (),
+                      coding.current_version)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CodingReviewTask:
+    coding_id: int
+    session_id: str
+    codes: int
+
+
+def coding_review_queue(engine: Engine, reviewer: str) -> list[CodingReviewTask]:
+    """Submitted codings assigned to ``reviewer`` and not yet reviewed."""
+    with Session(reader(engine)) as session:
+        rows = session.execute(
+            select(col(Coding.id), col(Coding.session_id), col(VERSIONS.c.codes))
+            .join(CodingReview, col(CodingReview.coding_id) == col(Coding.id))
+            .join(
+                VERSIONS,
+                and_(
+                    VERSIONS.c.coding_id == col(Coding.id),
+                    VERSIONS.c.version == col(Coding.current_version),
+                ),
+            )
+            .where(
+                col(CodingReview.reviewer_id) == reviewer,
+                col(CodingReview.passed).is_(None),
+                col(Coding.status) == SUBMITTED,
+            )
+            .order_by(col(Coding.session_id))
+        ).all()
+    return [CodingReviewTask(cid, sid, len(codes)) for cid, sid, codes in rows]

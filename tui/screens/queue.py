@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,6 +14,12 @@ from textual.widgets import DataTable, Header, Input, Label, Select, Static
 from textual.worker import Worker
 
 from annotate import workflow
+from annotate.lifecycle.codings import (
+    CodingReviewTask,
+    CodingTask,
+    coding_queue,
+    coding_review_queue,
+)
 from annotate.queue import (
     QueueEntry,
     annotators_with_work,
@@ -59,6 +65,8 @@ class QueueScreen(Screen[None]):
         reviews: list[ReviewTask]
         totals: dict[str, int]
         others: list[str]  # who has work, when this annotator has none
+        codings: list[CodingTask] = field(default_factory=list)
+        coding_reviews: list[CodingReviewTask] = field(default_factory=list)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,6 +86,13 @@ class QueueScreen(Screen[None]):
         yield DataTable(id="authoring", cursor_type="row", zebra_stripes=True)
         yield Label("Reviews assigned to you (blind)", classes="panel-title")
         yield DataTable(id="reviews", cursor_type="row", zebra_stripes=True)
+        # Turn coding (3RS), shown only to those who have some.
+        yield Label("Sessions to code (rupture markers)", classes="panel-title coding-part")
+        yield DataTable(id="codings", cursor_type="row", zebra_stripes=True,
+                        classes="coding-part")  # fmt: skip
+        yield Label("Codings to review", classes="panel-title coding-part")
+        yield DataTable(id="coding-reviews", cursor_type="row", zebra_stripes=True,
+                        classes="coding-part")  # fmt: skip
         yield KeyFooter()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -96,6 +111,14 @@ class QueueScreen(Screen[None]):
         self.return_to: int | None = None  # the rationale the editor was last on
         self.first_load = True
         self.query_one("#reviews", DataTable).add_columns("session", "item", "dimension")
+        self.query_one("#codings", DataTable).add_columns(
+            "session", "client", "role", "status", "codes", "proposals"
+        )
+        self.query_one("#coding-reviews", DataTable).add_columns("session", "codes")
+        for part in self.query(".coding-part"):
+            part.display = False
+        self.codings: list[CodingTask] = []
+        self.coding_reviews: list[CodingReviewTask] = []
         authoring.focus()
         self.entries: list[QueueEntry] = []
         self.reviews: list[ReviewTask] = []
@@ -136,8 +159,11 @@ class QueueScreen(Screen[None]):
         reviews = [
             task for task in assigned_reviews if dimension is None or task.dimension == dimension
         ]
-        others = [] if everything or assigned_reviews else annotators_with_work(engine)
-        self.post_message(self.Loaded(entries, reviews, totals, others))
+        to_code = coding_queue(engine, annotator)
+        to_review = coding_review_queue(engine, annotator)
+        idle = not (everything or assigned_reviews or to_code or to_review)
+        others = annotators_with_work(engine) if idle else []
+        self.post_message(self.Loaded(entries, reviews, totals, others, to_code, to_review))
 
     @on(Loaded)
     def show(self, message: Loaded) -> None:
@@ -182,15 +208,50 @@ class QueueScreen(Screen[None]):
             reviews.add_row(
                 task.session_id, task.item_id, task.dimension, key=str(task.assignment_id)
             )
+        self._show_codings(message)
         totals = message.totals
+        coding_note = (
+            f" · {sum(1 for t in message.codings if t.status not in ('submitted', 'accepted'))}"
+            f" sessions to code"
+            if message.codings or message.coding_reviews
+            else ""
+        )
         self.query_one("#summary", Static).update(
             f"{services(self).annotator}: {totals['assigned']} rationales · "
             f"{totals.get(workflow.ACCEPTED, 0)} accepted · "
             f"{totals.get(workflow.IN_PROGRESS, 0)} in progress · "
             f"{totals.get(workflow.PENDING, 0)} pending · "
             f"{totals.get(workflow.REVISION_REQUESTED, 0)} sent back · "
-            f"{len(message.reviews)} reviews to do"
+            f"{len(message.reviews)} reviews to do{coding_note}"
         )
+
+    def _show_codings(self, message: Loaded) -> None:
+        self.codings, self.coding_reviews = message.codings, message.coding_reviews
+        for part in self.query(".coding-part"):
+            part.display = bool(message.codings or message.coding_reviews)
+        table = self.query_one("#codings", DataTable)
+        table.clear()
+        for task in message.codings:
+            table.add_row(task.session_id, task.client_id, task.role,
+                          task.status.replace("_", " "), str(task.codes),
+                          str(task.suggestions) if task.suggestions else "-",
+                          key=str(task.coding_id))  # fmt: skip
+        reviews = self.query_one("#coding-reviews", DataTable)
+        reviews.clear()
+        for review in message.coding_reviews:
+            reviews.add_row(review.session_id, str(review.codes), key=str(review.coding_id))
+
+    @on(DataTable.RowSelected, "#codings")
+    def _open_coding(self, event: DataTable.RowSelected) -> None:
+        from tui.screens.coding import CodingScreen
+
+        self.app.push_screen(CodingScreen(self.codings[event.cursor_row].coding_id))
+
+    @on(DataTable.RowSelected, "#coding-reviews")
+    def _open_coding_review(self, event: DataTable.RowSelected) -> None:
+        from tui.screens.coding import CodingScreen
+
+        self.app.push_screen(CodingScreen(self.coding_reviews[event.cursor_row].coding_id))
 
     def _cycle(self, select_id: str, choices: tuple[str, ...]) -> None:
         select = self.query_one(select_id, Select)

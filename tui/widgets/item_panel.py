@@ -11,7 +11,10 @@ from annotate.itemcontext import ItemContext
 def item_text(context: ItemContext) -> Text:
     text = Text()
     text.append(f"{context.dimension_name}", style="bold")
-    text.append(f"  ·  {context.item_id}  ·  session {context.session_id}\n", style="dim")
+    text.append(f"  ·  {context.item_id}  ·  session {context.session_id}", style="dim")
+    for key, value in context.metadata:
+        text.append(f"  ·  {key}: {value}", style="dim")
+    text.append("\n")
     text.append(f"{context.item_text}\n")
     if context.client_rating is not None:
         text.append("Client rating: ", style="bold")

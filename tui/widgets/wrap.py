@@ -110,10 +110,13 @@ def wrap(text: str, width: int) -> list[str]:
 class Hanging:
     """PREFIX, then TEXT wrapped with ``wrap`` and its continuation lines indented under it."""
 
-    def __init__(self, prefix: Text, text: str, style: StyleType = "") -> None:
+    def __init__(
+        self, prefix: Text, text: str, style: StyleType = "", after: Text | None = None
+    ) -> None:
         self.prefix = prefix
         self.text = text
         self.style = style
+        self.after = after  # a styled line under the text, at its indent (turn codes)
 
     def __str__(self) -> str:
         return self.prefix.plain + self.text
@@ -134,4 +137,8 @@ class Hanging:
             if number:
                 out.append("\n" + " " * indent)
             out.append(line, self.style)
+        if self.after is not None and self.after.plain:
+            for extra in self.after.wrap(console, max(8, room)):
+                out.append("\n" + " " * indent)
+                out.append_text(extra)
         yield out
