@@ -97,13 +97,15 @@ def _round(value: float | None) -> float | None:
 
 
 def _mean_sd(values: list[float]) -> dict[str, float | None]:
+    """Mean and SD over the folds that gave a value, and how many did (a fold of one
+    session, common when leaving one client out, gives no r)."""
     if not values:
-        return {"mean": None, "sd": None}
+        return {"mean": None, "sd": None, "folds": 0}
     mean = math.fsum(values) / len(values)
     if len(values) < 2:
-        return {"mean": _round(mean), "sd": None}
+        return {"mean": _round(mean), "sd": None, "folds": 1}
     variance = math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return {"mean": _round(mean), "sd": _round(math.sqrt(variance))}
+    return {"mean": _round(mean), "sd": _round(math.sqrt(variance)), "folds": len(values)}
 
 
 @dataclass
@@ -114,6 +116,7 @@ class _Store:
     dimensions: list[str]
     scale: tuple[int, int]
     sessions: set[str]
+    binary_above: dict[str, int]  # binary items of the instrument -> their threshold
 
 
 def _load_store(engine: Engine, instrument_id: str) -> _Store:
@@ -126,16 +129,17 @@ def _load_store(engine: Engine, instrument_id: str) -> _Store:
         if scale is None:
             raise NotFoundError(f"no instrument {instrument_id!r} in the store")
         items = connection.execute(
-            select(items_t.c.id, items_t.c.dimension)
+            select(items_t.c.id, items_t.c.dimension, items_t.c.binary_above)
             .where(items_t.c.instrument_id == instrument_id)
             .order_by(items_t.c.position)
         ).all()
         sessions = set(connection.execute(select(sessions_t.c.id)).scalars())
     dimensions: list[str] = []
-    for _, dimension in items:
+    for _, dimension, _ in items:
         if dimension not in dimensions:
             dimensions.append(dimension)
-    return _Store(dict(items), dimensions, (scale[0], scale[1]), sessions)
+    binary = {item_id: above for item_id, _, above in items if above is not None}
+    return _Store({i: d for i, d, _ in items}, dimensions, (scale[0], scale[1]), sessions, binary)
 
 
 Key = tuple[str, str]  # (session, item)
@@ -259,16 +263,28 @@ def _session_pairs(
 
 
 def _fold_sessions(folds_dir: Path) -> dict[int, set[str]]:
+    """The validation sessions of each fold of an export (K folds or one per client)."""
     path = folds_dir / "manifest.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        return {
+        folds = {
             int(entry["fold"]): set(entry["val"]["session_ids"]) for entry in manifest["fold_table"]
         }
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (is {folds_dir} an export?)") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         raise ConfigError(f"{path}: not an annotate export manifest") from None
+    if not folds:
+        raise ConfigError(f"{path}: the export has no folds (export with --folds K or loco)")
+    home: dict[str, int] = {}
+    for fold, members in sorted(folds.items()):
+        for session_id in sorted(members):
+            if home.setdefault(session_id, fold) != fold:
+                raise ConfigError(
+                    f"{path}: session {session_id!r} is in the validation files of folds "
+                    f"{home[session_id]} and {fold}; not a fold table"
+                )
+    return folds
 
 
 def evaluate(
@@ -279,6 +295,8 @@ def evaluate(
     bertscore_model: Path | None = None,
 ) -> dict[str, Any]:
     """The evaluation table (see the README's JSON shape for ``annotate evaluate``)."""
+    from annotate.evaluate_binary import binary_section
+
     store = _load_store(engine, instrument_id)
     predictions, lines, rationales = read_predictions(predictions_path, store)
     sessions = sorted({session_id for session_id, _ in predictions})
@@ -358,6 +376,9 @@ def evaluate(
         "sessions_outside_folds": len(outside),
         "rows": rows,
         "rationales": _rationale_section(engine, rationales, store, fold_sessions, bertscore_model),
+        "binary": binary_section(
+            store.binary_above, predictions, client, counselor, sessions, fold_sessions
+        ),
     }
 
 

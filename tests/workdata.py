@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from annotate.assignment import assign_authoring, assign_reviews
+from annotate.instruments import explained_items
 from store.db import session_scope
 from store.models import Draft, Rating, Rationale
 
@@ -46,7 +48,9 @@ def draft_all_pending(engine: Engine) -> None:
     with session_scope(engine) as session:
         done = set(session.execute(select(Rationale.session_id, Rationale.item_id)).all())
         units = session.execute(
-            select(Rating.session_id, Rating.item_id).where(Rating.rater_role == "client")
+            select(Rating.session_id, Rating.item_id)
+            .where(Rating.rater_role == "client")
+            .where(col(Rating.item_id).in_(explained_items()))  # not the rupture question
         ).all()
         for session_id, item_id in units:
             if (session_id, item_id) not in done:

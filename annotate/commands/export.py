@@ -12,14 +12,23 @@ from annotate.commands._common import engine, is_terminal, print_json
 
 def export(
     fmt: Annotated[
-        str, typer.Option("--format", help="openai, alpaca, sharegpt or dpo.", show_default=False)
+        str,
+        typer.Option(
+            "--format",
+            help="openai, alpaca, sharegpt, dpo, or markers (turn codes, openai layout).",
+            show_default=False,
+        ),
     ],
     out: Annotated[
         Path, typer.Option("--out", help="Output directory (created).", show_default=False)
     ],
     folds: Annotated[
-        int | None,
-        typer.Option(help="K client-grouped folds: fold_k/train.jsonl and fold_k/val.jsonl."),
+        str | None,
+        typer.Option(
+            help="K client-grouped folds (fold_k/train.jsonl and fold_k/val.jsonl), or "
+            "'loco': leave one client out, one fold per client.",
+            show_default=False,
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
     min_score: Annotated[
@@ -50,6 +59,15 @@ def export(
             "chosen and rejected as assistant messages).",
         ),
     ] = False,
+    prompt_metadata: Annotated[
+        str | None,
+        typer.Option(
+            help="KEY[,KEY]: put these session metadata keys into the user message as a "
+            "header line (never by default).",
+            show_default=False,
+        ),
+    ] = None,
+    scheme: Annotated[str, typer.Option(help="markers: the marker scheme to export.")] = "3rs",
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Write training-ready files with client-grouped folds, a manifest and an index."""
@@ -68,6 +86,10 @@ def export(
         dpo_min_edit=dpo_min_edit,
         force=force,
         conversational=conversational,
+        prompt_metadata=()
+        if prompt_metadata is None
+        else tuple(key.strip() for key in prompt_metadata.split(",")),
+        scheme_id=scheme,
     )
     store = engine()
     if is_terminal() and not as_json:
@@ -85,22 +107,45 @@ def export(
     if as_json:
         print_json(manifest)
         return
+    for line in export_summary(out, manifest):
+        typer.echo(line)
+
+
+def export_summary(out: Path, manifest: dict[str, Any]) -> list[str]:
+    """What an export wrote, for the terminal: counts, exclusions and the folds."""
     counts = manifest["counts"]
     excluded = ", ".join(f"{k} {v}" for k, v in counts["excluded"].items()) or "none"
-    typer.echo(
+    lines = [
         f"{out}: {counts['records']} records from {counts['sessions']} sessions of "
         f"{counts['clients']} clients ({manifest['format']}, target {manifest['target']})"
-    )
-    typer.echo(f"left out: {excluded}")
+    ]
+    if "codes_by_family" in counts:
+        families = ", ".join(f"{k} {v}" for k, v in counts["codes_by_family"].items())
+        lines.append(f"codes: {counts['codes']} ({families or 'none'})")
+    lines.append(f"left out: {excluded}")
     if "dpo_excluded" in counts:
         pairs_out = ", ".join(f"{k} {v}" for k, v in counts["dpo_excluded"].items()) or "none"
-        typer.echo(f"no preference pair: {pairs_out}")
+        lines.append(f"no preference pair: {pairs_out}")
+    folds = manifest["folds"]
+    if folds is not None and folds["kind"] == "loco":
+        # One line per fold would be one per client: the range says as much.
+        table = manifest["fold_table"]
+        sessions = [entry["val"]["sessions"] for entry in table]
+        val = [entry["val"]["records"] for entry in table]
+        train = [entry["train"]["records"] for entry in table]
+        lines.append(
+            f"{len(table)} folds, one per client (leave one client out): val "
+            f"{min(sessions)}-{max(sessions)} sessions and {min(val)}-{max(val)} records, "
+            f"train {min(train)}-{max(train)} records (manifest.json fold_table)"
+        )
+        return lines
     for entry in manifest["fold_table"]:
         val = entry["val"]
-        typer.echo(
+        lines.append(
             f"fold {entry['fold']}: val {val['clients']} clients, {val['sessions']} sessions, "
             f"{val['records']} records; train {entry['train']['records']} records"
         )
+    return lines
 
 
 def _cell(value: float | None, spread: float | None = None) -> str:
@@ -140,6 +185,20 @@ def format_table(result: dict[str, Any]) -> list[str]:
         if result["sessions_outside_folds"]:
             note += f"; {result['sessions_outside_folds']} session(s) in no fold"
     lines.append(note)
+    if folded:
+        # Leaving one client out, many folds hold one or two sessions: no r, no rho there.
+        used = [
+            summary.get("folds", result["folds"])
+            for row in result["rows"]
+            for dimension in dimensions
+            for summary in row["fold_summary"][dimension].values()
+        ]
+        if used and min(used) < result["folds"]:
+            lines.append(
+                f"a cell's mean±SD is over the folds that give a figure ({min(used)} to "
+                f"{max(used)} of {result['folds']}): r and rho need two sessions with "
+                "differing scores"
+            )
     return lines
 
 
@@ -177,6 +236,12 @@ def evaluate(
     if result["rationales"] is not None:
         typer.echo("")
         for line in format_rationale_table(result):
+            typer.echo(line)
+    if result["binary"] is not None:
+        from annotate.commands._evaluate_view import format_binary_tables
+
+        typer.echo("")
+        for line in format_binary_tables(result):
             typer.echo(line)
 
 

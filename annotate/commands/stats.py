@@ -110,17 +110,37 @@ def alignment_command(
     instrument: Annotated[str, typer.Option(help="Instrument whose dimensions to compare.")] = (
         "wai-sr"
     ),
+    by: Annotated[
+        str | None,
+        typer.Option(help="Per group of sessions: a metadata key (condition) or session_number."),
+    ] = None,
+    samples: SamplesOption = 1000,
+    seed: SeedOption = 20080101,
     as_json: JsonOption = False,
 ) -> None:
-    """Counselor vs client dimension scores: Pearson, Spearman, MSE, who rates higher."""
+    """Counselor vs client dimension scores (Pearson, Spearman, MSE, who rates higher) and
+    binary items (2x2 table, missed share, kappa); --by: per group with bootstrap CIs."""
+    from annotate.commands._alignment_view import grouped_json, show_binary, show_grouped
     from annotate.stats._data import records
     from annotate.stats.alignment import alignment
+    from annotate.stats.binary import binary_alignment
+    from annotate.stats.by_group import alignment_by
 
-    table = alignment(engine(), instrument)
+    store = engine()
+    grouped = alignment_by(store, by, instrument, samples, seed) if by is not None else None
+    table, binary = alignment(store, instrument), binary_alignment(store)
     if as_json:
-        print_json({"instrument": instrument, "dimensions": records(table)})
+        data: dict[str, Any] = {"instrument": instrument, "dimensions": records(table),
+                                "binary": records(binary)}  # fmt: skip
+        if grouped is not None:
+            data["by"] = grouped_json(grouped)
+        print_json(data)
+        return
+    if grouped is not None:
+        show_grouped(grouped, instrument)
         return
     show_table(table, "Counselor vs client (sessions where both rated every item)")
+    show_binary(binary)
 
 
 def edits_command(as_json: JsonOption = False) -> None:

@@ -6,6 +6,10 @@ each fold, so fold score distributions match. Within a block the client with the
 most records goes to the fold with the fewest so far, which keeps fold sizes within
 one client's record count of each other. The seed orders the blocks and breaks ties,
 so a seed always gives the same folds.
+
+Leave-one-client-out (``--folds loco``) is the other scheme: one fold per client,
+numbered in code point order of the client ids, so the numbering depends on nothing
+but the clients in the export.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass, field
+
+from annotate.errors import ConfigError
+
+LOCO = "loco"
 
 
 @dataclass
@@ -53,6 +61,25 @@ def assign_folds(clients: list[ClientStats], k: int, seed: int) -> dict[str, int
     return assignment
 
 
+def fold_spec(value: int | str | None) -> int | str | None:
+    """``--folds`` checked: None, a number of folds (at least 2) or ``loco``."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == LOCO:
+            return LOCO
+        if not (text.isascii() and text.isdigit()):
+            raise ConfigError(f"--folds must be a number of folds or {LOCO!r}, got {value!r}")
+        value = int(text)
+    if value is not None and value < 2:
+        raise ConfigError("--folds must be at least 2")
+    return value
+
+
+def assign_loco(client_ids: list[str]) -> dict[str, int]:
+    """Map each client id to its own fold: 1..n in code point order of the ids."""
+    return {client_id: fold for fold, client_id in enumerate(sorted(set(client_ids)), start=1)}
+
+
 @dataclass
 class Moments:
     """Count, mean and sample SD from running sums (ratings are small numbers)."""
@@ -84,15 +111,30 @@ class FoldTable:
     clients: list[str] = field(default_factory=list)
     sessions: list[str] = field(default_factory=list)
     scores: dict[str, Moments] = field(default_factory=dict)
+    # Sessions per metadata value: key -> value -> sessions (e.g. condition mix per fold).
+    metadata: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Exported codes per family (``--format markers`` only).
+    codes: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         self.scores = {dimension: Moments() for dimension in self.dimensions}
 
+    def add_metadata(self, meta: dict[str, str]) -> None:
+        for key, value in meta.items():
+            values = self.metadata.setdefault(key, {})
+            values[value] = values.get(value, 0) + 1
+
     def describe(self) -> dict[str, object]:
-        return {
+        described: dict[str, object] = {
             "clients": len(self.clients),
             "sessions": len(self.sessions),
             "scores": {dimension: m.summary() for dimension, m in self.scores.items()},
-            "client_ids": self.clients,
-            "session_ids": self.sessions,
+            "metadata": {
+                key: dict(sorted(values.items())) for key, values in sorted(self.metadata.items())
+            },
         }
+        if self.codes is not None:
+            described["codes"] = dict(sorted(self.codes.items()))
+        described["client_ids"] = self.clients
+        described["session_ids"] = self.sessions
+        return described

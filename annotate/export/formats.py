@@ -3,7 +3,8 @@
 The prompt is ours (versioned by ``EXPORT_PROMPT_VERSION``): the task, the item with
 its dimension and definition, and the scale; the transcript is the user input; the
 target is the rationale, the client's rating, or both. Texts are used exactly as
-stored.
+stored. ``markers`` (turn codes, :mod:`annotate.export.markers`) is written in the
+``openai`` layout and described like it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from annotate.export.records import InstrumentInfo
 
 EXPORT_PROMPT_VERSION = "1.0.0"
-FORMATS = ("openai", "alpaca", "sharegpt", "dpo")
+FORMATS = ("openai", "alpaca", "sharegpt", "dpo", "markers")
+CHAT_LAYOUT = {"markers": "openai"}  # formats written in another format's layout
 TARGETS = ("rationale", "rating", "both")
 SPEAKERS = {"client": "Client", "counselor": "Counselor"}
 
@@ -222,7 +224,7 @@ def dataset_info_entry(fmt: str, file_name: str) -> dict[str, Any]:
                 "system_tag": "system",
             },
         }
-    if fmt == "openai":
+    if CHAT_LAYOUT.get(fmt, fmt) == "openai":
         return {
             "file_name": file_name,
             "formatting": "sharegpt",
@@ -246,7 +248,7 @@ def parquet_schema(fmt: str):  # type: ignore[no-untyped-def]
     """The Arrow schema of a format (pyarrow is imported only when parquet is asked for)."""
     import pyarrow as pa
 
-    if fmt == "openai":
+    if CHAT_LAYOUT.get(fmt, fmt) == "openai":
         message = pa.struct([("role", pa.string()), ("content", pa.string())])
         return pa.schema([("messages", pa.list_(message))])
     if fmt == "sharegpt":

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annotate import __version__
-from annotate.export.folds import FoldTable
+from annotate.export.folds import LOCO, FoldTable
 from annotate.export.formats import DPO_SEPARATOR, EXPORT_PROMPT_VERSION, dataset_info_entry
 
 TOOL_NAME = "annotate"  # manifest tool.name: what `export --force` may replace
@@ -18,6 +18,10 @@ TOOL_NAME = "annotate"  # manifest tool.name: what `export --force` may replace
 FOLD_METHOD = (
     "clients sorted by mean client rating, cut into blocks of K; each block gives one "
     "client to each fold, the largest client to the smallest fold; seeded block order"
+)
+LOCO_METHOD = (
+    "leave one client out: one fold per client, folds numbered in code point order of "
+    "the client ids; fold k's val holds the k-th client's sessions, its train all others"
 )
 
 
@@ -71,6 +75,50 @@ def dataset_info(fmt: str, stems: list[str], parquet: bool) -> dict[str, Any]:
     return info
 
 
+def folds_section(options: Any, fold_count: int) -> dict[str, Any] | None:
+    """``manifest.folds``: how the folds were made (None without folds)."""
+    if not options.folds:
+        return None
+    if options.folds == LOCO:
+        return {"kind": LOCO, "k": fold_count, "seed": None, "method": LOCO_METHOD}
+    return {"kind": "stratified", "k": options.folds, "seed": options.seed, "method": FOLD_METHOD}
+
+
+def fold_table(
+    fold_tables: dict[int, FoldTable], split_records: dict[str, int]
+) -> list[dict[str, Any]]:
+    """``manifest.fold_table``: per fold its files, records and validation table."""
+    folds = []
+    for fold, table in sorted(fold_tables.items()):
+        train_stem, val_stem = f"fold_{fold}/train", f"fold_{fold}/val"
+        folds.append(
+            {
+                "fold": fold,
+                "train": {"file": f"{train_stem}.jsonl", "records": split_records[train_stem]},
+                "val": {
+                    "file": f"{val_stem}.jsonl",
+                    "records": split_records[val_stem],
+                    **table.describe(),
+                },
+            }
+        )
+    return folds
+
+
+def all_section(options: Any, overall: FoldTable, records: int) -> dict[str, Any]:
+    """``manifest.all``: the whole export (its file when there are no folds)."""
+    summary = overall.describe()
+    return {
+        "file": None if options.folds else "train.jsonl",
+        "records": records,
+        "clients": summary["clients"],
+        "sessions": summary["sessions"],
+        "scores": summary["scores"],
+        "metadata": summary["metadata"],
+        **({"codes": summary["codes"]} if "codes" in summary else {}),
+    }
+
+
 def build_manifest(
     *,
     options: Any,
@@ -103,20 +151,6 @@ def build_manifest(
             "exceeds dpo_min_edit_ratio"
         )
     all_summary = overall.describe()
-    folds = []
-    for fold, table in sorted(fold_tables.items()):
-        train_stem, val_stem = f"fold_{fold}/train", f"fold_{fold}/val"
-        folds.append(
-            {
-                "fold": fold,
-                "train": {"file": f"{train_stem}.jsonl", "records": split_records[train_stem]},
-                "val": {
-                    "file": f"{val_stem}.jsonl",
-                    "records": split_records[val_stem],
-                    **table.describe(),
-                },
-            }
-        )
     return {
         "tool": {"name": TOOL_NAME, "version": __version__},
         "format": options.fmt,
@@ -129,13 +163,10 @@ def build_manifest(
             else {}
         ),  # fmt: skip
         "target": options.target,
+        "prompt_metadata": list(options.prompt_metadata),
         "versions": provenance.describe(),
         "filters": filters,
-        "folds": (
-            {"k": options.folds, "seed": options.seed, "method": FOLD_METHOD}
-            if options.folds
-            else None
-        ),
+        "folds": folds_section(options, len(fold_tables)),
         "counts": {
             "rationales": counts.rationales,
             "records": counts.records,
@@ -149,13 +180,7 @@ def build_manifest(
                 else {}
             ),
         },
-        "all": {
-            "file": None if options.folds else "train.jsonl",
-            "records": counts.records,
-            "clients": all_summary["clients"],
-            "sessions": all_summary["sessions"],
-            "scores": all_summary["scores"],
-        },
-        "fold_table": folds,
+        "all": all_section(options, overall, counts.records),
+        "fold_table": fold_table(fold_tables, split_records),
         "files": dict(sorted(files.items())),
     }

@@ -7,6 +7,7 @@ and writes every record straight to its files.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable
@@ -18,15 +19,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from annotate import workflow
 from annotate.errors import ConfigError, NotFoundError
-from annotate.export import formats, records
-from annotate.export.folds import ClientStats, FoldTable, assign_folds
+from annotate.export import formats, metadata, records
+from annotate.export.folds import ClientStats, fold_spec
 from annotate.export.manifest import Counts, Provenance, build_manifest, dataset_info
-from annotate.export.writer import (
-    DataFile,
-    Staging,
-    describe_file,
-    write_json,
-)
+from annotate.export.plan import Plan, build_plan
+from annotate.export.writer import FileInfo, Splits, Staging, describe_file, write_json
 from annotate.guidelines import load_rubric
 from annotate.textdistance import normalised_distance
 
@@ -39,7 +36,7 @@ class ExportOptions:
 
     fmt: str
     out_dir: Path
-    folds: int | None = None
+    folds: int | str | None = None  # K, or "loco" (one fold per client)
     seed: int = 0
     min_score: int | None = None
     include_unreviewed: bool = False
@@ -49,6 +46,8 @@ class ExportOptions:
     dpo_min_edit: float = 0.1
     force: bool = False
     conversational: bool = False  # dpo: TRL's conversational preference format
+    prompt_metadata: tuple[str, ...] = ()  # session metadata keys for the prompt's header
+    scheme_id: str = "3rs"  # markers: the marker scheme whose codings are exported
 
 
 def _check(options: ExportOptions) -> int:
@@ -64,8 +63,14 @@ def _check(options: ExportOptions) -> int:
         raise ConfigError("--conversational is for --format dpo (the other formats are chats)")
     if options.conversational and options.parquet:
         raise ConfigError("--conversational writes JSONL only: drop --parquet")
-    if options.folds is not None and options.folds < 2:
-        raise ConfigError("--folds must be at least 2")
+    if options.fmt == "markers":
+        if options.target != "both":
+            raise ConfigError("--target is for the rationale formats: markers targets the codes")
+        if options.min_score is not None or options.include_unreviewed:
+            raise ConfigError(
+                "--min-score and --include-unreviewed filter rationales; --format markers "
+                "exports finished turn codings"
+            )
     if options.min_score is not None and options.include_unreviewed:
         raise ConfigError("--min-score and --include-unreviewed cannot be combined")
     if options.min_score is not None and not (
@@ -79,24 +84,13 @@ def _check(options: ExportOptions) -> int:
     return options.min_score if options.min_score is not None else rubric.threshold
 
 
-@dataclass
-class _Plan:
-    """The result of the first pass: who is in the export and in which fold."""
-
-    sessions: list[str]  # eligible sessions, in export order
-    client_of: dict[str, str]  # session -> client
-    fold_of: dict[str, int]  # client -> fold (empty without folds)
-    overall: FoldTable
-    fold_tables: dict[int, FoldTable]
-
-
 def _first_pass(
     connection: Connection,
     policy: records.Policy,
     dimensions: tuple[str, ...],
     options: ExportOptions,
     counts: Counts,
-) -> _Plan:
+) -> Plan:
     clients: dict[str, ClientStats] = {}
     client_of: dict[str, str] = {}
     sessions: list[str] = []
@@ -116,45 +110,39 @@ def _first_pass(
             sessions.append(row.session_id)
             stats.sessions.append(row.session_id)
     counts.records = sum(stats.records for stats in clients.values())
+    return build_plan(
+        connection, clients, client_of, sessions, instrument_id=policy.instrument_id,
+        dimensions=dimensions, folds=options.folds, seed=options.seed,
+    )  # fmt: skip
 
-    # Session-level dimension scores (mean client rating of the dimension's items).
-    session_scores: dict[str, dict[str, float]] = {}
-    totals: dict[str, list[float]] = {}
-    for session_id, dimension, total, count in records.session_dimension_scores(
-        connection, policy.instrument_id
-    ):
-        if session_id not in client_of:
-            continue
-        session_scores.setdefault(session_id, {})[dimension] = total / count
-        pair = totals.setdefault(session_id, [0.0, 0.0])
-        pair[0] += total
-        pair[1] += count
-    for session_id, (rating_sum, rating_count) in totals.items():
-        clients[client_of[session_id]].score_sum += rating_sum / rating_count
 
-    fold_of: dict[str, int] = {}
-    fold_tables: dict[int, FoldTable] = {}
-    if options.folds:
-        if len(clients) < options.folds:
-            raise ConfigError(
-                f"--folds {options.folds} needs at least {options.folds} clients; "
-                f"the export has {len(clients)}"
-            )
-        fold_of = assign_folds(list(clients.values()), options.folds, options.seed)
-        fold_tables = {fold: FoldTable(dimensions) for fold in range(1, options.folds + 1)}
-    overall = FoldTable(dimensions)
-    for client_id in sorted(clients):
-        tables = [overall] + ([fold_tables[fold_of[client_id]]] if fold_of else [])
-        for table in tables:
-            table.clients.append(client_id)
-    for session_id in sorted(client_of):
-        tables = [overall] + ([fold_tables[fold_of[client_of[session_id]]]] if fold_of else [])
-        for table in tables:
-            table.sessions.append(session_id)
-            for dimension, value in session_scores.get(session_id, {}).items():
-                if dimension in table.scores:
-                    table.scores[dimension].add(value)
-    return _Plan(sessions, client_of, fold_of, overall, fold_tables)
+def write_export(
+    options: ExportOptions,
+    plan: Plan,
+    write_records: Callable[[Splits], None],
+    make_manifest: Callable[[FileInfo, dict[str, int]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Stage the files, write the records, dataset_info.json and the manifest, and move
+    the export into place; on any error nothing is left behind."""
+    staging = Staging(options.out_dir, options.force)
+    try:
+        schema = formats.parquet_schema(options.fmt) if options.parquet else None
+        splits = Splits(staging.root, plan.stems, schema, plan.fold_of, plan.fold_count)
+        write_records(splits)
+        file_info, split_records = splits.close()
+        # LlamaFactory reads every format but TRL's conversational pairs.
+        info = (
+            {} if options.conversational else dataset_info(options.fmt, plan.stems, options.parquet)
+        )
+        write_json(staging.root, "dataset_info.json", info)
+        file_info["dataset_info.json"] = describe_file(staging.root, "dataset_info.json")
+        manifest = make_manifest(file_info, split_records)
+        write_json(staging.root, "manifest.json", manifest)
+    except BaseException:
+        staging.abort()
+        raise
+    staging.commit()
+    return manifest
 
 
 def export_dataset(
@@ -167,7 +155,16 @@ def export_dataset(
     ``on_progress(done, total)`` is called after each batch with the number of
     sessions written so far and the number to write.
     """
+    options = dataclasses.replace(
+        options,
+        folds=fold_spec(options.folds),
+        prompt_metadata=metadata.prompt_keys(options.prompt_metadata),
+    )
     threshold = _check(options)
+    if options.fmt == "markers":
+        from annotate.export.markers import export_markers
+
+        return export_markers(engine, options, on_progress)
     policy = records.Policy(options.instrument_id, threshold, options.include_unreviewed)
     counts = Counts()
     # One snapshot, so both passes see the same store; writers are not held up.
@@ -177,54 +174,25 @@ def export_dataset(
             raise NotFoundError(f"no instrument {options.instrument_id!r} in the store")
         dimensions = tuple(instrument.dimensions)
         plan = _first_pass(connection, policy, dimensions, options, counts)
+        metadata.check_known(options.prompt_metadata, plan.meta_of)
         if options.fmt == "dpo":
             counts.records = 0  # counted again as pairs are written
         provenance = Provenance(instrument.id, instrument.version, load_rubric().version)
-        stems = (
-            [f"fold_{k}/{split}" for k in range(1, options.folds + 1) for split in ("train", "val")]
-            if options.folds
-            else ["train"]
-        )
-        staging = Staging(options.out_dir, options.force)
-        try:
-            schema = formats.parquet_schema(options.fmt) if options.parquet else None
-            files = {stem: DataFile(staging.root, stem, schema) for stem in stems}
+
+        def write_records(splits: Splits) -> None:
             _second_pass(
-                connection,
-                policy,
-                instrument,
-                options,
-                plan,
-                files,
-                counts,
-                provenance,
+                connection, policy, instrument, options, plan, splits, counts, provenance,
                 on_progress,
-            )
-            file_info: dict[str, dict[str, Any]] = {}
-            for data_file in files.values():
-                file_info.update(data_file.close())
-            # LlamaFactory reads every format but TRL's conversational pairs.
-            info = (
-                {} if options.conversational else dataset_info(options.fmt, stems, options.parquet)
-            )
-            write_json(staging.root, "dataset_info.json", info)
-            file_info["dataset_info.json"] = describe_file(staging.root, "dataset_info.json")
-            manifest = build_manifest(
-                options=options,
-                threshold=threshold,
-                counts=counts,
-                provenance=provenance,
-                overall=plan.overall,
-                fold_tables=plan.fold_tables,
-                split_records={stem: f.records for stem, f in files.items()},
-                files=file_info,
-            )
-            write_json(staging.root, "manifest.json", manifest)
-        except BaseException:
-            staging.abort()
-            raise
-        staging.commit()
-    return manifest
+            )  # fmt: skip
+
+        def manifest(files: FileInfo, split_records: dict[str, int]) -> dict[str, Any]:
+            return build_manifest(
+                options=options, threshold=threshold, counts=counts, provenance=provenance,
+                overall=plan.overall, fold_tables=plan.fold_tables,
+                split_records=split_records, files=files,
+            )  # fmt: skip
+
+        return write_export(options, plan, write_records, manifest)
 
 
 def _second_pass(
@@ -232,36 +200,40 @@ def _second_pass(
     policy: records.Policy,
     instrument: records.InstrumentInfo,
     options: ExportOptions,
-    plan: _Plan,
-    files: dict[str, DataFile],
+    plan: Plan,
+    splits: Splits,
     counts: Counts,
     provenance: Provenance,
     on_progress: Callable[[int, int], None] | None,
 ) -> None:
     prompts = formats.PromptBuilder(instrument, options.target)
     item_json = functools.cache(formats.json_string)
-    folds = options.folds or 0
     keep_records = options.parquet  # dicts are built only for the Parquet writer
     reader = records.BatchReader(connection, policy, SESSIONS_PER_BATCH)
     for start in range(0, len(plan.sessions), SESSIONS_PER_BATCH):
         batch = plan.sessions[start : start + SESSIONS_PER_BATCH]
         rows, turns = reader.read(batch)
-        # Per session: transcript text, its JSON, and the index line's session part.
-        sessions: dict[str, tuple[str, str, str]] = {}
+        # Per session: the user text (the metadata header asked for, then the transcript),
+        # its JSON, and the index line's session part and metadata.
+        sessions: dict[str, tuple[str, str, str, str]] = {}
         for row in rows:
             if records.exclusion_reason(row, policy) is not None:
                 continue
             assert row.text is not None and row.client_rating is not None
             session = sessions.get(row.session_id)
             if session is None:
-                transcript = formats.transcript_text(turns[row.session_id])
+                meta = plan.meta_of.get(row.session_id, {})
+                transcript = metadata.header(meta, options.prompt_metadata) + (
+                    formats.transcript_text(turns[row.session_id])
+                )
                 head = {"session_id": row.session_id, "client_id": row.client_id}
                 session = sessions[row.session_id] = (
                     transcript,
                     formats.json_string(transcript),
                     json.dumps(head, ensure_ascii=False)[1:-1],
+                    json.dumps(meta, ensure_ascii=False),
                 )
-            transcript, transcript_json, head_json = session
+            transcript, transcript_json, head_json, meta_json = session
             system, system_json = prompts.system(row.item_id, row.client_rating)
             record: dict[str, Any] | None = None
             if options.fmt == "dpo":
@@ -288,14 +260,9 @@ def _second_pass(
             if row.draft_prompt_version:
                 provenance.draft_prompt_versions.add(row.draft_prompt_version)
             line = text.encode("utf-8")
-            entry = f'{head_json}, "item_id": {item_json(row.item_id)}}}\n'
-            if folds:
-                own = plan.fold_of[row.client_id]
-                for fold in range(1, folds + 1):
-                    split = "val" if fold == own else "train"
-                    files[f"fold_{fold}/{split}"].write(line, record, entry)
-            else:
-                files["train"].write(line, record, entry)
+            item = item_json(row.item_id)
+            entry = f'{head_json}, "item_id": {item}, "metadata": {meta_json}}}\n'
+            splits.write(row.client_id, line, record, entry)
         if on_progress is not None:
             on_progress(start + len(batch), len(plan.sessions))
 

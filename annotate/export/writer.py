@@ -18,18 +18,24 @@ from typing import Any
 from annotate.errors import ConfigError
 from annotate.export.manifest import TOOL_NAME
 
-PARQUET_BATCH_ROWS = 1000
+FileInfo = dict[str, dict[str, Any]]  # relative path -> {sha256, bytes[, lines]}
+PARQUET_BATCH_ROWS = 1000  # Parquet row groups are cut every this many records
 _BUFFER = 1 << 20
+# Write buffers of all files together stay under this (leave-one-client-out opens four
+# files per client); each file gets at most _BUFFER and at least _MIN_BUFFER.
+_BUFFER_BUDGET = 64 << 20
+_MIN_BUFFER = 64 << 10
+_SPARE_FILES = 64  # descriptors left for the database, Python and the libraries
 
 
 class HashedFile:
     """A binary file that counts its lines and hashes its bytes as they are written."""
 
-    def __init__(self, root: Path, name: str) -> None:
+    def __init__(self, root: Path, name: str, buffer: int = _BUFFER) -> None:
         self.name = name
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("wb", buffering=_BUFFER)
+        self._handle = path.open("wb", buffering=buffer)
         self._sha = hashlib.sha256()
         self.lines = 0
         self.bytes = 0
@@ -48,11 +54,11 @@ class HashedFile:
 class DataFile:
     """One split (e.g. ``fold_2/train``): its JSONL, ``.index.jsonl`` and Parquet files."""
 
-    def __init__(self, root: Path, stem: str, schema: Any | None) -> None:
+    def __init__(self, root: Path, stem: str, schema: Any | None, buffer: int = _BUFFER) -> None:
         self.root = root
         self.stem = stem
-        self.data = HashedFile(root, f"{stem}.jsonl")
-        self.index = HashedFile(root, f"{stem}.index.jsonl")
+        self.data = HashedFile(root, f"{stem}.jsonl", buffer)
+        self.index = HashedFile(root, f"{stem}.index.jsonl", buffer)
         self._schema = schema
         self._rows: list[dict[str, Any]] = []
         self._parquet: Any = None
@@ -69,10 +75,9 @@ class DataFile:
         if self._schema is not None:
             assert record is not None, "Parquet needs the record"
             self._rows.append(record)
-            if len(self._rows) >= PARQUET_BATCH_ROWS:
-                self._flush_parquet()
 
-    def _flush_parquet(self) -> None:
+    def flush_parquet(self) -> None:
+        """Write the pending rows as one row group (:class:`Splits` says when)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -88,11 +93,91 @@ class DataFile:
         """Close every file; return {relative path: {sha256, bytes, lines}}."""
         files = {self.data.name: self.data.close(), self.index.name: self.index.close()}
         if self._schema is not None:
-            self._flush_parquet()
+            self.flush_parquet()
             self._parquet.close()
             name = f"{self.stem}.parquet"
             files[name] = describe_file(self.root, name)
         return files
+
+
+class Splits:
+    """The data files of one export and the files each record goes to.
+
+    Without folds every record goes to ``train``; with folds, to the ``val`` file of
+    its client's fold and to the ``train`` file of every other fold. Pending Parquet
+    rows are written out every ``PARQUET_BATCH_ROWS`` records in all files at once:
+    a record is one object shared by every file it goes to, so memory holds at most
+    that many records however many folds there are (a per-file limit would let each
+    small validation file keep its client's records to the end).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        stems: list[str],
+        schema: Any | None,
+        fold_of: dict[str, int],
+        fold_count: int,
+    ) -> None:
+        _ensure_open_files(len(stems) * (3 if schema is not None else 2))
+        buffer = max(_MIN_BUFFER, min(_BUFFER, _BUFFER_BUDGET // (2 * len(stems))))
+        self.files = {stem: DataFile(root, stem, schema, buffer) for stem in stems}
+        self._fold_of = fold_of
+        self._fold_count = fold_count
+        self._parquet = schema is not None
+        self._pending = 0
+        self._targets: dict[str, list[DataFile]] = {}
+
+    def _files_of(self, client_id: str) -> list[DataFile]:
+        targets = self._targets.get(client_id)
+        if targets is None:
+            if not self._fold_count:
+                targets = [self.files["train"]]
+            else:
+                own = self._fold_of[client_id]
+                targets = [
+                    self.files[f"fold_{fold}/{'val' if fold == own else 'train'}"]
+                    for fold in range(1, self._fold_count + 1)
+                ]
+            self._targets[client_id] = targets
+        return targets
+
+    def write(
+        self, client_id: str, line: bytes, record: dict[str, Any] | None, index_tail: str
+    ) -> None:
+        for data_file in self._files_of(client_id):
+            data_file.write(line, record, index_tail)
+        if self._parquet:
+            self._pending += 1
+            if self._pending >= PARQUET_BATCH_ROWS:
+                for data_file in self.files.values():
+                    data_file.flush_parquet()
+                self._pending = 0
+
+    def close(self) -> tuple[FileInfo, dict[str, int]]:
+        """Close every file: (their :data:`FileInfo`, {stem: records})."""
+        described: FileInfo = {}
+        for data_file in self.files.values():
+            described.update(data_file.close())
+        return described, {stem: data_file.records for stem, data_file in self.files.items()}
+
+
+def _ensure_open_files(needed: int) -> None:
+    """Raise the soft limit on open files when an export needs more (many folds)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = needed + _SPARE_FILES
+    if soft == resource.RLIM_INFINITY or wanted <= soft:
+        return
+    if hard != resource.RLIM_INFINITY and wanted > hard:
+        raise ConfigError(
+            f"this export writes {needed} files at once but the open-file limit is {hard}: "
+            "raise it (ulimit -n) or use fewer folds"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def describe_file(root: Path, name: str) -> dict[str, Any]:

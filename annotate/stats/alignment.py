@@ -84,31 +84,33 @@ def alignment(engine: Engine, instrument_id: str = DEFAULT_INSTRUMENT) -> pd.Dat
     when undefined (fewer than 3 sessions, or one side constant).
     """
     import pandas as pd
-    from scipy import stats
 
     pairs = paired_scores(engine, instrument_id)
     rows = []
     for dimension in [*dimension_order(engine, instrument_id), TOTAL]:
         subset = pairs[pairs["dimension"] == dimension]
-        client, counselor = subset["client"], subset["counselor"]
-        n = len(subset)
-        pearson_r, pearson_p = _correlation(stats.pearsonr, counselor, client)
-        spearman_rho, spearman_p = _correlation(stats.spearmanr, counselor, client)
-        rows.append(
-            {
-                "dimension": dimension,
-                "n": n,
-                "pearson_r": pearson_r,
-                "pearson_p": pearson_p,
-                "spearman_rho": spearman_rho,
-                "spearman_p": spearman_p,
-                "mse": float(((counselor - client) ** 2).mean()) if n else None,
-                "counselor_higher": float((counselor > client).mean()) if n else None,
-                "client_mean": float(client.mean()) if n else None,
-                "counselor_mean": float(counselor.mean()) if n else None,
-            }
-        )
+        rows.append({"dimension": dimension, **pair_figures(subset["client"], subset["counselor"])})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def pair_figures(client: pd.Series, counselor: pd.Series) -> dict[str, float | int | None]:
+    """The alignment figures of one set of paired session scores (see ``alignment``)."""
+    from scipy import stats
+
+    n = len(client)
+    pearson_r, pearson_p = _correlation(stats.pearsonr, counselor, client)
+    spearman_rho, spearman_p = _correlation(stats.spearmanr, counselor, client)
+    return {
+        "n": n,
+        "pearson_r": pearson_r,
+        "pearson_p": pearson_p,
+        "spearman_rho": spearman_rho,
+        "spearman_p": spearman_p,
+        "mse": float(((counselor - client) ** 2).mean()) if n else None,
+        "counselor_higher": float((counselor > client).mean()) if n else None,
+        "client_mean": float(client.mean()) if n else None,
+        "counselor_mean": float(counselor.mean()) if n else None,
+    }
 
 
 def paired_scores(engine: Engine, instrument_id: str = DEFAULT_INSTRUMENT) -> pd.DataFrame:

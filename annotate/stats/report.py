@@ -30,6 +30,8 @@ from annotate.stats.agreement import (
 from annotate.stats.alignment import DEFAULT_INSTRUMENT, alignment, paired_scores
 from annotate.stats.edits import edit_stats
 from annotate.stats.lexicon import lexicon
+from annotate.stats.report_alignment import binary_section, group_sections
+from annotate.stats.report_codes import codes_section
 from store.db import reader
 from store.models import Instrument
 
@@ -261,6 +263,9 @@ def build_report(
             alignment(engine, instrument_id),
             "Counselor vs client dimension scores (sessions where both rated every item)",
         ),
+        *binary_section(engine),
+        *group_sections(engine, instrument_id, samples, seed),
+        *codes_section(engine, samples, seed),
         "<h2>Flagged by experts</h2>",
         html_table(_flag_table(engine), "Items an expert flagged with a note, oldest first"),
         "<h2>From draft to final text</h2>",

@@ -225,3 +225,103 @@ def step_chart(
     parts += _legend(list(series), right + 12, top)
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def value_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering ``low`` to ``high`` (any sign, fractions allowed)."""
+    if high <= low:
+        low, high = low - 1, high + 1
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    tick = math.floor(low / step) * step
+    ticks = [round(tick, 10)]
+    while ticks[-1] < high:
+        ticks.append(round(ticks[-1] + step, 10))
+    return ticks
+
+
+Estimate = tuple[float, float | None, float | None]  # value, 95% interval low and high
+
+
+def interval_chart(
+    title: str,
+    categories: Sequence[str],
+    series: Mapping[str, Sequence[Estimate | None]],
+    x_label: str = "",
+    y_label: str = "",
+    connect: bool = False,
+    height: int = 280,
+) -> str:
+    """Point estimates with 95% interval bars: one slot per category, one point per series
+    (side by side), a dashed line at 0; ``connect`` joins each series' points (a trajectory).
+    A missing estimate (None) leaves its place empty."""
+    slot = max(70, 7 * max((len(c) for c in categories), default=0) + 12)
+    legend = _legend_width(series)
+    width = 56 + max(300, slot * len(categories)) + legend + 10
+    left, right, top, bottom = 56, width - legend - 10, 30, height - 40
+    numbers = [v for values in series.values() for e in values if e for v in e if v is not None]
+    ticks = value_ticks(min([0.0, *numbers]), max([0.0, *numbers]))
+
+    def y_of(value: float) -> float:
+        return bottom - (bottom - top) * (value - ticks[0]) / (ticks[-1] - ticks[0])
+
+    parts = _open(width, height, title, "interval")
+    for tick in ticks:
+        parts.append(
+            f'<line x1="{left}" x2="{right}" y1="{y_of(tick):.1f}" y2="{y_of(tick):.1f}" '
+            f'stroke="#e3e3e3"/><text x="{left - 6}" y="{y_of(tick) + 4:.1f}" '
+            f'text-anchor="end" font-size="10" {_FONT}>{_number(tick)}</text>'
+        )
+    parts.append(
+        f'<line class="zero" x1="{left}" x2="{right}" y1="{y_of(0):.1f}" y2="{y_of(0):.1f}" '
+        f'stroke="#555" stroke-dasharray="4 3"/>'
+    )
+    step = (right - left) / max(len(categories), 1)
+    dodge = step * 0.6 / max(len(series), 1)
+    for c_index, category in enumerate(categories):
+        parts.append(
+            f'<text x="{left + step * (c_index + 0.5):.1f}" y="{bottom + 14}" '
+            f'text-anchor="middle" font-size="11" {_FONT}>{escape(category)}</text>'
+        )
+    for s_index, (name, estimates) in enumerate(series.items()):
+        colour = PALETTE[s_index % len(PALETTE)]
+        offset = step * 0.2 + dodge * (s_index + 0.5)
+        path: list[str] = []
+        for c_index, estimate in enumerate(estimates):
+            if estimate is None:
+                continue
+            value, low, high = estimate
+            x = left + step * c_index + offset
+            path.append(f"{'M' if not path else 'L'}{x:.1f},{y_of(value):.1f}")
+            shown = f"{value:.2f}"
+            if low is not None and high is not None:
+                shown += f" [{low:.2f}, {high:.2f}]"
+                parts.append(
+                    f'<path class="ci" d="M{x - 3:.1f},{y_of(low):.1f}H{x + 3:.1f}'
+                    f"M{x:.1f},{y_of(low):.1f}V{y_of(high):.1f}M{x - 3:.1f},{y_of(high):.1f}"
+                    f'H{x + 3:.1f}" stroke="{colour}" stroke-width="1.5" fill="none"/>'
+                )
+            parts.append(
+                f'<circle class="estimate" cx="{x:.1f}" cy="{y_of(value):.1f}" r="3.5" '
+                f'fill="{colour}"><title>{escape(name)}, {escape(categories[c_index])}: '
+                f"{shown}</title></circle>"
+            )
+        if connect and len(path) > 1:
+            parts.append(
+                f'<path class="line" d="{"".join(path)}" fill="none" stroke="{colour}" '
+                f'stroke-width="1.5" stroke-opacity="0.6"/>'
+            )
+    parts.append(f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="#555"/>')
+    parts.append(
+        f'<text x="{(left + right) / 2}" y="{height - 6}" text-anchor="middle" font-size="11" '
+        f"{_FONT}>{escape(x_label)}</text>"
+    )
+    mid = (top + bottom) / 2
+    parts.append(
+        f'<text x="14" y="{mid:.1f}" transform="rotate(-90 14 {mid:.1f})" text-anchor="middle" '
+        f'font-size="11" {_FONT}>{escape(y_label)}</text>'
+    )
+    parts += _legend(list(series), right + 12, top)
+    parts.append("</svg>")
+    return "\n".join(parts)

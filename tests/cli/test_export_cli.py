@@ -43,7 +43,7 @@ def test_export_then_evaluate(tmp_path: Path) -> None:
     val = [json.loads(line) for line in (out / "fold_1" / "val.index.jsonl").open()]
     predictions = [{**e, "rating": 3} for e in val]
     for entry in predictions:
-        del entry["line"], entry["client_id"]
+        del entry["line"], entry["client_id"], entry["metadata"]
     path = write_jsonl(tmp_path / "p.jsonl", predictions)
     table = runner.invoke(app, ["--db", db, "evaluate", str(path), "--folds-from", str(out)])
     assert table.exit_code == 0, table.output

@@ -123,4 +123,4 @@ def test_report_writes_one_html_file(demo_engine, db_url: str, tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"wrote {target}"
     html = target.read_text(encoding="utf-8")
-    assert html.count("<svg") == 6 and "22 reviews" in html
+    assert html.count("<svg") == 8 and "22 reviews" in html

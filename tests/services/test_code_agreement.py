@@ -132,3 +132,19 @@ def test_acceptance_counts_each_decision(demo_engine) -> None:  # type: ignore[n
     assert table.loc["avoidance", ["offered", "accepted", "rejected"]].tolist() == [1, 0, 1]
     assert table.loc["avoidance", "rate"] == 0.0
     assert set(table["source"]) == {"offline hinter"}
+
+
+def test_report_shows_coding_agreement_and_acceptance(demo_engine) -> None:  # type: ignore[no-untyped-def]
+    from annotate.stats.report import build_report
+
+    assert "Rupture coding" not in build_report(demo_engine, samples=20)  # no codings yet
+    import_codings_file(demo_engine, DEMO_CODINGS)
+    html = build_report(demo_engine, samples=20, seed=5)
+    section = html[html.index("<h2>Rupture coding") :]
+    section = section[: section.index("<h2>", 5)]
+    assert "Codings: 8 submitted." in section
+    alpha = code_agreement(demo_engine, samples=20, seed=5)
+    for row in alpha.itertuples():
+        assert f"{row.family}</td>" in section
+        assert f"{row.alpha:.3f}" in section
+    assert section.count("<svg") == 1

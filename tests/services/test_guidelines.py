@@ -17,6 +17,7 @@ from annotate.guidelines import (
 from annotate.importing import import_file
 from annotate.instruments import install_instrument
 from store.db import session_scope
+from store.models import Item
 from tests.factories import session_record, write_jsonl
 
 
@@ -56,10 +57,15 @@ def test_bad_instrument_file_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_rupture_instrument_loads_beside_wai_sr(engine, tmp_path: Path) -> None:
     spec = load_instrument(GUIDELINES_DIR / "instruments" / "rupture.toml")
-    with session_scope(engine) as session:
-        assert install_instrument(session, spec)
-    with session_scope(engine) as session:
+    with session_scope(engine) as session:  # every new store has it: loading it again is a no-op
         assert not install_instrument(session, spec)
+    edited = spec.model_copy(update={"version": "1.0.1"})
+    with session_scope(engine) as session:
+        assert install_instrument(session, edited)
+    with session_scope(engine) as session:
+        assert not install_instrument(session, edited)
+        item = session.get(Item, "rupture_1")
+        assert item is not None and item.binary_above == 1
     ratings = {**session_record()["client_ratings"], "rupture_1": 2}
     path = write_jsonl(tmp_path / "s.jsonl", [session_record("r", client_ratings=ratings)])
     assert import_file(engine, path).created == 1

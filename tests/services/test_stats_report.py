@@ -51,11 +51,13 @@ def test_report_is_self_contained(report_html: str) -> None:
 
 def test_report_has_every_chart_and_table(report_html: str, demo_engine) -> None:  # type: ignore[no-untyped-def]
     kinds = Counter(re.search(r'data-kind="(\w+)"', svg).group(1) for svg in _svgs(report_html))
-    assert kinds == {"steps": 1, "bar": 2, "scatter": 3}
+    assert kinds == {"steps": 1, "bar": 2, "scatter": 3, "interval": 2}
     for heading in ("Progress", "Client ratings", "Review quality", "Counselor vs client",
-                    "From draft to final text", "Words that mark each dimension"):  # fmt: skip
+                    "Ruptures and other binary items", "Counselor vs client by condition",
+                    "Counselor vs client over sessions", "From draft to final text",
+                    "Words that mark each dimension"):  # fmt: skip
         assert f"<h2>{heading}</h2>" in report_html
-    assert report_html.count("<table>") == 9
+    assert report_html.count("<table>") == 15
     assert "Krippendorff&#x27;s alpha (ordinal)" in report_html
     # the scatter plots show exactly the sessions the alignment table counts
     table = alignment(demo_engine).set_index("dimension")
@@ -73,6 +75,7 @@ def test_client_rating_bars_count_the_files(report_html: str) -> None:
         (item.split("_")[0], value)
         for session in sessions
         for item, value in session["client_ratings"].items()
+        if not item.startswith("rupture")  # the chart shows the WAI-SR dimensions
     )
     chart = next(svg for svg in _svgs(report_html) if "Client ratings" in svg)
     for (dimension, value), count in counts.items():
@@ -92,6 +95,7 @@ def test_tables_escape_text() -> None:
 def test_empty_store_still_gives_a_report(engine) -> None:  # type: ignore[no-untyped-def]
     html = build_report(engine, samples=10)
     assert "too little overlap" in html and len(_svgs(html)) == 6
+    assert "No session carries a condition." in html
 
 
 def _png_pixels(path: Path) -> tuple[int, int, bytes]:
@@ -136,5 +140,30 @@ def test_report_opens_in_headless_chromium(demo_engine, tmp_path: Path) -> None:
         timeout=120,
         text=True,
     ).stdout
-    assert dom.count("<svg") == 6 and dom.count("<table>") == 9
+    assert dom.count("<svg") == 8 and dom.count("<table>") == 15
+    assert "Ruptures and other binary items" in dom and dom.count('class="estimate"') > 0
     assert 'class="point"' in dom and "Annotation report" in dom
+
+
+def test_binary_and_group_sections_show_the_figures(report_html: str, demo_engine) -> None:  # type: ignore[no-untyped-def]
+    from annotate.stats.binary import binary_alignment
+    from annotate.stats.by_group import alignment_by
+
+    row = binary_alignment(demo_engine).iloc[0]
+    section = report_html.split("<h2>Ruptures and other binary items</h2>")[1].split("<h2>")[0]
+    cells = re.findall(r'<td class="num">(\d+)</td>', section)
+    # the 2x2 table, row by row: client yes (counselor yes, no, total), client no, total
+    a, b = int(row["client_yes_counselor_yes"]), int(row["client_yes_counselor_no"])
+    c, d = int(row["client_no_counselor_yes"]), int(row["client_no_counselor_no"])
+    assert [int(x) for x in cells[:9]] == [a, b, a + b, c, d, c + d, a + c, b + d, 14]
+    assert f"{row['missed_by_counselor']:.3f}" in section and f"{row['kappa']:.3f}" in section
+    grouped = alignment_by(demo_engine, "condition", samples=50)
+    chart = next(svg for svg in _svgs(report_html) if "Alignment gap by condition" in svg)
+    goal = grouped.dimensions[grouped.dimensions["dimension"] == "goal"]
+    for condition, gap in zip(goal["group"], goal["gap"], strict=True):
+        assert f"<title>goal, {condition}: {gap:.2f} [" in chart
+    # one point per group and WAI-SR dimension, an interval bar for each with an interval
+    assert chart.count('class="estimate"') == 5 * 3
+    assert chart.count('class="ci"') == 5 * 3
+    trajectory = next(svg for svg in _svgs(report_html) if "by session number" in svg)
+    assert trajectory.count('class="line"') == 3  # goal, task and bond joined over sessions

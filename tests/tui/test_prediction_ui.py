@@ -22,7 +22,7 @@ async def test_a_prediction_is_reviewed_blind_in_the_review_screen(
     with work_engine.connect() as connection:
         items = connection.execute(
             text("SELECT session_id, item_id, value FROM ratings WHERE rater_role = 'client' "
-                 "AND session_id IN ('s03', 's04') ORDER BY 1, 2")
+                 "AND session_id IN ('s03', 's04') AND item_id != 'rupture_1' ORDER BY 1, 2")
         ).all()  # fmt: skip
     path = write_jsonl(tmp_path / "p.jsonl", [
         {"session_id": s, "item_id": i, "rating": v, "rationale": f"Turn 2 shows it ({s}/{i})."}

@@ -21,7 +21,7 @@ from annotate.lifecycle.editor import DraftView, EditorState, SaveResult
 from annotate.queue import SENT_BACK, UNFINISHED, next_with_status
 from tui.app import services
 from tui.failures import notify_failure
-from tui.widgets.item_panel import ItemPanel
+from tui.widgets.item_panel import ItemPanel, transcript_title
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.scroll_text import ScrollText
 from tui.widgets.transcript import Transcript
@@ -126,7 +126,7 @@ class AnnotateScreen(Screen[int | None]):
         yield Header()
         with Horizontal():
             with Vertical(id="left"):
-                yield Label("Transcript", classes="panel-title")
+                yield Label("Transcript", classes="panel-title", id="transcript-title")
                 yield Transcript(id="transcript")
             with Vertical(id="right"):
                 yield ItemPanel(id="item")
@@ -180,6 +180,7 @@ class AnnotateScreen(Screen[int | None]):
             key=state.context.session_id,
         )
         self.query_one("#item", ItemPanel).show(state.context)
+        self.query_one("#transcript-title", Label).update(transcript_title(state.context))
         comments = self.query_one("#comments", ScrollText)
         if comments.display != bool(state.review_comments):
             comments.display = bool(state.review_comments)

@@ -20,7 +20,7 @@ from annotate.review import ReviewView, open_review
 from tui.app import services
 from tui.failures import notify_failure
 from tui.keys import after_keys_handed_over
-from tui.widgets.item_panel import ItemPanel
+from tui.widgets.item_panel import ItemPanel, transcript_title
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.rubric import rubric_text
 from tui.widgets.scroll_text import ScrollText
@@ -72,7 +72,7 @@ class ReviewScreen(Screen[None]):
         yield Header()
         with Horizontal():
             with Vertical(id="left"):
-                yield Label("Transcript", classes="panel-title")
+                yield Label("Transcript", classes="panel-title", id="transcript-title")
                 yield Transcript(id="transcript")
             with Vertical(id="right"):
                 yield ItemPanel(id="item")
@@ -113,6 +113,7 @@ class ReviewScreen(Screen[None]):
             message.view.context.turns, key=message.view.context.session_id
         )
         self.query_one("#item", ItemPanel).show(message.view.context)
+        self.query_one("#transcript-title", Label).update(transcript_title(message.view.context))
         self.query_one("#rationale", ScrollText).show(message.view.text)
         self.sub_title = f"review {self.index + 1} of {len(self.assignment_ids)}"
         self._send_ready()

@@ -11,10 +11,7 @@ from annotate.itemcontext import ItemContext
 def item_text(context: ItemContext) -> Text:
     text = Text()
     text.append(f"{context.dimension_name}", style="bold")
-    text.append(f"  ·  {context.item_id}  ·  session {context.session_id}", style="dim")
-    for key, value in context.metadata:
-        text.append(f"  ·  {key}: {value}", style="dim")
-    text.append("\n")
+    text.append(f"  ·  {context.item_id}  ·  session {context.session_id}\n", style="dim")
     text.append(f"{context.item_text}\n")
     if context.client_rating is not None:
         text.append("Client rating: ", style="bold")
@@ -25,6 +22,12 @@ def item_text(context: ItemContext) -> Text:
         text.append("\nCounselor's own rating (not the client's): ", style="dim")
         text.append(f"{context.counselor_rating} ({context.counselor_anchor})", style="dim")
     return text
+
+
+def transcript_title(context: ItemContext) -> str:
+    """The transcript's title with the session's metadata (condition, modality, ...)."""
+    meta = " · ".join(f"{key}: {value}" for key, value in context.metadata)
+    return f"Transcript · {meta}" if meta else "Transcript"
 
 
 class ItemPanel(Static):
