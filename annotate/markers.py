@@ -54,7 +54,7 @@ def stored_scheme(session: Session, scheme_id: str = DEFAULT_SCHEME) -> SchemeSp
     row = session.get(MarkerScheme, scheme_id)
     if row is None:
         raise NotFoundError(
-            f"no marker scheme {scheme_id!r}: load one with 'annotate markers load FILE'"
+            f"no marker scheme {scheme_id!r}: load one with 'annotate codes load FILE'"
         )
     return SchemeSpec.model_validate(
         {

@@ -66,7 +66,7 @@ def _check(data: dict[str, Any], schemes: dict[str, set[str]]) -> tuple[dict[str
     scheme = data.get("scheme", DEFAULT_SCHEME)
     if scheme not in schemes:
         problems.add(
-            f"unknown marker scheme {readers.show(scheme)}: load it with 'annotate markers load'"
+            f"unknown marker scheme {readers.show(scheme)}: load it with 'annotate codes load'"
         )
     codes = data.get("codes")
     marks: list[tuple[int, str]] = []
