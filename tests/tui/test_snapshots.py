@@ -103,3 +103,29 @@ def test_help_screen(snap_compare, work_engine, size) -> None:  # type: ignore[n
         await _steady(pilot)
 
     assert snap_compare(create_app(work_engine, "ana"), terminal_size=size, run_before=open_help)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_coding_screen(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
+    """A Chinese rupture session with imported codes, a hinter proposal and the legend."""
+    from annotate.drafting.markers import run_markers
+    from annotate.lifecycle.codings import assign_codings, toggle_code
+
+    assign_codings(work_engine, ["ana"], sessions=["s14"])
+    run_markers(work_engine, None, sessions=["s14"])
+    with work_engine.connect() as connection:
+        (coding_id,) = connection.exec_driver_sql("SELECT id FROM codings").one()
+    for version, (turn, code) in enumerate([(6, "complaint"), (8, "avoidance"),
+                                            (9, "metacommunicate")]):  # fmt: skip
+        toggle_code(work_engine, coding_id, "ana", turn, code, version)
+
+    async def open_coding(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        pilot.app.screen.query_one("#codings").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        for _ in range(9):  # to turn 10, which the hinter marked
+            await pilot.press("down")
+        await _steady(pilot)
+
+    assert snap_compare(create_app(work_engine, "ana"), terminal_size=size, run_before=open_coding)

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Key
 from textual.message import Message
 from textual.screen import Screen
@@ -90,8 +90,9 @@ class CodingScreen(Screen[None]):
         with Horizontal(id="coding-body"):
             yield CodingTranscript(id="coding-turns")
             with Vertical(id="coding-side"):
-                yield Static(id="coding-legend")
-                yield Static(id="coding-turn")
+                yield Static(id="coding-turn")  # the current turn first: always in sight
+                with VerticalScroll(id="coding-legend-box"):
+                    yield Static(id="coding-legend")
         yield Input(placeholder="what should the coder change? Enter sends it back",
                     id="coding-comment")  # fmt: skip
         yield KeyFooter()
