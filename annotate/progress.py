@@ -31,6 +31,7 @@ COUNTED = {
     "rationale_versions": ("rationale_versions", None),
     "reviews": ("reviews", None),
     "annotators": ("annotators", None),
+    "codings": ("codings", None),
 }
 
 
@@ -202,3 +203,38 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
         "by_annotator": dict(sorted(by_annotator.items())),
         "by_dimension": by_dimension,
     }
+
+
+CODING_STAGES = ("pending", "in_progress", "submitted", "accepted", "revision_requested")
+
+
+def coding_detail(engine: Engine) -> dict[str, dict[str, int]]:
+    """Turn coding (3RS) per coder: codings by role and status, and reviews of codings
+    given and still to do. Empty when nobody codes."""
+    codings = table("codings", column("id"), column("coder_id"), column("role"),
+                    column("status"))  # fmt: skip
+    reviews = table("coding_reviews", column("reviewer_id"), column("passed"),
+                    column("coding_id"))  # fmt: skip
+    by_coder: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"primary": 0, "second": 0, **dict.fromkeys(CODING_STAGES, 0),
+                 "reviews_given": 0, "reviews_pending": 0}
+    )  # fmt: skip
+    with reader(engine).connect() as connection:
+        for coder, role, status, n in connection.execute(
+            select(codings.c.coder_id, codings.c.role, codings.c.status, func.count())
+            .group_by(codings.c.coder_id, codings.c.role, codings.c.status)
+        ).all():
+            row = by_coder[coder]
+            row[role] = row.get(role, 0) + n
+            row[status] = row.get(status, 0) + n
+        for reviewer, passed, status, n in connection.execute(
+            select(reviews.c.reviewer_id, reviews.c.passed, codings.c.status, func.count())
+            .join(codings, codings.c.id == reviews.c.coding_id)
+            .group_by(reviews.c.reviewer_id, reviews.c.passed, codings.c.status)
+        ).all():
+            row = by_coder[reviewer]
+            if passed is not None:
+                row["reviews_given"] += n
+            elif status == "submitted":
+                row["reviews_pending"] += n
+    return {name: by_coder[name] for name in sorted(by_coder)}

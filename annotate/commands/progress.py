@@ -21,6 +21,7 @@ LABELS = {
     "rationale_versions": "Saved rationale versions",
     "reviews": "Reviews",
     "annotators": "Annotators",
+    "codings": "Turn codings (3RS)",
 }
 
 
@@ -28,10 +29,11 @@ def progress(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show how many sessions, items, ratings, drafts, rationales and reviews are stored."""
-    from annotate.progress import counts, detail
+    from annotate.progress import coding_detail, counts, detail
 
     store = engine()
-    figures: dict[str, Any] = {**counts(store), **detail(store)}
+    figures: dict[str, Any] = {**counts(store), **detail(store),
+                               "codings_by_coder": coding_detail(store)}  # fmt: skip
     if as_json:
         print_json(figures)
         return
@@ -43,6 +45,35 @@ def progress(
             typer.echo("")
             for line in detail_table(title, figures[key]):
                 typer.echo(line)
+    if figures["codings_by_coder"]:
+        typer.echo("")
+        for line in coding_table(figures["codings_by_coder"]):
+            typer.echo(line)
+
+
+CODING_COLUMNS = (
+    ("primary", "primary"),
+    ("second", "second"),
+    ("pending", "pending"),
+    ("in_progress", "in progress"),
+    ("submitted", "submitted"),
+    ("accepted", "accepted"),
+    ("revision_requested", "sent back"),
+    ("reviews_given", "reviews given"),
+    ("reviews_pending", "to review"),
+)
+
+
+def coding_table(rows: dict[str, dict[str, int]]) -> list[str]:
+    """Turn coding per coder, as plain text."""
+    headers = ["coder (3RS)", *(label for _, label in CODING_COLUMNS)]
+    body = [[name, *(str(row[key]) for key, _ in CODING_COLUMNS)] for name, row in rows.items()]
+    widths = [max(len(r[i]) for r in [headers, *body]) for i in range(len(headers))]
+    return [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths,
+                                                                               strict=True)))
+        for r in [headers, *body]
+    ]  # fmt: skip
 
 
 COLUMNS = (

@@ -78,7 +78,8 @@ def demo(
     typer.echo(
         f"demo ready in {_safe_url(url)}: {figures['sessions']} sessions, "
         f"{figures['items']} items, {figures['drafts']} drafts, "
-        f"{figures['rationales']} rationales, {figures['reviews']} reviews"
+        f"{figures['rationales']} rationales, {figures['reviews']} reviews, "
+        f"{figures['codings']} turn codings"
     )
     if ui and sys.stdin.isatty() and sys.stdout.isatty():
         _open_demo_ui(store)

@@ -285,3 +285,30 @@ def test_import_refuses_duplicates_and_a_second_primary(demo_engine, tmp_path: P
         f"{path}:1: session 's03' already has another primary coder ('ben', in the store)",
         f"{path}:2: 'ben' codes session 's03' as primary, not second",
     ]
+
+
+def test_progress_counts_codings_per_coder(demo_engine) -> None:  # type: ignore[no-untyped-def]
+    from annotate.progress import coding_detail, counts
+
+    assert coding_detail(demo_engine) == {}
+    assign_codings(demo_engine, ["ana", "ben"], sessions=["s03", "s11"], second_fraction=1.0,
+                   reviewers=True)  # fmt: skip
+    rows = _rows(demo_engine, "SELECT id, session_id, coder_id, role FROM codings")
+    primary = {sid: (cid, coder) for cid, sid, coder, role in rows if role == "primary"}
+    coding_id, coder = primary["s11"]
+    submit_coding(demo_engine, coding_id, coder, 0)
+    reviewer = _rows(demo_engine, "SELECT reviewer_id FROM coding_reviews WHERE coding_id = :c",
+                     c=coding_id)[0][0]  # fmt: skip
+    figures = coding_detail(demo_engine)
+    for name in ("ana", "ben"):
+        mine = [r for r in rows if r[2] == name]
+        assert figures[name]["primary"] == sum(1 for r in mine if r[3] == "primary")
+        assert figures[name]["second"] == sum(1 for r in mine if r[3] == "second")
+        assert figures[name]["submitted"] == (1 if name == coder else 0)
+        assert figures[name]["pending"] == len(mine) - figures[name]["submitted"]
+        assert figures[name]["reviews_pending"] == (1 if name == reviewer else 0)
+    review_coding(demo_engine, coding_id, reviewer, 1, True)
+    figures = coding_detail(demo_engine)
+    assert figures[reviewer]["reviews_given"] == 1 and figures[reviewer]["reviews_pending"] == 0
+    assert figures[coder]["accepted"] == 1
+    assert counts(demo_engine)["codings"] == len(rows) == 4

@@ -146,3 +146,32 @@ async def test_reviewer_sends_back_with_a_comment_and_sees_no_proposals(work_eng
         await _open_coding(pilot)
         shown = " ".join(screen_text(pilot).split())
         assert "Sent back:" in shown and "turn 12 is masking" in shown
+
+
+async def test_progress_screen_shows_coding_per_coder(work_engine) -> None:  # type: ignore[no-untyped-def]
+    from annotate.progress import coding_detail
+    from tui.screens.progress import CODING, ProgressScreen
+
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        assert isinstance(app.screen, ProgressScreen)
+        assert not app.screen.table("coding-by-coder").display  # nobody codes yet
+    import_codings_file(work_engine, DEMO_CODINGS)
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ProgressScreen)
+        table = screen.table("coding-by-coder")
+        assert table.display
+        expected = coding_detail(work_engine)
+        shown = {table.get_row_at(i)[0]: table.get_row_at(i)[1:] for i in range(table.row_count)}
+        assert shown == {
+            name: [str(row[key]) for key, _ in CODING] for name, row in expected.items()
+        }
+        assert set(shown) == {"ben", "chen"}

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, Static
 from textual.worker import Worker
 
-from annotate.progress import counts, detail
+from annotate.progress import coding_detail, counts, detail
 from tui.app import services
 from tui.failures import notify_failure
 from tui.widgets.key_footer import KeyFooter
@@ -39,7 +39,14 @@ TABLES = (
         "Reviews, by annotator (given as reviewer; scores received as author)",
     ),
     ("scores-by-dimension", "Review scores, by dimension"),
+    ("coding-by-coder", "Rupture coding (3RS), by coder"),
 )
+CODING = (
+    ("primary", "primary"), ("second", "second"), ("pending", "pending"),
+    ("in_progress", "in progress"), ("submitted", "submitted"), ("accepted", "accepted"),
+    ("revision_requested", "sent back"), ("reviews_given", "reviewed"),
+    ("reviews_pending", "to review"),
+)  # fmt: skip
 
 
 def _mean(value: float | None) -> str:
@@ -58,14 +65,15 @@ class ProgressScreen(Screen[None]):
     class Loaded(Message):
         totals: dict[str, int]
         figures: dict[str, dict[str, dict[str, Any]]]
+        coding: dict[str, dict[str, int]]
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="totals")
         with VerticalScroll(id="tables"):
             for table_id, title in TABLES:
-                yield Label(title, classes="panel-title")
-                yield DataTable(id=table_id, cursor_type="row")
+                yield Label(title, classes=f"panel-title {table_id}")
+                yield DataTable(id=table_id, cursor_type="row", classes=table_id)
         yield KeyFooter()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -83,6 +91,9 @@ class ProgressScreen(Screen[None]):
             "annotator", "reviews given", "to review", *means
         )
         self.table("scores-by-dimension").add_columns("dimension", "reviews", *means)
+        self.table("coding-by-coder").add_columns("coder", *(label for _, label in CODING))
+        for part in self.query(".coding-by-coder"):
+            part.display = False  # shown once somebody codes
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -91,7 +102,7 @@ class ProgressScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="progress")
     def load(self) -> None:
         engine = services(self).engine
-        self.post_message(self.Loaded(counts(engine), detail(engine)))
+        self.post_message(self.Loaded(counts(engine), detail(engine), coding_detail(engine)))
 
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
@@ -115,6 +126,10 @@ class ProgressScreen(Screen[None]):
             means = [_mean(row["score_means"][key]) for key, _ in MEANS]
             self.table("authoring-by-dimension").add_row(name, str(row["items"]), *stages)
             self.table("scores-by-dimension").add_row(name, str(row["reviews"]), *means)
+        for part in self.query(".coding-by-coder"):
+            part.display = bool(message.coding)
+        for name, row in message.coding.items():
+            self.table("coding-by-coder").add_row(name, *(str(row[key]) for key, _ in CODING))
 
     def action_back(self) -> None:
         self.dismiss()
