@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +29,14 @@ from sqlmodel import Session, col
 from annotate.drafting.base import ProviderError, Reply, scrub_secret
 from annotate.drafting.context import TurnText
 from annotate.drafting.grounding import _json_candidates, quote_in
-from annotate.drafting.prompt import LANGUAGE_NAMES, PROMPTS_DIR, PromptMeta, _compiled, turn_line
+from annotate.drafting.prompt import (
+    LANGUAGE_NAMES,
+    PROMPTS_DIR,
+    PromptMeta,
+    _compiled,
+    estimate_tokens,
+    turn_line,
+)
 from annotate.drafting.providers import DraftSettings, OpenAIProvider, response_format_field
 from annotate.errors import ConfigError, NotFoundError
 from annotate.guidelines import MarkerScheme
@@ -227,6 +233,42 @@ class MarkerProvider(OpenAIProvider):
 # --- the batch --------------------------------------------------------------------------
 
 
+def windows(context: SessionTurns, budget: int) -> list[SessionTurns]:
+    """The session's turns in consecutive windows of at most ``budget`` estimated tokens
+    (one window when the whole transcript fits): every turn is coded, a long session in
+    several requests instead of one the server would refuse."""
+    parts: list[list[TurnText]] = [[]]
+    used = 0
+    for turn in context.turns:
+        cost = estimate_tokens(turn_line(turn))
+        if parts[-1] and used + cost > budget:
+            parts.append([])
+            used = 0
+        parts[-1].append(turn)
+        used += cost
+    return [SessionTurns(context.session_id, context.language, tuple(part)) for part in parts]
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, reply: Reply, raw: str | None) -> None:
+        super().__init__(message)
+        self.message, self.reply, self.raw = message, reply, raw
+
+
+def _summed(replies: list[Reply]) -> Reply:
+    """One session's requests as one reply: tokens and latency added up."""
+
+    def total(values: list[int | float | None]) -> int | float | None:
+        known = [v for v in values if v is not None]
+        return sum(known) if known else None
+
+    return Reply(
+        tokens_in=total([r.tokens_in for r in replies]),  # type: ignore[arg-type]
+        tokens_out=total([r.tokens_out for r in replies]),  # type: ignore[arg-type]
+        latency_ms=total([r.latency_ms for r in replies]),
+    )
+
+
 @dataclass
 class MarkerRun:
     sessions: int = 0
@@ -372,26 +414,38 @@ def run_markers(
             store(context, None, hint_offline(scheme, context), None, None)
         return run
 
+    async def ask(part: SessionTurns) -> tuple[Reply, list[Proposal]]:
+        """One request for a window of turns; ``_Failed`` says why it gave nothing."""
+        try:
+            reply = await provider.draft(part)  # type: ignore[arg-type,union-attr]
+        except ProviderError as error:
+            raise _Failed(str(error), Reply(latency_ms=error.latency_ms), None) from None
+        if reply.finish_reason == "length":
+            cut = f"cut at max_tokens={reply.params.get('max_tokens')}: raise --max-tokens"
+            raise _Failed(cut, reply, reply.content)
+        try:
+            return reply, parse_markers(reply.content)
+        except MarkerReplyError as error:
+            raise _Failed(f"unusable reply: {error}", reply, reply.content) from None
+
     async def one(context: SessionTurns, gate: asyncio.Semaphore) -> None:
+        parts = windows(context, provider.settings.context_budget)  # type: ignore[union-attr]
+        replies: list[Reply] = []
+        proposals: list[Proposal] = []
+        contents: list[str] = []
         async with gate:
-            started = time.perf_counter()
-            try:
-                reply = await provider.draft(context)  # type: ignore[arg-type]
-            except ProviderError as error:
-                store(context, Reply(latency_ms=error.latency_ms), None, str(error), None)
-                return
-            if reply.finish_reason == "length":
-                store(context, reply, None,
-                      f"cut at max_tokens={reply.params.get('max_tokens')}: raise --max-tokens",
-                      reply.content)  # fmt: skip
-                return
-            try:
-                proposals = parse_markers(reply.content)
-            except MarkerReplyError as error:
-                store(context, reply, None, f"unusable reply: {error}", reply.content)
-                return
-            reply.latency_ms = reply.latency_ms or (time.perf_counter() - started) * 1000
-            store(context, reply, proposals, None, reply.content)
+            for part in parts:
+                try:
+                    reply, found = await ask(part)
+                except _Failed as failed:
+                    where = f" (turns {part.turns[0].number}-{part.turns[-1].number})"
+                    error = failed.message + (where if len(parts) > 1 else "")
+                    store(context, _summed([*replies, failed.reply]), None, error, failed.raw)
+                    return
+                replies.append(reply)
+                proposals.extend(found)
+                contents.append(reply.content or "")
+        store(context, _summed(replies), proposals, None, "\n".join(contents))
 
     async def main() -> None:
         gate = asyncio.Semaphore(max(1, concurrency))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -111,3 +112,27 @@ def test_hinter_keeps_client_markers_off_counselor_turns() -> None:
                                      TurnText(2, "client", "Whatever.")))  # fmt: skip
     proposals = hint_offline(default_markers(), turns)
     assert [(p.turn, p.code) for p in proposals] == [(2, "shutdown")]
+
+
+def test_a_long_session_is_coded_in_windows_covering_each_turn(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
+    from annotate.drafting.markers import SessionTurns, windows
+    from annotate.drafting.prompt import estimate_tokens, turn_line
+
+    settings = _settings(fake)
+    settings.context_budget = 200  # the smallest --context-budget: s07 needs several windows
+    run = run_markers(demo_engine, settings, sessions=["s07"])
+    assert run.ok == 1
+    asked = fake.requests["s07/markers"]
+    assert asked > 1
+    prompts = fake.prompts[-asked:]
+    seen = [int(n) for prompt in prompts for n in re.findall(r"^\[(\d+)\] ", prompt, re.M)]
+    turns = _rows(demo_engine, "SELECT number FROM turns WHERE session_id = 's07'")
+    assert sorted(seen) == sorted(n for (n,) in turns)  # each turn in exactly one window
+    (tokens,) = _rows(demo_engine, "SELECT tokens_in FROM marker_drafts")[0]
+    assert tokens > 0
+    from annotate.drafting.context import TurnText
+
+    long = SessionTurns("x", "en", tuple(TurnText(n, "client", "word " * 50) for n in range(1, 30)))
+    parts = windows(long, 200)
+    assert [t.number for part in parts for t in part.turns] == list(range(1, 30))
+    assert all(sum(estimate_tokens(turn_line(t)) for t in part.turns) <= 200 for part in parts)
