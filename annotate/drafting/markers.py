@@ -70,6 +70,17 @@ MARKER_SCHEMA: dict[str, Any] = {
 }
 
 
+def marker_schema(scheme: MarkerScheme) -> dict[str, Any]:
+    """The reply schema with the scheme's code ids as an enum: a server that constrains
+    its output to the schema (llama.cpp's grammar, vLLM's guided decoding) can then only
+    name codes that exist."""
+    item = MARKER_SCHEMA["properties"]["markers"]["items"]
+    code = {"type": "string", "enum": scheme.code_ids}
+    items = {**item, "properties": {**item["properties"], "code": code}}
+    markers = {**MARKER_SCHEMA["properties"]["markers"], "items": items}
+    return {**MARKER_SCHEMA, "properties": {"markers": markers}}
+
+
 @dataclass(frozen=True)
 class SessionTurns:
     """What a proposer needs for one session (plain data)."""
@@ -209,6 +220,7 @@ class MarkerProvider(OpenAIProvider):
         self.marker_template = marker_template()
         self.prompt_version = self.marker_template.version
         self.prompt_hash = self.marker_template.hash
+        self.schema = marker_schema(scheme)
 
     def _request(  # type: ignore[override]
         self, context: SessionTurns, response_format: str, max_tokens: int, budget: int
@@ -221,7 +233,7 @@ class MarkerProvider(OpenAIProvider):
         }
         if self.settings.seed is not None:
             request["seed"] = self.settings.seed
-        field = response_format_field(response_format, "turn_markers", MARKER_SCHEMA)
+        field = response_format_field(response_format, "turn_markers", self.schema)
         if field is not None:
             request["response_format"] = field
         return request
