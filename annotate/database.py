@@ -54,19 +54,21 @@ def database_error(db: str | None, error: DBAPIError) -> AnnotateError:
 
 def initialise(db: str | None = None) -> tuple[Engine, str | None]:
     """Run migrations up to head and install the default instrument; return the old revision."""
-    from annotate.guidelines import (
-        RUPTURE_INSTRUMENT,
-        default_instrument,
-        default_markers,
-        load_instrument,
-    )
-    from annotate.instruments import install_instrument
-    from annotate.markers import install_markers
-    from store.models import Instrument, MarkerScheme
-
     engine = _engine(db)
     try:
         before = migrate.current_revision(engine)
+        if before is None and _create_head(engine):
+            return engine, None  # a new database: schema and defaults in one step, no ORM
+        from annotate.guidelines import (
+            RUPTURE_INSTRUMENT,
+            default_instrument,
+            default_markers,
+            load_instrument,
+        )
+        from annotate.instruments import install_instrument
+        from annotate.markers import install_markers
+        from store.models import Instrument, MarkerScheme
+
         if before != migrate.HEAD_REVISION:
             if before is not None and before not in migrate.known_revisions():
                 raise _newer_schema(before)
@@ -74,7 +76,7 @@ def initialise(db: str | None = None) -> tuple[Engine, str | None]:
         with session_scope(engine) as session:
             install_instrument(session, default_instrument())
             # The rupture question and 3RS come with every store; a team's own edited
-            # copies (``instrument load``, ``markers load``) are never overwritten here.
+            # copies (``instrument load``, ``codes load``) are never overwritten here.
             if session.get(Instrument, "rupture") is None:
                 install_instrument(session, load_instrument(RUPTURE_INSTRUMENT))
             if session.get(MarkerScheme, default_markers().id) is None:
@@ -82,6 +84,27 @@ def initialise(db: str | None = None) -> tuple[Engine, str | None]:
     except DBAPIError as error:
         raise database_error(db, error) from None
     return engine, before
+
+
+def _create_head(engine: Engine) -> bool:
+    """Create the head schema and the default instruments on a database that has none;
+    False if the head file is stale or another process created the schema meanwhile
+    (then the caller migrates as usual)."""
+    from sqlalchemy import inspect
+
+    from annotate.new_store import install_defaults
+    from store.db import advisory_lock
+    from store.schema import create_head, head_is_current
+
+    if not head_is_current(engine.dialect.name):
+        return False
+    with engine.begin() as connection:  # SQLite: BEGIN IMMEDIATE, so one creator at a time
+        advisory_lock(connection, "annotate.schema")
+        if inspect(connection).has_table("alembic_version"):
+            return False
+        create_head(connection)
+        install_defaults(connection)
+    return True
 
 
 def open_store(db: str | None = None, *, create: bool = False) -> Engine:

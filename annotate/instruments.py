@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
-
 from sqlalchemy import Select
 from sqlmodel import Session, col, select
 
+from annotate.catalog import ItemCatalog
 from annotate.guidelines import InstrumentSpec
 from store.models import Instrument, Item
-
-
-@dataclass
-class ItemCatalog:
-    """What the database's instruments allow: item -> (instrument, scale)."""
-
-    item_instrument: dict[str, str]
-    instrument_items: dict[str, frozenset[str]]
-    scales: dict[str, tuple[int, int]]
-
-    @cached_property
-    def item_scales(self) -> dict[str, tuple[int, int]]:
-        return {item: self.scales[inst] for item, inst in self.item_instrument.items()}
 
 
 def explained_items() -> Select:  # type: ignore[type-arg]

@@ -367,8 +367,9 @@ def _markers(prompt: str, fault: str) -> str:
     counselor = [t for t in turns if t[1] == "counselor" and "?" in t[2]]
     if counselor:
         number, _, text = counselor[0]
-        proposals.append({"turn": number, "code": "explore", "quote": text.split("?")[0][-20:],
-                          "reason": "The counselor asks about the client's experience."})  # fmt: skip
+        reason = "The counselor asks about the client's experience."
+        quote = text.split("?")[0][-20:]
+        proposals.append({"turn": number, "code": "explore", "quote": quote, "reason": reason})
     if fault == "markers-ungrounded":
         first_counselor = next((t[0] for t in turns if t[1] == "counselor"), 1)
         first_client = next((t[0] for t in turns if t[1] == "client"), 1)

@@ -114,39 +114,38 @@ def read_jsonl(path: Path, on_bytes: Callable[[int], None] | None = None) -> Ite
         for number, raw in enumerate(handle, start=1):
             if on_bytes is not None:
                 on_bytes(len(raw))
-            try:
-                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as error:
-                yield RawRecord(number, None, f"not valid UTF-8 (byte {error.start + 1})")
-                continue
-            if not text.strip():
-                continue
-            if "\x00" in text:
-                yield RawRecord(number, None, "contains a NUL byte")
-                continue
-            try:
-                data = json.loads(text, object_pairs_hook=_unique_keys)
-            except json.JSONDecodeError as error:
-                yield RawRecord(number, None, f"not valid JSON: {error.msg} (column {error.colno})")
-                continue
-            except DuplicateKey as error:
-                yield RawRecord(number, None, f"duplicate key {json.dumps(error.key)}")
-                continue
-            except RecursionError:
-                yield RawRecord(number, None, "not valid JSON: nested too deeply")
-                continue
-            except ValueError:  # Python refuses integers of more than 4300 digits
-                yield RawRecord(number, None, "not valid JSON: a number is too long")
-                continue
-            if not isinstance(data, dict):
-                yield RawRecord(number, None, "expected a JSON object")
-                continue
-            # NUL and surrogates can only come from \u escapes (raw NUL is caught above).
-            problem = unstorable(data) if "\\u" in text else None
-            if problem is not None:
-                yield RawRecord(number, None, problem)
-                continue
-            yield RawRecord(number, data)
+            record = parse_line(number, raw)
+            if record is not None:
+                yield record
+
+
+def parse_line(number: int, raw: bytes) -> RawRecord | None:
+    """One JSONL line as a record (or the reason it is unreadable); None for a blank line."""
+    try:
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as error:
+        return RawRecord(number, None, f"not valid UTF-8 (byte {error.start + 1})")
+    if not text.strip():
+        return None
+    if "\x00" in text:
+        return RawRecord(number, None, "contains a NUL byte")
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as error:
+        return RawRecord(number, None, f"not valid JSON: {error.msg} (column {error.colno})")
+    except DuplicateKey as error:
+        return RawRecord(number, None, f"duplicate key {json.dumps(error.key)}")
+    except RecursionError:
+        return RawRecord(number, None, "not valid JSON: nested too deeply")
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        return RawRecord(number, None, "not valid JSON: a number is too long")
+    if not isinstance(data, dict):
+        return RawRecord(number, None, "expected a JSON object")
+    # NUL and surrogates can only come from \u escapes (raw NUL is caught above).
+    problem = unstorable(data) if "\\u" in text else None
+    if problem is not None:
+        return RawRecord(number, None, problem)
+    return RawRecord(number, data)
 
 
 def _csv_rows(

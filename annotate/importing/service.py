@@ -3,38 +3,32 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection, Engine
 
+from annotate.catalog import ItemCatalog, read_catalog
 from annotate.errors import AnnotateError, ConfigError, ImportFailed
-from annotate.guidelines import load_rubric
-from annotate.importing import readers, validation
-from annotate.instruments import item_catalog
-from annotate.lifecycle.reviews import ImportedReview, import_reviews, scored_version, version_kinds
-from annotate.lifecycle.versions import current_texts, import_texts, locked_rationales
-from store.db import advisory_write_lock, bulk_insert, insert_ignoring_duplicates
-from store.models import (
-    Annotator,
-    Client,
-    Counselor,
-    ImportRecord,
-    Rating,
-    Review,
-    TherapySession,
-    Turn,
-    utcnow,
-)
+from annotate.importing import parsing, readers, validation
+from annotate.importing.fast import SessionRows, session_rows
+from store.db import advisory_lock, insert_rows, stored_timestamp
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 MAX_ERRORS = 50
 TURN_COLUMNS = ["session_id", "number", "speaker", "text"]
 RATING_COLUMNS = ["session_id", "item_id", "rater_role", "value"]
+SESSION_COLUMNS = ["id", "client_id", "counselor_id", "session_number", "language", "meta",
+                   "content_hash", "created_at"]  # fmt: skip
 CHUNK = 500
 
 
@@ -85,54 +79,14 @@ class _Errors:
             self.dropped += 1
 
     def extend(self, lines: list[str]) -> None:
-        for text in lines:
+        for line in lines:
             if len(self.lines) < MAX_ERRORS:
-                self.lines.append(text)
+                self.lines.append(line)
             else:
                 self.dropped += 1
 
     def __bool__(self) -> bool:
         return bool(self.lines)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _raw_records(
-    path: Path,
-    kind: str | None,
-    ratings_path: Path | None,
-    on_bytes: Callable[[int], None] | None,
-    errors: _Errors,
-) -> Iterator[readers.RawRecord]:
-    fmt = readers.file_format(path)
-    if fmt == "jsonl":
-        yield from readers.read_jsonl(path, on_bytes)
-        return
-    if kind == "sessions" or ratings_path is not None:
-        if ratings_path is None:
-            raise ConfigError(f"{path}: a sessions CSV needs --ratings FILE with the ratings")
-        ratings, rating_errors, rating_lines = readers.read_ratings_csv(ratings_path)
-        errors.extend(rating_errors)
-        seen: set[str] = set()
-        for record in readers.read_session_csv(path, ratings, on_bytes):
-            if record.data is not None:
-                seen.add(record.data["session_id"])
-            yield record
-        for session_id in readers.missing_from_turns(ratings, seen):
-            errors.extend(
-                [
-                    f"{ratings_path}:{rating_lines[session_id]}: ratings for session "
-                    f"{readers.show(session_id)} have no turns in {path.name}"
-                ]
-            )
-        return
-    yield from readers.read_csv_records(path, on_bytes)
 
 
 def import_file(
@@ -158,68 +112,123 @@ def import_file(
         raise ConfigError(str(error)) from None
     errors = _Errors(path)
     ratings = Path(ratings_path) if ratings_path is not None else None
-    with Session(engine, expire_on_commit=False) as session:
+    with engine.connect() as connection:
+        store = _Store(connection)
+        transaction = connection.begin()
         try:
             # One import at a time (SQLite: BEGIN IMMEDIATE does it), so two imports of
             # overlapping files never race on the same new ids.
-            advisory_write_lock(session, "annotate.import")
-            result = _import(session, path, kind, ratings, on_bytes, errors, dry_run)
+            advisory_lock(connection, "annotate.import")
+            result, digest = _import(store, path, kind, ratings, on_bytes, errors, dry_run)
             if errors:
                 raise ImportFailed(str(path), errors.lines, errors.dropped)
             if dry_run or not result.changed:
-                session.rollback()
+                store.close()
+                transaction.rollback()
             else:
-                session.add(
-                    ImportRecord(
-                        file_name=path.name,
-                        sha256=_sha256(path),
-                        kind=result.kind,
-                        records=result.records,
-                        created=result.created + result.updated,
-                        unchanged=result.unchanged,
-                    )
+                store.flush()
+                connection.execute(
+                    text(
+                        "INSERT INTO imports (file_name, sha256, kind, records, created,"
+                        " unchanged, created_at) VALUES (:file_name, :sha256, :kind, :records,"
+                        " :created, :unchanged, :created_at)"
+                    ),
+                    {
+                        "file_name": path.name,
+                        "sha256": digest or parsing.file_sha256(path),
+                        "kind": result.kind,
+                        "records": result.records,
+                        "created": result.created + result.updated,
+                        "unchanged": result.unchanged,
+                        "created_at": stored_timestamp(connection, _utcnow()),
+                    },
                 )
-                session.commit()
+                store.close()
+                transaction.commit()
         except OSError as error:
-            session.rollback()
+            store.close()
+            transaction.rollback()
             raise ConfigError(f"{error.filename or path}: cannot read: {error.strerror}") from None
         except BaseException:
-            session.rollback()
+            store.close()
+            transaction.rollback()
             raise
     return result
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Store:
+    """The import's one connection and transaction; an ORM session on it only for the
+    importers that need one (rationales, reviews), so a sessions import loads no ORM."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            from sqlmodel import Session
+
+            # Joins the connection's transaction; committing it stays with import_file.
+            self._session = Session(bind=self.connection, expire_on_commit=False)
+        return self._session
+
+    def flush(self) -> None:
+        if self._session is not None:
+            self._session.flush()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
 def _import(
-    session: Session,
+    store: _Store,
     path: Path,
     kind: str | None,
     ratings_path: Path | None,
     on_bytes: Callable[[int], None] | None,
     errors: _Errors,
     dry_run: bool,
-) -> ImportResult:
-    catalog = item_catalog(session)
+) -> tuple[ImportResult, str | None]:
+    """The import's work; returns the result and the file's SHA-256 if the parser took it."""
+    catalog = read_catalog(store.connection)
     if not catalog.item_instrument:
         raise ConfigError("the database has no instrument items: run 'annotate init' first")
     result = ImportResult(str(path), kind or "records", dry_run=dry_run)
     importer: _Importer | None = None
-    for raw in _raw_records(path, kind, ratings_path, on_bytes, errors):
-        if raw.data is None:
-            errors.add(raw.line, raw.error or "unreadable")
-            continue
-        if importer is None:
-            detected = kind or readers.guess_kind(raw.data)
-            if detected is None:
-                errors.add(raw.line, "cannot tell the record kind: pass --kind")
-                continue
-            result.kind = detected
-            importer = _IMPORTERS[detected](session, catalog, errors, result)
-        importer.add(raw.line, raw.data, raw.turn_lines)
+    digest: str | None = None
+    stream = parsing.events(path, kind, ratings_path, catalog, on_bytes)
+    try:
+        for event in stream:
+            tag = event[0]
+            if tag == "record":
+                assert importer is not None
+                importer.add_checked(event[1], event[2], event[3], event[4])
+            elif tag == "raw":
+                assert importer is not None
+                importer.add(event[1], event[2], event[3])
+            elif tag == "error":
+                errors.add(event[1], event[2])
+            elif tag == "lines":
+                errors.extend(event[1])
+            elif tag == "kind":
+                result.kind = event[1]
+                importer = _IMPORTERS[event[1]](store, catalog, errors, result)
+            elif tag == "sha256":
+                digest = event[1]
+    finally:
+        stream.close()  # stops the parsing process when the import ends early
     if importer is not None:
         importer.flush()
     if importer is None and not errors:
         errors.add(1, "the file has no records")
-    return result
+    return result, digest
 
 
 _TURN_PROBLEM = re.compile(r"^turn (\d+):")
@@ -235,37 +244,53 @@ def _line_of(problem: str, line: int, turn_lines: list[int] | None) -> int:
 
 
 class _Importer:
-    """Validates records, remembers ids seen in this file, writes in chunks."""
+    """Validates records, remembers ids seen in this file, writes in chunks.
+
+    Records of the built-in kinds arrive checked (``add_checked``, from the parsing
+    stage); an importer of another kind gets each parsed record through ``add``, which
+    runs its ``check``. ``self.connection`` is the import's connection and
+    ``self.session`` an ORM session on the same transaction, made on first use.
+    """
 
     def __init__(
         self,
-        session: Session,
-        catalog: validation.ItemCatalog,
+        store: _Store,
+        catalog: ItemCatalog,
         errors: _Errors,
         result: ImportResult,
     ) -> None:
-        self.session = session
+        self.store = store
+        self.connection = store.connection
         self.catalog = catalog
         self.errors = errors
         self.result = result
-        self.pending: list[tuple[int, dict[str, Any]]] = []
+        self.pending: list[tuple[int, Any]] = []
         self.first_line: dict[Any, int] = {}
 
-    def check(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    @property
+    def session(self) -> Session:
+        return self.store.session
+
+    def check(self, data: dict[str, Any]) -> tuple[Any, list[str]]:
         raise NotImplementedError
 
-    def key(self, record: dict[str, Any]) -> Any:
+    def key(self, record: Any) -> Any:
         raise NotImplementedError
 
     def describe(self, key: Any) -> str:
         raise NotImplementedError
 
-    def write(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
+    def write(self, chunk: list[tuple[int, Any]]) -> None:
         raise NotImplementedError
 
     def add(self, line: int, data: dict[str, Any], turn_lines: list[int] | None = None) -> None:
-        self.result.records += 1
         record, problems = self.check(data)
+        self.add_checked(line, record, problems, turn_lines)
+
+    def add_checked(
+        self, line: int, record: Any, problems: list[str], turn_lines: list[int] | None = None
+    ) -> None:
+        self.result.records += 1
         for problem in problems:
             self.errors.add(_line_of(problem, line, turn_lines), problem)
         if problems:
@@ -286,53 +311,59 @@ class _Importer:
             self.write(self.pending)
             self.pending = []
 
-    def ensure(self, model: type, ids: set[str], known: set[str]) -> None:
-        """Insert the ids of ``model`` (clients, counselors, annotators) not yet stored."""
+    def ensure(self, table: str, ids: set[str], known: set[str]) -> None:
+        """Insert the ids into ``table`` (clients, counselors, annotators) not yet stored."""
         wanted = ids - known
         if not wanted:
             return
-        table = model.__table__  # type: ignore[attr-defined]
-        present = set(
-            self.session.execute(select(table.c.id).where(table.c.id.in_(wanted))).scalars()
+        query = text(f"SELECT id FROM {table} WHERE id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
         )
+        present = set(self.connection.execute(query, {"ids": sorted(wanted)}).scalars())
         new = wanted - present
         if new and not self.errors:
-            now = utcnow()
+            now = stored_timestamp(self.connection, _utcnow())
             # Ignoring duplicates: an expert's save may add the same annotator meanwhile.
-            statement = insert_ignoring_duplicates(table, self.session.connection().dialect.name)
-            self.session.execute(statement, [{"id": i, "created_at": now} for i in sorted(new)])
+            self.connection.execute(
+                text(
+                    f"INSERT INTO {table} (id, created_at) VALUES (:id, :created_at)"
+                    " ON CONFLICT DO NOTHING"
+                ),
+                [{"id": i, "created_at": now} for i in sorted(new)],
+            )
         known.update(wanted)
 
 
 class _SessionImporter(_Importer):
+    """Sessions, their turns and ratings; records arrive as ``SessionRows``."""
+
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.known_clients: set[str] = set()
         self.known_counselors: set[str] = set()
 
-    def check(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        return validation.check_session(data, self.catalog)
+    def check(self, data: dict[str, Any]) -> tuple[Any, list[str]]:
+        record, problems = validation.check_session(data, self.catalog)
+        return (record if problems else session_rows(record)), problems
 
-    def key(self, record: dict[str, Any]) -> Any:
-        return record["session_id"]
+    def key(self, record: SessionRows) -> Any:
+        return record.session_id
 
     def describe(self, key: Any) -> str:
         return f"session_id {key!r}"
 
-    def write(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
-        hashes = {record["session_id"]: content_hash(record) for _, record in chunk}
-        sessions = TherapySession.__table__  # type: ignore[attr-defined]
-        existing = dict(
-            self.session.execute(
-                select(sessions.c.id, sessions.c.content_hash).where(sessions.c.id.in_(hashes))
-            ).all()
+    def write(self, chunk: list[tuple[int, SessionRows]]) -> None:
+        query = text("SELECT id, content_hash FROM sessions WHERE id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
         )
-        new: list[dict[str, Any]] = []
+        ids = [record.session_id for _, record in chunk]
+        existing: dict[str, str] = {i: h for i, h in self.connection.execute(query, {"ids": ids})}
+        new: list[SessionRows] = []
         for line, record in chunk:
-            session_id = record["session_id"]
+            session_id = record.session_id
             if session_id not in existing:
                 new.append(record)
-            elif existing[session_id] == hashes[session_id]:
+            elif existing[session_id] == record.content_hash:
                 self.result.unchanged += 1
             else:
                 self.errors.add(
@@ -341,43 +372,24 @@ class _SessionImporter(_Importer):
         self.result.created += len(new)
         if not new or self.errors:
             return
-        self.ensure(Client, {r["client_id"] for r in new}, self.known_clients)
-        self.ensure(Counselor, {r["counselor_id"] for r in new}, self.known_counselors)
-        now = utcnow()
-        session_rows: list[dict[str, Any]] = []
-        turn_rows: list[tuple[Any, ...]] = []
-        rating_rows: list[tuple[Any, ...]] = []
-        for record in new:
-            session_id = record["session_id"]
-            session_rows.append(
-                {
-                    "id": session_id,
-                    "client_id": record["client_id"],
-                    "counselor_id": record["counselor_id"],
-                    "session_number": record["session_number"],
-                    "language": record["language"],
-                    "meta": record.get("metadata"),
-                    "content_hash": hashes[session_id],
-                    "created_at": now,
-                }
-            )
-            turn_rows.extend(
-                (session_id, n, t["speaker"], t["text"])
-                for n, t in enumerate(record["turns"], start=1)
-            )
-            for role in ("client", "counselor"):
-                rating_rows.extend(
-                    (session_id, item, role, value)
-                    for item, value in record[f"{role}_ratings"].items()
-                )
-        self.session.execute(insert(sessions), session_rows)
-        connection = self.session.connection()
-        bulk_insert(connection, Turn.__table__, TURN_COLUMNS, turn_rows)  # type: ignore[attr-defined]
-        bulk_insert(connection, Rating.__table__, RATING_COLUMNS, rating_rows)  # type: ignore[attr-defined]
+        self.ensure("clients", {r.client_id for r in new}, self.known_clients)
+        self.ensure("counselors", {r.counselor_id for r in new}, self.known_counselors)
+        now = stored_timestamp(self.connection, _utcnow())
+        # The JSON column's value as SQLAlchemy's JSON type writes it (None is JSON null).
+        session_rows = [
+            (r.session_id, r.client_id, r.counselor_id, r.session_number, r.language,
+             "null" if r.metadata is None else json.dumps(r.metadata), r.content_hash, now)
+            for r in new
+        ]  # fmt: skip
+        turn_rows = list(chain.from_iterable(record.turn_rows() for record in new))
+        rating_rows = list(chain.from_iterable(record.rating_rows() for record in new))
+        insert_rows(self.connection, "sessions", SESSION_COLUMNS, session_rows)
+        insert_rows(self.connection, "turns", TURN_COLUMNS, turn_rows)
+        insert_rows(self.connection, "ratings", RATING_COLUMNS, rating_rows)
 
 
 def content_hash(record: dict[str, Any]) -> str:
-    """A session's identity for re-imports: the same record gives the same hash."""
+    """A session's identity for re-imports: the SHA-256 of ``readers.dumps(record)``."""
     return hashlib.sha256(readers.dumps(record).encode("utf-8")).hexdigest()
 
 
@@ -399,19 +411,25 @@ class _RationaleImporter(_Importer):
         return f"rationale for session {key[0]!r} item {key[1]!r}"
 
     def _sessions_present(self, chunk: list[tuple[int, dict[str, Any]]]) -> set[str]:
-        ids = {record["session_id"] for _, record in chunk}
-        table = TherapySession.__table__  # type: ignore[attr-defined]
-        return set(self.session.execute(select(table.c.id).where(table.c.id.in_(ids))).scalars())
+        query = text("SELECT id FROM sessions WHERE id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
+        )
+        ids = sorted({record["session_id"] for _, record in chunk})
+        return set(self.session.execute(query, {"ids": ids}).scalars())
 
     def _rationales(self, chunk: list[tuple[int, dict[str, Any]]]) -> dict[tuple[str, str], Any]:
+        from annotate.lifecycle.versions import locked_rationales
+
         return locked_rationales(self.session, {record["session_id"] for _, record in chunk})
 
     def write(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
         present = self._sessions_present(chunk)
         rationales = self._rationales(chunk)
-        current = current_texts(self.session, [r.id for r in rationales.values()])
-        self.ensure(Annotator, {r["author"] for _, r in chunk}, self.known_annotators)
         from annotate.guidelines import load_manual
+        from annotate.lifecycle.versions import current_texts, import_texts
+
+        current = current_texts(self.session, [r.id for r in rationales.values()])
+        self.ensure("annotators", {r["author"] for _, r in chunk}, self.known_annotators)
 
         guideline_version = load_manual().version
         texts: list[tuple[str, str, str, str]] = []
@@ -446,6 +464,8 @@ class _ReviewImporter(_RationaleImporter):
     """Cross-reviews of stored rationales, each bound to the version it scored."""
 
     def check(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        from annotate.guidelines import load_rubric
+
         rubric = load_rubric()
         return validation.check_review(data, self.catalog, (rubric.scale_min, rubric.scale_max))
 
@@ -462,6 +482,17 @@ class _ReviewImporter(_RationaleImporter):
         return f"review by {key[2]!r} of session {key[0]!r} item {key[1]!r}{of_version}"
 
     def write(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
+        from sqlalchemy import select
+
+        from annotate.guidelines import load_rubric
+        from annotate.lifecycle.reviews import (
+            ImportedReview,
+            import_reviews,
+            scored_version,
+            version_kinds,
+        )
+        from store.models import Review
+
         rubric = load_rubric()
         present = self._sessions_present(chunk)
         rationales = self._rationales(chunk)
@@ -473,7 +504,7 @@ class _ReviewImporter(_RationaleImporter):
                 select(Review).where(Review.rationale_id.in_(ids))  # type: ignore[attr-defined]
             ).scalars()
         }
-        self.ensure(Annotator, {r["reviewer"] for _, r in chunk}, self.known_annotators)
+        self.ensure("annotators", {r["reviewer"] for _, r in chunk}, self.known_annotators)
         accepted: dict[tuple[int, str, int], int] = {}  # -> line, within this chunk
         reviews: list[ImportedReview] = []
         for line, record in chunk:

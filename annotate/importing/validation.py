@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from annotate.catalog import ItemCatalog
 from annotate.importing.readers import RATER_ROLES, show
-from annotate.instruments import ItemCatalog
 
 MAX_ID_LENGTH = 128
 MAX_INTEGER = 2**31 - 1  # PostgreSQL INTEGER

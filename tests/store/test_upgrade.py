@@ -51,7 +51,13 @@ def test_first_schema_upgrades_with_every_row_intact(
     engine.dispose()
     assert after["revision"] == migrate.HEAD_REVISION
     for name, table in fixture["tables"].items():
-        assert after["tables"][name]["rows"] == table["rows"], f"rows of {name} changed"
+        rows = after["tables"][name]["rows"]
+        if name in ("instruments", "items"):  # init adds the rupture question, nothing else
+            key = table["columns"].index("id" if name == "instruments" else "instrument_id")
+            added = [row for row in rows if row[key] == "rupture"]
+            assert len(added) == 1, f"{name}: {added}"
+            rows = [row for row in rows if row[key] != "rupture"]
+        assert rows == table["rows"], f"rows of {name} changed"
 
     # The upgraded store is usable: figures match, and new work can be written.
     progress = json.loads(runner.invoke(app, ["--db", empty_db_url, "progress", "--json"]).stdout)

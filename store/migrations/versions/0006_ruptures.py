@@ -214,10 +214,12 @@ def upgrade() -> None:
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("binary_above", sa.Integer(), nullable=True))
 
-    with op.batch_alter_table("instruments", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("rationales", sa.Boolean(), server_default=sa.true(), nullable=False)
-        )
+    # A plain ADD COLUMN (not a batch copy): on SQLite a copy of ``instruments`` would be
+    # dropped while ``items`` still references it, which the foreign keys refuse.
+    op.add_column(
+        "instruments",
+        sa.Column("rationales", sa.Boolean(), server_default=sa.true(), nullable=False),
+    )
 
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("meta", sa.JSON(), nullable=True))
