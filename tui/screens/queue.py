@@ -227,8 +227,10 @@ class QueueScreen(Screen[None]):
 
     def _show_codings(self, message: Loaded) -> None:
         self.codings, self.coding_reviews = message.codings, message.coding_reviews
-        for part in self.query(".coding-part"):
-            part.display = bool(message.codings or message.coding_reviews)
+        for part, shown in zip(self.query(".coding-part"),
+                               (message.codings, message.codings, message.coding_reviews,
+                                message.coding_reviews), strict=True):  # fmt: skip
+            part.display = bool(shown)
         table = self.query_one("#codings", DataTable)
         table.clear()
         for task in message.codings:
