@@ -21,12 +21,23 @@ async def _steady(pilot) -> None:  # type: ignore[no-untyped-def]
         if isinstance(widget, TextArea | Input):
             widget.cursor_blink = False
     # DataTable sizes its columns when idle: wait for that on a loaded machine too.
-    for _ in range(50):
-        tables = list(pilot.app.screen.query(DataTable))
+    # Hidden tables (the queue's coding tables, for someone who codes nothing) never size
+    # themselves, so only the ones shown count.
+    for _ in range(500):
+        tables = [table for table in pilot.app.screen.query(DataTable) if table.display]
         if not any(table._require_update_dimensions for table in tables):
             break
         await pilot.pause(0.02)
     await pilot.pause()
+
+
+async def _until(pilot, condition) -> None:  # type: ignore[no-untyped-def]
+    """Wait (up to 10 s: a loaded CI machine) until CONDITION holds."""
+    for _ in range(500):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("the screen never got there")
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -98,8 +109,13 @@ def test_progress_screen(snap_compare, work_engine, size) -> None:  # type: igno
 @pytest.mark.parametrize("size", SIZES)
 def test_help_screen(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
     async def open_help(pilot) -> None:  # type: ignore[no-untyped-def]
-        await settle(pilot)
+        from tui.screens.help import HelpScreen
+        from tui.screens.queue import QueueScreen
+
+        await _until(pilot, lambda: isinstance(pilot.app.screen, QueueScreen))
+        await _steady(pilot)  # F1 on the queue, not on the default screen under it
         await pilot.press("f1")
+        await _until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
         await _steady(pilot)
 
     assert snap_compare(create_app(work_engine, "ana"), terminal_size=size, run_before=open_help)
