@@ -16,18 +16,23 @@ SIZES = [pytest.param((100, 30), id="100x30"), pytest.param((150, 45), id="150x4
 
 
 async def _steady(pilot) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the screen is still: no worker running and every shown table sized,
+    five checks in a row (on a loaded machine a late Select.Changed can start one more
+    load of the queue after the first one has finished)."""
     await settle(pilot)
     for widget in pilot.app.screen.query("TextArea, Input"):
         if isinstance(widget, TextArea | Input):
             widget.cursor_blink = False
-    # DataTable sizes its columns when idle: wait for that on a loaded machine too.
-    # Hidden tables (the queue's coding tables, for someone who codes nothing) never size
-    # themselves, so only the ones shown count.
-    for _ in range(500):
+    still = 0
+    for _ in range(200):  # up to ~10 s
         tables = [table for table in pilot.app.screen.query(DataTable) if table.display]
-        if not any(table._require_update_dimensions for table in tables):
+        busy = any(worker.is_running for worker in pilot.app.workers) or any(
+            table._require_update_dimensions or table._updated_cells for table in tables
+        )
+        still = 0 if busy else still + 1
+        if still >= 5:
             break
-        await pilot.pause(0.02)
+        await pilot.pause(0.05)
     await pilot.pause()
 
 

@@ -138,6 +138,7 @@ class QueueScreen(Screen[None]):
 
     def action_reload(self) -> None:
         status, dimension = self._filters()
+        self.applied_filters: tuple[str | None, str | None] | None = (status, dimension)
         self.load(status, dimension)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="queue")
@@ -267,7 +268,9 @@ class QueueScreen(Screen[None]):
 
     @on(Select.Changed)
     def _filter_changed(self) -> None:
-        self.action_reload()
+        # The Selects announce their first value when mounted: no second load for that.
+        if self._filters() != getattr(self, "applied_filters", None):
+            self.action_reload()
 
     @on(DataTable.RowSelected, "#authoring")
     def _open_rationale(self, event: DataTable.RowSelected) -> None:
