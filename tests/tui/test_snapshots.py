@@ -23,16 +23,27 @@ async def _steady(pilot) -> None:  # type: ignore[no-untyped-def]
     for widget in pilot.app.screen.query("TextArea, Input"):
         if isinstance(widget, TextArea | Input):
             widget.cursor_blink = False
+    from tui.screens.queue import QueueScreen
+
     still = 0
     for _ in range(200):  # up to ~10 s
-        tables = [table for table in pilot.app.screen.query(DataTable) if table.display]
-        busy = any(worker.is_running for worker in pilot.app.workers) or any(
-            table._require_update_dimensions or table._updated_cells for table in tables
+        # Every screen of the stack counts: the queue shows around a dialog or Help.
+        tables = [table for screen in pilot.app.screen_stack for table in screen.query(DataTable)
+                  if table.display]  # fmt: skip
+        queue = [s for s in pilot.app.screen_stack if isinstance(s, QueueScreen)]
+        busy = (
+            not (queue and queue[0].loaded)  # the app's first screen is up and filled
+            or any(worker.is_running for worker in pilot.app.workers)
+            or any(table._require_update_dimensions or table._updated_cells for table in tables)
         )
         still = 0 if busy else still + 1
         if still >= 5:
             break
         await pilot.pause(0.05)
+    else:
+        state = {t.id: (t._require_update_dimensions, bool(t._updated_cells)) for t in tables}
+        raise AssertionError(f"the screen never settled: {queue and queue[0].loaded} {state} "
+                             f"{[w for w in pilot.app.workers if w.is_running]}")
     await pilot.pause()
 
 

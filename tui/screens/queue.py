@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -41,6 +42,21 @@ STATUS_LABEL = {
     workflow.ACCEPTED: "accepted",
     workflow.REVISION_REQUESTED: "sent back",
 }
+
+
+def fit_columns(table: DataTable) -> None:  # type: ignore[type-arg]
+    """Give each auto-width column the width of its widest cell now.
+
+    DataTable measures new rows only when it is idle, so under load (or under a dialog)
+    a refilled table was drawn with each column as wide as its header ("bond" for
+    "bond_4"). The same measure, taken at once, makes the first frame right.
+    """
+    rows = [table.get_row_at(index) for index in range(table.row_count)]
+    for index, column in enumerate(table.ordered_columns):
+        if column.auto_width:
+            widths = [cell_len(str(row[index])) for row in rows]
+            column.content_width = max([cell_len(column.label.plain), *widths])
+    table.refresh()
 
 
 class QueueScreen(Screen[None]):
@@ -188,6 +204,7 @@ class QueueScreen(Screen[None]):
                 entry.comment or "",
                 key=str(entry.rationale_id),
             )
+        fit_columns(authoring)
         keys = [entry.rationale_id for entry in message.entries]
         if self.return_to in keys:  # back from the editor: on the item it was showing
             row = keys.index(self.return_to)
@@ -209,6 +226,7 @@ class QueueScreen(Screen[None]):
             reviews.add_row(
                 task.session_id, task.item_id, task.dimension, key=str(task.assignment_id)
             )
+        fit_columns(reviews)
         self._show_codings(message)
         totals = message.totals
         coding_note = (
@@ -239,10 +257,12 @@ class QueueScreen(Screen[None]):
                           task.status.replace("_", " "), str(task.codes),
                           str(task.suggestions) if task.suggestions else "-",
                           key=str(task.coding_id))  # fmt: skip
+        fit_columns(table)
         reviews = self.query_one("#coding-reviews", DataTable)
         reviews.clear()
         for review in message.coding_reviews:
             reviews.add_row(review.session_id, str(review.codes), key=str(review.coding_id))
+        fit_columns(reviews)
 
     @on(DataTable.RowSelected, "#codings")
     def _open_coding(self, event: DataTable.RowSelected) -> None:
