@@ -89,18 +89,11 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """The codings: session, coder, role, status, codes."""
-    from sqlalchemy import select
-    from sqlmodel import Session, col
-
+    from annotate.lifecycle.codings import coders as all_coders
     from annotate.lifecycle.codings import coding_queue
-    from store.models import Coding
 
     store = engine()
-    if coder is None:
-        with Session(store) as session:
-            coders = sorted(set(session.execute(select(col(Coding.coder_id))).scalars()))
-    else:
-        coders = [coder]
+    coders = all_coders(store) if coder is None else [coder]
     rows = [
         {"coding": t.coding_id, "session": t.session_id, "coder": name, "role": t.role,
          "status": t.status, "codes": t.codes, "suggestions_open": t.suggestions}
@@ -130,16 +123,9 @@ def review_command(
     ] = None,
 ) -> None:
     """Pass or send back a submitted coding (its current version)."""
-    from sqlmodel import Session
-
     from annotate.lifecycle.codings import review_coding
-    from store.models import Coding
 
-    store = engine()
-    with Session(store) as session:
-        row = session.get(Coding, coding)
-        version = row.current_version if row is not None else None
-    status = review_coding(store, coding, reviewer, version or 0, passed, comment)
+    status = review_coding(engine(), coding, reviewer, None, passed, comment)
     typer.echo(f"coding {coding}: {status.replace('_', ' ')}")
 
 

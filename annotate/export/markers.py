@@ -30,7 +30,7 @@ from annotate.export.manifest import TOOL_NAME, all_section, fold_table, folds_s
 from annotate.export.plan import Plan, build_plan
 from annotate.export.writer import FileInfo, Splits
 from annotate.guidelines import MarkerScheme
-from annotate.lifecycle.codings import CODINGS, FINISHED, PRIMARY, exported_codes
+from annotate.lifecycle.codings import exported_codes, unfinished_primary
 from annotate.markers import stored_scheme
 from store.db import code_point_order, reader
 
@@ -130,16 +130,6 @@ def snapshot_session(engine: Engine) -> Iterator[Session]:
             session.rollback()  # read-only: nothing to keep
 
 
-def _unfinished(session: Session, scheme_id: str) -> set[str]:
-    """Sessions whose primary coding under the scheme is not finished yet."""
-    query = select(CODINGS.c.session_id).where(
-        CODINGS.c.scheme_id == scheme_id,
-        CODINGS.c.role == PRIMARY,
-        CODINGS.c.status.not_in(FINISHED),
-    )
-    return set(session.execute(query).scalars())
-
-
 def _turn_numbers(session: Session, session_ids: list[str]) -> dict[str, set[int]]:
     found: dict[str, set[int]] = {session_id: set() for session_id in session_ids}
     for start in range(0, len(session_ids), SESSIONS_PER_BATCH):
@@ -163,7 +153,7 @@ def _first_pass(
     options: ExportOptions,
 ) -> Plan:
     connection = session.connection()
-    unfinished = _unfinished(session, scheme.id)
+    unfinished = unfinished_primary(session, scheme.id)
     turns = _turn_numbers(session, sorted(codes))
     known = set(scheme.code_ids)
     clients: dict[str, ClientStats] = {}

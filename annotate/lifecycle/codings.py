@@ -82,25 +82,28 @@ class CodingRow:
     current_version: int | None
 
 
-def _locked(session: Session, coding_id: int) -> CodingRow:
+def _locked(session: Session, coding_id: int, *, lock: bool = True) -> CodingRow:
+    """The coding's row, locked until the transaction ends unless ``lock`` is False."""
     columns = [CODINGS.c[name] for name in CodingRow.__dataclass_fields__]
-    row = session.execute(
-        select(*columns).where(CODINGS.c.id == coding_id).with_for_update()
-    ).first()
+    query = select(*columns).where(CODINGS.c.id == coding_id)
+    row = session.execute(query.with_for_update() if lock else query).first()
     if row is None:
         raise NotFoundError(f"coding {coding_id} does not exist")
     return CodingRow(*row)
 
 
+# A coding with the version its ``current_version`` names: the one definition of its codes.
+CURRENT_CODES = CODINGS.outerjoin(
+    VERSIONS,
+    and_(VERSIONS.c.coding_id == CODINGS.c.id, VERSIONS.c.version == CODINGS.c.current_version),
+)
+
+
 def _current_marks(session: Session, coding: CodingRow) -> set[Mark]:
-    if coding.current_version is None:
-        return set()
     codes = session.execute(
-        select(VERSIONS.c.codes).where(
-            VERSIONS.c.coding_id == coding.id, VERSIONS.c.version == coding.current_version
-        )
+        select(VERSIONS.c.codes).select_from(CURRENT_CODES).where(CODINGS.c.id == coding.id)
     ).scalar_one()
-    return _marks(codes)
+    return _marks(codes or [])
 
 
 @dataclass(frozen=True)
@@ -194,18 +197,10 @@ def _check_turn(session: Session, session_id: str, turn: int) -> str:
 def read_coding(engine: Engine, coding_id: int, coder: str) -> CodingState:
     """The coding's current state (read-only), for its coder."""
     with Session(reader(engine)) as session:
-        coding = _locked_read(session, coding_id)
+        coding = _locked(session, coding_id, lock=False)
         if coding.coder_id != coder:
             raise PermissionDenied(f"coding {coding_id} belongs to another coder")
         return _state(session, coding, _current_marks(session, coding))
-
-
-def _locked_read(session: Session, coding_id: int) -> CodingRow:
-    columns = [CODINGS.c[name] for name in CodingRow.__dataclass_fields__]
-    row = session.execute(select(*columns).where(CODINGS.c.id == coding_id)).first()
-    if row is None:
-        raise NotFoundError(f"coding {coding_id} does not exist")
-    return CodingRow(*row)
 
 
 def toggle_code(
@@ -298,14 +293,15 @@ def submit_coding(engine: Engine, coding_id: int, coder: str, base_version: int)
 
 
 def review_coding(
-    engine: Engine, coding_id: int, reviewer: str, version: int, passed: bool,
+    engine: Engine, coding_id: int, reviewer: str, version: int | None, passed: bool,
     comment: str | None = None,
 ) -> str:  # fmt: skip
     """Record a reviewer's verdict on the version they saw; return the coding's status.
 
     Only an assigned reviewer who is not the coder reviews, only a submitted coding, and
-    only its current version (else ``StaleVersion``). Passing accepts it; failing sends it
-    back to its coder with the comment (a comment is then required).
+    only its current version (else ``StaleVersion``; ``version`` None: the current one).
+    Passing accepts it; failing sends it back to its coder with the comment (a comment is
+    then required).
     """
     comment = (comment or "").strip() or None
     if not passed and comment is None:
@@ -327,7 +323,9 @@ def review_coding(
             raise PermissionDenied(f"{reviewer} already reviewed coding {coding_id}")
         if coding.status != SUBMITTED:
             raise PermissionDenied(f"coding {coding_id} is not submitted (it is {coding.status})")
-        if coding.current_version != version:
+        # None (the command line): the version that is current now
+        seen = coding.current_version if version is None else version
+        if coding.current_version != seen:
             raise StaleVersion(
                 f"coding {coding_id} changed since you opened it: review the current codes",
                 lock_version=coding.lock_version,
@@ -336,7 +334,7 @@ def review_coding(
         session.execute(
             update(REVIEWS)
             .where(REVIEWS.c.id == assignment.id)
-            .values(coding_version=version, passed=passed, comment=comment, reviewed_at=utcnow())
+            .values(coding_version=seen, passed=passed, comment=comment, reviewed_at=utcnow())
         )
         session.execute(
             update(CODINGS).where(CODINGS.c.id == coding_id).values(status=status,
@@ -470,34 +468,36 @@ class CodingTask:
 
 
 def coding_queue(engine: Engine, coder: str) -> list[CodingTask]:
-    """A coder's codings, sent back first, then unfinished, then finished."""
+    """A coder's codings, sent back first, then unfinished, then finished; ``suggestions``
+    counts the proposals the coding screen offers that the coder has not decided."""
     with Session(reader(engine)) as session:
         rows = session.execute(
-            select(Coding, col(TherapySession.client_id))
-            .join(TherapySession, col(TherapySession.id) == col(Coding.session_id))
-            .where(col(Coding.coder_id) == coder)
-        ).all()
-        tasks = []
-        for coding, client_id in rows:
-            row = CodingRow(coding.id, coding.session_id, coding.scheme_id, coding.coder_id,
-                            coding.role, coding.status, coding.lock_version,
-                            coding.current_version)  # fmt: skip
-            marks = _current_marks(session, row)
-            offered = set(
-                session.execute(
-                    select(col(MarkerSuggestion.id)).where(
-                        col(MarkerSuggestion.session_id) == coding.session_id,
-                        col(MarkerSuggestion.grounded),
-                    )
-                ).scalars()
+            select(CODINGS.c.id, CODINGS.c.session_id, CODINGS.c.scheme_id,
+                   col(TherapySession.client_id), CODINGS.c.role, CODINGS.c.status,
+                   VERSIONS.c.codes)
+            .select_from(CURRENT_CODES)
+            .join(TherapySession, col(TherapySession.id) == CODINGS.c.session_id)
+            .where(CODINGS.c.coder_id == coder)
+        ).all()  # fmt: skip
+        decided: dict[int, set[int]] = {}
+        for coding_id, suggestion_id in session.execute(
+            select(DECISIONS.c.coding_id, DECISIONS.c.suggestion_id).where(
+                DECISIONS.c.coding_id.in_([row.id for row in rows])
             )
-            decided = set(
-                session.execute(
-                    select(DECISIONS.c.suggestion_id).where(DECISIONS.c.coding_id == coding.id)
-                ).scalars()
-            )
-            tasks.append(CodingTask(coding.id, coding.session_id, client_id, coding.role,  # type: ignore[arg-type]
-                                    coding.status, len(marks), len(offered - decided)))  # fmt: skip
+        ).all():
+            decided.setdefault(coding_id, set()).add(suggestion_id)
+        offered = {
+            (row.session_id, row.scheme_id): {
+                s.id for s in _suggestions(session, row.session_id, row.scheme_id)
+            }
+            for row in rows
+        }
+    tasks = [
+        CodingTask(row.id, row.session_id, row.client_id, row.role, row.status,
+                   len(_marks(row.codes or [])),
+                   len(offered[(row.session_id, row.scheme_id)] - decided.get(row.id, set())))
+        for row in rows
+    ]  # fmt: skip
     rank = {REVISION_REQUESTED: 0, IN_PROGRESS: 1, PENDING: 2, SUBMITTED: 3, ACCEPTED: 4}
     return sorted(tasks, key=lambda t: (rank.get(t.status, 5), t.session_id))
 
@@ -509,13 +509,7 @@ def finished_codes(
     accepted) of ``role`` (None: every role). Export takes the primary codings."""
     query = (
         select(CODINGS.c.session_id, CODINGS.c.coder_id, VERSIONS.c.codes)
-        .join(
-            VERSIONS,
-            and_(
-                VERSIONS.c.coding_id == CODINGS.c.id,
-                VERSIONS.c.version == CODINGS.c.current_version,
-            ),
-        )
+        .select_from(CURRENT_CODES)
         .where(CODINGS.c.scheme_id == scheme_id, CODINGS.c.status.in_(FINISHED))
     )
     if role is not None:
@@ -526,6 +520,16 @@ def finished_codes(
             {(int(turn), str(code)) for turn, code, _ in codes}
         )
     return found
+
+
+def unfinished_primary(session: Session, scheme_id: str = DEFAULT_SCHEME) -> set[str]:
+    """Sessions whose primary coding under the scheme is not finished yet."""
+    query = select(CODINGS.c.session_id).where(
+        CODINGS.c.scheme_id == scheme_id,
+        CODINGS.c.role == PRIMARY,
+        CODINGS.c.status.not_in(FINISHED),
+    )
+    return set(session.execute(query).scalars())
 
 
 def exported_codes(
@@ -557,33 +561,28 @@ def suggestions_for(
     """The grounded suggestions for a session from its newest proposal of each provider
     and model (a rerun replaces what an expert is offered, never their decisions)."""
     with Session(reader(engine)) as session:
-        drafts = (
-            session.execute(
-                select(MarkerDraft)
-                .where(
-                    col(MarkerDraft.session_id) == session_id,
-                    col(MarkerDraft.scheme_id) == scheme_id,
-                )
-                .order_by(col(MarkerDraft.id))
-            )
-            .scalars()
-            .all()
+        return _suggestions(session, session_id, scheme_id)
+
+
+def _suggestions(session: Session, session_id: str, scheme_id: str) -> list[Suggestion]:
+    drafts = session.execute(
+        select(MarkerDraft)
+        .where(col(MarkerDraft.session_id) == session_id, col(MarkerDraft.scheme_id) == scheme_id)
+        .order_by(col(MarkerDraft.id))
+    ).scalars()
+    newest: dict[tuple[str, str], MarkerDraft] = {}
+    for draft in drafts:
+        if draft.status != "failed":
+            newest[(draft.provider, draft.model)] = draft
+    source = {d.id: "offline hinter" if d.provider == "offline" else d.model
+              for d in newest.values()}  # fmt: skip
+    rows = session.execute(
+        select(MarkerSuggestion).where(
+            col(MarkerSuggestion.draft_id).in_(list(source)), col(MarkerSuggestion.grounded)
         )
-        newest: dict[tuple[str, str], MarkerDraft] = {}
-        for draft in drafts:
-            if draft.status != "failed":
-                newest[(draft.provider, draft.model)] = draft
-        found: list[Suggestion] = []
-        for draft in newest.values():
-            source = "offline hinter" if draft.provider == "offline" else draft.model
-            for row in session.execute(
-                select(MarkerSuggestion).where(
-                    col(MarkerSuggestion.draft_id) == draft.id,
-                    col(MarkerSuggestion.grounded),
-                )
-            ).scalars():
-                found.append(Suggestion(row.id, row.turn_number, row.code, row.reason,  # type: ignore[arg-type]
-                                        row.quote, source))  # fmt: skip
+    ).scalars()
+    found = [Suggestion(row.id, row.turn_number, row.code, row.reason, row.quote,  # type: ignore[arg-type]
+                        source[row.draft_id]) for row in rows]  # fmt: skip
     return sorted(found, key=lambda s: (s.turn, s.code, s.id))
 
 
@@ -684,7 +683,7 @@ class CodingView:
 def coding_view(engine: Engine, coding_id: int, user: str) -> CodingView:
     """Open a coding for its coder (``code``) or its assigned reviewer (``review``)."""
     with Session(reader(engine)) as session:
-        coding = _locked_read(session, coding_id)
+        coding = _locked(session, coding_id, lock=False)
         if coding.coder_id == user:
             mode = "code"
         else:
@@ -718,10 +717,10 @@ def coding_view(engine: Engine, coding_id: int, user: str) -> CodingView:
             ).all()
             if passed is False and comment
         )
+        suggestions = tuple(_suggestions(session, coding.session_id, coding.scheme_id))
     if mode == "review":
         state = CodingState(state.coding_id, state.session_id, "", state.role, state.status,
                             state.lock_version, state.marks)  # fmt: skip
-    suggestions = tuple(suggestions_for(engine, coding.session_id, coding.scheme_id))
     return CodingView(state, mode, scheme, turns, metadata,
                       suggestions if mode == "code" else (), comments if mode == "code" else (),
                       coding.current_version)  # fmt: skip
@@ -738,20 +737,20 @@ def coding_review_queue(engine: Engine, reviewer: str) -> list[CodingReviewTask]
     """Submitted codings assigned to ``reviewer`` and not yet reviewed."""
     with Session(reader(engine)) as session:
         rows = session.execute(
-            select(col(Coding.id), col(Coding.session_id), col(VERSIONS.c.codes))
-            .join(CodingReview, col(CodingReview.coding_id) == col(Coding.id))
-            .join(
-                VERSIONS,
-                and_(
-                    VERSIONS.c.coding_id == col(Coding.id),
-                    VERSIONS.c.version == col(Coding.current_version),
-                ),
-            )
+            select(CODINGS.c.id, CODINGS.c.session_id, VERSIONS.c.codes)
+            .select_from(CURRENT_CODES)
+            .join(REVIEWS, REVIEWS.c.coding_id == CODINGS.c.id)
             .where(
-                col(CodingReview.reviewer_id) == reviewer,
-                col(CodingReview.passed).is_(None),
-                col(Coding.status) == SUBMITTED,
+                REVIEWS.c.reviewer_id == reviewer,
+                REVIEWS.c.passed.is_(None),
+                CODINGS.c.status == SUBMITTED,
             )
-            .order_by(col(Coding.session_id))
+            .order_by(CODINGS.c.session_id)
         ).all()
-    return [CodingReviewTask(cid, sid, len(codes)) for cid, sid, codes in rows]
+    return [CodingReviewTask(cid, sid, len(codes or [])) for cid, sid, codes in rows]
+
+
+def coders(engine: Engine) -> list[str]:
+    """Everyone who codes a session (under any scheme)."""
+    with Session(reader(engine)) as session:
+        return sorted(session.execute(select(CODINGS.c.coder_id).distinct()).scalars())
