@@ -555,16 +555,9 @@ class Suggestion:
     source: str  # "offline hinter" or the model's name
 
 
-def suggestions_for(
-    engine: Engine, session_id: str, scheme_id: str = DEFAULT_SCHEME
-) -> list[Suggestion]:
+def _suggestions(session: Session, session_id: str, scheme_id: str) -> list[Suggestion]:
     """The grounded suggestions for a session from its newest proposal of each provider
     and model (a rerun replaces what an expert is offered, never their decisions)."""
-    with Session(reader(engine)) as session:
-        return _suggestions(session, session_id, scheme_id)
-
-
-def _suggestions(session: Session, session_id: str, scheme_id: str) -> list[Suggestion]:
     drafts = session.execute(
         select(MarkerDraft)
         .where(col(MarkerDraft.session_id) == session_id, col(MarkerDraft.scheme_id) == scheme_id)
