@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from annotate.errors import ConfigError, SchemaError, StoreBusy
 from store.db import SQLITE_BUSY_TIMEOUT_MS, resolve_url
 from store.migrate import known_revisions
+from store.private import create_private, make_private_folders, open_private
 
 # Tables whose rows are work that a restore would replace.
 WORK_TABLES = ("sessions", "drafts", "rationale_versions", "reviews")
@@ -106,7 +107,7 @@ def _private_temp(target: Path) -> Path:
     temp = target.with_name(f".{target.name}.partial-{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         temp.unlink()
-    os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    open_private(temp, exclusive=True).close()
     return temp
 
 
@@ -162,7 +163,7 @@ def backup(db: str | None, target: Path | str, *, force: bool = False) -> Backup
     if target.is_dir():
         raise ConfigError(f"{target} is a directory: name the backup file")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folders(target.parent)
         _remove_abandoned_partials(target)
     except OSError as error:
         raise ConfigError(f"{target}: cannot write a backup there: {error.strerror}") from None
@@ -299,8 +300,7 @@ def restore(db: str | None, source: Path | str, *, force: bool = False) -> Backu
                 with contextlib.closing(_connect(target)) as current:
                     _check_replaceable(current, target, revision, known, force)
             else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+                create_private(target)
             with contextlib.closing(_connect(target)) as destination:
                 # One write transaction into the live file: all of the backup or none.
                 _copy(backup_file, destination)

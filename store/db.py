@@ -16,6 +16,8 @@ from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from store.private import create_private
+
 if TYPE_CHECKING:
     from sqlalchemy.sql.dml import Insert
     from sqlmodel import Session
@@ -53,15 +55,6 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
-def _create_private_file(path: Path) -> None:
-    """Create a new SQLite file readable by its owner only (transcripts are clinical data)."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-    os.close(fd)
-
-
 def _on_sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     # Let SQLAlchemy (not pysqlite) issue BEGIN, so transactions cover every statement.
     dbapi_connection.isolation_level = None
@@ -96,7 +89,7 @@ def make_engine(db: str | None = None) -> Engine:
     path = sqlite_file(url)
     if make_url(url).get_backend_name() == "sqlite":
         if path is not None and make_url(url).query.get("mode") != "ro":
-            _create_private_file(path)
+            create_private(path)  # transcripts are clinical data
         engine = create_engine(url, poolclass=NullPool) if path else create_engine(url)
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)

@@ -34,6 +34,7 @@ from annotate.drafting.providers import OpenAIProvider
 from annotate.errors import ConfigError
 from store.db import session_scope
 from store.models import Draft, DraftBatch, utcnow
+from store.private import write_private
 
 ENDPOINT = "/v1/chat/completions"
 FINISHED = ("completed", "failed", "expired", "cancelled")
@@ -73,7 +74,7 @@ def write_batch_file(
 ) -> int:
     """Write the batch's requests as JSONL (for an offline runner); returns how many."""
     lines = batch_lines(provider, _contexts(engine, provider, selection))
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    write_private(path, "".join(line + "\n" for line in lines).encode("utf-8"))  # transcripts
     return len(lines)
 
 

@@ -13,10 +13,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from annotate.errors import ConfigError
 from annotate.export.manifest import TOOL_NAME
+from store.private import make_private_folders, open_private, write_private
 
 FileInfo = dict[str, dict[str, Any]]  # relative path -> {sha256, bytes[, lines]}
 PARQUET_BATCH_ROWS = 1000  # Parquet row groups are cut every this many records
@@ -33,9 +34,7 @@ class HashedFile:
 
     def __init__(self, root: Path, name: str, buffer: int = _BUFFER) -> None:
         self.name = name
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("wb", buffering=buffer)
+        self._handle = open_private(root / name, buffering=buffer)
         self._sha = hashlib.sha256()
         self.lines = 0
         self.bytes = 0
@@ -62,6 +61,7 @@ class DataFile:
         self._schema = schema
         self._rows: list[dict[str, Any]] = []
         self._parquet: Any = None
+        self._parquet_file: BinaryIO | None = None
 
     @property
     def records(self) -> int:
@@ -82,9 +82,8 @@ class DataFile:
         import pyarrow.parquet as pq
 
         if self._parquet is None:
-            self._parquet = pq.ParquetWriter(
-                self.root / f"{self.stem}.parquet", self._schema, compression="zstd"
-            )
+            self._parquet_file = open_private(self.root / f"{self.stem}.parquet")
+            self._parquet = pq.ParquetWriter(self._parquet_file, self._schema, compression="zstd")
         if self._rows:
             self._parquet.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
             self._rows = []
@@ -95,6 +94,8 @@ class DataFile:
         if self._schema is not None:
             self.flush_parquet()
             self._parquet.close()
+            assert self._parquet_file is not None
+            self._parquet_file.close()
             name = f"{self.stem}.parquet"
             files[name] = describe_file(self.root, name)
         return files
@@ -193,7 +194,7 @@ def describe_file(root: Path, name: str) -> dict[str, Any]:
 def write_json(root: Path, name: str, data: Any) -> None:
     """A small JSON document, byte-stable: sorted nothing, indented, trailing newline."""
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    (root / name).write_bytes(text.encode("utf-8"))
+    write_private(root / name, text.encode("utf-8"))
 
 
 STAGING_MARK = ".partial-"
@@ -240,7 +241,7 @@ class Staging:
                         f"{out_dir}: not empty and holds no export made by annotate; not replaced"
                     )
         try:
-            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            make_private_folders(out_dir.parent)
             prefix = f".{out_dir.name}{STAGING_MARK}"
             for stale in out_dir.parent.glob(f"{prefix}*"):
                 _remove_if_abandoned(stale)

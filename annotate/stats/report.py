@@ -34,6 +34,7 @@ from annotate.stats.report_alignment import binary_section, group_sections
 from annotate.stats.report_codes import codes_section
 from store.db import reader
 from store.models import Instrument
+from store.private import write_private
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -288,5 +289,5 @@ def build_report(
 def write_report(engine: Engine, path: Path | str, **options: Any) -> Path:
     """Write the report to ``path`` (UTF-8) and return it."""
     path = Path(path)
-    path.write_text(build_report(engine, **options), encoding="utf-8")
+    write_private(path, build_report(engine, **options).encode("utf-8"))  # flag notes, quotes
     return path
