@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import column, func, select, table
+from sqlalchemy import case, column, func, select, table
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import ColumnClause
 
@@ -238,3 +238,71 @@ def coding_detail(engine: Engine) -> dict[str, dict[str, int]]:
             elif status == "submitted":
                 row["reviews_pending"] += n
     return {name: by_coder[name] for name in sorted(by_coder)}
+
+
+def agreement_progress(engine: Engine) -> dict[str, int]:
+    """How near the experts' reviews are to Krippendorff's alpha.
+
+    Alpha (``annotate stats agreement``) pairs the reviews of one version of one rationale
+    (a unit) and needs at least ``alpha_min_units`` units reviewed by two or more people.
+    ``double_reviewed`` counts those units, ``needed_for_alpha`` how many more are needed
+    (0 once alpha is computed). ``overlap_units`` counts the rationales assigned to two or
+    more reviewers (``review-assign --overlap``), ``one_review_away`` those of them with
+    exactly one review done (the next review makes a pair) and ``overlap_reviews_pending``
+    the reviews still to do on them: the review queues serve these first.
+    """
+    from annotate.stats.agreement import MIN_UNITS
+
+    reviews = table("reviews", column("rationale_id"), column("rationale_version"),
+                    column("reviewer_id"))  # fmt: skip
+    assignments = table("review_assignments", column("rationale_id"), column("status"))
+    reviewers = func.count(func.distinct(reviews.c.reviewer_id))
+    per_unit = (
+        select(reviews.c.rationale_id)
+        .group_by(reviews.c.rationale_id, reviews.c.rationale_version)
+        .having(reviewers >= 2)
+        .subquery()
+    )
+    done = func.sum(case((assignments.c.status == "done", 1), else_=0))
+    pending = func.sum(case((assignments.c.status == "pending", 1), else_=0))
+    with reader(engine).connect() as connection:
+        double = int(connection.execute(select(func.count()).select_from(per_unit)).scalar_one())
+        overlap = connection.execute(
+            select(done, pending)
+            .where(assignments.c.rationale_id.is_not(None))
+            .group_by(assignments.c.rationale_id)
+            .having(func.count() >= 2)
+        ).all()
+    return {
+        "double_reviewed": double,
+        "alpha_min_units": MIN_UNITS,
+        "needed_for_alpha": max(0, MIN_UNITS - double),
+        "overlap_units": len(overlap),
+        "one_review_away": sum(1 for n_done, _ in overlap if n_done == 1),
+        "overlap_reviews_pending": sum(int(n_pending or 0) for _, n_pending in overlap),
+    }
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def agreement_line(figures: dict[str, int]) -> str:
+    """One line on the figures of :func:`agreement_progress`, for the CLI and the UI."""
+    double, needed = figures["double_reviewed"], figures["needed_for_alpha"]
+    head = f"Agreement: {_count(double, 'unit')} reviewed by two or more people"
+    if needed == 0:
+        head += " (enough for alpha)"
+    else:
+        head += f"; alpha needs {figures['alpha_min_units']}, {needed} more"
+    overlap, pending = figures["overlap_units"], figures["overlap_reviews_pending"]
+    if not overlap:
+        if needed:
+            return (
+                f"{head}; no rationale has two reviewers: run 'annotate review-assign --overlap 2'"
+            )
+        return head
+    return (
+        f"{head}; {_count(pending, 'review')} to do on {_count(overlap, 'overlap unit')} "
+        f"({figures['one_review_away']} one review away)"
+    )

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from annotate import workflow
@@ -57,8 +58,13 @@ def _shuffled_in_session(assignment_id: int, reviewer: str) -> str:
 def review_queue(engine: Engine, reviewer: str, *, include_done: bool = False) -> list[ReviewTask]:
     """The reviewer's assigned reviews, excluding (always) rationales they wrote.
 
-    Expert rationales and models' predictions come together, session by session, in an
-    order within each session that tells nothing of where a text came from.
+    Reviews that make agreement possible come first: a text assigned to two or more
+    reviewers (an overlap unit) before a text only this reviewer has; among overlap units,
+    first those another reviewer has already done (this review makes the unit pairable
+    for Krippendorff's alpha), then those nobody has done, then those already reviewed
+    by two others. Within each of these tiers, expert rationales and models' predictions
+    come together, session by session, in an order within each session that tells
+    nothing of where a text came from.
     """
     with session_scope(reader(engine)) as session:
         rationales = (
@@ -97,16 +103,51 @@ def review_queue(engine: Engine, reviewer: str, *, include_done: bool = False) -
         ]
     has_predictions = any(task.rationale_id is None for task in tasks)
     position = {item: index for index, item in enumerate(_item_order(engine))}
+    tier = _agreement_tiers(engine, reviewer)
 
-    def order(task: ReviewTask) -> tuple[list[int], object]:
+    def order(task: ReviewTask) -> tuple[int, list[int], object]:
         within = (
             _shuffled_in_session(task.assignment_id, reviewer)
             if has_predictions
             else position.get(task.item_id, 0)
         )
-        return [ord(char) for char in task.session_id], within
+        return (
+            tier.get(task.assignment_id, SINGLE),
+            [ord(char) for char in task.session_id],
+            within,
+        )
 
     return sorted(tasks, key=order)
+
+
+# Tiers of the review queue, first served first.
+COMPLETES_PAIR = 0  # an overlap unit another reviewer has done: this review makes a pair
+OVERLAP = 1  # an overlap unit nobody else has done yet
+PAIRED = 2  # an overlap unit two others have done already (alpha has it)
+SINGLE = 3  # a text assigned to this reviewer only
+
+
+def _agreement_tiers(engine: Engine, reviewer: str) -> dict[int, int]:
+    """Per assignment of ``reviewer`` that shares its text with other reviewers: its tier.
+
+    Assignments absent from the answer are single (no other reviewer has the text).
+    """
+    mine, others = ReviewAssignment, aliased(ReviewAssignment)
+    same_text = or_(
+        col(others.rationale_id) == col(mine.rationale_id),
+        col(others.prediction_id) == col(mine.prediction_id),
+    )
+    done = func.sum(case((col(others.status) == workflow.REVIEW_DONE, 1), else_=0))
+    query = (
+        select(col(mine.id), done)
+        .join(others, and_(same_text, col(others.reviewer_id) != reviewer))
+        .where(col(mine.reviewer_id) == reviewer)
+        .group_by(col(mine.id))
+    )
+    with reader(engine).connect() as connection:
+        rows = connection.execute(query).all()
+    by_done = {0: OVERLAP, 1: COMPLETES_PAIR}
+    return {int(aid): by_done.get(int(n or 0), PAIRED) for aid, n in rows}
 
 
 def _item_order(engine: Engine) -> list[str]:

@@ -28,11 +28,13 @@ LABELS = {
 def progress(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Show how many sessions, items, ratings, drafts, rationales and reviews are stored."""
-    from annotate.progress import coding_detail, counts, detail
+    """Show how many sessions, items, ratings, drafts, rationales and reviews are stored,
+    and how many units are reviewed by two people (what Krippendorff's alpha needs)."""
+    from annotate.progress import agreement_line, agreement_progress, coding_detail, counts, detail
 
     store = engine()
     figures: dict[str, Any] = {**counts(store), **detail(store),
+                               "agreement": agreement_progress(store),
                                "codings_by_coder": coding_detail(store)}  # fmt: skip
     if as_json:
         print_json(figures)
@@ -40,6 +42,7 @@ def progress(
     width = max(len(label) for label in LABELS.values())
     for key, label in LABELS.items():
         typer.echo(f"{label:<{width}}  {figures[key]:>8}")
+    typer.echo(agreement_line(figures["agreement"]))
     for title, key in (("annotator", "by_annotator"), ("dimension", "by_dimension")):
         if figures[key]:
             typer.echo("")

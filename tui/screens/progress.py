@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, Static
 from textual.worker import Worker
 
-from annotate.progress import coding_detail, counts, detail
+from annotate.progress import agreement_line, agreement_progress, coding_detail, counts, detail
 from tui.app import services
 from tui.failures import notify_failure
 from tui.widgets.key_footer import KeyFooter
@@ -66,10 +66,12 @@ class ProgressScreen(Screen[None]):
         totals: dict[str, int]
         figures: dict[str, dict[str, dict[str, Any]]]
         coding: dict[str, dict[str, int]]
+        agreement: dict[str, int]
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="totals")
+        yield Static(id="agreement")
         with VerticalScroll(id="tables"):
             for table_id, title in TABLES:
                 yield Label(title, classes=f"panel-title {table_id}")
@@ -102,7 +104,11 @@ class ProgressScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="progress")
     def load(self) -> None:
         engine = services(self).engine
-        self.post_message(self.Loaded(counts(engine), detail(engine), coding_detail(engine)))
+        self.post_message(
+            self.Loaded(
+                counts(engine), detail(engine), coding_detail(engine), agreement_progress(engine)
+            )
+        )
 
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
@@ -112,6 +118,7 @@ class ProgressScreen(Screen[None]):
             f"{totals['drafts']} drafts · {totals['rationales']} rationales · "
             f"{totals['reviews']} reviews"
         )
+        self.query_one("#agreement", Static).update(agreement_line(message.agreement))
         for table_id, _ in TABLES:
             self.table(table_id).clear()
         for name, row in message.figures["by_annotator"].items():
