@@ -7,6 +7,10 @@ from textual.worker import Worker, WorkerState
 
 from annotate.errors import AnnotateError
 
+# Seconds an error stays up: the app's default for every notice (Textual's 5 s). Notices
+# sit over the right-hand column (app.tcss, Toast), never over the transcript.
+ERROR_SECONDS = 5.0
+
 
 def notify_failure(node: Widget, event: Worker.StateChanged) -> None:
     """A failed worker's error as a notification: a domain error's one line, else its type."""
@@ -14,4 +18,4 @@ def notify_failure(node: Widget, event: Worker.StateChanged) -> None:
     if event.state != WorkerState.ERROR or error is None:
         return
     message = str(error) if isinstance(error, AnnotateError) else f"{type(error).__name__}: {error}"
-    node.notify(message, title="not done", severity="error", timeout=10)
+    node.notify(message, title="not done", severity="error", timeout=ERROR_SECONDS)

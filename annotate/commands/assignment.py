@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from annotate.commands._common import engine, print_json
+from annotate.plurals import counted
 
 
 def assign(
@@ -104,16 +105,19 @@ def review_assign(
         )
         return
     typer.echo(
-        f"{len(result.sessions)} sessions sampled, {len(result.overlap_sessions)} with overlap"
+        f"{counted(len(result.sessions), 'session')} sampled, "
+        f"{len(result.overlap_sessions)} with overlap"
     )
     for name, count in result.assigned.items():
-        typer.echo(f"{name}: {count} reviews")
+        typer.echo(f"{name}: {counted(count, 'review')}")
     if result.short_of_reviewers:
-        typer.echo(f"{result.short_of_reviewers} rationales have fewer reviewers than --overlap")
+        short = counted(result.short_of_reviewers, "rationale")
+        typer.echo(f"{short} {'has' if result.short_of_reviewers == 1 else 'have'} fewer "
+                   "reviewers than --overlap")  # fmt: skip
     for model in model_results:
         given = ", ".join(f"{name} {count}" for name, count in model.assigned.items())
         typer.echo(
-            f"predictions of {model.source}: {len(model.sessions)} sessions sampled, "
+            f"predictions of {model.source}: {counted(len(model.sessions), 'session')} sampled, "
             f"{len(model.overlap_sessions)} with overlap; {given}"
         )
 

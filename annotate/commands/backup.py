@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from annotate.commands._common import print_json
+from annotate.plurals import counted
 
 
 def _describe(report) -> str:  # type: ignore[no-untyped-def]
@@ -15,8 +16,8 @@ def _describe(report) -> str:  # type: ignore[no-untyped-def]
     if report.sessions is None:
         return f"revision {report.revision}, {size}"
     return (
-        f"revision {report.revision}, {report.sessions} sessions, "
-        f"{report.rationale_versions} rationale versions, {size}"
+        f"revision {report.revision}, {counted(report.sessions, 'session')}, "
+        f"{counted(report.rationale_versions, 'rationale version')}, {size}"
     )
 
 

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from annotate.commands._common import engine, print_json
+from annotate.plurals import counted
 
 SchemeOption = Annotated[str, typer.Option(help="The marker scheme (its id).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
@@ -37,7 +38,7 @@ def load_command(
     with session_scope(engine()) as session:
         changed = install_markers(session, spec)
     state = "loaded" if changed else "unchanged"
-    typer.echo(f"{spec.id} {spec.version} ({len(spec.codes)} codes): {state}")
+    typer.echo(f"{spec.id} {spec.version} ({counted(len(spec.codes), 'code')}): {state}")
 
 
 def _names(value: str) -> list[str]:
@@ -76,8 +77,9 @@ def assign_command(
         print_json(asdict(result))
         return
     typer.echo(
-        f"assigned {result.primary} session(s) to code, {result.second} blind second "
-        f"coding(s), {result.reviews} review(s); {result.skipped} already had a coder"
+        f"assigned {counted(result.primary, 'session')} to code, "
+        f"{counted(result.second, 'blind second coding')}, {counted(result.reviews, 'review')}; "
+        f"{result.skipped} already had a coder"
     )
 
 
@@ -88,7 +90,7 @@ def list_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The codings: session, coder, role, status, codes."""
+    """The codings: session, coder, role, status, codes and open proposals."""
     from annotate.lifecycle.codings import coders as all_coders
     from annotate.lifecycle.codings import coding_queue
 
@@ -96,7 +98,7 @@ def list_command(
     coders = all_coders(store) if coder is None else [coder]
     rows = [
         {"coding": t.coding_id, "session": t.session_id, "coder": name, "role": t.role,
-         "status": t.status, "codes": t.codes, "suggestions_open": t.suggestions}
+         "status": t.status, "codes": t.codes, "proposals_open": t.suggestions}
         for name in coders for t in coding_queue(store, name)
     ]  # fmt: skip
     if as_json:
@@ -106,7 +108,7 @@ def list_command(
 
     from annotate.commands.stats import show_table
 
-    columns = ["coding", "session", "coder", "role", "status", "codes", "suggestions_open"]
+    columns = ["coding", "session", "coder", "role", "status", "codes", "proposals_open"]
     show_table(pd.DataFrame(rows, columns=columns), "Codings")
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from annotate.commands._common import engine, is_terminal, print_json
+from annotate.plurals import counted
 
 
 def export(
@@ -116,8 +117,9 @@ def export_summary(out: Path, manifest: dict[str, Any]) -> list[str]:
     counts = manifest["counts"]
     excluded = ", ".join(f"{k} {v}" for k, v in counts["excluded"].items()) or "none"
     lines = [
-        f"{out}: {counts['records']} records from {counts['sessions']} sessions of "
-        f"{counts['clients']} clients ({manifest['format']}, target {manifest['target']})"
+        f"{out}: {counted(counts['records'], 'record')} from "
+        f"{counted(counts['sessions'], 'session')} of {counted(counts['clients'], 'client')} "
+        f"({manifest['format']}, target {manifest['target']})"
     ]
     if "codes_by_family" in counts:
         families = ", ".join(f"{k} {v}" for k, v in counts["codes_by_family"].items())
@@ -142,8 +144,9 @@ def export_summary(out: Path, manifest: dict[str, Any]) -> list[str]:
     for entry in manifest["fold_table"]:
         val = entry["val"]
         lines.append(
-            f"fold {entry['fold']}: val {val['clients']} clients, {val['sessions']} sessions, "
-            f"{val['records']} records; train {entry['train']['records']} records"
+            f"fold {entry['fold']}: val {counted(val['clients'], 'client')}, "
+            f"{counted(val['sessions'], 'session')}, {counted(val['records'], 'record')}; "
+            f"train {counted(entry['train']['records'], 'record')}"
         )
     return lines
 

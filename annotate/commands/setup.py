@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from annotate.commands._common import engine, print_json
+from annotate.plurals import counted
 
 
 def init(
@@ -76,10 +77,10 @@ def demo(
 
     figures = counts(store)
     typer.echo(
-        f"demo ready in {_safe_url(url)}: {figures['sessions']} sessions, "
-        f"{figures['items']} items, {figures['drafts']} drafts, "
-        f"{figures['rationales']} rationales, {figures['reviews']} reviews, "
-        f"{figures['codings']} turn codings"
+        f"demo ready in {_safe_url(url)}: {counted(figures['sessions'], 'session')}, "
+        f"{counted(figures['items'], 'item')}, {counted(figures['drafts'], 'draft')}, "
+        f"{counted(figures['rationales'], 'rationale')}, "
+        f"{counted(figures['reviews'], 'review')}, {counted(figures['codings'], 'turn coding')}"
     )
     if ui and sys.stdin.isatty() and sys.stdout.isatty():
         _open_demo_ui(store)
@@ -133,7 +134,7 @@ def instrument_load(
     with session_scope(engine()) as session:
         changed = install_instrument(session, spec)
     state = "loaded" if changed else "unchanged"
-    typer.echo(f"{spec.id} {spec.version} ({len(spec.items)} items): {state}")
+    typer.echo(f"{spec.id} {spec.version} ({counted(len(spec.items), 'item')}): {state}")
 
 
 def register(app: typer.Typer) -> None:

@@ -41,6 +41,7 @@ from annotate.drafting.providers import DraftSettings, OpenAIProvider, response_
 from annotate.errors import ConfigError, NotFoundError
 from annotate.guidelines import MarkerScheme
 from annotate.markers import DEFAULT_SCHEME, speaker_fits, stored_scheme
+from annotate.plurals import counted
 from store.db import session_scope
 from store.models import Coding, MarkerDraft, MarkerSuggestion, TherapySession, Turn, utcnow
 
@@ -294,9 +295,9 @@ class MarkerRun:
 
     def summary(self, label: str) -> str:
         return (
-            f"proposed markers for {self.sessions} session(s) with {label}: {self.ok} ok, "
-            f"{self.ungrounded} with ungrounded proposals, {self.failed} failed; "
-            f"{self.grounded} of {self.proposals} proposals grounded; "
+            f"proposed markers for {counted(self.sessions, 'session')} with {label}: "
+            f"{self.ok} ok, {self.ungrounded} with ungrounded proposals, {self.failed} failed; "
+            f"{self.grounded} of {counted(self.proposals, 'proposal')} grounded; "
             f"{self.skipped} already proposed"
         )
 

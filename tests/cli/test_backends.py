@@ -232,7 +232,7 @@ COMMANDS: dict[str, Run] = {
     "progress": Run(["progress", "--json"], '"sessions": 17'),
     "instrument load": Run(
         ["instrument", "load", str(GUIDELINES_DIR / "instruments" / "rupture.toml")],
-        "rupture 1.0.0 (1 items): unchanged",  # every new store has it already
+        "rupture 1.0.0 (1 item): unchanged",  # every new store has it already
     ),
     "codes load": Run(
         ["codes", "load", str(GUIDELINES_DIR / "markers" / "3rs.toml")],

@@ -29,6 +29,7 @@ from textual.worker import Worker
 from annotate.errors import AnnotateError, StaleVersion
 from annotate.lifecycle import codings
 from annotate.lifecycle.codings import CodingState, CodingView, Suggestion
+from annotate.plurals import counted
 from tui.app import services
 from tui.failures import notify_failure
 from tui.widgets.key_footer import KeyFooter
@@ -223,9 +224,9 @@ class CodingScreen(Screen[None]):
         status = state.status.replace("_", " ")
         line = Text()
         line.append(f"{state.session_id}", style="bold")
-        line.append(f"{meta} · {who} · {state.role} · {status} · {total} codes")
+        line.append(f"{meta} · {who} · {state.role} · {status} · {counted(total, 'code')}")
         if view.mode == "code":
-            line.append(f" · {open_count} proposals to decide")
+            line.append(f" · {counted(open_count, 'proposal')} to decide")
         if view.comments:
             line.append("\nSent back: ", style="bold red")
             line.append(view.comments[-1])

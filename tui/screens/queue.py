@@ -8,7 +8,7 @@ from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Label, Select, Static
@@ -21,6 +21,7 @@ from annotate.lifecycle.codings import (
     coding_queue,
     coding_review_queue,
 )
+from annotate.plurals import counted
 from annotate.queue import (
     QueueEntry,
     annotators_with_work,
@@ -102,13 +103,15 @@ class QueueScreen(Screen[None]):
         yield DataTable(id="authoring", cursor_type="row", zebra_stripes=True)
         yield Label("Reviews assigned to you (blind)", classes="panel-title")
         yield DataTable(id="reviews", cursor_type="row", zebra_stripes=True)
-        # Turn coding (3RS), shown only to those who have some.
-        yield Label("Sessions to code (rupture markers)", classes="panel-title coding-part")
-        yield DataTable(id="codings", cursor_type="row", zebra_stripes=True,
-                        classes="coding-part")  # fmt: skip
-        yield Label("Codings to review", classes="panel-title coding-part")
-        yield DataTable(id="coding-reviews", cursor_type="row", zebra_stripes=True,
-                        classes="coding-part")  # fmt: skip
+        # Turn coding (3RS), shown only to those who have some: the two lists side by side,
+        # so at 100x30 the rationale work keeps most of the screen.
+        with Horizontal(id="coding-work"):
+            with Vertical(id="to-code", classes="coding-part"):
+                yield Label("Sessions to code (rupture markers)", classes="panel-title")
+                yield DataTable(id="codings", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="to-review-coding", classes="coding-part"):
+                yield Label("Codings to review", classes="panel-title")
+                yield DataTable(id="coding-reviews", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -131,8 +134,7 @@ class QueueScreen(Screen[None]):
             "session", "client", "role", "status", "codes", "proposals"
         )
         self.query_one("#coding-reviews", DataTable).add_columns("session", "codes")
-        for part in self.query(".coding-part"):
-            part.display = False
+        self.query_one("#coding-work").display = False
         self.codings: list[CodingTask] = []
         self.coding_reviews: list[CodingReviewTask] = []
         authoring.focus()
@@ -229,27 +231,26 @@ class QueueScreen(Screen[None]):
         fit_columns(reviews)
         self._show_codings(message)
         totals = message.totals
+        to_code = sum(1 for t in message.codings if t.status not in ("submitted", "accepted"))
         coding_note = (
-            f" · {sum(1 for t in message.codings if t.status not in ('submitted', 'accepted'))}"
-            f" sessions to code"
+            f" · {counted(to_code, 'session')} to code"
             if message.codings or message.coding_reviews
             else ""
         )
         self.query_one("#summary", Static).update(
-            f"{services(self).annotator}: {totals['assigned']} rationales · "
+            f"{services(self).annotator}: {counted(totals['assigned'], 'rationale')} · "
             f"{totals.get(workflow.ACCEPTED, 0)} accepted · "
             f"{totals.get(workflow.IN_PROGRESS, 0)} in progress · "
             f"{totals.get(workflow.PENDING, 0)} pending · "
             f"{totals.get(workflow.REVISION_REQUESTED, 0)} sent back · "
-            f"{len(message.reviews)} reviews to do{coding_note}"
+            f"{counted(len(message.reviews), 'review')} to do{coding_note}"
         )
 
     def _show_codings(self, message: Loaded) -> None:
         self.codings, self.coding_reviews = message.codings, message.coding_reviews
-        for part, shown in zip(self.query(".coding-part"),
-                               (message.codings, message.codings, message.coding_reviews,
-                                message.coding_reviews), strict=True):  # fmt: skip
-            part.display = bool(shown)
+        self.query_one("#to-code").display = bool(message.codings)
+        self.query_one("#to-review-coding").display = bool(message.coding_reviews)
+        self.query_one("#coding-work").display = bool(message.codings or message.coding_reviews)
         table = self.query_one("#codings", DataTable)
         table.clear()
         for task in message.codings:
