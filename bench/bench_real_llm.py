@@ -100,7 +100,8 @@ def run_layout(engine, base: str, template, sessions: list[str], max_tokens: int
     provider = OpenAIProvider(settings, template)
     offset = log.stat().st_size
     started = time.perf_counter()
-    summary = run_batch(engine, provider, WorkSelection(sessions=sessions, force=True),
+    summary = run_batch(engine, provider, WorkSelection(sessions=sessions, force=True,
+                                                       include_accepted=True),
                         concurrency=1)  # fmt: skip
     seconds = time.perf_counter() - started
     with log.open(encoding="utf-8", errors="replace") as handle:

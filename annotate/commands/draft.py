@@ -53,6 +53,14 @@ def draft(
             "--retry-ungrounded", help="Also draft again the items whose draft was ungrounded."
         ),
     ] = False,
+    include_accepted: Annotated[
+        bool,
+        typer.Option(
+            "--include-accepted",
+            help="Also draft the items whose rationale is already accepted (left out by "
+            "default: nobody reads a draft of a finished item).",
+        ),
+    ] = False,
     dimension: Annotated[
         str | None,
         typer.Option(help="Only items of this dimension (goal, task, bond).", show_default=False),
@@ -158,12 +166,14 @@ def draft(
         context_window=context_window,
     )
     if markers:
-        if dry_run or batch_api or batch_file or ingest or dimension or limit is not None:
+        if (dry_run or batch_api or batch_file or ingest or dimension or limit is not None
+                or include_accepted):  # fmt: skip
             from annotate.errors import ConfigError
 
             raise ConfigError(
                 "--markers proposes codes per session: it takes --session, the endpoint "
-                "options and --concurrency, not --dry-run, batches, --dimension or --limit"
+                "options and --concurrency, not --dry-run, batches, --dimension, --limit or "
+                "--include-accepted"
             )
         _markers(settings, session or None, scheme, concurrency, as_json)
         return
@@ -173,6 +183,7 @@ def draft(
         limit=limit,
         force=not only_missing,
         retry_ungrounded=retry_ungrounded,
+        include_accepted=include_accepted,
     )
     chosen = make_provider(settings)
     store = engine()
@@ -250,7 +261,8 @@ def _batch(store, provider, selection, use_api, batch_file, ingest, poll_seconds
         raise ConfigError("give one of --batch-api, --batch-file and --ingest")
     if batch_file is not None:
         count = batch_api.write_batch_file(store, provider, selection, batch_file)
-        typer.echo(f"wrote {count} request(s) to {batch_file}; nothing was sent")
+        left_out = accepted_note(_accepted(store, provider, selection))
+        typer.echo(f"wrote {count} request(s) to {batch_file}{left_out}; nothing was sent")
         return
     if ingest is not None:
         figures = batch_api.ingest_file(store, provider, ingest)
@@ -271,18 +283,29 @@ def _batch(store, provider, selection, use_api, batch_file, ingest, poll_seconds
 
     run = batch_api.submit_or_resume(store, provider, selection, poll_seconds=poll_seconds,
                                      on_poll=polled)  # fmt: skip
-    figures = run.progress
+    figures, accepted = run.progress, _accepted(store, provider, selection)
     if as_json:
         print_json({"batch_id": run.batch_id, "resumed": run.resumed, "status": run.status,
                     "done": figures.done, "ok": figures.ok, "ungrounded": figures.ungrounded,
                     "failed": figures.failed, "tokens_in": figures.tokens_in,
-                    "tokens_out": figures.tokens_out})  # fmt: skip
+                    "tokens_out": figures.tokens_out, "skipped_accepted": accepted})  # fmt: skip
     else:
         typer.echo(
             f"batch {run.batch_id or '-'} ({'resumed' if run.resumed else 'new'}, {run.status}): "
             f"{figures.done} drafted: {figures.ok} ok, {figures.ungrounded} ungrounded, "
-            f"{figures.failed} failed"
+            f"{figures.failed} failed{accepted_note(accepted)}"
         )
+
+
+def _accepted(store, provider, selection) -> int:  # type: ignore[no-untyped-def]
+    """How many selected items a batch left out because their rationale is accepted."""
+    from annotate.drafting.batch import choose_work
+    from store.db import session_scope
+
+    if selection.include_accepted:
+        return 0
+    with session_scope(store) as session:
+        return choose_work(session, provider, selection).accepted
 
 
 def estimate_line(figures: Any) -> str:
@@ -295,7 +318,14 @@ def estimate_line(figures: Any) -> str:
     )
     if figures.cost_at_most is not None:
         line += f"; at most {figures.cost_at_most:.2f} at the given prices"
-    return line + "; nothing was sent"
+    return line + accepted_note(figures.skipped_accepted) + "; nothing was sent"
+
+
+def accepted_note(accepted: int) -> str:
+    """What the summary says of the items left out because their rationale is accepted."""
+    if not accepted:
+        return ""
+    return f"; {accepted} left out as already accepted (--include-accepted drafts them)"
 
 
 def summary_line(summary: BatchSummary, host: str | None) -> str:
@@ -304,8 +334,9 @@ def summary_line(summary: BatchSummary, host: str | None) -> str:
     return (
         f"drafted {figures.done} item(s) with {summary.provider}/{summary.model}{where} "
         f"(prompt {summary.prompt_version}): {figures.ok} ok, {figures.ungrounded} ungrounded, "
-        f"{figures.failed} failed; {summary.skipped} already drafted; "
-        f"tokens {figures.tokens_in} in ({figures.tokens_cached} from the server's cache) / "
+        f"{figures.failed} failed; {summary.skipped} already drafted"
+        f"{accepted_note(summary.accepted)}; tokens {figures.tokens_in} in "
+        f"({figures.tokens_cached} from the server's cache) / "
         f"{figures.tokens_out} out; {summary.seconds:.1f} s"
     )
 

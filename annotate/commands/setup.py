@@ -65,10 +65,12 @@ def demo(
 
     typer.echo(import_codings_file(store, DEMO_CODINGS).summary())
     from annotate.commands.draft import summary_line
-    from annotate.drafting import DraftSettings, make_provider, run_batch
+    from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch
 
     offline = make_provider(DraftSettings(provider="offline"))
-    typer.echo(summary_line(run_batch(store, offline), None))
+    # Every item, the imported accepted ones too: the demo's drafts-vs-finals figures.
+    everything = WorkSelection(include_accepted=True)
+    typer.echo(summary_line(run_batch(store, offline, everything), None))
     _hand_out_demo_coding(store)
     from annotate.drafting.markers import OFFLINE_MODEL, run_markers
 

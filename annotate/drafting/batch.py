@@ -4,7 +4,8 @@ Workers take items from a shared queue; each result goes to one writer task that
 commits whatever has arrived in one transaction (group commit in a thread), so a
 kill loses at most the replies of the last few milliseconds and Ctrl-C loses none.
 A rerun skips every item already drafted by the same provider, model and prompt
-version (failed attempts are retried; ungrounded ones only on request).
+version (failed attempts are retried; ungrounded ones only on request). Items whose
+rationale is already accepted are left out unless asked for.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from annotate.drafting.context import ItemContext, load_contexts
 from annotate.drafting.grounding import ReplyFormatError, grounding_error, parse_reply
 from annotate.errors import ConfigError, NotFoundError
 from annotate.instruments import explained_items
-from annotate.workflow import DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
+from annotate.workflow import ACCEPTED, DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
 from store.db import code_point_order, session_scope
-from store.models import Draft, Item, Rating, TherapySession, utcnow
+from store.models import Draft, Item, Rating, Rationale, TherapySession, utcnow
 
 
 @dataclass
@@ -39,6 +40,7 @@ class WorkSelection:
     limit: int | None = None
     force: bool = False  # draft again even when a draft exists for this model and prompt
     retry_ungrounded: bool = False  # draft again the ones whose last draft was ungrounded
+    include_accepted: bool = False  # draft items whose rationale is accepted (left out otherwise)
 
 
 @dataclass
@@ -78,6 +80,7 @@ class BatchSummary:
     skipped: int
     progress: BatchProgress = field(default_factory=BatchProgress)
     seconds: float = 0.0
+    accepted: int = 0  # left out: their rationale is accepted (no --include-accepted)
 
     def as_json(self) -> dict[str, Any]:
         figures = asdict(self.progress)
@@ -89,6 +92,7 @@ class BatchSummary:
             "prompt_version": self.prompt_version,
             "selected": self.selected,
             "skipped_already_drafted": self.skipped,
+            "skipped_accepted": self.accepted,
             **figures,
             "seconds": round(self.seconds, 3),
             "items_per_second": round(rate, 2),
@@ -102,10 +106,27 @@ STAGGER_SECONDS = 0.005  # between the first requests of successive workers
 RAW_REPLY_LIMIT = 20_000  # characters of a failed or ungrounded reply kept to inspect
 
 
+@dataclass(frozen=True)
+class ChosenWork:
+    """The (session, item) units to draft, in order, and what was left out."""
+
+    pairs: list[tuple[str, str]]
+    skipped: int  # already drafted with this provider, model and prompt version
+    accepted: int  # their rationale is accepted: nobody would read a new draft
+
+
 def select_work(
     session: Session, provider: DraftProvider, selection: WorkSelection
 ) -> tuple[list[tuple[str, str]], int]:
     """The (session, item) units to draft, in order, and how many were skipped as done."""
+    work = choose_work(session, provider, selection)
+    return work.pairs, work.skipped
+
+
+def choose_work(session: Session, provider: DraftProvider, selection: WorkSelection) -> ChosenWork:
+    """The units to draft: every rated (session, item) of the selection, less those whose
+    rationale is accepted (unless ``include_accepted``) and those already drafted (unless
+    ``force``), then at most ``limit`` of them."""
     dialect = session.get_bind().dialect
     query = (
         select(Rating.session_id, Rating.item_id)
@@ -136,6 +157,16 @@ def select_work(
             )
         query = query.where(Item.dimension == selection.dimension)
     candidates = [(s, i) for s, i in session.exec(query).all()]
+    accepted = 0
+    if not selection.include_accepted:
+        final = set(
+            session.exec(
+                select(Rationale.session_id, Rationale.item_id).where(Rationale.status == ACCEPTED)
+            ).all()
+        )
+        kept_out = len(candidates)
+        candidates = [pair for pair in candidates if pair not in final]
+        accepted = kept_out - len(candidates)
     done: set[tuple[str, str]] = set()
     if not selection.force:
         kept = [DRAFT_OK] if selection.retry_ungrounded else [DRAFT_OK, DRAFT_UNGROUNDED]
@@ -151,7 +182,7 @@ def select_work(
     skipped = len(candidates) - len(pending)
     if selection.limit is not None:
         pending = pending[: max(selection.limit, 0)]
-    return pending, skipped
+    return ChosenWork(pending, skipped, accepted)
 
 
 def draft_values(
@@ -343,17 +374,18 @@ def run_batch(
     """Select the work, draft it, and report (synchronous entry point for the CLI)."""
     selection = selection or WorkSelection()
     with session_scope(engine) as session:
-        pairs, skipped = select_work(session, provider, selection)
-        contexts = load_contexts(session, pairs)
+        work = choose_work(session, provider, selection)
+        contexts = load_contexts(session, work.pairs)
     summary = BatchSummary(
         provider=provider.name,
         model=provider.model,
         prompt_version=provider.prompt_version,
-        selected=len(pairs),
-        skipped=skipped,
+        selected=len(work.pairs),
+        skipped=work.skipped,
+        accepted=work.accepted,
     )
     if on_start is not None:
-        on_start(len(pairs), skipped)
+        on_start(len(work.pairs), work.skipped)
     started = time.perf_counter()
     if contexts:
         summary.progress = asyncio.run(

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from annotate.drafting.base import DraftProvider
-from annotate.drafting.batch import WorkSelection, select_work
+from annotate.drafting.batch import WorkSelection, choose_work
 from annotate.drafting.context import load_contexts
 from annotate.drafting.prompt import estimate_tokens
 from store.db import session_scope
@@ -37,6 +37,7 @@ class Estimate:
     price_in_per_million: float | None = None
     price_out_per_million: float | None = None
     cost_at_most: float | None = None
+    skipped_accepted: int = 0  # their rationale is accepted (no --include-accepted)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,8 +57,8 @@ def estimate(
 ) -> Estimate:
     """Build every request of the batch and count it; nothing is sent."""
     with session_scope(engine) as session:
-        pairs, skipped = select_work(session, provider, selection)
-        contexts = load_contexts(session, pairs)
+        work = choose_work(session, provider, selection)
+        contexts = load_contexts(session, work.pairs)
     template = getattr(provider, "template", None)
     settings = getattr(provider, "settings", None)
     total = cacheable = 0
@@ -79,11 +80,12 @@ def estimate(
         model=provider.model,
         prompt_version=provider.prompt_version,
         items=len(contexts),
-        skipped_already_drafted=skipped,
+        skipped_already_drafted=work.skipped,
         input_tokens=total,
         cacheable_input_tokens=cacheable,
         output_tokens_at_most=output,
         price_in_per_million=price_in,
         price_out_per_million=price_out,
         cost_at_most=cost,
+        skipped_accepted=work.accepted,
     )

@@ -69,7 +69,8 @@ class Run:
 def _draft(ran: Ran) -> None:
     summary = ran.json()
     assert (summary["provider"], summary["done"], summary["ok"]) == ("offline", 12, 12)
-    assert summary["skipped_already_drafted"] == UNITS - 12  # the demo drafted its sessions
+    assert summary["skipped_accepted"] == 45  # the demo's accepted rationales: left out
+    assert summary["skipped_already_drafted"] == UNITS - 12 - 45  # the demo drafted the rest
     assert ran.scalar("SELECT count(*) FROM drafts") == UNITS
     duplicates = ran.scalar(
         "SELECT count(*) FROM (SELECT session_id, item_id FROM drafts "

@@ -61,7 +61,8 @@ def test_batch_drafts_equal_the_online_ones(demo_db: str, tmp_path: Path) -> Non
     fake = FakeLLM()
     fake.faults["s13/task_1"] = "badquote"
     with ServerThread(fake):
-        base = ["--db", demo_db, "draft", "--base-url", fake.base_url, "--session", "s13"]
+        base = ["--db", demo_db, "draft", "--base-url", fake.base_url, "--session", "s13",
+                "--include-accepted"]  # fmt: skip
         assert runner.invoke(app, [*base, "--json"]).exit_code == 0
         online = _drafts(demo_db, "s13")
         result = runner.invoke(app, [*base, "--force", "--batch-api", "--poll-seconds", "0.1",
@@ -110,7 +111,8 @@ def test_a_killed_batch_is_resumed_not_paid_twice(demo_db: str) -> None:
 
 def test_batch_file_and_ingest_for_an_offline_runner(demo_db: str, tmp_path: Path) -> None:
     requests = tmp_path / "requests.jsonl"
-    base = ["--db", demo_db, "draft", "--base-url", "http://127.0.0.1:9/v1", "--session", "s13"]
+    base = ["--db", demo_db, "draft", "--base-url", "http://127.0.0.1:9/v1", "--session", "s13",
+            "--include-accepted"]  # fmt: skip
     written = runner.invoke(app, [*base, "--batch-file", str(requests)])
     assert written.exit_code == 0 and "wrote 12 request(s)" in written.output
     lines = [json.loads(line) for line in requests.read_text(encoding="utf-8").splitlines()]

@@ -39,7 +39,7 @@ def test_demo_drafts_every_item_offline(demo_db: str) -> None:
 
 
 def test_draft_json_selection_and_resume(demo_db: str) -> None:
-    base = ["--db", demo_db, "draft", "--json", "--force"]
+    base = ["--db", demo_db, "draft", "--json", "--force", "--include-accepted"]
     data = _json([*base, "--session", "s01", "--session", "s13", "--dimension", "bond"])
     assert data["provider"] == "offline" and data["model"] == "offline-lexical-1"
     assert (data["selected"], data["done"], data["ok"], data["failed"]) == (8, 8, 8, 0)
@@ -47,7 +47,8 @@ def test_draft_json_selection_and_resume(demo_db: str) -> None:
     limited = _json([*base, "--limit", "5"])
     assert limited["done"] == 5
     resumed = _json(["--db", demo_db, "draft", "--json"])  # every item already drafted
-    assert resumed["selected"] == 0 and resumed["skipped_already_drafted"] == 192
+    assert resumed["selected"] == 0 and resumed["skipped_already_drafted"] == 147
+    assert resumed["skipped_accepted"] == 45  # the demo's accepted rationales
     text = runner.invoke(app, ["--db", demo_db, "draft", "--session", "s02"])
     assert text.exit_code == 0, text.output
     assert "drafted 0 item(s) with offline/offline-lexical-1" in text.output
@@ -85,6 +86,7 @@ def test_draft_against_an_openai_compatible_server(demo_db: str) -> None:
                 "qwen2.5-7b-instruct",
                 "--session",
                 "s13",
+                "--include-accepted",
                 "--concurrency",
                 "4",
                 "--max-retries",
@@ -97,6 +99,7 @@ def test_draft_against_an_openai_compatible_server(demo_db: str) -> None:
         retry = _json(
             ["--db", demo_db, "draft", "--json", "--base-url", fake.base_url]
             + ["--model", "qwen2.5-7b-instruct", "--session", "s13", "--retry-ungrounded"]
+            + ["--include-accepted"]
         )
         assert retry["done"] == 1 and fake.requests["s13/goal_1"] == 2
 
@@ -110,7 +113,7 @@ def test_dry_run_counts_the_requests_and_sends_nothing(demo_db: str) -> None:
     with ServerThread(fake):
         data = _json(["--db", demo_db, "draft", "--dry-run", "--json", "--base-url",
                       fake.base_url, "--session", "s13", "--session", "s01", "--price-in",
-                      "0.15", "--price-out", "0.60"])  # fmt: skip
+                      "0.15", "--price-out", "0.60", "--include-accepted"])  # fmt: skip
         assert fake.stats()["total"] == 0  # nothing was sent
     engine = make_engine(demo_db)
     try:
@@ -132,5 +135,6 @@ def test_dry_run_counts_the_requests_and_sends_nothing(demo_db: str) -> None:
     assert data["cost_at_most"] == pytest.approx(expected, abs=1e-4)
     shown = runner.invoke(app, ["--db", demo_db, "draft", "--dry-run", "--base-url",
                                 "http://127.0.0.1:9/v1", "--session", "s13"])  # fmt: skip
-    assert shown.exit_code == 0 and "would draft 12 item(s)" in shown.output
+    assert shown.exit_code == 0 and "would draft 0 item(s)" in shown.output
+    assert "12 left out as already accepted (--include-accepted drafts them)" in shown.output
     assert "nothing was sent" in shown.output

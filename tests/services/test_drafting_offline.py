@@ -33,8 +33,8 @@ def _drafts(engine) -> list[Draft]:  # type: ignore[no-untyped-def]
 
 
 def test_offline_batch_drafts_every_item_grounded_and_marked_as_scaffold(demo_engine) -> None:  # type: ignore[no-untyped-def]
-    summary = run_batch(demo_engine, OfflineProvider())
-    assert summary.selected == 192 and summary.progress.ok == 192
+    summary = run_batch(demo_engine, OfflineProvider(), WorkSelection(include_accepted=True))
+    assert summary.selected == 192 and summary.progress.ok == 192 and summary.accepted == 0
     drafts = _drafts(demo_engine)
     assert len(drafts) == 192 and {d.status for d in drafts} == {DRAFT_OK}
     spec, spec_hash = load_offline_spec()
@@ -81,13 +81,13 @@ def test_excerpt_is_an_exact_prefix_cut_at_a_boundary() -> None:
 
 def test_rerun_resumes_and_force_redrafts(demo_engine) -> None:  # type: ignore[no-untyped-def]
     provider = OfflineProvider()
-    first = run_batch(demo_engine, provider, WorkSelection(sessions=["s01"], limit=5))
+    first = run_batch(demo_engine, provider, WorkSelection(sessions=["s02"], limit=5))
     assert first.progress.done == 5
-    second = run_batch(demo_engine, provider, WorkSelection(sessions=["s01"]))
+    second = run_batch(demo_engine, provider, WorkSelection(sessions=["s02"]))
     assert second.skipped == 5 and second.progress.done == 7
-    third = run_batch(demo_engine, provider, WorkSelection(sessions=["s01"]))
+    third = run_batch(demo_engine, provider, WorkSelection(sessions=["s02"]))
     assert third.selected == 0 and third.skipped == 12
-    forced = run_batch(demo_engine, provider, WorkSelection(sessions=["s01"], force=True))
+    forced = run_batch(demo_engine, provider, WorkSelection(sessions=["s02"], force=True))
     assert forced.progress.done == 12
     pairs = [(d.session_id, d.item_id) for d in _drafts(demo_engine)]
     assert len(pairs) == 24 and len(set(pairs)) == 12
@@ -107,11 +107,11 @@ def test_selection_by_dimension_and_session(demo_engine) -> None:  # type: ignor
 
 
 def test_a_different_model_or_prompt_version_is_not_already_drafted(demo_engine) -> None:  # type: ignore[no-untyped-def]
-    run_batch(demo_engine, OfflineProvider(), WorkSelection(sessions=["s01"]))
+    run_batch(demo_engine, OfflineProvider(), WorkSelection(sessions=["s02"]))
     other = OfflineProvider()
     other.prompt_version = "2.0.0"
     with session_scope(demo_engine) as session:
-        pairs, skipped = select_work(session, other, WorkSelection(sessions=["s01"]))
+        pairs, skipped = select_work(session, other, WorkSelection(sessions=["s02"]))
     assert len(pairs) == 12 and skipped == 0
 
 

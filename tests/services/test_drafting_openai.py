@@ -58,9 +58,9 @@ FAULTS = {
 
 def test_each_fault_is_stored_with_its_outcome(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
     fake.faults.update(FAULTS)
-    summary = run_batch(
-        demo_engine, _provider(fake), WorkSelection(sessions=["s01", "s13"]), concurrency=6
-    )
+    # s01 and s13 hold the demo's accepted rationales: drafted only on request.
+    both = WorkSelection(sessions=["s01", "s13"], include_accepted=True)
+    summary = run_batch(demo_engine, _provider(fake), both, concurrency=6)
     assert summary.progress.done == 24  # no failure stopped the batch
     assert (summary.progress.ok, summary.progress.ungrounded, summary.progress.failed) == (
         16,
@@ -181,24 +181,24 @@ def test_a_key_no_http_header_can_carry_is_one_line(
 
 def test_concurrency_is_bounded(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
     fake.latency = 0.05
-    run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s05", "s06"]), concurrency=3)
+    run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s06", "s08"]), concurrency=3)
     assert fake.stats()["total"] == 24 and fake.max_in_flight == 3
 
 
 def test_rerun_retries_failures_and_on_request_ungrounded(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
-    fake.faults.update({"s07/goal_1": "500", "s07/goal_2": "turn999"})
-    run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s07"]))
+    fake.faults.update({"s09/goal_1": "500", "s09/goal_2": "turn999"})
+    run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s09"]))
     assert fake.stats()["total"] == 10 + 2 + 1  # the 500 was tried twice (one retry)
     fake.faults.clear()
     fake.requests.clear()
-    again = run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s07"]))
-    assert dict(fake.requests) == {"s07/goal_1": 1}  # only the failed one; nothing paid twice
+    again = run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s09"]))
+    assert dict(fake.requests) == {"s09/goal_1": 1}  # only the failed one; nothing paid twice
     assert again.skipped == 11 and again.progress.ok == 1
     fake.requests.clear()
-    run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s07"], retry_ungrounded=True))
-    assert dict(fake.requests) == {"s07/goal_2": 1}
+    run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s09"], retry_ungrounded=True))
+    assert dict(fake.requests) == {"s09/goal_2": 1}
     with session_scope(demo_engine) as session:
-        assert latest_draft(session, "s07", "goal_2").status == DRAFT_OK
+        assert latest_draft(session, "s09", "goal_2").status == DRAFT_OK
 
 
 def test_draft_one_from_a_worker_thread_uses_the_configured_endpoint(
