@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import ColumnClause
 
 from annotate.instruments import explained_items
+from annotate.plurals import counted
 from store.db import reader
 
 COUNTED = {
@@ -283,14 +284,10 @@ def agreement_progress(engine: Engine) -> dict[str, int]:
     }
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def agreement_line(figures: dict[str, int]) -> str:
     """One line on the figures of :func:`agreement_progress`, for the CLI and the UI."""
     double, needed = figures["double_reviewed"], figures["needed_for_alpha"]
-    head = f"Agreement: {_count(double, 'unit')} reviewed by two or more people"
+    head = f"Agreement: {counted(double, 'unit')} reviewed by two or more people"
     if needed == 0:
         head += " (enough for alpha)"
     else:
@@ -303,6 +300,6 @@ def agreement_line(figures: dict[str, int]) -> str:
             )
         return head
     return (
-        f"{head}; {_count(pending, 'review')} to do on {_count(overlap, 'overlap unit')} "
+        f"{head}; {counted(pending, 'review')} to do on {counted(overlap, 'overlap unit')} "
         f"({figures['one_review_away']} one review away)"
     )
