@@ -101,7 +101,7 @@ def add_login(path: Path, name: str, *, replace: bool = False) -> str:
 
 
 def remove_login(path: Path, name: str) -> None:
-    """Remove NAME's login from PATH: their secret stops working at the server's next start."""
+    """Remove NAME's login from PATH: a running server closes their sessions within seconds."""
     logins = read_logins(path)
     if name not in logins:
         raise ConfigError(f"{name} has no login in {path}")
@@ -109,25 +109,68 @@ def remove_login(path: Path, name: str) -> None:
     _write(path, logins)
 
 
-class LoginCheck:
-    """Checks a name and secret against a logins file, taking as long for unknown names."""
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """What changes when PATH is rewritten (``os.replace`` gives it a new inode)."""
+    if path is None:
+        return None
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return (0, 0, 0)
+    return (status.st_ino, status.st_mtime_ns, status.st_size)
 
-    def __init__(self, logins: Mapping[str, Login]) -> None:
+
+class LoginCheck:
+    """Checks a name and secret against a logins file, taking as long for unknown names.
+
+    Made with ``from_file``, it follows the file: ``refresh`` re-reads it when it changed,
+    so that a login removed or replaced while the server runs stops working at once.
+    """
+
+    def __init__(self, logins: Mapping[str, Login], path: Path | None = None) -> None:
         self._logins = dict(logins)
+        self._path = path
+        self._stamp = _stamp(path)
         self._hasher = _hasher()
         self._decoy = self._hasher.hash(secrets.token_urlsafe(18))
+
+    @classmethod
+    def from_file(cls, path: Path) -> LoginCheck:
+        """The logins in PATH, re-read by ``refresh`` whenever PATH changes."""
+        return cls(read_logins(path), path)
 
     @property
     def names(self) -> list[str]:
         return sorted(self._logins)
 
-    def verify(self, name: str, secret: str) -> bool:
-        """Whether SECRET is NAME's (slow by design: Argon2)."""
+    def hash_of(self, name: str) -> str | None:
+        """NAME's current secret hash (None: no login), to tell a replaced secret."""
+        login = self._logins.get(name)
+        return login.secret_hash if login else None
+
+    def refresh(self) -> bool:
+        """Re-read the file if it changed since it was read; whether it did.
+
+        A file that no longer parses raises ConfigError and the logins stay as they were.
+        """
+        stamp = _stamp(self._path)
+        if self._path is None or stamp == self._stamp:
+            return False
+        self._logins = read_logins(self._path)
+        self._stamp = stamp
+        return True
+
+    def verified_hash(self, name: str, secret: str) -> str | None:
+        """The hash SECRET matched when it is NAME's, else None (slow by design: Argon2)."""
         from argon2.exceptions import InvalidHashError, VerificationError
 
         login = self._logins.get(name)
         try:
             self._hasher.verify(login.secret_hash if login else self._decoy, secret)
         except (VerificationError, InvalidHashError):
-            return False
-        return login is not None
+            return None
+        return login.secret_hash if login else None
+
+    def verify(self, name: str, secret: str) -> bool:
+        """Whether SECRET is NAME's (slow by design: Argon2)."""
+        return self.verified_hash(name, secret) is not None

@@ -94,10 +94,9 @@ def serve(
     if logins is not None:
         from annotate.logins import LoginCheck, read_logins
 
-        known = read_logins(logins)
-        if not known:
+        if not read_logins(logins):
             raise ConfigError(f"{logins} has no logins: add one with 'annotate login add NAME'")
-        check = LoginCheck(known)
+        check = LoginCheck.from_file(logins)
     engine()  # fail here, not in the browser, if the database is unusable
     if port == 0:
         with socket.socket() as probe:
@@ -106,7 +105,9 @@ def serve(
     # The database URL (it may hold a password) reaches the UI processes in their
     # environment, never on a command line that every local user can read in ps.
     os.environ["ANNOTATE_DB"] = resolve_url(settings.db)
-    command = [sys.executable, "-m", "annotate", "tui"]
+    # -P: the UI processes import the installed annotate, never a folder named annotate/
+    # (or store/, tui/) in the directory the server was started from.
+    command = [sys.executable, "-P", "-m", "annotate", "tui"]
     server: KeyServer | TeamServer
     if check is not None:
         server = TeamServer(command, logins=check, host=host, port=port, public_url=public_url)
@@ -145,7 +146,7 @@ def login_add(
     from annotate.logins import add_login
 
     secret = add_login(logins, name, replace=replace)
-    typer.echo(f"login for {name.strip()} stored in {logins} (the server reads it at start)")
+    typer.echo(f"login for {name.strip()} stored in {logins} (a running server reads it at once)")
     typer.echo(f"secret (shown once; hand it to {name.strip()} privately): {secret}")
 
 
@@ -154,11 +155,11 @@ def login_remove(
     name: Annotated[str, typer.Argument(help="The expert's annotator name.")],
     logins: LoginsFile,
 ) -> None:
-    """Remove an expert's login (takes effect when the server next starts)."""
+    """Remove an expert's login: a running server closes their open terminals within seconds."""
     from annotate.logins import remove_login
 
     remove_login(logins, name)
-    typer.echo(f"login for {name} removed from {logins}; restart 'annotate serve' to apply it")
+    typer.echo(f"login for {name} removed from {logins}; a running server closes their sessions")
 
 
 @login_app.command("list")
