@@ -6,6 +6,7 @@ import gc
 import getpass
 
 from sqlalchemy.engine import Engine
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -13,6 +14,7 @@ from textual.timer import Timer
 
 from annotate.errors import ConfigError
 from annotate.lifecycle.editor import Drafter
+from tui.keys import KeyHold
 
 
 def default_drafter() -> Drafter:
@@ -23,6 +25,7 @@ def default_drafter() -> Drafter:
 
 
 IDLE_COLLECT_SECONDS = 1.0
+HOLD_LIMIT_SECONDS = 60.0  # keys held for an item that never opens are let go after this
 
 
 class AnnotateApp(App[None]):
@@ -57,6 +60,56 @@ class AnnotateApp(App[None]):
         self.advance_on_accept = advance_on_accept  # Ctrl+O moves to the next unfinished item
         self.user_keymap = user_keymap or {}
         self.sub_title = annotator
+        self._key_hold = KeyHold()
+
+    # -- keys typed while an item opens (tui.keys) ---------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        if self._key_hold.active and not self._quits(event) and self._key_hold.keep(event):
+            return
+        await super().on_event(event)
+
+    def _quits(self, event: events.Event) -> bool:
+        """Quit is never held: a hold that never ends must not trap the expert."""
+        if not isinstance(event, events.Key):
+            return False
+        keys = self.user_keymap.get("quit", "ctrl+q")
+        return event.key in {key.strip() for key in keys.split(",")}
+
+    def hold_keys(self) -> None:
+        """From now on typed keys wait (in order) until ``release_keys``."""
+        self._key_hold.start()
+        hold = self._key_hold.generation
+        self.set_timer(HOLD_LIMIT_SECONDS, lambda: self._hold_expired(hold))
+
+    def _hold_expired(self, hold: int) -> None:
+        """A screen that never showed its item must not leave the keyboard dead."""
+        if self._key_hold.active and self._key_hold.generation == hold:
+            dropped = self._key_hold.discard()
+            self.notify(
+                f"The item did not open in {HOLD_LIMIT_SECONDS:.0f} s; "
+                f"{dropped} key(s) typed meanwhile were not applied.",
+                severity="warning",
+            )
+
+    @property
+    def holding_keys(self) -> bool:
+        return self._key_hold.active
+
+    def release_keys(self) -> None:
+        """Hand the held keys over, after what is already queued (such as a new focus)."""
+        if self._key_hold.active:
+            self.call_later(self._replay_held_keys)
+
+    def discard_held_keys(self) -> int:
+        """End a hold whose move did not happen; the keys typed for it are not applied."""
+        return self._key_hold.discard()
+
+    async def _replay_held_keys(self) -> None:
+        hold = self._key_hold
+        hold.active = False
+        while hold.keys and not hold.active:  # a replayed move holds the rest again
+            await super().on_event(hold.keys.popleft())
 
     def on_mount(self) -> None:
         from tui.screens.queue import QueueScreen

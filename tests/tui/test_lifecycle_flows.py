@@ -70,7 +70,7 @@ async def test_two_windows_on_one_item_export_the_accepted_text_not_the_stale_on
         window_b = await _open(pilot, entry.rationale_id)
         assert window_a is not window_b and window_a.lock_version == window_b.lock_version
         window_a.editor.load_text("Accepted in window A: the client names sleep as the goal.")
-        window_a.action_accept()
+        await window_a.action_accept()
         await settle(pilot)
         await pilot.press(*"Stale ")
         stale = window_b.editor.text

@@ -21,6 +21,7 @@ from annotate.lifecycle.editor import DraftView, EditorState, SaveResult
 from annotate.queue import SENT_BACK, UNFINISHED, next_with_status
 from tui.app import services
 from tui.failures import notify_failure
+from tui.keys import OrderedTextArea, after_keys_handed_over
 from tui.widgets.item_panel import ItemPanel, transcript_title
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.scroll_text import ScrollText
@@ -34,26 +35,39 @@ STATUS_LABEL = {
 }
 
 
+class RationaleEditor(OrderedTextArea):
+    """The rationale's text: its own keys (F7 select all, undo, cursor moves) act in the
+    order typed among the characters."""
+
+
 class AnnotateScreen(Screen[int | None]):
     """Edits one rationale at a time; next/previous walk the queue it was opened from."""
 
+    # Every key of this screen is a priority binding whose action first lets the editor
+    # handle the keys typed before it (tui.keys), so a burst acts in the order typed; the
+    # keys that open another item (and accept, which moves on) then hold the keys after
+    # them until that item is shown.
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="annotate.save", tooltip="Store a new version."),
-        Binding("ctrl+o", "accept", "Accept", id="annotate.accept", tooltip="Sign off as final."),
+        Binding("ctrl+s", "save", "Save", id="annotate.save", tooltip="Store a new version.",
+                priority=True),
+        Binding("ctrl+o", "accept", "Accept", id="annotate.accept", tooltip="Sign off as final.",
+                priority=True),
         # Not Ctrl+B (tmux's prefix) nor Ctrl+N, Ctrl+R, Ctrl+W (a browser's own keys):
         # the first key of each is one that works in a terminal, in tmux and in a browser.
-        Binding("ctrl+l,ctrl+r", "regenerate", "Regenerate", id="annotate.regenerate"),
+        Binding("ctrl+l,ctrl+r", "regenerate", "Regenerate", id="annotate.regenerate",
+                priority=True),
         Binding(
             "ctrl+g",
             "revert",
             "Revert to draft",
             id="annotate.revert",
             tooltip="Put the draft in the editor (Ctrl+Z brings your text back).",
+            priority=True,
         ),
-        Binding("ctrl+f", "flag", "Flag", id="annotate.flag"),
-        Binding("f4", "evidence", "Evidence", id="annotate.evidence"),
-        Binding("ctrl+down,ctrl+n", "next", "Next", id="annotate.next"),
-        Binding("ctrl+up,ctrl+p", "previous", "Prev", id="annotate.previous"),
+        Binding("ctrl+f", "flag", "Flag", id="annotate.flag", priority=True),
+        Binding("f4", "evidence", "Evidence", id="annotate.evidence", priority=True),
+        Binding("ctrl+down,ctrl+n", "next", "Next", id="annotate.next", priority=True),
+        Binding("ctrl+up,ctrl+p", "previous", "Prev", id="annotate.previous", priority=True),
         Binding(
             "f8",
             "next_unfinished",
@@ -61,6 +75,7 @@ class AnnotateScreen(Screen[int | None]):
             id="annotate.next_unfinished",
             tooltip="The next item not yet accepted (accepting moves there too).",
             show=False,  # listed in Help: the footer is full at 160 columns
+            priority=True,
         ),
         Binding(
             "f9",
@@ -69,9 +84,10 @@ class AnnotateScreen(Screen[int | None]):
             id="annotate.next_sent_back",
             tooltip="The next item a reviewer sent back.",
             show=False,
+            priority=True,
         ),
-        Binding("escape", "back", "Queue", id="annotate.back"),
-    ]
+        Binding("escape", "back", "Queue", id="annotate.back", priority=True),
+    ]  # fmt: skip
 
     @dataclass
     class Loaded(Message):
@@ -85,6 +101,7 @@ class AnnotateScreen(Screen[int | None]):
 
     @dataclass
     class Saved(Message):
+        rationale_id: int
         result: SaveResult
         text: str
         accepted: bool
@@ -101,6 +118,7 @@ class AnnotateScreen(Screen[int | None]):
 
     @dataclass
     class Flagged(Message):
+        rationale_id: int
         note: str | None
 
     def __init__(self, rationale_ids: list[int], index: int = 0) -> None:
@@ -114,8 +132,10 @@ class AnnotateScreen(Screen[int | None]):
         self.lock_version = 0  # the version the next save names (optimistic check)
         self.current_version: int | None = None
         self.draft_origin: int | None = None  # the draft the editor text began from
-        self.saving = False  # a save or accept is being written
-        self.queued_save: bool | None = None  # pressed meanwhile: accept? (None: nothing)
+        self.saving: dict[Worker[None], int] = {}  # saves being written, by rationale
+        # Ctrl+S / Ctrl+O pressed while that item's save was being written: its text, the
+        # draft it began from, and whether to accept; sent once the first save is stored.
+        self.queued_saves: dict[int, tuple[str, int | None, bool]] = {}
         self._banner_label: str | None = None
         self._indicator_rows = 0
         self.flagged = False
@@ -133,7 +153,7 @@ class AnnotateScreen(Screen[int | None]):
                 yield ScrollText(id="comments", title="Sent back by review")
                 yield Label("Rationale", classes="panel-title")
                 yield Static(id="scaffold")
-                yield TextArea(id="editor", soft_wrap=True, show_line_numbers=False)
+                yield RationaleEditor(id="editor", soft_wrap=True, show_line_numbers=False)
                 yield Static(id="indicator")
         yield KeyFooter()
 
@@ -170,7 +190,6 @@ class AnnotateScreen(Screen[int | None]):
         self.lock_version = state.lock_version
         self.current_version = state.current_version
         self.draft_origin = state.initial_draft_id
-        self.saving, self.queued_save = False, None
         self.flagged = state.flagged
         self.persisted_text = state.initial_text  # what reopening the item would show
         self.autosaved = state.autosave_text is not None
@@ -192,6 +211,7 @@ class AnnotateScreen(Screen[int | None]):
         if state.autosave_text is not None:
             self.notify("Restored your unsaved text from the last sitting.")
         self._refresh_indicator()
+        services(self).release_keys()  # keys typed while it loaded: for this item
         self.call_after_refresh(self.post_message, self.Shown(state.rationale_id))
         services(self).collect_when_idle()
 
@@ -278,30 +298,42 @@ class AnnotateScreen(Screen[int | None]):
 
     # -- save and accept ---------------------------------------------------------------------
 
-    def action_save(self) -> None:
+    async def action_save(self) -> None:
+        await after_keys_handed_over(self)
         self._store(accept=False)
 
-    def action_accept(self) -> None:
+    async def action_accept(self) -> None:
+        await after_keys_handed_over(self)
+        if self.state is None:
+            return
+        if services(self).advance_on_accept:
+            services(self).hold_keys()  # the keys after Ctrl+O belong to the next item
         self._store(accept=True)
 
     def _store(self, *, accept: bool) -> None:
-        """Save or accept; pressed while a save is being written, it waits for that one
-        (so a quick second Ctrl+S never races the first into a conflict with oneself)."""
+        """Save or accept the item shown; pressed while its save is being written, it waits
+        for that one (so a quick second Ctrl+S never races the first into a conflict with
+        oneself)."""
         if self.state is None:
             return
-        if self.saving:
-            self.queued_save = accept or bool(self.queued_save)
+        rationale_id, text = self.state.rationale_id, self.editor.text
+        if rationale_id in self.saving.values():
+            queued = self.queued_saves.get(rationale_id)
+            self.queued_saves[rationale_id] = (
+                text, self.draft_origin, accept or (queued is not None and queued[2])
+            )  # fmt: skip
             return
-        self.saving = True
-        self.store(
-            self.state.rationale_id,
-            self.editor.text,
-            self.lock_version,
-            self.draft_origin,
-            accept=accept,
-        )
+        self._start_store(rationale_id, text, self.lock_version, self.draft_origin, accept)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="save")
+    def _start_store(
+        self, rationale_id: int, text: str, base_version: int, draft_id: int | None, accept: bool
+    ) -> None:
+        worker = self.store(rationale_id, text, base_version, draft_id, accept=accept)
+        self.saving[worker] = rationale_id
+
+    # Not exclusive: a save still being written when the expert moves on must not be
+    # cancelled by the next item's save.
+    @work(thread=True, exit_on_error=False, group="save")
     def store(
         self,
         rationale_id: int,
@@ -314,12 +346,22 @@ class AnnotateScreen(Screen[int | None]):
         app = services(self)
         operation = editing.accept if accept else editing.save
         result = operation(app.engine, rationale_id, app.annotator, text, base_version, draft_id)
-        self.post_message(self.Saved(result, text, accept))
+        self.post_message(self.Saved(rationale_id, result, text, accept))
 
     @on(Saved)
     def _saved(self, message: Saved) -> None:
-        self.saving = False
-        if self.state is None:
+        verb = "Accepted" if message.accepted else "Saved"
+        for worker, rationale_id in list(self.saving.items()):
+            if rationale_id == message.rationale_id:  # written (one save per item at a time)
+                del self.saving[worker]
+        queued = self.queued_saves.pop(message.rationale_id, None)
+        if queued is not None:  # pressed again meanwhile: store that text on top of this one
+            text, draft_id, accept = queued
+            if accept or text != message.text:
+                lock_version = message.result.lock_version
+                self._start_store(message.rationale_id, text, lock_version, draft_id, accept)
+        if self.state is None or message.rationale_id != self.state.rationale_id:
+            self.notify(f"{verb}: version {message.result.version} of the item left")
             return
         self.saved_text = self.persisted_text = message.text
         self.autosaved = False
@@ -329,30 +371,46 @@ class AnnotateScreen(Screen[int | None]):
         if self._autosave_timer is not None:
             self._autosave_timer.stop()
             self._autosave_timer = None
-        verb = "Accepted" if message.accepted else "Saved"
         self.notify(f"{verb}: version {message.result.version}")
         self._refresh_indicator()
-        queued, self.queued_save = self.queued_save, None
-        if queued is not None and (queued or self.editor.text != message.text):
-            self._store(accept=queued)
-        elif message.accepted and services(self).advance_on_accept:
+        if queued is not None and queued[2]:
+            return  # a queued accept is on its way: that one moves on
+        if message.accepted and services(self).advance_on_accept:
             self.find_next(UNFINISHED, "Accepted; no unfinished item is left in this list.")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         notify_failure(self, event)
-        if event.worker.group == "save" and event.state in (
-            WorkerState.ERROR,
-            WorkerState.CANCELLED,
-        ):
-            self.saving, self.queued_save = False, None
-        error = event.worker.error
-        stale = event.state == WorkerState.ERROR and isinstance(error, ConflictError)
-        if stale and self.state is not None:  # show the text that won; ours is a conflict version
-            self.load(self.state.rationale_id)
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        failed = event.state != WorkerState.SUCCESS
+        if event.worker.group == "save":
+            rationale_id = self.saving.pop(event.worker, None)
+            if not failed or rationale_id is None:
+                return
+            self.queued_saves.pop(rationale_id, None)
+            self._drop_held_keys("the save failed")
+            shown = self.state is not None and self.state.rationale_id == rationale_id
+            if isinstance(event.worker.error, ConflictError) and shown:
+                self.load(rationale_id)  # show the text that won; ours is a conflict version
+        elif event.worker.group in ("load", "find") and failed:
+            if self.state is not None:  # still showing the item before the move
+                self.index = self.rationale_ids.index(self.state.rationale_id)
+            self._drop_held_keys("the next item did not open")
+
+    def _drop_held_keys(self, why: str) -> None:
+        """A move that did not happen: the keys typed for the item it was to open are not
+        given to the one still shown."""
+        dropped = services(self).discard_held_keys()
+        if dropped:
+            self.notify(
+                f"{dropped} key(s) typed after that were not applied: {why}.",
+                severity="warning",
+            )
 
     # -- the draft -----------------------------------------------------------------------------
 
-    def action_regenerate(self) -> None:
+    async def action_regenerate(self) -> None:
+        await after_keys_handed_over(self)
         if self.state is None:
             return
         self.notify("Drafting a new version in the background...")
@@ -381,7 +439,8 @@ class AnnotateScreen(Screen[int | None]):
             self.notify("New draft ready; Ctrl+G puts it in the editor (your text is kept).")
         self._refresh_indicator()
 
-    def action_revert(self) -> None:
+    async def action_revert(self) -> None:
+        await after_keys_handed_over(self)
         if self.draft is None:
             self.notify("This item has no draft.", severity="warning")
             return
@@ -390,14 +449,16 @@ class AnnotateScreen(Screen[int | None]):
         self.draft_origin = self.draft.id
         self._refresh_indicator()
 
-    def action_evidence(self) -> None:
+    async def action_evidence(self) -> None:
+        await after_keys_handed_over(self)
         self.query_one("#transcript", Transcript).jump_to_evidence(1)
 
     # -- flag ------------------------------------------------------------------------------------
 
-    def action_flag(self) -> None:
+    async def action_flag(self) -> None:
         from tui.screens.flag import FlagScreen
 
+        await after_keys_handed_over(self)
         if self.state is None:
             return
         rationale_id = self.state.rationale_id
@@ -412,10 +473,13 @@ class AnnotateScreen(Screen[int | None]):
     def set_flag(self, rationale_id: int, note: str) -> None:
         app = services(self)
         editing.flag(app.engine, rationale_id, app.annotator, note)
-        self.post_message(self.Flagged(note.strip() or None))
+        self.post_message(self.Flagged(rationale_id, note.strip() or None))
 
     @on(Flagged)
     def _flagged(self, message: Flagged) -> None:
+        if self.state is None or message.rationale_id != self.state.rationale_id:
+            self.notify("Flag stored on the item left.")
+            return
         self.flagged = message.note is not None
         if self.state is not None:
             self.state = _with_flag(self.state, message.note)
@@ -447,21 +511,29 @@ class AnnotateScreen(Screen[int | None]):
             )
 
     def _go(self, step: int) -> None:
+        """Open the item ``step`` places on; the keys typed from now on are held for it."""
         target = self.index + step
         if not 0 <= target < len(self.rationale_ids):
+            self._drop_held_keys("no item was opened")
             self.notify("No more items in this direction.")
             return
         self._flush_autosave()
         self.index = target
+        services(self).hold_keys()
         self.load(self.rationale_ids[target])
 
-    def action_next(self) -> None:
+    async def action_next(self) -> None:
+        await after_keys_handed_over(self)
         self._go(1)
 
-    def action_next_unfinished(self) -> None:
+    async def action_next_unfinished(self) -> None:
+        await after_keys_handed_over(self)
+        services(self).hold_keys()
         self.find_next(UNFINISHED, "No unfinished item is left in this list.")
 
-    def action_next_sent_back(self) -> None:
+    async def action_next_sent_back(self) -> None:
+        await after_keys_handed_over(self)
+        services(self).hold_keys()
         self.find_next(SENT_BACK, "No item of this list is sent back.")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="find")
@@ -477,15 +549,18 @@ class AnnotateScreen(Screen[int | None]):
     @on(Found)
     def _found(self, message: Found) -> None:
         if message.index is None or message.index == self.index:
+            self._drop_held_keys("no item was opened")
             self.notify(message.none_left)
             return
         self._go(message.index - self.index)
 
-    def action_previous(self) -> None:
+    async def action_previous(self) -> None:
+        await after_keys_handed_over(self)
         self._go(-1)
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         """Back to the queue, which puts its cursor on the item shown last."""
+        await after_keys_handed_over(self)
         self._flush_autosave()
         self.dismiss(self.state.rationale_id if self.state is not None else None)
 

@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 
 from rich.cells import cell_len
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Label, Select, Static
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from annotate import workflow
 from annotate.lifecycle.codings import (
@@ -32,6 +33,7 @@ from annotate.queue import (
 from annotate.review import ReviewTask, review_queue
 from tui.app import services
 from tui.failures import notify_failure
+from tui.keys import after_keys_handed_over
 from tui.widgets.key_footer import KeyFooter
 
 ALL = "all"
@@ -74,6 +76,8 @@ class QueueScreen(Screen[None]):
         Binding("r", "reload", "Reload", id="queue.reload"),
         Binding("home", "first_row", "First", id="queue.first", show=False, priority=True),
         Binding("end", "last_row", "Last", id="queue.last", show=False, priority=True),
+        # Priority: what is typed after Enter waits for the item it opens (tui.keys).
+        Binding("enter", "open", "Open the row", id="queue.open", show=False, priority=True),
     ]  # fmt: skip
 
     @dataclass
@@ -116,6 +120,8 @@ class QueueScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         notify_failure(self, event)
+        if event.worker.group == "queue" and event.state == WorkerState.ERROR:
+            services(self).release_keys()  # the lists stay as they were; keys act on them
 
     def on_mount(self) -> None:
         authoring = self.query_one("#authoring", DataTable)
@@ -157,6 +163,9 @@ class QueueScreen(Screen[None]):
     def action_reload(self) -> None:
         status, dimension = self._filters()
         self.applied_filters: tuple[str | None, str | None] | None = (status, dimension)
+        # Keys typed while the lists load act on what they bring (Enter opens the row the
+        # expert will see, F3 is not lost): held until they are shown (tui.keys).
+        services(self).hold_keys()
         self.load(status, dimension)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="queue")
@@ -219,6 +228,7 @@ class QueueScreen(Screen[None]):
         if message.entries:
             authoring.move_cursor(row=min(row, len(message.entries) - 1))
         self.loaded = True
+        services(self).release_keys()
         if self.pending_jump is not None:
             query, self.pending_jump = self.pending_jump, None
             self._jump_to(query)
@@ -310,6 +320,17 @@ class QueueScreen(Screen[None]):
 
         ids = [task.assignment_id for task in self.reviews]
         self.app.push_screen(ReviewScreen(ids, event.cursor_row))
+
+    async def action_open(self) -> None:
+        """Enter on a list: open its row; keys typed after it are held until the editor or
+        the review has its item on screen (they belong to that item, not to this list)."""
+        await after_keys_handed_over(self)
+        table = self._focused_table()
+        if table is None or not table.row_count:
+            raise SkipAction()  # Enter in the find box or a menu: theirs
+        if table.id in ("authoring", "reviews"):
+            services(self).hold_keys()  # released by the screen it opens, once shown
+        table.action_select_cursor()
 
     def _focused_table(self) -> DataTable | None:
         focused = self.focused

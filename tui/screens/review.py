@@ -96,6 +96,7 @@ class ReviewScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one(f"#{next(iter(self.rubric.criteria))}", Input))
+        services(self).release_keys()  # typed after Enter in the queue: the first score's
         self.load(self.assignment_ids[self.index])
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
