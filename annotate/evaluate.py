@@ -339,6 +339,12 @@ def evaluate(
         fold_sessions = _fold_sessions(folds_dir)
         in_any = set().union(*fold_sessions.values()) if fold_sessions else set()
         outside = [session_id for session_id in sessions if session_id not in in_any]
+        if sessions and len(outside) == len(sessions):
+            raise ConfigError(
+                f"--folds-from {folds_dir}: none of the {len(sessions)} predicted sessions is "
+                f"in its {len(fold_sessions)} folds (they hold {len(in_any)} other sessions); "
+                "evaluate without --folds-from, or predict the sessions of that export"
+            )
         for fold, members in sorted(fold_sessions.items()):
             fold_tables[fold] = table([s for s in sessions if s in members])
     rows = []
@@ -373,6 +379,7 @@ def evaluate(
         "dimensions": store.dimensions,
         "folds_from": str(folds_dir) if folds_dir is not None else None,
         "folds": len(fold_tables) or None,
+        "sessions_in_folds": len(sessions) - len(outside) if folds_dir is not None else None,
         "sessions_outside_folds": len(outside),
         "rows": rows,
         "rationales": _rationale_section(engine, rationales, store, fold_sessions, bertscore_model),

@@ -169,6 +169,8 @@ def format_table(result: dict[str, Any]) -> list[str]:
         " ".join(f"{name:<{width}}" for name in ("r", "rho", "MSE")) for _ in dimensions
     )
     lines = [header.rstrip(), sub.rstrip()]
+    if folded and result["sessions_outside_folds"]:
+        lines.insert(0, folds_coverage(result))
     for row in result["rows"]:
         cells = []
         for dimension in dimensions:
@@ -203,6 +205,18 @@ def format_table(result: dict[str, Any]) -> list[str]:
                 "differing scores"
             )
     return lines
+
+
+def folds_coverage(result: dict[str, Any]) -> str:
+    """The line before a fold table when some predicted sessions are in no fold."""
+    total, outside = result["predictions"]["sessions"], result["sessions_outside_folds"]
+    inside = total - outside
+    return (
+        f"{inside} of the {total} predicted sessions {'is' if inside == 1 else 'are'} in the "
+        f"{result['folds']} folds of {result['folds_from']}; {outside} "
+        f"{'is' if outside == 1 else 'are'} in no fold and count only in the pooled figures "
+        "(--json: rows[].overall)"
+    )
 
 
 def evaluate(

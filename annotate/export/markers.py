@@ -25,13 +25,14 @@ from sqlmodel import Session
 from annotate import __version__
 from annotate.errors import NotFoundError
 from annotate.export import formats, metadata, records
-from annotate.export.folds import ClientStats
+from annotate.export.folds import LOCO, ClientStats
 from annotate.export.manifest import TOOL_NAME, all_section, fold_table, folds_section
 from annotate.export.plan import Plan, build_plan
 from annotate.export.writer import FileInfo, Splits
 from annotate.guidelines import MarkerScheme
 from annotate.lifecycle.codings import exported_codes, unfinished_primary
 from annotate.markers import stored_scheme
+from annotate.plurals import counted
 from store.db import code_point_order, reader
 
 if TYPE_CHECKING:
@@ -184,9 +185,13 @@ def _first_pass(
         client_of[session_id] = client_id
         sessions.append(session_id)
     counts.records = len(sessions)
+
+    def too_few(have: int, need: int) -> str:
+        return too_few_coded(options, scheme.id, have, need, len(unfinished))
+
     plan = build_plan(
         connection, clients, client_of, sessions, instrument_id=options.instrument_id,
-        dimensions=dimensions, folds=options.folds, seed=options.seed,
+        dimensions=dimensions, folds=options.folds, seed=options.seed, too_few=too_few,
     )  # fmt: skip
     # Codes per family, over the export and per validation fold.
     tables = [plan.overall, *plan.fold_tables.values()]
@@ -206,6 +211,28 @@ def _first_pass(
                 assert table.codes is not None
                 table.codes[family] += 1
     return plan
+
+
+def too_few_coded(
+    options: ExportOptions, scheme_id: str, have: int, need: int, unfinished: int
+) -> str:
+    """Why ``--folds`` cannot be met by the finished codings, and what to do, in one line."""
+    open_work = ""
+    if unfinished:
+        open_work = f" ({counted(unfinished, 'coding')} under way: finish them in 'annotate tui')"
+    if have == 0:
+        return (
+            f"nothing is coded yet under {scheme_id!r}: no session has a finished coding"
+            f"{open_work}; hand out sessions with 'annotate codes assign --coders A,B' and "
+            "code them in 'annotate tui', or import codings with 'annotate import FILE "
+            "--kind codings', then export"
+        )
+    fewer = f"use --folds {have}, or " if have >= 2 and options.folds != LOCO else ""
+    return (
+        f"--folds {options.folds} needs at least {need} clients; {have} have a finished "
+        f"coding under {scheme_id!r}: {fewer}finish the coding of more clients' sessions"
+        f"{open_work}"
+    )
 
 
 def _write_records(

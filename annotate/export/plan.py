@@ -8,6 +8,7 @@ session-level dimension scores, the session metadata, the fold of each client
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
@@ -52,8 +53,13 @@ def build_plan(
     dimensions: tuple[str, ...],
     folds: int | str | None,
     seed: int,
+    too_few: Callable[[int, int], str] | None = None,
 ) -> Plan:
-    """Scores, metadata and folds of the sessions a first pass chose."""
+    """Scores, metadata and folds of the sessions a first pass chose.
+
+    With fewer clients than the folds need, ``too_few(have, need)`` words the refusal:
+    what is missing and what to do, as the format knows it.
+    """
     # Session-level dimension scores (mean client rating of the dimension's items).
     session_scores: dict[str, dict[str, float]] = {}
     totals: dict[str, list[float]] = {}
@@ -75,17 +81,16 @@ def build_plan(
     }
 
     fold_of: dict[str, int] = {}
+    need = 2 if folds == LOCO else folds if isinstance(folds, int) else 0
+    if len(clients) < need:
+        if too_few is not None:
+            raise ConfigError(too_few(len(clients), need))
+        raise ConfigError(
+            f"--folds {folds} needs at least {need} clients; the export has {len(clients)}"
+        )
     if folds == LOCO:
-        if len(clients) < 2:
-            raise ConfigError(
-                f"--folds {LOCO} needs at least 2 clients; the export has {len(clients)}"
-            )
         fold_of = assign_loco(list(clients))
     elif isinstance(folds, int):
-        if len(clients) < folds:
-            raise ConfigError(
-                f"--folds {folds} needs at least {folds} clients; the export has {len(clients)}"
-            )
         fold_of = assign_folds(list(clients.values()), folds, seed)
     fold_count = len(clients) if folds == LOCO else (folds if isinstance(folds, int) else 0)
     fold_tables = {fold: FoldTable(dimensions) for fold in range(1, fold_count + 1)}

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from annotate import workflow
 from annotate.errors import ConfigError, NotFoundError
 from annotate.export import formats, metadata, records
-from annotate.export.folds import ClientStats, fold_spec
+from annotate.export.folds import LOCO, ClientStats, fold_spec
 from annotate.export.manifest import Counts, Provenance, build_manifest, dataset_info
 from annotate.export.plan import Plan, build_plan
 from annotate.export.writer import FileInfo, Splits, Staging, describe_file, write_json
@@ -94,11 +94,14 @@ def _first_pass(
     clients: dict[str, ClientStats] = {}
     client_of: dict[str, str] = {}
     sessions: list[str] = []
+    unreviewed: set[str] = set()  # clients an --include-unreviewed export would add
     for row in records.scan(connection, policy):
         counts.rationales += 1
         reason = records.exclusion_reason(row, policy)
         if reason is not None:
             Counts.bump(counts.excluded, reason)
+            if reason == records.UNREVIEWED:
+                unreviewed.add(row.client_id)
             continue
         counts.included["reviewed" if row.reviews else "unreviewed"] += 1
         stats = clients.get(row.client_id)
@@ -110,10 +113,42 @@ def _first_pass(
             sessions.append(row.session_id)
             stats.sessions.append(row.session_id)
     counts.records = sum(stats.records for stats in clients.values())
+
+    def too_few(have: int, need: int) -> str:
+        return too_few_clients(options, have, need, len(unreviewed | set(clients)))
+
     return build_plan(
         connection, clients, client_of, sessions, instrument_id=policy.instrument_id,
-        dimensions=dimensions, folds=options.folds, seed=options.seed,
+        dimensions=dimensions, folds=options.folds, seed=options.seed, too_few=too_few,
     )  # fmt: skip
+
+
+def too_few_clients(options: ExportOptions, have: int, need: int, with_unreviewed: int) -> str:
+    """Why ``--folds`` cannot be met and what to do, in one line: fewer folds, or
+    ``--include-unreviewed`` (with the numbers), or more accepted and reviewed work."""
+    offer_unreviewed = not options.include_unreviewed and options.min_score is None
+    if have == 0 and not (offer_unreviewed and with_unreviewed):
+        return (
+            f"--folds {options.folds}: nothing to export yet, no client has an accepted "
+            "rationale; accept rationales in the editor ('annotate tui'), have them reviewed "
+            "('annotate review-assign'), then export"
+        )
+    which = "an accepted" if options.include_unreviewed else "a reviewed, passing"
+    remedies = []
+    if have >= 2 and options.folds != LOCO:
+        remedies.append(f"use --folds {have}")
+    if offer_unreviewed and with_unreviewed > have:
+        if with_unreviewed >= need:
+            remedies.append(f"add --include-unreviewed ({with_unreviewed} clients)")
+        elif with_unreviewed >= 2:
+            remedies.append(f"add --include-unreviewed with --folds {with_unreviewed}")
+    if not remedies:
+        remedies.append("have more clients' rationales accepted and reviewed, or export "
+                        "without --folds")  # fmt: skip
+    return (
+        f"--folds {options.folds} needs at least {need} clients; the export has {have} "
+        f"(clients with {which} rationale): {', or '.join(remedies)}"
+    )
 
 
 def write_export(

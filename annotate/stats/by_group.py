@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from annotate.errors import ConfigError
+from annotate.plurals import counted
 from annotate.stats._data import _frame, dimension_order
 from annotate.stats.agreement import BOOTSTRAP_SAMPLES, SEED
 from annotate.stats.alignment import DEFAULT_INSTRUMENT, TOTAL, pair_figures, paired_scores
@@ -84,26 +85,53 @@ def _sessions(engine: Engine) -> pd.DataFrame:
     return _frame(engine, query)
 
 
-def _keys(sessions: pd.DataFrame) -> list[str]:
-    keys = {key for meta in sessions["meta"] if isinstance(meta, dict) for key in meta}
-    return sorted(keys | {SESSION_NUMBER})
+def _has_number(number: Any) -> bool:
+    return number is not None and number == number  # NaN: a column pandas made float
+
+
+def _key_counts(sessions: pd.DataFrame) -> dict[str, int]:
+    """How many sessions carry each key: metadata keys, and session_number."""
+    counts: dict[str, int] = {}
+    for meta in sessions["meta"]:
+        for key in meta if isinstance(meta, dict) else ():
+            counts[key] = counts.get(key, 0) + 1
+    numbered = sum(1 for number in sessions["session_number"] if _has_number(number))
+    if numbered:
+        counts[SESSION_NUMBER] = numbered
+    return dict(sorted(counts.items()))
 
 
 def metadata_keys(engine: Engine) -> list[str]:
-    """The keys ``--by`` accepts: every session metadata key in the store, and session_number."""
-    return _keys(_sessions(engine))
+    """The keys ``--by`` accepts: every session metadata key in the store, and
+    session_number when some session has one (a key no session carries groups nothing)."""
+    return list(_key_counts(_sessions(engine)))
+
+
+def _no_such_key(key: str, counts: dict[str, int]) -> str:
+    """What to do when no session carries ``key``: the keys that do group sessions, or
+    (when none does) what to import."""
+    if counts:
+        usable = [f"{name} ({counted(n, 'session')})" for name, n in counts.items()]
+        listed = usable[0] if len(usable) == 1 else f"{', '.join(usable[:-1])} or {usable[-1]}"
+        return f"no session carries {key!r}: use --by with a key sessions carry: {listed}"
+    return (
+        f"no session carries {key!r}, nor any other metadata or a session_number, so there "
+        'is nothing to group by: both come with the sessions file ("metadata": {"condition": '
+        '...}, "session_number") and a stored session does not change on a second import, '
+        "so import the completed file into a new database"
+    )
 
 
 def grouping(engine: Engine, key: str) -> Grouping:
     """Sessions by ``key``: a metadata key (e.g. ``condition``) or ``session_number``."""
     sessions = _sessions(engine)
-    known = _keys(sessions)
-    if key not in known:
-        raise ConfigError(f"unknown grouping key {key!r}: known keys are {', '.join(known)}")
+    counts = _key_counts(sessions)
+    if key not in counts:
+        raise ConfigError(_no_such_key(key, counts))
     group_of: dict[str, Any] = {}
     for session_id, number, meta in sessions.itertuples(index=False):
         if key == SESSION_NUMBER:
-            value = None if number is None or number != number else int(number)
+            value = int(number) if _has_number(number) else None
         else:
             value = meta.get(key) if isinstance(meta, dict) else None
         if value is not None:

@@ -87,8 +87,8 @@ def test_unknown_key_is_one_line(demo_engine, db_url: str) -> None:  # type: ign
     result = runner.invoke(app, ["--db", db_url, "alignment", "--by", "diagnosis"])
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: unknown grouping key 'diagnosis': known keys are condition, modality, "
-        "session_number\n"
+        "error: no session carries 'diagnosis': use --by with a key sessions carry: "
+        "condition (16 sessions), modality (16 sessions) or session_number (16 sessions)\n"
     )
     assert result.stdout == ""
 

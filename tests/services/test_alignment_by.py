@@ -208,7 +208,8 @@ def test_unknown_key_names_the_known_ones(grouped_engine) -> None:  # type: igno
     with pytest.raises(ConfigError) as caught:
         alignment_by(grouped_engine, "diagnosis")
     assert str(caught.value) == (
-        "unknown grouping key 'diagnosis': known keys are condition, modality, session_number"
+        "no session carries 'diagnosis': use --by with a key sessions carry: condition "
+        "(43 sessions), modality (48 sessions) or session_number (48 sessions)"
     )
 
 
