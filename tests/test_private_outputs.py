@@ -85,7 +85,8 @@ def test_every_written_file_is_owner_only(
     _run("--db", db, "report", "--html", str(report), "--samples", "20")
     assert "Krippendorff" in report.read_text(encoding="utf-8")
     _run("--db", db, "backup", str(backup), "--force")
-    base = ["--db", db, "draft", "--base-url", "http://127.0.0.1:9/v1", "--session", "s13"]
+    base = ["--db", db, "draft", "--base-url", "http://127.0.0.1:9/v1", "--session", "s13",
+            "--include-accepted"]  # fmt: skip
     assert "wrote 12 request(s)" in _run(*base, "--batch-file", str(requests))
     _run("--db", db, "restore", str(backup), "--force")
     exports = tmp_path / "exports"
