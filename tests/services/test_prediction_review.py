@@ -87,13 +87,41 @@ def test_reviewers_get_expert_and_model_texts_alike(evaluated) -> None:  # type:
         tasks = review_queue(evaluated, reviewer)
         kinds = {task.rationale_id is None for task in tasks}
         assert kinds == {True, False}, reviewer  # both kinds in the same queue
-        sessions = [task.session_id for task in tasks]
-        assert sessions == sorted(sessions, key=lambda s: [ord(c) for c in s])  # by session
+        # Texts other reviewers also have (agreement) come first, then the rest; each part
+        # session by session.
+        shared = _shared_texts(evaluated)
+        tiers = [
+            (None, task.assignment_id) in shared
+            if task.rationale_id is None
+            else (task.rationale_id, task.session_id) in shared
+            for task in tasks
+        ]
+        assert tiers == sorted(tiers, reverse=True), reviewer
+        for tier in (True, False):
+            sessions = [task.session_id for task, t in zip(tasks, tiers, strict=True) if t == tier]
+            assert sessions == sorted(sessions, key=lambda s: [ord(c) for c in s])  # by session
         within = [t.rationale_id is None for t in tasks if t.session_id == tasks[0].session_id]
         assert within != sorted(within) or len(set(within)) == 1  # interleaved, not grouped
         for task in tasks[:6]:
             view = open_review(evaluated, task.assignment_id, reviewer)
             assert not any(model in repr(view.context) for model in MODELS)
+
+
+def _shared_texts(engine) -> set[tuple[int | None, object]]:  # type: ignore[no-untyped-def]
+    """Texts assigned to two or more reviewers: (rationale id, session id) of an expert's,
+    (None, assignment id) of each assignment of a model's."""
+    rationales = _rows(
+        engine,
+        "SELECT r.id, r.session_id FROM review_assignments a JOIN rationales r "
+        "ON r.id = a.rationale_id GROUP BY r.id, r.session_id HAVING COUNT(*) >= 2",
+    )
+    predictions = _rows(
+        engine,
+        "SELECT a.id FROM review_assignments a WHERE a.prediction_id IN (SELECT prediction_id "
+        "FROM review_assignments WHERE prediction_id IS NOT NULL GROUP BY prediction_id "
+        "HAVING COUNT(*) >= 2)",
+    )
+    return {(rid, sid) for rid, sid in rationales} | {(None, aid) for (aid,) in predictions}
 
 
 def _review_everything(engine) -> None:  # type: ignore[no-untyped-def]
