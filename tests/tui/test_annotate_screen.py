@@ -238,6 +238,26 @@ async def test_chinese_text_renders_and_saves(work_engine) -> None:
     assert stored[-1].text == "来访者在第3轮说我不知道该做什么"
 
 
+async def test_the_editor_wraps_chinese_by_the_transcript_rules(work_engine) -> None:
+    """No wrapped line of the rationale starts with closing punctuation; "第 5 轮" stays
+    on one line (Textual's own wrap broke both)."""
+    entry = next(e for e in authoring_queue(work_engine, "ben") if e.session_id == "s14")
+    text = "来访者在第 5 轮说，我不知道该做什么。" * 6
+    app = create_app(work_engine, "ben")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(AnnotateScreen([entry.rationale_id]))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AnnotateScreen)
+        screen.editor.load_text(text)
+        await settle(pilot)
+        (lines,) = screen.editor.wrapped_document.lines
+        assert len(lines) > 2 and "".join(lines) == text
+        assert not [line for line in lines if line.lstrip()[:1] in set("，。、；：？！」）")]
+        assert all("第 5 轮" in line for line in lines if "第" in line)
+
+
 async def test_a_stale_save_keeps_both_texts(work_engine) -> None:
     from annotate.lifecycle import editor as editing
 
