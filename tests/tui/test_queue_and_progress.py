@@ -156,6 +156,12 @@ async def test_after_a_crash_the_queue_marks_and_offers_the_unsaved_item(work_en
         table = app.screen.query_one("#authoring")
         row = table.get_row(str(target.rationale_id))  # type: ignore[attr-defined]
         assert any("unsaved" in str(cell) for cell in row)
+        # The whole mark is drawn, at any width ("pending · unsaved" was cut at 160).
+        status = next(str(cell) for cell in row if "unsaved" in str(cell))
+        assert status.endswith("· unsaved")
+        column = next(c for c in table.ordered_columns if str(c.label) == "status")  # type: ignore[attr-defined]
+        assert column.get_render_width(table) - 2 * table.cell_padding >= len(status)  # type: ignore[attr-defined]
+        assert status in screen_text(pilot)
         keys = table_keys(app, "#authoring")
         assert keys[table.cursor_row] == target.rationale_id  # type: ignore[attr-defined]
         messages = " ".join(n.message for n in app._notifications)

@@ -37,6 +37,7 @@ from tui.keys import after_keys_handed_over
 from tui.widgets.key_footer import KeyFooter
 
 ALL = "all"
+UNSAVED_MARK = " · unsaved"  # after the status of an item with autosaved text
 STATUS_CHOICES = (ALL, *workflow.RATIONALE_STATUSES)
 DIMENSIONS = (ALL, "goal", "task", "bond")
 STATUS_LABEL = {
@@ -45,6 +46,9 @@ STATUS_LABEL = {
     workflow.ACCEPTED: "accepted",
     workflow.REVISION_REQUESTED: "sent back",
 }
+
+
+STATUS_WIDTH = max(map(len, STATUS_LABEL.values()))
 
 
 def fit_columns(table: DataTable) -> None:  # type: ignore[type-arg]
@@ -128,7 +132,7 @@ class QueueScreen(Screen[None]):
         # Columns of a fixed vocabulary get their width at once ("in progress" is the
         # longest status): they never jump or cut when a filter or a reload brings longer
         # values (Textual sizes the other columns when it is idle).
-        fixed = {"status": max(map(len, STATUS_LABEL.values())), "draft": 5, "flag": 4}
+        fixed = {"status": STATUS_WIDTH, "draft": 5, "flag": 4}
         for label in ("session", "lang", "item", "dimension", "status", "draft", "flag",
                       "comment"):  # fmt: skip
             authoring.add_column(label, width=fixed.get(label))
@@ -209,12 +213,16 @@ class QueueScreen(Screen[None]):
                 entry.item_id,
                 entry.dimension,
                 STATUS_LABEL.get(entry.status, entry.status)
-                + (" · unsaved" if entry.unsaved else ""),
+                + (UNSAVED_MARK if entry.unsaved else ""),
                 "yes" if entry.drafted else "-",
                 "flag" if entry.flagged else "",
                 entry.comment or "",
                 key=str(entry.rationale_id),
             )
+        # The status column widens only while an item carries the unsaved mark.
+        status = next(c for c in authoring.ordered_columns if c.label.plain == "status")
+        unsaved = any(entry.unsaved for entry in message.entries)
+        status.width = STATUS_WIDTH + (len(UNSAVED_MARK) if unsaved else 0)
         fit_columns(authoring)
         keys = [entry.rationale_id for entry in message.entries]
         if self.return_to in keys:  # back from the editor: on the item it was showing
