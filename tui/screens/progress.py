@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, Static
 from textual.worker import Worker
 
+from annotate.plurals import counted
 from annotate.progress import agreement_line, agreement_progress, coding_detail, counts, detail
 from tui.app import services
 from tui.failures import notify_failure
@@ -114,9 +115,11 @@ class ProgressScreen(Screen[None]):
     def _show(self, message: Loaded) -> None:
         totals = message.totals
         self.query_one("#totals", Static).update(
-            f"{totals['sessions']} sessions · {totals['items']} items to explain · "
-            f"{totals['drafts']} drafts · {totals['rationales']} rationales · "
-            f"{totals['reviews']} reviews"
+            f"{counted(totals['sessions'], 'session')} · "
+            f"{counted(totals['items'], 'item')} to explain · "
+            f"{counted(totals['drafts'], 'draft')} · "
+            f"{counted(totals['rationales'], 'rationale')} · "
+            f"{counted(totals['reviews'], 'review')}"
         )
         self.query_one("#agreement", Static).update(agreement_line(message.agreement))
         for table_id, _ in TABLES:
