@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Install the system packages some tests need, when they are missing and we can.
-# PostgreSQL (server binaries for pytest-postgresql) and Chromium (HTML report check).
+# PostgreSQL (server binaries for pytest-postgresql), Chromium (HTML report check) and
+# its driver (tests/browser: Selenium drives it through /usr/bin/chromedriver, never
+# Selenium Manager, which would download one).
 set -u
 need=()
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 # A CJK font, so that Chinese text in report screenshots is drawn rather than boxes.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -97,36 +98,35 @@ def _screen(base: str, cookie: str | None, expect: str, *, query: str = "",
     return asyncio.run(browse_socket(socket, origin or base, expect, timeout, cookies=cookies))
 
 
-def _authors(db: str) -> dict[str, set[str]]:
+def rows(db: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows SQL reads from the store DB."""
     engine = make_engine(db)
     try:
         with engine.connect() as connection:
-            rows = connection.exec_driver_sql(
-                "SELECT author_id, session_id FROM rationales WHERE author_id IS NOT NULL"
-            ).all()
+            return [tuple(row) for row in connection.exec_driver_sql(sql).all()]
     finally:
         engine.dispose()
+
+
+def _by_person(pairs: list[tuple[Any, ...]]) -> dict[str, set[str]]:
     sessions: dict[str, set[str]] = {}
-    for author, session in rows:
-        sessions.setdefault(author, set()).add(session)
+    for person, session in pairs:
+        sessions.setdefault(person, set()).add(session)
     return sessions
+
+
+def _authors(db: str) -> dict[str, set[str]]:
+    return _by_person(
+        rows(db, "SELECT author_id, session_id FROM rationales WHERE author_id IS NOT NULL")
+    )
 
 
 def _coding_work(db: str) -> dict[str, set[str]]:
     """Sessions each person codes or reviews the coding of (listed in their queue too)."""
-    engine = make_engine(db)
-    try:
-        with engine.connect() as connection:
-            rows = connection.exec_driver_sql(
-                "SELECT coder_id, session_id FROM codings UNION SELECT r.reviewer_id, "
-                "c.session_id FROM coding_reviews r JOIN codings c ON c.id = r.coding_id"
-            ).all()
-    finally:
-        engine.dispose()
-    sessions: dict[str, set[str]] = {}
-    for person, session in rows:
-        sessions.setdefault(person, set()).add(session)
-    return sessions
+    return _by_person(
+        rows(db, "SELECT coder_id, session_id FROM codings UNION SELECT r.reviewer_id, "
+                 "c.session_id FROM coding_reviews r JOIN codings c ON c.id = r.coding_id")
+    )  # fmt: skip
 
 
 def _not_theirs(db: str, name: str, other: str) -> set[str]:

@@ -133,7 +133,16 @@ class GuardedServer(Server):
             ]
         )
         app.cleanup_ctx.append(self.background)
+        app.on_shutdown.append(self._close_all_terminals)
         return app
+
+    async def _close_all_terminals(self, app: web.Application) -> None:
+        """On Ctrl+C: close every open terminal, so that its UI quits and the server stops."""
+        sockets = [socket for group in self.terminals.values() for socket in group]
+        self.terminals.clear()
+        closing = (socket.close(code=WSCloseCode.GOING_AWAY, message=b"server stopped")
+                   for socket in sockets)  # fmt: skip
+        await asyncio.gather(*closing, return_exceptions=True)
 
     def page_extra(self, request: web.Request) -> str:
         """HTML added to the terminal page (the team server's logout control)."""
@@ -256,9 +265,9 @@ LOGOUT_FORM = (
     '<button type="submit" title="Log out: closes this terminal">Log out</button></form>'
 )
 LOGOUT_STYLE = (
-    "<style>.annotate-logout {{ position: fixed; top: 0; right: 0; z-index: 30; margin: 0; }}"
-    " .annotate-logout button {{ margin: 0; padding: 1px 10px; font-size: 12px; "
-    "display: inline; opacity: .8; }}</style>"
+    "<style>.annotate-logout { position: fixed; top: 0; right: 0; z-index: 30; margin: 0; }"
+    " body .annotate-logout button { margin: 0; padding: 1px 10px; font-size: 12px; "
+    "display: inline; opacity: .8; }</style>"
 )
 
 

@@ -1,0 +1,149 @@
+"""``annotate serve`` in Chromium: an expert logs in, edits, saves and logs out.
+
+What a person does: types the name and secret into the login form and presses Enter,
+waits for the terminal, opens the first item of the queue with Enter, selects the
+editor's text (F7), types a sentence and saves (Ctrl+S). The tests then read the store:
+the saved version's text and its author.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from tests.browser.conftest import Browser
+from tests.test_serve_team import Served, _authors, _not_theirs, demo_team, rows
+
+pytestmark = pytest.mark.slow
+
+QUEUE = " rationales · "  # the queue's summary line
+EDITOR = "Regenerate"  # the editor's footer
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Iterator[tuple[Served, str, dict[str, str]]]:
+    """A demo store served to ana and ben with logins: (server, db, secrets)."""
+    db, logins, secrets = demo_team(tmp_path)
+    served = Served.start("--db", db, "serve", "--port", "0", "--logins", str(logins))
+    try:
+        yield served, db, secrets
+    finally:
+        output = served.stop()
+        assert all(secret not in output for secret in secrets.values())
+
+
+def _stored(db: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every saved version (id, text, its author, the rationale's author); unsaved texts."""
+    versions = rows(db, "SELECT v.id, v.text, v.author_id, r.author_id FROM rationale_versions v "
+                        "JOIN rationales r ON r.id = v.rationale_id ORDER BY v.id")  # fmt: skip
+    return versions, rows(db, "SELECT text FROM autosaves")
+
+
+def _log_in(browser: Browser, base: str, name: str, secret: str) -> str:
+    """Log in through the form as a person does; NAME's queue once it is drawn."""
+    browser.driver.get(f"{base}/")  # sent on to the login form
+    assert browser.driver.current_url == f"{base}/login", browser.driver.current_url
+    browser.driver.find_element(By.NAME, "name").send_keys(name)
+    browser.driver.find_element(By.NAME, "secret").send_keys(secret, Keys.ENTER)
+    browser.wait(lambda: browser.driver.current_url == f"{base}/", "the terminal page")
+    return _queue_of(browser, name)
+
+
+def _queue_of(browser: Browser, name: str) -> str:
+    """The queue once drawn, checked to be NAME's."""
+    screen = browser.wait_screen(QUEUE)
+    assert f"annotate — {name}" in screen or f"annotate - {name}" in screen, screen[-800:]
+    browser.settle()
+    return screen
+
+
+def _save_first_item(browser: Browser, db: str, sentence: str, name: str) -> None:
+    """Open the queue's first item, replace its text by SENTENCE and save it: stored as
+    NAME's, on a rationale of NAME's."""
+    browser.forget()
+    browser.type(Keys.ENTER)
+    browser.wait_screen(EDITOR)
+    browser.settle()
+    browser.type(Keys.F7, sentence)
+    browser.settle()  # every key answered (the sentence wraps, so it is not looked for)
+    browser.chord(Keys.CONTROL, "s")
+    _, text, author, owner = browser.wait(
+        lambda: next((row for row in _stored(db)[0] if row[1] == sentence), None),
+        f"a version holding {sentence!r}", 30.0,
+    )  # fmt: skip
+    assert (text, author, owner) == (sentence, name, name)
+
+
+def test_an_expert_logs_in_edits_and_saves_in_chromium(team, browser: Browser) -> None:  # type: ignore[no-untyped-def]
+    served, db, secrets = team
+    _log_in(browser, served.base, "ana", secrets["ana"])
+    sentence = "Rated 3: the client agrees on the goal but doubts the steps (turn 7)."
+    _save_first_item(browser, db, sentence, "ana")
+
+
+def test_a_second_expert_gets_only_their_own_queue(team, browser: Browser) -> None:  # type: ignore[no-untyped-def]
+    served, db, secrets = team
+    _log_in(browser, served.base, "ana", secrets["ana"])
+    # The page's own logout control: back to the login form, the session gone.
+    browser.driver.find_element(By.CSS_SELECTOR, ".annotate-logout button").click()
+    browser.wait(lambda: browser.driver.current_url == f"{served.base}/login", "the login form")
+    browser.forget()
+    screen = _log_in(browser, served.base, "ben", secrets["ben"])
+    own = _authors(db)
+    assert all(session in screen for session in own["ben"]), screen[-2000:]
+    assert not any(session in screen for session in _not_theirs(db, "ben", "ana")), screen[-2000:]
+    sentence = "Ben's reading: the bond holds although the client disagrees on the task."
+    _save_first_item(browser, db, sentence, "ben")
+
+
+def test_logging_out_closes_the_open_terminal(team, browser: Browser) -> None:  # type: ignore[no-untyped-def]
+    served, db, secrets = team
+    _log_in(browser, served.base, "ana", secrets["ana"])
+    saved = "Saved before logging out: the client names the goal in turn 3."
+    _save_first_item(browser, db, saved, "ana")
+    browser.settle()
+    terminal = browser.driver.current_window_handle
+    # Log out in another tab; the terminal stays open in the first one.
+    browser.driver.switch_to.new_window("tab")
+    browser.driver.get(f"{served.base}/logout")
+    browser.driver.find_element(By.CSS_SELECTOR, ".annotate-logout button").click()
+    browser.wait(lambda: browser.driver.current_url == f"{served.base}/login", "the login form")
+    browser.driver.switch_to.window(terminal)
+    closed = browser.wait(
+        lambda: browser.driver.find_element(By.CSS_SELECTOR, ".closed-dialog").is_displayed(),
+        "the page to say the session ended", 10.0,
+    )  # fmt: skip
+    assert closed
+    before = _stored(db)
+    # Keys typed into the already-open terminal reach nothing and store nothing.
+    browser.forget()
+    typed = "Typed after logging out."
+    browser.type(Keys.F7, typed)
+    browser.chord(Keys.CONTROL, "s")
+    browser.settle(quiet=2.0)
+    assert typed not in browser.screen() and len(browser.frames) == 0, browser.screen()[-500:]
+    assert _stored(db) == before
+    assert not any(typed in row[1] for row in before[0]) and (typed,) not in before[1]
+    # Reloading the page asks for a login again.
+    browser.driver.refresh()
+    assert browser.driver.current_url == f"{served.base}/login"
+
+
+def test_the_single_expert_key_mode_in_chromium(tmp_path: Path, browser: Browser) -> None:
+    db, _, _ = demo_team(tmp_path)
+    served = Served.start("--db", db, "serve", "--port", "0", "--annotator", "ana")
+    try:
+        assert "?key=" in served.url
+        browser.driver.get(served.base + "/")  # without the key: refused
+        assert "needs the key" in browser.driver.find_element(By.TAG_NAME, "body").text
+        browser.driver.get(served.url)
+        _queue_of(browser, "ana")
+        sentence = "Key mode: the client's own words in turn 5 show the goal is shared."
+        _save_first_item(browser, db, sentence, "ana")
+    finally:
+        served.stop()
