@@ -402,8 +402,11 @@ def test_logout_and_login_remove_close_open_terminals(team, tmp_path: Path) -> N
 FLOOD = 300
 
 
-async def _flood(base: str, secret: str) -> tuple[float, dict[int, int], dict[int, int]]:
-    """FLOOD wrong logins at once from 127.0.0.2; meanwhile a right one from 127.0.0.1.
+async def _flood(
+    base: str, secret: str, addresses: int
+) -> tuple[float, dict[int, int], dict[int, int]]:
+    """FLOOD wrong logins at once from ADDRESSES addresses (127.0.0.2 on); meanwhile a
+    right one from 127.0.0.1.
 
     Returns the right login's seconds, and the flood's statuses: while it lasted, and
     the whole of it.
@@ -412,22 +415,26 @@ async def _flood(base: str, secret: str) -> tuple[float, dict[int, int], dict[in
 
     cookie, token = _form(base)
     loop = asyncio.get_running_loop()
-    connector = aiohttp.TCPConnector(limit=0, local_addr=("127.0.0.2", 0))
     timeout = aiohttp.ClientTimeout(total=120)
-    jar = aiohttp.DummyCookieJar()
-    async with aiohttp.ClientSession(
-        connector=connector, cookie_jar=jar, timeout=timeout
-    ) as client:
+    clients = [
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, local_addr=(f"127.0.0.{2 + number}", 0)),
+            cookie_jar=aiohttp.DummyCookieJar(), timeout=timeout,
+        )
+        for number in range(addresses)
+    ]  # fmt: skip
 
-        async def guess(number: int) -> int:
-            form = {"name": "ana", "secret": f"guess-{number}", "form_token": token}
-            headers = {"Origin": base, "Sec-Fetch-Site": "same-origin",
-                       "Cookie": f"annotate_form={cookie}"}  # fmt: skip
-            async with client.post(f"{base}/login", data=form, headers=headers,
-                                   allow_redirects=False) as response:  # fmt: skip
-                await response.read()
-                return response.status
+    async def guess(number: int) -> int:
+        form = {"name": "ana", "secret": f"guess-{number}", "form_token": token}
+        headers = {"Origin": base, "Sec-Fetch-Site": "same-origin",
+                   "Cookie": f"annotate_form={cookie}"}  # fmt: skip
+        client = clients[number % addresses]
+        async with client.post(f"{base}/login", data=form, headers=headers,
+                               allow_redirects=False) as response:  # fmt: skip
+            await response.read()
+            return response.status
 
+    try:
         guesses = [asyncio.create_task(guess(number)) for number in range(FLOOD)]
         await asyncio.sleep(0.3)  # the flood is arriving
         started = loop.time()
@@ -436,6 +443,9 @@ async def _flood(base: str, secret: str) -> tuple[float, dict[int, int], dict[in
         assert status == 303, status
         during = [task.result() for task in guesses if task.done()]
         statuses = await asyncio.gather(*guesses)
+    finally:
+        for client in clients:
+            await client.close()
     count = lambda found: {code: found.count(code) for code in sorted(set(found))}  # noqa: E731
     return seconds, count(during), count(statuses)
 
@@ -443,7 +453,7 @@ async def _flood(base: str, secret: str) -> tuple[float, dict[int, int], dict[in
 @pytest.mark.slow
 def test_a_flood_of_wrong_logins_does_not_stall_a_real_one(team) -> None:  # type: ignore[no-untyped-def]
     base, _, secrets = team
-    seconds, during, flood = asyncio.run(_flood(base, secrets["ana"]))
+    seconds, during, flood = asyncio.run(_flood(base, secrets["ana"], 1))
     print(f"real login under {FLOOD} wrong ones: {seconds:.2f} s; flood {flood}")
     assert seconds < 2.5, (seconds, during, flood)
     # The flooding address was refused before any hashing (429), apart from a few checks.
@@ -452,3 +462,15 @@ def test_a_flood_of_wrong_logins_does_not_stall_a_real_one(team) -> None:  # typ
     status, _, text = _post_login(base, "ben", "guess", headers={})
     assert status == 403 and "do not match" in text
     assert _login(base, "ben", secrets["ben"]) is not None
+
+
+@pytest.mark.slow
+def test_a_flood_from_many_addresses_is_bounded(team) -> None:  # type: ignore[no-untyped-def]
+    """Twenty addresses: each new one gets its first guesses checked, then they queue."""
+    base, _, secrets = team
+    first, _, flood = asyncio.run(_flood(base, secrets["ana"], 20))
+    again, _, flood_again = asyncio.run(_flood(base, secrets["ana"], 20))
+    print(f"real login under {FLOOD} wrong ones from 20 addresses: {first:.2f} s, "
+          f"then {again:.2f} s; flood {flood}, then {flood_again}")  # fmt: skip
+    assert first < 15, (first, flood)  # 40 checks: two from each new address
+    assert again < 2.5, (again, flood_again)  # addresses that failed wait their turn

@@ -65,7 +65,7 @@ FAILED_LOGIN_DELAY = 1.0
 LOGINS_CHECK_SECONDS = 1.0  # how soon a removed or replaced login closes its terminals
 UI_STOP_SECONDS = 10.0  # a UI process that does not quit by then is killed
 HASH_WORKERS = 2  # Argon2 checks at once (each takes ~64 MiB and a core for ~0.1 s)
-HASH_QUEUE = 16  # checks running or waiting; beyond that a login is asked to retry
+HASH_QUEUE = 8  # checks running or waiting; past that, addresses that failed lately wait
 ADDRESS_IN_FLIGHT = 2  # login attempts one address may have running at once
 ADDRESS_FAILURES = 10  # failed logins one address may make per window ...
 FAILURE_WINDOW = 60.0  # ... of this many seconds
@@ -306,13 +306,15 @@ class LoginThrottle:
         self.running[address] = self.running.get(address, 0) + 1
         return None
 
-    def finished(self, address: str, *, failed: bool, now: float) -> None:
-        """An attempt ADDRESS was allowed has ended."""
+    def finished(self, address: str, *, failed: bool, now: float, counted: bool = True) -> None:
+        """An attempt ADDRESS was allowed has ended (COUNTED: as a failure if FAILED)."""
         left = self.running.get(address, 1) - 1
         if left:
             self.running[address] = left
         else:
             self.running.pop(address, None)
+        if not counted:
+            return
         if failed:
             recent = self.failures.setdefault(address, deque())
             recent.append(now)
@@ -336,7 +338,7 @@ class TeamServer(GuardedServer):
         self.form_secret = secrets.token_bytes(32)  # binds form tokens to this run
         self.throttle = LoginThrottle()
         self.hashing = ThreadPoolExecutor(HASH_WORKERS, thread_name_prefix="argon2")
-        self.hash_slots = asyncio.BoundedSemaphore(HASH_QUEUE)
+        self.hashing_now = 0  # Argon2 checks running or waiting for a worker
 
     @property
     def url(self) -> str:
@@ -463,16 +465,14 @@ class TeamServer(GuardedServer):
         return remote
 
     async def _verified_hash(self, name: str, secret: str) -> str | None:
-        """NAME's hash if SECRET is theirs; None when not; raises when hashing is full."""
-        if self.hash_slots.locked():
-            raise web.HTTPServiceUnavailable(
-                text="the server is busy checking logins: try again in a moment",
-                headers={"Retry-After": "2"},
-            )
-        async with self.hash_slots:
+        """NAME's hash if SECRET is theirs, else None: checked by one of HASH_WORKERS."""
+        self.hashing_now += 1
+        try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.hashing, self.logins.verified_hash, name,
                                               secret)  # fmt: skip
+        finally:
+            self.hashing_now -= 1
 
     async def handle_login(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -480,6 +480,11 @@ class TeamServer(GuardedServer):
         name, secret = str(form.get("name", "")).strip(), str(form.get("secret", "")).strip()
         address = self._address(request)
         refusal = self.throttle.refusal(address, time.monotonic())
+        if refusal is None and self.hashing_now >= HASH_QUEUE and address in self.throttle.failures:
+            # Many addresses guessing at once: those that failed lately wait their turn;
+            # the others (an expert typing their secret) still join the queue.
+            self.throttle.finished(address, failed=True, now=time.monotonic(), counted=False)
+            refusal = "The server is busy checking logins: try again in a moment."
         if refusal is not None:
             log.debug("login for %r from %s refused: %s", name, address, refusal)
             return self._login_page(request, refusal, status=429)
