@@ -473,4 +473,6 @@ def test_a_flood_from_many_addresses_is_bounded(team) -> None:  # type: ignore[n
     print(f"real login under {FLOOD} wrong ones from 20 addresses: {first:.2f} s, "
           f"then {again:.2f} s; flood {flood}, then {flood_again}")  # fmt: skip
     assert first < 15, (first, flood)  # 40 checks: two from each new address
-    assert again < 2.5, (again, flood_again)  # addresses that failed wait their turn
+    # Addresses that failed wait their turn: ~1.7 s on an idle 2-core machine, ~2.5 s
+    # beside two CPU-bound processes.
+    assert again < 4, (again, flood_again)

@@ -65,7 +65,7 @@ FAILED_LOGIN_DELAY = 1.0
 LOGINS_CHECK_SECONDS = 1.0  # how soon a removed or replaced login closes its terminals
 UI_STOP_SECONDS = 10.0  # a UI process that does not quit by then is killed
 HASH_WORKERS = 2  # Argon2 checks at once (each takes ~64 MiB and a core for ~0.1 s)
-HASH_QUEUE = 8  # checks running or waiting; past that, addresses that failed lately wait
+HASH_QUEUE = 4  # checks running or waiting; past that, addresses that failed lately wait
 ADDRESS_IN_FLIGHT = 2  # login attempts one address may have running at once
 ADDRESS_FAILURES = 10  # failed logins one address may make per window ...
 FAILURE_WINDOW = 60.0  # ... of this many seconds
@@ -87,6 +87,7 @@ class GuardedServer(Server):
         self.ui_command = list(ui_command)
         # The open terminals by who opened them (a session token; "" for the key).
         self.terminals: dict[str, set[web.WebSocketResponse]] = {}
+        self.closing: set[asyncio.Task[bool]] = set()
 
     def identity(self, request: web.Request) -> str | None:
         """The annotator this request acts as (None: the OS user); raise to refuse it."""
@@ -110,9 +111,11 @@ class GuardedServer(Server):
         """Close HOLDER's open terminals now (their UI processes are then told to quit)."""
         sockets = self.terminals.pop(holder, set())
         for socket in sockets:
-            asyncio.get_running_loop().create_task(
+            closing = asyncio.get_running_loop().create_task(
                 socket.close(code=WSCloseCode.POLICY_VIOLATION, message=b"logged out")
             )
+            self.closing.add(closing)  # held until done (the loop keeps weak references)
+            closing.add_done_callback(self.closing.discard)
         return len(sockets)
 
     def command_for(self, annotator: str | None) -> str:
