@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 from textual import events
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import TextArea
 
 WAIT_LIMIT = 2.0  # seconds; a widget being removed may never answer
@@ -71,18 +72,24 @@ class KeyHold:
         return count
 
 
-class OrderedTextArea(TextArea):
-    """A text area whose own key bindings act in the order typed, among the characters.
+class BindingsInOrder:
+    """Mixin for a focusable widget whose own key bindings must act in the order typed.
 
     Textual runs a widget's (non-priority) bindings only after the key has bubbled up to
-    the app, while the characters typed after it are inserted at once: "F7 hello" in one
-    burst selected all after "h" was typed. This one runs its bindings as it receives
-    each key, in its own queue, so "F7 hello" replaces the text with "hello".
+    the app, while keys after it that the widget or its screen handle directly act at
+    once: "F7 hello" in one burst selected all after "h" was typed, and "Down 4" on the
+    coding screen coded the turn being left. The widget runs its bindings as it receives
+    each key, in its own queue, so a burst acts in order.
     """
 
     async def _on_key(self, event: events.Key) -> None:
-        for binding in self._bindings.key_to_bindings.get(event.key, ()):
-            if not binding.priority and await self.app.run_action(binding.action, self):
+        widget = cast(Widget, self)
+        for binding in widget._bindings.key_to_bindings.get(event.key, ()):
+            if not binding.priority and await widget.app.run_action(binding.action, widget):
                 event.stop()
                 event.prevent_default()  # the widget's own key handling is not run too
                 return
+
+
+class OrderedTextArea(BindingsInOrder, TextArea):
+    """A text area whose own bindings (F7 select all, undo, cursor keys) act in order."""

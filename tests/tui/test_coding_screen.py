@@ -175,3 +175,52 @@ async def test_progress_screen_shows_coding_per_coder(work_engine) -> None:  # t
             name: [str(row[key]) for key, _ in CODING] for name, row in expected.items()
         }
         assert set(shown) == {"ben", "chen"}
+
+
+async def test_a_code_key_typed_after_a_move_codes_the_turn_moved_to(work_engine) -> None:  # type: ignore[no-untyped-def]
+    """'Down 4' in one burst codes the next turn, not the one being left (the list's
+    cursor keys used to act only after the code key had been handled)."""
+    from textual import events
+
+    assign_codings(work_engine, ["ana"], sessions=["s11"])
+    (coding_id,) = _rows(work_engine, "SELECT id FROM codings")[0]
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_coding(pilot)
+        await _to_turn(pilot, screen, 1)
+        for key, character in (("down", None), ("4", "4")):  # one burst, as a terminal sends
+            app.post_message(events.Key(key, character))
+        await settle(pilot)
+        assert screen.current_turn() == 2
+    assert [mark[:2] for mark in _codes(work_engine, coding_id)] == [[2, "shutdown"]]
+
+
+async def test_keys_typed_after_enter_wait_for_the_coding(work_engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Enter on a session to code, then 'Down 4' at once while it loads: the code lands
+    on turn 2 of that session (the keys were lost to the queue's list before)."""
+    import time
+
+    from textual import events
+
+    import tui.screens.coding as screen_module
+
+    real_view = screen_module.codings.coding_view
+
+    def slow_view(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.4)
+        return real_view(*args, **kwargs)
+
+    monkeypatch.setattr(screen_module.codings, "coding_view", slow_view)
+    assign_codings(work_engine, ["ana"], sessions=["s11"])
+    (coding_id,) = _rows(work_engine, "SELECT id FROM codings")[0]
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#codings").focus()
+        await pilot.pause()
+        for key, character in (("enter", "\r"), ("down", None), ("4", "4")):
+            app.post_message(events.Key(key, character))
+        for _ in range(5):
+            await settle(pilot)
+        assert isinstance(app.screen, CodingScreen) and not app.holding_keys
+    assert [mark[:2] for mark in _codes(work_engine, coding_id)] == [[2, "shutdown"]]

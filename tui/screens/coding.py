@@ -32,6 +32,7 @@ from annotate.lifecycle.codings import CodingState, CodingView, Suggestion
 from annotate.plurals import counted
 from tui.app import services
 from tui.failures import notify_failure
+from tui.keys import BindingsInOrder
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.transcript import SPEAKER_LABEL, SPEAKER_STYLE
 from tui.widgets.wrap import Hanging
@@ -49,8 +50,9 @@ def family_style(family: str) -> str:
     return FAMILY_STYLE.get(family, OTHER_STYLE)
 
 
-class CodingTranscript(OptionList):
-    """One option per turn, with the turn's codes and open proposals under its text."""
+class CodingTranscript(BindingsInOrder, OptionList):
+    """One option per turn, with the turn's codes and open proposals under its text; its
+    cursor keys act in the order typed, before a code key typed after them."""
 
     DEFAULT_CSS = """
     CodingTranscript { overflow-y: scroll; }
@@ -106,6 +108,11 @@ class CodingScreen(Screen[None]):
         notify_failure(self, event)
         if event.state.name in ("ERROR", "CANCELLED"):
             self.busy = False
+        if event.worker.group == "coding" and event.state.name == "ERROR" and self.view is None:
+            dropped = services(self).discard_held_keys()  # the coding never opened
+            if dropped:
+                self.notify(f"{dropped} key(s) typed after Enter were not applied: the "
+                            "coding did not open.", severity="warning")  # fmt: skip
 
     def help_context(self) -> str:
         return (
@@ -147,6 +154,8 @@ class CodingScreen(Screen[None]):
             turns.focus()
         self.refresh_bindings()
         self._refresh_side()
+        if first:
+            services(self).release_keys()  # typed after Enter in the queue: for this coding
 
     def _legend(self) -> Text:
         assert self.view is not None

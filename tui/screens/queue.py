@@ -330,14 +330,13 @@ class QueueScreen(Screen[None]):
         self.app.push_screen(ReviewScreen(ids, event.cursor_row))
 
     async def action_open(self) -> None:
-        """Enter on a list: open its row; keys typed after it are held until the editor or
-        the review has its item on screen (they belong to that item, not to this list)."""
+        """Enter on a list: open its row; keys typed after it are held until the editor, the
+        review or the coding has its item on screen (they belong to it, not to this list)."""
         await after_keys_handed_over(self)
         table = self._focused_table()
         if table is None or not table.row_count:
             raise SkipAction()  # Enter in the find box or a menu: theirs
-        if table.id in ("authoring", "reviews"):
-            services(self).hold_keys()  # released by the screen it opens, once shown
+        services(self).hold_keys()  # released by the screen it opens, once shown
         table.action_select_cursor()
 
     def _focused_table(self) -> DataTable | None:
