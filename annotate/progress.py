@@ -222,8 +222,9 @@ def coding_detail(engine: Engine) -> dict[str, dict[str, int]]:
     )  # fmt: skip
     with reader(engine).connect() as connection:
         for coder, role, status, n in connection.execute(
-            select(codings.c.coder_id, codings.c.role, codings.c.status, func.count())
-            .group_by(codings.c.coder_id, codings.c.role, codings.c.status)
+            select(codings.c.coder_id, codings.c.role, codings.c.status, func.count()).group_by(
+                codings.c.coder_id, codings.c.role, codings.c.status
+            )
         ).all():
             row = by_coder[coder]
             row[role] = row.get(role, 0) + n

@@ -250,7 +250,8 @@ COMMANDS: dict[str, Run] = {
     "codes list": Run(["codes", "list", "--coder", "ben", "--json"], '"role": "primary"'),
     "codes review": Run(
         # coding 1 is ben's of s03 (the demo's first); with coders ana,ben ana reviews it
-        ["codes", "review", "1", "--reviewer", "ana", "--pass"], "coding 1: accepted"
+        ["codes", "review", "1", "--reviewer", "ana", "--pass"],
+        "coding 1: accepted",
     ),
     "draft markers": Run(
         ["draft", "--markers", "--provider", "offline", "--json"], '"skipped": 6', _markers

@@ -101,7 +101,9 @@ def test_dry_run_and_batch_file_say_it_too(db: str, tmp_path: Path) -> None:
         f"wrote 12 request(s) to {requests}; 12 left out as already accepted "
         "(--include-accepted drafts them); nothing was sent\n"
     )
-    sessions = {json.loads(line)["custom_id"].split("/")[0] for line in requests.read_text().splitlines()}
+    sessions = {
+        json.loads(line)["custom_id"].split("/")[0] for line in requests.read_text().splitlines()
+    }
     assert sessions == {"s02"}
 
 

@@ -44,8 +44,14 @@ def store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
         session.add(draft)
         session.flush()
         for turn, code in ((2, "shutdown"), (8, "avoidance"), (15, "explore")):
-            row = MarkerSuggestion(draft_id=draft.id, session_id=SESSION,  # type: ignore[arg-type]
-                                   turn_number=turn, code=code, quote="q", grounded=True)
+            row = MarkerSuggestion(
+                draft_id=draft.id,
+                session_id=SESSION,  # type: ignore[arg-type]
+                turn_number=turn,
+                code=code,
+                quote="q",
+                grounded=True,
+            )
             session.add(row)
     yield engine
     engine.dispose()

@@ -88,9 +88,9 @@ def test_prompt_names_every_code_and_numbers_every_turn(demo_engine, fake: FakeL
     assert "[16] client: 我知道你是担心我" in prompt  # Chinese, unescaped, numbered
     response_format = fake.last_request["response_format"]
     assert response_format["type"] == "json_schema"
-    code = response_format["json_schema"]["schema"]["properties"]["markers"]["items"][
-        "properties"
-    ]["code"]
+    code = response_format["json_schema"]["schema"]["properties"]["markers"]["items"]["properties"][
+        "code"
+    ]
     assert code["enum"] == [c.id for c in default_markers().codes]  # only codes that exist
     stored = _rows(demo_engine, "SELECT quote FROM marker_suggestions WHERE session_id = 's14'")
     assert all("\\u" not in quote for (quote,) in stored)

@@ -42,8 +42,10 @@ async def _steady(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.pause(0.05)
     else:
         state = {t.id: (t._require_update_dimensions, bool(t._updated_cells)) for t in tables}
-        raise AssertionError(f"the screen never settled: {queue and queue[0].loaded} {state} "
-                             f"{[w for w in pilot.app.workers if w.is_running]}")
+        raise AssertionError(
+            f"the screen never settled: {queue and queue[0].loaded} {state} "
+            f"{[w for w in pilot.app.workers if w.is_running]}"
+        )
     await pilot.pause()
 
 
