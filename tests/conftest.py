@@ -136,3 +136,11 @@ def demo_engine(engine, backend: str):  # type: ignore[no-untyped-def]
         for path in DEMO_FILES:
             import_file(engine, path)
     return engine
+
+
+@pytest.fixture
+def offline_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`datasets` never goes online and caches under the test's own directory."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
@@ -157,9 +160,16 @@ def build_corpus(
 
 
 def add_draft(
-    engine: Engine, session_id: str, item_id: str, text: str | None, status: str = workflow.DRAFT_OK
+    engine: Engine,
+    session_id: str,
+    item_id: str,
+    text: str | None,
+    status: str = workflow.DRAFT_OK,
+    provider: str = "openai",
+    model: str = "test-model",
 ) -> int:
-    """Store a draft (every NOT NULL column filled) and point the rationale at it."""
+    """Store a draft (every NOT NULL column filled) and point the rationale at it; a
+    model's draft unless ``provider`` says otherwise (``"offline"``: the offline drafter)."""
     from sqlalchemy import update
 
     with engine.begin() as connection:
@@ -171,8 +181,8 @@ def add_draft(
                 text=text,
                 evidence=[],
                 quotes=[],
-                provider="offline",
-                model="test-drafter",
+                provider=provider,
+                model=model,
                 prompt_version="draft-1",
                 prompt_hash="0" * 64,
                 params={},
@@ -186,3 +196,16 @@ def add_draft(
             .values(draft_id=draft_id)
         )
     return draft_id
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL file."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def load_jsonl(path: Path, cache: Path) -> Any:
+    """Load a JSONL file the way trainers do (``datasets``, cached in ``cache``; the
+    ``offline_datasets`` fixture keeps it offline)."""
+    from datasets import load_dataset
+
+    return load_dataset("json", data_files=str(path), split="train", cache_dir=str(cache))

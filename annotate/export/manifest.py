@@ -25,6 +25,18 @@ LOCO_METHOD = (
 )
 
 
+@dataclass(frozen=True)
+class SplitContents:
+    """What one split's data file holds: its records and whose they are."""
+
+    records: int
+    client_ids: list[str]  # code point order
+    session_ids: list[str]  # code point order
+
+
+SplitRecords = dict[str, SplitContents]  # stem -> contents
+
+
 @dataclass
 class Counts:
     """What the export considered, included and left out (and why)."""
@@ -65,10 +77,18 @@ def split_name(stem: str) -> str:
     return "annotate_" + stem.replace("/", "_")
 
 
-def dataset_info(fmt: str, stems: list[str], parquet: bool) -> dict[str, Any]:
-    """LlamaFactory's ``dataset_info.json``: one entry per data file, paths relative to DIR."""
+# Why a split's file is left out (no file, no dataset_info.json entry): it has no record.
+EMPTY_SPLIT = "no_records"
+EMPTY_DPO_SPLIT = "no_pairs"  # none of its records has a model draft the expert changed enough
+
+
+def dataset_info(fmt: str, contents: SplitRecords, parquet: bool) -> dict[str, Any]:
+    """LlamaFactory's ``dataset_info.json``: one entry per data file that holds records
+    (an empty file makes ``datasets`` and LlamaFactory fail), paths relative to DIR."""
     info: dict[str, Any] = {}
-    for stem in stems:
+    for stem, content in contents.items():
+        if not content.records:
+            continue
         info[split_name(stem)] = dataset_info_entry(fmt, f"{stem}.jsonl")
         if parquet:
             info[split_name(stem) + "_parquet"] = dataset_info_entry(fmt, f"{stem}.parquet")
@@ -84,21 +104,39 @@ def folds_section(options: Any, fold_count: int) -> dict[str, Any] | None:
     return {"kind": "stratified", "k": options.folds, "seed": options.seed, "method": FOLD_METHOD}
 
 
+def split_entry(stem: str, content: SplitContents, empty_reason: str) -> dict[str, Any]:
+    """A split's file and records, or (no records) no file and the reason."""
+    if not content.records:
+        return {"file": None, "records": 0, "left_out": empty_reason}
+    return {"file": f"{stem}.jsonl", "records": content.records}
+
+
 def fold_table(
-    fold_tables: dict[int, FoldTable], split_records: dict[str, int]
+    fold_tables: dict[int, FoldTable], contents: SplitRecords, empty_reason: str = EMPTY_SPLIT
 ) -> list[dict[str, Any]]:
-    """``manifest.fold_table``: per fold its files, records and validation table."""
+    """``manifest.fold_table``: per fold its files, records and validation table.
+
+    ``client_ids`` and ``session_ids`` (and their counts) are those whose records are
+    in the file; the scores are the fold's (its sessions the rationale rule admits).
+    """
     folds = []
     for fold, table in sorted(fold_tables.items()):
         train_stem, val_stem = f"fold_{fold}/train", f"fold_{fold}/val"
+        train, val = contents[train_stem], contents[val_stem]
         folds.append(
             {
                 "fold": fold,
-                "train": {"file": f"{train_stem}.jsonl", "records": split_records[train_stem]},
+                "train": {
+                    **split_entry(train_stem, train, empty_reason),
+                    "client_ids": train.client_ids,
+                },
                 "val": {
-                    "file": f"{val_stem}.jsonl",
-                    "records": split_records[val_stem],
+                    **split_entry(val_stem, val, empty_reason),
                     **table.describe(),
+                    "clients": len(val.client_ids),
+                    "sessions": len(val.session_ids),
+                    "client_ids": val.client_ids,
+                    "session_ids": val.session_ids,
                 },
             }
         )
@@ -109,7 +147,7 @@ def all_section(options: Any, overall: FoldTable, records: int) -> dict[str, Any
     """``manifest.all``: the whole export (its file when there are no folds)."""
     summary = overall.describe()
     return {
-        "file": None if options.folds else "train.jsonl",
+        "file": None if options.folds or not records else "train.jsonl",
         "records": records,
         "clients": summary["clients"],
         "sessions": summary["sessions"],
@@ -127,7 +165,7 @@ def build_manifest(
     provenance: Provenance,
     overall: FoldTable,
     fold_tables: dict[int, FoldTable],
-    split_records: dict[str, int],
+    split_records: SplitRecords,
     files: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """The manifest document (see the README's "For data engineers" section)."""
@@ -181,6 +219,8 @@ def build_manifest(
             ),
         },
         "all": all_section(options, overall, counts.records),
-        "fold_table": fold_table(fold_tables, split_records),
+        "fold_table": fold_table(
+            fold_tables, split_records, EMPTY_DPO_SPLIT if options.fmt == "dpo" else EMPTY_SPLIT
+        ),
         "files": dict(sorted(files.items())),
     }

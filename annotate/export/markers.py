@@ -26,7 +26,13 @@ from annotate import __version__
 from annotate.errors import NotFoundError
 from annotate.export import formats, metadata, records
 from annotate.export.folds import LOCO, ClientStats
-from annotate.export.manifest import TOOL_NAME, all_section, fold_table, folds_section
+from annotate.export.manifest import (
+    TOOL_NAME,
+    SplitRecords,
+    all_section,
+    fold_table,
+    folds_section,
+)
 from annotate.export.plan import Plan, build_plan
 from annotate.export.writer import FileInfo, Splits
 from annotate.guidelines import MarkerScheme
@@ -270,7 +276,7 @@ def _write_records(
             entry = json.dumps(
                 {**head, "codes": len(codes[session_id]), "metadata": meta}, ensure_ascii=False
             )[1:]
-            splits.write(client_id, line.encode("utf-8"), record, entry + "\n")
+            splits.write(client_id, line.encode("utf-8"), record, entry + "\n", session_id)
         if on_progress is not None:
             on_progress(start + len(batch), len(plan.sessions))
 
@@ -297,7 +303,7 @@ def export_markers(
         def write_records(splits: Splits) -> None:
             _write_records(session, scheme, codes, plan, options, splits, on_progress)
 
-        def manifest(files: FileInfo, split_records: dict[str, int]) -> dict[str, Any]:
+        def manifest(files: FileInfo, split_records: SplitRecords) -> dict[str, Any]:
             return _manifest(options, scheme, instrument, counts, plan, files, split_records)
 
         return write_export(options, plan, write_records, manifest)
@@ -310,7 +316,7 @@ def _manifest(
     counts: MarkerCounts,
     plan: Plan,
     files: FileInfo,
-    split_records: dict[str, int],
+    split_records: SplitRecords,
 ) -> dict[str, Any]:
     """The markers export's manifest: the shape of every export's, its own counts."""
     return {

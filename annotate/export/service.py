@@ -21,7 +21,13 @@ from annotate import workflow
 from annotate.errors import ConfigError, NotFoundError
 from annotate.export import formats, metadata, records
 from annotate.export.folds import LOCO, ClientStats, fold_spec
-from annotate.export.manifest import Counts, Provenance, build_manifest, dataset_info
+from annotate.export.manifest import (
+    Counts,
+    Provenance,
+    SplitRecords,
+    build_manifest,
+    dataset_info,
+)
 from annotate.export.plan import Plan, build_plan
 from annotate.export.writer import FileInfo, Splits, Staging, describe_file, write_json
 from annotate.guidelines import load_rubric
@@ -155,7 +161,7 @@ def write_export(
     options: ExportOptions,
     plan: Plan,
     write_records: Callable[[Splits], None],
-    make_manifest: Callable[[FileInfo, dict[str, int]], dict[str, Any]],
+    make_manifest: Callable[[FileInfo, SplitRecords], dict[str, Any]],
 ) -> dict[str, Any]:
     """Stage the files, write the records, dataset_info.json and the manifest, and move
     the export into place; on any error nothing is left behind."""
@@ -165,9 +171,12 @@ def write_export(
         splits = Splits(staging.root, plan.stems, schema, plan.fold_of, plan.fold_count)
         write_records(splits)
         file_info, split_records = splits.close()
-        # LlamaFactory reads every format but TRL's conversational pairs.
+        # LlamaFactory reads every format but TRL's conversational pairs; empty splits
+        # have no file (the manifest says why).
         info = (
-            {} if options.conversational else dataset_info(options.fmt, plan.stems, options.parquet)
+            {}
+            if options.conversational
+            else dataset_info(options.fmt, split_records, options.parquet)
         )
         write_json(staging.root, "dataset_info.json", info)
         file_info["dataset_info.json"] = describe_file(staging.root, "dataset_info.json")
@@ -220,7 +229,7 @@ def export_dataset(
                 on_progress,
             )  # fmt: skip
 
-        def manifest(files: FileInfo, split_records: dict[str, int]) -> dict[str, Any]:
+        def manifest(files: FileInfo, split_records: SplitRecords) -> dict[str, Any]:
             return build_manifest(
                 options=options, threshold=threshold, counts=counts, provenance=provenance,
                 overall=plan.overall, fold_tables=plan.fold_tables,
@@ -297,7 +306,7 @@ def _second_pass(
             line = text.encode("utf-8")
             item = item_json(row.item_id)
             entry = f'{head_json}, "item_id": {item}, "metadata": {meta_json}}}\n'
-            splits.write(row.client_id, line, record, entry)
+            splits.write(row.client_id, line, record, entry, row.session_id)
         if on_progress is not None:
             on_progress(start + len(batch), len(plan.sessions))
 

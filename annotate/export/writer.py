@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from annotate.errors import ConfigError
-from annotate.export.manifest import TOOL_NAME
+from annotate.export.manifest import TOOL_NAME, SplitContents, SplitRecords
 from store.private import make_private_folders, open_private, write_private
 
 FileInfo = dict[str, dict[str, Any]]  # relative path -> {sha256, bytes[, lines]}
@@ -62,14 +62,24 @@ class DataFile:
         self._rows: list[dict[str, Any]] = []
         self._parquet: Any = None
         self._parquet_file: BinaryIO | None = None
+        self.client_ids: set[str] = set()
+        self.session_ids: set[str] = set()
 
     @property
     def records(self) -> int:
         return self.data.lines
 
-    def write(self, line: bytes, record: dict[str, Any] | None, index_tail: str) -> None:
+    def contents(self) -> SplitContents:
+        return SplitContents(self.records, sorted(self.client_ids), sorted(self.session_ids))
+
+    def write(
+        self, line: bytes, record: dict[str, Any] | None, index_tail: str, client_id: str,
+        session_id: str,
+    ) -> None:  # fmt: skip
         """Write one record; ``index_tail`` is its index entry as JSON without the opening
         brace, so the line number (different in each file) is prepended by formatting."""
+        self.client_ids.add(client_id)
+        self.session_ids.add(session_id)
         self.data.write(line)
         self.index.write(f'{{"line": {self.data.lines}, {index_tail}'.encode())
         if self._schema is not None:
@@ -144,10 +154,15 @@ class Splits:
         return targets
 
     def write(
-        self, client_id: str, line: bytes, record: dict[str, Any] | None, index_tail: str
+        self,
+        client_id: str,
+        line: bytes,
+        record: dict[str, Any] | None,
+        index_tail: str,
+        session_id: str,
     ) -> None:
         for data_file in self._files_of(client_id):
-            data_file.write(line, record, index_tail)
+            data_file.write(line, record, index_tail, client_id, session_id)
         if self._parquet:
             self._pending += 1
             if self._pending >= PARQUET_BATCH_ROWS:
@@ -155,12 +170,21 @@ class Splits:
                     data_file.flush_parquet()
                 self._pending = 0
 
-    def close(self) -> tuple[FileInfo, dict[str, int]]:
-        """Close every file: (their :data:`FileInfo`, {stem: records})."""
+    def close(self) -> tuple[FileInfo, SplitRecords]:
+        """Close every file and remove the data files of empty splits (a trainer pointed
+        at an empty file fails): (the :data:`FileInfo` of the files kept, {stem: contents})."""
         described: FileInfo = {}
         for data_file in self.files.values():
-            described.update(data_file.close())
-        return described, {stem: data_file.records for stem, data_file in self.files.items()}
+            files = data_file.close()
+            if data_file.records:
+                described.update(files)
+            else:
+                for name in files:
+                    (data_file.root / name).unlink()
+                folder = (data_file.root / data_file.stem).parent
+                if folder != data_file.root and not any(folder.iterdir()):
+                    folder.rmdir()
+        return described, {stem: data_file.contents() for stem, data_file in self.files.items()}
 
 
 def _ensure_open_files(needed: int) -> None:
