@@ -434,7 +434,13 @@ def _rationale_section(
     """BLEU and ROUGE of the predicted rationales against the accepted expert ones."""
     if not rationales:
         return None
-    from annotate.rationale_metrics import TOKENIZATION, Pair, by_dimension, score_pairs
+    from annotate.rationale_metrics import (
+        TOKENIZATION,
+        Pair,
+        by_dimension,
+        score_pairs,
+        tokenizers_used,
+    )
 
     references, languages = _references(engine, rationales)
     pairs = [
@@ -453,6 +459,7 @@ def _rationale_section(
         },
         "reference": "the accepted expert rationale (its current version) of the same item",
         "tokenization": TOKENIZATION,
+        "rouge_tokenizers": tokenizers_used(pairs),
         "languages": sorted({languages.get(p.session_id) or "unknown" for p in pairs}),
         "overall": by_dimension(scored, store.dimensions),
         "bertscore": (

@@ -5,14 +5,21 @@ Each model rationale is compared with the accepted expert rationale of the same
 sessions (``char`` for other unspaced scripts, ``13a`` otherwise); a group mixing
 languages sums each sentence's n-gram statistics, computed with its own tokenizer, the
 way corpus BLEU sums them. ROUGE-1 and ROUGE-L are rouge-score's F1, averaged over the
-group, on words (lower-cased, any script) for spaced languages and on characters for
-Chinese and other unspaced text (a Latin word inside Chinese text stays one token).
+group, without stemming (rouge-score's default). The tokenizer follows the session's
+language (``rouge_tokenizer``): English is scored by rouge-score's own ``RougeScorer``
+with its default tokenizer, so the figures are rouge-score's; other spaced languages,
+and sessions without a language, on Unicode words (the same rule in any script, so on
+ASCII text it gives rouge-score's tokens); Chinese and other unspaced text on
+characters (a Latin word inside Chinese text stays one token).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import sys
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,34 +34,104 @@ _UNSPACED_CHARS = (
     "\U00020000-\U0002ffff"
 )
 _CHARACTER_TOKENS = re.compile(rf"[{_UNSPACED_CHARS}]|[^\W{_UNSPACED_CHARS}]+")
-_WORD_TOKENS = re.compile(r"\w+")
+USE_STEMMER = False  # rouge-score's default; the README says so
+ROUGE_TOKENIZERS = {
+    "rouge-score": "rouge-score's own default tokenizer (RougeScorer(['rouge1', 'rougeL'])): "
+    "lower-cased runs of a-z and 0-9, anything else separates (don't: don, t; goal_1: "
+    "goal, 1; letters outside a-z are dropped); for English sessions (language en)",
+    "unicode-words": "lower-cased runs of letters, combining marks and digits in any script "
+    "(NFC; punctuation and _ separate, so ASCII text gets rouge-score's tokens); for other "
+    "spaced languages and sessions without a language",
+    "characters": "each CJK or kana character, a run of other letters and digits whole (a "
+    "Latin word inside stays one token); for Chinese and other unspaced languages ("
+    + ", ".join(sorted(UNSPACED))
+    + ")",
+}
 TOKENIZATION = {
-    "rouge_spaced": "words (lower-cased, any script)",
-    "rouge_unspaced": "characters (Latin words inside stay whole)",
+    "rouge": ROUGE_TOKENIZERS,
+    "rouge_stemming": "none (rouge-score's default, use_stemmer=False)",
     "bleu": "sacrebleu: zh for Chinese, char for other unspaced scripts, 13a otherwise",
 }
 
 
 def is_unspaced(language: str | None) -> bool:
     """Whether LANGUAGE (a BCP 47 tag such as ``zh-CN``) is written without spaces."""
-    return (language or "").split("-")[0].split("_")[0].lower() in UNSPACED
+    return _primary(language) in UNSPACED
 
 
 def bleu_tokenizer(language: str | None) -> str:
-    primary = (language or "").split("-")[0].split("_")[0].lower()
+    primary = _primary(language)
     if primary == "zh":
         return "zh"
     return "char" if primary in UNSPACED else "13a"
 
 
+def _primary(language: str | None) -> str:
+    return (language or "").split("-")[0].split("_")[0].lower()
+
+
+def rouge_tokenizer(language: str | None) -> str:
+    """The key in ``ROUGE_TOKENIZERS`` that tokenizes a session in LANGUAGE for ROUGE."""
+    primary = _primary(language)
+    if primary == "en":
+        return "rouge-score"
+    return "characters" if primary in UNSPACED else "unicode-words"
+
+
+@functools.cache
+def _unicode_words() -> re.Pattern[str]:
+    """Runs of letters, digits and combining marks: ``\\w`` leaves out the marks (so
+    Devanagari words fall apart at their vowel signs) and takes in ``_``."""
+    marks: list[tuple[int, int]] = []
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code))[0] == "M":
+            if marks and marks[-1][1] == code - 1:
+                marks[-1] = (marks[-1][0], code)
+            else:
+                marks.append((code, code))
+    ranges = "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in marks)
+    return re.compile(rf"(?:[^\W_]|[{ranges}])+")
+
+
 class RougeTokens:
-    """rouge-score's tokenizer interface: words, or characters for unspaced text."""
+    """rouge-score's tokenizer interface for the languages its default tokenizer does not
+    serve: Unicode words, or characters for unspaced text."""
 
     def __init__(self, unspaced: bool) -> None:
-        self.pattern = _CHARACTER_TOKENS if unspaced else _WORD_TOKENS
+        self.unspaced = unspaced
 
     def tokenize(self, text: str) -> list[str]:
-        return self.pattern.findall(text.lower())
+        if self.unspaced:
+            return _CHARACTER_TOKENS.findall(text.lower())
+        return _unicode_words().findall(unicodedata.normalize("NFC", text.lower()))
+
+
+def rouge_scorers() -> dict[str, Any]:
+    """A rouge-score ``RougeScorer`` per key of ``ROUGE_TOKENIZERS``."""
+    from rouge_score import rouge_scorer
+
+    kinds = ["rouge1", "rougeL"]
+    return {
+        "rouge-score": rouge_scorer.RougeScorer(kinds, use_stemmer=USE_STEMMER),
+        "unicode-words": rouge_scorer.RougeScorer(kinds, tokenizer=RougeTokens(unspaced=False)),
+        "characters": rouge_scorer.RougeScorer(kinds, tokenizer=RougeTokens(unspaced=True)),
+    }
+
+
+def tokenizers_used(pairs: Iterable[Pair]) -> dict[str, dict[str, Any]]:
+    """For each ROUGE tokenizer used: how many rationales and which session languages."""
+    used: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        entry = used.setdefault(
+            rouge_tokenizer(pair.language), {"rationales": 0, "languages": set()}
+        )
+        entry["rationales"] += 1
+        entry["languages"].add(pair.language or "unknown")
+    return {
+        name: {"rationales": used[name]["rationales"], "languages": sorted(used[name]["languages"])}
+        for name in ROUGE_TOKENIZERS
+        if name in used
+    }
 
 
 @dataclass(frozen=True)
@@ -120,12 +197,7 @@ def _bleu(tokenize: str) -> Any:
 def score_pairs(pairs: Sequence[Pair], bertscore_model: Path | None = None) -> list[_Scored]:
     """Each pair's BLEU statistics, ROUGE F1 and, with a model, BERTScore F1 (computed
     once; groups add them up)."""
-    from rouge_score import rouge_scorer
-
-    scorers = {
-        unspaced: rouge_scorer.RougeScorer(["rouge1", "rougeL"], tokenizer=RougeTokens(unspaced))
-        for unspaced in (False, True)
-    }
+    scorers = rouge_scorers()
     by_tokenizer: dict[str, list[int]] = {}
     for index, pair in enumerate(pairs):
         by_tokenizer.setdefault(bleu_tokenizer(pair.language), []).append(index)
@@ -138,7 +210,7 @@ def score_pairs(pairs: Sequence[Pair], bertscore_model: Path | None = None) -> l
     bert = bertscore_f1(pairs, bertscore_model) if bertscore_model and pairs else None
     scored = []
     for index, pair in enumerate(pairs):
-        rouge = scorers[is_unspaced(pair.language)].score(pair.reference, pair.prediction)
+        rouge = scorers[rouge_tokenizer(pair.language)].score(pair.reference, pair.prediction)
         scored.append(
             _Scored(
                 pair,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -291,13 +292,31 @@ def format_rationale_table(result: dict[str, Any]) -> list[str]:
     if folded:
         note += f"; mean±SD over {result['folds']} folds"
     lines.append(note)
-    lines.append("ROUGE on words (Chinese and other unspaced text: characters); BLEU: sacrebleu,")
-    lines.append("its zh tokenizer for Chinese.")
+    lines.extend(rouge_tokenizer_lines(section))
+    lines.append(
+        "BLEU: sacrebleu (zh tokenizer for Chinese, char for other unspaced, 13a otherwise)."
+    )
     if section["bertscore"] is not None:
         lines.append(f"BERTScore with {section['bertscore']['model']}.")
     else:
         lines.append("BERTScore " + section["bertscore_note"] + ".")
     return lines
+
+
+ROUGE_TOKENIZER_NAMES = {
+    "rouge-score": "rouge-score's default tokenizer",
+    "unicode-words": "Unicode words",
+    "characters": "characters",
+}
+
+
+def rouge_tokenizer_lines(section: dict[str, Any]) -> list[str]:
+    """Which tokenizer ROUGE used for how many rationales, in which session languages."""
+    parts = [
+        f"{ROUGE_TOKENIZER_NAMES[name]} for {used['rationales']} ({', '.join(used['languages'])})"
+        for name, used in section["rouge_tokenizers"].items()
+    ]
+    return textwrap.wrap("ROUGE (no stemming) tokenized with " + "; ".join(parts) + ".", 88)
 
 
 def register(app: typer.Typer) -> None:

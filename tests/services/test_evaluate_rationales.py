@@ -2,8 +2,10 @@
 
 BLEU is compared with sacrebleu's public ``corpus_bleu`` (a group mixing English and
 Chinese adds up the n-gram counts sacrebleu reports for each language and uses
-``BLEU.compute_bleu``), ROUGE with rouge-score's own scorer on ASCII English and with
-a longest-common-subsequence written here on Chinese characters.
+``BLEU.compute_bleu``), ROUGE with rouge-score's own default ``RougeScorer`` on English
+(contractions, ``goal_1``, numbers, punctuation, mixed case) and with a
+longest-common-subsequence written here on Chinese characters and on German, Russian
+and Hindi words.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from sqlalchemy import text
 
 from annotate.evaluate import evaluate
 from annotate.export.service import ExportOptions, export_dataset
-from annotate.rationale_metrics import RougeTokens
+from annotate.rationale_metrics import (
+    ROUGE_TOKENIZERS,
+    USE_STEMMER,
+    Pair,
+    RougeTokens,
+    group_metrics,
+    rouge_tokenizer,
+    score_pairs,
+)
 from tests.factories import write_jsonl
 
 pytestmark = pytest.mark.both_backends
@@ -183,6 +193,11 @@ def test_per_fold_rationale_metrics_and_their_mean_and_sd(demo_engine, tmp_path)
 
 def test_rouge_tokens_say_what_they_count() -> None:
     assert RougeTokens(unspaced=False).tokenize("Café, turn 7!") == ["café", "turn", "7"]
+    # punctuation and _ separate, as in rouge-score; combining marks stay in their word
+    assert RougeTokens(unspaced=False).tokenize("Don't: goal_1, Mu\u0308ller") == [
+        "don", "t", "goal", "1", "müller",
+    ]  # fmt: skip
+    assert RougeTokens(unspaced=False).tokenize("नमस्ते, दुनिया") == ["नमस्ते", "दुनिया"]
     assert RougeTokens(unspaced=True).tokenize("来访者在第9轮说OK。") == [
         "来", "访", "者", "在", "第", "9", "轮", "说", "ok",
     ]  # fmt: skip
@@ -220,3 +235,147 @@ def test_without_a_bertscore_model_the_output_says_why(demo_engine, tmp_path) ->
     assert section["bertscore"] is None
     assert "--bertscore-model DIR" in section["bertscore_note"]
     assert all("bertscore_f1" not in figures for figures in section["overall"].values())
+
+
+# English texts rouge-score's default tokenizer and a plain \\w+ split disagree on.
+ENGLISH = [
+    ("The client don't agree with goal_1 yet; she rated it 4 of 7.",
+     "The client doesn't agree with Goal 1 yet, rating it 4/7."),
+    ("In turn 12 the client says \"I DON'T think this is working\" and withdraws.",
+     "At turn 12 the client said she didn't think it was working, then withdrew."),
+    ("Bond is strong: the client thanks the counselor (T3, T9) and laughs.",
+     "Strong bond; client thanks counsellor in T3 and T9, laughing together."),
+    ("Task_agreement is low -- the homework (3 exercises) wasn't done.",
+     "Task agreement low: homework of 3 exercises was not done."),
+    ("They're working on goal_2: sleep 7-8 hours/night, 2.5 km walks.",
+     "The pair works on Goal 2 (sleeping 7 to 8 hours per night, walks of 2.5 km)."),
+    ("Café talk... the client's naïve hopes", "cafe talk: the client's naive hopes"),
+]  # fmt: skip
+
+
+def _rouge_score_default(prediction: str, reference: str) -> tuple[float, float]:
+    scores = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=USE_STEMMER).score(
+        reference, prediction
+    )
+    return scores["rouge1"].fmeasure, scores["rougeL"].fmeasure
+
+
+@pytest.mark.parametrize("language", ["en", "en-GB", "EN_us"])
+def test_english_rouge_equals_rouge_scores_default_scorer(language: str) -> None:
+    pairs = [Pair("s", "goal_1", "goal", language, p, r) for p, r in ENGLISH]
+    scored = score_pairs(pairs)
+    for item, (prediction, reference) in zip(scored, ENGLISH, strict=True):
+        rouge1, rouge_l = _rouge_score_default(prediction, reference)
+        assert item.rouge1 == pytest.approx(rouge1, abs=1e-6), prediction
+        assert item.rouge_l == pytest.approx(rouge_l, abs=1e-6), prediction
+    figures = group_metrics(scored)
+    expected = [_rouge_score_default(p, r) for p, r in ENGLISH]
+    assert figures["rouge1"] == pytest.approx(statistics.fmean(e[0] for e in expected), abs=1e-6)
+    assert figures["rougeL"] == pytest.approx(statistics.fmean(e[1] for e in expected), abs=1e-6)
+    # the texts are ones a \\w+ split scores differently, so the test tells them apart
+    word_split = rouge_scorer.RougeScorer(["rouge1"], tokenizer=_WordSplit())
+    assert any(
+        word_split.score(r, p)["rouge1"].fmeasure != pytest.approx(e[0], abs=1e-6)
+        for (p, r), e in zip(ENGLISH, expected, strict=True)
+    )
+
+
+class _WordSplit:
+    def tokenize(self, text: str) -> list[str]:
+        return re.findall(r"\\w+", text.lower())
+
+
+def test_stemming_is_off_as_in_rouge_scores_default() -> None:
+    assert USE_STEMMER is False
+    prediction, reference = "The client works hard", "The client worked harder"
+    (scored,) = score_pairs([Pair("s", "goal_1", "goal", "en", prediction, reference)])
+    stemmed = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True).score(reference, prediction)
+    assert scored.rouge1 == pytest.approx(_rouge_score_default(prediction, reference)[0])
+    assert scored.rouge1 != pytest.approx(stemmed["rouge1"].fmeasure)
+
+
+def test_ascii_text_without_a_language_gets_rouge_scores_tokens() -> None:
+    scored = score_pairs([Pair("s", "goal_1", "goal", None, p, r) for p, r in ENGLISH[:5]])
+    for item, (prediction, reference) in zip(scored, ENGLISH[:5], strict=True):
+        rouge1, rouge_l = _rouge_score_default(prediction, reference)
+        assert (item.rouge1, item.rouge_l) == pytest.approx((rouge1, rouge_l), abs=1e-6)
+
+
+# (language, prediction, reference, prediction tokens, reference tokens) written by hand
+OTHER_SCRIPTS = [
+    ("de", "Die Klientin fühlt sich über das Ziel unsicher.",
+     "Die Klientin ist über ihr Ziel unsicher, sagt sie.",
+     ["die", "klientin", "fühlt", "sich", "über", "das", "ziel", "unsicher"],
+     ["die", "klientin", "ist", "über", "ihr", "ziel", "unsicher", "sagt", "sie"]),
+    ("ru", "Клиентка согласна с целью, но сомневается.",
+     "Клиентка не согласна с целью и сомневается.",
+     ["клиентка", "согласна", "с", "целью", "но", "сомневается"],
+     ["клиентка", "не", "согласна", "с", "целью", "и", "сомневается"]),
+    ("hi", "क्लाइंट लक्ष्य से सहमत है।", "क्लाइंट लक्ष्य से पूरी तरह सहमत है।",
+     ["क्लाइंट", "लक्ष्य", "से", "सहमत", "है"],
+     ["क्लाइंट", "लक्ष्य", "से", "पूरी", "तरह", "सहमत", "है"]),
+    ("zh-CN", "来访者同意目标。", "来访者基本同意这个目标。",
+     list("来访者同意目标"), list("来访者基本同意这个目标")),
+]  # fmt: skip
+
+
+def test_other_scripts_keep_their_tokenizers_and_score_sensibly() -> None:
+    pairs = [Pair("s", "goal_1", "goal", lang, p, r) for lang, p, r, _, _ in OTHER_SCRIPTS]
+    for item, (language, prediction, reference, hyp, ref) in zip(
+        score_pairs(pairs), OTHER_SCRIPTS, strict=True
+    ):
+        unigrams = sum((Counter(hyp) & Counter(ref)).values())
+        assert item.rouge1 == pytest.approx(_f1(unigrams, len(hyp), len(ref)), abs=1e-6)
+        assert item.rouge_l == pytest.approx(_f1(_lcs(hyp, ref), len(hyp), len(ref)), abs=1e-6)
+        assert 0.5 < item.rouge_l < 1.0, language
+        if language in ("ru", "hi"):  # rouge-score's own tokenizer keeps nothing of these
+            assert _rouge_score_default(prediction, reference) == (0.0, 0.0)
+        if language == "de":  # it splits "fühlt" and "über" at the umlauts
+            assert _rouge_score_default(prediction, reference)[0] != pytest.approx(item.rouge1)
+    assert [rouge_tokenizer(lang) for lang, *_ in OTHER_SCRIPTS] == [
+        "unicode-words", "unicode-words", "unicode-words", "characters",
+    ]  # fmt: skip
+
+
+def test_the_output_names_the_tokenizer_of_each_language(demo_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two English demo sessions become German and Russian ones: each language is scored
+    with its tokenizer, and the JSON and the text say which scored how many."""
+    references = _references(demo_engine)
+    english = sorted({s for (s, _), (_, lang) in references.items() if lang == "en"})
+    german, russian = english[:2]
+    texts = {german: OTHER_SCRIPTS[0], russian: OTHER_SCRIPTS[1]}
+    with demo_engine.begin() as connection:
+        for session_id, (language, _, reference, _, _) in texts.items():
+            connection.execute(text("UPDATE sessions SET language = :l WHERE id = :s"),
+                               {"l": language, "s": session_id})  # fmt: skip
+            connection.execute(
+                text(
+                    "UPDATE rationale_versions SET text = :t WHERE rationale_id IN "
+                    "(SELECT id FROM rationales WHERE session_id = :s AND status = 'accepted')"
+                ),
+                {"t": reference, "s": session_id},
+            )
+    path, predicted, references, _ = _prediction_file(demo_engine, tmp_path, extra=0)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in records:
+        if record["session_id"] in texts:
+            record["rationale"] = texts[record["session_id"]][1]
+    write_jsonl(path, records)
+    section = evaluate(demo_engine, path)["rationales"]
+    counts = Counter(rouge_tokenizer(references[k][1]) for k in predicted)
+    assert section["rouge_tokenizers"] == {
+        "rouge-score": {"rationales": counts["rouge-score"], "languages": ["en"]},
+        "unicode-words": {"rationales": counts["unicode-words"], "languages": ["de", "ru"]},
+        "characters": {"rationales": counts["characters"], "languages": ["zh"]},
+    }
+    assert counts["unicode-words"] >= 2 and counts["rouge-score"] and counts["characters"]
+    assert set(section["tokenization"]["rouge"]) == set(ROUGE_TOKENIZERS)
+    assert "use_stemmer=False" in section["tokenization"]["rouge_stemming"]
+
+    from annotate.commands.export import format_rationale_table
+
+    result = evaluate(demo_engine, path)
+    shown = " ".join(format_rationale_table(result))
+    assert "ROUGE (no stemming) tokenized with rouge-score's default tokenizer for " in shown
+    assert f"Unicode words for {counts['unicode-words']} (de, ru)" in shown
+    assert f"characters for {counts['characters']} (zh)" in shown
