@@ -10,7 +10,7 @@ stored. ``markers`` (turn codes, :mod:`annotate.export.markers`) is written in t
 from __future__ import annotations
 
 from json.encoder import encode_basestring as json_string  # as json.dumps, ensure_ascii=False
-from typing import Any
+from typing import Any, NamedTuple
 
 from annotate.export.records import InstrumentInfo
 
@@ -139,7 +139,32 @@ def line(fmt: str, system_json: str, transcript_json: str, target_json: str) -> 
 DPO_SEPARATOR = "\n\nRationale:\n"
 
 
-def dpo_line(system: str, transcript_json: str, chosen: str, rejected: str) -> str:
+class DraftSource(NamedTuple):
+    """Who wrote a pair's rejected text: the model's draft and the prompt it was asked."""
+
+    provider: str
+    model: str
+    prompt_version: str
+
+    def columns(self) -> dict[str, str]:
+        """The pair's (and its index line's) columns naming the draft's source."""
+        return {
+            "draft_provider": self.provider,
+            "draft_model": self.model,
+            "draft_prompt_version": self.prompt_version,
+        }
+
+    def json_tail(self) -> str:
+        """:meth:`columns` as JSON members, each after a comma."""
+        return "".join(f", {json_string(k)}: {json_string(v)}" for k, v in self.columns().items())
+
+
+DRAFT_COLUMNS = tuple(DraftSource("", "", "").columns())
+
+
+def dpo_line(
+    system: str, transcript_json: str, chosen: str, rejected: str, draft: DraftSource
+) -> str:
     """The JSONL line of :func:`render_dpo` (JSON escaping is per character, so the
     prompt's JSON is the system's JSON joined to the transcript's and the separator's)."""
     prompt_json = (
@@ -152,6 +177,7 @@ def dpo_line(system: str, transcript_json: str, chosen: str, rejected: str) -> s
         + json_string(chosen)
         + ', "rejected": '
         + json_string(rejected)
+        + draft.json_tail()
         + "}\n"
     )
 
@@ -179,17 +205,20 @@ def render(fmt: str, system: str, transcript: str, target: str) -> dict[str, Any
     raise ValueError(f"not a supervised format: {fmt}")
 
 
-def render_dpo(system: str, transcript: str, chosen: str, rejected: str) -> dict[str, Any]:
-    """One preference pair: the expert's final text is preferred over the LLM draft."""
+def render_dpo(
+    system: str, transcript: str, chosen: str, rejected: str, draft: DraftSource
+) -> dict[str, Any]:
+    """One preference pair: the expert's final text is preferred over a model's draft."""
     return {
         "prompt": f"{system}\n\n{transcript}{DPO_SEPARATOR}",
         "chosen": chosen,
         "rejected": rejected,
+        **draft.columns(),
     }
 
 
 def render_dpo_conversational(
-    system: str, transcript: str, chosen: str, rejected: str
+    system: str, transcript: str, chosen: str, rejected: str, draft: DraftSource
 ) -> dict[str, Any]:
     """The same pair in TRL's conversational preference format (the chat template of
     the model being trained then places the answer)."""
@@ -200,6 +229,7 @@ def render_dpo_conversational(
         ],
         "chosen": [{"role": "assistant", "content": chosen}],
         "rejected": [{"role": "assistant", "content": rejected}],
+        **draft.columns(),
     }
 
 
@@ -256,4 +286,5 @@ def parquet_schema(fmt: str):  # type: ignore[no-untyped-def]
         return pa.schema([("conversations", pa.list_(turn))])
     if fmt == "alpaca":
         return pa.schema([(name, pa.string()) for name in ("instruction", "input", "output")])
-    return pa.schema([(name, pa.string()) for name in ("prompt", "chosen", "rejected")])
+    columns = ("prompt", "chosen", "rejected", *DRAFT_COLUMNS)
+    return pa.schema([(name, pa.string()) for name in columns])

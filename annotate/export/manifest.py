@@ -46,6 +46,7 @@ class Counts:
     included: dict[str, int] = field(default_factory=lambda: {"reviewed": 0, "unreviewed": 0})
     excluded: dict[str, int] = field(default_factory=dict)
     dpo_excluded: dict[str, int] = field(default_factory=dict)
+    pairs_by_model: dict[str, int] = field(default_factory=dict)  # "provider/model" -> pairs
 
     @staticmethod
     def bump(counter: dict[str, int], key: str) -> None:
@@ -184,9 +185,10 @@ def build_manifest(
     if options.fmt == "dpo":
         filters["dpo_min_edit_ratio"] = options.dpo_min_edit
         filters["dpo_rule"] = (
-            "pair when the draft the final text began from (rationales.draft_id) has text "
-            "and its Levenshtein distance to the final text, over the longer length, "
-            "exceeds dpo_min_edit_ratio"
+            "pair when the draft the final text began from (rationales.draft_id) has text, "
+            "was written by a model (never the offline drafter: offline_draft), and its "
+            "Levenshtein distance to the final text, over the longer length, exceeds "
+            "dpo_min_edit_ratio; chosen is the expert's final text, rejected that model draft"
         )
     all_summary = overall.describe()
     return {
@@ -213,7 +215,10 @@ def build_manifest(
             "included": counts.included,
             "excluded": dict(sorted(counts.excluded.items())),
             **(
-                {"dpo_excluded": dict(sorted(counts.dpo_excluded.items()))}
+                {
+                    "dpo_excluded": dict(sorted(counts.dpo_excluded.items())),
+                    "pairs_by_model": dict(sorted(counts.pairs_by_model.items())),
+                }
                 if options.fmt == "dpo"
                 else {}
             ),

@@ -64,6 +64,7 @@ UNREVIEWED = "unreviewed"
 # Why an exported rationale yields no preference pair (``--format dpo`` only).
 DPO_NO_DRAFT = "no_usable_draft"
 DPO_SMALL_EDIT = "edit_below_threshold"
+DPO_OFFLINE_DRAFT = "offline_draft"  # the offline drafter's, not a model's: never "rejected"
 
 
 @dataclass(frozen=True)
@@ -353,6 +354,8 @@ class FullRow(NamedTuple):
     draft_status: str | None
     draft_text: str | None
     draft_prompt_version: str | None
+    draft_provider: str | None
+    draft_model: str | None
 
 
 class BatchReader:
@@ -383,6 +386,8 @@ class BatchReader:
                 origin.c.status,
                 origin.c.text,
                 origin.c.prompt_version,
+                origin.c.provider,
+                origin.c.model,
             )
             .join(sessions_t, sessions_t.c.id == rationales_t.c.session_id)
             .join(items_t, items_t.c.id == rationales_t.c.item_id)

@@ -31,6 +31,7 @@ from annotate.export.manifest import (
 from annotate.export.plan import Plan, build_plan
 from annotate.export.writer import FileInfo, Splits, Staging, describe_file, write_json
 from annotate.guidelines import load_rubric
+from annotate.lifecycle.rules import is_scaffold_draft
 from annotate.textdistance import normalised_distance
 
 SESSIONS_PER_BATCH = 500
@@ -280,11 +281,15 @@ def _second_pass(
             transcript, transcript_json, head_json, meta_json = session
             system, system_json = prompts.system(row.item_id, row.client_rating)
             record: dict[str, Any] | None = None
+            source_json = ""  # dpo: the index line's draft columns
             if options.fmt == "dpo":
                 pair = _pair(row, prompts, options, counts)
                 if pair is None:
                     continue
                 counts.records += 1
+                source = pair[2]
+                Counts.bump(counts.pairs_by_model, f"{source.provider}/{source.model}")
+                source_json = source.json_tail()
                 if options.conversational:
                     record = formats.render_dpo_conversational(system, transcript, *pair)
                     text = json.dumps(record, ensure_ascii=False) + "\n"
@@ -305,7 +310,7 @@ def _second_pass(
                 provenance.draft_prompt_versions.add(row.draft_prompt_version)
             line = text.encode("utf-8")
             item = item_json(row.item_id)
-            entry = f'{head_json}, "item_id": {item}, "metadata": {meta_json}}}\n'
+            entry = f'{head_json}, "item_id": {item}, "metadata": {meta_json}{source_json}}}\n'
             splits.write(row.client_id, line, record, entry, row.session_id)
         if on_progress is not None:
             on_progress(start + len(batch), len(plan.sessions))
@@ -316,17 +321,24 @@ def _pair(
     prompts: formats.PromptBuilder,
     options: ExportOptions,
     counts: Counts,
-) -> tuple[str, str] | None:
-    """(chosen, rejected) when the expert changed the draft enough, else None (counted)."""
+) -> tuple[str, str, formats.DraftSource] | None:
+    """(chosen, rejected, the draft's source) when a model drafted the text and the
+    expert changed it enough, else None (counted by reason)."""
     draft = row.draft_text
     if row.draft_status in (None, workflow.DRAFT_FAILED) or not draft:
         Counts.bump(counts.dpo_excluded, records.DPO_NO_DRAFT)
         return None
+    if is_scaffold_draft(row.draft_provider):
+        Counts.bump(counts.dpo_excluded, records.DPO_OFFLINE_DRAFT)
+        return None
     assert row.text is not None and row.client_rating is not None
+    assert row.draft_provider is not None and row.draft_model is not None
+    assert row.draft_prompt_version is not None
     if normalised_distance(draft, row.text) <= options.dpo_min_edit:
         Counts.bump(counts.dpo_excluded, records.DPO_SMALL_EDIT)
         return None
     return (
         prompts.target_text(row.text, row.client_rating),
         prompts.target_text(draft, row.client_rating),
+        formats.DraftSource(row.draft_provider, row.draft_model, row.draft_prompt_version),
     )

@@ -253,7 +253,7 @@ def test_dpo_pairs_only_substantially_edited_drafts(engine, tmp_path) -> None:
     add_draft(engine, "c001s00", "task_1", None, status=workflow.DRAFT_FAILED)
     manifest = export_dataset(engine, ExportOptions("dpo", tmp_path / "d", target="rationale"))
     pairs = _lines(tmp_path / "d" / "train.jsonl")
-    assert len(pairs) == 1 and list(pairs[0]) == ["prompt", "chosen", "rejected"]
+    assert len(pairs) == 1 and list(pairs[0])[:3] == ["prompt", "chosen", "rejected"]
     assert pairs[0]["chosen"] == final
     assert pairs[0]["rejected"] == "The client seemed fine with the plan."
     assert "task_1" in pairs[0]["prompt"] and "[1] Counselor:" in pairs[0]["prompt"]
@@ -263,7 +263,7 @@ def test_dpo_pairs_only_substantially_edited_drafts(engine, tmp_path) -> None:
         "no_usable_draft": len(corpus.rationale_ids) - 2,
     }
     assert manifest["versions"]["draft_prompts"] == ["draft-1"]
-    assert _load(tmp_path / "d" / "train.jsonl", tmp_path).column_names == [
+    assert _load(tmp_path / "d" / "train.jsonl", tmp_path).column_names[:3] == [
         "prompt",
         "chosen",
         "rejected",

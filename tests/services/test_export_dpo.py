@@ -68,3 +68,38 @@ def test_loco_dpo_lists_only_files_with_pairs(engine, tmp_path, parquet) -> None
     assert by_fold[2]["val"]["left_out"] == by_fold[4]["val"]["left_out"] == "no_pairs"
     assert by_fold[1]["train"]["client_ids"] == ["c002"]  # not c001 or c003: no pair
     assert by_fold[1]["val"]["client_ids"] == ["c000"]
+
+
+def test_rejected_texts_are_model_drafts_never_the_offline_drafters(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    corpus = build_corpus(engine, [1, 1], items=["goal_1", "task_1", "bond_1"])
+    add_draft(engine, "c000s00", "goal_1", "A model's draft, rewritten.", model="qwen-7b")
+    add_draft(engine, "c000s00", "task_1", "Another model's draft.", model="llama-8b")
+    add_draft(engine, "c001s00", "goal_1", "A third draft by Qwen.", model="qwen-7b")
+    offline = "The turns most related to Task are 1, 2. Check whether they support a rating of 4."
+    add_draft(engine, "c000s00", "bond_1", offline, provider="offline", model="offline-overlap")
+    add_draft(engine, "c001s00", "task_1", offline, provider="offline", model="offline-overlap")
+    out = tmp_path / "d"
+    manifest = export_dataset(engine, ExportOptions("dpo", out, target="rationale"))
+    pairs, index = read_lines(out / "train.jsonl"), read_lines(out / "train.index.jsonl")
+    assert sorted(p["rejected"] for p in pairs) == sorted(
+        ["A model's draft, rewritten.", "Another model's draft.", "A third draft by Qwen."]
+    )
+    for pair, entry in zip(pairs, index, strict=True):
+        assert pair["draft_provider"] == entry["draft_provider"] == "openai"
+        assert pair["draft_model"] == entry["draft_model"]
+        assert pair["draft_model"] == ("llama-8b" if entry["item_id"] == "task_1" else "qwen-7b")
+        assert pair["draft_prompt_version"] == entry["draft_prompt_version"] == "draft-1"
+    counts = manifest["counts"]
+    assert counts["records"] == 3
+    assert counts["pairs_by_model"] == {"openai/llama-8b": 1, "openai/qwen-7b": 2}
+    assert counts["dpo_excluded"] == {
+        "no_usable_draft": len(corpus.rationale_ids) - 5,
+        "offline_draft": 2,
+    }
+    assert "never the offline drafter" in manifest["filters"]["dpo_rule"]
+    conversational = export_dataset(
+        engine, ExportOptions("dpo", tmp_path / "c", target="rationale", conversational=True)
+    )
+    assert conversational["counts"]["pairs_by_model"] == counts["pairs_by_model"]
+    for pair in read_lines(tmp_path / "c" / "train.jsonl"):
+        assert pair["rejected"][0]["content"] != offline and pair["draft_provider"] == "openai"

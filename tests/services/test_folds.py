@@ -121,7 +121,8 @@ def test_fast_lines_equal_json_dumps(system, transcript, target) -> None:
         expected = json.dumps(formats.render(fmt, system, transcript, target), ensure_ascii=False)
         got = formats.line(fmt, encode(system), encode(transcript), encode(target))
         assert got == expected + "\n"
+    draft = formats.DraftSource(target, system, transcript)
     expected = json.dumps(
-        formats.render_dpo(system, transcript, target, system), ensure_ascii=False
+        formats.render_dpo(system, transcript, target, system, draft), ensure_ascii=False
     )
-    assert formats.dpo_line(system, encode(transcript), target, system) == expected + "\n"
+    assert formats.dpo_line(system, encode(transcript), target, system, draft) == expected + "\n"
