@@ -177,6 +177,10 @@ def dpo_line(
         + json_string(chosen)
         + ', "rejected": '
         + json_string(rejected)
+        + ', "system": '
+        + json_string(system)
+        + ', "user": '
+        + transcript_json
         + draft.json_tail()
         + "}\n"
     )
@@ -208,11 +212,18 @@ def render(fmt: str, system: str, transcript: str, target: str) -> dict[str, Any
 def render_dpo(
     system: str, transcript: str, chosen: str, rejected: str, draft: DraftSource
 ) -> dict[str, Any]:
-    """One preference pair: the expert's final text is preferred over a model's draft."""
+    """One preference pair: the expert's final text is preferred over a model's draft.
+
+    ``prompt`` is one string for TRL's standard format; ``system`` and ``user`` are the
+    SFT records' system and user messages, which LlamaFactory reads (``dataset_info``),
+    so both trainers see the instructions the SFT files train on.
+    """
     return {
         "prompt": f"{system}\n\n{transcript}{DPO_SEPARATOR}",
         "chosen": chosen,
         "rejected": rejected,
+        "system": system,
+        "user": transcript,
         **draft.columns(),
     }
 
@@ -236,10 +247,11 @@ def render_dpo_conversational(
 def dataset_info_entry(fmt: str, file_name: str) -> dict[str, Any]:
     """LlamaFactory's ``dataset_info.json`` entry for one file of the given format."""
     if fmt == "alpaca":
+        # The instruction is the system prompt, as in the chat formats (one context).
         return {
             "file_name": file_name,
             "formatting": "alpaca",
-            "columns": {"prompt": "instruction", "query": "input", "response": "output"},
+            "columns": {"system": "instruction", "prompt": "input", "response": "output"},
         }
     if fmt == "sharegpt":
         return {
@@ -267,10 +279,16 @@ def dataset_info_entry(fmt: str, file_name: str) -> dict[str, Any]:
                 "system_tag": "system",
             },
         }
+    # The SFT records' system and user messages (not the one-string TRL prompt).
     return {
         "file_name": file_name,
         "ranking": True,
-        "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
+        "columns": {
+            "system": "system",
+            "prompt": "user",
+            "chosen": "chosen",
+            "rejected": "rejected",
+        },
     }
 
 
@@ -286,5 +304,5 @@ def parquet_schema(fmt: str):  # type: ignore[no-untyped-def]
         return pa.schema([("conversations", pa.list_(turn))])
     if fmt == "alpaca":
         return pa.schema([(name, pa.string()) for name in ("instruction", "input", "output")])
-    columns = ("prompt", "chosen", "rejected", *DRAFT_COLUMNS)
+    columns = ("prompt", "chosen", "rejected", "system", "user", *DRAFT_COLUMNS)
     return pa.schema([(name, pa.string()) for name in columns])

@@ -16,31 +16,13 @@ from sqlalchemy import text
 
 from annotate.export.formats import DPO_SEPARATOR
 from annotate.export.service import ExportOptions, export_dataset
+from tests.chat_templates import train_tokenizer
 from tests.export_corpus import add_draft, build_corpus
 
-# Qwen2's pre-tokenisation pattern (as in its tokenizer.json).
-QWEN_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
 FINALS = [
     "来访者在第2轮抱怨咨询没有用，任务上没有达成一致。",
     "咨询师解释了练习的方法，来访者同意试一试。",
 ]
-
-
-def _tokenizer(texts: list[str]):  # type: ignore[no-untyped-def]
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN_PATTERN), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])  # fmt: skip
-    trainer = trainers.BpeTrainer(vocab_size=3000, min_frequency=1, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
-    tokenizer.train_from_iterator(texts * 5, trainer)
-    return tokenizer
 
 
 def _is_prefix(tokenizer, prompt: str, answer: str) -> bool:  # type: ignore[no-untyped-def]
@@ -68,7 +50,7 @@ def test_chinese_dpo_prompts_are_token_prefixes(engine, tmp_path) -> None:  # ty
     # Trained on Chinese running text too, where "。" is followed by more Chinese.
     running = [p["prompt"].removesuffix(DPO_SEPARATOR) + a for p in pairs
                for a in (p["chosen"], p["rejected"])]  # fmt: skip
-    tokenizer = _tokenizer(running + [p["prompt"] + p["chosen"] for p in pairs])
+    tokenizer = train_tokenizer(running + [p["prompt"] + p["chosen"] for p in pairs])
     for pair in pairs:
         for answer in (pair["chosen"], pair["rejected"]):
             assert _is_prefix(tokenizer, pair["prompt"], answer), answer

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from annotate.errors import ConfigError
+from annotate.export.formats import DPO_SEPARATOR
 from annotate.export.service import ExportOptions, export_dataset
 from tests.coding_helpers import code_primaries, set_metadata
 from tests.export_corpus import add_draft, build_corpus
@@ -54,6 +55,7 @@ def _parts(record: dict, fmt: str, conversational: bool) -> tuple[str, str, str]
         system, user = (m["content"] for m in record["prompt"])
         return system, user, record["chosen"][0]["content"]
     system, rest = record["prompt"].split("\n\n", 1)
+    assert (record["system"], record["user"] + DPO_SEPARATOR) == (system, rest)  # LlamaFactory's
     return system, rest, record["chosen"]
 
 
@@ -129,7 +131,8 @@ def test_prompt_metadata_puts_exactly_the_named_keys_in_the_user_message(
     )  # fmt: skip
     raw = (tmp_path / "one" / "train.jsonl").read_text(encoding="utf-8")
     assert "视频咨询" not in raw and "in-person-xq" not in raw
-    assert raw.count("Session metadata: condition = 丧亲之痛\\n") == sum(
+    copies = 2 if fmt == "dpo" and not conversational else 1  # prompt and user columns
+    assert raw.count("Session metadata: condition = 丧亲之痛\\n") == copies * sum(
         1 for e in _lines(tmp_path / "one" / "train.index.jsonl") if e["client_id"] == "c000"
     )
     assert only["prompt_metadata"] == ["condition"]
