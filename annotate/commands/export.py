@@ -106,11 +106,28 @@ def export(
             )
     else:
         manifest = export_dataset(store, options)
+    warning = minimum_warning(manifest)
+    if warning is not None:
+        typer.echo(warning, err=True)
     if as_json:
         print_json(manifest)
         return
     for line in export_summary(out, manifest):
         typer.echo(line)
+
+
+def minimum_warning(manifest: dict[str, Any]) -> str | None:
+    """One line naming the files below OpenAI's fine-tuning minimum (None when none is)."""
+    below = manifest.get("warnings", [])
+    if not below:
+        return None
+    shown = ", ".join(f"{w['file']} ({w['records']})" for w in below[:3])
+    more = f" and {len(below) - 3} more" if len(below) > 3 else ""
+    return (
+        f"warning: {counted(len(below), 'file')} {'holds' if len(below) == 1 else 'hold'} "
+        "fewer than OpenAI fine-tuning's minimum "
+        f"of {below[0]['minimum']} examples: {shown}{more} (manifest.json warnings)"
+    )
 
 
 def export_summary(out: Path, manifest: dict[str, Any]) -> list[str]:

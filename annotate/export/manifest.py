@@ -11,7 +11,12 @@ from typing import Any
 
 from annotate import __version__
 from annotate.export.folds import LOCO, FoldTable
-from annotate.export.formats import DPO_SEPARATOR, EXPORT_PROMPT_VERSION, dataset_info_entry
+from annotate.export.formats import (
+    CHAT_LAYOUT,
+    DPO_SEPARATOR,
+    EXPORT_PROMPT_VERSION,
+    dataset_info_entry,
+)
 
 TOOL_NAME = "annotate"  # manifest tool.name: what `export --force` may replace
 
@@ -96,6 +101,30 @@ def dataset_info(fmt: str, contents: SplitRecords, parquet: bool) -> dict[str, A
     return info
 
 
+# OpenAI's documented minimum of examples in a fine-tuning file.
+OPENAI_MIN_EXAMPLES = 10
+BELOW_OPENAI_MINIMUM = "below_openai_minimum"
+
+
+def warnings_section(fmt: str, files: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """``manifest.warnings``: each data file of an OpenAI-layout export (``openai``,
+    ``markers``) holding fewer examples than OpenAI fine-tuning accepts."""
+    if CHAT_LAYOUT.get(fmt, fmt) != "openai":
+        return []
+    return [
+        {
+            "file": name,
+            "records": described["lines"],
+            "warning": BELOW_OPENAI_MINIMUM,
+            "minimum": OPENAI_MIN_EXAMPLES,
+        }
+        for name, described in sorted(files.items())
+        if name.endswith(".jsonl")
+        and not name.endswith(".index.jsonl")
+        and described["lines"] < OPENAI_MIN_EXAMPLES
+    ]
+
+
 def folds_section(options: Any, fold_count: int) -> dict[str, Any] | None:
     """``manifest.folds``: how the folds were made (None without folds)."""
     if not options.folds:
@@ -148,7 +177,7 @@ def all_section(options: Any, overall: FoldTable, records: int) -> dict[str, Any
     """``manifest.all``: the whole export (its file when there are no folds)."""
     summary = overall.describe()
     return {
-        "file": None if options.folds or not records else "train.jsonl",
+        "file": None if options.folds else "train.jsonl",
         "records": records,
         "clients": summary["clients"],
         "sessions": summary["sessions"],
@@ -227,5 +256,6 @@ def build_manifest(
         "fold_table": fold_table(
             fold_tables, split_records, EMPTY_DPO_SPLIT if options.fmt == "dpo" else EMPTY_SPLIT
         ),
+        "warnings": warnings_section(options.fmt, files),
         "files": dict(sorted(files.items())),
     }

@@ -32,6 +32,7 @@ from annotate.export.manifest import (
     all_section,
     fold_table,
     folds_section,
+    warnings_section,
 )
 from annotate.export.plan import Plan, build_plan
 from annotate.export.writer import FileInfo, Splits
@@ -350,5 +351,6 @@ def _manifest(
         },
         "all": all_section(options, plan.overall, counts.records),
         "fold_table": fold_table(plan.fold_tables, split_records),
+        "warnings": warnings_section("markers", files),
         "files": dict(sorted(files.items())),
     }

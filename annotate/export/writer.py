@@ -171,12 +171,13 @@ class Splits:
                 self._pending = 0
 
     def close(self) -> tuple[FileInfo, SplitRecords]:
-        """Close every file and remove the data files of empty splits (a trainer pointed
-        at an empty file fails): (the :data:`FileInfo` of the files kept, {stem: contents})."""
+        """Close every file and remove the data files of empty fold splits (a trainer
+        pointed at an empty file fails; an unfolded export keeps its one ``train`` file):
+        (the :data:`FileInfo` of the files kept, {stem: contents})."""
         described: FileInfo = {}
         for data_file in self.files.values():
             files = data_file.close()
-            if data_file.records:
+            if data_file.records or not self._fold_count:
                 described.update(files)
             else:
                 for name in files:

@@ -88,3 +88,40 @@ def test_bad_loco_and_metadata_options_are_one_line_errors(tmp_path: Path) -> No
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
         assert not out.exists()
+
+
+def test_files_below_openais_minimum_are_warned_in_one_line(tmp_path: Path) -> None:
+    db = str(tmp_path / "store.db")
+    engine, _ = initialise(db)
+    build_corpus(engine, [1, 2, 4], items=["goal_1", "task_1"])  # 2, 4 and 8 records
+    engine.dispose()
+    out = tmp_path / "loco"
+    args = ["--db", db, "export", "--format", "openai", "--out", str(out), "--folds", "loco"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    below = {w["file"]: w["records"] for w in manifest["warnings"]}
+    # Every val file (2, 4, 8 records) and fold 3's train (6): train of folds 1-2 hold 12, 10.
+    assert below == {"fold_1/val.jsonl": 2, "fold_2/val.jsonl": 4, "fold_3/val.jsonl": 8,
+                     "fold_3/train.jsonl": 6}  # fmt: skip
+    assert {w["warning"] for w in manifest["warnings"]} == {"below_openai_minimum"}
+    for name, records in below.items():
+        assert manifest["files"][name]["lines"] == records < 10
+    (warning,) = result.stderr.strip().splitlines()
+    assert warning == (
+        "warning: 4 files hold fewer than OpenAI fine-tuning's minimum of 10 examples: "
+        "fold_1/val.jsonl (2), fold_2/val.jsonl (4), fold_3/train.jsonl (6) and 1 more "
+        "(manifest.json warnings)"
+    )
+    assert "warning" not in result.stdout
+    # --json keeps stdout the manifest alone; the warning still goes to stderr.
+    as_json = runner.invoke(app, [*args, "--force", "--json"])
+    assert json.loads(as_json.stdout)["warnings"] == manifest["warnings"]
+    assert as_json.stderr.strip() == warning
+    # A file of 10 or more, or a format not meant for OpenAI, gives no warning.
+    for fmt, folds in (("openai", []), ("alpaca", ["--folds", "loco"])):
+        other = runner.invoke(app, ["--db", db, "export", "--format", fmt, "--out",
+                                    str(tmp_path / fmt), *folds])  # fmt: skip
+        assert other.exit_code == 0 and other.stderr == "", other.output
+        manifest = json.loads((tmp_path / fmt / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["warnings"] == []

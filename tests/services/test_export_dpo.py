@@ -103,3 +103,12 @@ def test_rejected_texts_are_model_drafts_never_the_offline_drafters(engine, tmp_
     assert conversational["counts"]["pairs_by_model"] == counts["pairs_by_model"]
     for pair in read_lines(tmp_path / "c" / "train.jsonl"):
         assert pair["rejected"][0]["content"] != offline and pair["draft_provider"] == "openai"
+
+
+def test_an_unfolded_export_without_pairs_lists_no_file(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    build_corpus(engine, [1], items=["goal_1"])
+    out = tmp_path / "d"
+    manifest = export_dataset(engine, ExportOptions("dpo", out, target="rationale"))
+    assert manifest["counts"]["records"] == 0
+    assert json.loads((out / "dataset_info.json").read_text(encoding="utf-8")) == {}
+    assert (out / "train.jsonl").read_bytes() == b""  # kept: the export's one file, empty
