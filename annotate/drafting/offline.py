@@ -15,7 +15,7 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from annotate.drafting.base import Reply
 from annotate.drafting.context import ItemContext, TurnText
@@ -37,6 +37,14 @@ class OfflineText(_Strict):
     body: str
     quote: str
     joiner: str
+    scaffolding: list[str]  # the body's instruction and template sentences (not evidence)
+
+    @model_validator(mode="after")
+    def _scaffolding_is_in_the_body(self) -> OfflineText:
+        for sentence in self.scaffolding:
+            if sentence not in self.body:
+                raise ValueError(f"scaffolding sentence {sentence!r} is not part of the body")
+        return self
 
 
 class OfflineSpec(_Strict):

@@ -20,7 +20,7 @@ from sqlalchemy import Table, and_, bindparam, case, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from annotate import workflow
-from annotate.lifecycle.rules import scaffold_clause
+from annotate.drafting.scaffold import holds_scaffolding
 from store.db import code_point_order
 from store.models import (
     Draft,
@@ -57,7 +57,7 @@ FETCH_ROWS = 2000  # rows per driver fetch
 OTHER_INSTRUMENT = "other_instrument"
 NOT_ACCEPTED = "not_accepted"
 NO_TEXT = "no_text"
-DRAFTER_SCAFFOLD = "drafter_scaffold"  # the offline drafter's label, or its draft unchanged
+OFFLINE_SCAFFOLDING = "offline_scaffolding"  # holds the offline drafter's instructions
 NO_CLIENT_RATING = "no_client_rating"
 REVIEW_BELOW_THRESHOLD = "review_below_threshold"
 UNREVIEWED = "unreviewed"
@@ -95,9 +95,10 @@ def exclusion_reason(row: Any, policy: Policy) -> str | None:
     """Why a rationale is left out of the export, or None when it is included.
 
     A rationale is included when it is accepted, has a final text (its current
-    version, ``rationales.current_version``) that is not drafter scaffolding and a
-    client rating, and every review of its final version (each reviewer reviews a
-    version at most once) scores at least the threshold on all three criteria.
+    version, ``rationales.current_version``) holding none of the offline drafter's
+    instructions (:mod:`annotate.drafting.scaffold`) and a client rating, and every
+    review of its final version (each reviewer reviews a version at most once) scores
+    at least the threshold on all three criteria.
     Reviews of earlier versions do not count. With no review of the final version it
     is ``unreviewed``: left out unless the policy includes unreviewed work.
     """
@@ -108,7 +109,7 @@ def exclusion_reason(row: Any, policy: Policy) -> str | None:
     if row.final_version is None:
         return NO_TEXT
     if row.scaffold:
-        return DRAFTER_SCAFFOLD
+        return OFFLINE_SCAFFOLDING
     if row.client_rating is None:
         return NO_CLIENT_RATING
     if row.failed_reviews:
@@ -133,9 +134,8 @@ def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any, tuple[Any, Any, 
     )
     origin = drafts_t.alias("origin")
     on_origin = origin.c.id == rationales_t.c.draft_id
-    scaffold = case(
-        (scaffold_clause(final.c.text, origin.c.provider, origin.c.text), True), else_=False
-    )
+    # An accepted rationale's final text, for :func:`_scaffolding` to test (None otherwise).
+    scaffold = case((rationales_t.c.status == workflow.ACCEPTED, final.c.text), else_=None)
     of_final = (
         reviews_t.c.rationale_id == rationales_t.c.id,
         reviews_t.c.rationale_version == final.c.version,
@@ -163,6 +163,12 @@ def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any, tuple[Any, Any, 
         .scalar_subquery()
     )
     return final, on_final, origin, on_origin, scaffold, (reviews, failed, client_rating)
+
+
+def _scaffolding(row: tuple, index: int) -> tuple:
+    """The row with its final text at ``index`` replaced by whether it holds scaffolding
+    (the offline drafter's declared sentences, whatever the text's origin)."""
+    return (*row[:index], holds_scaffolding(row[index]), *row[index + 1 :])
 
 
 _CURSOR_NUMBERS = itertools.count(1)
@@ -231,7 +237,7 @@ def scan(connection: Connection, policy: Policy) -> Iterator[ScanRow]:
         )
     )
     for row in driver_rows(connection, query):
-        yield ScanRow(*row)
+        yield ScanRow(*_scaffolding(row, 6))
 
 
 def session_dimension_scores(
@@ -417,7 +423,7 @@ class BatchReader:
             raise ValueError(f"a batch holds 1..{self.size} sessions")
         padded = session_ids + [session_ids[-1]] * (self.size - len(session_ids))
         params = dict(zip(self.names, padded, strict=True))
-        rows = [FullRow(*row) for row in self.rationales.rows(params)]
+        rows = [FullRow(*_scaffolding(row, 7)) for row in self.rationales.rows(params)]
         turns: dict[str, list[tuple[str, str]]] = {session_id: [] for session_id in session_ids}
         for session_id, speaker, text in self.turns.rows(params):
             turns[session_id].append((speaker, text))

@@ -8,6 +8,7 @@ from typing import Any
 
 from annotate.catalog import ItemCatalog
 from annotate.importing.readers import RATER_ROLES, show
+from annotate.lifecycle.rules import scaffold_problem
 
 MAX_ID_LENGTH = 128
 MAX_INTEGER = 2**31 - 1  # PostgreSQL INTEGER
@@ -203,6 +204,9 @@ def check_rationale(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[st
     text = data.get("text")
     if not isinstance(text, str) or not text.strip():
         problems.add("text must be a non-empty string")
+    elif (scaffolding := scaffold_problem(text)) is not None:
+        # An imported rationale is stored as accepted: the accept rule holds here too.
+        problems.add(f"text is not accepted as a rationale: {scaffolding}")
     record = {"session_id": session_id, "item_id": item_id, "author": author, "text": text}
     return record, problems.messages
 

@@ -227,7 +227,8 @@ def accept(
 ) -> SaveResult:
     """Sign the text off as final: an ``accept`` version and status ``accepted``.
 
-    Refused for drafter scaffolding (an offline draft unchanged, or its label).
+    Refused while the text holds any of the offline drafter's instructions (its content,
+    whatever draft it began from).
     """
     if not text.strip():
         raise PermissionDenied("an empty rationale cannot be accepted")

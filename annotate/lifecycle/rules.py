@@ -1,9 +1,9 @@
 """What text may be stored and accepted: plain checks shared by the writers and export.
 
 Drafter scaffolding is the one kind of text that must never become a training target:
-an offline draft (evidence picked by word overlap, not written by a model) accepted
-unchanged, or any text that still carries the offline drafter's label. Accept refuses
-it here; export leaves it out through :func:`scaffold_clause`, the same rule in SQL.
+any text that still holds a sentence the offline drafter declares as its instruction,
+template or label (:mod:`annotate.drafting.scaffold`), whatever its origin. Accept
+refuses it here, import refuses it, and export leaves it out with the same detector.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import tomllib
 import unicodedata
 from functools import cache
-from typing import Any
 
+from annotate.drafting.scaffold import find_scaffolding
 from annotate.errors import ConfigError, PermissionDenied
 from annotate.guidelines import GUIDELINES_DIR
 
 OFFLINE_SPEC = GUIDELINES_DIR / "prompts" / "offline.toml"
 OFFLINE_PROVIDER = "offline"  # Draft.provider of the offline drafter's scaffolds
-_BRACKETS = "[]【】 "
 
 
 @cache
@@ -26,12 +25,6 @@ def offline_labels() -> dict[str, str]:
     """The offline drafter's label per language, as its spec file states it."""
     spec = tomllib.loads(OFFLINE_SPEC.read_text(encoding="utf-8"))
     return {language: words["label"] for language, words in spec["text"].items()}
-
-
-@cache
-def _label_phrases() -> tuple[str, ...]:
-    """The labels without their brackets: deleting only a bracket still leaves the label."""
-    return tuple(label.strip(_BRACKETS) for label in offline_labels().values())
 
 
 def _clean(text: str) -> str:
@@ -61,37 +54,23 @@ def is_scaffold_draft(provider: str | None) -> bool:
     return provider == OFFLINE_PROVIDER
 
 
-def scaffold_problem(
-    text: str, draft_provider: str | None = None, draft_text: str | None = None
-) -> str | None:
-    """Why ``text`` is drafter scaffolding (None when it is not).
+def scaffold_problem(text: str) -> str | None:
+    """Why ``text`` cannot be signed off as a rationale (None when it can).
 
-    ``draft_provider`` and ``draft_text`` describe the draft the text began from.
+    The rule keys on the text alone, so a draft edited around its instructions, or
+    the same words arriving by import, is caught like the draft itself.
     """
-    cleaned = _clean(text)
-    if any(phrase in cleaned for phrase in _label_phrases()):
-        return "it still contains the offline draft's label"
-    unchanged = draft_text is not None and cleaned == _clean(draft_text)
-    if is_scaffold_draft(draft_provider) and unchanged:
-        return "it is the offline draft unchanged (quotes picked by word overlap)"
-    return None
+    found = find_scaffolding(_clean(text))
+    if not found:
+        return None
+    more = f" (and {len(found) - 1} more of its sentences)" if len(found) > 1 else ""
+    return f"rewrite the drafter's instruction '{found[0].quoted()}' in your own words{more}"
 
 
-def refuse_scaffold(text: str, draft_provider: str | None, draft_text: str | None) -> None:
+def refuse_scaffold(text: str) -> None:
     """Accept's guard: scaffolding is never signed off as final."""
-    problem = scaffold_problem(text, draft_provider, draft_text)
+    problem = scaffold_problem(text)
     if problem is not None:
         raise PermissionDenied(
-            f"cannot accept this text: {problem}; write the rationale in your own words "
-            "(Ctrl+S still saves it as work in progress)"
+            f"cannot accept this text: {problem} (Ctrl+S still saves it as work in progress)"
         )
-
-
-def scaffold_clause(text: Any, draft_provider: Any, draft_text: Any) -> Any:
-    """:func:`scaffold_problem` as a SQL condition on the given columns (for export)."""
-    from sqlalchemy import and_, or_
-
-    return or_(
-        *(text.contains(phrase, autoescape=True) for phrase in _label_phrases()),
-        and_(draft_provider == OFFLINE_PROVIDER, draft_text == text),
-    )

@@ -154,9 +154,10 @@ def store_version(
     ensure_annotator(session, author_id)
     rationale = locked_rationale(session, rationale_id)
     check_author(rationale, author_id)
-    draft = usable_draft(session, rationale, draft_id) if draft_id is not None else None
+    if draft_id is not None:
+        usable_draft(session, rationale, draft_id)
     if kind == workflow.VERSION_ACCEPT:
-        refuse_scaffold(text, draft.provider if draft else None, draft.text if draft else None)
+        refuse_scaffold(text)
     won = expected_version is None or rationale.lock_version == expected_version
     number = rationale.lock_version + 1
     now = utcnow()

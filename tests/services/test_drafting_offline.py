@@ -41,9 +41,9 @@ def test_offline_batch_drafts_every_item_grounded_and_marked_as_scaffold(demo_en
     with session_scope(demo_engine) as session:
         for draft in drafts:
             context = load_contexts(session, [(draft.session_id, draft.item_id)])[0]
-            # The label is not in the editable text; the provider marks the draft instead.
-            assert scaffold_problem(draft.text) is None
-            assert scaffold_problem(draft.text, draft.provider, draft.text) is not None
+            # The label is not in the editable text, but its instructions are: never accepted.
+            assert "Offline draft" not in draft.text and "离线草稿" not in draft.text
+            assert scaffold_problem(draft.text) is not None
             assert f"{context.rating}" in draft.text and context.anchor in draft.text
             turns = {t.number: t.text for t in context.turns}
             assert draft.evidence and all(n in turns for n in draft.evidence)

@@ -221,10 +221,7 @@ class Lifecycle(RuleBasedStateMachine):
     def _store(self, window: Window, text: str, draft_id: int | None, accept: bool) -> Window:
         model = self.expected[window.rationale_id]
         operation = editor.accept if accept else editor.save
-        draft = self._draft_of(draft_id)
-        problem = accept and scaffold_problem(
-            text, draft.provider if draft else None, draft.text if draft else None
-        )
+        problem = accept and scaffold_problem(text)
         stale = window.lock_version != model.lock_version
         try:
             result = operation(self.engine, window.rationale_id, window.author, text,
@@ -477,10 +474,7 @@ class Lifecycle(RuleBasedStateMachine):
                 assert row.text == text
                 if export_records.exclusion_reason(row, policy) is None:
                     assert not any(label in row.text for label in labels)
-                    draft = self._draft_of(model.draft_id)
-                    assert scaffold_problem(
-                        row.text, draft.provider if draft else None, draft.text if draft else None
-                    ) is None  # fmt: skip
+                    assert scaffold_problem(row.text) is None
 
     @invariant()
     def edits_figures_equal_a_recomputation_from_the_rows(self) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 
 from annotate import workflow
 from annotate.export import ExportOptions, export_dataset
 from annotate.lifecycle import editor as editing
 from annotate.review import review_queue
-from store.models import Draft, Rationale, RationaleVersion, Review
+from store.models import Draft, Rationale, RationaleVersion, Review, TherapySession
 from tests.tui.helpers import SIZE, screen_text, settle
 from tests.workdata import current_text, make_draft
 from tui.app import create_app
@@ -56,6 +57,27 @@ def _rationale(engine, rationale_id: int) -> Rationale:  # type: ignore[no-untyp
         row = session.get(Rationale, rationale_id)
         assert row is not None
         return row
+
+
+def _store_offline_draft(engine, entry) -> str:  # type: ignore[no-untyped-def]
+    """Store the offline drafter's draft of the entry's item as its newest; return its text."""
+    from annotate.drafting.context import load_contexts
+    from annotate.drafting.offline import OfflineProvider, offline_draft
+
+    with Session(engine) as session:
+        context = load_contexts(session, [(entry.session_id, entry.item_id)])[0]
+    provider = OfflineProvider()
+    scaffold = offline_draft(context, provider.spec).rationale
+    with Session(engine) as session:
+        session.add(
+            Draft(
+                session_id=entry.session_id, item_id=entry.item_id, status="ok", text=scaffold,
+                evidence=[2], quotes=[], provider="offline", model=provider.model,
+                prompt_version=provider.prompt_version, prompt_hash=provider.prompt_hash,
+            )
+        )  # fmt: skip
+        session.commit()
+    return scaffold
 
 
 async def test_two_windows_on_one_item_export_the_accepted_text_not_the_stale_one(
@@ -200,23 +222,8 @@ async def test_a_prefilled_draft_edited_and_accepted_links_the_draft_and_makes_a
 async def test_an_untouched_offline_draft_is_refused_at_accept_and_labelled_above_the_editor(
     work_engine, tmp_path: Path
 ) -> None:
-    from annotate.drafting.context import load_contexts
-    from annotate.drafting.offline import OfflineProvider, offline_draft
-
     entry = _pending(work_engine)[1]
-    with Session(work_engine) as session:
-        context = load_contexts(session, [(entry.session_id, entry.item_id)])[0]
-    provider = OfflineProvider()
-    scaffold = offline_draft(context, provider.spec).rationale
-    with Session(work_engine) as session:
-        session.add(
-            Draft(
-                session_id=entry.session_id, item_id=entry.item_id, status="ok", text=scaffold,
-                evidence=[2], quotes=[], provider="offline", model=provider.model,
-                prompt_version=provider.prompt_version, prompt_hash=provider.prompt_hash,
-            )
-        )  # fmt: skip
-        session.commit()
+    scaffold = _store_offline_draft(work_engine, entry)
     app = create_app(work_engine, "ana")
     async with app.run_test(size=SIZE) as pilot:
         screen = await _open(pilot, entry.rationale_id)
@@ -226,7 +233,8 @@ async def test_an_untouched_offline_draft_is_refused_at_accept_and_labelled_abov
         await pilot.press("ctrl+o")
         await settle(pilot)
         messages = " ".join(n.message for n in app._notifications)
-        assert "cannot accept this text" in messages and "offline draft unchanged" in messages
+        assert "cannot accept this text" in messages
+        assert "rewrite the drafter's instruction" in messages
         assert _rationale(work_engine, entry.rationale_id).current_version is None
         screen.editor.load_text("")
         await pilot.press(*"The client rated it low and said the homework did not fit.")
@@ -379,3 +387,46 @@ def test_a_bad_keymap_is_one_line(work_engine, tmp_path: Path, monkeypatch) -> N
         keys.write_text(text)
         with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
             create_app(work_engine, "ana")
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+async def test_an_offline_draft_with_a_sentence_added_is_refused_and_its_instructions_listed(
+    work_engine, tmp_path: Path, language: str
+) -> None:
+    """Typing around the drafter's instructions does not make them the expert's: the banner
+    lists them as they stay, accept refuses, the row is unchanged; deleting them clears it."""
+    with Session(work_engine) as session:
+        languages = dict(session.exec(select(TherapySession.id, TherapySession.language)).all())
+    author = "ben"  # his queue holds English and Chinese sessions
+    entry = next(e for e in _pending(work_engine, author) if languages[e.session_id] == language)
+    scaffold = _store_offline_draft(work_engine, entry)
+    before = _rationale(work_engine, entry.rationale_id)
+    added = " I add: she says it helps." if language == "en" else "补充她说这有帮助"
+    instruction = "Check whether these turns" if language == "en" else "请核对这些对话"
+    app = create_app(work_engine, author)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open(pilot, entry.rationale_id)
+        assert screen.editor.text == scaffold
+        screen.editor.move_cursor(screen.editor.document.end)
+        await pilot.press(*added)
+        await settle(pilot)
+        assert screen.editor.text == scaffold + added
+        banner = screen.query_one("#scaffold")
+        assert banner.display and instruction in str(banner.render())
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        messages = " ".join(n.message for n in app._notifications)
+        assert "rewrite the drafter's instruction" in messages
+        after = _rationale(work_engine, entry.rationale_id)
+        assert (after.status, after.current_version, after.lock_version) == (
+            before.status, before.current_version, before.lock_version
+        )  # fmt: skip
+        assert screen.editor.text == scaffold + added  # nothing typed is lost
+        await pilot.press("ctrl+s")  # work in progress is still saved
+        await settle(pilot)
+        assert _rationale(work_engine, entry.rationale_id).status == workflow.IN_PROGRESS
+        screen.editor.load_text(added.strip())  # only the expert's own sentence is left
+        await settle(pilot)
+        assert instruction not in str(banner.render())
+    records = _exported(work_engine, tmp_path / "out")
+    assert (entry.session_id, entry.item_id) not in records

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.cells import cell_len
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,6 +16,7 @@ from textual.timer import Timer
 from textual.widgets import Header, Label, Static, TextArea
 from textual.worker import Worker, WorkerState
 
+from annotate.drafting.scaffold import find_scaffolding
 from annotate.errors import ConflictError
 from annotate.lifecycle import editor as editing
 from annotate.lifecycle.editor import DraftView, EditorState, SaveResult
@@ -138,6 +140,8 @@ class AnnotateScreen(Screen[int | None]):
         # draft it began from, and whether to accept; sent once the first save is stored.
         self.queued_saves: dict[int, tuple[str, int | None, bool]] = {}
         self._banner_label: str | None = None
+        self._scaffold_checked: str | None = None  # the text the sentences below were found in
+        self._scaffold_found: tuple[str, ...] = ()
         self._indicator_rows = 0
         self.flagged = False
         self.autosaved = False
@@ -286,16 +290,30 @@ class AnnotateScreen(Screen[int | None]):
         self._refresh_scaffold_banner()
 
     def _refresh_scaffold_banner(self) -> None:
-        """An offline draft says what it is above the editor (the label is not in the text)."""
-        banner = self.query_one("#scaffold", Static)
+        """Above the editor: what an offline draft is (its label is not in the text), and
+        the drafter's instructions the text still holds, which accept refuses."""
+        text = self.editor.text
+        if text != self._scaffold_checked:  # recomputed only when the text changed
+            self._scaffold_checked = text
+            self._scaffold_found = tuple(m.quoted(70) for m in find_scaffolding(text))
         draft = self.draft
         label = draft.scaffold_label if draft is not None else None
-        shown = label is not None and draft is not None and self.draft_origin == draft.id
-        if shown and label is not None and label != self._banner_label:
-            banner.update(label)  # relayout: the label wraps to its own height
-            self._banner_label = label
-        if banner.display != shown:
-            banner.display = shown
+        lines = (
+            [label]
+            if label is not None and draft is not None and self.draft_origin == draft.id
+            else []
+        )
+        if self._scaffold_found:
+            lines.append("Still the drafter's instructions; rewrite them in your own words "
+                         "before accepting:")  # fmt: skip
+            lines.extend(f"  · {sentence}" for sentence in self._scaffold_found)
+        shown = "\n".join(lines)
+        banner = self.query_one("#scaffold", Static)
+        if shown and shown != self._banner_label:
+            banner.update(Text(shown))  # relayout: the lines wrap to their own height
+            self._banner_label = shown
+        if banner.display != bool(shown):
+            banner.display = bool(shown)
 
     # -- save and accept ---------------------------------------------------------------------
 
