@@ -8,9 +8,9 @@ from typing import Any
 
 from annotate.catalog import ItemCatalog
 from annotate.importing.readers import RATER_ROLES, show
-from annotate.lifecycle.rules import scaffold_problem
 
 MAX_ID_LENGTH = 128
+
 MAX_INTEGER = 2**31 - 1  # PostgreSQL INTEGER
 SESSION_FIELDS = {
     "session_id",
@@ -46,6 +46,14 @@ class Problems:
 
     def add(self, message: str) -> None:
         self.messages.append(message)
+
+
+def _scaffold_problem(text: str) -> str | None:
+    """The accept rule's verdict, imported only by rationale checks: a sessions import
+    loads no ORM (the lifecycle package does)."""
+    from annotate.lifecycle.rules import scaffold_problem
+
+    return scaffold_problem(text)
 
 
 def _unknown_fields(data: dict[str, Any], allowed: set[str], problems: Problems) -> None:
@@ -204,7 +212,7 @@ def check_rationale(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[st
     text = data.get("text")
     if not isinstance(text, str) or not text.strip():
         problems.add("text must be a non-empty string")
-    elif (scaffolding := scaffold_problem(text)) is not None:
+    elif (scaffolding := _scaffold_problem(text)) is not None:
         # An imported rationale is stored as accepted: the accept rule holds here too.
         problems.add(f"text is not accepted as a rationale: {scaffolding}")
     record = {"session_id": session_id, "item_id": item_id, "author": author, "text": text}
