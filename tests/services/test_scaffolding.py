@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
@@ -229,3 +231,11 @@ def test_every_export_leaves_scaffolding_out_whatever_its_origin(offline_items, 
         written = "".join(p.read_text(encoding="utf-8") for p in out.glob("*.jsonl"))
         for record in (json.loads(line) for line in written.splitlines()):
             assert not holds_scaffolding(json.dumps(record, ensure_ascii=False))
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)) | st.text())
+def test_the_quick_letters_equal_the_indexed_ones(text: str) -> None:
+    """The export's fast form (ASCII) and the editor's indexed form agree on every text."""
+    from annotate.drafting.scaffold import _letters, _letters_only
+
+    assert _letters_only(text) == _letters(text)[0]
