@@ -13,6 +13,7 @@ from sqlalchemy import case, column, func, select, table
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import ColumnClause
 
+from annotate import workflow
 from annotate.instruments import explained_items
 from annotate.plurals import counted
 from store.db import reader
@@ -265,8 +266,8 @@ def agreement_progress(engine: Engine) -> dict[str, int]:
         .having(reviewers >= 2)
         .subquery()
     )
-    done = func.sum(case((assignments.c.status == "done", 1), else_=0))
-    pending = func.sum(case((assignments.c.status == "pending", 1), else_=0))
+    done = func.sum(case((assignments.c.status == workflow.REVIEW_DONE, 1), else_=0))
+    pending = func.sum(case((assignments.c.status == workflow.REVIEW_PENDING, 1), else_=0))
     with reader(engine).connect() as connection:
         double = int(connection.execute(select(func.count()).select_from(per_unit)).scalar_one())
         overlap = connection.execute(

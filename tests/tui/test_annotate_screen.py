@@ -218,15 +218,26 @@ async def test_regenerate_keeps_edited_text(work_engine) -> None:
         assert screen.editor.text == "Another draft."
 
 
+def chinese_entry(engine):  # type: ignore[no-untyped-def]
+    """ben's first item of the Chinese session s14."""
+    return next(e for e in authoring_queue(engine, "ben") if e.session_id == "s14")
+
+
+async def open_alone(pilot, rationale_id: int) -> AnnotateScreen:  # type: ignore[no-untyped-def]
+    """The editor on one item, pushed over the queue."""
+    await settle(pilot)
+    pilot.app.push_screen(AnnotateScreen([rationale_id]))
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, AnnotateScreen)
+    return screen
+
+
 async def test_chinese_text_renders_and_saves(work_engine) -> None:
-    entry = next(e for e in authoring_queue(work_engine, "ben") if e.session_id == "s14")
+    entry = chinese_entry(work_engine)
     app = create_app(work_engine, "ben")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.push_screen(AnnotateScreen([entry.rationale_id]))
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, AnnotateScreen)
+        screen = await open_alone(pilot, entry.rationale_id)
         transcript = screen.query_one("#transcript")
         first_turn = str(transcript.get_option_at_index(0).prompt)  # type: ignore[attr-defined]
         assert any("\u4e00" <= ch <= "\u9fff" for ch in first_turn)
@@ -241,15 +252,11 @@ async def test_chinese_text_renders_and_saves(work_engine) -> None:
 async def test_the_editor_wraps_chinese_by_the_transcript_rules(work_engine) -> None:
     """No wrapped line of the rationale starts with closing punctuation; "第 5 轮" stays
     on one line (Textual's own wrap broke both)."""
-    entry = next(e for e in authoring_queue(work_engine, "ben") if e.session_id == "s14")
+    entry = chinese_entry(work_engine)
     text = "来访者在第 5 轮说，我不知道该做什么。" * 6
     app = create_app(work_engine, "ben")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.push_screen(AnnotateScreen([entry.rationale_id]))
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, AnnotateScreen)
+        screen = await open_alone(pilot, entry.rationale_id)
         screen.editor.load_text(text)
         await settle(pilot)
         (lines,) = screen.editor.wrapped_document.lines
