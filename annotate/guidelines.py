@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from annotate import reading
 from annotate.errors import ConfigError
 
 GUIDELINES_DIR = Path(__file__).resolve().parent.parent / "guidelines"
@@ -20,37 +21,58 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Bounds on what a guideline file may say: a file is read whole and kept in every
+# store, so each value has a size (see the README's Reliability section).
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.+-]{1,32}$")]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+# A rating scale of 2 to 100 points, its ends within -1000..1000.
+ScaleEnd = Annotated[StrictInt, Field(ge=-1000, le=1000)]
+MAX_SCALE_POINTS = 100
+MAX_ITEMS = 500
+MAX_CODES = 100
+
+
 class Dimension(_Strict):
-    name: str
-    definition: str
+    name: Name
+    definition: Text
 
 
 class InstrumentItem(_Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    dimension: str
-    text: str
+    id: Identifier
+    dimension: Identifier
+    text: Text
     # A binary item: a rating above this value counts as "yes" (rupture: above 1).
-    binary_above: int | None = None
+    binary_above: ScaleEnd | None = None
 
 
 class InstrumentSpec(_Strict):
     """An instrument file: items, dimensions and the scale with its anchor labels."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    name: str
-    version: str
-    wording: str = "paraphrase"
-    rationales: bool = True  # False: rated, analysed, never explained (no rationale work)
-    scale_min: int
-    scale_max: int
-    anchors: dict[int, str]
-    dimensions: dict[str, Dimension]
-    items: list[InstrumentItem]
+    id: Identifier
+    name: Name
+    version: Version
+    wording: Identifier = "paraphrase"
+    # False: rated, analysed, never explained (no rationale work). A real TOML boolean:
+    # "no" or 0 is refused rather than read as false.
+    rationales: StrictBool = True
+    scale_min: ScaleEnd
+    scale_max: ScaleEnd
+    anchors: dict[int, Name] = Field(max_length=MAX_SCALE_POINTS)
+    dimensions: dict[Identifier, Dimension] = Field(min_length=1, max_length=50)
+    items: list[InstrumentItem] = Field(min_length=1, max_length=MAX_ITEMS)
 
     @model_validator(mode="after")
     def _consistent(self) -> InstrumentSpec:
         if self.scale_min >= self.scale_max:
             raise ValueError("scale_min must be below scale_max")
+        points = self.scale_max - self.scale_min + 1
+        if points > MAX_SCALE_POINTS:
+            raise ValueError(
+                f"a scale has 2 to {MAX_SCALE_POINTS} points; "
+                f"{self.scale_min}..{self.scale_max} has {points}"
+            )
         expected = set(range(self.scale_min, self.scale_max + 1))
         if set(self.anchors) != expected:
             raise ValueError(f"anchors must label exactly {sorted(expected)}")
@@ -74,29 +96,29 @@ class InstrumentSpec(_Strict):
 
 
 class MarkerFamily(_Strict):
-    name: str
-    definition: str
+    name: Name
+    definition: Text
 
 
 class MarkerCode(_Strict):
     id: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
-    family: str
-    name: str
-    definition: str
+    family: Identifier
+    name: Name
+    definition: Text
     key: str = Field(pattern=r"^[a-z0-9]$")  # the key that toggles it in the UI
-    examples: list[str] = Field(min_length=1)
+    examples: list[Text] = Field(min_length=1, max_length=50)
 
 
 class MarkerScheme(_Strict):
     """A turn-level marker scheme (3RS by default): families, codes, hinter cues."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    name: str
-    version: str
-    families: dict[str, MarkerFamily]
-    codes: list[MarkerCode]
+    id: Identifier
+    name: Name
+    version: Version
+    families: dict[Identifier, MarkerFamily] = Field(min_length=1, max_length=20)
+    codes: list[MarkerCode] = Field(min_length=1, max_length=MAX_CODES)
     # language -> code id -> cue phrases the offline hinter looks for (lower case)
-    cues: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    cues: dict[Identifier, dict[str, list[Name]]] = Field(default_factory=dict, max_length=20)
 
     @model_validator(mode="after")
     def _consistent(self) -> MarkerScheme:
@@ -127,53 +149,40 @@ class MarkerScheme(_Strict):
 
 
 class Criterion(_Strict):
-    name: str
-    question: str
-    scores: dict[int, str]
+    name: Name
+    question: Text
+    scores: dict[int, Text] = Field(max_length=MAX_SCALE_POINTS)
 
 
 class Rubric(_Strict):
     """The cross-review rubric with its acceptance threshold."""
 
-    version: str
-    threshold: int
-    scale_min: int
-    scale_max: int
-    criteria: dict[str, Criterion]
+    version: Version
+    threshold: ScaleEnd
+    scale_min: ScaleEnd
+    scale_max: ScaleEnd
+    criteria: dict[Identifier, Criterion] = Field(min_length=1, max_length=20)
 
     def passes(self, scores: dict[str, int]) -> bool:
         return all(scores[name] >= self.threshold for name in self.criteria)
 
 
 class Manual(_Strict):
-    version: str
-    title: str
+    version: Version
+    title: Name
     text: str
 
 
-def _read_toml(path: Path) -> dict:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
-
-
-def _validated(model: type[_Strict], path: Path, data: dict):  # type: ignore[no-untyped-def]
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "file"
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+def _load(model: type[_Strict], path: Path) -> _Strict:
+    """A guideline TOML file read with the shared limits and validated as ``model``."""
+    text = reading.read_text(path, reading.MAX_TOML_BYTES, "TOML file")
+    return reading.validated(model, path, reading.load_toml(path, text), text)
 
 
 def load_instrument(path: Path | str = DEFAULT_INSTRUMENT) -> InstrumentSpec:
     """Load and validate an instrument file (TOML)."""
     path = Path(path)
-    return _validated(InstrumentSpec, path, _read_toml(path))
+    return _load(InstrumentSpec, path)  # type: ignore[return-value]
 
 
 @cache
@@ -184,7 +193,7 @@ def default_instrument() -> InstrumentSpec:
 def load_markers(path: Path | str = DEFAULT_MARKERS) -> MarkerScheme:
     """Load and validate a marker scheme file (TOML)."""
     path = Path(path)
-    return _validated(MarkerScheme, path, _read_toml(path))
+    return _load(MarkerScheme, path)  # type: ignore[return-value]
 
 
 @cache
@@ -195,19 +204,16 @@ def default_markers() -> MarkerScheme:
 @cache
 def load_rubric(path: Path | str = GUIDELINES_DIR / "rubric.toml") -> Rubric:
     path = Path(path)
-    return _validated(Rubric, path, _read_toml(path))
+    return _load(Rubric, path)  # type: ignore[return-value]
 
 
 @cache
 def load_manual(path: Path | str = GUIDELINES_DIR / "manual.md") -> Manual:
     """The manual is Markdown with a TOML front matter between ``+++`` lines."""
     path = Path(path)
-    raw = path.read_text(encoding="utf-8")
+    raw = reading.read_text(path, reading.MAX_TOML_BYTES, "manual")
     parts = raw.split("+++", 2)
     if len(parts) != 3 or parts[0].strip():
         raise ConfigError(f"{path}: expected TOML front matter between +++ lines")
-    try:
-        meta = tomllib.loads(parts[1])
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: front matter is not valid TOML: {error}") from None
-    return _validated(Manual, path, {**meta, "text": parts[2].strip()})
+    meta = reading.load_toml(path, parts[1], first_line=1 + parts[0].count("\n"))
+    return reading.validated(Manual, path, {**meta, "text": parts[2].strip()}, parts[1])

@@ -14,13 +14,21 @@ in one line before the UI starts.
 from __future__ import annotations
 
 import os
-import tomllib
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from textual.binding import Binding, BindingType
+from textual.keys import Keys, _character_to_key
 
+from annotate import reading
 from annotate.errors import ConfigError
+
+MAX_KEYMAP_BYTES = 64 * 1024
+MAX_KEYS_PER_BINDING = 4
+_MODIFIERS = ("ctrl", "alt", "shift", "super", "meta", "hyper")
+_NAMED = {key.value.rsplit("+", 1)[-1] for key in Keys} | {f"f{n}" for n in range(1, 25)}
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
 
 
 def keymap_path() -> Path:
@@ -31,8 +39,8 @@ def keymap_path() -> Path:
     return Path(config) / "annotate" / "keys.toml"
 
 
-def binding_ids() -> dict[str, Binding]:
-    """Every binding of the app and its screens, by id."""
+def _owners() -> tuple[type, ...]:
+    """The app and its screens, the app first (its bindings work on every screen)."""
     from tui.app import AnnotateApp
     from tui.screens.annotate import AnnotateScreen
     from tui.screens.coding import CodingScreen
@@ -42,10 +50,15 @@ def binding_ids() -> dict[str, Binding]:
     from tui.screens.queue import QueueScreen
     from tui.screens.review import ReviewScreen
 
+    return (AnnotateApp, AnnotateScreen, ReviewScreen, QueueScreen, ProgressScreen,
+            HelpScreen, FlagScreen, CodingScreen)  # fmt: skip
+
+
+def binding_ids() -> dict[str, Binding]:
+    """Every binding of the app and its screens, by id."""
     found: dict[str, Binding] = {}
-    for owner in (AnnotateApp, AnnotateScreen, ReviewScreen, QueueScreen, ProgressScreen,
-                  HelpScreen, FlagScreen, CodingScreen):  # fmt: skip
-        for binding in _bindings(owner.BINDINGS):
+    for owner in _owners():
+        for binding in _bindings(owner.BINDINGS):  # type: ignore[attr-defined]
             if binding.id:
                 found[binding.id] = binding
     return found
@@ -55,24 +68,90 @@ def _bindings(bindings: Iterable[BindingType]) -> Iterable[Binding]:
     return (binding for binding in bindings if isinstance(binding, Binding))
 
 
+def usable_key(key: str) -> bool:
+    """A key Textual can deliver: modifiers, then one printable character or a key name."""
+    *modifiers, last = key.split("+") if len(key) > 1 else [key]
+    if len(modifiers) > 3 or any(m not in _MODIFIERS for m in modifiers):
+        return False
+    if len(last) == 1:
+        return last.isprintable() and not last.isspace() and last not in ",+"
+    return last in _NAMED or (_NAME.match(last) is not None and last.isascii())
+
+
 def load_keymap(path: Path | None = None) -> dict[str, str]:
-    """The user's keymap (empty without a file); unknown ids and bad values are refused."""
+    """The user's keymap (empty without a file); unknown ids, keys Textual cannot
+    deliver and keys given to two bindings of one screen are refused in one line."""
     path = path or keymap_path()
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path}: not a readable TOML keymap: {error}") from None
+    text = reading.read_text(path, MAX_KEYMAP_BYTES, "keymap")
+    data = reading.load_toml(path, text)
     keys = data.get("keys")
     if set(data) - {"keys"} or not isinstance(keys, dict):
         raise ConfigError(f'{path}: a keymap has one table, [keys], of binding id = "key"')
     known = binding_ids()
+    keymap: dict[str, str] = {}
     for binding_id, value in keys.items():
+        line = reading.line_of(text, ("keys", binding_id))
+        where = f"{path}:{line}" if line else str(path)
         if binding_id not in known:
+            import difflib
+
+            close = difflib.get_close_matches(binding_id[:100], sorted(known), n=3)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
             raise ConfigError(
-                f"{path}: unknown binding id {binding_id!r}; known: {', '.join(sorted(known))}"
+                f"{where}: unknown binding id {reading.shown(binding_id)} "
+                f"({hint}Help, F1, lists every id)"
             )
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f'{path}: {binding_id} needs a key such as "f10" or "ctrl+g"')
-    return {binding_id: value.strip() for binding_id, value in keys.items()}
+        parts = [part.strip() for part in value.split(",")] if isinstance(value, str) else []
+        if not parts or not all(parts) or len(parts) > MAX_KEYS_PER_BINDING:
+            raise ConfigError(
+                f'{where}: {binding_id} needs one to {MAX_KEYS_PER_BINDING} keys such as "f10" '
+                'or "ctrl+g, alt+down"'
+            )
+        for part in parts:
+            if not usable_key(part):
+                raise ConfigError(
+                    f"{where}: {binding_id}: {reading.shown(part)} is not a key "
+                    '(write e.g. "f10", "ctrl+g", "alt+down", "question_mark")'
+                )
+        keymap[binding_id] = ",".join(_named(part) for part in parts)
+    _refuse_conflicts(path, text, keymap)
+    return keymap
+
+
+def _named(key: str) -> str:
+    """One spelling per key: Textual names ``?`` ``question_mark``."""
+    *modifiers, last = key.split("+") if len(key) > 1 else [key]
+    return "+".join([*modifiers, _character_to_key(last) if len(last) == 1 else last])
+
+
+def _keys(binding: Binding, keymap: dict[str, str]) -> set[str]:
+    chosen = keymap.get(binding.id or "", binding.key)
+    return {_named(key.strip()) for key in chosen.split(",") if key.strip()}
+
+
+def _refuse_conflicts(path: Path, text: str, keymap: dict[str, str]) -> None:
+    """Two bindings that are active together must not share a key (e.g. everything on
+    F5 would make F5 quit); pairs that share one by default (F1 opens and closes Help)
+    are left alone."""
+    owners = _owners()
+    app_bindings = list(_bindings(owners[0].BINDINGS))  # type: ignore[attr-defined]
+    for owner in owners:
+        own = list(_bindings(owner.BINDINGS))  # type: ignore[attr-defined]
+        active = own if owner is owners[0] else app_bindings + own
+        holder: dict[str, Binding] = {}
+        for binding in active:
+            for key in sorted(_keys(binding, keymap)):
+                other = holder.setdefault(key, binding)
+                if other is binding or other.action == binding.action:
+                    continue
+                if key in _keys(other, {}) and key in _keys(binding, {}):
+                    continue  # shared in the defaults
+                mapped = binding.id if binding.id in keymap else other.id
+                line = reading.line_of(text, ("keys", mapped or ""))
+                where = f"{path}:{line}" if line else str(path)
+                raise ConfigError(
+                    f"{where}: {key} would be both {other.id or other.action} and "
+                    f"{binding.id or binding.action}; give each its own key"
+                )

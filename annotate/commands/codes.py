@@ -30,13 +30,17 @@ def load_command(
     file: Annotated[Path, typer.Argument(help="A marker scheme TOML file.", show_default=False)],
 ) -> None:
     """Load or update a marker scheme (like guidelines/markers/3rs.toml)."""
+    from annotate.errors import ConfigError
     from annotate.guidelines import load_markers
     from annotate.markers import install_markers
     from store.db import session_scope
 
     spec = load_markers(file)
-    with session_scope(engine()) as session:
-        changed = install_markers(session, spec)
+    try:
+        with session_scope(engine()) as session:
+            changed = install_markers(session, spec)
+    except ConfigError as error:  # a version that names other content: the file's fault
+        raise ConfigError(f"{file}: {error}") from None
     state = "loaded" if changed else "unchanged"
     typer.echo(f"{spec.id} {spec.version} ({counted(len(spec.codes), 'code')}): {state}")
 

@@ -128,13 +128,17 @@ def instrument_load(
     file: Annotated[Path, typer.Argument(help="An instrument TOML file.", show_default=False)],
 ) -> None:
     """Load or update an instrument (e.g. a licensed official wording) from a TOML file."""
+    from annotate.errors import ConfigError
     from annotate.guidelines import load_instrument
     from annotate.instruments import install_instrument
     from store.db import session_scope
 
     spec = load_instrument(file)
-    with session_scope(engine()) as session:
-        changed = install_instrument(session, spec)
+    try:
+        with session_scope(engine()) as session:
+            changed = install_instrument(session, spec)
+    except ConfigError as error:  # a version that names other content: the file's fault
+        raise ConfigError(f"{file}: {error}") from None
     state = "loaded" if changed else "unchanged"
     typer.echo(f"{spec.id} {spec.version} ({counted(len(spec.items), 'item')}): {state}")
 

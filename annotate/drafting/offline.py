@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-import tomllib
 from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from annotate import reading
 from annotate.drafting.base import Reply
 from annotate.drafting.context import ItemContext, TurnText
 from annotate.drafting.grounding import ParsedDraft, Quote
@@ -58,10 +58,10 @@ class OfflineSpec(_Strict):
 
 @cache
 def load_offline_spec(path: Path = OFFLINE_SPEC) -> tuple[OfflineSpec, str]:
-    raw = path.read_bytes()
-    return OfflineSpec.model_validate(tomllib.loads(raw.decode("utf-8"))), hashlib.sha256(
-        raw
-    ).hexdigest()
+    raw = reading.read_bytes(path, reading.MAX_TOML_BYTES, "offline drafter's TOML")
+    text = reading.decode(path, raw)
+    spec = reading.validated(OfflineSpec, path, reading.load_toml(path, text), text)
+    return spec, hashlib.sha256(raw).hexdigest()
 
 
 def excerpt(text: str, limit: int) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from annotate import reading
 from annotate.drafting.context import ItemContext, TurnText
 from annotate.drafting.similarity import rank
 from annotate.errors import ConfigError
@@ -96,27 +96,29 @@ def manual_rules(manual: Manual, sections: list[str]) -> str:
 def load_template(path: Path | str = DEFAULT_TEMPLATE) -> PromptTemplate:
     """Read a template file (TOML front matter between ``+++`` lines, then Jinja2)."""
     path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: prompt template not found") from None
+    raw = reading.read_text(path, reading.MAX_TOML_BYTES, "prompt template")
     parts = raw.split("+++", 2)
     if len(parts) != 3 or parts[0].strip():
         raise ConfigError(f"{path}: expected TOML front matter between +++ lines")
-    try:
-        meta = PromptMeta.model_validate(tomllib.loads(parts[1]))
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: front matter is not valid TOML: {error}") from None
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise ConfigError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    front_line = 1 + parts[0].count("\n")
+    meta = reading.validated(
+        PromptMeta,
+        path,
+        reading.load_toml(path, parts[1], first_line=front_line),
+        parts[1],
+        first_line=front_line,
+    )
     source = parts[2].lstrip("\n")
+    body_line = front_line + parts[1].count("\n") + len(parts[2]) - len(source)
     from jinja2 import TemplateSyntaxError
 
     try:
         _compiled(source)
     except TemplateSyntaxError as error:
-        raise ConfigError(f"{path}: line {error.lineno}: {error.message}") from None
+        line = body_line + (error.lineno or 1) - 1
+        raise ConfigError(f"{path}:{line}: {error.message}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}:{body_line}: the template is nested too deeply") from None
     rules = manual_rules(load_manual(), meta.manual_sections)
     digest = hashlib.sha256(raw.encode() + b"\0" + rules.encode()).hexdigest()
     return PromptTemplate(meta=meta, source=source, manual_rules=rules, hash=digest)

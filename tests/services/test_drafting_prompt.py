@@ -81,8 +81,10 @@ def test_a_sessions_items_share_the_prompt_up_to_the_end_of_the_transcript(demo_
         (
             '+++\nversion = "1"\ndescription = "d"\nmanual_sections = []\nsystem = "s"\n+++\n'
             "{% for x in %}",
-            "line",
+            "bad.j2:7: ",  # the line in the file, below the front matter
         ),
+        ('+++\nversion = "1"\ndescription = 5\n+++\nhi', "bad.j2:3: description"),
+        ('+++\nversion = "1\n+++\nhi', "bad.j2:2: not valid TOML"),
         (
             '+++\nversion = "1"\ndescription = "d"\nmanual_sections = ["Nope"]\nsystem = "s"\n'
             "+++\nhi",

@@ -381,12 +381,26 @@ def test_a_bad_keymap_is_one_line(work_engine, tmp_path: Path, monkeypatch) -> N
     monkeypatch.setenv("ANNOTATE_KEYMAP", str(keys))
     for text, message in (
         ('[keys]\n"annotate.nope" = "f6"\n', "unknown binding id 'annotate.nope'"),
-        ("[keys\n", "not a readable TOML keymap"),
+        ("[keys\n", "keys.toml:1: not valid TOML"),
         ('revert = "f6"\n', "one table, [keys]"),
+        # Issue 23: every binding on one key would make that key quit.
+        ('[keys]\nquit = "f5"\n"annotate.revert" = "f5"\n', "f5 would be both"),
+        ('[keys]\n"annotate.revert" = ""\n', "keys.toml:2: annotate.revert needs one to 4 keys"),
+        ('[keys]\n"annotate.revert" = "\\u0000"\n', "keys.toml:2: .*NUL"),
+        ('[keys]\n"annotate.revert" = "' + "a" * 100_000 + '"\n', "larger than 64 KiB"),
+        ('[keys]\n"annotate.revert" = "' + "x" * 500 + '"\n', "is not a key"),
+        ('[keys]\n"annotate.revert" = "F5"\n', "'F5' is not a key"),
+        ("[keys]\na = " + "[" * 3000 + "]" * 3000 + "\n", "nested more than 16 levels"),
     ):
         keys.write_text(text)
-        with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[")) as raised:
             create_app(work_engine, "ana")
+        assert "\n" not in str(raised.value) and len(str(raised.value)) < 400
+    keys.write_bytes(b'[keys]\n"annotate.revert" = "f\xff"\n')
+    with pytest.raises(ConfigError, match="keys.toml:2: not valid UTF-8"):
+        create_app(work_engine, "ana")
+    keys.write_text('[keys]\n"annotate.revert" = "alt+?, ctrl+g"\n')  # a character or a name
+    assert create_app(work_engine, "ana").user_keymap == {"annotate.revert": "alt+question_mark,ctrl+g"}
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
