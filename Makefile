@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test test-slow lint bench system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
+
+# The hostile-file and hostile-import property tests with many more examples (~1 h).
+test-slow: $(STAMP) system-deps
+	ANNOTATE_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest tests/test_hostile_files.py tests/services/test_import_hostile.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check annotate store tui tests bench

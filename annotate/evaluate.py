@@ -23,7 +23,8 @@ from sqlalchemy.engine import Engine
 
 from annotate.errors import ConfigError, ImportFailed, NotFoundError
 from annotate.export.records import instruments_t, items_t, ratings_t, sessions_t
-from annotate.importing.readers import read_jsonl
+from annotate.importing.readers import read_jsonl, show
+from annotate.importing.validation import MAX_RATIONALE_LENGTH
 from store.db import reader
 
 MAX_ERRORS = 50
@@ -184,10 +185,10 @@ def read_predictions(
             fail(raw.line, "session_id and item_id must be strings")
             continue
         if session_id not in store.sessions:
-            fail(raw.line, f"unknown session {session_id!r}")
+            fail(raw.line, f"unknown session {show(session_id)}")
             continue
         if item_id not in store.dimension_of:
-            fail(raw.line, f"unknown item {item_id!r}")
+            fail(raw.line, f"unknown item {show(item_id)}")
             continue
         if (
             isinstance(rating, bool)
@@ -195,10 +196,13 @@ def read_predictions(
             or not math.isfinite(rating)
             or not low <= rating <= high
         ):
-            fail(raw.line, f"rating must be a number from {low} to {high}, got {rating!r}")
+            fail(raw.line, f"rating must be a number from {low} to {high}, got {show(rating)}")
             continue
         if "rationale" in data and not isinstance(data["rationale"], str):
             fail(raw.line, "rationale must be a string")
+            continue
+        if len(data.get("rationale") or "") > MAX_RATIONALE_LENGTH:
+            fail(raw.line, f"rationale has more than {MAX_RATIONALE_LENGTH:,} characters")
             continue
         key = (session_id, item_id)
         if key in first_line:
@@ -307,7 +311,7 @@ def evaluate(
         raise PredictionsInvalid(
             str(predictions_path),
             [
-                f"{predictions_path}:{line}: no client rating of session {s!r} item {i!r}"
+                f"{predictions_path}:{line}: no client rating of session {show(s)} item {show(i)}"
                 for line, (s, i) in missing[:MAX_ERRORS]
             ],
             max(0, len(missing) - MAX_ERRORS),

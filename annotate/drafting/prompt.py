@@ -89,7 +89,7 @@ def manual_rules(manual: Manual, sections: list[str]) -> str:
             chosen.append("### " + part.strip())
     missing = set(sections) - {c.split("\n", 1)[0].removeprefix("### ").strip() for c in chosen}
     if missing:
-        raise ConfigError(f"the manual has no section(s) {sorted(missing)} named by the prompt")
+        raise ConfigError(f"the manual has no section(s) {reading.shown(sorted(missing))}")
     return "\n\n".join(chosen)
 
 
@@ -119,7 +119,11 @@ def load_template(path: Path | str = DEFAULT_TEMPLATE) -> PromptTemplate:
         raise ConfigError(f"{path}:{line}: {error.message}") from None
     except RecursionError:
         raise ConfigError(f"{path}:{body_line}: the template is nested too deeply") from None
-    rules = manual_rules(load_manual(), meta.manual_sections)
+    try:
+        rules = manual_rules(load_manual(), meta.manual_sections)
+    except ConfigError as error:
+        line = reading.line_of(parts[1], ("manual_sections",), front_line)
+        raise ConfigError(f"{path}:{line}: manual_sections: {error}") from None
     digest = hashlib.sha256(raw.encode() + b"\0" + rules.encode()).hexdigest()
     return PromptTemplate(meta=meta, source=source, manual_rules=rules, hash=digest)
 

@@ -21,6 +21,7 @@ from annotate.catalog import ItemCatalog
 from annotate.errors import AnnotateError, ConfigError
 from annotate.importing import readers, validation
 from annotate.importing.fast import BOM, SessionLines, session_rows
+from annotate.reading import bounded_lines, too_long
 
 # Files from this size on are parsed in a child process (tests lower it to 0).
 PROCESS_MIN_BYTES = 1 << 20
@@ -68,7 +69,10 @@ def _raw_records(
     """
     if readers.file_format(path) == "jsonl":
         with path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
+            for number, raw in bounded_lines(handle):
+                if raw is None:  # longer than any record: skipped without holding it
+                    yield number, None, readers.RawRecord(number, None, too_long())
+                    continue
                 if on_bytes is not None:
                     on_bytes(len(raw))
                 yield number, raw, None

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 import reprlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from annotate.reading import MIB, bounded_lines, too_long
 
 KINDS = ("sessions", "rationales", "reviews")
 RATER_ROLES = ("client", "counselor")
-# A CSV cell may hold a whole transcript turn (the csv module's default limit is 128 KiB).
-CSV_FIELD_LIMIT = 256 * 1024 * 1024
+# A CSV cell may hold a whole transcript turn (the csv module's default limit is 128 KiB);
+# a longer cell is refused, so a hostile file cannot make one huge string.
+CSV_FIELD_LIMIT = 16 * MIB  # as long as a JSONL line may be
 # Text no database can store faithfully: NUL (PostgreSQL refuses it) and lone
 # surrogates (from "\ud800" escapes in JSON, or undecodable bytes in CSV).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -111,7 +113,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def read_jsonl(path: Path, on_bytes: Callable[[int], None] | None = None) -> Iterator[RawRecord]:
     """Yield one record per non-blank line; bad lines become records with an error."""
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in bounded_lines(handle):
+            if raw is None:  # longer than any record: skipped without holding it
+                yield RawRecord(number, None, too_long())
+                continue
             if on_bytes is not None:
                 on_bytes(len(raw))
             record = parse_line(number, raw)
@@ -153,16 +158,10 @@ def _csv_rows(
 ) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
     """Rows of a CSV file as dicts with the line each row starts on."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    if csv.field_size_limit() < CSV_FIELD_LIMIT:
-        csv.field_size_limit(CSV_FIELD_LIMIT)
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     with path.open("rb") as binary:
         try:
-            # Undecodable bytes become lone surrogates, so the row they are in is
-            # reported (a decode error would surface a buffer later, on a wrong line).
-            text = io.TextIOWrapper(
-                binary, encoding="utf-8-sig", errors="surrogateescape", newline=""
-            )
-            reader = csv.reader(text, delimiter=delimiter, strict=True)
+            reader = csv.reader(_csv_lines(binary), delimiter=delimiter, strict=True)
             header = next(reader, None)
             if header is None:
                 return
@@ -192,10 +191,34 @@ def _csv_rows(
                     yield start, None, "not valid UTF-8"
                     continue
                 yield start, dict(zip(header, row, strict=True)), None
-        except UnicodeDecodeError as error:
-            yield reader.line_num + 1, None, f"not valid UTF-8 (byte {error.start + 1})"
+        except _LineTooLong as error:
+            yield error.line, None, too_long()
         except csv.Error as error:
-            yield reader.line_num, None, f"not valid CSV: {error}"
+            if "field larger than field limit" in str(error):
+                yield reader.line_num, None, f"a cell is longer than {CSV_FIELD_LIMIT // MIB} MiB"
+            else:
+                yield reader.line_num, None, f"not valid CSV: {error}"
+
+
+class _LineTooLong(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _csv_lines(binary: IO[bytes]) -> Iterator[str]:
+    """The file's lines as text for the csv module, each of bounded length.
+
+    Undecodable bytes become lone surrogates, so the row they are in is reported (a
+    decode error would surface a buffer later, on a wrong line). UTF-8 never uses the
+    newline byte inside a character, so decoding line by line is exact.
+    """
+    for number, raw in bounded_lines(binary):
+        if raw is None:
+            raise _LineTooLong(number)
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        yield raw.decode("utf-8", "surrogateescape")
 
 
 INT_FIELDS = {"session_number", "faithfulness", "relevance", "informativeness"}

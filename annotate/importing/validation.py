@@ -25,6 +25,9 @@ SESSION_FIELDS = {
 }
 MAX_METADATA_KEYS = 32
 MAX_METADATA_VALUE = 200
+# A rationale is a few sentences; a review comment a paragraph or two.
+MAX_RATIONALE_LENGTH = 20_000
+MAX_COMMENT_LENGTH = 20_000
 METADATA_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 RATIONALE_FIELDS = {"session_id", "item_id", "author", "text"}
 REVIEW_FIELDS = {
@@ -212,6 +215,9 @@ def check_rationale(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[st
     text = data.get("text")
     if not isinstance(text, str) or not text.strip():
         problems.add("text must be a non-empty string")
+    elif len(text) > MAX_RATIONALE_LENGTH:
+        problems.add(f"text has {len(text):,} characters; a rationale has at most "
+                     f"{MAX_RATIONALE_LENGTH:,}")  # fmt: skip
     elif (scaffolding := _scaffold_problem(text)) is not None:
         # An imported rationale is stored as accepted: the accept rule holds here too.
         problems.add(f"text is not accepted as a rationale: {scaffolding}")
@@ -242,6 +248,8 @@ def check_review(
     comment = data.get("comment")
     if comment is not None and not isinstance(comment, str):
         problems.add("comment must be a string")
+    elif comment is not None and len(comment) > MAX_COMMENT_LENGTH:
+        problems.add(f"comment has {len(comment):,} characters; at most {MAX_COMMENT_LENGTH:,}")
     version = data.get("rationale_version")
     if version is not None and (not _whole_number(version) or not 0 <= version <= MAX_INTEGER):
         problems.add(f"rationale_version must be a whole number, found {show(version)}")
