@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -105,8 +106,7 @@ def _copy(source: sqlite3.Connection, destination: sqlite3.Connection) -> None:
 
 def _private_temp(target: Path) -> Path:
     temp = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        temp.unlink()
+    _remove_partial(temp)  # a killed backup's, whose process id this one got
     open_private(temp, exclusive=True).close()
     return temp
 
@@ -133,20 +133,35 @@ def _refuse_live_target(source: Path, target: Path) -> None:
             )
 
 
+# The files SQLite keeps beside a database while it writes to it.
+SIDE_FILES = ("-journal", "-wal", "-shm")
+
+
+def _remove_partial(temp: Path) -> None:
+    """Remove a private copy and the journal files SQLite kept beside it."""
+    for path in (temp, *(temp.with_name(temp.name + suffix) for suffix in SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 def _remove_abandoned_partials(target: Path) -> None:
-    """Remove the private copies that killed backups to ``target`` left (``.NAME.partial-PID``
-    whose process is gone); a running backup's copy is left alone."""
+    """Remove what killed backups to ``target`` left behind: private copies
+    (``.NAME.partial-PID``) and SQLite's ``-journal``, ``-wal`` and ``-shm`` files beside
+    them, each on its own (a kill can land between their removals), once process PID is
+    gone; a running backup's files are left alone."""
+    sides = "|".join(re.escape(suffix) for suffix in SIDE_FILES)
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.partial-(\d+)(?:{sides})?")
     for partial in target.parent.glob(f".{glob.escape(target.name)}.partial-*"):
-        pid = partial.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or partial.is_symlink() or not partial.is_file():
+        matched = pattern.fullmatch(partial.name)
+        if matched is None or partial.is_symlink() or not partial.is_file():
             continue
         try:
-            os.kill(int(pid), 0)
+            os.kill(int(matched.group(1)), 0)
             continue  # that backup is still running
         except ProcessLookupError:
             pass
-        except PermissionError:
-            continue  # a process of another user: not ours
+        except (PermissionError, OverflowError):
+            continue  # a process of another user (or no process id): not ours
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
 
@@ -201,8 +216,7 @@ def backup(db: str | None, target: Path | str, *, force: bool = False) -> Backup
     except sqlite3.Error as error:
         raise ConfigError(f"backup of {source} failed: {error}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+        _remove_partial(temp)
     report.bytes = target.stat().st_size
     return report
 

@@ -67,15 +67,13 @@ class _Group(TyperGroup):
             report_error(ConfigError(f"{where}{error.strerror or error}"))
             ctx.exit(ConfigError.exit_code)
         except Exception as error:
-            # A database that cannot be used (read-only, not a database, locked too long):
-            # one line naming it, never a traceback with SQL or row parameters.
-            from sqlalchemy.exc import DBAPIError
+            # A database that cannot be used (read-only, damaged, not a database, locked
+            # too long): one line naming it, never a traceback with SQL or row parameters.
+            from annotate.database import driver_error
 
-            from annotate.database import database_error
-
-            if settings.debug or not isinstance(error, DBAPIError):
+            problem = None if settings.debug else driver_error(settings.db, error)
+            if problem is None:
                 raise
-            problem = database_error(settings.db, error)
             report_error(problem)
             ctx.exit(problem.exit_code)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import sys
 from pathlib import Path
 
 from sqlalchemy.engine import Engine, make_url
@@ -42,14 +44,43 @@ def _newer_schema(revision: str) -> SchemaError:
     )
 
 
+DAMAGED = ("database disk image is malformed", "file is not a database")
+
+
 def database_error(db: str | None, error: DBAPIError) -> AnnotateError:
     """One line for a database that cannot be used: never SQL or row parameters."""
     if is_transient(error):
         return StoreBusy(BUSY)
-    reason = _one_line(error.orig)
+    return _unusable(db, error.orig)
+
+
+def _unusable(db: str | None, cause: BaseException | None) -> ConfigError:
+    reason = _one_line(cause)
     if "readonly" in reason.replace("-", "").replace(" ", ""):
         reason = "it is read-only (check the file's permissions)"
-    return ConfigError(f"cannot use database {safe_url(resolve_url(db))}: {reason}")
+    elif any(damage in reason for damage in DAMAGED):
+        reason += " (the file is damaged: restore a backup with 'annotate restore BACKUP')"
+    try:
+        name = safe_url(resolve_url(db))
+    except OSError:
+        name = str(db)
+    return ConfigError(f"cannot use database {name}: {reason}")
+
+
+def driver_error(db: str | None, error: BaseException) -> AnnotateError | None:
+    """:func:`database_error` for any database failure a command let through: SQLAlchemy's
+    wrapped errors and the drivers' own (code that reads through the raw driver cursor
+    for speed raises ``sqlite3.DatabaseError`` or ``psycopg.Error``); None for others."""
+    if isinstance(error, DBAPIError):
+        return database_error(db, error)
+    psycopg = sys.modules.get("psycopg")
+    raw = (sqlite3.Error,) + ((psycopg.Error,) if psycopg is not None else ())
+    if not isinstance(error, raw):
+        return None
+    message = str(error).lower()
+    if "database is locked" in message or "database table is locked" in message:
+        return StoreBusy(BUSY)
+    return _unusable(db, error)
 
 
 def initialise(db: str | None = None) -> tuple[Engine, str | None]:

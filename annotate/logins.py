@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import tempfile
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +25,8 @@ HEADER = (
     "# annotate serve logins: an Argon2 hash per expert (made by 'annotate login add').\n"
     "# The secrets themselves are not stored anywhere.\n"
 )
+MAX_NAME_LENGTH = 64  # characters of a login name
+MAX_FILE_BYTES = 1 << 20  # a logins file is read only up to this size
 
 
 @dataclass(frozen=True)
@@ -43,21 +47,49 @@ def _hasher():  # type: ignore[no-untyped-def]
 
 
 def read_logins(path: Path) -> dict[str, Login]:
-    """The logins in PATH (none when it does not exist yet)."""
-    if not path.exists():
+    """The logins in PATH (none when it does not exist yet).
+
+    Anything but a small TOML file of this shape is refused in one line: another kind of
+    file (a folder, a pipe, a device), more than ``MAX_FILE_BYTES``, text that is not
+    UTF-8 or not TOML (nesting too deep for the parser too), a login whose name
+    :func:`name_problem` refuses or that has no Argon2 hash.
+    """
+    if not os.path.lexists(path):
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ConfigError(f"{path}: not a logins file (not a regular file)")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the logins file: {error.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"{path}: not a logins file (larger than {MAX_FILE_BYTES >> 20} MiB; "
+            "'annotate login add' writes a few hundred bytes per expert)"
+        )
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not a logins file: not UTF-8 text (byte {error.start + 1})"
+        ) from None
+    except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not a logins file: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a logins file: nested too deeply") from None
     logins: dict[str, Login] = {}
     table = data.get("logins", {})
     if not isinstance(table, Mapping):
         raise ConfigError(f"{path}: 'logins' must be a table of experts")
     for name, entry in table.items():
-        if not isinstance(entry, Mapping) or not str(entry.get("hash", "")).startswith("$argon2"):
+        problem = name_problem(name)
+        if problem is not None:
+            raise ConfigError(f"{path}: login {name!r} is not a usable name: {problem}")
+        secret_hash = entry.get("hash") if isinstance(entry, Mapping) else None
+        if not isinstance(secret_hash, str) or not secret_hash.startswith("$argon2"):
             raise ConfigError(f"{path}: login {name!r} has no Argon2 hash")
-        logins[name] = Login(name, str(entry["hash"]), str(entry.get("created", "")))
+        logins[name] = Login(name, secret_hash, str(entry.get("created", ""))[:64])
     return logins
 
 
@@ -79,12 +111,31 @@ def _write(path: Path, logins: Mapping[str, Login]) -> None:
         raise
 
 
+def name_problem(name: str) -> str | None:
+    """Why NAME cannot be a login name, or None: a name is 1 to ``MAX_NAME_LENGTH``
+    printable characters (any script) without spaces at either end; control characters,
+    invisible format characters (U+200B, U+200D, U+FEFF), separators other than the
+    space, unassigned code points and surrogates (bytes that were not UTF-8) are refused."""
+    if not name:
+        return "it is empty"
+    bad = next((char for char in name if not char.isprintable()), None)
+    if bad is not None:
+        if unicodedata.category(bad) == "Cs":
+            return "it is not valid UTF-8"
+        return f"it holds the invisible or control character U+{ord(bad):04X}"
+    if name != name.strip():
+        return "it starts or ends with a space"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"it is longer than {MAX_NAME_LENGTH} characters"
+    return None
+
+
 def check_name(name: str) -> str:
-    """NAME stripped, refused when empty or holding control characters."""
-    cleaned = name.strip()
-    if not cleaned or any(ord(char) < 32 or ord(char) == 127 for char in cleaned):
-        raise ConfigError(f"{name!r} is not a usable annotator name")
-    return cleaned
+    """NAME itself when it is a usable login name, else ConfigError saying why."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise ConfigError(f"{name!r} is not a usable login name: {problem}")
+    return name
 
 
 def add_login(path: Path, name: str, *, replace: bool = False) -> str:
@@ -102,6 +153,7 @@ def add_login(path: Path, name: str, *, replace: bool = False) -> str:
 
 def remove_login(path: Path, name: str) -> None:
     """Remove NAME's login from PATH: a running server closes their sessions within seconds."""
+    name = check_name(name)
     logins = read_logins(path)
     if name not in logins:
         raise ConfigError(f"{name} has no login in {path}")

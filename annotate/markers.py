@@ -15,15 +15,34 @@ CLIENT_FAMILIES = ("confrontation", "withdrawal")  # markers of what the client 
 COUNSELOR_FAMILIES = ("repair",)  # what the counselor does
 
 
-def speaker_fits(scheme: SchemeSpec, code: str, speaker: str) -> bool:
-    """Client markers go on client turns, repairs on counselor turns; a team's own
-    families on any turn."""
+def speaker_of(scheme: SchemeSpec, code: str) -> str | None:
+    """Whose turns ``code`` goes on: client markers on the client's, repairs on the
+    counselor's; None for a team's own families (any turn)."""
     family = scheme.code(code).family
     if family in CLIENT_FAMILIES:
-        return speaker == "client"
+        return "client"
     if family in COUNSELOR_FAMILIES:
-        return speaker == "counselor"
-    return True
+        return "counselor"
+    return None
+
+
+def speaker_fits(scheme: SchemeSpec, code: str, speaker: str) -> bool:
+    """Whether ``code`` may go on a turn of ``speaker`` (see :func:`speaker_of`)."""
+    side = speaker_of(scheme, code)
+    return side is None or side == speaker
+
+
+def misplaced(scheme: SchemeSpec, code: str, turn: int, speaker: str) -> str | None:
+    """Why ``code`` may not go on ``turn``, spoken by ``speaker``, or None when it may:
+    the one message of the rule, for the coding screen and the codings import alike."""
+    side = speaker_of(scheme, code)
+    if side is None or side == speaker:
+        return None
+    entry = scheme.code(code)
+    return (
+        f"code {code!r} ({entry.name}) is a {entry.family} code, which goes on {side} "
+        f"turns; turn {turn} is the {speaker}'s"
+    )
 
 
 def install_markers(session: Session, spec: SchemeSpec) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import time
@@ -40,7 +41,11 @@ def resolve_url(db: str | None) -> str:
             return "postgresql+psycopg://" + value.removeprefix(scheme)
     if "://" in value:
         return value
-    return f"sqlite:///{Path(value).expanduser().resolve()}"
+    try:
+        path = Path(value).expanduser().resolve()
+    except RuntimeError:  # a loop of symbolic links (Python before 3.13 raises this)
+        raise OSError(errno.ELOOP, "a loop of symbolic links, it leads to no file", value) from None
+    return f"sqlite:///{path}"
 
 
 def sqlite_file(url: str) -> Path | None:

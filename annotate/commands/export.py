@@ -51,7 +51,12 @@ def export(
         typer.Option(help="dpo: pair only when edit distance / length exceeds this."),
     ] = 0.1,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace a previous export in --out.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace a previous export in --out (refused if anything there is not "
+            "listed in its manifest.json).",
+        ),
     ] = False,
     conversational: Annotated[
         bool,

@@ -146,8 +146,8 @@ def login_add(
     from annotate.logins import add_login
 
     secret = add_login(logins, name, replace=replace)
-    typer.echo(f"login for {name.strip()} stored in {logins} (a running server reads it at once)")
-    typer.echo(f"secret (shown once; hand it to {name.strip()} privately): {secret}")
+    typer.echo(f"login for {name} stored in {logins} (a running server reads it at once)")
+    typer.echo(f"secret (shown once; hand it to {name} privately): {secret}")
 
 
 @login_app.command("remove")

@@ -12,7 +12,8 @@ import json
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from annotate.errors import ConfigError
@@ -223,28 +224,112 @@ def write_json(root: Path, name: str, data: Any) -> None:
 
 
 STAGING_MARK = ".partial-"
+MANIFEST = "manifest.json"
+# A manifest is read only up to this size. Leave-one-client-out folds make the largest:
+# each fold lists every other client, about 2 MiB for 300 clients, 9 MiB for 600 and
+# 24 MiB for 1,000 (ids of 11 characters).
+MANIFEST_READ_LIMIT = 32 << 20
+_REPLACE_RULE = (
+    "not written by annotate export (the folder is replaced only when every file is "
+    "listed in its manifest.json); move it or choose another --out"
+)
 
 
-def _is_our_export(directory: Path) -> bool:
-    """Whether ``directory`` holds an export of this tool (its manifest says so)."""
-    manifest = directory / "manifest.json"
+def _listed_files(directory: Path) -> set[str]:
+    """The files the manifest in ``directory`` lists, itself included (relative POSIX
+    paths); ConfigError in one line when there is no manifest of this tool there.
+
+    The manifest is hostile input like any file: it is read up to
+    ``MANIFEST_READ_LIMIT`` bytes and must be UTF-8 JSON of the manifest's shape.
+    """
+    manifest = directory / MANIFEST
+    refused = f"{directory}: not empty and holds no export made by annotate"
     if manifest.is_symlink() or not manifest.is_file():
-        return False
+        raise ConfigError(f"{refused} (no {MANIFEST}); not replaced")
+    not_ours = f"{manifest}: not a manifest written by annotate export"
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and (data.get("tool") or {}).get("name") == TOOL_NAME
+        with manifest.open("rb") as handle:
+            raw = handle.read(MANIFEST_READ_LIMIT + 1)
+    except OSError as error:
+        raise ConfigError(f"{manifest}: cannot read it: {error.strerror}") from None
+    if len(raw) > MANIFEST_READ_LIMIT:
+        raise ConfigError(
+            f"{not_ours} (larger than {MANIFEST_READ_LIMIT >> 20} MiB); {directory} not replaced"
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{not_ours} (not UTF-8); {directory} not replaced") from None
+    except RecursionError:
+        raise ConfigError(f"{not_ours} (nested too deeply); {directory} not replaced") from None
+    except ValueError:
+        raise ConfigError(f"{not_ours} (not JSON); {directory} not replaced") from None
+    tool = data.get("tool") if isinstance(data, dict) else None
+    if not isinstance(tool, dict) or tool.get("name") != TOOL_NAME:
+        raise ConfigError(f"{refused} (its {MANIFEST} is another tool's); not replaced")
+    files = data.get("files")
+    if not isinstance(files, dict):
+        raise ConfigError(f"{not_ours} (it lists no files); {directory} not replaced")
+    return {name for name in files if isinstance(name, str)} | {MANIFEST}
+
+
+def first_foreign_entry(directory: Path, listed: set[str]) -> str | None:
+    """The first entry under ``directory`` (names sorted in each folder, depth first)
+    that an export did not write: a file the manifest does not list, anything that is not
+    a regular file or folder (symbolic links included), or an empty folder holding no
+    listed file. Its path relative to ``directory`` (a folder's ending in ``/``), or
+    None when there is none."""
+    folders = {str(parent) for name in listed for parent in PurePosixPath(name).parents}
+    # Depth first without recursion (a hostile tree may be nested thousands deep): per
+    # open folder, its path relative to ``directory`` and its remaining entries.
+    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = [("", _sorted_entries(directory))]
+    while stack:
+        folder, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            # Nothing under a folder the manifest does not name is listed, so one that
+            # gets here is empty (its first file would have been named).
+            if folder and folder not in folders:
+                return folder + "/"
+            continue
+        relative = f"{folder}/{entry.name}" if folder else entry.name
+        if entry.is_dir(follow_symlinks=False):
+            stack.append((relative, _sorted_entries(Path(entry.path))))
+        elif not entry.is_file(follow_symlinks=False) or relative not in listed:
+            return relative
+    return None
+
+
+def _sorted_entries(folder: Path) -> Iterator[os.DirEntry[str]]:
+    with os.scandir(folder) as entries:
+        return iter(sorted(entries, key=lambda entry: entry.name))
+
+
+def check_replaceable(directory: Path) -> None:
+    """Refuse (ConfigError, one line) to replace ``directory`` unless it is an export of
+    this tool holding nothing but the files its manifest lists: ``--force`` deletes it."""
+    listed = _listed_files(directory)
+    try:
+        foreign = first_foreign_entry(directory, listed)
+    except OSError as error:
+        raise ConfigError(f"{directory}: cannot look through it: {error.strerror}") from None
+    if foreign is not None:
+        path = directory / foreign
+        kind = " (a symbolic link)" if path.is_symlink() else ""
+        raise ConfigError(f"{path}{'/' if foreign.endswith('/') else ''}{kind}: {_REPLACE_RULE}")
 
 
 class Staging:
     """Build the export in a temporary sibling directory; swap it into place on success.
 
-    An existing target is replaced only when ``force`` is given and its manifest says
-    this tool wrote it; anything else is refused, never deleted, and a symbolic link
-    at the target is refused. The new export replaces the old in one atomic exchange
-    of the two directories (Linux ``renameat2(RENAME_EXCHANGE)``): at every instant
-    the target holds the complete old or the complete new export. The staging
+    An existing target is replaced only when ``force`` is given, its manifest says this
+    tool wrote it and every file in it (in subfolders too) is one the manifest lists;
+    anything else is refused, never deleted, and a symbolic link at the target is
+    refused. The check is made again just before the swap, so a file put there while
+    the export ran is not deleted either. The new export replaces the old in one atomic
+    exchange of the two directories (Linux ``renameat2(RENAME_EXCHANGE)``): at every
+    instant the target holds the complete old or the complete new export. The staging
     directory is locked (``flock``) while the export runs; a killed export leaves it
     unlocked, and the next export to the same target removes it (it holds
     transcripts, which must not linger in hidden directories), as it removes an old
@@ -261,10 +346,7 @@ class Staging:
             if any(out_dir.iterdir()):
                 if not force:
                     raise ConfigError(f"{out_dir}: not empty (use --force to replace an export)")
-                if not _is_our_export(out_dir):
-                    raise ConfigError(
-                        f"{out_dir}: not empty and holds no export made by annotate; not replaced"
-                    )
+                check_replaceable(out_dir)
         try:
             make_private_folders(out_dir.parent)
             prefix = f".{out_dir.name}{STAGING_MARK}"
@@ -277,6 +359,12 @@ class Staging:
 
     def commit(self) -> None:
         # The directory stays owner-only (as mkdtemp made it): transcripts are clinical data.
+        if self.out_dir.exists() and any(self.out_dir.iterdir()):
+            try:
+                check_replaceable(self.out_dir)  # what arrived there while we wrote
+            except BaseException:
+                self.abort()
+                raise
         if self.out_dir.exists() and _exchange(self.root, self.out_dir):
             shutil.rmtree(self.root, ignore_errors=True)  # now the old export
         else:

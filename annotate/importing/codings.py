@@ -32,7 +32,7 @@ from annotate.lifecycle.codings import (
     ImportedCoding,
     import_codings,
 )
-from annotate.markers import DEFAULT_SCHEME
+from annotate.markers import DEFAULT_SCHEME, misplaced, stored_scheme
 from store.db import session_scope
 from store.models import Coding, MarkerScheme, TherapySession, Turn
 
@@ -190,9 +190,11 @@ def _check_roles(
 def _check_sessions(
     session: Session, path: Path, records: list[tuple[int, dict[str, Any]]]
 ) -> list[str]:
-    """Every session exists and every coded turn is one of its turns."""
+    """Every session exists, every coded turn is one of its turns, and every code is on
+    a turn of the speaker its family goes with (:func:`annotate.markers.misplaced`, the
+    rule the coding screen applies)."""
     ids = {record["session_id"] for _, record in records}
-    turns: dict[str, int] = {}
+    speakers: dict[str, dict[int, str]] = {}
     if ids:
         present = set(
             session.execute(
@@ -200,19 +202,29 @@ def _check_sessions(
             ).scalars()
         )
         for session_id in present:
-            turns[session_id] = 0
-        for session_id, number in session.execute(
-            select(col(Turn.session_id), col(Turn.number)).where(col(Turn.session_id).in_(ids))
+            speakers[session_id] = {}
+        for session_id, number, speaker in session.execute(
+            select(col(Turn.session_id), col(Turn.number), col(Turn.speaker)).where(
+                col(Turn.session_id).in_(ids)
+            )
         ).all():
-            turns[session_id] = max(turns[session_id], number)
+            speakers[session_id][number] = speaker
+    used = {record["scheme"] for _, record in records}
+    schemes = {scheme_id: stored_scheme(session, scheme_id) for scheme_id in used}
     errors = []
     for line, record in records:
         session_id = record["session_id"]
-        if session_id not in turns:
+        if session_id not in speakers:
             errors.append(f"{path}:{line}: unknown session {session_id!r}")
             continue
+        turns = speakers[session_id]
         for turn, code in record["marks"]:
-            if turn > turns[session_id]:
+            speaker = turns.get(turn)
+            if speaker is None:
                 errors.append(f"{path}:{line}: session {session_id!r} has no turn {turn} "
-                              f"(it has {turns[session_id]}); code {code!r}")  # fmt: skip
+                              f"(it has {max(turns, default=0)}); code {code!r}")  # fmt: skip
+                continue
+            problem = misplaced(schemes[record["scheme"]], code, turn, speaker)
+            if problem is not None:
+                errors.append(f"{path}:{line}: session {session_id!r}: {problem}")
     return errors

@@ -33,7 +33,7 @@ from sqlmodel import Session, col
 
 from annotate.errors import ConfigError, NotFoundError, PermissionDenied, StaleVersion
 from annotate.lifecycle.versions import ensure_annotator, write
-from annotate.markers import DEFAULT_SCHEME, speaker_fits, stored_scheme
+from annotate.markers import DEFAULT_SCHEME, misplaced, stored_scheme
 from store.db import insert_ignoring_duplicates, reader, session_scope
 from store.models import (
     Coding,
@@ -216,13 +216,9 @@ def toggle_code(
         speaker = _check_turn(session, coding.session_id, turn)
         marks = _current_marks(session, coding)
         present = {m for m in marks if m[0] == turn and m[1] == code}
-        if not present and not speaker_fits(scheme, code, speaker):
-            entry = scheme.code(code)
-            raise ConfigError(
-                f"{entry.name} is a {entry.family} code, which goes on "
-                f"{'counselor' if speaker == 'client' else 'client'} turns; turn {turn} is "
-                f"the {speaker}'s"
-            )
+        problem = None if present else misplaced(scheme, code, turn, speaker)
+        if problem is not None:
+            raise ConfigError(problem)
         if present:
             marks -= present
             kind = "remove"
