@@ -105,9 +105,11 @@ def initialise(db: str | None = None) -> tuple[Engine, str | None]:
                 raise _newer_schema(before)
             migrate.upgrade(engine)
         with session_scope(engine) as session:
-            install_instrument(session, default_instrument())
-            # The rupture question and 3RS come with every store; a team's own edited
-            # copies (``instrument load``, ``codes load``) are never overwritten here.
+            # WAI-SR, the rupture question and 3RS come with every store; a team's own
+            # copies (``instrument load``, ``codes load``: a licensed wording, another
+            # version) are never overwritten here.
+            if session.get(Instrument, default_instrument().id) is None:
+                install_instrument(session, default_instrument())
             if session.get(Instrument, "rupture") is None:
                 install_instrument(session, load_instrument(RUPTURE_INSTRUMENT))
             if session.get(MarkerScheme, default_markers().id) is None:

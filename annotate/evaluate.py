@@ -174,7 +174,7 @@ def read_predictions(
         data = raw.data
         unknown = sorted(set(data) - FIELDS)
         if unknown:
-            fail(raw.line, f"unknown field(s) {', '.join(unknown)}")
+            fail(raw.line, f"unknown field(s) {', '.join(map(show, unknown[:5]))}")
             continue
         session_id, item_id, rating = (
             data.get("session_id"),

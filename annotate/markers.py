@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from annotate.errors import NotFoundError
+from annotate.errors import ConfigError, NotFoundError
 from annotate.guidelines import MarkerScheme as SchemeSpec
 from store.models import MarkerScheme
 
@@ -61,6 +61,12 @@ def install_markers(session: Session, spec: SchemeSpec) -> bool:
         return True
     if all(getattr(existing, key) == value for key, value in values.items()):
         return False
+    if existing.version == spec.version:
+        changed = [key for key, value in values.items() if getattr(existing, key) != value]
+        raise ConfigError(
+            f"marker scheme {spec.id} {spec.version} is stored with other content "
+            f"({', '.join(changed)} differ): bump the version in the file to load the change"
+        )
     for key, value in values.items():
         setattr(existing, key, value)
     session.add(existing)

@@ -212,8 +212,9 @@ def test_codes_the_scheme_or_the_transcript_no_longer_has_are_left_out(engine, t
         engine, {sessions[0]: [(2, "shutdown")], sessions[1]: [(2, "masking")],
                  sessions[2]: [(1, "explore")]},
     )  # fmt: skip
-    # The team reloads the scheme without "masking" ...
+    # The team reloads the scheme without "masking" (a new version) ...
     spec = default_markers().model_dump()
+    spec["version"] = "2.0.0"
     spec["codes"] = [code for code in spec["codes"] if code["id"] != "masking"]
     spec["cues"] = {lang: {k: v for k, v in table.items() if k != "masking"}
                     for lang, table in spec["cues"].items()}  # fmt: skip
