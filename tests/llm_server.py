@@ -37,7 +37,20 @@ FAULTS = (
     "echo-body",  # 200 whose content is not JSON and quotes the Authorization header
     "echo-header",  # a good answer whose x-request-id header echoes the key
     "echo-text",  # a good answer whose rationale quotes the key
+    "nul-text",  # a good answer whose rationale holds a NUL character (PostgreSQL refuses it)
+    "huge-text",  # a good answer with a rationale of 30,000 characters
+    "junk-usage",  # a good answer whose token counts are a string and 1e30
+    # "echo-<where>:<encoding>" echoes the key, encoded (see ECHO_ENCODINGS), in one place:
+    # raw (200, a text/plain body), rawjson (200, "application/json" that is not JSON),
+    # content (a reply that is not JSON), cut (the same with the key at character 52, where
+    # an 80-character snippet cuts it), error (400 JSON error), 500, refusal, header
+    # (x-request-id), id (the completion id, no x-request-id), finish (finish_reason),
+    # timings, quote (a quote nobody said), text (the rationale); "echo-content:b64"
 )
+ECHO_WHERE = ("raw", "rawjson", "content", "cut", "error", "500", "refusal", "header", "id",
+              "finish", "timings", "quote", "text")  # fmt: skip
+ECHO_ENCODINGS = ("plain", "upper", "lower", "b64", "b64url", "bearer-b64", "basic-b64", "url",
+                  "hex", "head", "tail")  # fmt: skip
 
 MARKERS_RE = re.compile(r"Propose the codes for session (?P<session>\S+?)\. ")
 MARKER_FAULTS = ("markers-ungrounded",)  # proposals beside the grounded ones that are not
@@ -119,9 +132,11 @@ class FakeLLM:
                 data = payload if raw else json.dumps(payload, ensure_ascii=False).encode()
                 reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
                           500: "Internal Server Error"}  # fmt: skip
+                kind = extra.pop("Content-Type", "application/octet-stream" if raw else
+                                 "application/json")  # fmt: skip
                 header_lines = [
                     f"HTTP/1.1 {status} {reason.get(status, 'Error')}",
-                    f"Content-Type: {'application/octet-stream' if raw else 'application/json'}",
+                    f"Content-Type: {kind}",
                     f"Content-Length: {len(data)}",
                     *(f"{k}: {v}" for k, v in extra.items()),
                 ]
@@ -222,32 +237,60 @@ class FakeLLM:
             await asyncio.sleep(self.slow_seconds)
         content = _markers(prompt, fault) if markers else _content(prompt, fault)
         secret = headers.get("authorization", "").removeprefix("Bearer ")
+        echoes = fault.startswith("echo-")
+        where, _, encoding = fault.removeprefix("echo-").partition(":") if echoes else ("", "", "")
+        echoed = _echoed(secret, encoding or "plain") if echoes else ""
+        extra: dict[str, str] = {}
+        if where == "raw":
+            extra["Content-Type"] = "text/plain"
+            return 200, extra, f"Invalid API key {echoed}; ask your administrator".encode()
+        if where == "rawjson":
+            extra["Content-Type"] = "application/json"
+            return 200, extra, f"<html>key {echoed} refused</html>".encode()
+        if where in ("error", "500"):
+            message = f"Incorrect API key provided: {echoed}. See your account"
+            error = {"message": message, "type": "invalid_request_error", "key": echoed}
+            return (400 if where == "error" else 500), {}, {"error": error}
+        if fault in ("nul-text", "huge-text"):
+            draft = json.loads(content)
+            draft["rationale"] += " \x00 and more" if fault == "nul-text" else " more" * 6000
+            content = json.dumps(draft, ensure_ascii=False)
+            content += "\x00" if fault == "nul-text" else ""  # and a raw one after the JSON
+        if where == "content":
+            content = f"Sorry, the key {echoed} may not use this model."
+        elif where == "cut":  # the key starts at character 52 of the reply, one line
+            content = f"{'Sorry, this model is not open to your account, key':<51} {echoed}!"
+        elif where == "quote":
+            draft = json.loads(content)
+            draft["quotes"] = [{"turn": draft["evidence"][0], "text": f"my key is {echoed}"}]
+            content = json.dumps(draft, ensure_ascii=False)
+        elif where == "text":
+            draft = json.loads(content)
+            draft["rationale"] += f" (authorised with {echoed})"
+            content = json.dumps(draft, ensure_ascii=False)
         if fault == "echo-body":
             content = f"Sorry, key {secret} is not allowed for this model"
-        elif fault == "echo-header":
-            request_id = f"req-{secret}"
-        elif fault == "echo-text":
-            draft = json.loads(content)
-            draft["rationale"] += f" (authorised with {secret})"
-            content = json.dumps(draft, ensure_ascii=False)
-        finish_reason = "stop"
+        elif fault == "echo-header" or where == "header":
+            request_id = f"req-{echoed}"
+        finish_reason = f"stop {echoed}" if where == "finish" else "stop"
         limit = request.get("max_tokens")
         if self.cut_below is not None and limit is not None and limit < self.cut_below:
             content = content[: max(1, len(content) // 2)]  # stopped mid-JSON
             finish_reason = "length"
         self.answered[key] += 1
-        message: dict[str, Any] = {"role": "assistant", "content": content}
-        if fault == "refusal":
-            message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+        said: dict[str, Any] = {"role": "assistant", "content": content}
+        if fault == "refusal" or where == "refusal":
+            refusal = f"I can't help with key {echoed}." if echoed else "I can't help with that."
+            said = {"role": "assistant", "content": None, "refusal": refusal}
         payload = {
-            "id": f"chatcmpl-{key}-{attempt}",
+            "id": f"chatcmpl-{echoed}" if where == "id" else f"chatcmpl-{key}-{attempt}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.get("model", "fake"),
             "choices": [
                 {
                     "index": 0,
-                    "message": message,
+                    "message": said,
                     "finish_reason": finish_reason,
                 }
             ],
@@ -257,11 +300,15 @@ class FakeLLM:
                 "total_tokens": prompt_tokens + len(content) // 4,
             },
         }
+        if fault == "junk-usage":
+            payload["usage"] = {"prompt_tokens": "many", "completion_tokens": 1e30}
         if self.report_cache:
             payload["usage"]["prompt_tokens_details"] = {"cached_tokens": cached}
             payload["timings"] = {"cache_n": cached, "prompt_n": prompt_tokens - cached,
                                   "prompt_ms": 1.5, "predicted_n": len(content) // 4}  # fmt: skip
-        return 200, {"x-request-id": request_id}, payload
+        if where == "timings":
+            payload["timings"] = {"prompt_ms": 1.5, "note": f"key {echoed}", echoed: 1}
+        return 200, {} if where == "id" else {"x-request-id": request_id}, payload
 
     async def _batch_api(
         self, method: str, path: str, headers: dict[str, str], body: bytes
@@ -324,6 +371,28 @@ class FakeLLM:
             "total": sum(self.requests.values()),
             "max_in_flight": self.max_in_flight,
         }
+
+
+def _echoed(secret: str, encoding: str) -> str:
+    """The key as a server might echo it (see ECHO_ENCODINGS)."""
+    import base64
+    from urllib.parse import quote
+
+    data = secret.encode()
+    forms = {
+        "plain": lambda: secret,
+        "upper": secret.upper,
+        "lower": secret.lower,
+        "b64": lambda: base64.b64encode(data).decode(),
+        "b64url": lambda: base64.urlsafe_b64encode(data).decode(),
+        "bearer-b64": lambda: base64.b64encode(b"Bearer " + data).decode(),
+        "basic-b64": lambda: base64.b64encode(b"user:" + data).decode(),
+        "url": lambda: quote(secret, safe=""),
+        "hex": data.hex,
+        "head": lambda: secret[: len(secret) * 2 // 3],  # a cut-off key: its first part
+        "tail": lambda: secret[len(secret) // 3 :],  # or its last
+    }
+    return forms[encoding]()
 
 
 def _multipart_file(content_type: str, body: bytes) -> bytes:

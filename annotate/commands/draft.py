@@ -131,7 +131,10 @@ def draft(
     ] = None,
     ingest: Annotated[
         Path | None,
-        typer.Option(help="Read a batch runner's output JSONL into drafts."),
+        typer.Option(
+            help="Read a batch runner's output JSONL into drafts: every line is checked "
+            "first (one bad line writes nothing); lines already ingested are skipped."
+        ),
     ] = None,
     poll_seconds: Annotated[
         float, typer.Option(min=0.05, help="With --batch-api: seconds between polls.")
@@ -265,15 +268,17 @@ def _batch(store, provider, selection, use_api, batch_file, ingest, poll_seconds
         typer.echo(f"wrote {count} request(s) to {batch_file}{left_out}; nothing was sent")
         return
     if ingest is not None:
-        figures = batch_api.ingest_file(store, provider, ingest)
+        ingested = batch_api.ingest_file(store, provider, ingest)
+        figures, already = ingested.progress, ingested.already_ingested
         result = {"ingested": figures.done, "ok": figures.ok, "ungrounded": figures.ungrounded,
-                  "failed": figures.failed}  # fmt: skip
+                  "failed": figures.failed, "already_ingested": already}  # fmt: skip
         if as_json:
             print_json(result)
         else:
             typer.echo(
                 f"ingested {figures.done} draft(s) from {ingest}: {figures.ok} ok, "
-                f"{figures.ungrounded} ungrounded, {figures.failed} failed"
+                f"{figures.ungrounded} ungrounded, {figures.failed} failed; "
+                f"{already} already ingested (skipped)"
             )
         return
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any, Protocol, overload
+from urllib.parse import quote, quote_plus
 
 from annotate.drafting.context import ItemContext
 from annotate.drafting.grounding import ParsedDraft
@@ -62,10 +64,171 @@ class DraftProvider(Protocol):
     async def draft(self, context: ItemContext) -> Reply: ...
 
 
-def scrub_secret(text: str | None) -> str | None:
-    """``text`` with the API key replaced by ``***``: a server may echo it anywhere (an
-    error body, a header kept as provenance, the reply itself)."""
+MAX_TOKEN_COUNT = 10**9  # a server's token count beyond this is not believed
+
+
+def token_count(value: object) -> int | None:
+    """A server's token count when it is a whole number in 0..MAX_TOKEN_COUNT, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    return None
+
+
+SECRET_PIECE = 12  # characters: any piece this long of the key, or of an encoding of it
+SCRUBBED = "***"  # what a scrubbed piece becomes
+_PROBE = 6  # characters looked up at every 7th position (see ``_scrub_spans``)
+_STEP = SECRET_PIECE - _PROBE + 1
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_B64 = {
+    "standard": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    "urlsafe": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+}
+
+
+@overload
+def scrub_secret(text: str, limit: int | None = None) -> str: ...
+
+
+@overload
+def scrub_secret(text: None, limit: int | None = None) -> None: ...
+
+
+@overload
+def scrub_secret(text: str | None, limit: int | None = None) -> str | None: ...
+
+
+def scrub_secret(text: str | None, limit: int | None = None) -> str | None:
+    """``text`` without the API key, then cut to ``limit`` characters: the one way a text a
+    server sent (an error body, a header kept as provenance, the reply itself) is stored.
+
+    Scrubbed are the key in any letter case, URL-encoded, hex and base64 (standard and
+    URL-safe, at any offset: ``Bearer KEY`` or ``user:KEY`` encoded as a whole too), and
+    every piece of at least ``SECRET_PIECE`` characters of any of these, since a text
+    someone cut before it reached here may end with the key's head or begin with its
+    tail. Scrubbing comes before the cut, so the cut can never keep what the scrub would
+    have caught. The key is read from ``OPENAI_API_KEY`` only.
+    """
+    if text is None:
+        return None
     key = os.environ.get("OPENAI_API_KEY")
-    if text is None or not key:
+    if key:
+        text = _scrub(text, _secret_pieces(key))
+    return text if limit is None else text[:limit]
+
+
+def scrub_json(value: Any) -> Any:
+    """A JSON value (a server's timings, a parsed reply) with every string scrubbed, keys too."""
+    if isinstance(value, str):
+        return scrub_secret(value)
+    if isinstance(value, dict):
+        return {scrub_secret(str(k)): scrub_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_json(v) for v in value]
+    return value
+
+
+def scrub_reply(reply: Reply) -> Reply:
+    """The reply with the key scrubbed from everything the server sent, before anything
+    parses it, quotes a snippet of it or cuts it."""
+    return replace(
+        reply,
+        content=scrub_secret(reply.content),
+        request_id=scrub_secret(reply.request_id),
+        finish_reason=scrub_secret(reply.finish_reason),
+        timings=scrub_json(reply.timings),
+    )
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    folded: tuple[str, ...]  # forms compared ignoring ASCII case (the key, hex, URL-encoded)
+    exact: tuple[str, ...]  # forms compared as they are (base64)
+    folded_grams: frozenset[str]  # every SECRET_PIECE-long piece of a folded form
+    folded_probes: frozenset[str]  # every _PROBE-long piece of a folded form
+    exact_grams: frozenset[str]
+    exact_probes: frozenset[str]
+
+
+def _base64_runs(data: bytes, alphabet: str) -> list[str]:
+    """The base64 characters that ``data`` alone decides, at each of the three offsets it
+    can start at inside a longer encoded text (``Bearer KEY``, ``user:KEY``)."""
+    bits = "".join(f"{byte:08b}" for byte in data)
+    runs = []
+    for offset in (0, 1, 2):
+        lead = (-8 * offset) % 6  # bits of data in the character it shares with the prefix
+        usable = bits[lead:]
+        usable = usable[: len(usable) - len(usable) % 6]
+        runs.append("".join(alphabet[int(usable[i : i + 6], 2)] for i in range(0, len(usable), 6)))
+    return runs
+
+
+@lru_cache(maxsize=4)
+def _secret_pieces(key: str) -> _Pieces:
+    data = key.encode("utf-8", "surrogatepass")
+    folded = {
+        key,
+        data.hex(),
+        quote(key, safe=""),
+        quote_plus(key, safe=""),
+        "".join(f"%{byte:02x}" for byte in data),
+    }
+    exact = {run for alphabet in _B64.values() for run in _base64_runs(data, alphabet)}
+    folded_forms = tuple(sorted(form.translate(_ASCII_FOLD) for form in folded))
+    exact_forms = tuple(sorted(exact))
+
+    def pieces(forms: tuple[str, ...], size: int) -> frozenset[str]:
+        return frozenset(f[i : i + size] for f in forms for i in range(len(f) - size + 1))
+
+    return _Pieces(
+        folded_forms,
+        exact_forms,
+        pieces(folded_forms, SECRET_PIECE),
+        pieces(folded_forms, _PROBE),
+        pieces(exact_forms, SECRET_PIECE),
+        pieces(exact_forms, _PROBE),
+    )
+
+
+def _scrub_spans(text: str, grams: frozenset[str], probes: frozenset[str]) -> list[int]:
+    """Start of every ``SECRET_PIECE``-long piece of ``text`` that is in ``grams``.
+
+    Such a piece holds ``_STEP`` consecutive ``_PROBE``-long pieces in ``probes``, one of
+    which starts at a multiple of ``_STEP``: only those positions are looked up, and
+    around a hit, the few starts that can reach it (a 4 MiB text takes about 0.3 s).
+    """
+    starts = []
+    for probe in range(0, len(text) - _PROBE + 1, _STEP):
+        if text[probe : probe + _PROBE] in probes:
+            for start in range(max(0, probe - _STEP + 1), probe + 1):
+                if text[start : start + SECRET_PIECE] in grams:
+                    starts.append(start)
+    return starts
+
+
+def _scrub(text: str, pieces: _Pieces) -> str:
+    folded = text.translate(_ASCII_FOLD)  # ASCII only: the same length, the same positions
+    starts = _scrub_spans(folded, pieces.folded_grams, pieces.folded_probes)
+    starts += _scrub_spans(text, pieces.exact_grams, pieces.exact_probes)
+    spans = [(start, start + SECRET_PIECE) for start in starts]
+    for form, haystack in [(f, folded) for f in pieces.folded] + [(f, text) for f in pieces.exact]:
+        if 4 <= len(form) < SECRET_PIECE:  # a short key: whole occurrences only
+            at = haystack.find(form)
+            while at >= 0:
+                spans.append((at, at + len(form)))
+                at = haystack.find(form, at + 1)
+    if not spans:
         return text
-    return text.replace(key, "***")
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    kept: list[str] = []
+    position = 0
+    for start, end in merged:
+        kept.append(text[position:start])
+        kept.append(SCRUBBED)
+        position = end
+    kept.append(text[position:])
+    return "".join(kept)

@@ -11,6 +11,7 @@ rationale is already accepted are left out unless asked for.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,10 +22,18 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from annotate.drafting.base import DraftProvider, ProviderError, Reply, scrub_secret
+from annotate.drafting.base import (
+    DraftProvider,
+    ProviderError,
+    Reply,
+    scrub_json,
+    scrub_reply,
+    scrub_secret,
+)
 from annotate.drafting.context import ItemContext, load_contexts
-from annotate.drafting.grounding import ReplyFormatError, grounding_error, parse_reply
+from annotate.drafting.grounding import ParsedDraft, ReplyFormatError, grounding_error, parse_reply
 from annotate.errors import ConfigError, NotFoundError
+from annotate.importing.validation import MAX_RATIONALE_LENGTH
 from annotate.instruments import explained_items
 from annotate.workflow import ACCEPTED, DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
 from store.db import code_point_order, session_scope
@@ -104,6 +113,11 @@ ProgressCallback = Callable[[BatchProgress], None]
 
 STAGGER_SECONDS = 0.005  # between the first requests of successive workers
 RAW_REPLY_LIMIT = 20_000  # characters of a failed or ungrounded reply kept to inspect
+# What a drafted rationale may hold to be stored as one (else the draft fails, naming why):
+# at most MAX_RATIONALE_LENGTH characters (an imported rationale's limit), as one quote;
+MAX_CITED = 200  # turn numbers cited, and quotes
+MAX_TURN_NUMBER = 2**31 - 1  # a cited turn number (PostgreSQL INTEGER)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL refuses it), lone surrogates
 
 
 @dataclass(frozen=True)
@@ -225,6 +239,7 @@ def draft_values(
     if error is not None or reply is None:
         values["error"] = str(error) if error else "no reply"
         return values
+    reply = scrub_reply(reply)  # before anything quotes or cuts what the server sent
     values.update(
         tokens_in=reply.tokens_in,
         tokens_out=reply.tokens_out,
@@ -234,19 +249,24 @@ def draft_values(
         cached_tokens=reply.cached_tokens,
         server_timings=reply.timings,
     )
+    raw_reply = scrub_secret(reply.content, RAW_REPLY_LIMIT) or None
     try:
-        parsed = reply.parsed or parse_reply(reply.content)
+        parsed = reply.parsed or read_draft(reply.content)
     except ReplyFormatError as format_error:
-        values["raw_reply"] = (reply.content or "")[:RAW_REPLY_LIMIT] or None
+        values["raw_reply"] = raw_reply
         if reply.finish_reason == "length":
             limit = values["params"].get("max_tokens")
             values["error"] = f"cut at max_tokens={limit}: raise --max-tokens"
         else:
             values["error"] = str(format_error)
         return values
+    unfit = draft_problem(parsed)
+    if unfit is not None:
+        values.update(raw_reply=raw_reply, error=f"the reply cannot be stored as a draft: {unfit}")
+        return values
     problem = grounding_error(parsed, context.turns)
     if problem:
-        values["raw_reply"] = (reply.content or "")[:RAW_REPLY_LIMIT] or None
+        values["raw_reply"] = raw_reply
     values.update(
         text=parsed.rationale,
         evidence=parsed.evidence,
@@ -255,6 +275,37 @@ def draft_values(
         status=DRAFT_UNGROUNDED if problem else DRAFT_OK,
     )
     return values
+
+
+def read_draft(content: str | None) -> ParsedDraft:
+    """The draft in a reply, or ``ReplyFormatError`` (also for JSON nested too deeply or
+    holding a number too long for Python, which the tolerant reader does not catch)."""
+    try:
+        return parse_reply(content)
+    except ReplyFormatError:
+        raise
+    except (ValueError, RecursionError):
+        raise ReplyFormatError("the reply is not the requested JSON object") from None
+
+
+def draft_problem(parsed: ParsedDraft) -> str | None:
+    """Why a parsed draft cannot be stored as one (None when it can): a rationale or quote
+    too long, too many citations, a turn number out of range, or text no database keeps."""
+    if len(parsed.rationale) > MAX_RATIONALE_LENGTH:
+        return f"the rationale is longer than {MAX_RATIONALE_LENGTH:,} characters"
+    if len(parsed.evidence) > MAX_CITED or len(parsed.quotes) > MAX_CITED:
+        return f"it cites more than {MAX_CITED} turns or quotes"
+    numbers = [*parsed.evidence, *(q.turn for q in parsed.quotes if q.turn is not None)]
+    if any(not -MAX_TURN_NUMBER <= number <= MAX_TURN_NUMBER for number in numbers):
+        return "a cited turn number is out of range"
+    if any(len(quote.text) > MAX_RATIONALE_LENGTH for quote in parsed.quotes):
+        return f"a quote is longer than {MAX_RATIONALE_LENGTH:,} characters"
+    for text in (parsed.rationale, *(quote.text for quote in parsed.quotes)):
+        found = _UNSTORABLE.search(text)
+        if found is not None:
+            return ("the text contains a NUL character" if found.group() == "\x00" else
+                    "the text contains a lone surrogate (\\ud800-\\udfff)")  # fmt: skip
+    return None
 
 
 async def draft_context(provider: DraftProvider, context: ItemContext) -> dict[str, Any]:
@@ -270,12 +321,18 @@ async def draft_context(provider: DraftProvider, context: ItemContext) -> dict[s
 
 
 def _scrubbed(values: dict[str, Any]) -> dict[str, Any]:
-    for key in ("text", "error", "grounding_error", "request_id", "raw_reply"):
-        values[key] = scrub_secret(values[key])
-    values["quotes"] = [
-        {**quote, "text": scrub_secret(quote.get("text"))} for quote in values["quotes"]
-    ]
+    """Draft values as stored: the key scrubbed from every text (the reply was scrubbed
+    before it was read; this also catches what joining its parts could make), and the
+    characters no database keeps replaced in what is kept for inspection."""
+    for key in ("text", "error", "grounding_error", "request_id", "raw_reply", "finish_reason"):
+        values[key] = _storable(scrub_secret(values[key]))
+    values["quotes"] = scrub_json(values["quotes"])
+    values["server_timings"] = scrub_json(values["server_timings"])
     return values
+
+
+def _storable(text: str | None) -> str | None:
+    return None if text is None else _UNSTORABLE.sub("\ufffd", text)
 
 
 class _DraftWriter:

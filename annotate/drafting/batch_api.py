@@ -7,33 +7,54 @@ them. ``submit_or_resume`` uploads it and creates the batch, recording the batch
 instead of paying again. ``ingest`` reads an output file (the Batch API's, or
 ``run_batch``'s, which is the same shape) through the same grounding and provenance
 path as online drafts.
+
+An output file is believed only after every line has passed explicit limits (line
+length, nesting, number ranges, field sizes, storable text, no duplicate keys) and the
+``BatchLine`` schema; a problem is one ``FILE:LINE: what`` error and nothing is written.
+A line already ingested for its item is skipped, so ingesting a file twice changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Annotated, Any
 
+import msgspec
+from msgspec import Meta
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
-from annotate.drafting.base import Reply
+from annotate.drafting.base import (
+    MAX_TOKEN_COUNT,
+    ProviderError,
+    Reply,
+    scrub_reply,
+    scrub_secret,
+)
 from annotate.drafting.batch import (
     BatchProgress,
     WorkSelection,
     _scrubbed,
+    draft_problem,
     draft_values,
+    read_draft,
     select_work,
 )
 from annotate.drafting.context import ItemContext, load_contexts
-from annotate.drafting.providers import OpenAIProvider
+from annotate.drafting.grounding import ReplyFormatError
+from annotate.drafting.providers import ERROR_LIMIT, OpenAIProvider
 from annotate.errors import ConfigError
+from annotate.importing.readers import parse_line, show
+from annotate.reading import MIB, bounded_lines, too_long
 from store.db import session_scope
-from store.models import Draft, DraftBatch, utcnow
+from store.models import Draft, DraftBatch, Rating, utcnow
 from store.private import write_private
 
 ENDPOINT = "/v1/chat/completions"
@@ -128,16 +149,16 @@ def submit_or_resume(
         created = client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
                                         completion_window="24h")  # fmt: skip
         with session_scope(engine) as session:
-            pending = DraftBatch(
-                batch_id=created.id,
-                input_file_id=uploaded.id,
+            pending = DraftBatch(  # ids and status as the server sent them, the key scrubbed
+                batch_id=scrub_secret(created.id, MAX_ID_LENGTH),
+                input_file_id=scrub_secret(uploaded.id, MAX_ID_LENGTH),
                 items=len(contexts),
                 model=provider.model,
                 base_url_host=provider.base_url_host,
                 prompt_version=provider.prompt_version,
                 prompt_hash=provider.prompt_hash,
                 params=dict(provider.params),
-                status=created.status,
+                status=scrub_secret(created.status, 32),
             )
             session.add(pending)
             session.flush()
@@ -149,79 +170,308 @@ def submit_or_resume(
             on_poll(counts.completed + counts.failed, counts.total, batch.status)
         with session_scope(engine) as session:
             session.execute(update(DraftBatch).where(DraftBatch.id == pending.id)  # type: ignore[arg-type]
-                            .values(status=batch.status))  # fmt: skip
+                            .values(status=scrub_secret(batch.status, 32)))  # fmt: skip
         if batch.status in FINISHED:
             break
         time.sleep(poll_seconds)
     progress = BatchProgress()
     if batch.output_file_id:
-        output = client.files.content(batch.output_file_id).text
-        progress = ingest_lines(engine, provider, output.splitlines())
-    done = {"ingested_at": utcnow(), "output_file_id": batch.output_file_id}
+        output = client.files.content(batch.output_file_id).content
+        source = f"the output of batch {show(scrub_secret(pending.batch_id))}"
+        progress = ingest_lines(engine, provider, io.BytesIO(output), source).progress
+    output_id = scrub_secret(batch.output_file_id, MAX_ID_LENGTH)
+    done = {"ingested_at": utcnow(), "output_file_id": output_id}
     with session_scope(engine) as session:
         session.execute(update(DraftBatch).where(DraftBatch.id == pending.id)  # type: ignore[arg-type]
                         .values(**done))  # fmt: skip
     return BatchRun(pending.batch_id, resumed, batch.status, progress)
 
 
-def _reply(body: dict[str, Any], params: dict[str, Any]) -> Reply:
-    choice = (body.get("choices") or [{}])[0]
-    usage = body.get("usage") or {}
-    details = usage.get("prompt_tokens_details") or {}
-    return Reply(
-        content=(choice.get("message") or {}).get("content"),
-        tokens_in=usage.get("prompt_tokens"),
-        tokens_out=usage.get("completion_tokens"),
-        request_id=(body.get("id") or "")[:128] or None,
-        params=params,
-        finish_reason=choice.get("finish_reason"),
-        cached_tokens=details.get("cached_tokens"),
-        timings=body.get("timings") if isinstance(body.get("timings"), dict) else None,
+# --- reading a batch output file ----------------------------------------------------------
+# Every line is decoded with these limits and this schema before anything is written: a
+# line is one ``FILE:LINE: what`` error, never a traceback, and one bad line writes nothing.
+
+MAX_LINE_BYTES = 4 * MIB  # one output line; a longer one is refused without being held
+MAX_CONTENT = 100_000  # characters of a reply's content, refusal or error message
+MAX_ID_LENGTH = 128  # a request or response id (what Draft.request_id holds)
+MAX_PROBLEMS = 50  # problems collected before the reading stops
+
+TokenCount = Annotated[int, Meta(ge=0, le=MAX_TOKEN_COUNT)]
+ShortText = Annotated[str, Meta(max_length=MAX_ID_LENGTH)]
+LongText = Annotated[str, Meta(max_length=MAX_CONTENT)]
+Timing = Annotated[float, Meta(ge=-1e15, le=1e15)]
+
+
+class _ErrorDetail(msgspec.Struct):
+    message: LongText | None = None
+    type: ShortText | None = None
+    code: ShortText | TokenCount | None = None
+
+
+class _Message(msgspec.Struct):
+    content: LongText | None = None
+    refusal: LongText | None = None
+
+
+class _Choice(msgspec.Struct):
+    message: _Message | None = None
+    finish_reason: Annotated[str, Meta(max_length=32)] | None = None
+
+
+class _PromptDetails(msgspec.Struct):
+    cached_tokens: TokenCount | None = None
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: TokenCount | None = None
+    completion_tokens: TokenCount | None = None
+    prompt_tokens_details: _PromptDetails | None = None
+
+
+class _Body(msgspec.Struct):
+    id: ShortText | None = None
+    choices: Annotated[list[_Choice], Meta(max_length=16)] | None = None
+    usage: _Usage | None = None
+    timings: Annotated[dict[ShortText, TokenCount | Timing], Meta(max_length=32)] | None = None
+    error: _ErrorDetail | None = None
+    message: LongText | None = None  # vLLM's error body: {"object": "error", "message": ...}
+
+
+class _Response(msgspec.Struct):
+    status_code: Annotated[int, Meta(ge=100, le=599)]
+    body: _Body | None = None
+
+
+class BatchLine(msgspec.Struct):
+    """One line of a batch output file, as the Batch API and vLLM's run_batch write it
+    (fields not named here are ignored; those named must have these types and sizes)."""
+
+    custom_id: Annotated[str, Meta(min_length=3, max_length=2 * MAX_ID_LENGTH + 1)]
+    id: ShortText | None = None
+    response: _Response | None = None
+    error: _ErrorDetail | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A checked line: the item it drafts, and its reply or why its request failed."""
+
+    line: int
+    session_id: str
+    item_id: str
+    digest: str  # of the line's bytes: the same line ingested again is recognised
+    reply: Reply | None
+    failure: str | None
+
+
+@dataclass
+class Ingested:
+    """What an ingest stored, and how many lines were drafts already stored."""
+
+    progress: BatchProgress
+    already_ingested: int = 0
+
+
+def read_batch_output(handle: IO[bytes], source: str) -> list[BatchResult]:
+    """Every line of a batch output file checked, or ``ConfigError`` naming the first
+    problem as ``SOURCE:LINE: what`` (and how many more there are)."""
+    problems: list[str] = []
+    results: list[BatchResult] = []
+    seen: dict[str, int] = {}
+    for number, raw in bounded_lines(handle, MAX_LINE_BYTES):
+        if raw is None:
+            problem: str | None = too_long(MAX_LINE_BYTES)
+        else:
+            result, problem = _read_line(number, raw)
+            if result is not None:
+                key = f"{result.session_id}/{result.item_id}"
+                if key in seen:
+                    problem = f"custom_id {show(scrub_secret(key))} was already on line {seen[key]}"
+                else:
+                    seen[key] = number
+                    results.append(result)
+        if problem is not None:
+            problems.append(f"{source}:{number}: {_one_line(problem)}")
+            if len(problems) >= MAX_PROBLEMS:
+                break
+    if problems:
+        raise _refused(problems)
+    return results
+
+
+def _refused(problems: list[str]) -> ConfigError:
+    """The first problem in one line, with how many more there are (the reading stops at
+    ``MAX_PROBLEMS``)."""
+    more = ""
+    if len(problems) > 1:
+        least = "at least " if len(problems) >= MAX_PROBLEMS else ""
+        more = f" (and {least}{len(problems) - 1} more problem(s))"
+    return ConfigError(f"{problems[0]}{more}; nothing was ingested")
+
+
+def _one_line(text: str) -> str:
+    """A problem as shown: the key scrubbed, on one line, cut short."""
+    return scrub_secret(" ".join(text.split()), 300)
+
+
+def _read_line(number: int, raw: bytes) -> tuple[BatchResult | None, str | None]:
+    record = parse_line(number, raw)  # UTF-8, NUL, surrogates, duplicate keys, nesting
+    if record is None:
+        return None, None  # a blank line
+    if record.error is not None or record.data is None:
+        return None, record.error or "not a JSON object"
+    try:
+        line = msgspec.convert(record.data, BatchLine)
+    except msgspec.ValidationError as error:  # "Expected `int`, got `str` - at `$.id`"
+        what, _, where = str(error).replace("`", "").partition(" - at $.")
+        what = what[:1].lower() + what[1:]
+        return None, f"{where}: {what}" if where else f"not a batch result: {what}"
+    session_id, _, item_id = line.custom_id.rpartition("/")
+    if not session_id or not item_id:
+        return None, "custom_id is not 'session/item'"
+    digest = hashlib.sha256(raw.strip().removeprefix(b"\xef\xbb\xbf")).hexdigest()[:32]
+    response, body = line.response, line.response.body if line.response else None
+    if line.error is not None or (response is not None and response.status_code >= 400):
+        detail = line.error or (body.error if body else None)
+        if detail is None and body is not None and body.message is not None:
+            detail = _ErrorDetail(message=body.message)
+        shown = json.dumps(msgspec.to_builtins(detail) if detail else "no reply",
+                           ensure_ascii=False)  # fmt: skip
+        failure = f"batch request failed: {scrub_secret(shown, 500)}"
+        return BatchResult(number, session_id, item_id, digest, None, failure), None
+    if response is None:
+        return None, "neither a response nor an error"
+    if body is None:
+        return None, "the response has no body"
+    refusal = _refusal(body)
+    if refusal is not None:
+        return BatchResult(number, session_id, item_id, digest, None, refusal), None
+    reply = _reply(body)
+    unfit = _unfit(reply)
+    if unfit is not None:
+        return None, unfit
+    return BatchResult(number, session_id, item_id, digest, reply, None), None
+
+
+def _reply(body: _Body) -> Reply:
+    choice = body.choices[0] if body.choices else None
+    message = choice.message if choice else None
+    usage = body.usage
+    details = usage.prompt_tokens_details if usage else None
+    return scrub_reply(
+        Reply(
+            content=message.content if message else None,
+            tokens_in=usage.prompt_tokens if usage else None,
+            tokens_out=usage.completion_tokens if usage else None,
+            request_id=body.id or None,
+            finish_reason=choice.finish_reason if choice else None,
+            cached_tokens=details.cached_tokens if details else None,
+            timings=body.timings,
+        )
     )
 
 
-def ingest_lines(engine: Engine, provider: OpenAIProvider, lines: list[str]) -> BatchProgress:
-    """Turn Batch API output lines into drafts (grounded and recorded as online drafts are)."""
-    from annotate.drafting.base import ProviderError
+def _refusal(body: _Body) -> str | None:
+    """The model's refusal when it gave one instead of content, as the online path says it."""
+    choice = body.choices[0] if body.choices else None
+    message = choice.message if choice else None
+    if message is None or message.content or not message.refusal:
+        return None
+    return scrub_secret(f"the model refused: {message.refusal}", ERROR_LIMIT)
 
-    wanted: dict[str, dict[str, Any]] = {}
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            entry = json.loads(raw)
-            session_id, item_id = str(entry["custom_id"]).split("/", 1)
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError(f"batch output line {number}: not a batch result") from None
-        wanted[f"{session_id}/{item_id}"] = entry
+
+def _unfit(reply: Reply) -> str | None:
+    """Why a reply that reads as a draft cannot be stored as one (a reply that does not
+    read as one is stored as a failed draft, as online)."""
+    try:
+        parsed = read_draft(reply.content)
+    except ReplyFormatError:
+        return None
+    problem = draft_problem(parsed)
+    return f"the reply's draft cannot be stored: {problem}" if problem else None
+
+
+def ingest_lines(
+    engine: Engine, provider: OpenAIProvider, handle: IO[bytes], source: str
+) -> Ingested:
+    """Turn batch output lines into drafts (grounded and recorded as online drafts are),
+    all in one transaction after every line is checked; a line already ingested (the same
+    bytes for the same item) is skipped, so ingesting a file again changes nothing."""
+    results = read_batch_output(handle, source)
     with session_scope(engine) as session:
-        contexts = load_contexts(session, [tuple(key.split("/", 1)) for key in wanted])  # type: ignore[misc]
+        _check_items(session, results, source)
+        done = _ingested(session, results)
+        fresh = [r for r in results if (r.session_id, r.item_id, r.digest) not in done]
+        fresh = [r for r in fresh if r.reply is None or r.reply.request_id is None
+                 or (r.session_id, r.item_id, r.reply.request_id) not in done]  # fmt: skip
+        contexts = load_contexts(session, [(r.session_id, r.item_id) for r in fresh])
     progress = BatchProgress(total=len(contexts))
     rows = []
-    params = {**provider.params, "batch": True}
-    for context in contexts:
-        entry = wanted[_custom_id(context)]
-        response = entry.get("response") or {}
-        body = response.get("body") if isinstance(response.get("body"), dict) else None
-        if entry.get("error") or body is None or response.get("status_code", 200) >= 400:
-            detail = entry.get("error") or (body or {}).get("error") or "no reply"
-            failure = ProviderError(f"batch request failed: {json.dumps(detail)[:500]}")
+    for result, context in zip(fresh, contexts, strict=True):
+        params = {**provider.params, "batch": True, "batch_line": result.digest}
+        if result.reply is None:
+            failure = ProviderError(result.failure or "no reply")
             values = draft_values(provider, context, None, failure)
         else:
-            values = draft_values(provider, context, _reply(body, params))
-        values = _scrubbed(values)
+            values = draft_values(provider, context, replace(result.reply, params=params))
+        values = _scrubbed({**values, "params": params})
         progress.count(values)
         rows.append(values)
     if rows:
         with engine.begin() as connection:
             connection.execute(insert(Draft.__table__), rows)  # type: ignore[attr-defined]
-    return progress
+    return Ingested(progress, len(results) - len(fresh))
 
 
-def ingest_file(engine: Engine, provider: OpenAIProvider, path: Path) -> BatchProgress:
+def _check_items(session: Any, results: list[BatchResult], source: str) -> None:
+    """Every line names a (session, item) with a client rating in the store."""
+    sessions = sorted({r.session_id for r in results})
+    known: set[tuple[str, str]] = set()
+    for chunk in range(0, len(sessions), 500):
+        known.update(
+            session.execute(
+                select(col(Rating.session_id), col(Rating.item_id))
+                .where(col(Rating.session_id).in_(sessions[chunk : chunk + 500]))
+                .where(col(Rating.rater_role) == "client")
+            ).all()
+        )
+    problems = [
+        f"{source}:{r.line}: no client rating of item {show(scrub_secret(r.item_id))} in "
+        f"session {show(scrub_secret(r.session_id))} in the database"
+        for r in results
+        if (r.session_id, r.item_id) not in known
+    ]
+    if problems:
+        raise _refused([_one_line(p) for p in problems[:MAX_PROBLEMS]])
+
+
+def _ingested(session: Any, results: list[BatchResult]) -> set[tuple[str, str, str]]:
+    """(session, item, line digest or request id) of the batch drafts already stored."""
+    sessions = sorted({r.session_id for r in results})
+    wanted = {(r.session_id, r.item_id) for r in results}
+    found: set[tuple[str, str, str]] = set()
+    for chunk in range(0, len(sessions), 500):
+        rows = session.execute(
+            select(
+                col(Draft.session_id), col(Draft.item_id), col(Draft.request_id), col(Draft.params)
+            ).where(col(Draft.session_id).in_(sessions[chunk : chunk + 500]))  # fmt: skip
+        ).all()
+        for session_id, item_id, request_id, params in rows:
+            if (session_id, item_id) not in wanted or not (params or {}).get("batch"):
+                continue
+            if params.get("batch_line"):
+                found.add((session_id, item_id, str(params["batch_line"])))
+            if request_id:
+                found.add((session_id, item_id, request_id))
+    return found
+
+
+def ingest_file(engine: Engine, provider: OpenAIProvider, path: Path) -> Ingested:
     """``annotate draft --ingest FILE``: the output of an offline batch runner."""
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path}: not a regular file")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with path.open("rb") as handle:
+            return ingest_lines(engine, provider, handle, str(path))
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
-    return ingest_lines(engine, provider, lines)

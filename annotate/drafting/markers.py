@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from annotate.drafting.base import ProviderError, Reply, scrub_secret
+from annotate.drafting.base import ProviderError, Reply, scrub_reply, scrub_secret
 from annotate.drafting.context import TurnText
 from annotate.drafting.grounding import _json_candidates, quote_in
 from annotate.drafting.prompt import (
@@ -382,6 +382,7 @@ def run_markers(
 
     def store(context: SessionTurns, reply: Reply | None, proposals: list[Proposal] | None,
               error: str | None, raw: str | None) -> None:  # fmt: skip
+        error = scrub_secret(error)  # stored and shown
         rows = []
         for proposal in proposals or []:
             problem = proposal_error(scheme, context, proposal)
@@ -398,8 +399,7 @@ def run_markers(
                 tokens_in=reply.tokens_in if reply else None,
                 tokens_out=reply.tokens_out if reply else None,
                 latency_ms=reply.latency_ms if reply else None,
-                raw_reply=(scrub_secret(raw) or "")[:RAW_REPLY_LIMIT] or None
-                if status != "ok" else None,
+                raw_reply=scrub_secret(raw, RAW_REPLY_LIMIT) or None if status != "ok" else None,
                 created_at=utcnow(),
             )  # fmt: skip
             session.add(draft)
@@ -433,6 +433,7 @@ def run_markers(
             reply = await provider.draft(part)  # type: ignore[arg-type,union-attr]
         except ProviderError as error:
             raise _Failed(str(error), Reply(latency_ms=error.latency_ms), None) from None
+        reply = scrub_reply(reply)  # before the reply is parsed, quoted or cut
         if reply.finish_reason == "length":
             cut = f"cut at max_tokens={reply.params.get('max_tokens')}: raise --max-tokens"
             raise _Failed(cut, reply, reply.content)

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from annotate.drafting.base import DraftProvider, ProviderError, Reply, scrub_secret
+from annotate.drafting.base import (
+    DraftProvider,
+    ProviderError,
+    Reply,
+    scrub_secret,
+    token_count,
+)
 from annotate.drafting.context import ItemContext
 from annotate.drafting.grounding import DRAFT_SCHEMA
 from annotate.drafting.prompt import DEFAULT_CONTEXT_BUDGET, PromptTemplate, default_template
@@ -30,7 +36,7 @@ OPENAI_HOST = "api.openai.com"
 RESPONSE_FORMATS = ("json_schema", "json_object_schema", "json_object", "text")
 PROVIDERS = ("openai", "offline")
 MAX_TOKENS_CAP = 4096  # a reply cut at --max-tokens is asked once more with up to this
-RAW_REPLY_LIMIT = 20_000  # characters of a failed reply kept for inspection
+ERROR_LIMIT = 1000  # characters of an error message kept on a failed draft
 
 
 @dataclass
@@ -221,13 +227,27 @@ class OpenAIProvider:
                 raise self._error(error, started) from None
             except openai.OpenAIError as error:
                 raise self._error(error, started) from None
+            except ValueError as error:  # a 200 whose body is not JSON (the client's json error)
+                raise self._not_completion(getattr(error, "doc", ""), started) from None
+            if isinstance(completion, str | bytes):  # a 200 body that is not JSON at all
+                raise self._not_completion(completion, started)
             self._format_confirmed = True
-            choice = completion.choices[0] if completion.choices else None
-            cut = choice is not None and choice.finish_reason == "length"
+            try:
+                choice = completion.choices[0] if completion.choices else None
+                cut = choice is not None and choice.finish_reason == "length"
+            except (AttributeError, TypeError, IndexError, KeyError):
+                raise self._not_completion(str(completion), started) from None
             if cut and not raised and max_tokens < MAX_TOKENS_CAP:
                 raised, max_tokens = True, min(MAX_TOKENS_CAP, max_tokens * 2)
                 continue  # cut at the limit: once more with room
             break
+        try:
+            return self._reply(completion, choice, started, response_format, max_tokens, budget)
+        except (AttributeError, TypeError, IndexError, KeyError):  # JSON of some other shape
+            raise self._not_completion(str(completion), started) from None
+
+    def _reply(self, completion: Any, choice: Any, started: float, response_format: str,
+               max_tokens: int, budget: int) -> Reply:  # fmt: skip
         latency = (time.perf_counter() - started) * 1000
         usage = completion.usage
         refusal = getattr(choice.message, "refusal", None) if choice else None
@@ -239,12 +259,19 @@ class OpenAIProvider:
         cached = getattr(details, "cached_tokens", None) if details else None
         if cached is None and timings is not None and isinstance(timings.get("cache_n"), int):
             cached = timings["cache_n"]
+        content = choice.message.content if choice else None
+        if content is not None and not isinstance(content, str):
+            raise TypeError("the content is not text")
+        finish_reason = choice.finish_reason if choice else None
+        finish_reason = finish_reason if isinstance(finish_reason, str) else None
         return Reply(
-            content=choice.message.content if choice else None,
-            tokens_in=usage.prompt_tokens if usage else None,
-            tokens_out=usage.completion_tokens if usage else None,
+            content=content,
+            tokens_in=token_count(usage.prompt_tokens if usage else None),
+            tokens_out=token_count(usage.completion_tokens if usage else None),
             latency_ms=latency,
-            request_id=(getattr(completion, "_request_id", None) or completion.id or "")[:128]
+            request_id=scrub_secret(
+                str(getattr(completion, "_request_id", None) or completion.id or ""), 128
+            )
             or None,
             params={
                 **self.params,
@@ -252,10 +279,18 @@ class OpenAIProvider:
                 "max_tokens": max_tokens,
                 "context_budget": budget,
             },  # fmt: skip
-            finish_reason=choice.finish_reason if choice else None,
-            cached_tokens=cached,
+            finish_reason=scrub_secret(finish_reason, 32),
+            cached_tokens=token_count(cached),
             timings=timings,
         )
+
+    def _not_completion(self, body: object, started: float) -> ProviderError:
+        """A 200 that is no chat completion (an HTML page, a proxy's notice): a failed draft
+        quoting the start of the body, scrubbed before it is cut."""
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        shown = scrub_secret(" ".join(text.split()), 200)
+        message = f"HTTP 200 from {self.base_url_host}: not a chat completion: {shown!r}"
+        return ProviderError(_scrub(message), (time.perf_counter() - started) * 1000)
 
     def _error(self, error: Exception, started: float) -> ProviderError:
         import openai
@@ -334,8 +369,8 @@ def _transient(error: Exception) -> bool:
 
 
 def _scrub(message: str) -> str:
-    """Remove the API key from an error message (some servers quote the header)."""
-    return (scrub_secret(message) or "")[:1000]
+    """An error message without the API key (some servers quote the header), then cut."""
+    return scrub_secret(message, ERROR_LIMIT) or ""
 
 
 def resolve_provider_name(settings: DraftSettings, environ: Mapping[str, str] | None = None) -> str:

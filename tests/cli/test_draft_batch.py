@@ -142,11 +142,13 @@ def test_batch_file_and_ingest_for_an_offline_runner(demo_db: str, tmp_path: Pat
                        encoding="utf-8")  # fmt: skip
     ingested = runner.invoke(app, [*base, "--ingest", str(results), "--json"])
     assert ingested.exit_code == 0, ingested.output
-    assert json.loads(ingested.stdout) == {"ingested": 12, "ok": 11, "ungrounded": 0, "failed": 1}
+    assert json.loads(ingested.stdout) == {"ingested": 12, "ok": 11, "ungrounded": 0, "failed": 1,
+                                           "already_ingested": 0}  # fmt: skip
     failed = _scalar(demo_db, "SELECT error FROM drafts WHERE status = 'failed' AND "
                               "provider = 'openai'")  # fmt: skip
     assert "model overloaded" in str(failed)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"custom_id": "s13/goal_1"}\nnot json\n', encoding="utf-8")
     refused = runner.invoke(app, [*base, "--ingest", str(broken)])
-    assert refused.exit_code == 1 and "line 2" in refused.stderr
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
+    assert f"{broken}:1: neither a response nor an error (and 1 more problem(s))" in refused.stderr

@@ -168,6 +168,26 @@ def test_the_api_key_is_never_stored(
         assert secret.encode() not in file.read_bytes()
 
 
+def test_replies_no_store_keeps_are_failed_drafts(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]
+    fake.faults.update({"s05/goal_1": "nul-text", "s05/goal_2": "huge-text",
+                        "s05/goal_3": "junk-usage", "s05/goal_4": "echo-raw"})  # fmt: skip
+    every = WorkSelection(sessions=["s05"], include_accepted=True)
+    summary = run_batch(demo_engine, _provider(fake), every)
+    assert summary.progress.done == 12 and summary.progress.failed == 3
+    drafts = _by_item(demo_engine, "s05")
+    nul = drafts["goal_1"]
+    assert nul.status == DRAFT_FAILED and nul.text is None
+    assert nul.error == "the reply cannot be stored as a draft: the text contains a NUL character"
+    assert "\x00" not in nul.raw_reply and nul.raw_reply.endswith("}]}\ufffd")
+    huge = drafts["goal_2"]
+    assert huge.status == DRAFT_FAILED and "longer than 20,000 characters" in huge.error
+    assert len(huge.raw_reply) == 20_000
+    junk = drafts["goal_3"]  # counts no store could sum are not believed
+    assert junk.status == DRAFT_OK and junk.tokens_in is None and junk.tokens_out is None
+    raw = drafts["goal_4"]  # a 200 that is not JSON at all: a failed draft, not a crash
+    assert raw.status == DRAFT_FAILED and "not a chat completion" in raw.error
+
+
 def test_a_key_no_http_header_can_carry_is_one_line(
     demo_engine, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
