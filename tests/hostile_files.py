@@ -187,29 +187,50 @@ json_values = st.one_of(
 )
 
 
+def _paths(value: Any, where: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON value, at any depth (a key's value, a list's element)."""
+    found = [where] if where else []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _paths(inner, (*where, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += _paths(inner, (*where, index))
+    return found
+
+
+def _replaced(value: Any, where: tuple[Any, ...], new: Any) -> Any:
+    if not where:
+        return new
+    head, *rest = where
+    if isinstance(value, dict):
+        return {k: (_replaced(v, tuple(rest), new) if k == head else v) for k, v in value.items()}
+    return [(_replaced(v, tuple(rest), new) if i == head else v) for i, v in enumerate(value)]
+
+
+SENTINEL = "\x01hostile\x01"
+
+
 @st.composite
 def hostile_json_line(draw: st.DrawFn, valid: dict[str, Any]) -> bytes:
-    """A valid record with one field (or a nested value) made hostile, or a key repeated."""
-    text = json.dumps(valid, ensure_ascii=False)
-    how = draw(st.sampled_from(["value", "value", "key", "duplicate", "drop", "extra"]))
-    keys = sorted(valid)
-    key = draw(st.sampled_from(keys))
+    """A valid record with one value at any depth made hostile, or a key repeated,
+    dropped, added or replaced."""
+    how = draw(st.sampled_from(["value", "value", "value", "key", "duplicate", "drop", "extra"]))
+    key = draw(st.sampled_from(sorted(valid)))
     if how == "value":
-        # Replace every scalar or container directly under the key.
-        pattern = re.compile(rf'"{re.escape(key)}": ')
-        match = pattern.search(text)
-        assert match is not None
-        start = match.end()
-        end = start + len(json.dumps(valid[key], ensure_ascii=False))
-        text = text[:start] + draw(json_values) + text[end:]
+        where = draw(st.sampled_from(_paths(valid)))
+        marked = json.dumps(_replaced(valid, where, SENTINEL), ensure_ascii=False)
+        text = marked.replace(json.dumps(SENTINEL), draw(json_values), 1)
     elif how == "key":
+        text = json.dumps(valid, ensure_ascii=False)
         text = text.replace(f'"{key}"', draw(st.sampled_from(NASTY_STRINGS)), 1)
     elif how == "duplicate":
-        text = text[:-1] + f', "{key}": ' + draw(json_values) + "}"
+        text = json.dumps(valid, ensure_ascii=False)[:-1] + f', "{key}": ' + draw(json_values) + "}"
     elif how == "drop":
         text = json.dumps({k: v for k, v in valid.items() if k != key}, ensure_ascii=False)
     else:
-        text = text[:-1] + ', "' + draw(st.text(min_size=1, max_size=8)) + '": 1}'
+        extra = json.dumps(draw(st.text(min_size=1, max_size=8)))
+        text = json.dumps(valid, ensure_ascii=False)[:-1] + f", {extra}: 1}}"
     return text.encode("utf-8", "surrogatepass")
 
 

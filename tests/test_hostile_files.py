@@ -51,8 +51,8 @@ RATIONALE = {"session_id": "s01", "item_id": "goal_1", "author": "zoe",
              "text": "The client names sleep as the shared aim (turn 2)."}  # fmt: skip
 REVIEW = {"session_id": "s02", "item_id": "goal_1", "reviewer": "zoe", "faithfulness": 4,
           "relevance": 4, "informativeness": 3, "comment": "ok"}  # fmt: skip
-CODING = {"session_id": "s03", "coder": "zoe", "role": "primary",
-          "codes": [{"turn": 2, "code": "pushback"}]}  # fmt: skip
+CODING = {"session_id": "s03", "coder": "zoe", "role": "primary", "scheme": "3rs",
+          "codes": [{"turn": 2, "code": "pushback"}, {"turn": 3, "code": "explore"}]}  # fmt: skip
 PREDICTION = {"session_id": "s01", "item_id": "goal_1", "rating": 4,
               "rationale": "客户提到睡眠是共同目标。"}  # fmt: skip
 
@@ -315,3 +315,69 @@ def test_hostile_imports_on_both_backends(db_url: str, demo_engine, tmp_path: Pa
     assert (
         _check(db_url, nul, line + b"\n", ["import", str(nul), "--kind", "rationales"]) == "refused"
     )
+
+
+@pytest.mark.parametrize(
+    ("codes", "said"),
+    [
+        ([{"turn": 2, "code": {}}], "codes[1]: code must be a code id"),  # was a TypeError
+        ([{"turn": "2", "code": "pushback"}], "codes[1]: turn must be a turn number"),
+        ("pushback", "codes must be a list"),
+        (
+            [{"turn": n, "code": "pushback"} for n in range(1, 10_002)],
+            "codes: at most 10,000 codes",
+        ),
+    ],
+)
+def test_codings_with_values_of_the_wrong_shape_are_one_line(
+    store: str, tmp_path: Path, codes: object, said: str
+) -> None:
+    path = tmp_path / "codings.jsonl"
+    line = json.dumps({**CODING, "codes": codes}).encode() + b"\n"
+    assert _check(store, path, line, ["import", str(path), "--kind", "codings"]) == "refused"
+    outcome = run_bounded(cli_job(["--db", store, "import", str(path), "--kind", "codings"]))
+    assert f"{path}:1: {said}" in outcome.stderr
+
+
+def test_a_scheme_that_is_not_text_is_one_line(store: str, tmp_path: Path) -> None:
+    path = tmp_path / "codings.jsonl"
+    line = json.dumps({**CODING, "scheme": ["3rs"]}).encode() + b"\n"  # was a TypeError
+    assert _check(store, path, line, ["import", str(path), "--kind", "codings"]) == "refused"
+
+
+BATCH_LINE = {
+    "id": "batch_req_1",
+    "custom_id": "s13/goal_1",
+    "response": {
+        "status_code": 200,
+        "request_id": "req_1",
+        "body": {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                "role": "assistant",
+                "content": json.dumps({"rationale": "The client says the goals are shared.",
+                                       "evidence": [1], "quotes": []}),
+            }}],
+            "usage": {"prompt_tokens": 700, "completion_tokens": 40, "total_tokens": 740},
+        },
+    },
+    "error": None,
+}  # fmt: skip
+
+
+def test_hostile_batch_output(store: str, tmp_path: Path) -> None:
+    """``draft --ingest``: a batch runner's output file, at any depth of its reply."""
+    path = tmp_path / "output.jsonl"
+    command = ["draft", "--base-url", "http://127.0.0.1:9/v1", "--model", "batch-model",
+               "--ingest", str(path)]  # fmt: skip
+    seen: set[str] = set()
+
+    @FUZZ
+    @given(st.one_of(hostile_json_line(BATCH_LINE),
+                     byte_mutation(json.dumps(BATCH_LINE).encode() + b"\n")))  # fmt: skip
+    def run(line: bytes) -> None:
+        seen.add(_check(store, path, line + b"\n", command))
+
+    run()
+    assert "refused" in seen

@@ -122,8 +122,8 @@ def load_template(path: Path | str = DEFAULT_TEMPLATE) -> PromptTemplate:
     try:
         rules = manual_rules(load_manual(), meta.manual_sections)
     except ConfigError as error:
-        line = reading.line_of(parts[1], ("manual_sections",), front_line)
-        raise ConfigError(f"{path}:{line}: manual_sections: {error}") from None
+        where = reading.line_of(parts[1], ("manual_sections",), front_line) or front_line
+        raise ConfigError(f"{path}:{where}: manual_sections: {error}") from None
     digest = hashlib.sha256(raw.encode() + b"\0" + rules.encode()).hexdigest()
     return PromptTemplate(meta=meta, source=source, manual_rules=rules, hash=digest)
 

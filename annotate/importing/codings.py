@@ -14,17 +14,19 @@ all is well; a line whose codes equal the coding's current codes changes nothing
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from annotate.errors import ConfigError, ImportFailed
 from annotate.importing import readers
-from annotate.importing.validation import Problems, _identifier, _unknown_fields
+from annotate.importing.validation import MAX_INTEGER, Problems, _identifier, _unknown_fields
 from annotate.lifecycle.codings import (
     ACCEPTED,
     PRIMARY,
@@ -38,6 +40,36 @@ from store.models import Coding, MarkerScheme, TherapySession, Turn
 
 FIELDS = {"session_id", "coder", "role", "scheme", "codes"}
 MAX_ERRORS = 50
+MAX_MARKS = 10_000  # codes in one coding (a long session has a few hundred turns)
+
+
+class _Mark(msgspec.Struct, forbid_unknown_fields=True):
+    """One code on one turn, as a codings line gives it."""
+
+    turn: Annotated[int, msgspec.Meta(ge=1, le=MAX_INTEGER)]
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+_Marks = Annotated[list[_Mark], msgspec.Meta(max_length=MAX_MARKS)]
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<where>[^`]*)`)?$")
+
+
+def _mark_problem(message: str) -> str:
+    """msgspec's complaint about ``codes`` in the words of an error line."""
+    match = _AT.match(message)
+    what, where = (match["what"], match["where"] or "") if match else (message, "")
+    if not where:
+        if "length <=" in what:
+            return f"codes: at most {MAX_MARKS:,} codes in one coding"
+        if "Expected `array`" in what:
+            return "codes must be a list of {turn, code} objects (may be empty)"
+    where = re.sub(r"\[(\d+)\]", lambda m: f"[{int(m[1]) + 1}]", where, count=1)
+    entry, _, field = where.partition(".")
+    if field == "turn":
+        return f"codes{entry}: turn must be a turn number from 1 ({what[:80]})"
+    if field == "code":
+        return f"codes{entry}: code must be a code id of 1 to 64 characters ({what[:80]})"
+    return f"codes{where}: {what[:200]}"
 
 
 @dataclass
@@ -64,31 +96,26 @@ def _check(data: dict[str, Any], schemes: dict[str, set[str]]) -> tuple[dict[str
     if role not in (PRIMARY, SECOND):
         problems.add(f"role must be 'primary' or 'second', found {readers.show(role)}")
     scheme = data.get("scheme", DEFAULT_SCHEME)
-    if scheme not in schemes:
+    if not isinstance(scheme, str) or scheme not in schemes:
         problems.add(
             f"unknown marker scheme {readers.show(scheme)}: load it with 'annotate codes load'"
         )
-    codes = data.get("codes")
     marks: list[tuple[int, str]] = []
-    if not isinstance(codes, list):
-        problems.add("codes must be a list of {turn, code} objects (may be empty)")
-    else:
-        for index, entry in enumerate(codes, start=1):
-            if not isinstance(entry, dict) or set(entry) != {"turn", "code"}:
-                problems.add(f"codes[{index}]: expected an object with turn and code")
-                continue
-            turn, code = entry["turn"], entry["code"]
-            if type(turn) is not int or turn < 1:
-                problems.add(f"codes[{index}]: turn must be a turn number from 1, found "
-                             f"{readers.show(turn)}")  # fmt: skip
-                continue
-            if scheme in schemes and code not in schemes[scheme]:
-                problems.add(f"codes[{index}]: unknown code {readers.show(code)} in {scheme}")
-                continue
-            if (turn, code) in marks:
-                problems.add(f"codes[{index}]: turn {turn} has {code!r} twice")
-                continue
-            marks.append((turn, code))
+    try:
+        entries = msgspec.convert(data.get("codes"), _Marks)
+    except msgspec.ValidationError as error:
+        problems.add(_mark_problem(str(error)))
+        entries = []
+    seen: set[tuple[int, str]] = set()
+    for index, entry in enumerate(entries, start=1):
+        if isinstance(scheme, str) and scheme in schemes and entry.code not in schemes[scheme]:
+            problems.add(f"codes[{index}]: unknown code {readers.show(entry.code)} in {scheme}")
+            continue
+        if (entry.turn, entry.code) in seen:
+            problems.add(f"codes[{index}]: turn {entry.turn} has {entry.code!r} twice")
+            continue
+        seen.add((entry.turn, entry.code))
+        marks.append((entry.turn, entry.code))
     record = {"session_id": session_id, "coder": coder, "role": role, "scheme": scheme,
               "marks": sorted(marks)}  # fmt: skip
     return record, problems.messages
