@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from annotate import reading
 from annotate.errors import ConfigError
 
 HEADER = (
@@ -134,7 +135,7 @@ def check_name(name: str) -> str:
     """NAME itself when it is a usable login name, else ConfigError saying why."""
     problem = name_problem(name)
     if problem is not None:
-        raise ConfigError(f"{name!r} is not a usable login name: {problem}")
+        raise ConfigError(f"{reading.shown(name)} is not a usable login name: {problem}")
     return name
 
 
