@@ -135,7 +135,10 @@ class Draft(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=128)
     finish_reason: str | None = Field(default=None, max_length=32)
     cached_tokens: int | None = None  # prompt tokens served from the server's prefix cache
-    server_timings: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # What the server sent as it sent it (llama-server's timings); absent: SQL NULL
+    server_timings: dict | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
     raw_reply: str | None = Field(default=None, sa_column=Column(Text))  # of a failed draft
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -161,6 +164,19 @@ class DraftBatch(SQLModel, table=True):
     status: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
     ingested_at: datetime | None = None
+
+
+class EndpointFormat(SQLModel, table=True):
+    """The structured-output mode an endpoint and model last answered (the negotiated
+    ``response_format``), so later runs and every request in flight start with it."""
+
+    __tablename__ = "endpoint_formats"
+    __table_args__ = (UniqueConstraint("base_url_host", "model"),)
+    id: int | None = Field(default=None, primary_key=True)
+    base_url_host: str = Field(max_length=255)
+    model: str = Field(max_length=128)
+    response_format: str = Field(max_length=32)
+    confirmed_at: datetime = Field(default_factory=utcnow)
 
 
 class Rationale(SQLModel, table=True):
