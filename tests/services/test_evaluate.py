@@ -141,7 +141,7 @@ def test_bad_lines_are_reported_with_file_and_line(demo_engine, tmp_path) -> Non
         f"{path}:4: rating must be a number from 1 to 5, got 7",
         f"{path}:5: rating must be a number from 1 to 5, got True",
         f"{path}:7: duplicate of line 1 (s01, goal_1)",
-        f"{path}:8: unknown field(s) score",
+        f"{path}:8: unknown field(s) 'score'",
     ]
     assert "nothing was evaluated" in str(error)
     # A prediction for an item the client did not rate cannot be scored.
