@@ -40,6 +40,14 @@ FAULTS = (
     "nul-text",  # a good answer whose rationale holds a NUL character (PostgreSQL refuses it)
     "huge-text",  # a good answer with a rationale of 30,000 characters
     "junk-usage",  # a good answer whose token counts are a string and 1e30
+    # What a grammar-constrained small model on a local server does (issue 24):
+    "ctrl-chars",  # raw newline and tab inside the rationale's JSON string (llama-cpp-python)
+    "ctrl-only",  # the rationale is only '}', a raw newline and '[1] ' (a grammar's padding)
+    "empty-rationale",  # "rationale": ""
+    "empty-evidence",  # "evidence": []
+    "placeholder",  # quotes '<words copied verbatim>' and the rating's anchor label
+    "item-quote",  # quotes the item's text
+    "trailing",  # the JSON object, then prose that holds braces
     # "echo-<where>:<encoding>" echoes the key, encoded (see ECHO_ENCODINGS), in one place:
     # raw (200, a text/plain body), rawjson (200, "application/json" that is not JSON),
     # content (a reply that is not JSON), cut (the same with the key at character 52, where
@@ -54,6 +62,10 @@ ECHO_ENCODINGS = ("plain", "upper", "lower", "b64", "b64url", "bearer-b64", "bas
 
 MARKERS_RE = re.compile(r"Propose the codes for session (?P<session>\S+?)\. ")
 MARKER_FAULTS = ("markers-ungrounded",)  # proposals beside the grounded ones that are not
+# also "markers-ctrl" (a raw newline inside a reason) and "markers-placeholder" (a quote
+# '<words copied verbatim>' and one that is a code's name)
+ANCHOR_RE = re.compile(r'rating: \d+ on \d+\.\.\d+ \("(?P<anchor>[^"]+)"\)')
+ITEM_TEXT_RE = re.compile(r'^- Item \([^)]*\): "(?P<text>.+)"$', re.M)
 ITEM_RE = re.compile(r"\(session (?P<session>[^,\s]+), item (?P<item>[^)\s]+)\)")
 TURN_RE = re.compile(r"^\[(?P<number>\d+)\] (?P<speaker>client|counselor): (?P<text>.+)$", re.M)
 
@@ -84,6 +96,7 @@ class FakeLLM:
     requests: Counter[str] = field(default_factory=Counter)
     answered: Counter[str] = field(default_factory=Counter)
     last_request: dict[str, Any] = field(default_factory=dict)
+    request_by_key: dict[str, dict[str, Any]] = field(default_factory=dict)  # the latest
     in_flight: int = 0
     max_in_flight: int = 0
     port: int = 0
@@ -190,6 +203,7 @@ class FakeLLM:
         if markers:  # annotate draft --markers
             key = f"{markers['session']}/markers"
         self.requests[key] += 1
+        self.request_by_key[key] = request
         attempt = self.requests[key]
         fault = self.faults.get(key, "")
         request_id = f"req_{key}_{attempt}"
@@ -439,6 +453,11 @@ def _markers(prompt: str, fault: str) -> str:
         reason = "The counselor asks about the client's experience."
         quote = text.split("?")[0][-20:]
         proposals.append({"turn": number, "code": "explore", "quote": quote, "reason": reason})
+    if fault == "markers-placeholder" and proposals:
+        proposals[0] = {**proposals[0], "quote": "<words copied verbatim>"}
+        proposals.append({**proposals[0], "quote": "Shutdown"})
+    if fault == "markers-ctrl" and proposals:
+        proposals[0] = {**proposals[0], "reason": "A short answer§NL§where more was asked."}
     if fault == "markers-ungrounded":
         first_counselor = next((t[0] for t in turns if t[1] == "counselor"), 1)
         first_client = next((t[0] for t in turns if t[1] == "client"), 1)
@@ -449,7 +468,7 @@ def _markers(prompt: str, fault: str) -> str:
             {"turn": first_counselor, "code": "masking", "quote": turns[0][2][:5], "reason": "r"},
             {"turn": turns[0][0], "code": "sarcasm", "quote": turns[0][2][:5], "reason": "r"},
         ]  # fmt: skip
-    return json.dumps({"markers": proposals}, ensure_ascii=False)
+    return json.dumps({"markers": proposals}, ensure_ascii=False).replace("§NL§", "\n")
 
 
 def _content(prompt: str, fault: str) -> str:
@@ -470,9 +489,28 @@ def _content(prompt: str, fault: str) -> str:
         draft["quotes"].append({"turn": 999, "text": "something"})
     if fault == "badquote":
         draft["quotes"] = [{"turn": number, "text": "I never said these words at all"}]
+    if fault == "ctrl-chars":  # raw control characters inside the string, as
+        draft["rationale"] += "§NL§§TAB§}§NL§[1] "  # llama-cpp-python's grammar lets through
+    if fault == "ctrl-only":
+        draft["rationale"] = "}§NL§[1] "
+    if fault == "empty-rationale":
+        draft["rationale"] = ""
+    if fault == "empty-evidence":
+        draft["evidence"] = []
+    if fault == "placeholder":
+        anchor = ANCHOR_RE.search(prompt)
+        label = anchor["anchor"] if anchor else "?"
+        draft["quotes"] = [{"turn": number, "text": "<words copied verbatim>"},
+                           {"turn": number, "text": label}]  # fmt: skip
+    if fault == "item-quote":
+        item = ITEM_TEXT_RE.search(prompt)
+        draft["quotes"] = [{"turn": number, "text": item["text"] if item else "?"}]
     content = json.dumps(draft, ensure_ascii=False)
+    content = content.replace("§NL§", "\n").replace("§TAB§", "\t")
     if fault == "fenced":
         return f"Sure! Here is the draft:\n```json\n{content}\n```\nHope this helps."
+    if fault == "trailing":
+        return f"{content}\n\nNote: {{evidence}} holds turn numbers, {{quotes}} their words."
     return content
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,12 @@ from sqlmodel import Session, col
 
 from annotate.drafting.base import ProviderError, Reply, scrub_reply, scrub_secret
 from annotate.drafting.context import TurnText
-from annotate.drafting.grounding import _json_candidates, quote_in
+from annotate.drafting.grounding import (
+    PLACEHOLDER,
+    ReplyFormatError,
+    quote_in,
+    read_json_object,
+)
 from annotate.drafting.prompt import (
     LANGUAGE_NAMES,
     PROMPTS_DIR,
@@ -37,7 +41,21 @@ from annotate.drafting.prompt import (
     estimate_tokens,
     turn_line,
 )
-from annotate.drafting.providers import DraftSettings, OpenAIProvider, response_format_field
+from annotate.drafting.providers import (
+    OPENAI_HOST,
+    DraftSettings,
+    OpenAIProvider,
+    response_format_field,
+)
+from annotate.drafting.schema import (
+    MARKER_QUOTE_MAX,
+    MARKER_REASON_MAX,
+    MARKERS_MAX,
+    marker_model,
+    plain_schema,
+    turn_range,
+)
+from annotate.drafting.similarity import normalise
 from annotate.errors import ConfigError, NotFoundError
 from annotate.guidelines import MarkerScheme
 from annotate.markers import DEFAULT_SCHEME, speaker_fits, stored_scheme
@@ -48,38 +66,19 @@ from store.models import Coding, MarkerDraft, MarkerSuggestion, TherapySession, 
 TEMPLATE = PROMPTS_DIR / "markers.j2"
 OFFLINE_MODEL = "offline-cues-1"
 RAW_REPLY_LIMIT = 20_000
-MARKER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "markers": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "turn": {"type": "integer"},
-                    "code": {"type": "string"},
-                    "reason": {"type": "string"},
-                    "quote": {"type": "string"},
-                },
-                "required": ["turn", "code", "reason", "quote"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["markers"],
-    "additionalProperties": False,
-}
 
 
-def marker_schema(scheme: MarkerScheme) -> dict[str, Any]:
-    """The reply schema with the scheme's code ids as an enum: a server that constrains
-    its output to the schema (llama.cpp's grammar, vLLM's guided decoding) can then only
-    name codes that exist."""
-    item = MARKER_SCHEMA["properties"]["markers"]["items"]
-    code = {"type": "string", "enum": scheme.code_ids}
-    items = {**item, "properties": {**item["properties"], "code": code}}
-    markers = {**MARKER_SCHEMA["properties"]["markers"], "items": items}
-    return {**MARKER_SCHEMA, "properties": {"markers": markers}}
+def marker_schema(
+    scheme: MarkerScheme, context: SessionTurns | None = None, *, for_openai: bool = False
+) -> dict[str, Any]:
+    """The reply schema for a window of turns: the scheme's code ids as an enum and turn
+    numbers within the window, so a server that constrains its output to the schema
+    (llama.cpp's grammar, vLLM's guided decoding) can only name codes and turns that
+    exist; proposals, reasons and quotes bounded (see ``annotate.drafting.schema``)."""
+    numbers = [turn.number for turn in context.turns] if context else []
+    first, last = turn_range(numbers) if numbers else (1, 2**31 - 1)
+    model = marker_model(first, last, tuple(scheme.code_ids))
+    return plain_schema(model, for_openai=for_openai)
 
 
 @dataclass(frozen=True)
@@ -121,6 +120,7 @@ class MarkerTemplate:
             session_id=context.session_id,
             transcript=[turn_line(turn) for turn in context.turns],
             language_name=LANGUAGE_NAMES.get(context.language, "the transcript's language"),
+            markers_max=MARKERS_MAX,
         )
         return [{"role": "system", "content": self.meta.system}, {"role": "user", "content": user}]
 
@@ -148,8 +148,30 @@ def proposal_error(scheme: MarkerScheme, context: SessionTurns, proposal: Propos
         return f"{proposal.code!r} ({family}) does not fit a {turn.speaker} turn ({turn.number})"
     if not proposal.quote or not proposal.quote.strip():
         return f"no quote for {proposal.code!r} on turn {proposal.turn}"
+    if len(proposal.quote) > MARKER_QUOTE_MAX:
+        return f"the quote is {len(proposal.quote)} characters, more than {MARKER_QUOTE_MAX}"
+    if proposal.reason is not None and len(proposal.reason) > MARKER_REASON_MAX:
+        return f"the reason is {len(proposal.reason)} characters, more than {MARKER_REASON_MAX}"
     if not quote_in(proposal.quote, turn.text):
+        copied = _copied(scheme, proposal.quote)
+        if copied:
+            shown = proposal.quote[:60]
+            return f"the quote {shown!r} is {copied}, not words from turn {turn.number}"
         return f"the quote is not in turn {proposal.turn}: {proposal.quote[:60]!r}"
+    return None
+
+
+def _copied(scheme: MarkerScheme, quote: str) -> str | None:
+    """What of the marker prompt a quote copies: a placeholder, or a code's name,
+    id or definition."""
+    if PLACEHOLDER.search(quote):
+        return "a placeholder"
+    key = normalise(quote).replace(" ", "")
+    for code in scheme.codes:
+        if key in {normalise(code.id).replace(" ", ""), normalise(code.name).replace(" ", "")}:
+            return f"the name of the code {code.id!r}"
+        if len(key) >= 8 and key in normalise(code.definition).replace(" ", ""):
+            return f"words of the definition of {code.id!r}"
     return None
 
 
@@ -158,30 +180,35 @@ class MarkerReplyError(ValueError):
 
 
 def parse_markers(content: str | None) -> list[Proposal]:
-    """The proposals of a reply ({"markers": [...]}), or ``MarkerReplyError``."""
+    """The proposals of a reply ({"markers": [...]}), read as leniently as a draft (see
+    ``read_json_object``), or ``MarkerReplyError``."""
     if not content or not content.strip():
         raise MarkerReplyError("the reply is empty")
-    for candidate in _json_candidates(content):
-        try:
-            data = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and isinstance(data.get("markers"), list):
-            found = []
-            for entry in data["markers"]:
-                if not isinstance(entry, dict):
-                    raise MarkerReplyError("a marker is not an object")
-                turn = entry.get("turn")
-                if isinstance(turn, str) and turn.strip().isdigit():
-                    turn = int(turn)
-                if type(turn) is not int:
-                    raise MarkerReplyError(f"a marker's turn is not a number: {turn!r}")
-                code, reason, quote = entry.get("code"), entry.get("reason"), entry.get("quote")
-                if not isinstance(code, str):
-                    raise MarkerReplyError("a marker has no code")
-                found.append(Proposal(turn, code.strip(), _text(reason), _text(quote)))
-            return found
-    raise MarkerReplyError('the reply is not a JSON object with a "markers" list')
+    try:
+        data = read_json_object(content, lambda found: isinstance(found.get("markers"), list))
+    except ReplyFormatError as error:
+        raise MarkerReplyError(str(error).replace("JSON object", 'JSON object with a "markers" '
+                                                  "list", 1)) from None  # fmt: skip
+    if not isinstance(data.get("markers"), list):
+        raise MarkerReplyError('the reply is not a JSON object with a "markers" list')
+    if len(data["markers"]) > MARKERS_MAX:
+        raise MarkerReplyError(
+            f"the reply proposes {len(data['markers'])} markers, more than {MARKERS_MAX}"
+        )
+    found = []
+    for entry in data["markers"]:
+        if not isinstance(entry, dict):
+            raise MarkerReplyError("a marker is not an object")
+        turn = entry.get("turn")
+        if isinstance(turn, str) and turn.strip().isdigit():
+            turn = int(turn)
+        if type(turn) is not int:
+            raise MarkerReplyError(f"a marker's turn is not a number: {turn!r}")
+        code, reason, quote = entry.get("code"), entry.get("reason"), entry.get("quote")
+        if not isinstance(code, str):
+            raise MarkerReplyError("a marker has no code")
+        found.append(Proposal(turn, code.strip(), _text(reason), _text(quote)))
+    return found
 
 
 def _text(value: Any) -> str | None:
@@ -221,7 +248,6 @@ class MarkerProvider(OpenAIProvider):
         self.marker_template = marker_template()
         self.prompt_version = self.marker_template.version
         self.prompt_hash = self.marker_template.hash
-        self.schema = marker_schema(scheme)
 
     def _request(  # type: ignore[override]
         self, context: SessionTurns, response_format: str, max_tokens: int, budget: int
@@ -234,7 +260,8 @@ class MarkerProvider(OpenAIProvider):
         }
         if self.settings.seed is not None:
             request["seed"] = self.settings.seed
-        field = response_format_field(response_format, "turn_markers", self.schema)
+        schema = marker_schema(self.scheme, context, for_openai=self.base_url_host == OPENAI_HOST)
+        field = response_format_field(response_format, "turn_markers", schema)
         if field is not None:
             request["response_format"] = field
         return request

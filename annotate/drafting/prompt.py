@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from annotate import reading
 from annotate.drafting.context import ItemContext, TurnText
+from annotate.drafting.schema import EVIDENCE_MAX, QUOTES_MAX
 from annotate.drafting.similarity import rank
 from annotate.errors import ConfigError
 from annotate.guidelines import GUIDELINES_DIR, Manual, load_manual
@@ -62,6 +63,8 @@ class PromptTemplate:
             elided=elided,
             language_name=LANGUAGE_NAMES.get(context.language, context.language),
             length_hint=LENGTH_HINTS.get(context.language, LENGTH_HINTS["en"]),
+            evidence_max=EVIDENCE_MAX,
+            quotes_max=QUOTES_MAX,
         )
         return [
             {"role": "system", "content": self.meta.system},

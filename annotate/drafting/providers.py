@@ -24,8 +24,8 @@ from annotate.drafting.base import (
     token_count,
 )
 from annotate.drafting.context import ItemContext
-from annotate.drafting.grounding import DRAFT_SCHEMA
 from annotate.drafting.prompt import DEFAULT_CONTEXT_BUDGET, PromptTemplate, default_template
+from annotate.drafting.schema import draft_schema
 from annotate.errors import ConfigError
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -152,7 +152,8 @@ class OpenAIProvider:
         }
         if self.settings.seed is not None:
             request["seed"] = self.settings.seed
-        field = response_format_field(response_format, "rationale_draft", DRAFT_SCHEMA)
+        schema = draft_schema(context, for_openai=self.base_url_host == OPENAI_HOST)
+        field = response_format_field(response_format, "rationale_draft", schema)
         if field is not None:
             request["response_format"] = field
         return request

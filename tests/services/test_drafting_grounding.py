@@ -88,14 +88,17 @@ def test_quote_matching_tolerates_spacing_and_punctuation(
     assert quote_in(quote, TURNS[turn - 1].text) is found
 
 
+RATIONALE = "The client doubts the sessions are worth it (turn 2)."
+
+
 def test_grounded_draft_has_no_error() -> None:
-    draft = ParsedDraft("x", [2, 4], [Quote("worth the money", 2), Quote("没用")])
+    draft = ParsedDraft(RATIONALE, [2, 4], [Quote("worth the money", 2), Quote("没用")])
     assert grounding_error(draft, TURNS) is None
 
 
 def test_every_grounding_failure_is_reported() -> None:
     draft = ParsedDraft(
-        "x",
+        RATIONALE,
         [2, 999],
         [Quote("worth the money", 3), Quote("never said", None), Quote("hi", 999)],
     )
@@ -108,7 +111,7 @@ def test_every_grounding_failure_is_reported() -> None:
 
 
 def test_a_draft_citing_nothing_is_ungrounded() -> None:
-    assert grounding_error(ParsedDraft("x", [], []), TURNS) == "cites no turn"
+    assert grounding_error(ParsedDraft(RATIONALE, [], []), TURNS) == "cites no turn"
 
 
 def test_character_ngrams_rank_chinese_and_english() -> None:

@@ -48,7 +48,7 @@ def test_prompt_holds_transcript_item_rating_and_rules(demo_engine) -> None:  # 
 
 def test_template_version_and_hash_are_stable_and_sensitive(tmp_path: Path) -> None:
     first, second = load_template(), load_template()
-    assert first.version == "2.0.0" and first.hash == second.hash and len(first.hash) == 64
+    assert first.version == "2.1.0" and first.hash == second.hash and len(first.hash) == 64
     changed = tmp_path / "draft.j2"
     changed.write_text(DEFAULT_TEMPLATE.read_text(encoding="utf-8") + "\nBe brief.\n")
     assert load_template(changed).hash != first.hash
