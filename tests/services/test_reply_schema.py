@@ -346,3 +346,24 @@ def _session_turns(engine, session_id: str):  # type: ignore[no-untyped-def]
 
     with session_scope(engine) as session:
         return _contexts(session, [session_id])[0]
+
+
+@pytest.mark.parametrize(("language", "letter", "scale"), [("en", "w", 1.0), ("zh", "来", 1.4)])
+def test_the_longest_reply_the_schema_allows_fits_the_token_limit(
+    language: str, letter: str, scale: float
+) -> None:
+    """The bounds stop a runaway before ``--max-tokens``: the longest usable English reply
+    fits the default 600 tokens; the longest Chinese one, counted as a small English-centric
+    tokenizer counts Chinese (1.4 tokens a character), fits the one retry's 1,200."""
+    from annotate.drafting.prompt import estimate_tokens
+
+    bounds = BOUNDS[language]
+    longest = {
+        "rationale": letter * bounds.rationale_max,
+        "evidence": list(range(90, 90 + EVIDENCE_MAX)),
+        "quotes": [{"turn": 99, "text": letter * bounds.quote_max}] * QUOTES_MAX,
+    }
+    assert problems(draft_model(1, 99, language), longest) == []
+    tokens = estimate_tokens(json.dumps(longest, ensure_ascii=False)) * scale
+    limit = DraftSettings().max_tokens * (1 if language == "en" else 2)
+    assert tokens <= limit, (tokens, limit)
