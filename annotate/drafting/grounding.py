@@ -61,8 +61,10 @@ def read_json_object(
 ) -> dict[str, Any]:
     """The JSON object in a reply, read leniently: control characters inside strings (what
     llama-cpp-python's grammar lets through), a fenced block, text before or after the
-    object. The first object ``wanted`` accepts, else the first object, else
-    ``ReplyFormatError`` quoting the reply with its characters escaped."""
+    object. The first object ``wanted`` accepts, else the reply or fenced block that is an
+    object (an object found inside broken JSON, such as a quote of a cut reply, is not
+    taken for the reply), else ``ReplyFormatError`` quoting the reply with its characters
+    escaped."""
     decoder = json.JSONDecoder(strict=False)
     found: list[dict[str, Any]] = []
     failure: str | None = None
@@ -86,8 +88,9 @@ def read_json_object(
         if start < 0:
             break
         try:
-            if keep(decoder.raw_decode(content, start)[0]):
-                return found[-1]
+            data = decoder.raw_decode(content, start)[0]
+            if isinstance(data, dict) and wanted(data):
+                return data
         except json.JSONDecodeError as error:
             failure = failure or _where(error)
         except RecursionError:

@@ -367,3 +367,9 @@ def test_the_longest_reply_the_schema_allows_fits_the_token_limit(
     tokens = estimate_tokens(json.dumps(longest, ensure_ascii=False)) * scale
     limit = DraftSettings().max_tokens * (1 if language == "en" else 2)
     assert tokens <= limit, (tokens, limit)
+
+
+def test_an_object_inside_broken_json_is_not_taken_for_the_reply() -> None:
+    cut = '{"rationale": "The client says it helps.", "evidence": [1], "quotes": [{"turn": 1, "text": "it helps"}, {"tu'  # noqa: E501
+    with pytest.raises(ReplyFormatError, match="not the requested JSON object"):
+        parse_reply(cut)
