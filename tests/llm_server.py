@@ -86,6 +86,13 @@ class FakeLLM:
     report_cache: bool = False  # usage.prompt_tokens_details.cached_tokens and timings
     serial: bool = False  # one request at a time (llama-cpp-python's server)
     tokenize: bool = False  # offer llama.cpp's POST /tokenize (counts as it counts prompts)
+    # Issue 24: how each server reports its prefix cache (off: as report_cache says), a
+    # context that prompt + max_tokens must fit (vLLM's 400), and what was generated.
+    cache_report: str | None = None  # one of USAGE_STYLES
+    context_total: int | None = None  # prompt + max_tokens above it: vLLM's 400
+    generated: Counter[str] = field(default_factory=Counter)  # prompt/completion/cached tokens
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # every chat request, in order
+    refused_formats: Counter[str] = field(default_factory=Counter)  # format -> refusals
     prompts: list[str] = field(default_factory=list)
     # The files and batches endpoints of the Batch API (what ``draft --batch-api`` uses).
     batch_delay: float = 0.0  # seconds a batch stays in_progress before it is run
@@ -188,9 +195,27 @@ class FakeLLM:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            return await self._complete(headers, json.loads(body))
+            request = json.loads(body)
+            self.bodies.append(request)
+            answer = await self._complete(headers, request)
+            self._tally(request, *answer)
+            return answer
         finally:
             self.in_flight -= 1
+
+    def _tally(self, request: dict[str, Any], status: int, _: dict[str, str], payload: Any) -> None:
+        """Count what this server generated (the figures a draft run must add up to) and
+        the format refusals it answered."""
+        if status == 200 and isinstance(payload, dict):
+            usage = payload.get("usage") or {}
+            for name in ("prompt_tokens", "completion_tokens"):
+                if isinstance(usage.get(name), int):
+                    self.generated[name] += usage[name]
+            self.generated["cached_tokens"] += payload.pop("_cached", 0)
+            self.generated["answers"] += 1
+        elif isinstance(payload, dict) and "response_format" in json.dumps(payload):
+            kind = (request.get("response_format") or {}).get("type", "text")
+            self.refused_formats[kind] += 1
 
     async def _complete(
         self, headers: dict[str, str], request: dict[str, Any]
@@ -231,6 +256,16 @@ class FakeLLM:
             return 400, {}, {"object": "error", "message": message, "type": "BadRequestError",
                              "code": 400}  # fmt: skip
         prompt_tokens = len(prompt) // 4
+        asked = int(request.get("max_tokens") or 0)
+        if self.context_total is not None and prompt_tokens + asked > self.context_total:
+            message = (  # vLLM's wording
+                f"This model's maximum context length is {self.context_total} tokens. However, "
+                f"you requested {prompt_tokens + asked} tokens ({prompt_tokens} in the messages, "
+                f"{asked} in the completion). Please reduce the length of the messages or "
+                "completion."
+            )
+            return 400, {}, {"object": "error", "message": message, "type": "BadRequestError",
+                             "code": 400}  # fmt: skip
         if self.context_window is not None and prompt_tokens > self.context_window:
             message = (
                 f"the request exceeds the available context size ({prompt_tokens} tokens, "
@@ -291,6 +326,9 @@ class FakeLLM:
         if self.cut_below is not None and limit is not None and limit < self.cut_below:
             content = content[: max(1, len(content) // 2)]  # stopped mid-JSON
             finish_reason = "length"
+        greedy = float(request.get("temperature") or 0) < RUNAWAY_BELOW_TEMPERATURE
+        if fault == "runaway-always" or (fault == "runaway" and greedy):
+            content, finish_reason = _runaway(prompt, int(limit or 600)), "length"
         self.answered[key] += 1
         said: dict[str, Any] = {"role": "assistant", "content": content}
         if fault == "refusal" or where == "refusal":
@@ -322,6 +360,9 @@ class FakeLLM:
                                   "prompt_ms": 1.5, "predicted_n": len(content) // 4}  # fmt: skip
         if where == "timings":
             payload["timings"] = {"prompt_ms": 1.5, "note": f"key {echoed}", echoed: 1}
+        if self.cache_report is not None:
+            _report_usage(payload, self.cache_report, cached, prompt_tokens)
+        payload["_cached"] = cached  # what a prefix cache reused (taken off before sending)
         return 200, {} if where == "id" else {"x-request-id": request_id}, payload
 
     async def _batch_api(
@@ -367,6 +408,8 @@ class FakeLLM:
         for line in lines:
             entry = json.loads(line)
             status, _, payload = await self._complete({}, entry["body"])
+            if isinstance(payload, dict):
+                payload.pop("_cached", None)  # counted online only
             out.append(json.dumps({"id": f"resp-{entry['custom_id']}",
                                    "custom_id": entry["custom_id"],
                                    "response": {"status_code": status, "body": payload},
@@ -384,7 +427,41 @@ class FakeLLM:
             "answered": dict(self.answered),
             "total": sum(self.requests.values()),
             "max_in_flight": self.max_in_flight,
+            "generated": dict(self.generated),
+            "refused_formats": dict(self.refused_formats),
         }
+
+
+RUNAWAY_BELOW_TEMPERATURE = 0.3  # "runaway": greedy decoding repeats; a nudged retry does not
+USAGE_STYLES = ("vllm", "llama-cpp", "llama-cpp-python")
+
+
+def _runaway(prompt: str, max_tokens: int) -> str:
+    """A small model's runaway reply: a quote repeated until max_tokens (4 characters a
+    token here), cut mid-string."""
+    turns = [m["text"].strip() for m in TURN_RE.finditer(prompt)] or ["I feel"]
+    piece = " ".join(turns[0].split()[:3]) + " "
+    head = '{"rationale": "The client says '
+    return (head + piece * (max_tokens * 4 // len(piece) + 1))[: max_tokens * 4]
+
+
+def _report_usage(payload: dict[str, Any], style: str, cached: int, prompt_tokens: int) -> None:
+    """Usage as each server reports it: vLLM (and OpenAI) in prompt_tokens_details,
+    llama.cpp's server in ``timings`` (cache_n), llama-cpp-python's (0.3.x) server not at
+    all: its usage holds prompt, completion and total tokens only, though it reuses its
+    cache (``Llama.generate: N prefix-match hit`` on its stderr)."""
+    usage = payload["usage"]
+    if style == "vllm":
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    elif style == "llama-cpp":
+        payload["timings"] = {"cache_n": cached, "prompt_n": prompt_tokens - cached,
+                              "prompt_ms": 1.5, "predicted_n": usage["completion_tokens"],
+                              "predicted_ms": 2.5}  # fmt: skip
+    elif style == "llama-cpp-python":
+        payload["usage"] = {key: usage[key] for key in
+                            ("prompt_tokens", "completion_tokens", "total_tokens")}  # fmt: skip
+    else:
+        raise ValueError(f"cache_report must be one of {USAGE_STYLES}")
 
 
 def _echoed(secret: str, encoding: str) -> str:

@@ -178,7 +178,7 @@ def draft(
                 "options and --concurrency, not --dry-run, batches, --dimension, --limit or "
                 "--include-accepted"
             )
-        _markers(settings, session or None, scheme, concurrency, as_json)
+        _markers(_remembering(settings, engine()), session or None, scheme, concurrency, as_json)
         return
     selection = WorkSelection(
         sessions=session or None,
@@ -188,8 +188,8 @@ def draft(
         retry_ungrounded=retry_ungrounded,
         include_accepted=include_accepted,
     )
-    chosen = make_provider(settings)
     store = engine()
+    chosen = make_provider(_remembering(settings, store))
     if dry_run:
         from annotate.drafting.estimate import estimate
 
@@ -221,6 +221,14 @@ def draft(
         typer.echo(summary_line(summary, chosen.base_url_host))
 
 
+def _remembering(settings, store):  # type: ignore[no-untyped-def]
+    """The settings with the store's memory of each endpoint's negotiated format."""
+    from annotate.drafting.endpoint_formats import FormatMemory
+
+    settings.formats = FormatMemory(store)
+    return settings
+
+
 def _markers(settings, sessions, scheme, concurrency, as_json):  # type: ignore[no-untyped-def]
     """``draft --markers``: proposals from the model, or the offline hinter."""
     from annotate.drafting.markers import OFFLINE_MODEL, run_markers
@@ -239,8 +247,8 @@ def _markers(settings, sessions, scheme, concurrency, as_json):  # type: ignore[
             bar.markers(run)
 
         run = run_markers(
-            engine(), None if offline else settings, sessions=sessions, scheme_id=scheme,
-            concurrency=concurrency, on_progress=progress,
+            settings.formats.engine, None if offline else settings, sessions=sessions,
+            scheme_id=scheme, concurrency=concurrency, on_progress=progress,
         )  # fmt: skip
     if as_json:
         from dataclasses import asdict
@@ -265,7 +273,9 @@ def _batch(store, provider, selection, use_api, batch_file, ingest, poll_seconds
     if batch_file is not None:
         count = batch_api.write_batch_file(store, provider, selection, batch_file)
         left_out = accepted_note(_accepted(store, provider, selection))
-        typer.echo(f"wrote {count} request(s) to {batch_file}{left_out}; nothing was sent")
+        asked = provider.params["response_format"]
+        typer.echo(f"wrote {count} request(s) to {batch_file} (response format {asked})"
+                   f"{left_out}; nothing was sent")  # fmt: skip
         return
     if ingest is not None:
         ingested = batch_api.ingest_file(store, provider, ingest)
@@ -341,9 +351,16 @@ def summary_line(summary: BatchSummary, host: str | None) -> str:
         f"(prompt {summary.prompt_version}): {figures.ok} ok, {figures.ungrounded} ungrounded, "
         f"{figures.failed} failed; {summary.skipped} already drafted"
         f"{accepted_note(summary.accepted)}; tokens {figures.tokens_in} in "
-        f"({figures.tokens_cached} from the server's cache) / "
+        f"({cached_note(figures.tokens_cached)}) / "
         f"{figures.tokens_out} out; {summary.seconds:.1f} s"
     )
+
+
+def cached_note(cached: int | None) -> str:
+    """What the server said it reused from its prefix cache; unknown when it said nothing."""
+    if cached is None:
+        return "cached: unknown, the server did not report it"
+    return f"{cached} from the server's cache"
 
 
 class _ProgressBar:
@@ -411,7 +428,11 @@ class _ProgressBar:
             outcome=(
                 f"{figures.failed} failed · {figures.ungrounded} ungrounded · "
                 f"{figures.tokens_in:,}/{figures.tokens_out:,} tok in/out · "
-                f"{figures.tokens_cached:,} cached"
+                + (
+                    f"{figures.tokens_cached:,} cached"
+                    if figures.tokens_cached is not None
+                    else "cached unknown"
+                )  # fmt: skip
             ),
         )
 

@@ -63,7 +63,9 @@ class BatchProgress:
     failed: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    tokens_cached: int = 0  # of tokens_in, served from the server's prefix cache
+    # Of tokens_in, what the servers said they served from their prefix cache; None while
+    # no reply reported it (llama-cpp-python's server never does): unknown, not 0.
+    tokens_cached: int | None = None
 
     def count(self, draft: dict[str, Any]) -> None:
         self.done += 1
@@ -75,7 +77,8 @@ class BatchProgress:
             self.failed += 1
         self.tokens_in += draft["tokens_in"] or 0
         self.tokens_out += draft["tokens_out"] or 0
-        self.tokens_cached += draft["cached_tokens"] or 0
+        if draft["cached_tokens"] is not None:
+            self.tokens_cached = (self.tokens_cached or 0) + draft["cached_tokens"]
 
 
 @dataclass

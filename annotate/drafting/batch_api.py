@@ -16,9 +16,12 @@ A line already ingested for its item is skipped, so ingesting a file twice chang
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
+import re
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -62,8 +65,14 @@ FINISHED = ("completed", "failed", "expired", "cancelled")
 POLL_SECONDS = 10.0
 
 
-def _custom_id(context: ItemContext) -> str:
-    return f"{context.session_id}/{context.item_id}"
+FILE_BATCH_PREFIX = "file-"  # draft_batches.batch_id of a --batch-file (no server batch)
+FILE_TAG = re.compile(r"#(?P<tag>[0-9a-f]{16})$")  # a --batch-file line's custom_id ends so
+
+
+def _custom_id(context: ItemContext, tag: str | None = None) -> str:
+    """``session/item``; a ``--batch-file`` line adds ``#tag``, its batch's id, so that
+    ingest finds the parameters the file was written with."""
+    return f"{context.session_id}/{context.item_id}" + (f"#{tag}" if tag else "")
 
 
 def _contexts(
@@ -74,28 +83,50 @@ def _contexts(
         return load_contexts(session, pairs)
 
 
-def batch_lines(provider: OpenAIProvider, contexts: list[ItemContext]) -> list[str]:
-    """One Batch API request line per item, built as the online request is."""
+def batch_lines(
+    provider: OpenAIProvider, contexts: list[ItemContext], tag: str | None = None
+) -> list[str]:
+    """One Batch API request line per item, built as the online request is: the format
+    forced or remembered for the endpoint, the same transcript budget."""
+    provider.remembered_format()
+
+    async def bodies() -> list[dict[str, Any]]:
+        return [await provider.batch_body(context) for context in contexts]
+
     return [
         json.dumps(
             {
-                "custom_id": _custom_id(context),
+                "custom_id": _custom_id(context, tag),
                 "method": "POST",
                 "url": ENDPOINT,
-                "body": provider.batch_body(context),
+                "body": body,
             },
             ensure_ascii=False,
         )  # fmt: skip
-        for context in contexts
+        for context, body in zip(contexts, asyncio.run(bodies()), strict=True)
     ]
 
 
 def write_batch_file(
     engine: Engine, provider: OpenAIProvider, selection: WorkSelection, path: Path
 ) -> int:
-    """Write the batch's requests as JSONL (for an offline runner); returns how many."""
-    lines = batch_lines(provider, _contexts(engine, provider, selection))
+    """Write the batch's requests as JSONL (for an offline runner); returns how many.
+
+    The batch is recorded in ``draft_batches`` (batch id ``file-TAG``, status ``written``)
+    with the parameters its requests carry, and every line's ``custom_id`` ends with
+    ``#TAG``: ingest drafts with those parameters, not its own command line's.
+    """
+    contexts = _contexts(engine, provider, selection)
+    tag = secrets.token_hex(8)
+    lines = batch_lines(provider, contexts, tag)
     write_private(path, "".join(line + "\n" for line in lines).encode("utf-8"))  # transcripts
+    with session_scope(engine) as session:
+        session.add(DraftBatch(
+            batch_id=FILE_BATCH_PREFIX + tag, input_file_id=path.name[:MAX_ID_LENGTH],
+            items=len(lines), model=provider.model, base_url_host=provider.base_url_host,
+            prompt_version=provider.prompt_version, prompt_hash=provider.prompt_hash,
+            params=dict(provider.params), status="written",
+        ))  # fmt: skip
     return len(lines)
 
 
@@ -119,6 +150,7 @@ def _open_batch(engine: Engine, provider: OpenAIProvider) -> DraftBatch | None:
                     DraftBatch.prompt_hash == provider.prompt_hash,  # type: ignore[arg-type]
                     DraftBatch.base_url_host == provider.base_url_host,  # type: ignore[arg-type]
                     DraftBatch.ingested_at.is_(None),  # type: ignore[union-attr]
+                    col(DraftBatch.batch_id).not_like(FILE_BATCH_PREFIX + "%"),
                 )
                 .order_by(DraftBatch.id.desc())  # type: ignore[union-attr]
             )
@@ -178,7 +210,8 @@ def submit_or_resume(
     if batch.output_file_id:
         output = client.files.content(batch.output_file_id).content
         source = f"the output of batch {show(scrub_secret(pending.batch_id))}"
-        progress = ingest_lines(engine, provider, io.BytesIO(output), source).progress
+        recorded = _Recorded.of(pending)
+        progress = ingest_lines(engine, provider, io.BytesIO(output), source, recorded).progress
     output_id = scrub_secret(batch.output_file_id, MAX_ID_LENGTH)
     done = {"ingested_at": utcnow(), "output_file_id": output_id}
     with session_scope(engine) as session:
@@ -246,7 +279,7 @@ class BatchLine(msgspec.Struct):
     """One line of a batch output file, as the Batch API and vLLM's run_batch write it
     (fields not named here are ignored; those named must have these types and sizes)."""
 
-    custom_id: Annotated[str, Meta(min_length=3, max_length=2 * MAX_ID_LENGTH + 1)]
+    custom_id: Annotated[str, Meta(min_length=3, max_length=2 * MAX_ID_LENGTH + 18)]
     id: ShortText | None = None
     response: _Response | None = None
     error: _ErrorDetail | None = None
@@ -262,6 +295,23 @@ class BatchResult:
     digest: str  # of the line's bytes: the same line ingested again is recognised
     reply: Reply | None
     failure: str | None
+    batch_tag: str | None = None  # the --batch-file it answers (its custom_id's #tag)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What a batch was written with (its ``draft_batches`` row): its drafts carry these."""
+
+    model: str
+    base_url_host: str | None
+    prompt_version: str
+    prompt_hash: str
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, batch: DraftBatch) -> _Recorded:
+        return cls(batch.model, batch.base_url_host, batch.prompt_version, batch.prompt_hash,
+                   dict(batch.params or {}))  # fmt: skip
 
 
 @dataclass
@@ -326,7 +376,9 @@ def _read_line(number: int, raw: bytes) -> tuple[BatchResult | None, str | None]
         what, _, where = str(error).replace("`", "").partition(" - at $.")
         what = what[:1].lower() + what[1:]
         return None, f"{where}: {what}" if where else f"not a batch result: {what}"
-    session_id, _, item_id = line.custom_id.rpartition("/")
+    tagged = FILE_TAG.search(line.custom_id)
+    tag = tagged["tag"] if tagged else None
+    session_id, _, item_id = line.custom_id.removesuffix(f"#{tag}" if tag else "").rpartition("/")
     if not session_id or not item_id:
         return None, "custom_id is not 'session/item'"
     digest = hashlib.sha256(raw.strip().removeprefix(b"\xef\xbb\xbf")).hexdigest()[:32]
@@ -338,19 +390,19 @@ def _read_line(number: int, raw: bytes) -> tuple[BatchResult | None, str | None]
         shown = json.dumps(msgspec.to_builtins(detail) if detail else "no reply",
                            ensure_ascii=False)  # fmt: skip
         failure = f"batch request failed: {scrub_secret(shown, 500)}"
-        return BatchResult(number, session_id, item_id, digest, None, failure), None
+        return BatchResult(number, session_id, item_id, digest, None, failure, tag), None
     if response is None:
         return None, "neither a response nor an error"
     if body is None:
         return None, "the response has no body"
     refusal = _refusal(body)
     if refusal is not None:
-        return BatchResult(number, session_id, item_id, digest, None, refusal), None
+        return BatchResult(number, session_id, item_id, digest, None, refusal, tag), None
     reply = _reply(body)
     unfit = _unfit(reply)
     if unfit is not None:
         return None, unfit
-    return BatchResult(number, session_id, item_id, digest, reply, None), None
+    return BatchResult(number, session_id, item_id, digest, reply, None, tag), None
 
 
 def _reply(body: _Body) -> Reply:
@@ -392,14 +444,24 @@ def _unfit(reply: Reply) -> str | None:
 
 
 def ingest_lines(
-    engine: Engine, provider: OpenAIProvider, handle: IO[bytes], source: str
+    engine: Engine,
+    provider: OpenAIProvider,
+    handle: IO[bytes],
+    source: str,
+    recorded: _Recorded | None = None,
 ) -> Ingested:
     """Turn batch output lines into drafts (grounded and recorded as online drafts are),
     all in one transaction after every line is checked; a line already ingested (the same
-    bytes for the same item) is skipped, so ingesting a file again changes nothing."""
+    bytes for the same item) is skipped, so ingesting a file again changes nothing.
+
+    Drafts carry the model, prompt and parameters the batch was written with: those of
+    ``recorded`` (a ``--batch-api`` batch), of the ``--batch-file`` a line's custom_id
+    names, else (a file written before batches were recorded) the provider's.
+    """
     results = read_batch_output(handle, source)
     with session_scope(engine) as session:
         _check_items(session, results, source)
+        files = _file_batches(session, results, source)
         done = _ingested(session, results)
         fresh = [r for r in results if (r.session_id, r.item_id, r.digest) not in done]
         fresh = [r for r in fresh if r.reply is None or r.reply.request_id is None
@@ -408,19 +470,49 @@ def ingest_lines(
     progress = BatchProgress(total=len(contexts))
     rows = []
     for result, context in zip(fresh, contexts, strict=True):
-        params = {**provider.params, "batch": True, "batch_line": result.digest}
+        batch = files[result.batch_tag] if result.batch_tag else recorded
+        params = {**(batch.params if batch else provider.params), "batch": True,
+                  "batch_line": result.digest}  # fmt: skip
         if result.reply is None:
             failure = ProviderError(result.failure or "no reply")
             values = draft_values(provider, context, None, failure)
         else:
             values = draft_values(provider, context, replace(result.reply, params=params))
         values = _scrubbed({**values, "params": params})
+        if batch is not None:
+            values.update(model=batch.model, base_url_host=batch.base_url_host,
+                          prompt_version=batch.prompt_version,
+                          prompt_hash=batch.prompt_hash)  # fmt: skip
         progress.count(values)
         rows.append(values)
     if rows:
+        tags = sorted({FILE_BATCH_PREFIX + r.batch_tag for r in fresh if r.batch_tag})
         with engine.begin() as connection:
             connection.execute(insert(Draft.__table__), rows)  # type: ignore[attr-defined]
+            if tags:
+                connection.execute(update(DraftBatch).where(col(DraftBatch.batch_id).in_(tags))
+                                   .values(status="ingested", ingested_at=utcnow()))  # fmt: skip
     return Ingested(progress, len(results) - len(fresh))
+
+
+def _file_batches(session: Any, results: list[BatchResult], source: str) -> dict[str, _Recorded]:
+    """The recorded ``--batch-file`` batches the lines name, by tag; a tag this database
+    never wrote is refused (one line naming the first, nothing written)."""
+    tags = sorted({r.batch_tag for r in results if r.batch_tag})
+    if not tags:
+        return {}
+    names = [FILE_BATCH_PREFIX + tag for tag in tags]
+    rows = session.execute(select(DraftBatch).where(col(DraftBatch.batch_id).in_(names))).scalars()
+    found = {row.batch_id.removeprefix(FILE_BATCH_PREFIX): _Recorded.of(row) for row in rows}
+    problems = [
+        f"{source}:{r.line}: custom_id names batch file {r.batch_tag}, which this database "
+        "did not write (write the requests with draft --batch-file here)"
+        for r in results
+        if r.batch_tag and r.batch_tag not in found
+    ]
+    if problems:
+        raise _refused([_one_line(p) for p in problems[:MAX_PROBLEMS]])
+    return found
 
 
 def _check_items(session: Any, results: list[BatchResult], source: str) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ from annotate.drafting.base import (
     token_count,
 )
 from annotate.drafting.context import ItemContext
+from annotate.drafting.endpoint_formats import FormatMemory
 from annotate.drafting.prompt import DEFAULT_CONTEXT_BUDGET, PromptTemplate, default_template
 from annotate.drafting.schema import draft_schema
 from annotate.errors import ConfigError
@@ -36,6 +38,10 @@ OPENAI_HOST = "api.openai.com"
 RESPONSE_FORMATS = ("json_schema", "json_object_schema", "json_object", "text")
 PROVIDERS = ("openai", "offline")
 MAX_TOKENS_CAP = 4096  # a reply cut at --max-tokens is asked once more with up to this
+# The retry after a cut changes what caused it: more room, another seed, and at least this
+# temperature (at 0 a new seed changes nothing: greedy decoding repeats the same opening).
+CUT_RETRY_TEMPERATURE = 0.3
+CUT_RETRY_SEED_STEP = 1
 ERROR_LIMIT = 1000  # characters of an error message kept on a failed draft
 
 
@@ -54,6 +60,9 @@ class DraftSettings:
     context_budget: int = DEFAULT_CONTEXT_BUDGET  # estimated tokens for the transcript
     response_format: str | None = None  # force one of RESPONSE_FORMATS
     context_window: int | None = None  # the server's context: the transcript budget follows
+    # Where the negotiated response format is remembered per endpoint and model (None:
+    # negotiated afresh by every provider, as tests that build one by hand may want).
+    formats: FormatMemory | None = None
 
 
 def _host(url: str) -> str:
@@ -84,7 +93,14 @@ class OpenAIProvider:
         # A format is asked without the client's retries until the server has answered one:
         # a refusal of it (400, 422, or llama-cpp-python's 500) is then asked once, not five
         # times, and the batch steps down and keeps the working format.
-        self._format_confirmed = self._forced
+        self._format_confirmed = self._forced  # the server answered it (this run)
+        # Known: confirmed, forced or remembered from an earlier run; until then one request
+        # at a time probes (the others wait) so a refusal is asked once, not once per slot.
+        self._format_known = self._forced
+        self._probe_lock: asyncio.Lock | None = None
+        self._prober: asyncio.Task[Any] | None = None  # the request probing, if any
+        self._remembered: str | None = None  # the format the store holds for this endpoint
+        self._server_window: int | None = None  # n_ctx a context-size error told
         self._client: Any = None
         self._counter: Any = None
         self._scale: dict[str, float] = {}  # language -> real tokens per estimated token
@@ -123,7 +139,41 @@ class OpenAIProvider:
             timeout=self.settings.timeout,
             max_retries=self.settings.max_retries,
         )
+        self._probe_lock = asyncio.Lock()
+        await self._recall_format()
         return self
+
+    async def _recall_format(self) -> None:
+        """Start with the format this endpoint and model last answered (not when forced)."""
+        memory = self.settings.formats
+        if self._forced or memory is None or self.base_url_host is None:
+            return
+        stored = await memory.arecall(self.base_url_host, self.model)
+        if stored in RESPONSE_FORMATS:
+            self._remembered = stored
+            self._format_index = max(self._format_index, RESPONSE_FORMATS.index(stored))
+            self._format_known = True
+
+    def remembered_format(self) -> str | None:
+        """The format the store holds for this endpoint and model (sync: the batch file)."""
+        memory = self.settings.formats
+        if self._forced or memory is None or self.base_url_host is None:
+            return None
+        stored = memory.recall(self.base_url_host, self.model)
+        if stored in RESPONSE_FORMATS:
+            self._remembered = stored
+            self._format_index = max(self._format_index, RESPONSE_FORMATS.index(stored))
+        return self._remembered
+
+    async def _confirm(self, response_format: str) -> None:
+        """The server answered ``response_format``: keep it, and remember it when new."""
+        self._format_confirmed = self._format_known = True
+        memory = self.settings.formats
+        if self._forced or memory is None or self.base_url_host is None:
+            return
+        if self._remembered != response_format:
+            self._remembered = response_format
+            await memory.aremember(self.base_url_host, self.model, response_format)
 
     def sync_client(self) -> Any:
         """A synchronous client with the same endpoint, key and retries (the batch path)."""
@@ -158,12 +208,12 @@ class OpenAIProvider:
             request["response_format"] = field
         return request
 
-    def batch_body(self, context: ItemContext) -> dict[str, Any]:
-        """The request body the batch interface sends for CONTEXT (the first format, no
-        negotiation: a batch cannot step down mid-way)."""
-        settings = self.settings
-        return self._request(context, RESPONSE_FORMATS[self._format_index], settings.max_tokens,
-                             settings.context_budget)  # fmt: skip
+    async def batch_body(self, context: ItemContext) -> dict[str, Any]:
+        """The request body the batch interface sends for CONTEXT: the format forced or
+        remembered for this endpoint (a batch cannot step down mid-way) and the transcript
+        budget online drafting would use (``--context-window`` included)."""
+        return self._request(context, RESPONSE_FORMATS[self._format_index],
+                             self.settings.max_tokens, await self._budget(context))  # fmt: skip
 
     async def _complete(self, request: dict[str, Any], retries: int) -> Any:
         client = self._client.with_options(max_retries=retries)
@@ -190,27 +240,62 @@ class OpenAIProvider:
         return max(0, int(room / self._scale[context.language]))
 
     async def draft(self, context: ItemContext) -> Reply:
-        import openai
-
         if self._client is None:
             raise RuntimeError("use the provider as 'async with provider:'")
         started = time.perf_counter()
+        await self._probe_turn()
+        try:
+            return await self._draft(context, started)
+        finally:
+            self._end_probe()
+
+    async def _probe_turn(self) -> None:
+        """Wait while another request probes the format; then probe, unless it is known."""
+        if self._format_known or self._probe_lock is None:
+            return
+        await self._probe_lock.acquire()
+        if self._format_known:
+            self._probe_lock.release()
+        else:
+            self._prober = asyncio.current_task()
+
+    def _end_probe(self) -> None:
+        """This request's probe is over: the next waiting request goes on."""
+        if self._prober is not None and self._prober is asyncio.current_task():
+            self._prober = None
+            if self._probe_lock is not None:
+                self._probe_lock.release()
+
+    async def _draft(self, context: ItemContext, started: float) -> Reply:
+        import openai
+
         max_tokens = self.settings.max_tokens
+        temperature, seed = self.settings.temperature, self.settings.seed
         budget = await self._budget(context)
-        shrunk = raised = retrying = False
+        shrunk = retrying = False
         retries = self.settings.max_retries
+        spent = _Spent()
+        kept: tuple[Any, Any, str, int] | None = None  # a cut reply, while its retry runs
         while True:
             response_format = RESPONSE_FORMATS[self._format_index]
             request = self._request(context, response_format, max_tokens, budget)
+            request["temperature"] = temperature
+            if seed is not None:
+                request["seed"] = seed
             unconfirmed = not self._format_confirmed and not retrying
             try:
                 completion = await self._complete(request, 0 if unconfirmed else retries)
             except openai.APIStatusError as error:
+                spent.refused(request, response_format, error.status_code)
                 if not self._forced and response_format != "text" and _refuses_format(error):
                     # The server lacks this structured-output mode: step down (once per batch).
                     if RESPONSE_FORMATS[self._format_index] == response_format:
                         self._format_index += 1
                     continue
+                if _context_overflow(error):
+                    self._server_window = _told_window(error) or self._server_window
+                if kept is not None:
+                    break  # the retry after a cut did not fit or failed: the cut reply stays
                 if not shrunk and _context_overflow(error):
                     shrunk, budget = True, max(200, budget // 2)  # one more try, shorter
                     continue
@@ -221,45 +306,72 @@ class OpenAIProvider:
                     continue
                 raise self._error(error, started) from None
             except openai.APIConnectionError as error:  # timeouts too
+                if kept is not None:
+                    break
                 if unconfirmed and retries > 0:
                     retries -= 1
                     retrying = True
                     continue
                 raise self._error(error, started) from None
             except openai.OpenAIError as error:
+                if kept is not None:
+                    break
                 raise self._error(error, started) from None
             except ValueError as error:  # a 200 whose body is not JSON (the client's json error)
+                if kept is not None:
+                    break
                 raise self._not_completion(getattr(error, "doc", ""), started) from None
             if isinstance(completion, str | bytes):  # a 200 body that is not JSON at all
+                if kept is not None:
+                    break
                 raise self._not_completion(completion, started)
-            self._format_confirmed = True
+            await self._confirm(response_format)
+            self._end_probe()  # the others go on with the confirmed format
             try:
                 choice = completion.choices[0] if completion.choices else None
                 cut = choice is not None and choice.finish_reason == "length"
+                spent.answered(request, response_format, completion, choice)
             except (AttributeError, TypeError, IndexError, KeyError):
                 raise self._not_completion(str(completion), started) from None
-            if cut and not raised and max_tokens < MAX_TOKENS_CAP:
-                raised, max_tokens = True, min(MAX_TOKENS_CAP, max_tokens * 2)
-                continue  # cut at the limit: once more with room
+            if cut and kept is None:
+                room = self._room_after_cut(completion, max_tokens)
+                if room is not None:  # once more, changing what caused the cut
+                    kept = (completion, choice, response_format, max_tokens)
+                    max_tokens = room
+                    temperature = max(temperature, CUT_RETRY_TEMPERATURE)
+                    seed = (seed if seed is not None else 0) + CUT_RETRY_SEED_STEP
+                    continue
+            kept = None
             break
+        if kept is not None:
+            completion, choice, response_format, max_tokens = kept
+            temperature, seed = self.settings.temperature, self.settings.seed
         try:
-            return self._reply(completion, choice, started, response_format, max_tokens, budget)
+            return self._reply(completion, choice, started, response_format, max_tokens, budget,
+                               spent, temperature, seed)  # fmt: skip
         except (AttributeError, TypeError, IndexError, KeyError):  # JSON of some other shape
             raise self._not_completion(str(completion), started) from None
 
+    def _room_after_cut(self, completion: Any, max_tokens: int) -> int | None:
+        """``max_tokens`` for the retry after a cut (twice as many, at most MAX_TOKENS_CAP
+        and what the context leaves after the prompt), or None when there is no more room:
+        the prompt alone fills the context, or the cap is reached."""
+        room = min(MAX_TOKENS_CAP, max_tokens * 2)
+        window = self.settings.context_window or self._server_window
+        usage = getattr(completion, "usage", None)
+        prompt_tokens = token_count(getattr(usage, "prompt_tokens", None))
+        if window is not None and prompt_tokens is not None:
+            room = min(room, window - prompt_tokens)
+        return room if room > max_tokens else None
+
     def _reply(self, completion: Any, choice: Any, started: float, response_format: str,
-               max_tokens: int, budget: int) -> Reply:  # fmt: skip
+               max_tokens: int, budget: int, spent: _Spent, temperature: float,
+               seed: int | None) -> Reply:  # fmt: skip
         latency = (time.perf_counter() - started) * 1000
-        usage = completion.usage
         refusal = getattr(choice.message, "refusal", None) if choice else None
         if refusal and choice is not None and not choice.message.content:
             raise ProviderError(_scrub(f"the model refused: {refusal}"), latency)
-        details = getattr(usage, "prompt_tokens_details", None) if usage else None
-        extra = getattr(completion, "model_extra", None) or {}
-        timings = extra.get("timings") if isinstance(extra.get("timings"), dict) else None
-        cached = getattr(details, "cached_tokens", None) if details else None
-        if cached is None and timings is not None and isinstance(timings.get("cache_n"), int):
-            cached = timings["cache_n"]
+        _, _, _, timings = read_usage(completion)
         content = choice.message.content if choice else None
         if content is not None and not isinstance(content, str):
             raise TypeError("the content is not text")
@@ -267,8 +379,8 @@ class OpenAIProvider:
         finish_reason = finish_reason if isinstance(finish_reason, str) else None
         return Reply(
             content=content,
-            tokens_in=token_count(usage.prompt_tokens if usage else None),
-            tokens_out=token_count(usage.completion_tokens if usage else None),
+            tokens_in=spent.tokens_in,
+            tokens_out=spent.tokens_out,
             latency_ms=latency,
             request_id=scrub_secret(
                 str(getattr(completion, "_request_id", None) or completion.id or ""), 128
@@ -278,10 +390,13 @@ class OpenAIProvider:
                 **self.params,
                 "response_format": response_format,
                 "max_tokens": max_tokens,
+                "temperature": temperature,
+                "seed": seed,
                 "context_budget": budget,
+                "attempts": spent.attempts,
             },  # fmt: skip
             finish_reason=scrub_secret(finish_reason, 32),
-            cached_tokens=token_count(cached),
+            cached_tokens=spent.cached_tokens,
             timings=timings,
         )
 
@@ -308,6 +423,78 @@ class OpenAIProvider:
         else:
             message = f"{type(error).__name__}: {error}"
         return ProviderError(_scrub(message), (time.perf_counter() - started) * 1000)
+
+
+def read_usage(completion: Any) -> tuple[int | None, int | None, int | None, dict | None]:
+    """(prompt, completion, cached tokens, timings) as the server reported them; None
+    where it reported nothing. Cached prompt tokens come from each server's own report:
+    ``usage.prompt_tokens_details.cached_tokens`` (OpenAI, vLLM, recent llama.cpp), else
+    llama.cpp's ``timings.cache_n``. llama-cpp-python's server (0.3.x) reports only the
+    three usage counts: its cache use is unknown (None), never 0."""
+    usage = getattr(completion, "usage", None)
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    extra = getattr(completion, "model_extra", None) or {}
+    timings = extra.get("timings") if isinstance(extra.get("timings"), dict) else None
+    cached = token_count(getattr(details, "cached_tokens", None) if details else None)
+    if cached is None and timings is not None:
+        cached = token_count(timings.get("cache_n"))
+    return (
+        token_count(getattr(usage, "prompt_tokens", None) if usage else None),
+        token_count(getattr(usage, "completion_tokens", None) if usage else None),
+        cached,
+        timings,
+    )
+
+
+def _plus(total: int | None, value: int | None) -> int | None:
+    """A sum of server counts: None only while no attempt reported one."""
+    return total if value is None else (total or 0) + value
+
+
+@dataclass
+class _Spent:
+    """What every attempt of one draft cost, as the server reported it: the totals are
+    the draft's tokens, ``attempts`` the same per request (first attempt and retries)."""
+
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cached_tokens: int | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+    def answered(self, request: dict[str, Any], response_format: str, completion: Any,
+                 choice: Any) -> None:  # fmt: skip
+        tokens_in, tokens_out, cached, _ = read_usage(completion)
+        self.tokens_in = _plus(self.tokens_in, tokens_in)
+        self.tokens_out = _plus(self.tokens_out, tokens_out)
+        self.cached_tokens = _plus(self.cached_tokens, cached)
+        reason = getattr(choice, "finish_reason", None) if choice is not None else None
+        self.attempts.append({**_asked(request, response_format), "tokens_in": tokens_in,
+                              "tokens_out": tokens_out, "cached_tokens": cached,
+                              "finish_reason": scrub_secret(reason, 32)
+                              if isinstance(reason, str) else None})  # fmt: skip
+
+    def refused(self, request: dict[str, Any], response_format: str, status: int) -> None:
+        self.attempts.append({**_asked(request, response_format), "http_status": status})
+
+
+def _asked(request: dict[str, Any], response_format: str) -> dict[str, Any]:
+    return {"response_format": response_format, "max_tokens": request.get("max_tokens"),
+            "temperature": request.get("temperature"), "seed": request.get("seed")}  # fmt: skip
+
+
+def _told_window(error: Exception) -> int | None:
+    """The context size a context-size error names (llama.cpp's ``n_ctx``, vLLM's
+    "maximum context length is N tokens"), else None."""
+    body = getattr(error, "body", None)
+    if isinstance(body, Mapping):
+        inner = body.get("error")
+        inner = inner if isinstance(inner, Mapping) else body
+        told = token_count(inner.get("n_ctx"))
+        if told:
+            return told
+    found = re.search(r"(?:n_ctx\D{0,3}|maximum context length is )(\d{2,9})",
+                      f"{getattr(error, 'message', '')} {body}")  # fmt: skip
+    return int(found.group(1)) if found else None
 
 
 def response_format_field(

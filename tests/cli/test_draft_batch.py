@@ -116,7 +116,10 @@ def test_batch_file_and_ingest_for_an_offline_runner(demo_db: str, tmp_path: Pat
     written = runner.invoke(app, [*base, "--batch-file", str(requests)])
     assert written.exit_code == 0 and "wrote 12 request(s)" in written.output
     lines = [json.loads(line) for line in requests.read_text(encoding="utf-8").splitlines()]
-    assert [line["custom_id"] for line in lines][:2] == ["s13/goal_1", "s13/goal_2"]
+    tag = _scalar(demo_db, "SELECT batch_id FROM draft_batches WHERE status = 'written'")
+    assert str(tag).startswith("file-")
+    ids = [f"s13/goal_1#{str(tag)[5:]}", f"s13/goal_2#{str(tag)[5:]}"]
+    assert [line["custom_id"] for line in lines][:2] == ids
     assert all(line["url"] == "/v1/chat/completions" and line["body"]["messages"] for line in lines)
     assert "来访者" in requests.read_text(encoding="utf-8") or "\\u" not in requests.read_text()
     # What vLLM's run_batch would write back (here: the test server's replies).

@@ -356,7 +356,8 @@ def test_a_nul_in_a_rationale_is_refused_on_both_backends(
     demo_engine: Any, db_url: str, tmp_path: Path
 ) -> None:
     file = tmp_path / "output.jsonl"
-    hostile = _with("response.body.choices.0.message.content", _draft("a\x00b"),
+    nul = "The client says the goals are\x00 shared."  # long enough for the reply schema
+    hostile = _with("response.body.choices.0.message.content", _draft(nul),
                     _line("s02/goal_2"))  # fmt: skip
     file.write_bytes(_dumps(_line("s02/goal_1")) + b"\n" + hostile + b"\n")
     result = _ingest(db_url, file)
@@ -365,7 +366,8 @@ def test_a_nul_in_a_rationale_is_refused_on_both_backends(
                              "contains a NUL character; nothing was ingested\n")  # fmt: skip
     with demo_engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM drafts")).scalar_one() == 0
-    fixed = _with("response.body.choices.0.message.content", _draft("a b"), _line("s02/goal_2"))
+    fixed = _with("response.body.choices.0.message.content", _draft(nul.replace("\x00", "")),
+                  _line("s02/goal_2"))  # fmt: skip
     file.write_bytes(_dumps(_line("s02/goal_1")) + b"\n" + fixed + b"\n")
     accepted = _ingest(db_url, file, "--json")
     assert accepted.exit_code == 0, accepted.output
