@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -155,3 +156,90 @@ def test_batch_file_and_ingest_for_an_offline_runner(demo_db: str, tmp_path: Pat
     refused = runner.invoke(app, [*base, "--ingest", str(broken)])
     assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
     assert f"{broken}:1: neither a response nor an error (and 1 more problem(s))" in refused.stderr
+
+
+def _post(fake: FakeLLM, body: dict) -> dict:
+    """What an offline runner gets for one request line (here: the test server's reply)."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{fake.base_url}/chat/completions",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.both_backends
+def test_a_batch_file_is_written_and_ingested_as_online_drafting_would(
+    demo_engine: Any, db_url: str, tmp_path: Path
+) -> None:
+    fake = FakeLLM(schema_refusal="llama-cpp")  # refuses json_schema, as on every line before
+    with ServerThread(fake):
+        online = ["--db", db_url, "draft", "--base-url", fake.base_url, "--model", "small",
+                  "--include-accepted"]  # fmt: skip
+        probed = runner.invoke(app, [*online, "--session", "s02", "--limit", "1"])
+        assert probed.exit_code == 0, probed.output
+        assert fake.stats()["refused_formats"] == {"json_schema": 1}
+        wide, narrow = tmp_path / "wide.jsonl", tmp_path / "narrow.jsonl"
+        written = runner.invoke(app, [*online, "--session", "s13", "--batch-file", str(wide)])
+        assert "(response format json_object_schema)" in written.output, written.output
+        window = ["--context-window", "1500", "--max-tokens", "300"]
+        written = runner.invoke(app, [*online, "--session", "s13", "--batch-file", str(narrow),
+                                      *window])  # fmt: skip
+        assert written.exit_code == 0, written.output
+        lines = [json.loads(line) for line in narrow.read_text(encoding="utf-8").splitlines()]
+        wide_lines = [json.loads(line) for line in wide.read_text(encoding="utf-8").splitlines()]
+        # The stored format, not json_schema; the window's budget, as online (shorter prompts).
+        assert {line["body"]["response_format"]["type"] for line in lines} == {"json_object"}
+        assert all("schema" in line["body"]["response_format"] for line in lines)
+        assert all(line["body"]["max_tokens"] == 300 for line in lines)
+        size = [len(json.dumps(line["body"]["messages"])) for line in lines]
+        wide_size = [len(json.dumps(line["body"]["messages"])) for line in wide_lines]
+        assert all(n < w for n, w in zip(size, wide_size, strict=True))
+        assert "omitted to fit the context budget" in json.dumps(lines[0]["body"]["messages"])
+        outputs = [{"id": f"r{n}", "custom_id": line["custom_id"], "error": None,
+                    "response": {"status_code": 200, "body": _post(fake, line["body"])}}
+                   for n, line in enumerate(lines)]  # fmt: skip
+        assert fake.stats()["refused_formats"] == {"json_schema": 1}  # no line was refused
+    with demo_engine.connect() as connection:
+        recorded = connection.execute(
+            text("SELECT batch_id, params, status, items FROM draft_batches ORDER BY id")
+        ).all()
+    assert [(row.status, row.items) for row in recorded] == [("written", 12), ("written", 12)]
+    params = recorded[1].params if isinstance(recorded[1].params, dict) else json.loads(
+        recorded[1].params)  # fmt: skip
+    assert (params["response_format"], params["context_window"], params["max_tokens"]) == (
+        "json_object_schema", 1500, 300)  # fmt: skip
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(o, ensure_ascii=False) + "\n" for o in outputs),
+                       encoding="utf-8")  # fmt: skip
+    # Ingest with another command line: the drafts carry what the file was written with.
+    elsewhere = ["--db", db_url, "draft", "--base-url", "http://127.0.0.1:9/v1", "--model",
+                 "other", "--max-tokens", "99"]  # fmt: skip
+    ingested = runner.invoke(app, [*elsewhere, "--ingest", str(results), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["ingested"] == 12
+    with demo_engine.connect() as connection:
+        drafts = connection.execute(
+            text("SELECT model, base_url_host, params FROM drafts WHERE session_id = 's13'")
+        ).all()
+        batch = connection.execute(
+            text("SELECT status, ingested_at FROM draft_batches WHERE batch_id = :b"),
+            {"b": recorded[1].batch_id},
+        ).one()
+    assert {row.model for row in drafts} == {"small"}
+    assert {row.base_url_host for row in drafts} == {fake.base_url.split("/")[2]}
+    for row in drafts:
+        stored = row.params if isinstance(row.params, dict) else json.loads(row.params)
+        assert (stored["max_tokens"], stored["context_window"]) == (300, 1500)
+        assert stored["batch"] is True
+    assert batch.status == "ingested" and batch.ingested_at is not None
+    again = runner.invoke(app, [*elsewhere, "--ingest", str(results), "--json"])
+    assert json.loads(again.stdout)["already_ingested"] == 12  # idempotent
+    # A file this database did not write is refused in one line, nothing written.
+    foreign = tmp_path / "foreign.jsonl"
+    outputs[0]["custom_id"] = "s13/goal_1#0123456789abcdef"
+    foreign.write_text(json.dumps(outputs[0]) + "\n", encoding="utf-8")
+    refused = runner.invoke(app, [*elsewhere, "--ingest", str(foreign)])
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
+    assert f"{foreign}:1: custom_id names batch file 0123456789abcdef" in refused.stderr

@@ -44,3 +44,37 @@ def test_sqlite_pragmas_and_private_file(tmp_path: Path) -> None:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.both_backends
+def test_0007_turns_json_null_timings_into_sql_null(empty_db_url: str, backend: str) -> None:
+    """Drafts stored before 0007 held the JSON text ``null`` for absent server timings;
+    the migration makes them SQL NULL and keeps real timings; new drafts store NULL."""
+    import json
+
+    from sqlalchemy import text
+
+    from tests.rows import load_rows
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "schema_0001_demo.json"
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, "0001")
+    load_rows(engine, json.loads(fixture.read_text(encoding="utf-8")))
+    migrate.upgrade(engine, "0006")
+    as_json = "CAST(:t AS JSON)" if backend == "postgresql" else ":t"
+    with engine.begin() as connection:
+        connection.execute(text(f"UPDATE drafts SET server_timings = {as_json}"), {"t": "null"})
+        columns = ("session_id, item_id, status, evidence, quotes, provider, model, "
+                   "prompt_version, prompt_hash, params, created_at")  # fmt: skip
+        connection.execute(  # a copy of the fixture's draft, with timings a server sent
+            text(f"INSERT INTO drafts ({columns}, server_timings) "
+                 f"SELECT {columns}, {as_json} FROM drafts"),
+            {"t": '{"cache_n": 3}'},
+        )  # fmt: skip
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, server_timings IS NULL FROM drafts ORDER BY id")
+        ).all()
+    assert [bool(is_null) for _, is_null in rows] == [True, False]
+    engine.dispose()
