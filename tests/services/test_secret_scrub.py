@@ -222,7 +222,7 @@ def test_the_key_is_nowhere_after_drafting_against_an_echoing_server(
     finally:
         connection.close()
     assert error == ("the reply is not the requested JSON object: 'Sorry, this model is not "
-                     "open to your account, key ***!'")  # fmt: skip
+                     "open to your account, key  ***!'")  # fmt: skip
 
 
 def _echoing_batch_lines() -> list[dict]:
