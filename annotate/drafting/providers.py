@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +27,15 @@ from annotate.drafting.context import ItemContext
 from annotate.drafting.endpoint_formats import FormatMemory
 from annotate.drafting.prompt import DEFAULT_CONTEXT_BUDGET, PromptTemplate, default_template
 from annotate.drafting.schema import draft_schema
+from annotate.drafting.server_replies import (
+    Spent,
+    context_overflow,
+    read_usage,
+    refuses_format,
+    retry_after,
+    told_window,
+    transient,
+)
 from annotate.errors import ConfigError
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -274,7 +282,7 @@ class OpenAIProvider:
         budget = await self._budget(context)
         shrunk = retrying = False
         retries = self.settings.max_retries
-        spent = _Spent()
+        spent = Spent()
         kept: tuple[Any, Any, str, int] | None = None  # a cut reply, while its retry runs
         while True:
             response_format = RESPONSE_FORMATS[self._format_index]
@@ -287,22 +295,22 @@ class OpenAIProvider:
                 completion = await self._complete(request, 0 if unconfirmed else retries)
             except openai.APIStatusError as error:
                 spent.refused(request, response_format, error.status_code)
-                if not self._forced and response_format != "text" and _refuses_format(error):
+                if not self._forced and response_format != "text" and refuses_format(error):
                     # The server lacks this structured-output mode: step down (once per batch).
                     if RESPONSE_FORMATS[self._format_index] == response_format:
                         self._format_index += 1
                     continue
-                if _context_overflow(error):
-                    self._server_window = _told_window(error) or self._server_window
+                if context_overflow(error):
+                    self._server_window = told_window(error) or self._server_window
                 if kept is not None:
                     break  # the retry after a cut did not fit or failed: the cut reply stays
-                if not shrunk and _context_overflow(error):
+                if not shrunk and context_overflow(error):
                     shrunk, budget = True, max(200, budget // 2)  # one more try, shorter
                     continue
-                if unconfirmed and _transient(error) and retries > 0:
+                if unconfirmed and transient(error) and retries > 0:
                     retries -= 1  # not about the format: the remaining retries, as usual
                     retrying = True
-                    await asyncio.sleep(_retry_after(error))
+                    await asyncio.sleep(retry_after(error))
                     continue
                 raise self._error(error, started) from None
             except openai.APIConnectionError as error:  # timeouts too
@@ -365,7 +373,7 @@ class OpenAIProvider:
         return room if room > max_tokens else None
 
     def _reply(self, completion: Any, choice: Any, started: float, response_format: str,
-               max_tokens: int, budget: int, spent: _Spent, temperature: float,
+               max_tokens: int, budget: int, spent: Spent, temperature: float,
                seed: int | None) -> Reply:  # fmt: skip
         latency = (time.perf_counter() - started) * 1000
         refusal = getattr(choice.message, "refusal", None) if choice else None
@@ -425,78 +433,6 @@ class OpenAIProvider:
         return ProviderError(_scrub(message), (time.perf_counter() - started) * 1000)
 
 
-def read_usage(completion: Any) -> tuple[int | None, int | None, int | None, dict | None]:
-    """(prompt, completion, cached tokens, timings) as the server reported them; None
-    where it reported nothing. Cached prompt tokens come from each server's own report:
-    ``usage.prompt_tokens_details.cached_tokens`` (OpenAI, vLLM, recent llama.cpp), else
-    llama.cpp's ``timings.cache_n``. llama-cpp-python's server (0.3.x) reports only the
-    three usage counts: its cache use is unknown (None), never 0."""
-    usage = getattr(completion, "usage", None)
-    details = getattr(usage, "prompt_tokens_details", None) if usage else None
-    extra = getattr(completion, "model_extra", None) or {}
-    timings = extra.get("timings") if isinstance(extra.get("timings"), dict) else None
-    cached = token_count(getattr(details, "cached_tokens", None) if details else None)
-    if cached is None and timings is not None:
-        cached = token_count(timings.get("cache_n"))
-    return (
-        token_count(getattr(usage, "prompt_tokens", None) if usage else None),
-        token_count(getattr(usage, "completion_tokens", None) if usage else None),
-        cached,
-        timings,
-    )
-
-
-def _plus(total: int | None, value: int | None) -> int | None:
-    """A sum of server counts: None only while no attempt reported one."""
-    return total if value is None else (total or 0) + value
-
-
-@dataclass
-class _Spent:
-    """What every attempt of one draft cost, as the server reported it: the totals are
-    the draft's tokens, ``attempts`` the same per request (first attempt and retries)."""
-
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    cached_tokens: int | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-
-    def answered(self, request: dict[str, Any], response_format: str, completion: Any,
-                 choice: Any) -> None:  # fmt: skip
-        tokens_in, tokens_out, cached, _ = read_usage(completion)
-        self.tokens_in = _plus(self.tokens_in, tokens_in)
-        self.tokens_out = _plus(self.tokens_out, tokens_out)
-        self.cached_tokens = _plus(self.cached_tokens, cached)
-        reason = getattr(choice, "finish_reason", None) if choice is not None else None
-        self.attempts.append({**_asked(request, response_format), "tokens_in": tokens_in,
-                              "tokens_out": tokens_out, "cached_tokens": cached,
-                              "finish_reason": scrub_secret(reason, 32)
-                              if isinstance(reason, str) else None})  # fmt: skip
-
-    def refused(self, request: dict[str, Any], response_format: str, status: int) -> None:
-        self.attempts.append({**_asked(request, response_format), "http_status": status})
-
-
-def _asked(request: dict[str, Any], response_format: str) -> dict[str, Any]:
-    return {"response_format": response_format, "max_tokens": request.get("max_tokens"),
-            "temperature": request.get("temperature"), "seed": request.get("seed")}  # fmt: skip
-
-
-def _told_window(error: Exception) -> int | None:
-    """The context size a context-size error names (llama.cpp's ``n_ctx``, vLLM's
-    "maximum context length is N tokens"), else None."""
-    body = getattr(error, "body", None)
-    if isinstance(body, Mapping):
-        inner = body.get("error")
-        inner = inner if isinstance(inner, Mapping) else body
-        told = token_count(inner.get("n_ctx"))
-        if told:
-            return told
-    found = re.search(r"(?:n_ctx\D{0,3}|maximum context length is )(\d{2,9})",
-                      f"{getattr(error, 'message', '')} {body}")  # fmt: skip
-    return int(found.group(1)) if found else None
-
-
 def response_format_field(
     response_format: str, name: str, schema: dict[str, Any]
 ) -> dict[str, Any] | None:
@@ -509,51 +445,6 @@ def response_format_field(
     if response_format == "json_object":
         return {"type": "json_object"}
     return None
-
-
-def _refuses_format(error: Exception) -> bool:
-    """A refusal of the structured-output mode, told by what the server says.
-
-    vLLM and OpenAI answer 400 (or 422); llama-cpp-python's server answers 500 with a
-    validation message naming ``response_format``. Any of them naming the format is a
-    refusal of the format, not a fault to retry.
-    """
-    import openai
-
-    if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 422, 500):
-        return False
-    text = f"{error.message} {error.body}".lower()
-    return any(word in text for word in ("response_format", "json_schema", "json_object"))
-
-
-def _context_overflow(error: Exception) -> bool:
-    """A 400 saying the prompt does not fit the model's context (llama.cpp, vLLM, OpenAI)."""
-    import openai
-
-    if not isinstance(error, openai.APIStatusError) or error.status_code != 400:
-        return False
-    text = f"{error.message} {error.body}".lower()
-    return "context" in text and any(
-        word in text for word in ("exceed", "too long", "maximum context", "context length")
-    )
-
-
-def _retry_after(error: Exception) -> float:
-    """The wait a 429/503 asks for (Retry-After, at most 60 s), else half a second."""
-    response = getattr(error, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
-    try:
-        return min(60.0, max(0.0, float(value))) if value is not None else 0.5
-    except ValueError:
-        return 0.5
-
-
-def _transient(error: Exception) -> bool:
-    import openai
-
-    return isinstance(error, openai.APIStatusError) and (
-        error.status_code in (408, 409, 429) or error.status_code >= 500
-    )
 
 
 def _scrub(message: str) -> str:
