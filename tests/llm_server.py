@@ -93,6 +93,7 @@ class FakeLLM:
     generated: Counter[str] = field(default_factory=Counter)  # prompt/completion/cached tokens
     bodies: list[dict[str, Any]] = field(default_factory=list)  # every chat request, in order
     refused_formats: Counter[str] = field(default_factory=Counter)  # format -> refusals
+    tokenized: int = 0  # POST /tokenize calls answered
     prompts: list[str] = field(default_factory=list)
     # The files and batches endpoints of the Batch API (what ``draft --batch-api`` uses).
     batch_delay: float = 0.0  # seconds a batch stays in_progress before it is run
@@ -177,6 +178,7 @@ class FakeLLM:
             self.answered.clear()
             return 200, {}, {"reset": True}
         if method == "POST" and path == "/tokenize" and self.tokenize:
+            self.tokenized += 1
             content = json.loads(body).get("content", "")
             return 200, {}, {"tokens": list(range(len(content) // 4))}  # this server's count
         if "/files" in path or "/batches" in path:

@@ -64,8 +64,10 @@ def estimate(
     total = cacheable = 0
     previous: dict[str, str] = {}
     if template is not None and settings is not None:  # a model endpoint, not offline
-        for context in contexts:
-            request = _serialised(template.messages(context, settings.context_budget))
+        sizing = getattr(provider, "dry_budgets", None)  # --context-window, as online
+        budgets = sizing(contexts) if sizing else [settings.context_budget] * len(contexts)
+        for context, budget in zip(contexts, budgets, strict=True):
+            request = _serialised(template.messages(context, budget))
             total += estimate_tokens(request)
             before = previous.get(context.session_id)
             if before is not None:

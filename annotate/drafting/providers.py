@@ -227,6 +227,24 @@ class OpenAIProvider:
         client = self._client.with_options(max_retries=retries)
         return await client.chat.completions.create(**request)
 
+    def dry_budgets(self, contexts: list[ItemContext]) -> list[int]:
+        """Each context's transcript budget as online drafting sizes it, counted without
+        asking the server's tokenizer (a dry run sends nothing)."""
+        if self.settings.context_window is None:
+            return [self.settings.context_budget] * len(contexts)
+        from annotate.drafting.tokens import TokenCounter
+
+        counter, scale = self._counter, dict(self._scale)
+        self._counter, self._scale = TokenCounter(None, self.model), {}
+
+        async def budgets() -> list[int]:
+            return [await self._budget(context) for context in contexts]
+
+        try:
+            return asyncio.run(budgets())
+        finally:
+            self._counter, self._scale = counter, scale
+
     async def _budget(self, context: ItemContext) -> int:
         """The transcript budget (estimated tokens): the setting, or what the context
         window leaves after the fixed prompt and ``max_tokens``, in real tokens."""

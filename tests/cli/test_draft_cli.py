@@ -133,6 +133,14 @@ def test_dry_run_counts_the_requests_and_sends_nothing(demo_db: str) -> None:
     assert data["cacheable_input_tokens"] > 0.7 * data["input_tokens"]  # the prefix layout
     expected = data["input_tokens"] / 1e6 * 0.15 + 24 * 600 / 1e6 * 0.60
     assert data["cost_at_most"] == pytest.approx(expected, abs=1e-4)
+    # --context-window sizes the transcripts as online drafting and --batch-file do.
+    fake = FakeLLM(tokenize=True)
+    with ServerThread(fake):
+        narrow = _json(["--db", demo_db, "draft", "--dry-run", "--json", "--base-url",
+                        fake.base_url, "--session", "s13", "--session", "s01",
+                        "--include-accepted", "--context-window", "1500"])  # fmt: skip
+        assert fake.stats()["total"] == 0 and fake.tokenized == 0  # not even /tokenize
+    assert 0 < narrow["input_tokens"] < data["input_tokens"]
     shown = runner.invoke(app, ["--db", demo_db, "draft", "--dry-run", "--base-url",
                                 "http://127.0.0.1:9/v1", "--session", "s13"])  # fmt: skip
     assert shown.exit_code == 0 and "would draft 0 item(s)" in shown.output
