@@ -63,7 +63,12 @@ def draft_one(
     commits (its transaction, and on SQLite the write lock, stays open meanwhile).
     """
     if provider is None or isinstance(provider, str):
-        provider = make_provider(DraftSettings(provider=provider))
+        # Given an engine, the format the endpoint answered before is used from the first
+        # request (a Session's open transaction may hold SQLite's write lock: no memory).
+        from annotate.drafting.endpoint_formats import FormatMemory
+
+        memory = None if isinstance(engine, Session) else FormatMemory(engine)
+        provider = make_provider(DraftSettings(provider=provider, formats=memory))
     if isinstance(engine, Session):
         context = load_contexts(engine, [(session_id, item_id)])[0]
         draft = asyncio.run(_draft_single(provider, context))

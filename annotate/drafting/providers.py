@@ -323,8 +323,14 @@ class OpenAIProvider:
                 if kept is not None:
                     break  # the retry after a cut did not fit or failed: the cut reply stays
                 if not shrunk and context_overflow(error):
-                    shrunk, budget = True, max(200, budget // 2)  # one more try, shorter
-                    continue
+                    # One more try with half the transcript, unless halving the budget
+                    # leaves the prompt as it was (a short transcript): the same request
+                    # would be refused again.
+                    shrunk, smaller = True, max(200, budget // 2)
+                    shorter = self._request(context, response_format, max_tokens, smaller)
+                    if shorter["messages"] != request["messages"]:
+                        budget = smaller
+                        continue
                 if unconfirmed and transient(error) and retries > 0:
                     retries -= 1  # not about the format: the remaining retries, as usual
                     retrying = True

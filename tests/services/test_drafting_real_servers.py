@@ -125,10 +125,16 @@ def test_a_context_overflow_shrinks_the_transcript_once(demo_engine, fake: FakeL
     assert draft.status == DRAFT_OK and draft.params["context_budget"] == 200
     assert fake.requests["s02/goal_1"] == 2  # the overflow, then the shorter request
     fake.context_window = 10  # nothing fits: one line, after one shorter try
-    run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s03"]))
+    run_batch(demo_engine, _provider(fake, context_budget=400), WorkSelection(sessions=["s03"]))
     drafts = _drafts(demo_engine, "s03")
     assert all(d.status == DRAFT_FAILED and "context size" in d.error for d in drafts)
     assert all(fake.requests[f"s03/{d.item_id}"] == 2 for d in drafts)
+    # A transcript that already fits the smaller budget: halving changes nothing, so the
+    # identical request is not sent again.
+    run_batch(demo_engine, _provider(fake), WorkSelection(sessions=["s04"]))
+    drafts = _drafts(demo_engine, "s04")
+    assert all(d.status == DRAFT_FAILED and "context size" in d.error for d in drafts)
+    assert all(fake.requests[f"s04/{d.item_id}"] == 1 for d in drafts)
 
 
 def test_cached_tokens_and_timings_are_stored_and_summed(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untyped-def]

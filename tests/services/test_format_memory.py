@@ -92,3 +92,20 @@ def test_a_stale_memory_steps_down_and_is_corrected(
     summary = _draft(db_url, fake, "--session", "s03", "--concurrency", "4")
     assert summary["ok"] == 12 and summary["failed"] == 0
     assert [row[2] for row in _stored(demo_engine)] == ["json_object_schema"]
+
+
+def test_regenerating_one_item_uses_the_remembered_format(
+    demo_engine: Any, db_url: str, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The editor's regenerate (``draft_one``) starts with what the endpoint answered."""
+    from annotate.drafting import draft_one
+
+    fake.schema_refusal = "llama-cpp"
+    _draft(db_url, fake, "--session", "s02", "--concurrency", "1")
+    assert fake.stats()["refused_formats"] == {"json_schema": 1}
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    monkeypatch.setenv("ANNOTATE_DRAFT_MODEL", "small")
+    draft = draft_one(demo_engine, "s05", "goal_2")
+    assert draft.status == "ok", draft.error or draft.grounding_error
+    assert draft.params["response_format"] == "json_object_schema"
+    assert fake.stats()["refused_formats"] == {"json_schema": 1}  # not probed again

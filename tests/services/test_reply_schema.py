@@ -108,7 +108,9 @@ def test_each_engine_failure_is_read_or_named(demo_engine, fake: FakeLLM) -> Non
         assert (f"quote '<words copied verbatim>' is a placeholder, not words from turn {turn}"
                 in copied.grounding_error)  # fmt: skip
         anchor = _context(demo_engine, session_id, "goal_4").anchor
-        assert f"quote {anchor!r} is an anchor label of the scale" in copied.grounding_error
+        assert f"quote {anchor!r} is the rating's anchor label, not words from turn {turn}" in (
+            copied.grounding_error
+        )
         item = drafts[f"{session_id}/task_1"]
         assert item.status == DRAFT_UNGROUNDED and "is the item's text, not words from turn" in (
             item.grounding_error
