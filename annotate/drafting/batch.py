@@ -431,8 +431,17 @@ def run_batch(
     on_start: Callable[[int, int], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> BatchSummary:
-    """Select the work, draft it, and report (synchronous entry point for the CLI)."""
+    """Select the work, draft it, and report (synchronous entry point for the CLI).
+
+    A provider that negotiates its response format and was given no memory of it uses
+    this store's (``endpoint_formats``), so every caller reuses what an endpoint answered.
+    """
     selection = selection or WorkSelection()
+    settings = getattr(provider, "settings", None)
+    if settings is not None and hasattr(settings, "formats") and settings.formats is None:
+        from annotate.drafting.endpoint_formats import FormatMemory
+
+        settings.formats = FormatMemory(engine)
     with session_scope(engine) as session:
         work = choose_work(session, provider, selection)
         contexts = load_contexts(session, work.pairs)

@@ -109,3 +109,20 @@ def test_regenerating_one_item_uses_the_remembered_format(
     assert draft.status == "ok", draft.error or draft.grounding_error
     assert draft.params["response_format"] == "json_object_schema"
     assert fake.stats()["refused_formats"] == {"json_schema": 1}  # not probed again
+
+
+def test_run_batch_remembers_the_format_for_a_provider_made_without_memory(
+    demo_engine: Any, fake: FakeLLM
+) -> None:
+    """The library path (``run_batch``) uses the store's memory too, not only the CLI."""
+    from annotate.drafting import DraftSettings, WorkSelection, run_batch
+    from annotate.drafting.providers import OpenAIProvider
+
+    fake.schema_refusal = "llama-cpp"
+    for session_id in ("s02", "s03"):  # two runs, each with a provider of its own
+        provider = OpenAIProvider(DraftSettings(provider="openai", model="small",
+                                                base_url=fake.base_url))  # fmt: skip
+        summary = run_batch(demo_engine, provider, WorkSelection(sessions=[session_id]),
+                            concurrency=4)  # fmt: skip
+        assert summary.progress.ok == 12
+    assert fake.stats()["refused_formats"] == {"json_schema": 1}
