@@ -30,6 +30,7 @@ test-slow: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check annotate store tui tests bench
+	$(BIN)/ruff format --check annotate store tui tests bench
 	$(BIN)/mypy annotate store tui
 
 bench: $(STAMP)

@@ -400,7 +400,9 @@ def test_a_bad_keymap_is_one_line(work_engine, tmp_path: Path, monkeypatch) -> N
     with pytest.raises(ConfigError, match="keys.toml:2: not valid UTF-8"):
         create_app(work_engine, "ana")
     keys.write_text('[keys]\n"annotate.revert" = "alt+?, ctrl+g"\n')  # a character or a name
-    assert create_app(work_engine, "ana").user_keymap == {"annotate.revert": "alt+question_mark,ctrl+g"}
+    assert create_app(work_engine, "ana").user_keymap == {
+        "annotate.revert": "alt+question_mark,ctrl+g"
+    }
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
