@@ -24,7 +24,7 @@ from annotate.queue import SENT_BACK, UNFINISHED, next_with_status
 from tui.app import services
 from tui.failures import notify_failure
 from tui.keys import OrderedTextArea, after_keys_handed_over
-from tui.widgets.editor import CJKWrapTextArea
+from tui.widgets.editor import CJKWrapTextArea, UndoSafeTextArea
 from tui.widgets.item_panel import ItemPanel, transcript_title
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.scroll_text import ScrollText
@@ -38,9 +38,10 @@ STATUS_LABEL = {
 }
 
 
-class RationaleEditor(OrderedTextArea, CJKWrapTextArea):
+class RationaleEditor(OrderedTextArea, UndoSafeTextArea, CJKWrapTextArea):
     """The rationale's text: its own keys (F7 select all, undo, cursor moves) act in the
-    order typed among the characters, and it wraps by the transcript's rules."""
+    order typed among the characters, undo after revert cannot crash it, and it wraps by
+    the transcript's rules."""
 
 
 class AnnotateScreen(Screen[int | None]):

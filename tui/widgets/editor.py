@@ -10,6 +10,9 @@ Textual has no hook for this: ``WrappedDocument.wrap`` and ``wrap_range`` call t
 module-level ``compute_wrap_offsets``. ``CJKWrappedDocument`` runs those two methods
 unchanged with that one name bound to our rule (no copy of them, nothing patched for
 other widgets); ``tests/tui/test_editor_wrap.py`` fails if a Textual upgrade moves it.
+
+``UndoSafeTextArea`` keeps undo and redo from crashing when the text changes its number
+of lines and with it whether a scrollbar is shown (Textual issue #6686).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import textual.document._wrapped_document as textual_wrapping
 from textual._wrap import compute_wrap_offsets
 from textual.document._wrapped_document import WrappedDocument
+from textual.geometry import Offset
 from textual.widgets import TextArea
 
 from tui.widgets.wrap import break_offsets
@@ -73,3 +77,21 @@ class CJKWrapTextArea(TextArea):
         if not isinstance(wrapped, CJKWrappedDocument):
             wrapped = CJKWrappedDocument(wrapped.document, tab_width=wrapped._tab_width)
         self._cjk_wrapped_document = wrapped
+
+
+class UndoSafeTextArea(TextArea):
+    """A TextArea whose undo and redo never scroll to a cursor row the text no longer has.
+
+    Textual's undo puts the old text back, then updates the scrollbars, and only then
+    moves the cursor back: when the undone text (a draft put in by revert, a paste) was
+    long enough for a scrollbar and the old one is not, hiding the scrollbar scrolls to
+    the cursor still on a row of the longer text, and ``WrappedDocument`` raises
+    "The document line index 1 is out of bounds" (Textual issue #6686; redo likewise).
+    That scroll is skipped; the cursor set right after it scrolls into view itself.
+    """
+
+    def scroll_cursor_visible(self, center: bool = False, animate: bool = False) -> Offset:
+        cursor = self.selection.end
+        if self.clamp_visitable(cursor) != cursor:  # the text changed, the cursor not yet
+            return Offset(0, 0)
+        return super().scroll_cursor_visible(center=center, animate=animate)
