@@ -38,7 +38,10 @@ def tui(
 
         raise ConfigError("annotate tui needs a terminal (or use annotate serve for a browser)")
 
-    create_app(engine(), annotator, advance_on_accept=not stay_on_accept).run()
+    app = create_app(engine(), annotator, advance_on_accept=not stay_on_accept)
+    app.run()
+    if app.return_code:  # the UI stopped on an error (its traceback is shown): say so
+        raise typer.Exit(app.return_code)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

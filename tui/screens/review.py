@@ -20,6 +20,7 @@ from annotate.review import ReviewView, open_review
 from tui.app import services
 from tui.failures import notify_failure
 from tui.keys import after_keys_handed_over
+from tui.widgets.editor import UndoSafeTextArea
 from tui.widgets.item_panel import ItemPanel, transcript_title
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.rubric import rubric_text
@@ -88,7 +89,7 @@ class ReviewScreen(Screen[None]):
                                 max_length=1,
                                 id=key,
                             )
-                comment = TextArea(id="comment", soft_wrap=True)
+                comment = UndoSafeTextArea(id="comment", soft_wrap=True)
                 comment.border_title = "Comment for the author"
                 yield comment
                 yield ScrollText(rubric_text(self.rubric), id="rubric-box", title="Rubric")
