@@ -267,7 +267,7 @@ def draft_values(
     if unfit is not None:
         values.update(raw_reply=raw_reply, error=f"the reply cannot be stored as a draft: {unfit}")
         return values
-    problem = grounding_error(parsed, context.turns, context)
+    problem = grounding_error(parsed, context.turns, context, from_model=reply.parsed is None)
     if problem:
         values["raw_reply"] = raw_reply
     values.update(

@@ -169,7 +169,11 @@ def quote_in(quote: str, turn_text: str) -> bool:
 
 
 def grounding_error(
-    draft: ParsedDraft, turns: Sequence[TurnText], context: ItemContext | None = None
+    draft: ParsedDraft,
+    turns: Sequence[TurnText],
+    context: ItemContext | None = None,
+    *,
+    from_model: bool = True,
 ) -> str | None:
     """None when the draft is grounded and fits the reply schema, else every reason it
     does not, in one line. ``context`` (the item) gives the bounds of the session's
@@ -186,6 +190,12 @@ def grounding_error(
             f"(the transcript has {len(by_number)})"
         )
     problems += schema_problems(draft, list(by_number), context.language if context else None)
+    # A model may answer with its instructions; the offline drafter writes its own
+    # declared sentences (``annotate.drafting.scaffold`` keeps those out of the data).
+    copied = copied_instructions(draft.rationale) if from_model else None
+    if copied is not None:
+        problems.append(f"the rationale copies the prompt's instructions ({copied!r}): "
+                        "it explains nothing about this client")  # fmt: skip
     cited = [n for n in draft.evidence if n in by_number]
     for quote in draft.quotes:
         short = quote.text if len(quote.text) <= 60 else quote.text[:57] + "..."
@@ -269,6 +279,23 @@ def copied_from(text: str, context: ItemContext | None = None) -> str | None:
         return "the dimension's definition"
     if long_enough and any(key in piece for piece in _prompt_pieces()):
         return "words of the prompt"
+    return None
+
+
+_CLAUSE = re.compile(r"[.;:!?,\n。；：！？，、]+")
+_COPIED_CLAUSE = 30  # characters (normalised) of a clause taken whole from the prompt
+
+
+def copied_instructions(rationale: str) -> str | None:
+    """A clause of the rationale taken whole from the prompt's fixed text (a small model
+    may answer with the instructions it was given: "..., written in Chinese in your own
+    words, explaining why the client gave this rating ..."), or None."""
+    pieces = _prompt_pieces()
+    for clause in _CLAUSE.split(rationale):
+        key = _squashed(clause)
+        if len(key) >= _COPIED_CLAUSE and any(key in piece for piece in pieces):
+            text = " ".join(clause.split())
+            return text if len(text) <= 60 else text[:57] + "..."
     return None
 
 

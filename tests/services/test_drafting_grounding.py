@@ -121,3 +121,32 @@ def test_character_ngrams_rank_chinese_and_english() -> None:
     scores = rank("worth the money", [t.text for t in TURNS])
     assert max(range(4), key=scores.__getitem__) == 1
     assert rank("", ["a"]) == [0.0]
+
+
+@pytest.mark.parametrize(
+    "rationale",
+    [
+        # SmolLM2 on a Chinese session answered with the length hint and the instruction.
+        ",80-150 Chinese characters, written in Chinese (简体中文) in your own words, "
+        "explaining why the client gave this rating, about this item and its dimension.",
+        "The client trusts the counselor. Explaining why the client gave this rating, about "
+        "this item and its dimension: turn 2.",
+    ],
+)
+def test_a_rationale_copying_the_prompts_instructions_is_ungrounded(rationale: str) -> None:
+    draft = ParsedDraft(rationale, [2], [])
+    problem = grounding_error(draft, TURNS)
+    assert problem is not None and "the rationale copies the prompt's instructions" in problem
+    assert "explaining why the client gave this rating" in problem.lower()
+
+
+def test_no_expert_rationale_of_the_demo_reads_as_copied_instructions() -> None:
+    """The check is for a model parroting its prompt: none of the demo's written
+    rationales (English and Chinese) trips it."""
+    from annotate.demo import DEMO_FILES
+    from annotate.drafting.grounding import copied_instructions
+
+    path = next(p for p in DEMO_FILES if p.name == "rationales.jsonl")
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(texts) >= 40 and any("来访者" in t for t in texts)
+    assert [t for t in texts if copied_instructions(t) is not None] == []
