@@ -98,7 +98,8 @@ def test_dry_run_and_batch_file_say_it_too(db: str, tmp_path: Path) -> None:
     written = runner.invoke(app, ["--db", db, "draft", *endpoint, "--batch-file", str(requests)])
     assert written.exit_code == 0, written.output
     assert written.output == (
-        f"wrote 12 request(s) to {requests}; 12 left out as already accepted "
+        f"wrote 12 request(s) to {requests} (response format json_schema); 12 left out as "
+        "already accepted "
         "(--include-accepted drafts them); nothing was sent\n"
     )
     sessions = {
