@@ -193,8 +193,8 @@ def read_predictions(
         if (
             isinstance(rating, bool)
             or not isinstance(rating, int | float)
+            or not low <= rating <= high  # before isfinite: a 400-digit int overflows a float
             or not math.isfinite(rating)
-            or not low <= rating <= high
         ):
             fail(raw.line, f"rating must be a number from {low} to {high}, got {show(rating)}")
             continue

@@ -381,3 +381,13 @@ def test_hostile_batch_output(store: str, tmp_path: Path) -> None:
 
     run()
     assert "refused" in seen
+
+
+@pytest.mark.parametrize("rating", ["9" * 400, "-" + "9" * 400, "1e400", "NaN"])
+def test_a_rating_beyond_any_float_is_one_line(store: str, tmp_path: Path, rating: str) -> None:
+    """Found by the suite on CI: a 400-digit rating made ``math.isfinite`` overflow."""
+    path = tmp_path / "predictions.jsonl"
+    line = json.dumps({**PREDICTION, "rating": 0}).replace('"rating": 0', f'"rating": {rating}')
+    for command in (["evaluate", str(path)], ["import", str(path), "--kind", "predictions",
+                                               "--source", "m"]):  # fmt: skip
+        assert _check(store, path, line.encode() + b"\n", command) == "refused"
