@@ -27,7 +27,7 @@ class ItemCatalog:
 
 
 def read_catalog(connection: Connection) -> ItemCatalog:
-    """The catalog of the store behind ``connection`` (the same as ``item_catalog``)."""
+    """The catalog of the store behind ``connection``: its items, instruments and scales."""
     scales = {
         name: (low, high)
         for name, low, high in connection.execute(

@@ -5,13 +5,12 @@ from __future__ import annotations
 from sqlalchemy import Select
 from sqlmodel import Session, col, select
 
-from annotate.catalog import ItemCatalog
 from annotate.errors import ConfigError
 from annotate.guidelines import InstrumentSpec
 from store.models import Instrument, Item
 
 
-def explained_items() -> Select:  # type: ignore[type-arg]
+def explained_items() -> Select:
     """The ids of items whose ratings get rationales (their instrument asks for them):
     drafting, authoring assignment and progress take their units from these."""
     return (
@@ -121,7 +120,7 @@ def _item_row(item: Item) -> tuple[str, str, int, str, int | None]:
     return (item.instrument_id, item.dimension, item.position, item.text, item.binary_above)
 
 
-def _difference(old: tuple, new: tuple, items_now: dict, wanted: dict) -> str:  # type: ignore[type-arg]
+def _difference(old: tuple, new: tuple, items_now: dict, wanted: dict) -> str:
     """What a same-version file changes, in a few words."""
     fields = ("name", "version", "scale_min", "scale_max", "anchors", "dimensions", "rationales")
     changed = [name for name, a, b in zip(fields, old, new, strict=True) if a != b]
@@ -154,17 +153,3 @@ def _drop_unused(session: Session, item: Item, spec: InstrumentSpec) -> None:
             )
     session.delete(item)
     session.flush()
-
-
-def item_catalog(session: Session) -> ItemCatalog:
-    """The items and scales that imports are validated against."""
-    instruments = session.exec(select(Instrument)).all()
-    items = session.exec(select(Item)).all()
-    by_instrument: dict[str, set[str]] = {instrument.id: set() for instrument in instruments}
-    for item in items:
-        by_instrument[item.instrument_id].add(item.id)
-    return ItemCatalog(
-        item_instrument={item.id: item.instrument_id for item in items},
-        instrument_items={key: frozenset(value) for key, value in by_instrument.items()},
-        scales={i.id: (i.scale_min, i.scale_max) for i in instruments},
-    )

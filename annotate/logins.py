@@ -39,7 +39,7 @@ class Login:
     created: str
 
 
-def _hasher():  # type: ignore[no-untyped-def]
+def _hasher():
     try:
         from argon2 import PasswordHasher
     except ImportError:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from annotate import workflow
 from annotate.assignment import check_sample, sample_sessions
@@ -187,7 +187,3 @@ def assign_prediction_reviews(
                     load[reviewer] += 1
                     result.assigned[reviewer] += 1
     return result
-
-
-def prediction_sources(session: Session) -> list[str]:
-    return sorted(session.execute(select(col(Prediction.source)).distinct()).scalars())

@@ -187,7 +187,7 @@ def validated(model: type[Model], path: Path | str, data: Any, text: str = "",
     from pydantic import ValidationError
 
     try:
-        return model.model_validate(data)  # type: ignore[attr-defined, no-any-return]
+        return model.model_validate(data)  # type: ignore[attr-defined]
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
         location = tuple(first["loc"])

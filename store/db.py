@@ -60,7 +60,7 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
-def _on_sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _on_sqlite_connect(dbapi_connection, _record) -> None:
     # Let SQLAlchemy (not pysqlite) issue BEGIN, so transactions cover every statement.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -71,7 +71,7 @@ def _on_sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-un
     cursor.close()
 
 
-def _on_sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+def _on_sqlite_begin(conn) -> None:
     # IMMEDIATE takes the write lock up front, so concurrent writers wait on the
     # busy timeout instead of failing with "database is locked" mid-transaction.
     # Readers (see ``reader``) begin DEFERRED: in WAL mode they never wait for a writer.
@@ -201,16 +201,11 @@ def run_transaction(engine: Engine, work: Callable[[Session], T], *, attempts: i
     raise AssertionError("unreachable")
 
 
-def advisory_write_lock(session: Session, name: str) -> None:
+def advisory_lock(connection: Connection, name: str) -> None:
     """Serialise writers of one kind (e.g. imports) on PostgreSQL for this transaction.
 
     SQLite needs nothing: ``BEGIN IMMEDIATE`` already gives one writer at a time.
     """
-    advisory_lock(session.connection(), name)
-
-
-def advisory_lock(connection: Connection, name: str) -> None:
-    """``advisory_write_lock`` on a Core connection."""
     if connection.dialect.name == "postgresql":
         from sqlalchemy import text
 

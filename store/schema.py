@@ -132,7 +132,7 @@ def _postgresql(columns: dict[str, list[str]], names: dict[tuple[str, ...], str]
 
     import store.models  # noqa: F401  (registers the tables)
 
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    dialect = postgresql.dialect()
     copy = MetaData()
     statements = [_ALEMBIC_TABLE]
     for model_table in SQLModel.metadata.sorted_tables:

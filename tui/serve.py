@@ -166,7 +166,7 @@ class GuardedServer(Server):
         text = text.replace("</body>", self.page_extra(request) + "</body>", 1)
         return web.Response(text=text, content_type="text/html", headers=headers)
 
-    async def handle_index(self, request: web.Request) -> web.Response:  # type: ignore[override]
+    async def handle_index(self, request: web.Request) -> web.Response:
         self.identity(request)
         return self.page(request)
 
@@ -450,7 +450,7 @@ class TeamServer(GuardedServer):
         token = self._form_token("logout:" + self.holder(request))
         return LOGOUT_STYLE + LOGOUT_FORM.format(token=token)
 
-    async def handle_index(self, request: web.Request) -> web.Response:  # type: ignore[override]
+    async def handle_index(self, request: web.Request) -> web.Response:
         self.identity(request)
         return self.page(request, TEAM_PAGE_HEADERS)
 

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 
-def engine(*, create: bool = False):  # type: ignore[no-untyped-def]
+def engine(*, create: bool = False):
     """The store named by the global ``--db`` option, at the current schema.
 
     A SQLite file that does not exist is refused unless ``create`` (import, demo).

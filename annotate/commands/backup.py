@@ -11,7 +11,7 @@ from annotate.commands._common import print_json
 from annotate.plurals import counted
 
 
-def _describe(report) -> str:  # type: ignore[no-untyped-def]
+def _describe(report) -> str:
     size = f"{report.bytes / 1_000_000:.1f} MB"
     if report.sessions is None:
         return f"revision {report.revision}, {size}"

@@ -221,7 +221,7 @@ def draft(
         typer.echo(summary_line(summary, chosen.base_url_host))
 
 
-def _remembering(settings, store):  # type: ignore[no-untyped-def]
+def _remembering(settings, store):
     """The settings with the store's memory of each endpoint's negotiated format."""
     from annotate.drafting.endpoint_formats import FormatMemory
 
@@ -229,7 +229,7 @@ def _remembering(settings, store):  # type: ignore[no-untyped-def]
     return settings
 
 
-def _markers(settings, sessions, scheme, concurrency, as_json):  # type: ignore[no-untyped-def]
+def _markers(settings, sessions, scheme, concurrency, as_json):
     """``draft --markers``: proposals from the model, or the offline hinter."""
     from annotate.drafting.markers import OFFLINE_MODEL, run_markers
     from annotate.drafting.providers import resolve_provider_name
@@ -239,7 +239,7 @@ def _markers(settings, sessions, scheme, concurrency, as_json):  # type: ignore[
     with _ProgressBar(enabled=is_terminal() and not as_json) as bar:
         started = False
 
-        def progress(run, total):  # type: ignore[no-untyped-def]
+        def progress(run, total):
             nonlocal started
             if not started:
                 bar.start(total, run.skipped)
@@ -260,7 +260,7 @@ def _markers(settings, sessions, scheme, concurrency, as_json):  # type: ignore[
         typer.echo(f"  failed: {line}")
 
 
-def _batch(store, provider, selection, use_api, batch_file, ingest, poll_seconds, as_json):  # type: ignore[no-untyped-def]
+def _batch(store, provider, selection, use_api, batch_file, ingest, poll_seconds, as_json):
     """``--batch-api``, ``--batch-file`` and ``--ingest``."""
     from annotate.drafting import batch_api
     from annotate.drafting.providers import OpenAIProvider
@@ -312,7 +312,7 @@ def _batch(store, provider, selection, use_api, batch_file, ingest, poll_seconds
         )
 
 
-def _accepted(store, provider, selection) -> int:  # type: ignore[no-untyped-def]
+def _accepted(store, provider, selection) -> int:
     """How many selected items a batch left out because their rationale is accepted."""
     from annotate.drafting.batch import choose_work
     from store.db import session_scope
@@ -407,7 +407,7 @@ class _ProgressBar:
                 "drafting", total=total, rate="", outcome=f"{skipped} already drafted"
             )
 
-    def markers(self, run) -> None:  # type: ignore[no-untyped-def]
+    def markers(self, run) -> None:
         """``draft --markers``: sessions done, failures and grounded proposals."""
         if self._progress is None or self._task is None:
             return
@@ -417,7 +417,7 @@ class _ProgressBar:
             outcome=f"{run.failed} failed · {run.grounded}/{run.proposals} proposals grounded",
         )
 
-    def update(self, figures) -> None:  # type: ignore[no-untyped-def]
+    def update(self, figures) -> None:
         if self._progress is None or self._task is None:
             return
         speed = self._progress.tasks[0].speed

@@ -96,7 +96,7 @@ def demo(
         )
 
 
-def _hand_out_demo_work(store) -> None:  # type: ignore[no-untyped-def]
+def _hand_out_demo_work(store) -> None:
     """Give the demo experts their work (idempotent)."""
     from annotate.assignment import assign_authoring, assign_reviews
     from annotate.review import review_queue
@@ -106,7 +106,7 @@ def _hand_out_demo_work(store) -> None:  # type: ignore[no-untyped-def]
         assign_reviews(store, fraction=1.0, overlap=2, seed=0)
 
 
-def _hand_out_demo_coding(store) -> None:  # type: ignore[no-untyped-def]
+def _hand_out_demo_coding(store) -> None:
     """ana codes two rupture sessions (s08 and s12) with the hinter's proposals; the
     imported codings of s03, s07, s11 and s14 get reviewers (idempotent)."""
     from annotate.lifecycle.codings import assign_codings
@@ -116,7 +116,7 @@ def _hand_out_demo_coding(store) -> None:  # type: ignore[no-untyped-def]
                    reviewers=True)  # fmt: skip
 
 
-def _open_demo_ui(store) -> None:  # type: ignore[no-untyped-def]
+def _open_demo_ui(store) -> None:
     """Give the demo experts their work and open the UI as the first of them."""
     from tui.app import create_app
 

@@ -353,7 +353,7 @@ def select_sessions(session: Session, requested: list[str] | None, scheme_id: st
         known = set(
             session.execute(
                 select(col(TherapySession.id)).where(col(TherapySession.id).in_(requested))
-            ).scalars()  # type: ignore[attr-defined]
+            ).scalars()
         )
         unknown = [s for s in requested if s not in known]
         if unknown:
@@ -457,7 +457,7 @@ def run_markers(
     async def ask(part: SessionTurns) -> tuple[Reply, list[Proposal]]:
         """One request for a window of turns; ``_Failed`` says why it gave nothing."""
         try:
-            reply = await provider.draft(part)  # type: ignore[arg-type,union-attr]
+            reply = await provider.draft(part)  # type: ignore[arg-type]
         except ProviderError as error:
             raise _Failed(str(error), Reply(latency_ms=error.latency_ms), None) from None
         reply = scrub_reply(reply)  # before the reply is parsed, quoted or cut
@@ -470,7 +470,7 @@ def run_markers(
             raise _Failed(f"unusable reply: {error}", reply, reply.content) from None
 
     async def one(context: SessionTurns, gate: asyncio.Semaphore) -> None:
-        parts = windows(context, provider.settings.context_budget)  # type: ignore[union-attr]
+        parts = windows(context, provider.settings.context_budget)
         replies: list[Reply] = []
         proposals: list[Proposal] = []
         contents: list[str] = []

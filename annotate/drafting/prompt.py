@@ -73,7 +73,7 @@ class PromptTemplate:
 
 
 @cache
-def _compiled(source: str):  # type: ignore[no-untyped-def]
+def _compiled(source: str):
     from jinja2 import Environment, StrictUndefined
 
     environment = Environment(

@@ -92,7 +92,7 @@ def draft_model(first_turn: int, last_turn: int, language: str | None) -> type[B
 @cache
 def marker_model(first_turn: int, last_turn: int, codes: tuple[str, ...]) -> type[BaseModel]:
     """The reply a marker request over turns ``first_turn..last_turn`` must be."""
-    code = Literal[codes]  # type: ignore[valid-type,arg-type]
+    code = Literal[codes]  # type: ignore[valid-type]
     proposal = create_model(
         "MarkerProposal",
         __config__=_STRICT,
@@ -141,7 +141,7 @@ def plain_schema(model: type[BaseModel], *, for_openai: bool = False) -> dict[st
                 {name: plain(sub) for name, sub in value.items()}
                 for key, value in kept.items()}  # fmt: skip
 
-    return plain(generated)  # type: ignore[no-any-return]
+    return plain(generated)
 
 
 def draft_schema(context: Any, *, for_openai: bool = False) -> dict[str, Any]:

@@ -292,7 +292,7 @@ def dataset_info_entry(fmt: str, file_name: str) -> dict[str, Any]:
     }
 
 
-def parquet_schema(fmt: str):  # type: ignore[no-untyped-def]
+def parquet_schema(fmt: str):
     """The Arrow schema of a format (pyarrow is imported only when parquet is asked for)."""
     import pyarrow as pa
 

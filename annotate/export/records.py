@@ -39,7 +39,7 @@ CLIENT = "client"
 
 def _table(model: Any) -> Table:
     """A model's Core table: its typed columns keep the queries below checkable by mypy."""
-    return model.__table__  # type: ignore[no-any-return]
+    return model.__table__
 
 
 versions_t = _table(RationaleVersion)

@@ -66,7 +66,7 @@ def _sorted(marks: Iterable[Mark]) -> list[list[object]]:
     return [list(mark) for mark in sorted(set(marks))]
 
 
-def _marks(stored: list) -> set[Mark]:  # type: ignore[type-arg]
+def _marks(stored: list) -> set[Mark]:
     return {(int(turn), str(code), str(origin)) for turn, code, origin in stored}
 
 
@@ -383,7 +383,7 @@ def assign_codings(
             session.execute(
                 select(col(TherapySession.id)).order_by(col(TherapySession.id))
             ).scalars()
-        )  # type: ignore[arg-type]
+        )
         if sessions:
             unknown = sorted(set(sessions) - set(known))
             if unknown:
@@ -570,7 +570,7 @@ def _suggestions(session: Session, session_id: str, scheme_id: str) -> list[Sugg
             col(MarkerSuggestion.draft_id).in_(list(source)), col(MarkerSuggestion.grounded)
         )
     ).scalars()
-    found = [Suggestion(row.id, row.turn_number, row.code, row.reason, row.quote,  # type: ignore[arg-type]
+    found = [Suggestion(row.id, row.turn_number, row.code, row.reason, row.quote,
                         source[row.draft_id]) for row in rows]  # fmt: skip
     return sorted(found, key=lambda s: (s.turn, s.code, s.id))
 
@@ -626,7 +626,7 @@ def import_codings(session: Session, codings: list[ImportedCoding]) -> tuple[int
                     f"{item.coder!r} codes session {item.session_id!r} as {mine.role}, "
                     f"not {item.role}"
                 )
-            row = CodingRow(mine.id, mine.session_id, mine.scheme_id, mine.coder_id,  # type: ignore[arg-type]
+            row = CodingRow(mine.id, mine.session_id, mine.scheme_id, mine.coder_id,
                             mine.role, mine.status, mine.lock_version,
                             mine.current_version)  # fmt: skip
             current = {(turn, code) for turn, code, _ in _current_marks(session, row)}

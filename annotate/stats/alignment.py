@@ -61,7 +61,7 @@ def dimension_scores(engine: Engine, instrument_id: str = DEFAULT_INSTRUMENT) ->
     return grouped[complete].reset_index(drop=True)[columns]
 
 
-def _correlation(function, x, y) -> tuple[float | None, float | None]:  # type: ignore[no-untyped-def]
+def _correlation(function, x, y) -> tuple[float | None, float | None]:
     """r and p, or None when undefined (fewer than 3 pairs or a constant side)."""
     if len(x) < 3 or x.nunique() < 2 or y.nunique() < 2:
         return None, None

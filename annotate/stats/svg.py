@@ -60,7 +60,7 @@ def _legend_width(names: Iterable[str]) -> int:
     return 24 + 7 * max((len(name) for name in names), default=0)
 
 
-def _y_axis(ticks: list[float], left: float, right: float, y_of, label: str) -> list[str]:  # type: ignore[no-untyped-def]
+def _y_axis(ticks: list[float], left: float, right: float, y_of, label: str) -> list[str]:
     parts = []
     for tick in ticks:
         y = y_of(tick)

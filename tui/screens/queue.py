@@ -51,7 +51,7 @@ STATUS_LABEL = {
 STATUS_WIDTH = max(map(len, STATUS_LABEL.values()))
 
 
-def fit_columns(table: DataTable) -> None:  # type: ignore[type-arg]
+def fit_columns(table: DataTable) -> None:
     """Give each auto-width column the width of its widest cell now.
 
     DataTable measures new rows only when it is idle, so under load (or under a dialog)

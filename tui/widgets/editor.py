@@ -58,8 +58,8 @@ def _with_cjk_offsets(method: Callable[..., Any]) -> Callable[..., Any]:
 class CJKWrappedDocument(WrappedDocument):
     """The wrapped view of a document, broken where ``tui.widgets.wrap`` breaks."""
 
-    wrap = _with_cjk_offsets(WrappedDocument.wrap)  # type: ignore[assignment]
-    wrap_range = _with_cjk_offsets(WrappedDocument.wrap_range)  # type: ignore[assignment]
+    wrap = _with_cjk_offsets(WrappedDocument.wrap)
+    wrap_range = _with_cjk_offsets(WrappedDocument.wrap_range)
 
 
 class CJKWrapTextArea(TextArea):
@@ -67,7 +67,7 @@ class CJKWrapTextArea(TextArea):
     it with other TextArea subclasses (``class RationaleEditor(OrderedTextArea,
     CJKWrapTextArea)``): it changes only how lines are wrapped."""
 
-    @property  # type: ignore[override]
+    @property
     def wrapped_document(self) -> WrappedDocument:
         return self._cjk_wrapped_document
 
