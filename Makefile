@@ -29,9 +29,9 @@ test-slow: $(STAMP) system-deps
 	ANNOTATE_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest tests/test_hostile_files.py tests/services/test_import_hostile.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check annotate store tui tests bench
-	$(BIN)/ruff format --check annotate store tui tests bench
-	$(BIN)/mypy annotate store tui
+	$(BIN)/ruff check annotate cli store tui tests bench
+	$(BIN)/ruff format --check annotate cli store tui tests bench
+	$(BIN)/mypy annotate cli store tui
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_import.py

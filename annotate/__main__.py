@@ -14,6 +14,6 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 if not sys.flags.safe_path and sys.path and Path(sys.path[0] or ".").resolve() != _PACKAGE_ROOT:
     del sys.path[0]
 
-from annotate.cli import main  # noqa: E402
+from cli.app import main  # noqa: E402
 
 main()

@@ -30,13 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from annotate.database import initialise  # noqa: E402
-from annotate.errors import ConflictError  # noqa: E402
-from annotate.guidelines import load_rubric  # noqa: E402
-from annotate.importing import import_file  # noqa: E402
-from annotate.lifecycle import versions  # noqa: E402
-from annotate.lifecycle.reviews import record_review  # noqa: E402
-from annotate.lifecycle.versions import import_texts, save_version  # noqa: E402
+from annotate.core.database import initialise  # noqa: E402
+from annotate.core.errors import ConflictError  # noqa: E402
+from annotate.core.guidelines import load_rubric  # noqa: E402
+from annotate.ingest import import_file  # noqa: E402
+from annotate.work.rationales import versions
+from annotate.work.rationales.versions import import_texts, save_version  # noqa: E402
+from annotate.work.reviews.write import record_review  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.models import Rationale, RationaleVersion, Review  # noqa: E402
 

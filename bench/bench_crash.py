@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotate.database import initialise  # noqa: E402
-from annotate.importing import import_file  # noqa: E402
-from annotate.progress import counts  # noqa: E402
+from annotate.core.database import initialise  # noqa: E402
+from annotate.ingest import import_file  # noqa: E402
+from annotate.work.progress import counts  # noqa: E402
 from tests.crash import assert_consistent, kill_when, start, writing  # noqa: E402
 
 DELAY = 0.3

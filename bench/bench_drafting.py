@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from annotate.database import initialise  # noqa: E402
+from annotate.core.database import initialise  # noqa: E402
 from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch  # noqa: E402
 from annotate.drafting.context import load_contexts  # noqa: E402
 from annotate.drafting.prompt import default_template  # noqa: E402
-from annotate.importing import import_file  # noqa: E402
+from annotate.ingest import import_file  # noqa: E402
 from store.db import session_scope  # noqa: E402
 from tests.factories import ITEMS, session_record, write_jsonl  # noqa: E402
 

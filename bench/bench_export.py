@@ -38,7 +38,7 @@ NOW = "2026-01-01 00:00:00.000000"
 
 def build_store(db: Path, sessions: int, seed: int = 7) -> int:
     """A migrated store with every (session, item) an accepted, reviewed rationale."""
-    from annotate.database import initialise
+    from annotate.core.database import initialise
     from store.db import bulk_insert
     from store.models import (
         Annotator,

@@ -32,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from annotate.database import initialise  # noqa: E402
-from annotate.importing import import_file  # noqa: E402
+from annotate.core.database import initialise  # noqa: E402
+from annotate.ingest import import_file  # noqa: E402
 
 ITEMS = [f"{d}_{n}" for d in ("goal", "task", "bond") for n in range(1, 5)]
 TURNS = 28

@@ -1,6 +1,6 @@
 """Import of earlier expert work: 10,008 rationales, then 10,008 reviews of them (SQLite).
 
-Both go through annotate.lifecycle's batch writers (``import_texts``, ``import_reviews``),
+Both go through annotate.work.rationales's batch writers (``import_texts``, ``import_reviews``),
 one transaction per file. The baseline, in the same run on the same machine, is a raw
 ``sqlite3.executemany`` of the same version and review rows into a copy of the store
 (no validation, no lifecycle rules).
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotate.database import initialise  # noqa: E402
-from annotate.importing import import_file  # noqa: E402
+from annotate.core.database import initialise  # noqa: E402
+from annotate.ingest import import_file  # noqa: E402
 
 ITEMS = [f"{d}_{n}" for d in ("goal", "task", "bond") for n in range(1, 5)]
 SESSIONS = 834  # x 12 items = 10,008 rationales

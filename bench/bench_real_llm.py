@@ -198,9 +198,9 @@ def _reason_kind(reason: str) -> str:
 
 
 def engine_main(args: argparse.Namespace, python: Path, model: Path) -> None:
-    from annotate.database import initialise
-    from annotate.demo import DEMO_FILES
-    from annotate.importing import import_file
+    from annotate.core.database import initialise
+    from annotate.core.demo import DEMO_FILES
+    from annotate.ingest import import_file
 
     with tempfile.TemporaryDirectory() as directory:
         engine, _ = initialise(f"sqlite:///{directory}/bench.db")
@@ -233,10 +233,10 @@ def main() -> None:
     if args.engine:
         engine_main(args, python, model)
         return
-    from annotate.database import initialise
-    from annotate.demo import DEMO_FILES
+    from annotate.core.database import initialise
+    from annotate.core.demo import DEMO_FILES
     from annotate.drafting.prompt import PROMPTS_DIR, load_template
-    from annotate.importing import import_file
+    from annotate.ingest import import_file
 
     sessions = args.sessions.split(",")
     with tempfile.TemporaryDirectory() as directory:

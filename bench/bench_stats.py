@@ -16,15 +16,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotate.database import initialise  # noqa: E402
-from annotate.evaluate import evaluate  # noqa: E402
-from annotate.importing import import_file  # noqa: E402
-from annotate.stats.agreement import agreement  # noqa: E402
-from annotate.stats.alignment import alignment  # noqa: E402
-from annotate.stats.edits import edit_stats  # noqa: E402
-from annotate.stats.lexicon import lexicon  # noqa: E402
-from annotate.stats.report import build_report  # noqa: E402
-from annotate.textdistance import levenshtein  # noqa: E402
+from annotate.analysis.agreement import agreement  # noqa: E402
+from annotate.analysis.alignment import alignment  # noqa: E402
+from annotate.analysis.edits import edit_stats  # noqa: E402
+from annotate.analysis.evaluate import evaluate  # noqa: E402
+from annotate.analysis.lexicon import lexicon  # noqa: E402
+from annotate.analysis.report import build_report  # noqa: E402
+from annotate.analysis.textdistance import levenshtein  # noqa: E402
+from annotate.core.database import initialise  # noqa: E402
+from annotate.ingest import import_file  # noqa: E402
 
 SESSIONS = 793
 ITEMS = [f"{d}_{n}" for d in ("goal", "task", "bond") for n in range(1, 5)]

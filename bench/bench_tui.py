@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from annotate.assignment import assign_authoring  # noqa: E402
-from annotate.database import initialise  # noqa: E402
-from annotate.importing import import_file  # noqa: E402
+from annotate.core.database import initialise  # noqa: E402
+from annotate.ingest import import_file  # noqa: E402
+from annotate.work.assignment import assign_authoring  # noqa: E402
 from tests.factories import session_record, write_jsonl  # noqa: E402
 from tests.tui.ptyrun import Terminal, wait_until  # noqa: E402
 from tests.workdata import draft_all_pending  # noqa: E402
@@ -50,7 +50,7 @@ def build(path: Path) -> None:
 
 
 async def switch_latencies(path: Path) -> list[float]:
-    from annotate.database import open_store
+    from annotate.core.database import open_store
     from tests.tui.helpers import settle
     from tui.app import create_app
     from tui.screens.annotate import AnnotateScreen

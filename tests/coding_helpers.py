@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from annotate.lifecycle import codings
+from annotate.work import codings
 from store.db import session_scope
 from store.models import Coding, TherapySession
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from annotate.database import initialise
-from annotate.demo import DEMO_FILES
-from annotate.importing import import_file
+from annotate.core.database import initialise
+from annotate.core.demo import DEMO_FILES
+from annotate.ingest import import_file
 from tests.pgserver import PostgresServer, Unavailable
 
 BACKENDS = ("sqlite", "postgresql")

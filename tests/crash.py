@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from annotate.progress import counts
+from annotate.work.progress import counts
 from store.db import make_engine
 
 ROOT = Path(__file__).resolve().parents[1]

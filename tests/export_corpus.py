@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from annotate import workflow
+from annotate.core import workflow
 from store.models import (
     Annotator,
     Client,

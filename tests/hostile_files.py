@@ -91,7 +91,7 @@ def cli_job(
     def job() -> tuple[int, str, str]:
         from typer.testing import CliRunner
 
-        from annotate.cli import app
+        from cli.app import app
 
         result = CliRunner().invoke(app, args, env=env)
         if result.exception is not None and not isinstance(result.exception, SystemExit):

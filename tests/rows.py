@@ -79,9 +79,9 @@ def _make(path: Path) -> None:
     """Build the fixture from the demo corpus plus rows the demo leaves empty."""
     import tempfile
 
-    from annotate.database import initialise
-    from annotate.demo import DEMO_FILES
-    from annotate.importing import import_file
+    from annotate.core.database import initialise
+    from annotate.core.demo import DEMO_FILES
+    from annotate.ingest import import_file
     from store.db import session_scope
     from store.models import Autosave, Draft, Rationale, RationaleVersion, ReviewAssignment
 

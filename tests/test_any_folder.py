@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from tests.interactive import browse_socket
 from tests.test_serve_team import Served
 

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.guidelines import DEFAULT_INSTRUMENT, DEFAULT_MARKERS, GUIDELINES_DIR
+from annotate.core.guidelines import DEFAULT_INSTRUMENT, DEFAULT_MARKERS, GUIDELINES_DIR
+from cli.app import app
 from tests.factories import session_record
 from tests.hostile_files import (
     assert_clean,
@@ -197,7 +197,7 @@ def test_hostile_guideline_files(kind: str, store: str, tmp_path: Path) -> None:
 
 def _function_job(read: Callable[[], object]) -> Callable[[], tuple[int, str, str]]:
     """A reader without a command of its own: its ConfigError is the one line shown."""
-    from annotate.errors import ConfigError
+    from annotate.core.errors import ConfigError
 
     def job() -> tuple[int, str, str]:
         try:
@@ -229,7 +229,7 @@ def _reader(kind: str) -> tuple[str, str, Callable[[Path], object]]:
 
         source = (GUIDELINES_DIR / "prompts" / "draft.j2").read_text(encoding="utf-8")
         return "draft.j2", source, load_template
-    from annotate.logins import read_logins
+    from tui.logins import read_logins
 
     return "logins.toml", LOGINS, read_logins
 

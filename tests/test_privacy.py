@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from store.db import make_engine
 from tests.cli.test_backends import COMMANDS, invoke, prepare_inputs
 

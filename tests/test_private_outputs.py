@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from annotate.cli import app
 from annotate.export.formats import FORMATS
+from cli.app import app
 from store.private import create_private, make_private_folders, open_private, write_private
 
 runner = CliRunner()

@@ -27,10 +27,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.logins import LoginCheck, add_login, read_logins
+from cli.app import app
 from store.db import make_engine
 from tests.interactive import ROOT, _page, browse_socket, plain
+from tui.logins import LoginCheck, add_login, read_logins
 
 runner = CliRunner()
 

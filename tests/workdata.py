@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from annotate.assignment import assign_authoring, assign_reviews
-from annotate.instruments import explained_items
+from annotate.core.instruments import explained_items
+from annotate.work.assignment import assign_authoring, assign_reviews
 from store.db import session_scope
 from store.models import Draft, Rating, Rationale
 
@@ -76,8 +76,8 @@ def review_now(  # type: ignore[no-untyped-def]
     engine: Engine, assignment_id: int, reviewer: str, scores, comment: str = ""
 ):
     """Open an assigned review as the review screen does, then submit for the version shown."""
-    from annotate.lifecycle.reviews import submit_review
-    from annotate.review import open_review
+    from annotate.work.reviews.queue import open_review
+    from annotate.work.reviews.write import submit_review
 
     shown = open_review(engine, assignment_id, reviewer).rationale_version
     return submit_review(engine, assignment_id, reviewer, scores, comment, shown_version=shown)

@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.timer import Timer
 
-from annotate.errors import ConfigError
-from annotate.lifecycle.editor import Drafter
+from annotate.core.errors import ConfigError
+from annotate.work.rationales.editor import Drafter
 from tui.keys import KeyHold
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
-from annotate.errors import AnnotateError
+from annotate.core.errors import AnnotateError
 
 # Seconds an error stays up: the app's default for every notice (Textual's 5 s). Notices
 # sit over the right-hand column (app.tcss, Toast), never over the transcript.

@@ -21,8 +21,8 @@ from pathlib import Path
 from textual.binding import Binding, BindingType
 from textual.keys import Keys, _character_to_key
 
-from annotate import reading
-from annotate.errors import ConfigError
+from annotate.core import reading
+from annotate.core.errors import ConfigError
 
 MAX_KEYMAP_BYTES = 64 * 1024
 MAX_KEYS_PER_BINDING = 4

@@ -39,8 +39,8 @@ from aiohttp import WSCloseCode, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
-from annotate.errors import AnnotateError
-from annotate.logins import LoginCheck
+from annotate.core.errors import AnnotateError
+from tui.logins import LoginCheck
 
 log = logging.getLogger("annotate.serve")
 

@@ -22,6 +22,9 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
+from annotate.core.errors import ConfigError, NotFoundError
+from annotate.core.instruments import explained_items
+from annotate.core.workflow import ACCEPTED, DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
 from annotate.drafting.base import (
     DraftProvider,
     ProviderError,
@@ -32,10 +35,7 @@ from annotate.drafting.base import (
 )
 from annotate.drafting.context import ItemContext, load_contexts
 from annotate.drafting.grounding import ParsedDraft, ReplyFormatError, grounding_error, parse_reply
-from annotate.errors import ConfigError, NotFoundError
-from annotate.importing.validation import MAX_RATIONALE_LENGTH
-from annotate.instruments import explained_items
-from annotate.workflow import ACCEPTED, DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
+from annotate.ingest.validation import MAX_RATIONALE_LENGTH
 from store.db import code_point_order, session_scope
 from store.models import Draft, Item, Rating, Rationale, TherapySession, utcnow
 

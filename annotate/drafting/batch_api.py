@@ -34,6 +34,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
+from annotate.core.errors import ConfigError
+from annotate.core.reading import MIB, bounded_lines, too_long
 from annotate.drafting.base import (
     MAX_TOKEN_COUNT,
     ProviderError,
@@ -53,9 +55,7 @@ from annotate.drafting.batch import (
 from annotate.drafting.context import ItemContext, load_contexts
 from annotate.drafting.grounding import ReplyFormatError
 from annotate.drafting.providers import ERROR_LIMIT, OpenAIProvider
-from annotate.errors import ConfigError
-from annotate.importing.readers import parse_line, show
-from annotate.reading import MIB, bounded_lines, too_long
+from annotate.ingest.readers import parse_line, show
 from store.db import session_scope
 from store.models import Draft, DraftBatch, Rating, utcnow
 from store.private import write_private

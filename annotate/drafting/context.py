@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from annotate.errors import NotFoundError
+from annotate.core.errors import NotFoundError
 from store.models import Instrument, Item, Rating, TherapySession, Turn
 
 

@@ -302,7 +302,7 @@ def copied_instructions(rationale: str) -> str | None:
 @cache
 def _instrument_texts() -> tuple[list[str], list[str], list[str]]:
     """The default instrument's anchor labels, item texts and dimension definitions."""
-    from annotate.guidelines import default_instrument
+    from annotate.core.guidelines import default_instrument
 
     spec = default_instrument()
     return (list(spec.anchors.values()), [item.text for item in spec.items],

@@ -25,6 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from annotate.core.errors import ConfigError, NotFoundError
+from annotate.core.guidelines import MarkerScheme
+from annotate.core.markers import DEFAULT_SCHEME, speaker_fits, stored_scheme
+from annotate.core.plurals import counted
 from annotate.drafting.base import ProviderError, Reply, scrub_reply, scrub_secret
 from annotate.drafting.context import TurnText
 from annotate.drafting.grounding import (
@@ -56,10 +60,6 @@ from annotate.drafting.schema import (
     turn_range,
 )
 from annotate.drafting.similarity import normalise
-from annotate.errors import ConfigError, NotFoundError
-from annotate.guidelines import MarkerScheme
-from annotate.markers import DEFAULT_SCHEME, speaker_fits, stored_scheme
-from annotate.plurals import counted
 from store.db import session_scope
 from store.models import Coding, MarkerDraft, MarkerSuggestion, TherapySession, Turn, utcnow
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from annotate import reading
+from annotate.core import reading
 from annotate.drafting.base import Reply
 from annotate.drafting.context import ItemContext, TurnText
 from annotate.drafting.grounding import ParsedDraft, Quote

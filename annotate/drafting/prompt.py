@@ -9,12 +9,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from annotate import reading
+from annotate.core import reading
+from annotate.core.errors import ConfigError
+from annotate.core.guidelines import GUIDELINES_DIR, Manual, load_manual
 from annotate.drafting.context import ItemContext, TurnText
 from annotate.drafting.schema import EVIDENCE_MAX, QUOTES_MAX
 from annotate.drafting.similarity import rank
-from annotate.errors import ConfigError
-from annotate.guidelines import GUIDELINES_DIR, Manual, load_manual
 
 PROMPTS_DIR = GUIDELINES_DIR / "prompts"
 DEFAULT_TEMPLATE = PROMPTS_DIR / "draft.j2"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from annotate.core.errors import ConfigError
 from annotate.drafting.base import (
     DraftProvider,
     ProviderError,
@@ -36,7 +37,6 @@ from annotate.drafting.server_replies import (
     told_window,
     transient,
 )
-from annotate.errors import ConfigError
 
 DEFAULT_MODEL = "gpt-4o-mini"
 OPENAI_HOST = "api.openai.com"

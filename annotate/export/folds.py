@@ -19,7 +19,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from annotate.errors import ConfigError
+from annotate.core.errors import ConfigError
 
 LOCO = "loco"
 

@@ -1,7 +1,7 @@
 """``--format markers``: turn-level training data from finished turn codings (3RS).
 
 One record per session whose primary coding under the scheme is finished (submitted
-or accepted; the codes are :func:`annotate.lifecycle.codings.exported_codes`, read
+or accepted; the codes are :func:`annotate.work.codings.exported_codes`, read
 nowhere else): the instruction lists the scheme's families and codes, the user message
 is the dialogue with turn ids (``[T3] Client: ...``, the stored turn numbers the codes
 name), and the target is the codes as JSON, ``{"codes": [{"turn": "T3", "code":
@@ -23,7 +23,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from annotate import __version__
-from annotate.errors import NotFoundError
+from annotate.core.errors import NotFoundError
+from annotate.core.guidelines import MarkerScheme
+from annotate.core.markers import stored_scheme
+from annotate.core.plurals import counted
 from annotate.export import formats, metadata, records
 from annotate.export.folds import LOCO, ClientStats
 from annotate.export.manifest import (
@@ -36,10 +39,7 @@ from annotate.export.manifest import (
 )
 from annotate.export.plan import Plan, build_plan
 from annotate.export.writer import FileInfo, Splits
-from annotate.guidelines import MarkerScheme
-from annotate.lifecycle.codings import exported_codes, unfinished_primary
-from annotate.markers import stored_scheme
-from annotate.plurals import counted
+from annotate.work.codings import exported_codes, unfinished_primary
 from store.db import code_point_order, reader
 
 if TYPE_CHECKING:

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from annotate.errors import ConfigError
+from annotate.core.errors import ConfigError
 from annotate.export.records import driver_rows, sessions_t
-from annotate.importing.validation import METADATA_KEY
+from annotate.ingest.validation import METADATA_KEY
 
 HEADER = "Session metadata: "
 

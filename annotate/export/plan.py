@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from annotate.errors import ConfigError
+from annotate.core.errors import ConfigError
 from annotate.export import records
 from annotate.export.folds import LOCO, ClientStats, FoldTable, assign_folds, assign_loco
 from annotate.export.metadata import session_metadata

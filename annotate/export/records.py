@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Table, and_, bindparam, case, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
-from annotate import workflow
+from annotate.core import workflow
 from annotate.drafting.scaffold import holds_scaffolding
 from store.db import code_point_order
 from store.models import (

@@ -17,8 +17,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from annotate import workflow
-from annotate.errors import ConfigError, NotFoundError
+from annotate.analysis.textdistance import normalised_distance
+from annotate.core import workflow
+from annotate.core.errors import ConfigError, NotFoundError
+from annotate.core.guidelines import load_rubric
 from annotate.export import formats, metadata, records
 from annotate.export.folds import LOCO, ClientStats, fold_spec
 from annotate.export.manifest import (
@@ -30,9 +32,7 @@ from annotate.export.manifest import (
 )
 from annotate.export.plan import Plan, build_plan
 from annotate.export.writer import FileInfo, Splits, Staging, describe_file, write_json
-from annotate.guidelines import load_rubric
-from annotate.lifecycle.rules import is_scaffold_draft
-from annotate.textdistance import normalised_distance
+from annotate.work.rationales.rules import is_scaffold_draft
 
 SESSIONS_PER_BATCH = 500
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from annotate.errors import ConfigError
+from annotate.core.errors import ConfigError
 from annotate.export.manifest import TOOL_NAME, SplitContents, SplitRecords
 from store.private import make_private_folders, open_private, write_private
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.importing import import_file
+from annotate.ingest import import_file
+from cli.app import app
 from tests.factories import session_record, write_jsonl
 
 pytestmark = pytest.mark.both_backends

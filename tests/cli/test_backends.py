@@ -24,9 +24,9 @@ from sqlalchemy.engine import Engine
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.demo import DEMO_CODINGS, DEMO_SESSIONS
-from annotate.guidelines import GUIDELINES_DIR
+from annotate.core.demo import DEMO_CODINGS, DEMO_SESSIONS
+from annotate.core.guidelines import GUIDELINES_DIR
+from cli.app import app
 from store.db import make_engine
 from tests import interactive
 from tests.factories import ITEMS, session_record, write_jsonl
@@ -340,7 +340,7 @@ def test_every_command_has_a_backend_run() -> None:
 
 def test_every_command_runs(demo_engine, db_url: str, backend: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     prepare_inputs(tmp_path)
-    from annotate.backup import find_pg_tool
+    from annotate.export.backup import find_pg_tool
 
     checked = make_engine(db_url)
     try:

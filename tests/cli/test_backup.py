@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from annotate.backup import find_pg_tool
-from annotate.cli import app
+from annotate.export.backup import find_pg_tool
+from cli.app import app
 from store import migrate
 from store.db import make_engine
 from tests.rows import dump_rows

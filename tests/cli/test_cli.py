@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from tests.factories import session_record, write_jsonl
 
 runner = CliRunner()
@@ -133,12 +133,12 @@ def test_a_database_locked_too_long_is_one_line(tmp_path: Path) -> None:
 def test_a_database_locked_during_the_work_is_one_line(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy.exc import OperationalError
 
-    import annotate.importing
+    import annotate.ingest
 
     def locked(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(annotate.importing, "import_file", locked)
+    monkeypatch.setattr(annotate.ingest, "import_file", locked)
     path = write_jsonl(tmp_path / "s.jsonl", [session_record("a")])
     result = runner.invoke(app, ["import", str(path)])
     assert result.exit_code == 1

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from annotate.importing import import_file
-from annotate.progress import counts
-from annotate.workflow import DRAFT_OK
+from annotate.core.workflow import DRAFT_OK
+from annotate.ingest import import_file
+from annotate.work.progress import counts
 from store.db import make_engine
 from tests.crash import assert_consistent, committed_rows, kill_when, start, writing
 from tests.export_corpus import build_corpus

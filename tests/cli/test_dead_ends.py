@@ -13,8 +13,8 @@ from pathlib import Path
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.demo import DEMO_FILES, DEMO_SESSIONS
+from annotate.core.demo import DEMO_FILES, DEMO_SESSIONS
+from cli.app import app
 from tests.export_corpus import build_corpus
 from tests.factories import ITEMS, session_record, write_jsonl
 
@@ -66,7 +66,7 @@ def test_markers_folds_with_nothing_coded_says_so(tmp_path: Path) -> None:
 def test_markers_folds_with_few_coded_clients_offers_fewer_folds(tmp_path: Path) -> None:
     db = str(tmp_path / "demo.db")
     _import(db, *DEMO_FILES)
-    from annotate.demo import DEMO_CODINGS
+    from annotate.core.demo import DEMO_CODINGS
 
     result = runner.invoke(app, ["--db", db, "import", str(DEMO_CODINGS), "--kind", "codings"])
     assert result.exit_code == 0, result.output

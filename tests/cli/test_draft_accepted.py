@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.demo import DEMO_RATIONALES, DEMO_SESSIONS
+from annotate.core.demo import DEMO_RATIONALES, DEMO_SESSIONS
+from cli.app import app
 from store.db import make_engine
 
 runner = CliRunner()

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from store.db import make_engine
 from tests.llm_server import FakeLLM, ServerThread
 

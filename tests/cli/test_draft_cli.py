@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from tests.llm_server import FakeLLM, ServerThread
 
 runner = CliRunner()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from annotate.importing import import_file
-from annotate.workflow import DRAFT_OK
+from annotate.core.workflow import DRAFT_OK
+from annotate.ingest import import_file
 from store.db import session_scope
 from store.models import Draft
 from tests.factories import ITEMS, session_record, write_jsonl

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.demo import DEMO_FILES
+from annotate.core.demo import DEMO_FILES
+from cli.app import app
 from tests.factories import write_jsonl
 
 runner = CliRunner()

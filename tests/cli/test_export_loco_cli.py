@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.database import initialise
+from annotate.core.database import initialise
+from cli.app import app
 from tests.coding_helpers import code_primaries, set_metadata
 from tests.export_corpus import Corpus, build_corpus
 from tests.factories import write_jsonl

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from annotate.cli import app
 from annotate.export import writer
-from annotate.logins import MAX_FILE_BYTES, read_logins
+from cli.app import app
 from tests.crash import start
+from tui.logins import MAX_FILE_BYTES, read_logins
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -295,8 +295,8 @@ def test_export_from_a_damaged_database_is_one_line(
 
 
 def test_driver_errors_get_the_database_line() -> None:
-    from annotate.database import driver_error
-    from annotate.errors import ConfigError, StoreBusy
+    from annotate.core.database import driver_error
+    from annotate.core.errors import ConfigError, StoreBusy
 
     damaged = driver_error("x.db", sqlite3.DatabaseError("database disk image is malformed"))
     assert isinstance(damaged, ConfigError) and "x.db: database disk image" in str(damaged)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from store.db import make_engine
 from tests.factories import session_record, write_jsonl
 
@@ -42,10 +42,10 @@ def demo_db(tmp_path: Path) -> Path:
 
 def test_backup_over_the_live_database_is_refused_and_no_save_is_lost(demo_db: Path) -> None:
     """``backup DB DB --force`` used to swap a snapshot over the live file under a writer."""
-    from annotate.assignment import assign_authoring
-    from annotate.database import open_store
-    from annotate.lifecycle import editor
-    from annotate.queue import authoring_queue
+    from annotate.core.database import open_store
+    from annotate.work.assignment import assign_authoring
+    from annotate.work.queue import authoring_queue
+    from annotate.work.rationales import editor
 
     engine = open_store(str(demo_db))
     assign_authoring(engine, ["ana"], seed=0)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from tests.services.test_import_hostile import _VALID, CASES, _mutate, _mutation
 
 runner = CliRunner()

@@ -12,7 +12,7 @@ from tests.factories import session_record, write_jsonl
 HEAVY = {"sqlalchemy.orm", "sqlmodel", "alembic", "store.models", "pandas", "textual"}
 PROGRAM = """
 import json, sys
-from annotate.cli import main
+from cli.app import main
 sys.argv = ["annotate", "--db", sys.argv[1], "import", sys.argv[2]]
 try:
     main()

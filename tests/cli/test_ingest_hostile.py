@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from annotate.core.errors import ConfigError
 from annotate.drafting.batch import _scrubbed, draft_values
 from annotate.drafting.batch_api import MAX_LINE_BYTES, read_batch_output
 from annotate.drafting.context import ItemContext, TurnText
-from annotate.errors import ConfigError
+from cli.app import app
 
 runner = CliRunner()
 BASE = ["draft", "--base-url", "http://127.0.0.1:9/v1", "--model", "batch-model"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 
 runner = CliRunner()
 

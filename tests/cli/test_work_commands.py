@@ -13,7 +13,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from tests.factories import session_record, write_jsonl
 
 runner = CliRunner()
@@ -77,7 +77,7 @@ def test_assign_with_chinese_sessions(tmp_path: Path) -> None:
 
 def test_progress_json_does_not_import_pandas_or_textual(tmp_path: Path) -> None:
     code = (
-        "import sys\nfrom annotate.cli import main\n"
+        "import sys\nfrom cli.app import main\n"
         f"sys.argv = ['annotate', '--db', {str(tmp_path / 'p.db')!r}, 'progress', '--json']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('HEAVY', sorted(m for m in ('pandas', 'textual', 'numpy') if m in sys.modules))"

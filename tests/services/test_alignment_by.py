@@ -14,9 +14,9 @@ from scipy import stats
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 from sqlalchemy import text
 
-from annotate.errors import ConfigError
-from annotate.importing import import_file
-from annotate.stats.by_group import alignment_by, grouping
+from annotate.analysis.by_group import alignment_by, grouping
+from annotate.core.errors import ConfigError
+from annotate.ingest import import_file
 from tests.factories import ITEMS, session_record, write_jsonl
 
 pytestmark = pytest.mark.both_backends

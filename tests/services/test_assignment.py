@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from annotate.assignment import assign_authoring, assign_reviews
-from annotate.errors import ConfigError
-from annotate.importing import import_file
-from annotate.lifecycle import editor as editing
-from annotate.queue import authoring_queue
+from annotate.core.errors import ConfigError
+from annotate.ingest import import_file
+from annotate.work.assignment import assign_authoring, assign_reviews
+from annotate.work.queue import authoring_queue
+from annotate.work.rationales import editor as editing
 from store.models import Rationale, ReviewAssignment, TherapySession
 from tests.factories import session_record, write_jsonl
 
@@ -56,7 +56,7 @@ def test_authoring_covers_every_item_keeps_clients_together_and_balances(twelve_
 def test_authoring_is_deterministic_for_a_seed(twelve_sessions, tmp_path: Path) -> None:
     assign_authoring(twelve_sessions, ["ana", "ben", "chen"], seed=7)
     first = authors_by_client(twelve_sessions)
-    from annotate.database import initialise
+    from annotate.core.database import initialise
 
     other, _ = initialise(str(tmp_path / "other.db"))
     records = [

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("bert_score")
 pytest.importorskip("transformers")
 
-from annotate.evaluate import evaluate  # noqa: E402
+from annotate.analysis.evaluate import evaluate  # noqa: E402
 from tests.services.test_evaluate_rationales import _prediction_file  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def test_identical_rationales_have_bertscore_1(demo_engine, tmp_path) -> None:  
 
 
 def test_a_directory_without_a_model_is_one_line(demo_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from annotate.errors import ConfigError
+    from annotate.core.errors import ConfigError
 
     path, _, _, _ = _prediction_file(demo_engine, tmp_path)
     with pytest.raises(ConfigError, match="not a model directory"):

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from annotate.demo import DEMO_CODINGS
-from annotate.guidelines import default_markers
-from annotate.importing.codings import import_codings_file
-from annotate.lifecycle.codings import assign_codings, decide_suggestion
-from annotate.stats.codes import acceptance, code_agreement, family_values
+from annotate.analysis.codes import acceptance, code_agreement, family_values
+from annotate.core.demo import DEMO_CODINGS
+from annotate.core.guidelines import default_markers
+from annotate.ingest.codings import import_codings_file
+from annotate.work.codings import assign_codings, decide_suggestion
 from store.db import session_scope
 from store.models import MarkerDraft, MarkerSuggestion
 from tests.factories import write_jsonl
@@ -135,7 +135,7 @@ def test_acceptance_counts_each_decision(demo_engine) -> None:  # type: ignore[n
 
 
 def test_report_shows_coding_agreement_and_acceptance(demo_engine) -> None:  # type: ignore[no-untyped-def]
-    from annotate.stats.report import build_report
+    from annotate.analysis.report import build_report
 
     assert "Rupture coding" not in build_report(demo_engine, samples=20)  # no codings yet
     import_codings_file(demo_engine, DEMO_CODINGS)

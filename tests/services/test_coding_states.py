@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import text
 
-from annotate.database import initialise
-from annotate.demo import DEMO_SESSIONS
-from annotate.errors import AnnotateError, StaleVersion
-from annotate.importing import import_file
-from annotate.lifecycle import codings
+from annotate.core.database import initialise
+from annotate.core.demo import DEMO_SESSIONS
+from annotate.core.errors import AnnotateError, StaleVersion
+from annotate.ingest import import_file
+from annotate.work import codings
 from store.db import session_scope
 from store.models import Coding, CodingReview, MarkerDraft, MarkerSuggestion
 
@@ -74,7 +74,7 @@ class CodingMachine(RuleBasedStateMachine):
         self.coder = f"coder{next(_coders)}"
         with session_scope(self.engine) as session:  # type: ignore[arg-type]
             row = Coding(session_id=SESSION, scheme_id="3rs", coder_id=self.coder, role="second")
-            from annotate.lifecycle.versions import ensure_annotator
+            from annotate.work.rationales.versions import ensure_annotator
 
             ensure_annotator(session, self.coder)
             ensure_annotator(session, "reviewer")

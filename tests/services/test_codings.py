@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from annotate.errors import (
+from annotate.core.errors import (
     ConfigError,
     ImportFailed,
     NotFoundError,
     PermissionDenied,
     StaleVersion,
 )
-from annotate.importing.codings import import_codings_file
-from annotate.lifecycle import codings
-from annotate.lifecycle.codings import (
+from annotate.ingest.codings import import_codings_file
+from annotate.work import codings
+from annotate.work.codings import (
     ACCEPTED,
     IN_PROGRESS,
     REVISION_REQUESTED,
@@ -288,7 +288,7 @@ def test_import_refuses_duplicates_and_a_second_primary(demo_engine, tmp_path: P
 
 
 def test_progress_counts_codings_per_coder(demo_engine) -> None:  # type: ignore[no-untyped-def]
-    from annotate.progress import coding_detail, counts
+    from annotate.work.progress import coding_detail, counts
 
     assert coding_detail(demo_engine) == {}
     assign_codings(demo_engine, ["ana", "ben"], sessions=["s03", "s11"], second_fraction=1.0,

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from annotate.errors import ConfigError, ImportFailed
-from annotate.guidelines import MarkerScheme, default_markers
-from annotate.importing.codings import import_codings_file
-from annotate.lifecycle.codings import assign_codings, toggle_code
-from annotate.markers import misplaced, speaker_fits
+from annotate.core.errors import ConfigError, ImportFailed
+from annotate.core.guidelines import MarkerScheme, default_markers
+from annotate.core.markers import misplaced, speaker_fits
+from annotate.ingest.codings import import_codings_file
+from annotate.work.codings import assign_codings, toggle_code
 from tests.factories import write_jsonl
 
 pytestmark = pytest.mark.both_backends

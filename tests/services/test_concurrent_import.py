@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from annotate.importing import import_file
-from annotate.progress import counts
+from annotate.ingest import import_file
+from annotate.work.progress import counts
 from tests.factories import session_record, write_jsonl
 
 pytestmark = pytest.mark.both_backends

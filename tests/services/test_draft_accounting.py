@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from annotate.cli import app
 from annotate.drafting import DraftSettings
 from annotate.drafting.providers import CUT_RETRY_TEMPERATURE, OpenAIProvider
+from cli.app import app
 from tests.llm_server import FakeLLM, ServerThread
 
 pytestmark = pytest.mark.both_backends

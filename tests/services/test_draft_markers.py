@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
+from annotate.core.guidelines import default_markers
 from annotate.drafting import DraftSettings
 from annotate.drafting.markers import OFFLINE_MODEL, hint_offline, run_markers
-from annotate.guidelines import default_markers
-from annotate.lifecycle.codings import assign_codings, coding_view
+from annotate.work.codings import assign_codings, coding_view
 from tests.llm_server import FakeLLM, ServerThread
 
 pytestmark = pytest.mark.both_backends

@@ -143,7 +143,7 @@ def test_a_rationale_copying_the_prompts_instructions_is_ungrounded(rationale: s
 def test_no_expert_rationale_of_the_demo_reads_as_copied_instructions() -> None:
     """The check is for a model parroting its prompt: none of the demo's written
     rationales (English and Chinese) trips it."""
-    from annotate.demo import DEMO_FILES
+    from annotate.core.demo import DEMO_FILES
     from annotate.drafting.grounding import copied_instructions
 
     path = next(p for p in DEMO_FILES if p.name == "rationales.jsonl")

@@ -7,6 +7,8 @@ import asyncio
 import pytest
 from sqlmodel import Session, func, select
 
+from annotate.core.errors import ConfigError, NotFoundError
+from annotate.core.workflow import DRAFT_OK, latest_draft
 from annotate.drafting import (
     DraftSettings,
     WorkSelection,
@@ -18,9 +20,7 @@ from annotate.drafting import (
 from annotate.drafting.context import load_contexts
 from annotate.drafting.offline import OfflineProvider, excerpt, load_offline_spec, offline_draft
 from annotate.drafting.providers import OpenAIProvider, resolve_provider_name
-from annotate.errors import ConfigError, NotFoundError
-from annotate.lifecycle.rules import scaffold_problem
-from annotate.workflow import DRAFT_OK, latest_draft
+from annotate.work.rationales.rules import scaffold_problem
 from store.db import session_scope
 from store.models import Draft
 
@@ -194,8 +194,8 @@ def test_a_store_failure_stops_the_batch(demo_engine, monkeypatch: pytest.Monkey
 
 def test_limit_picks_the_same_items_whatever_the_collation(pg_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """--limit takes the first items in code point order, also on an en-US database."""
-    from annotate.database import initialise
-    from annotate.importing import import_file
+    from annotate.core.database import initialise
+    from annotate.ingest import import_file
     from tests.factories import session_record, write_jsonl
 
     path = write_jsonl(tmp_path / "s.jsonl", [session_record(s) for s in ("a", "s1", "B", "S2")])

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from annotate.core.workflow import DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED, latest_draft
 from annotate.drafting import DraftSettings, WorkSelection, draft_one, make_provider, run_batch
 from annotate.drafting.prompt import default_template
-from annotate.workflow import DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED, latest_draft
 from store.db import session_scope
 from store.models import Draft
 from tests.llm_server import FakeLLM, ServerThread
@@ -191,7 +191,7 @@ def test_replies_no_store_keeps_are_failed_drafts(demo_engine, fake: FakeLLM) ->
 def test_a_key_no_http_header_can_carry_is_one_line(
     demo_engine, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from annotate.errors import ConfigError
+    from annotate.core.errors import ConfigError
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-clé-ünïcode")
     with pytest.raises(ConfigError, match="not plain ASCII") as raised:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from annotate.core.errors import ConfigError
 from annotate.drafting.context import ItemContext, TurnText, load_contexts
 from annotate.drafting.prompt import (
     DEFAULT_TEMPLATE,
@@ -16,7 +17,6 @@ from annotate.drafting.prompt import (
     fit_transcript,
     load_template,
 )
-from annotate.errors import ConfigError
 from store.db import session_scope
 
 pytestmark = pytest.mark.both_backends

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import select
 
+from annotate.core.workflow import DRAFT_FAILED, DRAFT_OK
 from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch
-from annotate.workflow import DRAFT_FAILED, DRAFT_OK
 from store.db import session_scope
 from store.models import Draft
 from tests.llm_server import FakeLLM, ServerThread

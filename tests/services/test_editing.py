@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, select
 
-from annotate import workflow
-from annotate.assignment import assign_authoring
-from annotate.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied
-from annotate.importing import import_file
-from annotate.lifecycle import editor as editing
-from annotate.queue import authoring_queue
+from annotate.core import workflow
+from annotate.core.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied
+from annotate.ingest import import_file
+from annotate.work.assignment import assign_authoring
+from annotate.work.queue import authoring_queue
+from annotate.work.rationales import editor as editing
 from store.models import Autosave, Rationale, RationaleVersion
 from tests.factories import session_record, write_jsonl
 from tests.workdata import current_text, make_draft

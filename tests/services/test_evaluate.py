@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 from sqlmodel import select
 
-from annotate.errors import ConfigError, ImportFailed
-from annotate.evaluate import average_ranks, evaluate
+from annotate.analysis.evaluate import average_ranks, evaluate
+from annotate.core.errors import ConfigError, ImportFailed
 from annotate.export.service import ExportOptions, export_dataset
 from store.db import session_scope
 from store.models import Rating

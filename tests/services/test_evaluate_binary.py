@@ -14,7 +14,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 from sqlmodel import select
 
-from annotate.evaluate import evaluate
+from annotate.analysis.evaluate import evaluate
 from annotate.export.service import ExportOptions, export_dataset
 from store.db import session_scope
 from store.models import Rating

@@ -21,9 +21,8 @@ from rouge_score import rouge_scorer
 from sacrebleu.metrics import BLEU
 from sqlalchemy import text
 
-from annotate.evaluate import evaluate
-from annotate.export.service import ExportOptions, export_dataset
-from annotate.rationale_metrics import (
+from annotate.analysis.evaluate import evaluate
+from annotate.analysis.rationale_metrics import (
     ROUGE_TOKENIZERS,
     USE_STEMMER,
     Pair,
@@ -32,6 +31,7 @@ from annotate.rationale_metrics import (
     rouge_tokenizer,
     score_pairs,
 )
+from annotate.export.service import ExportOptions, export_dataset
 from tests.factories import write_jsonl
 
 pytestmark = pytest.mark.both_backends
@@ -206,7 +206,7 @@ def test_rouge_tokens_say_what_they_count() -> None:
 def test_the_command_prints_the_rationale_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    from annotate.cli import app
+    from cli.app import app
     from store.db import make_engine
 
     db = tmp_path / "demo.db"
@@ -372,7 +372,7 @@ def test_the_output_names_the_tokenizer_of_each_language(demo_engine, tmp_path) 
     assert set(section["tokenization"]["rouge"]) == set(ROUGE_TOKENIZERS)
     assert "use_stemmer=False" in section["tokenization"]["rouge_stemming"]
 
-    from annotate.commands.export import format_rationale_table
+    from cli.commands.export import format_rationale_table
 
     result = evaluate(demo_engine, path)
     shown = " ".join(format_rationale_table(result))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from annotate import workflow
-from annotate.errors import ConfigError
+from annotate.core import workflow
+from annotate.core.errors import ConfigError
 from annotate.export.service import ExportOptions, export_dataset
 from store.db import session_scope
 from store.models import Item, Rating, Rationale, Review, TherapySession
@@ -343,8 +343,8 @@ def test_postgresql_with_a_language_collation_exports_the_same_bytes_as_sqlite(
 ) -> None:  # type: ignore[no-untyped-def]
     """Identifiers sort differently in en-US ('a' < 'B' < 's1' < 'S2') than by code point
     (SQLite, and 'B' < 'S2' < 'a' < 's1'); the files must not depend on it."""
-    from annotate.database import initialise
-    from annotate.importing import import_file
+    from annotate.core.database import initialise
+    from annotate.ingest import import_file
     from tests.factories import ITEMS, session_record, write_jsonl
 
     sessions = [
@@ -418,7 +418,7 @@ def test_memory_does_not_grow_with_the_number_of_records(tmp_path, monkeypatch) 
     import gc
     import tracemalloc
 
-    from annotate.database import initialise
+    from annotate.core.database import initialise
     from annotate.export import records, service
 
     monkeypatch.setattr(service, "SESSIONS_PER_BATCH", 10)

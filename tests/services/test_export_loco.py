@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from scipy import stats
 from sqlmodel import select
 
-from annotate.database import initialise
-from annotate.errors import ConfigError
-from annotate.evaluate import evaluate
+from annotate.analysis.evaluate import evaluate
+from annotate.core.database import initialise
+from annotate.core.errors import ConfigError
 from annotate.export.folds import fold_spec
 from annotate.export.service import ExportOptions, export_dataset
 from store.db import make_engine, session_scope
@@ -96,7 +96,7 @@ def test_each_client_is_in_exactly_one_validation_fold(engine, tmp_path) -> None
 
 
 def test_fold_numbers_follow_the_code_point_order_of_client_ids(engine, tmp_path) -> None:
-    from annotate.importing import import_file
+    from annotate.ingest import import_file
     from tests.factories import session_record
 
     clients = ["b", "B", "a", "中", "A1", "a-b"]

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from annotate.errors import ConfigError, NotFoundError
+from annotate.core.errors import ConfigError, NotFoundError
+from annotate.core.guidelines import DEFAULT_MARKERS, MarkerScheme, default_markers
+from annotate.core.markers import install_markers
 from annotate.export.service import ExportOptions, export_dataset
-from annotate.guidelines import DEFAULT_MARKERS, MarkerScheme, default_markers
-from annotate.lifecycle import codings
-from annotate.markers import install_markers
+from annotate.work import codings
 from store.db import session_scope
 from store.models import Coding, CodingVersion, Turn
 from tests.coding_helpers import code_primaries, code_session, primary_coding

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from annotate.errors import ConfigError
+from annotate.core.errors import ConfigError
 from annotate.export.formats import DPO_SEPARATOR
 from annotate.export.service import ExportOptions, export_dataset
 from tests.coding_helpers import code_primaries, set_metadata

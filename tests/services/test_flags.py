@@ -10,12 +10,12 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.flags import flags
-from annotate.lifecycle import editor
-from annotate.progress import detail
-from annotate.queue import authoring_queue
-from annotate.stats.report import build_report
+from annotate.analysis.report import build_report
+from annotate.work.progress import detail
+from annotate.work.queue import authoring_queue
+from annotate.work.rationales import editor
+from annotate.work.rationales.flags import flags
+from cli.app import app
 from store.models import Item, Rationale
 from tests.workdata import prepare_work
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from annotate.database import initialise
+from annotate.core.database import initialise
 from annotate.export import formats
 from annotate.export.folds import ClientStats, assign_folds
 from annotate.export.service import ExportOptions, export_dataset

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from tests.llm_server import FakeLLM, ServerThread
 
 pytestmark = pytest.mark.both_backends

@@ -10,10 +10,10 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.errors import ConfigError
-from annotate.guidelines import DEFAULT_INSTRUMENT, DEFAULT_MARKERS, load_instrument
-from annotate.instruments import install_instrument
+from annotate.core.errors import ConfigError
+from annotate.core.guidelines import DEFAULT_INSTRUMENT, DEFAULT_MARKERS, load_instrument
+from annotate.core.instruments import install_instrument
+from cli.app import app
 from store.models import Instrument, Item
 
 runner = CliRunner()
@@ -109,7 +109,7 @@ def test_invalid_utf8_a_fifo_and_a_huge_file_are_refused_without_reading_them_wh
 
 
 def _items(db: Path) -> dict[str, str]:
-    from annotate.database import open_store
+    from annotate.core.database import open_store
 
     with Session(open_store(str(db))) as session:
         return {item.id: item.text for item in session.exec(select(Item)).all()}

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from annotate.errors import ConfigError
-from annotate.guidelines import (
+from annotate.core.errors import ConfigError
+from annotate.core.guidelines import (
     GUIDELINES_DIR,
     default_instrument,
     load_instrument,
     load_manual,
     load_rubric,
 )
-from annotate.importing import import_file
-from annotate.instruments import install_instrument
+from annotate.core.instruments import install_instrument
+from annotate.ingest import import_file
 from store.db import session_scope
 from store.models import Item
 from tests.factories import session_record, write_jsonl

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from annotate.errors import ImportFailed
-from annotate.importing import import_file
-from annotate.progress import counts
+from annotate.core.errors import ImportFailed
+from annotate.ingest import import_file
+from annotate.work.progress import counts
 from store.models import Rating, Rationale, RationaleVersion, Review, TherapySession, Turn
 from tests.factories import ITEMS, session_record, write_jsonl
 
@@ -254,8 +254,8 @@ def test_reviews_import_and_enforce_rules(with_session, tmp_path: Path) -> None:
 def test_review_import_binds_to_a_version_and_refuses_texts_that_cannot_be_scored(
     with_session, tmp_path: Path
 ) -> None:
-    from annotate.errors import ConflictError
-    from annotate.lifecycle.versions import save_version
+    from annotate.core.errors import ConflictError
+    from annotate.work.rationales.versions import save_version
 
     import_file(with_session, write_jsonl(tmp_path / "r.jsonl", [_rationale()]))  # v1, by ana
     with Session(with_session) as session:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from annotate.errors import ConfigError, ImportFailed
-from annotate.importing import import_file
-from annotate.progress import counts
+from annotate.core.errors import ConfigError, ImportFailed
+from annotate.ingest import import_file
+from annotate.work.progress import counts
 from store.models import Rating, Turn
 from tests.factories import ITEMS
 

@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from annotate.catalog import read_catalog
-from annotate.database import initialise
-from annotate.demo import DEMO_SESSIONS
-from annotate.errors import AnnotateError, ImportFailed
-from annotate.importing import fast, import_file, parsing, readers, validation
+from annotate.core.catalog import read_catalog
+from annotate.core.database import initialise
+from annotate.core.demo import DEMO_SESSIONS
+from annotate.core.errors import AnnotateError, ImportFailed
+from annotate.ingest import fast, import_file, parsing, readers, validation
 from tests.factories import ITEMS, session_record, write_jsonl
 from tests.services import test_import, test_import_hostile
 

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
-from annotate.errors import ConfigError, ImportFailed
-from annotate.importing import import_file
-from annotate.progress import counts
+from annotate.core.errors import ConfigError, ImportFailed
+from annotate.ingest import import_file
+from annotate.work.progress import counts
 from store.models import Turn
 from tests.factories import ITEMS, session_record, write_jsonl
 

@@ -43,16 +43,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from annotate import workflow
-from annotate.errors import ConflictError, ImportFailed, PermissionDenied, StaleVersion
+from annotate.analysis.edits import edit_stats
+from annotate.core import workflow
+from annotate.core.errors import ConflictError, ImportFailed, PermissionDenied, StaleVersion
 from annotate.export import ExportOptions, export_dataset
 from annotate.export import records as export_records
-from annotate.importing import import_file
-from annotate.lifecycle import editor
-from annotate.lifecycle.reviews import submit_review
-from annotate.lifecycle.rules import offline_labels, scaffold_problem
-from annotate.review import open_review
-from annotate.stats.edits import edit_stats
+from annotate.ingest import import_file
+from annotate.work.rationales import editor
+from annotate.work.rationales.rules import offline_labels, scaffold_problem
+from annotate.work.reviews.queue import open_review
+from annotate.work.reviews.write import submit_review
 from store.db import reader, session_scope
 from store.models import (
     Annotator,
@@ -157,7 +157,7 @@ def _clean(text: str) -> str:
 
 
 def _levenshtein(a: str, b: str) -> int:
-    """The textbook table, independent of annotate.textdistance's bit-parallel version."""
+    """The textbook table, independent of annotate.analysis.textdistance's bit-parallel version."""
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, start=1):
         row = [i]

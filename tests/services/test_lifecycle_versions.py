@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from annotate import workflow
-from annotate.errors import (
+from annotate.core import workflow
+from annotate.core.errors import (
     ConfigError,
     ConflictError,
     NotFoundError,
     PermissionDenied,
     StaleVersion,
 )
-from annotate.guidelines import load_rubric
-from annotate.lifecycle.reviews import record_review
-from annotate.lifecycle.versions import import_texts, save_version, write
+from annotate.core.guidelines import load_rubric
+from annotate.work.rationales.versions import import_texts, save_version, write
+from annotate.work.reviews.write import record_review
 from bench.bench_concurrency import measure
 from store.models import (
     Autosave,
@@ -239,8 +239,8 @@ def test_failing_review_sends_back_only_the_current_version(demo_engine, unit: i
 
 
 def test_import_path_refuses_self_review(demo_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from annotate.errors import ImportFailed
-    from annotate.importing import import_file
+    from annotate.core.errors import ImportFailed
+    from annotate.ingest import import_file
     from tests.factories import write_jsonl
 
     with Session(demo_engine) as session:
@@ -274,7 +274,7 @@ def test_import_path_refuses_self_review(demo_engine, tmp_path) -> None:  # type
 def test_timestamps_are_utc_whatever_the_server_zone(demo_engine, unit: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
-    from annotate.importing import import_file
+    from annotate.ingest import import_file
     from tests.factories import session_record, write_jsonl
 
     before = datetime.now(UTC).replace(tzinfo=None)

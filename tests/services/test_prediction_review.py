@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from annotate.assignment import assign_reviews
-from annotate.cli import app
-from annotate.errors import ImportFailed
+from annotate.analysis.by_source import by_source
+from annotate.core.errors import ImportFailed
 from annotate.export.service import ExportOptions, export_dataset
-from annotate.lifecycle.reviews import submit_review
-from annotate.predictions import assign_prediction_reviews, import_predictions
-from annotate.review import ReviewView, open_review, review_queue
-from annotate.stats.by_source import by_source
+from annotate.work.assignment import assign_reviews
+from annotate.work.reviews.predictions import assign_prediction_reviews, import_predictions
+from annotate.work.reviews.queue import ReviewView, open_review, review_queue
+from annotate.work.reviews.write import submit_review
+from cli.app import app
 from tests.factories import write_jsonl
 
 pytestmark = pytest.mark.both_backends
@@ -183,7 +183,7 @@ def test_by_source_scores_and_alpha_equal_an_independent_computation(evaluated) 
         for key in ("mean", "sd", "pass_share", "alpha"):
             assert row[key] == pytest.approx(want[key], abs=1e-9), (row["source"], key)
         assert row["units"] == want["units"] > 0
-    from annotate.progress import detail
+    from annotate.work.progress import detail
 
     given = detail(evaluated)["by_annotator"]
     for reviewer in REVIEWERS:
@@ -214,7 +214,7 @@ def test_predictions_never_reach_an_export(evaluated, tmp_path) -> None:  # type
 
 
 def test_a_failing_prediction_review_sends_nothing_back_and_cannot_be_repeated(evaluated) -> None:  # type: ignore[no-untyped-def]
-    from annotate.errors import PermissionDenied
+    from annotate.core.errors import PermissionDenied
 
     before = _rows(evaluated, "SELECT id, status FROM rationales ORDER BY id")
     task = next(t for t in review_queue(evaluated, "ana") if t.rationale_id is None)

@@ -6,9 +6,9 @@ import json
 from collections import defaultdict
 from statistics import mean
 
-from annotate.demo import DEMO_RATIONALES, DEMO_REVIEWS, DEMO_SESSIONS
-from annotate.lifecycle import editor as editing
-from annotate.progress import detail
+from annotate.core.demo import DEMO_RATIONALES, DEMO_REVIEWS, DEMO_SESSIONS
+from annotate.work.progress import detail
+from annotate.work.rationales import editor as editing
 from tests.workdata import prepare_work
 
 RUBRIC_THRESHOLD = 3
@@ -60,7 +60,7 @@ def test_dimension_items_and_drafts(demo_engine) -> None:
 
 def test_edits_and_pending_reviews_are_counted(demo_engine) -> None:
     prepare_work(demo_engine)
-    from annotate.queue import authoring_queue
+    from annotate.work.queue import authoring_queue
 
     entry = authoring_queue(demo_engine, "chen")[0]
     before = detail(demo_engine)["by_annotator"]["chen"]

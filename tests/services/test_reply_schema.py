@@ -13,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from annotate.core.guidelines import default_markers
+from annotate.core.workflow import DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
 from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch
 from annotate.drafting.batch import read_draft
 from annotate.drafting.context import ItemContext, TurnText, load_contexts
@@ -35,8 +37,6 @@ from annotate.drafting.schema import (
     plain_schema,
     problems,
 )
-from annotate.guidelines import default_markers
-from annotate.workflow import DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
 from store.db import session_scope
 from store.models import Draft
 from tests.llm_server import FakeLLM, ServerThread

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from annotate import workflow
-from annotate.assignment import assign_authoring, assign_reviews
-from annotate.errors import ConfigError, PermissionDenied
-from annotate.importing import import_file
-from annotate.lifecycle import editor as editing
-from annotate.lifecycle.reviews import submit_review
-from annotate.queue import authoring_queue
-from annotate.review import ReviewView, open_review, review_queue
+from annotate.core import workflow
+from annotate.core.errors import ConfigError, PermissionDenied
+from annotate.ingest import import_file
+from annotate.work.assignment import assign_authoring, assign_reviews
+from annotate.work.queue import authoring_queue
+from annotate.work.rationales import editor as editing
+from annotate.work.reviews.queue import ReviewView, open_review, review_queue
+from annotate.work.reviews.write import submit_review
 from store.db import session_scope
 from store.models import Rationale, ReviewAssignment
 from tests.factories import session_record, write_jsonl

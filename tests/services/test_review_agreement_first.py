@@ -15,13 +15,13 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from annotate.assignment import assign_reviews
-from annotate.cli import app
-from annotate.demo import DEMO_RATIONALES, DEMO_SESSIONS
-from annotate.importing import import_file
-from annotate.progress import agreement_line, agreement_progress
-from annotate.review import review_queue
-from annotate.stats.agreement import MIN_UNITS, agreement
+from annotate.analysis.agreement import MIN_UNITS, agreement
+from annotate.core.demo import DEMO_RATIONALES, DEMO_SESSIONS
+from annotate.ingest import import_file
+from annotate.work.assignment import assign_reviews
+from annotate.work.progress import agreement_line, agreement_progress
+from annotate.work.reviews.queue import review_queue
+from cli.app import app
 from store.db import session_scope
 from store.models import ReviewAssignment
 from tests.workdata import review_now

@@ -11,18 +11,18 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from annotate import workflow
-from annotate.assignment import assign_authoring
+from annotate.core import workflow
+from annotate.core.errors import ImportFailed, PermissionDenied
+from annotate.core.guidelines import load_manual
 from annotate.drafting.context import load_contexts
 from annotate.drafting.offline import OfflineText, load_offline_spec, offline_draft
 from annotate.drafting.scaffold import declared_sentences, find_scaffolding, holds_scaffolding
-from annotate.errors import ImportFailed, PermissionDenied
 from annotate.export.service import ExportOptions, export_dataset
-from annotate.guidelines import load_manual
-from annotate.importing import import_file
-from annotate.lifecycle import editor as editing
-from annotate.lifecycle.versions import import_texts
-from annotate.queue import authoring_queue
+from annotate.ingest import import_file
+from annotate.work.assignment import assign_authoring
+from annotate.work.queue import authoring_queue
+from annotate.work.rationales import editor as editing
+from annotate.work.rationales.versions import import_texts
 from store.db import session_scope
 from store.models import Draft, Rationale, RationaleVersion
 from tests.factories import session_record, write_jsonl

@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from annotate.cli import app
 from annotate.drafting.base import SECRET_PIECE, scrub_json, scrub_secret
+from cli.app import app
 from tests.llm_server import ECHO_ENCODINGS, ECHO_WHERE, FakeLLM, ServerThread
 
 KEY = "sk-proj-Qx7Lm2Vb9Tz4Kp8Wd3Hr6Nf1"  # 32 characters

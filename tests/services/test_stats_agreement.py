@@ -11,15 +11,15 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from annotate.demo import DEMO_FILES
-from annotate.errors import ConfigError
-from annotate.stats.agreement import (
+from annotate.analysis.agreement import (
     LEVELS,
     agreement,
     alpha_with_ci,
     criterion_scores,
     pass_rates,
 )
+from annotate.core.demo import DEMO_FILES
+from annotate.core.errors import ConfigError
 
 pytestmark = pytest.mark.both_backends
 
@@ -228,7 +228,7 @@ def test_pass_rates_count_only_reviews_of_the_current_text(demo_engine) -> None:
     """An author's new text after a review leaves that review out (it scored an older text)."""
     from sqlmodel import Session, select
 
-    from annotate.lifecycle.versions import save_version
+    from annotate.work.rationales.versions import save_version
     from store.models import Rationale, Review
 
     before = pass_rates(demo_engine).set_index("rule").loc["mean", "rationales"]

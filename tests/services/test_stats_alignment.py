@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from annotate.importing import import_file
-from annotate.stats.alignment import alignment, dimension_scores
+from annotate.analysis.alignment import alignment, dimension_scores
+from annotate.ingest import import_file
 from tests.factories import ITEMS, session_record, write_jsonl
 
 pytestmark = pytest.mark.both_backends

@@ -15,8 +15,13 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from annotate.importing import import_file
-from annotate.stats.binary import binary_alignment, binary_figures, classification, majority_class
+from annotate.analysis.binary import (
+    binary_alignment,
+    binary_figures,
+    classification,
+    majority_class,
+)
+from annotate.ingest import import_file
 from tests.factories import session_record, write_jsonl
 
 pytestmark = pytest.mark.both_backends

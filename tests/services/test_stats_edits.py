@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from annotate import workflow
-from annotate.errors import ConfigError
-from annotate.importing import import_file
-from annotate.stats._data import rationales
-from annotate.stats.edits import edit_stats
-from annotate.textdistance import levenshtein, normalised_distance
+from annotate.analysis._data import rationales
+from annotate.analysis.edits import edit_stats
+from annotate.analysis.textdistance import levenshtein, normalised_distance
+from annotate.core import workflow
+from annotate.core.errors import ConfigError
+from annotate.ingest import import_file
 from store.db import session_scope
 from store.models import Annotator, Draft, Rationale, RationaleVersion
 from tests.factories import session_record, write_jsonl

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from annotate.errors import ConfigError
-from annotate.importing import import_file
-from annotate.stats.lexicon import CHINESE_STOP, lexicon, log_odds, tokenize
+from annotate.analysis.lexicon import CHINESE_STOP, lexicon, log_odds, tokenize
+from annotate.core.errors import ConfigError
+from annotate.ingest import import_file
 from store.db import session_scope
 from store.models import Annotator, Rationale, RationaleVersion
 from tests.factories import ITEMS, session_record, write_jsonl

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from annotate.demo import DEMO_FILES
-from annotate.stats.alignment import alignment
-from annotate.stats.report import build_report, html_table, write_report
+from annotate.analysis.alignment import alignment
+from annotate.analysis.report import build_report, html_table, write_report
+from annotate.core.demo import DEMO_FILES
 
 pytestmark = pytest.mark.both_backends
 
@@ -146,8 +146,8 @@ def test_report_opens_in_headless_chromium(demo_engine, tmp_path: Path) -> None:
 
 
 def test_binary_and_group_sections_show_the_figures(report_html: str, demo_engine) -> None:  # type: ignore[no-untyped-def]
-    from annotate.stats.binary import binary_alignment
-    from annotate.stats.by_group import alignment_by
+    from annotate.analysis.binary import binary_alignment
+    from annotate.analysis.by_group import alignment_by
 
     row = binary_alignment(demo_engine).iloc[0]
     section = report_html.split("<h2>Ruptures and other binary items</h2>")[1].split("<h2>")[0]

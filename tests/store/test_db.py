@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from annotate.lifecycle.versions import save_version
+from annotate.work.rationales.versions import save_version
 from store.db import (
     bulk_insert,
     insert_ignoring_duplicates,
@@ -124,9 +124,9 @@ def test_sqlite_writer_waits_for_another_writer_instead_of_failing(demo_engine, 
 
 def test_readers_do_not_wait_for_a_writer_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A long write (an import) must not hold up progress figures or an expert's queue."""
-    from annotate.database import initialise
-    from annotate.progress import counts
-    from annotate.queue import authoring_queue
+    from annotate.core.database import initialise
+    from annotate.work.progress import counts
+    from annotate.work.queue import authoring_queue
 
     engine, _ = initialise(str(tmp_path / "r.db"))
     writer = engine.connect()
@@ -155,9 +155,9 @@ def test_opening_an_item_or_a_review_does_not_wait_for_a_writer(demo_engine, db_
     """An expert opens an item while a long import holds the write lock (and its row locks)."""
     from sqlmodel import Session
 
-    from annotate.assignment import assign_reviews
-    from annotate.lifecycle.editor import open_rationale
-    from annotate.review import open_review, review_queue
+    from annotate.work.assignment import assign_reviews
+    from annotate.work.rationales.editor import open_rationale
+    from annotate.work.reviews.queue import open_review, review_queue
     from store.models import Rationale
 
     assign_reviews(demo_engine, fraction=1.0, seed=0)

@@ -12,16 +12,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 import store.models  # noqa: F401
-from annotate.database import initialise
-from annotate.guidelines import (
+from annotate.core.database import initialise
+from annotate.core.guidelines import (
     RUPTURE_INSTRUMENT,
     default_instrument,
     default_markers,
     load_instrument,
 )
-from annotate.instruments import install_instrument
-from annotate.markers import install_markers
-from annotate.new_store import install_defaults
+from annotate.core.instruments import install_instrument
+from annotate.core.markers import install_markers
+from annotate.core.new_store import install_defaults
 from store import migrate, schema
 from store.db import make_engine
 

@@ -17,7 +17,7 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from store import migrate
 from store.db import make_engine
 from store.models import Rationale

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from annotate.database import initialise, open_store
-from annotate.demo import DEMO_FILES
-from annotate.importing import import_file
+from annotate.core.database import initialise, open_store
+from annotate.core.demo import DEMO_FILES
+from annotate.ingest import import_file
 from tests.workdata import prepare_work
 
 

@@ -7,8 +7,8 @@ import time
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from annotate import workflow
-from annotate.queue import authoring_queue
+from annotate.core import workflow
+from annotate.work.queue import authoring_queue
 from store.models import Autosave, Draft, Rationale, RationaleVersion
 from tests.tui.helpers import SIZE, settle
 from tests.workdata import make_draft
@@ -266,7 +266,7 @@ async def test_the_editor_wraps_chinese_by_the_transcript_rules(work_engine) -> 
 
 
 async def test_a_stale_save_keeps_both_texts(work_engine) -> None:
-    from annotate.lifecycle import editor as editing
+    from annotate.work.rationales import editor as editing
 
     entry = first_pending(work_engine)
     app = create_app(work_engine, "ana")

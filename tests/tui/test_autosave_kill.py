@@ -6,9 +6,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from annotate import workflow
-from annotate.database import open_store
-from annotate.queue import authoring_queue
+from annotate.core import workflow
+from annotate.core.database import open_store
+from annotate.work.queue import authoring_queue
 from tests.tui.helpers import SIZE, settle
 from tests.tui.ptyrun import Terminal, wait_until
 from tui.app import create_app

@@ -7,10 +7,10 @@ import json
 
 from sqlalchemy import text
 
-from annotate.demo import DEMO_CODINGS
+from annotate.core.demo import DEMO_CODINGS
 from annotate.drafting.markers import run_markers
-from annotate.importing.codings import import_codings_file
-from annotate.lifecycle.codings import assign_codings
+from annotate.ingest.codings import import_codings_file
+from annotate.work.codings import assign_codings
 from tests.tui.helpers import SIZE, screen_text, settle
 from tui.app import create_app
 from tui.screens.coding import CodingScreen
@@ -149,7 +149,7 @@ async def test_reviewer_sends_back_with_a_comment_and_sees_no_proposals(work_eng
 
 
 async def test_progress_screen_shows_coding_per_coder(work_engine) -> None:  # type: ignore[no-untyped-def]
-    from annotate.progress import coding_detail
+    from annotate.work.progress import coding_detail
     from tui.screens.progress import CODING, ProgressScreen
 
     app = create_app(work_engine, "ana")

@@ -15,8 +15,8 @@ from textual import events
 from textual.worker import WorkerFailed
 
 import tui.screens.annotate as screen_module
-from annotate.errors import AnnotateError
-from annotate.queue import authoring_queue, sent_back_first
+from annotate.core.errors import AnnotateError
+from annotate.work.queue import authoring_queue, sent_back_first
 from tests.tui.helpers import SIZE, settle
 from tests.tui.test_annotate_screen import versions
 from tui.app import create_app

@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
-from annotate.progress import detail
-from annotate.queue import authoring_queue
+from annotate.work.progress import detail
+from annotate.work.queue import authoring_queue
 from store.models import TherapySession as SessionRow
 from store.models import Turn
 from tests.tui.helpers import settle
@@ -211,7 +211,7 @@ async def test_status_line_and_item_box_are_not_cut(work_engine, size) -> None: 
 
 
 async def test_progress_screen_shows_flags_and_fits_100_columns(work_engine) -> None:
-    from annotate.lifecycle import editor
+    from annotate.work.rationales import editor
 
     flagged = authoring_queue(work_engine, "ana")[:2]
     for entry in flagged:

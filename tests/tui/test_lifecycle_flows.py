@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from annotate import workflow
+from annotate.core import workflow
 from annotate.export import ExportOptions, export_dataset
-from annotate.lifecycle import editor as editing
-from annotate.review import review_queue
+from annotate.work.rationales import editor as editing
+from annotate.work.reviews.queue import review_queue
 from store.models import Draft, Rationale, RationaleVersion, Review, TherapySession
 from tests.tui.helpers import SIZE, screen_text, settle
 from tests.workdata import current_text, make_draft
@@ -26,7 +26,7 @@ from tui.screens.review import ReviewScreen
 
 
 def _pending(engine, annotator: str = "ana"):  # type: ignore[no-untyped-def]
-    from annotate.queue import authoring_queue
+    from annotate.work.queue import authoring_queue
 
     return authoring_queue(engine, annotator, status=workflow.PENDING)
 
@@ -280,7 +280,7 @@ async def test_opening_a_review_leaves_the_editor_layout_as_it_was(work_engine) 
 async def test_accept_moves_to_the_next_unfinished_item_and_keys_find_the_rest(
     work_engine,
 ) -> None:
-    from annotate.queue import authoring_queue
+    from annotate.work.queue import authoring_queue
 
     queue = authoring_queue(work_engine, "ana")
     ids = [entry.rationale_id for entry in queue]
@@ -309,7 +309,7 @@ async def test_accept_moves_to_the_next_unfinished_item_and_keys_find_the_rest(
 
 
 async def test_accept_can_stay_on_the_item(work_engine) -> None:
-    from annotate.queue import authoring_queue
+    from annotate.work.queue import authoring_queue
 
     ids = [entry.rationale_id for entry in authoring_queue(work_engine, "ana")]
     start = next(i for i, rid in enumerate(ids) if _rationale(work_engine, rid).status == "pending")
@@ -375,7 +375,7 @@ async def test_a_user_keymap_rebinds_keys_and_help_shows_them(
 def test_a_bad_keymap_is_one_line(work_engine, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import pytest
 
-    from annotate.errors import ConfigError
+    from annotate.core.errors import ConfigError
 
     keys = tmp_path / "keys.toml"
     monkeypatch.setenv("ANNOTATE_KEYMAP", str(keys))

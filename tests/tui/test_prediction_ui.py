@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from annotate.predictions import assign_prediction_reviews, import_predictions
-from annotate.review import review_queue
+from annotate.work.reviews.predictions import assign_prediction_reviews, import_predictions
+from annotate.work.reviews.queue import review_queue
 from tests.factories import write_jsonl
 from tests.tui.helpers import SIZE, screen_text, settle
 from tui.app import create_app

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from annotate import workflow
-from annotate.progress import detail
-from annotate.queue import authoring_queue
+from annotate.core import workflow
+from annotate.work.progress import detail
+from annotate.work.queue import authoring_queue
 from tests.tui.helpers import SIZE, screen_text, settle
 from tui.app import create_app
 from tui.screens.help import HelpScreen
@@ -47,7 +47,7 @@ async def test_queue_filters_by_status_and_dimension(work_engine) -> None:
 
 
 async def test_queue_lists_only_this_reviewers_pending_reviews(work_engine) -> None:
-    from annotate.review import review_queue
+    from annotate.work.reviews.queue import review_queue
 
     app = create_app(work_engine, "ben")
     async with app.run_test(size=SIZE) as pilot:
@@ -145,7 +145,7 @@ async def test_an_unknown_annotator_is_told_who_has_work(work_engine) -> None:
 
 
 async def test_after_a_crash_the_queue_marks_and_offers_the_unsaved_item(work_engine) -> None:
-    from annotate.lifecycle import editor
+    from annotate.work.rationales import editor
 
     entries = authoring_queue(work_engine, "ana")
     target = entries[5]
@@ -174,12 +174,12 @@ async def test_after_a_crash_the_queue_marks_and_offers_the_unsaved_item(work_en
 def test_demo_without_a_terminal_says_how_to_open_the_ui(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    from annotate.cli import app as cli
+    from cli.app import app as cli
 
     db = str(tmp_path / "d.db")
     result = CliRunner().invoke(cli, ["--db", db, "demo"])  # stdin and stdout are not a tty
     assert result.exit_code == 0, result.output
     assert f"'annotate --db {db} tui --annotator ana'" in result.output
-    from annotate.database import open_store
+    from annotate.core.database import open_store
 
     assert authoring_queue(open_store(db), "ana")  # the work is handed out for that command

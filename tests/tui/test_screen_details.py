@@ -12,13 +12,13 @@ from textual.widgets import DataTable
 from textual.widgets._toast import Toast
 from textual.worker import WorkerState
 
-from annotate.demo import DEMO_CODINGS
+from annotate.core.demo import DEMO_CODINGS
+from annotate.core.errors import ConfigError
+from annotate.core.plurals import counted
 from annotate.drafting.markers import run_markers
-from annotate.errors import ConfigError
-from annotate.importing.codings import import_codings_file
-from annotate.lifecycle.codings import assign_codings
-from annotate.plurals import counted
-from annotate.queue import authoring_queue
+from annotate.ingest.codings import import_codings_file
+from annotate.work.codings import assign_codings
+from annotate.work.queue import authoring_queue
 from tests.tui.helpers import screen_text, settle
 from tests.tui.test_coding_screen import _open_coding, _to_turn
 from tui.app import create_app

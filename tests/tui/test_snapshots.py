@@ -143,7 +143,7 @@ def test_help_screen(snap_compare, work_engine, size) -> None:  # type: ignore[n
 def test_coding_screen(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
     """A Chinese rupture session with imported codes, a hinter proposal and the legend."""
     from annotate.drafting.markers import run_markers
-    from annotate.lifecycle.codings import assign_codings, toggle_code
+    from annotate.work.codings import assign_codings, toggle_code
 
     assign_codings(work_engine, ["ana"], sessions=["s14"])
     run_markers(work_engine, None, sessions=["s14"])

@@ -17,8 +17,14 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from annotate.cli import app
-from annotate.queue import SENT_BACK, UNFINISHED, authoring_queue, next_with_status, sent_back_first
+from annotate.work.queue import (
+    SENT_BACK,
+    UNFINISHED,
+    authoring_queue,
+    next_with_status,
+    sent_back_first,
+)
+from cli.app import app
 from store.db import make_engine
 from tests.interactive import plain
 from tests.tui.ptyrun import Terminal, wait_until

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from annotate.cli import app
+from cli.app import app
 from store.db import make_engine
 from tests.interactive import plain
 from tests.tui.ptyrun import Terminal, wait_until

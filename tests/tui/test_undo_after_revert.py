@@ -16,7 +16,7 @@ import pytest
 from sqlmodel import Session
 from textual.app import App, ComposeResult
 
-from annotate import workflow
+from annotate.core import workflow
 from store.models import Autosave, Draft
 from tests.tui.helpers import settle
 from tests.workdata import make_draft

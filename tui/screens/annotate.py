@@ -16,11 +16,11 @@ from textual.timer import Timer
 from textual.widgets import Header, Label, Static, TextArea
 from textual.worker import Worker, WorkerState
 
+from annotate.core.errors import ConflictError
 from annotate.drafting.scaffold import find_scaffolding
-from annotate.errors import ConflictError
-from annotate.lifecycle import editor as editing
-from annotate.lifecycle.editor import DraftView, EditorState, SaveResult
-from annotate.queue import SENT_BACK, UNFINISHED, next_with_status
+from annotate.work.queue import SENT_BACK, UNFINISHED, next_with_status
+from annotate.work.rationales import editor as editing
+from annotate.work.rationales.editor import DraftView, EditorState, SaveResult
 from tui.app import services
 from tui.failures import notify_failure
 from tui.keys import OrderedTextArea, after_keys_handed_over

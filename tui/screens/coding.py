@@ -5,7 +5,7 @@ per family, the legend on the right) and, in a dimmer style with a "?", the prop
 ``annotate draft --markers`` that the coder has not decided. A proposal is never a code:
 ``a`` accepts the current turn's first open proposal (the code is added, marked as taken
 from a suggestion), ``x`` rejects it. Every change is stored at once as a new version
-through :mod:`annotate.lifecycle.codings` (nothing to save, nothing lost on a crash);
+through :mod:`annotate.work.codings` (nothing to save, nothing lost on a crash);
 Ctrl+O submits the coding. A reviewer opens the same screen read-only, without the
 proposals, and passes (Ctrl+O) or sends back with a comment (Ctrl+R).
 """
@@ -26,10 +26,10 @@ from textual.widgets import Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
-from annotate.errors import AnnotateError, StaleVersion
-from annotate.lifecycle import codings
-from annotate.lifecycle.codings import CodingState, CodingView, Suggestion
-from annotate.plurals import counted
+from annotate.core.errors import AnnotateError, StaleVersion
+from annotate.core.plurals import counted
+from annotate.work import codings
+from annotate.work.codings import CodingState, CodingView, Suggestion
 from tui.app import services
 from tui.failures import notify_failure
 from tui.keys import BindingsInOrder

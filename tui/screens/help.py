@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-from annotate.guidelines import load_manual, load_rubric
+from annotate.core.guidelines import load_manual, load_rubric
 
 GLOBAL_KEYS = (("F1 / ?", "this help"), ("F2", "queue"), ("F3", "progress"), ("Ctrl+Q", "quit"))
 EDITING_KEYS = (

@@ -14,8 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, Static
 from textual.worker import Worker
 
-from annotate.plurals import counted
-from annotate.progress import agreement_line, agreement_progress, coding_detail, counts, detail
+from annotate.core.plurals import counted
+from annotate.work.progress import agreement_line, agreement_progress, coding_detail, counts, detail
 from tui.app import services
 from tui.failures import notify_failure
 from tui.widgets.key_footer import KeyFooter

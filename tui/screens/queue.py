@@ -15,22 +15,22 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from annotate import workflow
-from annotate.lifecycle.codings import (
+from annotate.core import workflow
+from annotate.core.plurals import counted
+from annotate.work.codings import (
     CodingReviewTask,
     CodingTask,
     coding_queue,
     coding_review_queue,
 )
-from annotate.plurals import counted
-from annotate.queue import (
+from annotate.work.queue import (
     QueueEntry,
     annotators_with_work,
     authoring_queue,
     find_entry,
     sent_back_first,
 )
-from annotate.review import ReviewTask, review_queue
+from annotate.work.reviews.queue import ReviewTask, review_queue
 from tui.app import services
 from tui.failures import notify_failure
 from tui.keys import after_keys_handed_over

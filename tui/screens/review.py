@@ -13,10 +13,10 @@ from textual.screen import Screen
 from textual.widgets import Header, Input, Label, TextArea
 from textual.worker import Worker, WorkerState
 
-from annotate.errors import StaleVersion
-from annotate.guidelines import load_rubric
-from annotate.lifecycle.reviews import submit_review
-from annotate.review import ReviewView, open_review
+from annotate.core.errors import StaleVersion
+from annotate.core.guidelines import load_rubric
+from annotate.work.reviews.queue import ReviewView, open_review
+from annotate.work.reviews.write import submit_review
 from tui.app import services
 from tui.failures import notify_failure
 from tui.keys import after_keys_handed_over

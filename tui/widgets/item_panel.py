@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from annotate.itemcontext import ItemContext
+from annotate.work.rationales.itemcontext import ItemContext
 
 
 def item_text(context: ItemContext) -> Text:

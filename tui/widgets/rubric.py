@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from annotate.guidelines import Rubric
+from annotate.core.guidelines import Rubric
 
 
 def rubric_text(rubric: Rubric) -> Text:

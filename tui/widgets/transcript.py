@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from annotate.itemcontext import TurnView
+from annotate.work.rationales.itemcontext import TurnView
 from tui.widgets.wrap import Hanging
 
 SPEAKER_STYLE = {"client": "bold cyan", "counselor": "bold magenta"}

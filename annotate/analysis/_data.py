@@ -1,0 +1,174 @@
+"""Bulk reads of the store into DataFrames, shared by the statistics modules."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Engine
+
+from annotate.core import workflow
+from store.db import reader
+from store.models import Draft, Item, Rating, Rationale, RationaleVersion, Review
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CRITERIA = ("faithfulness", "relevance", "informativeness")
+
+
+def _frame(engine: Engine, query: Any) -> pd.DataFrame:
+    import pandas as pd
+
+    with reader(engine).connect() as connection:
+        result = connection.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def reviews(engine: Engine) -> pd.DataFrame:
+    """One row per review with its rationale's session, item, dimension, author and
+    current version (a review of an older text has ``rationale_version`` below it)."""
+    review, rationale, item = Review.__table__, Rationale.__table__, Item.__table__  # type: ignore[attr-defined]
+    query = (
+        select(
+            review.c.id.label("review_id"),
+            review.c.rationale_id,
+            review.c.rationale_version,
+            rationale.c.current_version,
+            review.c.reviewer_id,
+            rationale.c.author_id,
+            rationale.c.session_id,
+            rationale.c.item_id,
+            item.c.dimension,
+            *(review.c[name] for name in CRITERIA),
+            review.c.passed,
+            review.c.created_at,
+        )
+        .join(rationale, rationale.c.id == review.c.rationale_id)
+        .join(item, item.c.id == rationale.c.item_id)
+        .order_by(review.c.id)
+    )
+    frame = _frame(engine, query)
+    for name in CRITERIA:
+        frame[name] = frame[name].astype("float64")
+    return frame
+
+
+def ratings(engine: Engine, instrument_id: str | None = None) -> pd.DataFrame:
+    """One row per rating: session, item, dimension, instrument, rater role, value."""
+    rating, item = Rating.__table__, Item.__table__  # type: ignore[attr-defined]
+    query = (
+        select(
+            rating.c.session_id,
+            rating.c.item_id,
+            item.c.dimension,
+            item.c.instrument_id,
+            item.c.position,
+            rating.c.rater_role,
+            rating.c.value,
+        )
+        .join(item, item.c.id == rating.c.item_id)
+        .order_by(rating.c.session_id, item.c.position)
+    )
+    if instrument_id is not None:
+        query = query.where(item.c.instrument_id == instrument_id)
+    frame = _frame(engine, query)
+    frame["value"] = frame["value"].astype("float64")
+    return frame
+
+
+def items(engine: Engine, instrument_id: str | None = None) -> pd.DataFrame:
+    """The instrument items in their defined order."""
+    item = Item.__table__  # type: ignore[attr-defined]
+    query = select(item.c.id, item.c.instrument_id, item.c.dimension, item.c.position).order_by(
+        item.c.instrument_id, item.c.position
+    )
+    if instrument_id is not None:
+        query = query.where(item.c.instrument_id == instrument_id)
+    return _frame(engine, query)
+
+
+def rationales(engine: Engine) -> pd.DataFrame:
+    """One row per rationale with its current text, its final text and the draft it began from.
+
+    ``current_text`` is the version ``rationales.current_version`` names; ``final_text``
+    is that text for an accepted rationale, else missing. ``draft_text`` is the text of
+    the draft the current text began from (``rationales.draft_id``).
+    """
+    rationale, item = Rationale.__table__, Item.__table__  # type: ignore[attr-defined]
+    version, draft = RationaleVersion.__table__, Draft.__table__  # type: ignore[attr-defined]
+    query = (
+        select(
+            rationale.c.id.label("rationale_id"),
+            rationale.c.session_id,
+            rationale.c.item_id,
+            item.c.dimension,
+            rationale.c.author_id,
+            rationale.c.status,
+            rationale.c.current_version,
+            rationale.c.draft_id,
+            draft.c.status.label("draft_status"),
+            draft.c.text.label("draft_text"),
+            version.c.text.label("current_text"),
+            version.c.created_at.label("current_at"),
+        )
+        .join(item, item.c.id == rationale.c.item_id)
+        .outerjoin(
+            version,
+            and_(
+                version.c.rationale_id == rationale.c.id,
+                version.c.version == rationale.c.current_version,
+            ),
+        )
+        .outerjoin(draft, draft.c.id == rationale.c.draft_id)
+        .order_by(rationale.c.id)
+    )
+    frame = _frame(engine, query)
+    accepted = frame["status"] == workflow.ACCEPTED
+    frame["final_text"] = frame["current_text"].where(accepted, None)
+    return frame
+
+
+def drafts(engine: Engine) -> pd.DataFrame:
+    """One row per draft: when it was made and its status."""
+    draft = Draft.__table__  # type: ignore[attr-defined]
+    return _frame(
+        engine, select(draft.c.id, draft.c.status, draft.c.created_at).order_by(draft.c.id)
+    )
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: NaN and NA become None, numpy scalars plain Python."""
+    import math
+
+    rows = []
+    for row in frame.to_dict(orient="records"):
+        clean: dict[str, Any] = {}
+        for key, value in row.items():
+            if hasattr(value, "item") and not isinstance(value, str | bytes):
+                value = value.item()
+            missing = isinstance(value, float) and math.isnan(value)
+            if missing or value.__class__.__name__ in ("NAType", "NaTType"):
+                value = None
+            clean[str(key)] = value
+        rows.append(clean)
+    return rows
+
+
+def dimension_order(engine: Engine, instrument_id: str | None = None) -> list[str]:
+    """Dimensions in the order their first item appears in the instrument (goal, task, bond)."""
+    frame = items(engine, instrument_id)
+    return list(dict.fromkeys(frame["dimension"]))
+
+
+def sort_by_dimension(frame: pd.DataFrame, order: list[str], *more: str) -> pd.DataFrame:
+    """Rows ordered by the instrument's dimension order, then by ``more`` columns."""
+    if frame.empty:
+        return frame
+    rank = {name: index for index, name in enumerate(order)}
+    keyed = frame.assign(_rank=frame["dimension"].map(lambda d: rank.get(d, len(rank))))
+    return (
+        keyed.sort_values(["_rank", *more], kind="stable")
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )

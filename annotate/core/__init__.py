@@ -1,0 +1,1 @@
+"""The core of the domain: errors, vocabulary, guideline loaders, settings and opening the store."""

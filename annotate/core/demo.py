@@ -1,0 +1,12 @@
+"""The synthetic demo corpus shipped with annotate (written for this project)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "demo_data"
+DEMO_SESSIONS = DEMO_DIR / "sessions.jsonl"
+DEMO_RATIONALES = DEMO_DIR / "rationales.jsonl"
+DEMO_REVIEWS = DEMO_DIR / "reviews.jsonl"
+DEMO_CODINGS = DEMO_DIR / "codings.jsonl"  # 3RS codes of four rupture sessions, two coders each
+DEMO_FILES = (DEMO_SESSIONS, DEMO_RATIONALES, DEMO_REVIEWS)

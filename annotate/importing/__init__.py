@@ -1,5 +1,0 @@
-"""Validated, transactional import of sessions, rationales and reviews (JSONL or CSV)."""
-
-from annotate.importing.service import ImportResult, import_file
-
-__all__ = ["ImportResult", "import_file"]

@@ -1,0 +1,1 @@
+"""The experts' work: rationales, reviews, codings, the queue and progress."""

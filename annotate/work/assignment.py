@@ -1,0 +1,219 @@
+"""Hand out the work: authoring among experts, and blind cross-reviews among them.
+
+Both are deterministic for a given seed, balanced by counts, and add to what is
+already assigned rather than reshuffling it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import col
+
+from annotate.core import workflow
+from annotate.core.errors import ConfigError
+from annotate.core.instruments import explained_items
+from annotate.work.rationales.versions import ensure_annotator
+from store.db import session_scope
+from store.models import Annotator, Rating, Rationale, Review, ReviewAssignment, TherapySession
+
+GROUPINGS = ("client", "session")
+
+
+@dataclass
+class AuthoringResult:
+    """Per annotator, how many new rationales they received and how many they now author."""
+
+    created: dict[str, int] = field(default_factory=dict)
+    total: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ReviewResult:
+    sessions: list[str] = field(default_factory=list)
+    overlap_sessions: list[str] = field(default_factory=list)
+    assigned: dict[str, int] = field(default_factory=dict)
+    short_of_reviewers: int = 0  # rationales with fewer eligible reviewers than asked for
+
+
+def _names(annotators: list[str]) -> list[str]:
+    names = [name.strip() for name in annotators if name.strip()]
+    if not names:
+        raise ConfigError("name at least one annotator")
+    if len(set(names)) != len(names):
+        raise ConfigError("annotator names must be distinct")
+    return names
+
+
+def assign_authoring(
+    engine: Engine, annotators: list[str], *, by: str = "client", seed: int = 0
+) -> AuthoringResult:
+    """Create a pending rationale with an author for every rated (session, item) without one.
+
+    Work is split in groups (all sessions of a client, or single sessions), each group
+    to the annotator with the fewest rationales so far; a client who already has an
+    author among ``annotators`` stays with them.
+    """
+    names = _names(annotators)
+    if by not in GROUPINGS:
+        raise ConfigError(f"--by must be one of {', '.join(GROUPINGS)}")
+    rng = random.Random(seed)
+    with session_scope(engine) as session:
+        for name in names:
+            ensure_annotator(session, name)
+        units = session.execute(
+            select(col(Rating.session_id), col(Rating.item_id), col(TherapySession.client_id))
+            .join(TherapySession, col(TherapySession.id) == col(Rating.session_id))
+            .where(col(Rating.rater_role) == "client")
+            .where(col(Rating.item_id).in_(explained_items()))
+            .order_by(col(Rating.session_id), col(Rating.item_id))
+        ).all()
+        existing = session.execute(
+            select(
+                col(Rationale.session_id),
+                col(Rationale.item_id),
+                col(Rationale.author_id),
+                col(TherapySession.client_id),
+            ).join(TherapySession, col(TherapySession.id) == col(Rationale.session_id))
+        ).all()
+        covered = {(sid, iid) for sid, iid, _, _ in existing}
+        load = dict.fromkeys(names, 0)
+        owner: dict[str, str] = {}
+        for _, _, author, client in existing:
+            if author in load:
+                load[author] += 1
+                owner.setdefault(client, author)
+        groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for sid, iid, client in units:
+            if (sid, iid) not in covered:
+                groups[client if by == "client" else sid].append((sid, iid))
+        keys = sorted(groups)
+        rng.shuffle(keys)
+        keys.sort(key=lambda key: -len(groups[key]))  # largest first; stable keeps the shuffle
+        order = names[:]
+        rng.shuffle(order)  # who wins ties
+        result = AuthoringResult(created=dict.fromkeys(names, 0))
+        for key in keys:
+            author = owner.get(key) if by == "client" else None
+            if author is None:
+                author = min(order, key=lambda name: load[name])
+            for sid, iid in groups[key]:
+                session.add(Rationale(session_id=sid, item_id=iid, author_id=author))
+            load[author] += len(groups[key])
+            result.created[author] += len(groups[key])
+        result.total = load
+    return result
+
+
+def check_sample(
+    fraction: float | None, sessions: int | None, overlap: int, overlap_fraction: float
+) -> None:
+    """Refuse a review sample that cannot be drawn (one line each)."""
+    if (fraction is None) == (sessions is None):
+        raise ConfigError("give exactly one of --fraction and --sessions")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ConfigError("--fraction must be in (0, 1]")
+    if sessions is not None and sessions < 1:
+        raise ConfigError("--sessions must be at least 1")
+    if overlap < 1:
+        raise ConfigError("--overlap must be at least 1")
+    if not 0 <= overlap_fraction <= 1:
+        raise ConfigError("--overlap-fraction must be in [0, 1]")
+
+
+def sample_sessions(
+    rng: random.Random,
+    candidates: list[str],
+    fraction: float | None,
+    sessions: int | None,
+    overlap: int,
+    overlap_fraction: float,
+) -> tuple[list[str], set[str]]:
+    """The sampled sessions (sorted) and the overlap subset among them."""
+    shuffled = sorted(candidates)
+    rng.shuffle(shuffled)
+    size = sessions if sessions is not None else max(1, round(fraction * len(shuffled)))  # type: ignore[operator]
+    sample = sorted(shuffled[:size])
+    overlap_count = math.ceil(overlap_fraction * len(sample)) if overlap > 1 else 0
+    return sample, set(rng.sample(sample, min(overlap_count, len(sample))))
+
+
+def assign_reviews(
+    engine: Engine,
+    *,
+    fraction: float | None = None,
+    sessions: int | None = None,
+    overlap: int = 1,
+    overlap_fraction: float = 0.25,
+    reviewers: list[str] | None = None,
+    seed: int = 0,
+) -> ReviewResult:
+    """Give each accepted rationale of a sample of sessions to reviewers other than its author.
+
+    Nobody is given a rationale they wrote or already reviewed.
+
+    The sample is ``sessions`` sessions or a ``fraction`` of the sessions with authored
+    work not yet under review. On an overlap subset (``overlap_fraction`` of the sample)
+    each rationale gets ``overlap`` reviewers, so agreement can be measured. Reviewers are
+    the given names, else every annotator; each rationale goes to the least-loaded eligible
+    reviewers.
+    """
+    check_sample(fraction, sessions, overlap, overlap_fraction)
+    rng = random.Random(seed)
+    with session_scope(engine) as session:
+        rationales = session.execute(
+            select(col(Rationale.id), col(Rationale.session_id), col(Rationale.author_id))
+            .where(col(Rationale.author_id).is_not(None))
+            .where(col(Rationale.status) == workflow.ACCEPTED)
+            .order_by(col(Rationale.session_id), col(Rationale.id))
+        ).all()
+        assigned = session.execute(
+            select(col(ReviewAssignment.rationale_id), col(ReviewAssignment.reviewer_id))
+        ).all()
+        everyone = sorted(session.execute(select(col(Annotator.id))).scalars())
+        pool = _names(reviewers) if reviewers else everyone
+        for name in pool:
+            ensure_annotator(session, name)
+        already_reviewed = set(
+            session.execute(select(col(Review.rationale_id), col(Review.reviewer_id))).all()
+        )
+        under_review = {rid for rid, _ in assigned}
+        load: dict[str, int] = dict.fromkeys(pool, 0)
+        for _, reviewer in assigned:
+            if reviewer in load:
+                load[reviewer] += 1
+        by_session: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for rid, sid, author in rationales:
+            if rid not in under_review:
+                by_session[sid].append((rid, author))
+        sample, overlapping = sample_sessions(
+            rng, list(by_session), fraction, sessions, overlap, overlap_fraction
+        )
+        order = pool[:]
+        rng.shuffle(order)
+        result = ReviewResult(
+            sessions=sample, overlap_sessions=sorted(overlapping), assigned=dict.fromkeys(pool, 0)
+        )
+        for sid in sample:
+            wanted = overlap if sid in overlapping else 1
+            for rid, author in by_session[sid]:
+                eligible = sorted(
+                    (n for n in order if n != author and (rid, n) not in already_reviewed),
+                    key=lambda n: load[n],
+                )
+                if len(eligible) < wanted:
+                    result.short_of_reviewers += 1
+                for reviewer in eligible[:wanted]:
+                    session.add(
+                        ReviewAssignment(
+                            rationale_id=rid, reviewer_id=reviewer, status=workflow.REVIEW_PENDING
+                        )
+                    )
+                    load[reviewer] += 1
+                    result.assigned[reviewer] += 1
+    return result

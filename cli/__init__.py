@@ -1,0 +1,1 @@
+"""The ``annotate`` command line: a front end over the domain rooms."""

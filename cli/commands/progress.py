@@ -1,0 +1,150 @@
+"""``annotate progress``: counts for project leads and scripts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cli.commands._common import engine, print_json
+
+LABELS = {
+    "sessions": "Sessions",
+    "clients": "Clients",
+    "counselors": "Counselors",
+    "turns": "Turns",
+    "items": "Items to explain (session x item with a client rating)",
+    "client_ratings": "Client ratings",
+    "counselor_ratings": "Counselor ratings",
+    "drafts": "Drafts",
+    "rationales": "Rationales",
+    "rationale_versions": "Saved rationale versions",
+    "reviews": "Reviews",
+    "annotators": "Annotators",
+    "codings": "Turn codings (3RS)",
+}
+
+
+def progress(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show how many sessions, items, ratings, drafts, rationales and reviews are stored,
+    and how many units are reviewed by two people (what Krippendorff's alpha needs)."""
+    from annotate.work.progress import (
+        agreement_line,
+        agreement_progress,
+        coding_detail,
+        counts,
+        detail,
+    )
+
+    store = engine()
+    figures: dict[str, Any] = {**counts(store), **detail(store),
+                               "agreement": agreement_progress(store),
+                               "codings_by_coder": coding_detail(store)}  # fmt: skip
+    if as_json:
+        print_json(figures)
+        return
+    width = max(len(label) for label in LABELS.values())
+    for key, label in LABELS.items():
+        typer.echo(f"{label:<{width}}  {figures[key]:>8}")
+    typer.echo(agreement_line(figures["agreement"]))
+    for title, key in (("annotator", "by_annotator"), ("dimension", "by_dimension")):
+        if figures[key]:
+            typer.echo("")
+            for line in detail_table(title, figures[key]):
+                typer.echo(line)
+    if figures["codings_by_coder"]:
+        typer.echo("")
+        for line in coding_table(figures["codings_by_coder"]):
+            typer.echo(line)
+
+
+CODING_COLUMNS = (
+    ("primary", "primary"),
+    ("second", "second"),
+    ("pending", "pending"),
+    ("in_progress", "in progress"),
+    ("submitted", "submitted"),
+    ("accepted", "accepted"),
+    ("revision_requested", "sent back"),
+    ("reviews_given", "reviews given"),
+    ("reviews_pending", "to review"),
+)
+
+
+def coding_table(rows: dict[str, dict[str, int]]) -> list[str]:
+    """Turn coding per coder, as plain text."""
+    headers = ["coder (3RS)", *(label for _, label in CODING_COLUMNS)]
+    body = [[name, *(str(row[key]) for key, _ in CODING_COLUMNS)] for name, row in rows.items()]
+    widths = [max(len(r[i]) for r in [headers, *body]) for i in range(len(headers))]
+    return [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths,
+                                                                               strict=True)))
+        for r in [headers, *body]
+    ]  # fmt: skip
+
+
+COLUMNS = (
+    ("items", "items"),
+    ("assigned", "assigned"),
+    ("drafted", "drafted"),
+    ("edited", "edited"),
+    ("accepted", "accepted"),
+    ("reviewed", "reviewed"),
+    ("sent_back", "sent back"),
+    ("awaiting_revision", "to revise"),
+    ("flagged", "flagged"),
+    ("reviews_given", "reviews given"),
+    ("reviews_pending", "to review"),
+)
+
+
+def detail_table(title: str, rows: dict[str, dict[str, Any]]) -> list[str]:
+    """A plain-text table of the per-annotator or per-dimension figures."""
+    first = next(iter(rows.values()))
+    columns = [(key, label) for key, label in COLUMNS if key in first]
+    headers = [title, *(label for _, label in columns), "faith", "relev", "inform"]
+    body = []
+    for name, figures in rows.items():
+        means = [
+            figures["score_means"][c] for c in ("faithfulness", "relevance", "informativeness")
+        ]
+        body.append(
+            [name, *(str(figures[key]) for key, _ in columns)]
+            + ["-" if m is None else f"{m:.2f}" for m in means]
+        )
+    widths = [max(len(row[i]) for row in [headers, *body]) for i in range(len(headers))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [headers, *body]
+    ]
+
+
+def flags_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The items experts flagged for the project lead: note, author, status and time."""
+    from annotate.work.rationales.flags import flags
+
+    found = flags(engine())
+    if as_json:
+        print_json({"flags": [flag.as_json() for flag in found]})
+        return
+    if not found:
+        typer.echo("no flagged items")
+        return
+    for flag in found:
+        when = f"{flag.flagged_at:%Y-%m-%d %H:%M}" if flag.flagged_at else "-"
+        typer.echo(
+            f"{when}  {flag.session_id} {flag.item_id} ({flag.dimension})  "
+            f"{flag.author or '-'}  [{flag.status}]  {flag.note or ''}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("progress")(progress)
+    app.command("flags")(flags_command)

@@ -1,0 +1,151 @@
+"""``annotate init``, ``annotate demo`` and ``annotate instrument``: set up a store."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from annotate.core.plurals import counted
+from cli.commands._common import engine, print_json
+
+
+def init(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create the database or upgrade its schema, and install the default instrument."""
+    from annotate.core.database import initialise
+    from cli.app import settings
+    from store.db import resolve_url
+    from store.migrate import HEAD_REVISION
+
+    _, before = initialise(settings.db)
+    url = resolve_url(settings.db)
+    if as_json:
+        print_json({"database": _safe_url(url), "from_revision": before, "revision": HEAD_REVISION})
+    elif before == HEAD_REVISION:
+        typer.echo(f"{_safe_url(url)}: already at schema revision {HEAD_REVISION}")
+    else:
+        typer.echo(f"{_safe_url(url)}: schema {before or 'empty'} -> {HEAD_REVISION}")
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def demo(
+    fresh: Annotated[
+        bool, typer.Option("--fresh/--keep", help="Start from an empty database file.")
+    ] = True,
+    ui: Annotated[
+        bool, typer.Option("--ui/--no-ui", help="Open the terminal UI when on a terminal.")
+    ] = True,
+) -> None:
+    """Load the synthetic demo corpus, draft it offline, then open the UI (or print a summary)."""
+    from annotate.core.demo import DEMO_CODINGS, DEMO_FILES
+    from annotate.ingest import import_file
+    from cli.app import settings
+    from store.db import resolve_url
+
+    url = resolve_url(settings.db)
+    if fresh and url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    store = engine(create=True)
+    for path in DEMO_FILES:
+        typer.echo(import_file(store, path).summary())
+    from annotate.ingest.codings import import_codings_file
+
+    typer.echo(import_codings_file(store, DEMO_CODINGS).summary())
+    from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch
+    from cli.commands.draft import summary_line
+
+    offline = make_provider(DraftSettings(provider="offline"))
+    # Every item, the imported accepted ones too: the demo's drafts-vs-finals figures.
+    everything = WorkSelection(include_accepted=True)
+    typer.echo(summary_line(run_batch(store, offline, everything), None))
+    _hand_out_demo_coding(store)
+    from annotate.drafting.markers import OFFLINE_MODEL, run_markers
+
+    typer.echo(run_markers(store, None).summary(f"offline/{OFFLINE_MODEL}"))
+    from annotate.work.progress import counts
+
+    figures = counts(store)
+    typer.echo(
+        f"demo ready in {_safe_url(url)}: {counted(figures['sessions'], 'session')}, "
+        f"{counted(figures['items'], 'item')}, {counted(figures['drafts'], 'draft')}, "
+        f"{counted(figures['rationales'], 'rationale')}, "
+        f"{counted(figures['reviews'], 'review')}, {counted(figures['codings'], 'turn coding')}"
+    )
+    if ui and sys.stdin.isatty() and sys.stdout.isatty():
+        _open_demo_ui(store)
+    elif ui:
+        _hand_out_demo_work(store)
+        db = "" if settings.db is None else f"--db {shlex.quote(settings.db)} "
+        typer.echo(
+            "no terminal here, so the UI did not open: in a terminal run "
+            f"'annotate {db}tui --annotator ana' (or 'annotate {db}serve --annotator ana' "
+            "for a browser)"
+        )
+
+
+def _hand_out_demo_work(store) -> None:
+    """Give the demo experts their work (idempotent)."""
+    from annotate.work.assignment import assign_authoring, assign_reviews
+    from annotate.work.reviews.queue import review_queue
+
+    assign_authoring(store, ["ana", "ben", "chen"], seed=0)
+    if not review_queue(store, "ana"):
+        assign_reviews(store, fraction=1.0, overlap=2, seed=0)
+
+
+def _hand_out_demo_coding(store) -> None:
+    """ana codes two rupture sessions (s08 and s12) with the hinter's proposals; the
+    imported codings of s03, s07, s11 and s14 get reviewers (idempotent)."""
+    from annotate.work.codings import assign_codings
+
+    assign_codings(store, ["ana"], sessions=["s08", "s12"])
+    assign_codings(store, ["ana", "ben", "chen"], sessions=["s03", "s07", "s11", "s14"],
+                   reviewers=True)  # fmt: skip
+
+
+def _open_demo_ui(store) -> None:
+    """Give the demo experts their work and open the UI as the first of them."""
+    from tui.app import create_app
+
+    _hand_out_demo_work(store)
+    create_app(store, "ana").run()
+
+
+def instrument_load(
+    file: Annotated[Path, typer.Argument(help="An instrument TOML file.", show_default=False)],
+) -> None:
+    """Load or update an instrument (e.g. a licensed official wording) from a TOML file."""
+    from annotate.core.errors import ConfigError
+    from annotate.core.guidelines import load_instrument
+    from annotate.core.instruments import install_instrument
+    from store.db import session_scope
+
+    spec = load_instrument(file)
+    try:
+        with session_scope(engine()) as session:
+            changed = install_instrument(session, spec)
+    except ConfigError as error:  # a version that names other content: the file's fault
+        raise ConfigError(f"{file}: {error}") from None
+    state = "loaded" if changed else "unchanged"
+    typer.echo(f"{spec.id} {spec.version} ({counted(len(spec.items), 'item')}): {state}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("demo")(demo)
+    instrument = typer.Typer(help="Manage rating instruments.", no_args_is_help=True)
+    instrument.command("load")(instrument_load)
+    app.add_typer(instrument, name="instrument")

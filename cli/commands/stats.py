@@ -1,0 +1,203 @@
+"""``annotate agreement``, ``alignment``, ``edits``, ``lexicon`` and ``report``: the figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cli.commands._common import engine, print_json
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+LevelOption = Annotated[
+    str,
+    typer.Option(help="Level of measurement for alpha: nominal, ordinal, interval or ratio."),
+]
+SamplesOption = Annotated[
+    int, typer.Option(min=0, help="Bootstrap resamples for the 95% interval (0: no interval).")
+]
+SeedOption = Annotated[int, typer.Option(help="Seed of the bootstrap, so reruns agree.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _cell(value: Any) -> str:
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def show_table(frame: pd.DataFrame, title: str) -> None:
+    """A DataFrame as a rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        values = [v for v in frame[column] if v is not None and v == v]
+        numeric = all(isinstance(v, int | float) or hasattr(v, "dtype") for v in values)
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_cell(value) for value in row))
+    Console(width=160).print(table)
+
+
+def agreement_command(
+    level: LevelOption = "ordinal",
+    samples: SamplesOption = 1000,
+    seed: SeedOption = 20080101,
+    as_json: JsonOption = False,
+) -> None:
+    """Krippendorff's alpha per review criterion, score means and SDs, and the pass rate."""
+    from annotate.analysis._data import records
+    from annotate.analysis.agreement import agreement, criterion_scores, pass_rates
+    from annotate.analysis.by_source import by_source
+    from annotate.core.guidelines import load_rubric
+
+    store = engine()
+    rubric = load_rubric()
+    alpha = agreement(store, level, samples, seed)  # type: ignore[arg-type]
+    scores = {
+        "overall": criterion_scores(store),
+        "by_dimension": criterion_scores(store, "dimension"),
+        "by_reviewer": criterion_scores(store, "reviewer"),
+    }
+    passing = pass_rates(store, rubric)
+    sources = by_source(store, level, samples, seed, rubric)  # type: ignore[arg-type]
+    with_models = sources["source"].nunique() > 1
+    if as_json:
+        print_json(
+            {
+                "level": level,
+                "bootstrap_samples": samples,
+                "seed": seed,
+                "rubric_version": rubric.version,
+                "threshold": rubric.threshold,
+                "alpha": records(alpha),
+                "scores": {key: records(frame) for key, frame in scores.items()},
+                "pass": records(passing),
+                "by_source": records(sources),
+            }
+        )
+        return
+    show_table(
+        alpha.drop(columns="note"),
+        f"Krippendorff's alpha ({level}), 95% bootstrap CI ({samples} resamples, seed {seed})",
+    )
+    for criterion, note in zip(alpha["criterion"], alpha["note"], strict=True):
+        if isinstance(note, str):
+            typer.echo(f"{criterion}: {note}")
+    show_table(scores["overall"], "Review scores, all reviews")
+    show_table(scores["by_dimension"], "Review scores per dimension")
+    show_table(scores["by_reviewer"], "Review scores per reviewer")
+    show_table(passing, f"Rationales passing the threshold ({rubric.threshold}) on all criteria")
+    if with_models:
+        show_table(
+            sources.drop(columns="note"),
+            "Human evaluation by source (experts' and models' texts, reviewed blind)",
+        )
+
+
+def alignment_command(
+    instrument: Annotated[str, typer.Option(help="Instrument whose dimensions to compare.")] = (
+        "wai-sr"
+    ),
+    by: Annotated[
+        str | None,
+        typer.Option(help="Per group of sessions: a metadata key (condition) or session_number."),
+    ] = None,
+    samples: SamplesOption = 1000,
+    seed: SeedOption = 20080101,
+    as_json: JsonOption = False,
+) -> None:
+    """Counselor vs client dimension scores (Pearson, Spearman, MSE, who rates higher) and
+    binary items (2x2 table, missed share, kappa); --by: per group with bootstrap CIs."""
+    from annotate.analysis._data import records
+    from annotate.analysis.alignment import alignment
+    from annotate.analysis.binary import binary_alignment
+    from annotate.analysis.by_group import alignment_by
+    from cli.commands._alignment_view import grouped_json, show_binary, show_grouped
+
+    store = engine()
+    grouped = alignment_by(store, by, instrument, samples, seed) if by is not None else None
+    table, binary = alignment(store, instrument), binary_alignment(store)
+    if as_json:
+        data: dict[str, Any] = {"instrument": instrument, "dimensions": records(table),
+                                "binary": records(binary)}  # fmt: skip
+        if grouped is not None:
+            data["by"] = grouped_json(grouped)
+        print_json(data)
+        return
+    if grouped is not None:
+        show_grouped(grouped, instrument)
+        return
+    show_table(table, "Counselor vs client (sessions where both rated every item)")
+    show_binary(binary)
+
+
+def edits_command(as_json: JsonOption = False) -> None:
+    """Draft to final text: share kept unchanged, edit distance and length."""
+    from annotate.analysis._data import records
+    from annotate.analysis.edits import edit_stats
+
+    store = engine()
+    by_dimension, by_annotator = edit_stats(store, "dimension"), edit_stats(store, "annotator")
+    if as_json:
+        print_json({"by_dimension": records(by_dimension), "by_annotator": records(by_annotator)})
+        return
+    show_table(by_dimension, "Draft to final, per dimension")
+    show_table(by_annotator, "Draft to final, per annotator")
+
+
+def lexicon_command(
+    dimension: Annotated[
+        str | None, typer.Option(help="Only this dimension (default: every dimension).")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="Words per dimension.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Words that mark each dimension's rationales (weighted log-odds z-scores)."""
+    from annotate.analysis._data import records
+    from annotate.analysis.lexicon import SIGNIFICANT_Z, lexicon
+
+    table = lexicon(engine(), dimension, top)
+    if as_json:
+        print_json(
+            {
+                "dimension": dimension,
+                "top": top,
+                "significant_z": SIGNIFICANT_Z,
+                "words": records(table),
+            }
+        )
+        return
+    show_table(table, f"Top {top} words per dimension (z > {SIGNIFICANT_Z:g} is significant)")
+
+
+def report_command(
+    html: Annotated[Path, typer.Option("--html", help="Write the report to this HTML file.")],
+    level: LevelOption = "ordinal",
+    samples: SamplesOption = 1000,
+    seed: SeedOption = 20080101,
+) -> None:
+    """Write one self-contained HTML report (tables and charts; opens offline)."""
+    from annotate.analysis.report import write_report
+
+    path = write_report(engine(), html, level=level, samples=samples, seed=seed)
+    typer.echo(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("agreement")(agreement_command)
+    app.command("alignment")(alignment_command)
+    app.command("edits")(edits_command)
+    app.command("lexicon")(lexicon_command)
+    app.command("report")(report_command)
