@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from store.tables import ANNOTATORS, CLIENTS, COUNSELORS, table_of
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -41,9 +43,6 @@ def build_store(db: Path, sessions: int, seed: int = 7) -> int:
     from annotate.core.database import initialise
     from store.db import bulk_insert
     from store.models import (
-        Annotator,
-        Client,
-        Counselor,
         Rating,
         Rationale,
         RationaleVersion,
@@ -126,13 +125,11 @@ def build_store(db: Path, sessions: int, seed: int = 7) -> int:
         "w": Review,
     }
     with engine.begin() as connection:
-        bulk_insert(connection, Client.__table__, ["id", "created_at"], [(c, NOW) for c in clients])
-        bulk_insert(connection, Counselor.__table__, ["id", "created_at"], [("t1", NOW)])
-        bulk_insert(
-            connection, Annotator.__table__, ["id", "created_at"], [("ana", NOW), ("ben", NOW)]
-        )
+        bulk_insert(connection, CLIENTS, ["id", "created_at"], [(c, NOW) for c in clients])
+        bulk_insert(connection, COUNSELORS, ["id", "created_at"], [("t1", NOW)])
+        bulk_insert(connection, ANNOTATORS, ["id", "created_at"], [("ana", NOW), ("ben", NOW)])
         for key in ("s", "t", "r", "a", "v", "w"):
-            bulk_insert(connection, tables[key].__table__, columns[key], rows[key])
+            bulk_insert(connection, table_of(tables[key]), columns[key], rows[key])
     engine.dispose()
     return rid
 

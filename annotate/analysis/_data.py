@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from annotate.core import workflow
 from store.db import reader
-from store.models import Draft, Item, Rating, Rationale, RationaleVersion, Review
+from store.tables import (
+    DRAFTS,
+    ITEMS,
+    RATINGS,
+    RATIONALE_VERSIONS,
+    RATIONALES,
+    REVIEWS,
+    is_current_text,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +36,7 @@ def _frame(engine: Engine, query: Any) -> pd.DataFrame:
 def reviews(engine: Engine) -> pd.DataFrame:
     """One row per review with its rationale's session, item, dimension, author and
     current version (a review of an older text has ``rationale_version`` below it)."""
-    review, rationale, item = Review.__table__, Rationale.__table__, Item.__table__  # type: ignore[attr-defined]
+    review, rationale, item = REVIEWS, RATIONALES, ITEMS
     query = (
         select(
             review.c.id.label("review_id"),
@@ -56,7 +64,7 @@ def reviews(engine: Engine) -> pd.DataFrame:
 
 def ratings(engine: Engine, instrument_id: str | None = None) -> pd.DataFrame:
     """One row per rating: session, item, dimension, instrument, rater role, value."""
-    rating, item = Rating.__table__, Item.__table__  # type: ignore[attr-defined]
+    rating, item = RATINGS, ITEMS
     query = (
         select(
             rating.c.session_id,
@@ -79,7 +87,7 @@ def ratings(engine: Engine, instrument_id: str | None = None) -> pd.DataFrame:
 
 def items(engine: Engine, instrument_id: str | None = None) -> pd.DataFrame:
     """The instrument items in their defined order."""
-    item = Item.__table__  # type: ignore[attr-defined]
+    item = ITEMS
     query = select(item.c.id, item.c.instrument_id, item.c.dimension, item.c.position).order_by(
         item.c.instrument_id, item.c.position
     )
@@ -95,8 +103,8 @@ def rationales(engine: Engine) -> pd.DataFrame:
     is that text for an accepted rationale, else missing. ``draft_text`` is the text of
     the draft the current text began from (``rationales.draft_id``).
     """
-    rationale, item = Rationale.__table__, Item.__table__  # type: ignore[attr-defined]
-    version, draft = RationaleVersion.__table__, Draft.__table__  # type: ignore[attr-defined]
+    rationale, item = RATIONALES, ITEMS
+    version, draft = RATIONALE_VERSIONS, DRAFTS
     query = (
         select(
             rationale.c.id.label("rationale_id"),
@@ -113,13 +121,7 @@ def rationales(engine: Engine) -> pd.DataFrame:
             version.c.created_at.label("current_at"),
         )
         .join(item, item.c.id == rationale.c.item_id)
-        .outerjoin(
-            version,
-            and_(
-                version.c.rationale_id == rationale.c.id,
-                version.c.version == rationale.c.current_version,
-            ),
-        )
+        .outerjoin(version, is_current_text(version))
         .outerjoin(draft, draft.c.id == rationale.c.draft_id)
         .order_by(rationale.c.id)
     )
@@ -131,7 +133,7 @@ def rationales(engine: Engine) -> pd.DataFrame:
 
 def drafts(engine: Engine) -> pd.DataFrame:
     """One row per draft: when it was made and its status."""
-    draft = Draft.__table__  # type: ignore[attr-defined]
+    draft = DRAFTS
     return _frame(
         engine, select(draft.c.id, draft.c.status, draft.c.created_at).order_by(draft.c.id)
     )

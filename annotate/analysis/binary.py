@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from annotate.analysis._data import _frame
-from store.models import Item, Rating
+from store.tables import ITEMS, RATINGS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,7 +51,7 @@ def is_yes(rating: float, binary_above: int) -> bool:
 
 def binary_items(engine: Engine) -> pd.DataFrame:
     """Items declared binary, in instrument and item order: id, instrument_id, binary_above."""
-    item = Item.__table__  # type: ignore[attr-defined]
+    item = ITEMS
     query = (
         select(item.c.id, item.c.instrument_id, item.c.binary_above)
         .where(item.c.binary_above.is_not(None))
@@ -68,7 +68,7 @@ def binary_pairs(engine: Engine) -> pd.DataFrame:
     """
     import pandas as pd
 
-    rating, item = Rating.__table__, Item.__table__  # type: ignore[attr-defined]
+    rating, item = RATINGS, ITEMS
     query = (
         select(
             rating.c.session_id,

@@ -27,7 +27,7 @@ from annotate.analysis.alignment import DEFAULT_INSTRUMENT, TOTAL, pair_figures,
 from annotate.analysis.binary import COUNTS, SHARES, binary_figures, binary_items, binary_pairs
 from annotate.core.errors import ConfigError
 from annotate.core.plurals import counted
-from store.models import TherapySession
+from store.tables import SESSIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,7 +80,7 @@ class GroupedAlignment:
 
 
 def _sessions(engine: Engine) -> pd.DataFrame:
-    table = TherapySession.__table__  # type: ignore[attr-defined]
+    table = SESSIONS
     query = select(table.c.id, table.c.session_number, table.c.meta).order_by(table.c.id)
     return _frame(engine, query)
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from annotate.analysis._data import CRITERIA, _frame, reviews
 from annotate.analysis.agreement import BOOTSTRAP_SAMPLES, SEED, Level, alpha_with_ci
 from annotate.core.guidelines import Rubric, load_rubric
-from store.models import Prediction, PredictionReview
+from store.tables import PREDICTION_REVIEWS, PREDICTIONS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +27,7 @@ EXPERTS = "experts"
 
 def prediction_reviews(engine: Engine) -> pd.DataFrame:
     """One row per review of a model's prediction: source, unit (the prediction), scores."""
-    review, prediction = PredictionReview.__table__, Prediction.__table__  # type: ignore[attr-defined]
+    review, prediction = PREDICTION_REVIEWS, PREDICTIONS
     query = (
         select(
             prediction.c.source,

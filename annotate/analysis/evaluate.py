@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from annotate.core.errors import ConfigError, ImportFailed, NotFoundError
-from annotate.export.records import instruments_t, items_t, ratings_t, sessions_t
 from annotate.ingest.readers import read_jsonl, show
 from annotate.ingest.validation import MAX_RATIONALE_LENGTH
 from store.db import reader
+from store.tables import INSTRUMENTS, ITEMS, RATINGS, SESSIONS
 
 MAX_ERRORS = 50
 FIELDS = {"session_id", "item_id", "rating", "rationale"}
@@ -123,18 +123,18 @@ class _Store:
 def _load_store(engine: Engine, instrument_id: str) -> _Store:
     with reader(engine).connect() as connection:
         scale = connection.execute(
-            select(instruments_t.c.scale_min, instruments_t.c.scale_max).where(
-                instruments_t.c.id == instrument_id
+            select(INSTRUMENTS.c.scale_min, INSTRUMENTS.c.scale_max).where(
+                INSTRUMENTS.c.id == instrument_id
             )
         ).first()
         if scale is None:
             raise NotFoundError(f"no instrument {instrument_id!r} in the store")
         items = connection.execute(
-            select(items_t.c.id, items_t.c.dimension, items_t.c.binary_above)
-            .where(items_t.c.instrument_id == instrument_id)
-            .order_by(items_t.c.position)
+            select(ITEMS.c.id, ITEMS.c.dimension, ITEMS.c.binary_above)
+            .where(ITEMS.c.instrument_id == instrument_id)
+            .order_by(ITEMS.c.position)
         ).all()
-        sessions = set(connection.execute(select(sessions_t.c.id)).scalars())
+        sessions = set(connection.execute(select(SESSIONS.c.id)).scalars())
     dimensions: list[str] = []
     for _, dimension, _ in items:
         if dimension not in dimensions:
@@ -230,11 +230,11 @@ def _ratings(
             chunk = ordered[start : start + 500]
             rows = connection.execute(
                 select(
-                    ratings_t.c.session_id,
-                    ratings_t.c.item_id,
-                    ratings_t.c.rater_role,
-                    ratings_t.c.value,
-                ).where(ratings_t.c.session_id.in_(chunk))
+                    RATINGS.c.session_id,
+                    RATINGS.c.item_id,
+                    RATINGS.c.rater_role,
+                    RATINGS.c.value,
+                ).where(RATINGS.c.session_id.in_(chunk))
             )
             for session_id, item_id, role, value in rows:
                 if role in found and item_id in items:
@@ -402,8 +402,8 @@ def _references(engine: Engine, keys: Iterable[Key]) -> tuple[dict[Key, str], di
     from sqlmodel import Session
 
     from annotate.core import workflow
-    from annotate.export.records import rationales_t
     from annotate.work.rationales.versions import current_texts
+    from store.tables import RATIONALES
 
     session_ids = sorted({session_id for session_id, _ in keys})
     references: dict[Key, str] = {}
@@ -414,15 +414,15 @@ def _references(engine: Engine, keys: Iterable[Key]) -> tuple[dict[Key, str], di
             accepted = {
                 rationale_id: (session_id, item_id)
                 for rationale_id, session_id, item_id in session.execute(
-                    select(rationales_t.c.id, rationales_t.c.session_id, rationales_t.c.item_id)
-                    .where(rationales_t.c.session_id.in_(chunk))
-                    .where(rationales_t.c.status == workflow.ACCEPTED)
+                    select(RATIONALES.c.id, RATIONALES.c.session_id, RATIONALES.c.item_id)
+                    .where(RATIONALES.c.session_id.in_(chunk))
+                    .where(RATIONALES.c.status == workflow.ACCEPTED)
                 )
             }
             texts = current_texts(session, list(accepted))
             references.update({accepted[rid]: text for rid, text in texts.items()})
             language_rows = session.execute(
-                select(sessions_t.c.id, sessions_t.c.language).where(sessions_t.c.id.in_(chunk))
+                select(SESSIONS.c.id, SESSIONS.c.language).where(SESSIONS.c.id.in_(chunk))
             )
             languages.update({session_id: language for session_id, language in language_rows})
     return references, languages

@@ -38,6 +38,7 @@ from annotate.drafting.grounding import ParsedDraft, ReplyFormatError, grounding
 from annotate.ingest.validation import MAX_RATIONALE_LENGTH
 from store.db import code_point_order, session_scope
 from store.models import Draft, Item, Rating, Rationale, TherapySession, utcnow
+from store.tables import DRAFTS
 
 
 @dataclass
@@ -350,7 +351,7 @@ class _DraftWriter:
         if self._connection is None:
             self._connection = self.engine.connect()
         with self._connection.begin():
-            self._connection.execute(insert(Draft.__table__), rows)  # type: ignore[attr-defined]
+            self._connection.execute(insert(DRAFTS), rows)
 
     def _close(self) -> None:
         if self._connection is not None:

@@ -59,6 +59,7 @@ from annotate.ingest.readers import parse_line, show
 from store.db import session_scope
 from store.models import Draft, DraftBatch, Rating, utcnow
 from store.private import write_private
+from store.tables import DRAFTS
 
 ENDPOINT = "/v1/chat/completions"
 FINISHED = ("completed", "failed", "expired", "cancelled")
@@ -488,7 +489,7 @@ def ingest_lines(
     if rows:
         tags = sorted({FILE_BATCH_PREFIX + r.batch_tag for r in fresh if r.batch_tag})
         with engine.begin() as connection:
-            connection.execute(insert(Draft.__table__), rows)  # type: ignore[attr-defined]
+            connection.execute(insert(DRAFTS), rows)
             if tags:
                 connection.execute(update(DraftBatch).where(col(DraftBatch.batch_id).in_(tags))
                                    .values(status="ingested", ingested_at=utcnow()))  # fmt: skip

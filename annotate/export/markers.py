@@ -41,6 +41,7 @@ from annotate.export.plan import Plan, build_plan
 from annotate.export.writer import FileInfo, Splits
 from annotate.work.codings import exported_codes, unfinished_primary
 from store.db import code_point_order, reader
+from store.tables import SESSIONS, TURNS
 
 if TYPE_CHECKING:
     from annotate.export.service import ExportOptions
@@ -143,9 +144,7 @@ def _turn_numbers(session: Session, session_ids: list[str]) -> dict[str, set[int
     for start in range(0, len(session_ids), SESSIONS_PER_BATCH):
         chunk = session_ids[start : start + SESSIONS_PER_BATCH]
         rows = session.execute(
-            select(records.turns_t.c.session_id, records.turns_t.c.number).where(
-                records.turns_t.c.session_id.in_(chunk)
-            )
+            select(TURNS.c.session_id, TURNS.c.number).where(TURNS.c.session_id.in_(chunk))
         )
         for session_id, number in rows:
             found[session_id].add(number)
@@ -167,8 +166,8 @@ def _first_pass(
     clients: dict[str, ClientStats] = {}
     client_of: dict[str, str] = {}
     sessions: list[str] = []
-    order = code_point_order(records.sessions_t.c.id, connection.dialect)
-    query = select(records.sessions_t.c.id, records.sessions_t.c.client_id).order_by(order)
+    order = code_point_order(SESSIONS.c.id, connection.dialect)
+    query = select(SESSIONS.c.id, SESSIONS.c.client_id).order_by(order)
     for session_id, client_id in records.driver_rows(connection, query):
         counts.sessions_in_store += 1
         found = codes.get(session_id)
@@ -253,14 +252,13 @@ def _write_records(
 ) -> None:
     system = system_prompt(scheme)
     system_json = formats.json_string(system)
-    turns_t = records.turns_t
     for start in range(0, len(plan.sessions), SESSIONS_PER_BATCH):
         batch = plan.sessions[start : start + SESSIONS_PER_BATCH]
         turns: dict[str, list[tuple[int, str, str]]] = {session_id: [] for session_id in batch}
         rows = session.execute(
-            select(turns_t.c.session_id, turns_t.c.number, turns_t.c.speaker, turns_t.c.text)
-            .where(turns_t.c.session_id.in_(batch))
-            .order_by(turns_t.c.session_id, turns_t.c.number)
+            select(TURNS.c.session_id, TURNS.c.number, TURNS.c.speaker, TURNS.c.text)
+            .where(TURNS.c.session_id.in_(batch))
+            .order_by(TURNS.c.session_id, TURNS.c.number)
         )
         for session_id, number, speaker, text in rows:
             turns[session_id].append((number, speaker, text))

@@ -16,15 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from annotate.core.errors import ConfigError
-from annotate.export.records import driver_rows, sessions_t
+from annotate.export.records import driver_rows
 from annotate.ingest.validation import METADATA_KEY
+from store.tables import SESSIONS
 
 HEADER = "Session metadata: "
 
 
 def session_metadata(connection: Connection) -> Iterator[tuple[str, dict[str, str]]]:
     """(session id, metadata) of every session that has any."""
-    query = select(sessions_t.c.id, sessions_t.c.meta).where(sessions_t.c.meta.is_not(None))
+    query = select(SESSIONS.c.id, SESSIONS.c.meta).where(SESSIONS.c.meta.is_not(None))
     for session_id, raw in driver_rows(connection, query):
         meta: Any = json.loads(raw) if isinstance(raw, str | bytes) else raw
         if isinstance(meta, dict) and meta:  # JSON null is stored as text 'null' on SQLite

@@ -16,41 +16,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, bindparam, case, func, or_, select
+from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from annotate.core import workflow
 from annotate.drafting.scaffold import holds_scaffolding
 from store.db import code_point_order
-from store.models import (
-    Draft,
-    Instrument,
-    Item,
-    Rating,
-    Rationale,
-    RationaleVersion,
-    Review,
-    TherapySession,
-    Turn,
+from store.tables import (
+    DRAFTS,
+    INSTRUMENTS,
+    ITEMS,
+    RATINGS,
+    RATIONALE_VERSIONS,
+    RATIONALES,
+    REVIEWS,
+    SESSIONS,
+    TURNS,
+    is_current_text,
 )
 
 CLIENT = "client"
 
 
-def _table(model: Any) -> Table:
-    """A model's Core table: its typed columns keep the queries below checkable by mypy."""
-    return model.__table__
-
-
-versions_t = _table(RationaleVersion)
-sessions_t = _table(TherapySession)
-rationales_t = _table(Rationale)
-instruments_t = _table(Instrument)
-items_t = _table(Item)
-ratings_t = _table(Rating)
-reviews_t = _table(Review)
-drafts_t = _table(Draft)
-turns_t = _table(Turn)
 FETCH_ROWS = 2000  # rows per driver fetch
 
 # Reasons a rationale is left out, in the order they are checked.
@@ -127,39 +114,33 @@ def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any, tuple[Any, Any, 
     The final version is the one ``rationales.current_version`` names (an index seek
     on the unique (rationale_id, version) key).
     """
-    final = versions_t.alias("final")
-    on_final = and_(
-        final.c.rationale_id == rationales_t.c.id,
-        final.c.version == rationales_t.c.current_version,
-    )
-    origin = drafts_t.alias("origin")
-    on_origin = origin.c.id == rationales_t.c.draft_id
+    final = RATIONALE_VERSIONS.alias("final")
+    on_final = is_current_text(final)
+    origin = DRAFTS.alias("origin")
+    on_origin = origin.c.id == RATIONALES.c.draft_id
     # An accepted rationale's final text, for :func:`_scaffolding` to test (None otherwise).
-    scaffold = case((rationales_t.c.status == workflow.ACCEPTED, final.c.text), else_=None)
+    scaffold = case((RATIONALES.c.status == workflow.ACCEPTED, final.c.text), else_=None)
     of_final = (
-        reviews_t.c.rationale_id == rationales_t.c.id,
-        reviews_t.c.rationale_version == final.c.version,
+        REVIEWS.c.rationale_id == RATIONALES.c.id,
+        REVIEWS.c.rationale_version == final.c.version,
     )
     below = or_(
-        reviews_t.c.faithfulness < threshold,
-        reviews_t.c.relevance < threshold,
-        reviews_t.c.informativeness < threshold,
+        REVIEWS.c.faithfulness < threshold,
+        REVIEWS.c.relevance < threshold,
+        REVIEWS.c.informativeness < threshold,
     )
-    reviews = select(func.count()).where(*of_final).correlate(rationales_t, final).scalar_subquery()
+    reviews = select(func.count()).where(*of_final).correlate(RATIONALES, final).scalar_subquery()
     failed = (
-        select(func.count())
-        .where(*of_final, below)
-        .correlate(rationales_t, final)
-        .scalar_subquery()
+        select(func.count()).where(*of_final, below).correlate(RATIONALES, final).scalar_subquery()
     )
     client_rating = (
-        select(ratings_t.c.value)
+        select(RATINGS.c.value)
         .where(
-            ratings_t.c.session_id == rationales_t.c.session_id,
-            ratings_t.c.item_id == rationales_t.c.item_id,
-            ratings_t.c.rater_role == CLIENT,
+            RATINGS.c.session_id == RATIONALES.c.session_id,
+            RATINGS.c.item_id == RATIONALES.c.item_id,
+            RATINGS.c.rater_role == CLIENT,
         )
-        .correlate(rationales_t)
+        .correlate(RATIONALES)
         .scalar_subquery()
     )
     return final, on_final, origin, on_origin, scaffold, (reviews, failed, client_rating)
@@ -217,23 +198,23 @@ def scan(connection: Connection, policy: Policy) -> Iterator[ScanRow]:
     final, on_final, origin, on_origin, scaffold, counts = _measures(policy.threshold)
     query = (
         select(
-            rationales_t.c.session_id,
-            sessions_t.c.client_id,
-            rationales_t.c.item_id,
-            items_t.c.instrument_id,
-            rationales_t.c.status,
+            RATIONALES.c.session_id,
+            SESSIONS.c.client_id,
+            RATIONALES.c.item_id,
+            ITEMS.c.instrument_id,
+            RATIONALES.c.status,
             final.c.version,
             scaffold,
             *counts,
         )
-        .join(sessions_t, sessions_t.c.id == rationales_t.c.session_id)
-        .join(items_t, items_t.c.id == rationales_t.c.item_id)
+        .join(SESSIONS, SESSIONS.c.id == RATIONALES.c.session_id)
+        .join(ITEMS, ITEMS.c.id == RATIONALES.c.item_id)
         .outerjoin(final, on_final)
         .outerjoin(origin, on_origin)
         .order_by(
-            code_point_order(rationales_t.c.session_id, connection.dialect),
-            items_t.c.position,
-            code_point_order(rationales_t.c.item_id, connection.dialect),
+            code_point_order(RATIONALES.c.session_id, connection.dialect),
+            ITEMS.c.position,
+            code_point_order(RATIONALES.c.item_id, connection.dialect),
         )
     )
     for row in driver_rows(connection, query):
@@ -246,18 +227,18 @@ def session_dimension_scores(
     """(session id, dimension, sum of client ratings, count), ordered, streamed."""
     query = (
         select(
-            ratings_t.c.session_id,
-            items_t.c.dimension,
-            func.sum(ratings_t.c.value),
+            RATINGS.c.session_id,
+            ITEMS.c.dimension,
+            func.sum(RATINGS.c.value),
             func.count(),
         )
-        .join(items_t, items_t.c.id == ratings_t.c.item_id)
-        .where(ratings_t.c.rater_role == CLIENT, items_t.c.instrument_id == instrument_id)
-        .group_by(ratings_t.c.session_id, items_t.c.dimension)
+        .join(ITEMS, ITEMS.c.id == RATINGS.c.item_id)
+        .where(RATINGS.c.rater_role == CLIENT, ITEMS.c.instrument_id == instrument_id)
+        .group_by(RATINGS.c.session_id, ITEMS.c.dimension)
         # The order fixes the order of the float sums per client (fold assignment).
         .order_by(
-            code_point_order(ratings_t.c.session_id, connection.dialect),
-            code_point_order(items_t.c.dimension, connection.dialect),
+            code_point_order(RATINGS.c.session_id, connection.dialect),
+            code_point_order(ITEMS.c.dimension, connection.dialect),
         )
     )
     for session_id, dimension, total, count in driver_rows(connection, query):
@@ -285,20 +266,18 @@ def _json_value(value: Any) -> Any:
 
 def load_instrument(connection: Connection, instrument_id: str) -> InstrumentInfo | None:
     columns = [
-        instruments_t.c[name]
+        INSTRUMENTS.c[name]
         for name in ("name", "version", "scale_min", "scale_max", "anchors", "dimensions")
     ]
-    found = list(
-        driver_rows(connection, select(*columns).where(instruments_t.c.id == instrument_id))
-    )
+    found = list(driver_rows(connection, select(*columns).where(INSTRUMENTS.c.id == instrument_id)))
     if not found:
         return None
     name, version, scale_min, scale_max, anchors, dimensions = found[0]
     items = driver_rows(
         connection,
-        select(items_t.c.id, items_t.c.dimension, items_t.c.text)
-        .where(items_t.c.instrument_id == instrument_id)
-        .order_by(items_t.c.position),
+        select(ITEMS.c.id, ITEMS.c.dimension, ITEMS.c.text)
+        .where(ITEMS.c.instrument_id == instrument_id)
+        .order_by(ITEMS.c.position),
     )
     return InstrumentInfo(
         id=instrument_id,
@@ -378,12 +357,12 @@ class BatchReader:
         # Only the final version's row is joined: texts of older versions are never read.
         query = (
             select(
-                rationales_t.c.id,
-                rationales_t.c.session_id,
-                sessions_t.c.client_id,
-                rationales_t.c.item_id,
-                items_t.c.instrument_id,
-                rationales_t.c.status,
+                RATIONALES.c.id,
+                RATIONALES.c.session_id,
+                SESSIONS.c.client_id,
+                RATIONALES.c.item_id,
+                ITEMS.c.instrument_id,
+                RATIONALES.c.status,
                 final.c.version,
                 scaffold,
                 *counts,
@@ -395,21 +374,21 @@ class BatchReader:
                 origin.c.provider,
                 origin.c.model,
             )
-            .join(sessions_t, sessions_t.c.id == rationales_t.c.session_id)
-            .join(items_t, items_t.c.id == rationales_t.c.item_id)
+            .join(SESSIONS, SESSIONS.c.id == RATIONALES.c.session_id)
+            .join(ITEMS, ITEMS.c.id == RATIONALES.c.item_id)
             .outerjoin(final, on_final)
             .outerjoin(origin, on_origin)
-            .where(rationales_t.c.session_id.in_([bindparam(n) for n in names]))
+            .where(RATIONALES.c.session_id.in_([bindparam(n) for n in names]))
             .order_by(
-                code_point_order(rationales_t.c.session_id, connection.dialect),
-                items_t.c.position,
-                code_point_order(rationales_t.c.item_id, connection.dialect),
+                code_point_order(RATIONALES.c.session_id, connection.dialect),
+                ITEMS.c.position,
+                code_point_order(RATIONALES.c.item_id, connection.dialect),
             )
         )
         turn_query = (
-            select(turns_t.c.session_id, turns_t.c.speaker, turns_t.c.text)
-            .where(turns_t.c.session_id.in_([bindparam(n) for n in names]))
-            .order_by(turns_t.c.session_id, turns_t.c.number)
+            select(TURNS.c.session_id, TURNS.c.speaker, TURNS.c.text)
+            .where(TURNS.c.session_id.in_([bindparam(n) for n in names]))
+            .order_by(TURNS.c.session_id, TURNS.c.number)
         )
         self.names = names
         self.rationales = Statement(connection, query)

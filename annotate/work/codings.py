@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -38,19 +38,16 @@ from store.db import insert_ignoring_duplicates, reader, session_scope
 from store.models import (
     Coding,
     CodingReview,
-    CodingVersion,
     MarkerDraft,
     MarkerSuggestion,
-    SuggestionDecision,
     TherapySession,
     Turn,
     utcnow,
 )
-
-CODINGS = Coding.__table__  # type: ignore[attr-defined]
-VERSIONS = CodingVersion.__table__  # type: ignore[attr-defined]
-DECISIONS = SuggestionDecision.__table__  # type: ignore[attr-defined]
-REVIEWS = CodingReview.__table__  # type: ignore[attr-defined]
+from store.tables import CODING_REVIEWS as REVIEWS
+from store.tables import CODING_VERSIONS as VERSIONS
+from store.tables import CODINGS, CURRENT_CODES
+from store.tables import SUGGESTION_DECISIONS as DECISIONS
 
 PENDING, IN_PROGRESS, SUBMITTED = "pending", "in_progress", "submitted"
 ACCEPTED, REVISION_REQUESTED = "accepted", "revision_requested"
@@ -90,13 +87,6 @@ def _locked(session: Session, coding_id: int, *, lock: bool = True) -> CodingRow
     if row is None:
         raise NotFoundError(f"coding {coding_id} does not exist")
     return CodingRow(*row)
-
-
-# A coding with the version its ``current_version`` names: the one definition of its codes.
-CURRENT_CODES = CODINGS.outerjoin(
-    VERSIONS,
-    and_(VERSIONS.c.coding_id == CODINGS.c.id, VERSIONS.c.version == CODINGS.c.current_version),
-)
 
 
 def _current_marks(session: Session, coding: CodingRow) -> set[Mark]:

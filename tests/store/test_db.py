@@ -20,7 +20,8 @@ from store.db import (
     run_transaction,
     session_scope,
 )
-from store.models import Annotator, Client, Counselor, TherapySession, Turn, utcnow
+from store.models import Client, Counselor, TherapySession, Turn, utcnow
+from store.tables import ANNOTATORS, TURNS
 from tests.workdata import pending_rationale
 
 
@@ -42,9 +43,7 @@ def test_bulk_insert_round_trips_any_text(engine) -> None:  # type: ignore[no-un
         session.add(TherapySession(id="s", client_id="c", counselor_id="t", content_hash="h"))
         session.flush()
         rows = [("s", n, "client", value) for n, value in enumerate(texts, start=1)]
-        bulk_insert(
-            session.connection(), Turn.__table__, ["session_id", "number", "speaker", "text"], rows
-        )
+        bulk_insert(session.connection(), TURNS, ["session_id", "number", "speaker", "text"], rows)
     with engine.connect() as connection:
         stored = connection.execute(select(Turn.text).order_by(Turn.number)).scalars().all()
     assert stored == texts
@@ -52,7 +51,7 @@ def test_bulk_insert_round_trips_any_text(engine) -> None:  # type: ignore[no-un
 
 @pytest.mark.both_backends
 def test_insert_ignoring_duplicates(engine) -> None:  # type: ignore[no-untyped-def]
-    table = Annotator.__table__
+    table = ANNOTATORS
     with session_scope(engine) as session:
         statement = insert_ignoring_duplicates(table, engine.dialect.name)
         session.execute(statement, [{"id": "ana", "created_at": utcnow()}])
@@ -193,5 +192,5 @@ def test_opening_an_item_or_a_review_does_not_wait_for_a_writer(demo_engine, db_
     thread.join()
     holder.dispose()
     assert finished and waited < 5, "opening waited for the writer's lock"
-    assert results["editor"].saved_text  # type: ignore[attr-defined]
-    assert results["review"].text  # type: ignore[attr-defined]
+    assert results["editor"].saved_text
+    assert results["review"].text

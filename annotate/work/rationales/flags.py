@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from store.db import code_point_order, reader
-from store.models import Item, Rationale
+from store.tables import ITEMS, RATIONALES
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Flag:
 
 def flags(engine: Engine) -> list[Flag]:
     """Every flagged rationale, oldest flag first (then session and item)."""
-    rationale, item = Rationale.__table__, Item.__table__  # type: ignore[attr-defined]
+    rationale, item = RATIONALES, ITEMS
     with reader(engine).connect() as connection:
         rows = connection.execute(
             select(

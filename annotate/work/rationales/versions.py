@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -31,20 +31,16 @@ from annotate.core.errors import (
 from annotate.work.rationales.rules import check_text, refuse_scaffold
 from store.db import insert_ignoring_duplicates, is_transient, run_transaction
 from store.models import (
-    Annotator,
-    Autosave,
     Draft,
     Rationale,
     RationaleVersion,
     utcnow,
 )
+from store.tables import ANNOTATORS, AUTOSAVES, RATIONALES, is_current_text
+from store.tables import RATIONALE_VERSIONS as VERSIONS
 
 T = TypeVar("T")
 
-RATIONALES = Rationale.__table__  # type: ignore[attr-defined]
-VERSIONS = RationaleVersion.__table__  # type: ignore[attr-defined]
-DRAFTS = Draft.__table__  # type: ignore[attr-defined]
-AUTOSAVES = Autosave.__table__  # type: ignore[attr-defined]
 WRITTEN_KINDS = (workflow.VERSION_SAVE, workflow.VERSION_ACCEPT, workflow.VERSION_IMPORT)
 
 
@@ -63,7 +59,7 @@ def write(engine: Engine, work: Callable[[Session], T]) -> T:
 
 def ensure_annotator(session: Session, annotator_id: str) -> None:
     """Create the annotator row on first use (names are pseudonymous)."""
-    table = Annotator.__table__  # type: ignore[attr-defined]
+    table = ANNOTATORS
     statement = insert_ignoring_duplicates(table, session.connection().dialect.name)
     session.execute(statement.values(id=annotator_id, created_at=utcnow()))
 
@@ -321,13 +317,7 @@ def current_texts(session: Session, rationale_ids: list[int]) -> dict[int, str]:
         return {}
     rows = session.execute(
         select(RATIONALES.c.id, VERSIONS.c.text)
-        .join(
-            VERSIONS,
-            and_(
-                VERSIONS.c.rationale_id == RATIONALES.c.id,
-                VERSIONS.c.version == RATIONALES.c.current_version,
-            ),
-        )
+        .join(VERSIONS, is_current_text(VERSIONS))
         .where(RATIONALES.c.id.in_(rationale_ids))
     ).all()
     return {rationale_id: text for rationale_id, text in rows}

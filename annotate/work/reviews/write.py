@@ -35,11 +35,8 @@ from annotate.work.rationales.versions import (
     write,
 )
 from store.models import PredictionReview, Review, ReviewAssignment, utcnow
-
-REVIEWS = Review.__table__  # type: ignore[attr-defined]
-ASSIGNMENTS = ReviewAssignment.__table__  # type: ignore[attr-defined]
-PREDICTION_REVIEWS = PredictionReview.__table__  # type: ignore[attr-defined]
-
+from store.tables import PREDICTION_REVIEWS, REVIEWS
+from store.tables import REVIEW_ASSIGNMENTS as ASSIGNMENTS
 
 CRITERIA = ("faithfulness", "relevance", "informativeness")
 
