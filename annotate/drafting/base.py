@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Protocol, overload
 from urllib.parse import quote, quote_plus
 
+from annotate.core.settings import api_key
 from annotate.drafting.context import ItemContext
 from annotate.drafting.grounding import ParsedDraft
 
@@ -106,11 +106,11 @@ def scrub_secret(text: str | None, limit: int | None = None) -> str | None:
     every piece of at least ``SECRET_PIECE`` characters of any of these, since a text
     someone cut before it reached here may end with the key's head or begin with its
     tail. Scrubbing comes before the cut, so the cut can never keep what the scrub would
-    have caught. The key is read from ``OPENAI_API_KEY`` only.
+    have caught. The key is read from ``OPENAI_API_KEY`` only (:func:`api_key`).
     """
     if text is None:
         return None
-    key = os.environ.get("OPENAI_API_KEY")
+    key = api_key()
     if key:
         text = _scrub(text, _secret_pieces(key))
     return text if limit is None else text[:limit]

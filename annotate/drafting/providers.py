@@ -2,14 +2,13 @@
 
 A provider is an async context manager with ``draft(context) -> Reply``; it raises
 ``ProviderError`` when no usable reply came back (after the client's own retries).
-The API key is read from ``OPENAI_API_KEY`` only, handed to the client, and scrubbed from
-every error message; it is never stored.
+The API key is read from ``OPENAI_API_KEY`` only (``annotate.core.settings.api_key``),
+handed to the client, and scrubbed from every error message; it is never stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from annotate.core.errors import ConfigError
+from annotate.core.settings import Endpoint, api_key
 from annotate.drafting.base import (
     DraftProvider,
     ProviderError,
@@ -133,7 +133,7 @@ class OpenAIProvider:
     async def __aenter__(self) -> OpenAIProvider:
         from openai import AsyncOpenAI
 
-        key = os.environ.get("OPENAI_API_KEY")
+        key = api_key()
         if not key and not self.base_url:
             raise ConfigError("the openai provider needs OPENAI_API_KEY or a --base-url")
         if key and not (key.isascii() and key.isprintable()):
@@ -187,7 +187,7 @@ class OpenAIProvider:
         """A synchronous client with the same endpoint, key and retries (the batch path)."""
         from openai import OpenAI
 
-        key = os.environ.get("OPENAI_API_KEY")
+        key = api_key()
         if not key and not self.base_url:
             raise ConfigError("the openai provider needs OPENAI_API_KEY or a --base-url")
         settings = self.settings
@@ -476,28 +476,37 @@ def _scrub(message: str) -> str:
     return scrub_secret(message, ERROR_LIMIT) or ""
 
 
-def resolve_provider_name(settings: DraftSettings, environ: Mapping[str, str] | None = None) -> str:
-    """The provider to use: the one asked for, else openai when an endpoint is configured."""
-    environ = os.environ if environ is None else environ
+def resolve_provider_name(
+    settings: DraftSettings,
+    environ: Mapping[str, str] | None = None,
+    endpoint: Endpoint | None = None,
+) -> str:
+    """The provider to use: the one asked for, else openai when an endpoint is configured
+    (a key, or a base URL given or in ``endpoint``, by default the environment's)."""
     if settings.provider is not None:
         if settings.provider not in PROVIDERS:
             raise ConfigError(f"unknown provider {settings.provider!r}: use one of {PROVIDERS}")
         return settings.provider
-    configured = (
-        environ.get("OPENAI_API_KEY") or settings.base_url or environ.get("OPENAI_BASE_URL")
-    )
+    if endpoint is None:
+        endpoint = Endpoint.from_environment(environ)
+    configured = api_key(environ) or settings.base_url or endpoint.base_url
     return "openai" if configured else "offline"
 
 
-def make_provider(settings: DraftSettings | None = None) -> DraftProvider:
-    """A provider for these settings, with environment defaults filled in."""
+def make_provider(
+    settings: DraftSettings | None = None, endpoint: Endpoint | None = None
+) -> DraftProvider:
+    """A provider for these settings, the endpoint's defaults filled in (``endpoint``
+    None: the environment's, as the terminal UI drafts)."""
     settings = settings or DraftSettings()
-    name = resolve_provider_name(settings)
+    if endpoint is None:
+        endpoint = Endpoint.from_environment()
+    name = resolve_provider_name(settings, endpoint=endpoint)
     if name == "offline":
         from annotate.drafting.offline import OfflineProvider
 
         return OfflineProvider()
     filled = DraftSettings(**vars(settings))
-    filled.model = settings.model or os.environ.get("ANNOTATE_DRAFT_MODEL") or DEFAULT_MODEL
-    filled.base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    filled.model = settings.model or endpoint.model or DEFAULT_MODEL
+    filled.base_url = settings.base_url or endpoint.base_url
     return OpenAIProvider(filled)

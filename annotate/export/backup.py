@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from annotate.core.database import safe_url
 from annotate.core.errors import ConfigError, SchemaError, StoreBusy
 from store.db import SQLITE_BUSY_TIMEOUT_MS, resolve_url
 from store.migrate import known_revisions
@@ -49,10 +50,6 @@ class BackupReport:
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
-
-
-def _safe(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -203,7 +200,7 @@ def backup(db: str | None, target: Path | str, *, force: bool = False) -> Backup
                     raise ConfigError(f"the copy failed its integrity check: {checked}")
                 report = BackupReport(
                     backend="sqlite",
-                    database=_safe(url),
+                    database=safe_url(url),
                     file=str(target),
                     bytes=0,
                     revision=_revision(copy),
@@ -278,7 +275,7 @@ def _pg_dump(url: str, target: Path) -> BackupReport:
         engine.dispose()
     return BackupReport(
         backend="postgresql",
-        database=_safe(url),
+        database=safe_url(url),
         file=str(target),
         bytes=target.stat().st_size,
         revision=revision,
@@ -323,7 +320,7 @@ def restore(db: str | None, source: Path | str, *, force: bool = False) -> Backu
                     raise ConfigError(f"restored database failed its integrity check: {checked}")
                 report = BackupReport(
                     backend="sqlite",
-                    database=_safe(url),
+                    database=safe_url(url),
                     file=str(source),
                     bytes=source.stat().st_size,
                     revision=_revision(destination),

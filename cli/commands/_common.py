@@ -7,17 +7,28 @@ import sys
 from typing import Any
 
 import typer
+from typer._click.globals import get_current_context  # typer vendors click, unexported
+
+from annotate.core.settings import Settings
+
+
+def settings() -> Settings:
+    """This invocation's settings: the global options and the environment, which the
+    app's callback put on the click context (``ctx.obj``)."""
+    ctx = get_current_context(silent=True)
+    found = ctx.find_object(Settings) if ctx is not None else None
+    return found if found is not None else Settings.load()
 
 
 def engine(*, create: bool = False):
-    """The store named by the global ``--db`` option, at the current schema.
+    """The store named by the global ``--db`` option (or ``$ANNOTATE_DB``), at the
+    current schema.
 
     A SQLite file that does not exist is refused unless ``create`` (import, demo).
     """
     from annotate.core.database import open_store
-    from cli.app import settings
 
-    return open_store(settings.db, create=create)
+    return open_store(settings().db, create=create)
 
 
 def print_json(data: Any) -> None:

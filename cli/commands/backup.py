@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from annotate.core.plurals import counted
-from cli.commands._common import print_json
+from cli.commands._common import print_json, settings
 
 
 def _describe(report) -> str:
@@ -28,9 +28,8 @@ def backup_command(
 ) -> None:
     """Back up the database while others keep working (SQLite online backup, or pg_dump)."""
     from annotate.export.backup import backup
-    from cli.app import settings
 
-    report = backup(settings.db, file, force=force)
+    report = backup(settings().db, file, force=force)
     if as_json:
         print_json(report.as_dict())
     else:
@@ -47,10 +46,9 @@ def restore_command(
 ) -> None:
     """Restore a SQLite backup into the database in one transaction (all or nothing)."""
     from annotate.export.backup import restore
-    from cli.app import settings
     from store.migrate import HEAD_REVISION
 
-    report = restore(settings.db, file, force=force)
+    report = restore(settings().db, file, force=force)
     if as_json:
         print_json(report.as_dict())
         return

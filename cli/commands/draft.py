@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.commands._common import engine, is_terminal, print_json
+from cli.commands._common import settings as invocation
 
 if TYPE_CHECKING:
     from annotate.drafting import BatchSummary
@@ -189,7 +190,7 @@ def draft(
         include_accepted=include_accepted,
     )
     store = engine()
-    chosen = make_provider(_remembering(settings, store))
+    chosen = make_provider(_remembering(settings, store), invocation().endpoint)
     if dry_run:
         from annotate.drafting.estimate import estimate
 
@@ -234,7 +235,7 @@ def _markers(settings, sessions, scheme, concurrency, as_json):
     from annotate.drafting.markers import OFFLINE_MODEL, run_markers
     from annotate.drafting.providers import resolve_provider_name
 
-    offline = resolve_provider_name(settings) == "offline"
+    offline = resolve_provider_name(settings, endpoint=invocation().endpoint) == "offline"
     label = f"offline/{OFFLINE_MODEL}" if offline else f"openai/{settings.model or 'default'}"
     with _ProgressBar(enabled=is_terminal() and not as_json) as bar:
         started = False

@@ -10,33 +10,26 @@ from typing import Annotated
 import typer
 
 from annotate.core.plurals import counted
-from cli.commands._common import engine, print_json
+from cli.commands._common import engine, print_json, settings
 
 
 def init(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create the database or upgrade its schema, and install the default instrument."""
-    from annotate.core.database import initialise
-    from cli.app import settings
+    from annotate.core.database import initialise, safe_url
     from store.db import resolve_url
     from store.migrate import HEAD_REVISION
 
-    _, before = initialise(settings.db)
-    url = resolve_url(settings.db)
+    db = settings().db
+    _, before = initialise(db)
+    url = resolve_url(db)
     if as_json:
-        print_json({"database": _safe_url(url), "from_revision": before, "revision": HEAD_REVISION})
+        print_json({"database": safe_url(url), "from_revision": before, "revision": HEAD_REVISION})
     elif before == HEAD_REVISION:
-        typer.echo(f"{_safe_url(url)}: already at schema revision {HEAD_REVISION}")
+        typer.echo(f"{safe_url(url)}: already at schema revision {HEAD_REVISION}")
     else:
-        typer.echo(f"{_safe_url(url)}: schema {before or 'empty'} -> {HEAD_REVISION}")
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for printing."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+        typer.echo(f"{safe_url(url)}: schema {before or 'empty'} -> {HEAD_REVISION}")
 
 
 def demo(
@@ -48,12 +41,13 @@ def demo(
     ] = True,
 ) -> None:
     """Load the synthetic demo corpus, draft it offline, then open the UI (or print a summary)."""
+    from annotate.core.database import safe_url
     from annotate.core.demo import DEMO_CODINGS, DEMO_FILES
     from annotate.ingest import import_file
-    from cli.app import settings
     from store.db import resolve_url
 
-    url = resolve_url(settings.db)
+    given = settings()
+    url = resolve_url(given.db)
     if fresh and url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):
@@ -67,7 +61,7 @@ def demo(
     from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch
     from cli.commands.draft import summary_line
 
-    offline = make_provider(DraftSettings(provider="offline"))
+    offline = make_provider(DraftSettings(provider="offline"), given.endpoint)
     # Every item, the imported accepted ones too: the demo's drafts-vs-finals figures.
     everything = WorkSelection(include_accepted=True)
     typer.echo(summary_line(run_batch(store, offline, everything), None))
@@ -79,7 +73,7 @@ def demo(
 
     figures = counts(store)
     typer.echo(
-        f"demo ready in {_safe_url(url)}: {counted(figures['sessions'], 'session')}, "
+        f"demo ready in {safe_url(url)}: {counted(figures['sessions'], 'session')}, "
         f"{counted(figures['items'], 'item')}, {counted(figures['drafts'], 'draft')}, "
         f"{counted(figures['rationales'], 'rationale')}, "
         f"{counted(figures['reviews'], 'review')}, {counted(figures['codings'], 'turn coding')}"
@@ -88,7 +82,7 @@ def demo(
         _open_demo_ui(store)
     elif ui:
         _hand_out_demo_work(store)
-        db = "" if settings.db is None else f"--db {shlex.quote(settings.db)} "
+        db = "" if given.db_option is None else f"--db {shlex.quote(given.db_option)} "
         typer.echo(
             "no terminal here, so the UI did not open: in a terminal run "
             f"'annotate {db}tui --annotator ana' (or 'annotate {db}serve --annotator ana' "

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cli.commands._common import engine
+from cli.commands._common import engine, settings
 
 AnnotatorOption = Annotated[
     str | None,
@@ -77,7 +77,6 @@ def serve(
     import os
 
     from annotate.core.errors import ConfigError
-    from cli.app import settings
     from store.db import resolve_url
 
     try:
@@ -107,7 +106,7 @@ def serve(
             port = probe.getsockname()[1]
     # The database URL (it may hold a password) reaches the UI processes in their
     # environment, never on a command line that every local user can read in ps.
-    os.environ["ANNOTATE_DB"] = resolve_url(settings.db)
+    os.environ["ANNOTATE_DB"] = resolve_url(settings().db)
     # -P: the UI processes import the installed annotate, never a folder named annotate/
     # (or store/, tui/) in the directory the server was started from.
     command = [sys.executable, "-P", "-m", "annotate", "tui"]
