@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from typer._click.exceptions import UsageError  # typer vendors click and does not export it
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from annotate.core.errors import AnnotateError, ConfigError, ImportFailed
 from annotate.core.settings import Settings
@@ -86,6 +86,74 @@ COMMANDS: dict[str, Entry] = {
 _REPORTED = "_annotate_reraised"  # set on an error that --debug let through _Group.invoke
 
 
+def _plain(param: Any, value: Any) -> tuple[bool, Any]:
+    """(True, the value) when PARAM's value needs no coercion: None (typer turns it into
+    None, or () for many values, without looking) or a str for a plain ``str`` parameter
+    (typer's check returns it unchanged); (False, None) otherwise.
+
+    Typer coerces every value but a flag's with a pydantic TypeAdapter that it builds at
+    each run, even for None: that imports pydantic (about as long as Python's own start)
+    for commands that never need it, ``--help`` included.
+    """
+    if value is None and not param.required:
+        return True, () if param.multiple or param.nargs == -1 else None
+    descriptor = param.type_descriptor
+    if (isinstance(value, str) and descriptor.annotation is str and param.nargs == 1
+            and not param.multiple and descriptor.parameter_info.parser is None
+            and not descriptor.is_choice):  # fmt: skip
+        return True, value
+    return False, None
+
+
+class _Option(TyperOption):
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        plain, coerced = _plain(self, value)
+        if not plain:
+            return super().process_value(ctx, value)
+        return coerced if self.callback is None else self.callback(ctx, self, coerced)
+
+
+class _Argument(TyperArgument):
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        plain, coerced = _plain(self, value)
+        if not plain:
+            return super().process_value(ctx, value)
+        return coerced if self.callback is None else self.callback(ctx, self, coerced)
+
+
+def _lighter(param: Any) -> Any:
+    """PARAM skipping the coercion of a value that needs none (:func:`_plain`)."""
+    if type(param) is TyperOption:
+        param.__class__ = _Option
+    elif type(param) is TyperArgument:
+        param.__class__ = _Argument
+    return param
+
+
+class _Command(TyperCommand):
+    def get_help_option(self, ctx: Any) -> Any:  # made when first parsed: --help is typer's
+        return _lighter(super().get_help_option(ctx))
+
+
+class _Subgroup(TyperGroup):
+    def get_help_option(self, ctx: Any) -> Any:
+        return _lighter(super().get_help_option(ctx))
+
+
+def _without_needless_coercion(command: Any) -> Any:
+    """COMMAND (and its subcommands), each parameter and ``--help`` skipping the coercion
+    of a value that needs none (:func:`_plain`)."""
+    for param in command.params:
+        _lighter(param)
+    if type(command) is TyperCommand:
+        command.__class__ = _Command
+    elif type(command) is TyperGroup:
+        command.__class__ = _Subgroup
+    for child in getattr(command, "commands", {}).values():
+        _without_needless_coercion(child)
+    return command
+
+
 def _settings(ctx: typer.Context) -> Settings | None:
     return ctx.obj if isinstance(ctx.obj, Settings) else None
 
@@ -99,6 +167,7 @@ class _Group(TyperGroup):
         # Typo suggestions come from the table (TyperGroup's would see loaded commands only).
         self.suggest_all, self.suggest_commands = self.suggest_commands, False
         self.loaded: set[str] = set()
+        _without_needless_coercion(self)
 
     # typer.Context subclasses typer's vendored click Context, which typer does not export.
     def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
@@ -110,6 +179,9 @@ class _Group(TyperGroup):
             self.load(COMMANDS[cmd_name].module)
         return self.commands.get(cmd_name)
 
+    def get_help_option(self, ctx: Any) -> Any:
+        return _lighter(super().get_help_option(ctx))
+
     def load(self, module_name: str) -> None:
         """Import one module of ``cli/commands`` and add the commands it registers."""
         if module_name in self.loaded:
@@ -119,7 +191,7 @@ class _Group(TyperGroup):
                              rich_markup_mode=None)  # fmt: skip
         module.register(holder)
         for name, command in typer.main.get_group(holder).commands.items():
-            self.commands.setdefault(name, command)
+            self.commands.setdefault(name, _without_needless_coercion(command))
         self.loaded.add(module_name)
 
     def load_all(self) -> None:

@@ -43,6 +43,15 @@ def test_services_never_import_ui_libraries() -> None:
 def test_cli_import_is_light() -> None:
     loaded = _modules_after("import cli.app")
     assert not loaded & {"pandas", "openai", "textual", "scipy", "numpy", "krippendorff"}
+    # Commands load when they run (cli.app.COMMANDS): no store, ORM or validation library.
+    assert not loaded & {"sqlalchemy", "sqlmodel", "pydantic", "store", "alembic", "rich"}
+
+
+def test_cli_import_loads_no_command_module() -> None:
+    code = "import sys, cli.app\nprint(sorted(m for m in sys.modules if m.startswith('cli.')))"
+    output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True, timeout=60).stdout  # fmt: skip
+    assert output.split() == ["['cli.app']"]
 
 
 def test_store_does_not_import_annotate() -> None:

@@ -7,9 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
+from typer.core import TyperArgument, TyperOption
 
 from cli.app import COMMANDS, full_command
 
@@ -73,3 +77,38 @@ def test_a_misspelt_command_is_suggested_from_the_table() -> None:
     done = subprocess.run([sys.executable, "-c", PROGRAM, "improt"], capture_output=True,
                           text=True, cwd=ROOT, env=WIDE, timeout=60)  # fmt: skip
     assert "No such command 'improt'. Did you mean 'import'?" in done.stderr
+
+
+def _parameters(command: Any) -> Iterator[tuple[Any, Any]]:
+    """(command, parameter) for every parameter of COMMAND and its subcommands, --help too."""
+    context = typer.Context(command)
+    for param in command.get_params(context):
+        yield command, param
+    for child in getattr(command, "commands", {}).values():
+        yield from _parameters(child)
+
+
+def test_values_skipped_by_the_light_coercion_come_out_as_typer_makes_them() -> None:
+    checked = 0
+    for command, param in _parameters(full_command()):
+        base = TyperArgument if isinstance(param, TyperArgument) else TyperOption
+        context = typer.Context(command)
+        values: list[str | None] = [None] if not param.required else []
+        if param.type_descriptor.annotation is str:
+            values += ["text", "", "caf\u00e9 \udcff"]
+        for value in values:
+            assert param.process_value(context, value) == base.process_value(
+                param, context, value
+            ), (command.name, param.name, value)
+            checked += 1
+    assert checked > 100
+
+
+def test_a_command_with_no_value_to_coerce_imports_no_pydantic(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.db")
+    subprocess.run([sys.executable, "-m", "annotate", "--db", db, "init"], check=True,
+                   capture_output=True, cwd=ROOT)  # fmt: skip
+    program = PROGRAM.replace('m.startswith("cli.commands")', 'm.startswith("typer._adapters")')
+    done = subprocess.run([sys.executable, "-c", program, "--db", db, "flags", "--json"],
+                          capture_output=True, text=True, check=True, cwd=ROOT)  # fmt: skip
+    assert json.loads(done.stdout.splitlines()[-1]) == []  # typer's pydantic coercion
