@@ -14,6 +14,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 from difflib import get_close_matches
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -86,10 +87,12 @@ COMMANDS: dict[str, Entry] = {
 _REPORTED = "_annotate_reraised"  # set on an error that --debug let through _Group.invoke
 
 
-def _plain(param: Any, value: Any) -> tuple[bool, Any]:
-    """(True, the value) when PARAM's value needs no coercion: None (typer turns it into
-    None, or () for many values, without looking) or a str for a plain ``str`` parameter
-    (typer's check returns it unchanged); (False, None) otherwise.
+def _plain(param: Any, ctx: Any, value: Any) -> tuple[bool, Any]:
+    """(True, the value typer would make) when making it needs no pydantic: None (typer
+    turns it into None, or () for many values, without looking), a str for a plain ``str``
+    parameter (typer's check returns it unchanged) or for a plain ``Path`` one (pydantic's
+    part is ``Path(value)``; typer's own checks of the path then run as they would);
+    (False, None) otherwise.
 
     Typer coerces every value but a flag's with a pydantic TypeAdapter that it builds at
     each run, even for None: that imports pydantic (about as long as Python's own start)
@@ -98,16 +101,26 @@ def _plain(param: Any, value: Any) -> tuple[bool, Any]:
     if value is None and not param.required:
         return True, () if param.multiple or param.nargs == -1 else None
     descriptor = param.type_descriptor
-    if (isinstance(value, str) and descriptor.annotation is str and param.nargs == 1
-            and not param.multiple and descriptor.parameter_info.parser is None
-            and not descriptor.is_choice):  # fmt: skip
+    info = descriptor.parameter_info
+    if (not isinstance(value, str) or param.nargs != 1 or param.multiple
+            or info.parser is not None or descriptor.is_choice):  # fmt: skip
+        return False, None
+    if descriptor.annotation is str:
         return True, value
+    if descriptor.annotation is Path and info.path_type is None:
+        from typer._param_types import coerce_cli_path
+
+        return True, coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
     return False, None
+
+
+# Typer's own coercion (typer 0.2x); an older typer leaves its parameters as they are.
+_COERCES = hasattr(TyperOption, "get_runtime_param")
 
 
 class _Option(TyperOption):
     def process_value(self, ctx: Any, value: Any) -> Any:
-        plain, coerced = _plain(self, value)
+        plain, coerced = _plain(self, ctx, value)
         if not plain:
             return super().process_value(ctx, value)
         return coerced if self.callback is None else self.callback(ctx, self, coerced)
@@ -115,7 +128,7 @@ class _Option(TyperOption):
 
 class _Argument(TyperArgument):
     def process_value(self, ctx: Any, value: Any) -> Any:
-        plain, coerced = _plain(self, value)
+        plain, coerced = _plain(self, ctx, value)
         if not plain:
             return super().process_value(ctx, value)
         return coerced if self.callback is None else self.callback(ctx, self, coerced)
@@ -123,6 +136,8 @@ class _Argument(TyperArgument):
 
 def _lighter(param: Any) -> Any:
     """PARAM skipping the coercion of a value that needs none (:func:`_plain`)."""
+    if not _COERCES:
+        return param
     if type(param) is TyperOption:
         param.__class__ = _Option
     elif type(param) is TyperArgument:

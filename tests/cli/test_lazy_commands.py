@@ -88,7 +88,21 @@ def _parameters(command: Any) -> Iterator[tuple[Any, Any]]:
         yield from _parameters(child)
 
 
-def test_values_skipped_by_the_light_coercion_come_out_as_typer_makes_them() -> None:
+def _outcome(process: Any, *args: Any) -> Any:
+    try:
+        return process(*args)
+    except typer.BadParameter as error:
+        return ("refused", error.format_message())
+
+
+def test_values_skipped_by_the_light_coercion_come_out_as_typer_makes_them(
+    tmp_path: Path,
+) -> None:
+    unreadable = tmp_path / "locked.jsonl"
+    unreadable.write_text("{}")
+    unreadable.chmod(0)
+    paths = [str(tmp_path), str(tmp_path / "missing.jsonl"), str(unreadable), "", "-",
+             str(ROOT / "README.md"), "caf\u00e9 \udcff.jsonl"]  # fmt: skip
     checked = 0
     for command, param in _parameters(full_command()):
         base = TyperArgument if isinstance(param, TyperArgument) else TyperOption
@@ -96,12 +110,15 @@ def test_values_skipped_by_the_light_coercion_come_out_as_typer_makes_them() -> 
         values: list[str | None] = [None] if not param.required else []
         if param.type_descriptor.annotation is str:
             values += ["text", "", "caf\u00e9 \udcff"]
+        if param.type_descriptor.annotation is Path:
+            values += paths
         for value in values:
-            assert param.process_value(context, value) == base.process_value(
-                param, context, value
-            ), (command.name, param.name, value)
+            light = _outcome(param.process_value, context, value)
+            assert light == _outcome(base.process_value, param, context, value), (
+                command.name, param.name, value,
+            )  # fmt: skip
             checked += 1
-    assert checked > 100
+    assert checked > 150
 
 
 def test_a_command_with_no_value_to_coerce_imports_no_pydantic(tmp_path: Path) -> None:
