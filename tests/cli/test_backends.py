@@ -21,12 +21,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from typer.main import get_command
 from typer.testing import CliRunner
 
 from annotate.core.demo import DEMO_CODINGS, DEMO_SESSIONS
 from annotate.core.guidelines import GUIDELINES_DIR
-from cli.app import app
+from cli.app import app, full_command
 from store.db import make_engine
 from tests import interactive
 from tests.factories import ITEMS, session_record, write_jsonl
@@ -332,7 +331,7 @@ def _leaf_commands(group, prefix: str = "") -> list[str]:  # type: ignore[no-unt
 
 
 def test_every_command_has_a_backend_run() -> None:
-    group = get_command(app)
+    group = full_command()  # every command loaded (they load lazily)
     missing = sorted(set(_leaf_commands(group)) - set(COMMANDS))
     assert missing == [], f"add a run of {missing} to COMMANDS in {__file__}"
     assert all(run.how in ("cli", "terminal", "served") for run in COMMANDS.values())
