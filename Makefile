@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check annotate cli store tui tests bench
 	$(BIN)/ruff format --check annotate cli store tui tests bench
 	$(BIN)/mypy annotate cli store tui
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_import.py

@@ -221,9 +221,10 @@ KEYMAP = '[keys]\n"annotate.revert" = "f10"\n"annotate.next" = "alt+down"\nquit 
 def _reader(kind: str) -> tuple[str, str, Callable[[Path], object]]:
     """(file name, a valid file, its reader) for files read without a command of their own."""
     if kind == "keymap":
+        from tui.app import keymap_owners
         from tui.keymap import load_keymap
 
-        return "keys.toml", KEYMAP, load_keymap
+        return "keys.toml", KEYMAP, lambda path: load_keymap(keymap_owners(), path)
     if kind == "prompt template":
         from annotate.drafting.prompt import load_template
 

@@ -9,7 +9,6 @@ from sqlalchemy.engine import Engine
 from textual import events
 from textual.app import App
 from textual.binding import Binding
-from textual.dom import DOMNode
 from textual.timer import Timer
 
 from annotate.core.errors import ConfigError
@@ -167,13 +166,18 @@ class AnnotateApp(App[None]):
         self.exit()
 
 
-def services(node: DOMNode) -> AnnotateApp:
-    """The running app with its engine, annotator and drafter, typed: how screens reach
-    the domain services (no casts, so mypy checks every screen-to-service call)."""
-    app = node.app
-    if not isinstance(app, AnnotateApp):
-        raise TypeError(f"{type(node).__name__} runs outside annotate's app")
-    return app
+def keymap_owners() -> tuple[type, ...]:
+    """The app and its screens, the app first (its bindings work on every screen)."""
+    from tui.screens.annotate import AnnotateScreen
+    from tui.screens.coding import CodingScreen
+    from tui.screens.flag import FlagScreen
+    from tui.screens.help import HelpScreen
+    from tui.screens.progress import ProgressScreen
+    from tui.screens.queue import QueueScreen
+    from tui.screens.review import ReviewScreen
+
+    return (AnnotateApp, AnnotateScreen, ReviewScreen, QueueScreen, ProgressScreen,
+            HelpScreen, FlagScreen, CodingScreen)  # fmt: skip
 
 
 def create_app(
@@ -198,5 +202,5 @@ def create_app(
         drafter=drafter if drafter is not None else default_drafter(),
         autosave_delay=autosave_delay,
         advance_on_accept=advance_on_accept,
-        user_keymap=load_keymap(),
+        user_keymap=load_keymap(keymap_owners()),
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from textual.binding import Binding, BindingType
@@ -39,25 +39,10 @@ def keymap_path() -> Path:
     return Path(config) / "annotate" / "keys.toml"
 
 
-def _owners() -> tuple[type, ...]:
-    """The app and its screens, the app first (its bindings work on every screen)."""
-    from tui.app import AnnotateApp
-    from tui.screens.annotate import AnnotateScreen
-    from tui.screens.coding import CodingScreen
-    from tui.screens.flag import FlagScreen
-    from tui.screens.help import HelpScreen
-    from tui.screens.progress import ProgressScreen
-    from tui.screens.queue import QueueScreen
-    from tui.screens.review import ReviewScreen
-
-    return (AnnotateApp, AnnotateScreen, ReviewScreen, QueueScreen, ProgressScreen,
-            HelpScreen, FlagScreen, CodingScreen)  # fmt: skip
-
-
-def binding_ids() -> dict[str, Binding]:
-    """Every binding of the app and its screens, by id."""
+def binding_ids(owners: Sequence[type]) -> dict[str, Binding]:
+    """Every binding of OWNERS (the app and its screens), by id."""
     found: dict[str, Binding] = {}
-    for owner in _owners():
+    for owner in owners:
         for binding in _bindings(owner.BINDINGS):  # type: ignore[attr-defined]
             if binding.id:
                 found[binding.id] = binding
@@ -78,9 +63,12 @@ def usable_key(key: str) -> bool:
     return last in _NAMED or (_NAME.match(last) is not None and last.isascii())
 
 
-def load_keymap(path: Path | None = None) -> dict[str, str]:
+def load_keymap(owners: Sequence[type], path: Path | None = None) -> dict[str, str]:
     """The user's keymap (empty without a file); unknown ids, keys Textual cannot
-    deliver and keys given to two bindings of one screen are refused in one line."""
+    deliver and keys given to two bindings of one screen are refused in one line.
+
+    OWNERS are the app class first, then its screens (``tui.app.keymap_owners``): the
+    app's bindings work on every screen."""
     path = path or keymap_path()
     if not path.exists() and not path.is_symlink():
         return {}
@@ -89,7 +77,7 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
     keys = data.get("keys")
     if set(data) - {"keys"} or not isinstance(keys, dict):
         raise ConfigError(f'{path}: a keymap has one table, [keys], of binding id = "key"')
-    known = binding_ids()
+    known = binding_ids(owners)
     keymap: dict[str, str] = {}
     for binding_id, value in keys.items():
         line = reading.line_of(text, ("keys", binding_id))
@@ -116,7 +104,7 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
                     '(write e.g. "f10", "ctrl+g", "alt+down", "question_mark")'
                 )
         keymap[binding_id] = ",".join(_named(part) for part in parts)
-    _refuse_conflicts(path, text, keymap)
+    _refuse_conflicts(path, text, keymap, owners)
     return keymap
 
 
@@ -131,11 +119,12 @@ def _keys(binding: Binding, keymap: dict[str, str]) -> set[str]:
     return {_named(key.strip()) for key in chosen.split(",") if key.strip()}
 
 
-def _refuse_conflicts(path: Path, text: str, keymap: dict[str, str]) -> None:
+def _refuse_conflicts(
+    path: Path, text: str, keymap: dict[str, str], owners: Sequence[type]
+) -> None:
     """Two bindings that are active together must not share a key (e.g. everything on
     F5 would make F5 quit); pairs that share one by default (F1 opens and closes Help)
     are left alone."""
-    owners = _owners()
     app_bindings = list(_bindings(owners[0].BINDINGS))  # type: ignore[attr-defined]
     for owner in owners:
         own = list(_bindings(owner.BINDINGS))  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy.engine import Engine
 
 from annotate.analysis._data import CRITERIA, dimension_order, reviews
+from annotate.core import workflow
 from annotate.core.errors import ConfigError
 from annotate.core.guidelines import Rubric, load_rubric
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
-MIN_UNITS = 2  # fewer overlapping units than this: no alpha, and we say so
+MIN_UNITS = workflow.MIN_AGREEMENT_UNITS  # fewer overlapping units: no alpha, we say so
 BOOTSTRAP_SAMPLES = 1000
 SEED = 20080101
 

@@ -14,71 +14,58 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from annotate.core.errors import ConfigError, ImportFailed, NotFoundError
-from annotate.ingest.readers import read_jsonl, show
-from annotate.ingest.validation import MAX_RATIONALE_LENGTH
+from annotate.core.errors import ConfigError
+from annotate.ingest.predictions import (
+    MAX_ERRORS,
+    Key,
+    PredictionsInvalid,
+    PredictionTargets,
+    load_targets,
+    read_predictions,
+)
+from annotate.ingest.readers import show
 from store.db import reader
-from store.tables import INSTRUMENTS, ITEMS, RATINGS, SESSIONS
+from store.tables import RATINGS, SESSIONS
 
-MAX_ERRORS = 50
-FIELDS = {"session_id", "item_id", "rating", "rationale"}
 ROWS = (("counselor", "Counselor (human baseline)"), ("model", "Predictions"))
 METRICS = ("pearson", "spearman", "mse")
 
 
-class PredictionsInvalid(ImportFailed):
-    """The predictions file had errors; nothing was evaluated."""
-
-    def __init__(self, path: str, errors: list[str], truncated: int = 0) -> None:
-        super().__init__(path, errors, truncated)
-        more = f" (and {truncated} more)" if truncated else ""
-        self.args = (f"{path}: {len(errors) + truncated} error(s){more}; nothing was evaluated",)
+def _varies(values: list[float]) -> bool:
+    return len(set(values)) > 1
 
 
 def pearson(xs: list[float], ys: list[float]) -> float | None:
-    """Pearson's r, or None when fewer than two pairs or either side is constant."""
-    n = len(xs)
-    if n < 2:
+    """Pearson's r (scipy), or None when fewer than two pairs or either side is constant."""
+    if len(xs) < 2 or not (_varies(xs) and _varies(ys)):
         return None
-    mean_x, mean_y = math.fsum(xs) / n, math.fsum(ys) / n
-    dx = [x - mean_x for x in xs]
-    dy = [y - mean_y for y in ys]
-    sxx, syy = math.fsum(d * d for d in dx), math.fsum(d * d for d in dy)
-    if sxx <= 0 or syy <= 0:
-        return None
-    return math.fsum(a * b for a, b in zip(dx, dy, strict=True)) / math.sqrt(sxx * syy)
+    from scipy import stats
 
-
-def average_ranks(values: list[float]) -> list[float]:
-    """Ranks from 1, ties sharing their mean rank."""
-    order = sorted(range(len(values)), key=values.__getitem__)
-    ranks = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for position in range(start, end + 1):
-            ranks[order[position]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
+    return float(stats.pearsonr(xs, ys).statistic)
 
 
 def spearman(xs: list[float], ys: list[float]) -> float | None:
-    return pearson(average_ranks(xs), average_ranks(ys))
+    """Spearman's rho (scipy; ties share their mean rank), or None as for :func:`pearson`."""
+    if len(xs) < 2 or not (_varies(xs) and _varies(ys)):
+        return None
+    from scipy import stats
+
+    return float(stats.spearmanr(xs, ys).statistic)
 
 
 def mse(xs: list[float], ys: list[float]) -> float | None:
+    """Mean squared error, or None without pairs."""
     if not xs:
         return None
-    return math.fsum((x - y) ** 2 for x, y in zip(xs, ys, strict=True)) / len(xs)
+    import numpy as np
+
+    return float(np.mean((np.asarray(xs, dtype=float) - np.asarray(ys, dtype=float)) ** 2))
 
 
 def metrics(pairs: list[tuple[float, float]]) -> dict[str, Any]:
@@ -109,116 +96,6 @@ def _mean_sd(values: list[float]) -> dict[str, float | None]:
     return {"mean": _round(mean), "sd": _round(math.sqrt(variance)), "folds": len(values)}
 
 
-@dataclass
-class _Store:
-    """What validation and scoring need from the store."""
-
-    dimension_of: dict[str, str]  # item -> dimension (of the instrument)
-    dimensions: list[str]
-    scale: tuple[int, int]
-    sessions: set[str]
-    binary_above: dict[str, int]  # binary items of the instrument -> their threshold
-
-
-def _load_store(engine: Engine, instrument_id: str) -> _Store:
-    with reader(engine).connect() as connection:
-        scale = connection.execute(
-            select(INSTRUMENTS.c.scale_min, INSTRUMENTS.c.scale_max).where(
-                INSTRUMENTS.c.id == instrument_id
-            )
-        ).first()
-        if scale is None:
-            raise NotFoundError(f"no instrument {instrument_id!r} in the store")
-        items = connection.execute(
-            select(ITEMS.c.id, ITEMS.c.dimension, ITEMS.c.binary_above)
-            .where(ITEMS.c.instrument_id == instrument_id)
-            .order_by(ITEMS.c.position)
-        ).all()
-        sessions = set(connection.execute(select(SESSIONS.c.id)).scalars())
-    dimensions: list[str] = []
-    for _, dimension, _ in items:
-        if dimension not in dimensions:
-            dimensions.append(dimension)
-    binary = {item_id: above for item_id, _, above in items if above is not None}
-    return _Store({i: d for i, d, _ in items}, dimensions, (scale[0], scale[1]), sessions, binary)
-
-
-Key = tuple[str, str]  # (session, item)
-
-
-def read_predictions(
-    path: Path, store: _Store
-) -> tuple[dict[Key, float], dict[Key, int], dict[Key, str]]:
-    """Validate the file: ({key: rating}, {key: line}, {key: rationale}), or
-    PredictionsInvalid with FILE:LINE errors."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
-    errors: list[str] = []
-    truncated = 0
-    predictions: dict[Key, float] = {}
-    first_line: dict[Key, int] = {}
-    rationales: dict[Key, str] = {}
-    low, high = store.scale
-
-    def fail(line: int, message: str) -> None:
-        nonlocal truncated
-        if len(errors) < MAX_ERRORS:
-            errors.append(f"{path}:{line}: {message}")
-        else:
-            truncated += 1
-
-    for raw in read_jsonl(path):
-        if raw.error is not None or raw.data is None:
-            fail(raw.line, raw.error or "unreadable")
-            continue
-        data = raw.data
-        unknown = sorted(set(data) - FIELDS)
-        if unknown:
-            fail(raw.line, f"unknown field(s) {', '.join(map(show, unknown[:5]))}")
-            continue
-        session_id, item_id, rating = (
-            data.get("session_id"),
-            data.get("item_id"),
-            data.get("rating"),
-        )
-        if not isinstance(session_id, str) or not isinstance(item_id, str):
-            fail(raw.line, "session_id and item_id must be strings")
-            continue
-        if session_id not in store.sessions:
-            fail(raw.line, f"unknown session {show(session_id)}")
-            continue
-        if item_id not in store.dimension_of:
-            fail(raw.line, f"unknown item {show(item_id)}")
-            continue
-        if (
-            isinstance(rating, bool)
-            or not isinstance(rating, int | float)
-            or not low <= rating <= high  # before isfinite: a 400-digit int overflows a float
-            or not math.isfinite(rating)
-        ):
-            fail(raw.line, f"rating must be a number from {low} to {high}, got {show(rating)}")
-            continue
-        if "rationale" in data and not isinstance(data["rationale"], str):
-            fail(raw.line, "rationale must be a string")
-            continue
-        if len(data.get("rationale") or "") > MAX_RATIONALE_LENGTH:
-            fail(raw.line, f"rationale has more than {MAX_RATIONALE_LENGTH:,} characters")
-            continue
-        key = (session_id, item_id)
-        if key in first_line:
-            fail(raw.line, f"duplicate of line {first_line[key]} ({session_id}, {item_id})")
-            continue
-        first_line[key] = raw.line
-        predictions[key] = float(rating)
-        if isinstance(data.get("rationale"), str) and data["rationale"].strip():
-            rationales[key] = data["rationale"]
-    if errors:
-        raise PredictionsInvalid(str(path), errors, truncated)
-    if not predictions:
-        raise ConfigError(f"{path}: no predictions")
-    return predictions, first_line, rationales
-
-
 def _ratings(
     engine: Engine, session_ids: Iterable[str], items: set[str]
 ) -> dict[str, dict[tuple[str, str], int]]:
@@ -246,7 +123,7 @@ def _session_pairs(
     sessions: list[str],
     by_session: dict[str, dict[str, float]],
     truth: dict[tuple[str, str], int],
-    store: _Store,
+    store: PredictionTargets,
 ) -> dict[str, list[tuple[float, float]]]:
     """Per dimension, (estimated dimension score, client dimension score) per session."""
     pairs: dict[str, list[tuple[float, float]]] = {d: [] for d in store.dimensions}
@@ -301,7 +178,7 @@ def evaluate(
     """The evaluation table (see the README's JSON shape for ``annotate evaluate``)."""
     from annotate.analysis.evaluate_binary import binary_section
 
-    store = _load_store(engine, instrument_id)
+    store = load_targets(engine, instrument_id)
     predictions, lines, rationales = read_predictions(predictions_path, store)
     sessions = sorted({session_id for session_id, _ in predictions})
     ratings = _ratings(engine, sessions, set(store.dimension_of))
@@ -431,7 +308,7 @@ def _references(engine: Engine, keys: Iterable[Key]) -> tuple[dict[Key, str], di
 def _rationale_section(
     engine: Engine,
     rationales: dict[Key, str],
-    store: _Store,
+    store: PredictionTargets,
     fold_members: dict[int, set[str]] | None,
     bertscore_model: Path | None = None,
 ) -> dict[str, Any] | None:

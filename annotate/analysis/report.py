@@ -6,7 +6,6 @@ offline, from an e-mail attachment, or archived beside a paper.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -27,6 +26,7 @@ from annotate.analysis.agreement import (
 )
 from annotate.analysis.alignment import DEFAULT_INSTRUMENT, alignment, paired_scores
 from annotate.analysis.edits import edit_stats
+from annotate.analysis.html import html_table
 from annotate.analysis.lexicon import lexicon
 from annotate.analysis.report_alignment import binary_section, group_sections
 from annotate.analysis.report_codes import codes_section
@@ -57,41 +57,6 @@ caption { text-align: left; font-weight: 600; padding: .3rem 0; }
 .charts { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 svg.chart { max-width: 100%; height: auto; background: #fff; }
 """
-
-
-def _format(value: Any, digits: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def html_table(frame: pd.DataFrame, caption: str = "", digits: int = 3) -> str:
-    """A DataFrame as an escaped HTML table; numbers right-aligned, text left."""
-    if frame.empty:
-        return f'<p class="note">{escape(caption)}: no data yet.</p>'
-    text_columns = {c for c in frame.columns if frame[c].map(lambda v: isinstance(v, str)).any()}
-    head = "".join(
-        f'<th class="{"text" if c in text_columns else "num"}">'
-        f"{escape(str(c).replace('_', ' '))}</th>"
-        for c in frame.columns
-    )
-    body = []
-    for row in frame.itertuples(index=False):
-        cells = "".join(
-            f'<td class="{"text" if c in text_columns else "num"}">'
-            f"{escape(_format(value, digits))}</td>"
-            for c, value in zip(frame.columns, row, strict=True)
-        )
-        body.append(f"<tr>{cells}</tr>")
-    title = f"<caption>{escape(caption)}</caption>" if caption else ""
-    return (
-        f'<div class="table"><table>{title}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
-    )
 
 
 def _scale(engine: Engine, instrument_id: str) -> tuple[int, int]:

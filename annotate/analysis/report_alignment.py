@@ -52,7 +52,7 @@ def _estimate(row: Any, name: str) -> svg.Estimate | None:
 
 def binary_section(engine: Engine) -> list[str]:
     """The 2x2 table of each binary item, the missed shares and kappa."""
-    from annotate.analysis.report import html_table
+    from annotate.analysis.html import html_table
 
     table = binary_alignment(engine)
     parts = [
@@ -128,7 +128,7 @@ def _binary_by_group(frame: pd.DataFrame, key: str) -> pd.DataFrame:
 
 def group_sections(engine: Engine, instrument_id: str, samples: int, seed: int) -> list[str]:
     """Alignment by condition and by session number: gap charts with 95% CI bars, tables."""
-    from annotate.analysis.report import html_table
+    from annotate.analysis.html import html_table
 
     keys = metadata_keys(engine)
     parts: list[str] = []

@@ -26,7 +26,7 @@ def codes_section(engine: Engine, samples: int, seed: int,
                   scheme_id: str = DEFAULT_SCHEME) -> list[str]:  # fmt: skip
     """Coding status counts, alpha per family with its interval (chart and table), and the
     acceptance of proposals per code; nothing when the store has no codings."""
-    from annotate.analysis.report import html_table
+    from annotate.analysis.html import html_table
 
     with Session(reader(engine)) as session:
         if session.get(MarkerScheme, scheme_id) is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from pathlib import Path
 from typing import Annotated
@@ -217,3 +218,41 @@ def load_manual(path: Path | str = GUIDELINES_DIR / "manual.md") -> Manual:
         raise ConfigError(f"{path}: expected TOML front matter between +++ lines")
     meta = reading.load_toml(path, parts[1], first_line=1 + parts[0].count("\n"))
     return reading.validated(Manual, path, {**meta, "text": parts[2].strip()}, parts[1])
+
+
+# The offline drafter's texts and cue words (``annotate.drafting.offline`` drafts with
+# them; ``annotate.work.rationales.scaffold`` keeps their instruction sentences out of
+# accepted work).
+OFFLINE_SPEC = GUIDELINES_DIR / "prompts" / "offline.toml"
+
+
+class OfflineText(_Strict):
+    label: str
+    body: str
+    quote: str
+    joiner: str
+    scaffolding: list[str]  # the body's instruction and template sentences (not evidence)
+
+    @model_validator(mode="after")
+    def _scaffolding_is_in_the_body(self) -> OfflineText:
+        for sentence in self.scaffolding:
+            if sentence not in self.body:
+                raise ValueError(f"scaffolding sentence {sentence!r} is not part of the body")
+        return self
+
+
+class OfflineSpec(_Strict):
+    version: str
+    model: str
+    evidence_turns: int
+    quote_chars: int
+    cues: dict[str, list[str]]
+    text: dict[str, OfflineText]
+
+
+@cache
+def load_offline_spec(path: Path = OFFLINE_SPEC) -> tuple[OfflineSpec, str]:
+    raw = reading.read_bytes(path, reading.MAX_TOML_BYTES, "offline drafter's TOML")
+    text = reading.decode(path, raw)
+    spec = reading.validated(OfflineSpec, path, reading.load_toml(path, text), text)
+    return spec, hashlib.sha256(raw).hexdigest()

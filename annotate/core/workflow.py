@@ -45,3 +45,8 @@ def latest_draft(session: Session, session_id: str, item_id: str) -> Draft | Non
         .limit(1)
     )
     return session.exec(query).first()
+
+
+# Krippendorff's alpha needs at least this many units scored by two or more raters; with
+# fewer, the statistics say so and progress counts how many more are needed.
+MIN_AGREEMENT_UNITS = 2

@@ -23,7 +23,7 @@ from annotate.drafting.batch import (
     run_contexts,
     select_work,
 )
-from annotate.drafting.context import ItemContext, load_contexts
+from annotate.drafting.context import DraftContext, load_contexts
 from annotate.drafting.providers import DraftSettings, make_provider
 from store.db import session_scope
 from store.models import Draft
@@ -33,7 +33,7 @@ __all__ = [
     "BatchSummary",
     "DraftProvider",
     "DraftSettings",
-    "ItemContext",
+    "DraftContext",
     "ProviderError",
     "Reply",
     "WorkSelection",
@@ -83,6 +83,6 @@ def draft_one(
     return draft
 
 
-async def _draft_single(provider: DraftProvider, context: ItemContext) -> Draft:
+async def _draft_single(provider: DraftProvider, context: DraftContext) -> Draft:
     async with provider:
         return Draft(**await draft_context(provider, context))

@@ -8,7 +8,7 @@ from typing import Any, Protocol, overload
 from urllib.parse import quote, quote_plus
 
 from annotate.core.settings import api_key
-from annotate.drafting.context import ItemContext
+from annotate.drafting.context import DraftContext
 from annotate.drafting.grounding import ParsedDraft
 
 
@@ -61,7 +61,7 @@ class DraftProvider(Protocol):
 
     async def __aexit__(self, *exc_info: object) -> None: ...
 
-    async def draft(self, context: ItemContext) -> Reply: ...
+    async def draft(self, context: DraftContext) -> Reply: ...
 
 
 MAX_TOKEN_COUNT = 10**9  # a server's token count beyond this is not believed

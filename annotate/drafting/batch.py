@@ -33,7 +33,7 @@ from annotate.drafting.base import (
     scrub_reply,
     scrub_secret,
 )
-from annotate.drafting.context import ItemContext, load_contexts
+from annotate.drafting.context import DraftContext, load_contexts
 from annotate.drafting.grounding import ParsedDraft, ReplyFormatError, grounding_error, parse_reply
 from annotate.ingest.validation import MAX_RATIONALE_LENGTH
 from store.db import code_point_order, session_scope
@@ -205,7 +205,7 @@ def choose_work(session: Session, provider: DraftProvider, selection: WorkSelect
 
 def draft_values(
     provider: DraftProvider,
-    context: ItemContext,
+    context: DraftContext,
     reply: Reply | None,
     error: ProviderError | None = None,
 ) -> dict[str, Any]:
@@ -312,7 +312,7 @@ def draft_problem(parsed: ParsedDraft) -> str | None:
     return None
 
 
-async def draft_context(provider: DraftProvider, context: ItemContext) -> dict[str, Any]:
+async def draft_context(provider: DraftProvider, context: DraftContext) -> dict[str, Any]:
     """One request, turned into Draft values; provider failures become failed drafts.
 
     The API key is scrubbed from everything stored, wherever a server echoed it.
@@ -382,7 +382,7 @@ class _DraftWriter:
 async def run_contexts(
     engine: Engine,
     provider: DraftProvider,
-    contexts: list[ItemContext],
+    contexts: list[DraftContext],
     *,
     concurrency: int = 8,
     on_progress: ProgressCallback | None = None,

@@ -52,7 +52,7 @@ from annotate.drafting.batch import (
     read_draft,
     select_work,
 )
-from annotate.drafting.context import ItemContext, load_contexts
+from annotate.drafting.context import DraftContext, load_contexts
 from annotate.drafting.grounding import ReplyFormatError
 from annotate.drafting.providers import ERROR_LIMIT, OpenAIProvider
 from annotate.ingest.readers import parse_line, show
@@ -70,7 +70,7 @@ FILE_BATCH_PREFIX = "file-"  # draft_batches.batch_id of a --batch-file (no serv
 FILE_TAG = re.compile(r"#(?P<tag>[0-9a-f]{16})$")  # a --batch-file line's custom_id ends so
 
 
-def _custom_id(context: ItemContext, tag: str | None = None) -> str:
+def _custom_id(context: DraftContext, tag: str | None = None) -> str:
     """``session/item``; a ``--batch-file`` line adds ``#tag``, its batch's id, so that
     ingest finds the parameters the file was written with."""
     return f"{context.session_id}/{context.item_id}" + (f"#{tag}" if tag else "")
@@ -78,14 +78,14 @@ def _custom_id(context: ItemContext, tag: str | None = None) -> str:
 
 def _contexts(
     engine: Engine, provider: OpenAIProvider, selection: WorkSelection
-) -> list[ItemContext]:
+) -> list[DraftContext]:
     with session_scope(engine) as session:
         pairs, _ = select_work(session, provider, selection)
         return load_contexts(session, pairs)
 
 
 def batch_lines(
-    provider: OpenAIProvider, contexts: list[ItemContext], tag: str | None = None
+    provider: OpenAIProvider, contexts: list[DraftContext], tag: str | None = None
 ) -> list[str]:
     """One Batch API request line per item, built as the online request is: the format
     forced or remembered for the endpoint, the same transcript budget."""

@@ -7,18 +7,12 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from annotate.core.errors import NotFoundError
+from annotate.work.rationales.itemcontext import TurnText
 from store.models import Instrument, Item, Rating, TherapySession, Turn
 
 
 @dataclass(frozen=True)
-class TurnText:
-    number: int
-    speaker: str
-    text: str
-
-
-@dataclass(frozen=True)
-class ItemContext:
+class DraftContext:
     """Everything a provider needs for one draft (plain data, safe to pass between threads)."""
 
     session_id: str
@@ -41,7 +35,7 @@ class ItemContext:
         return (self.session_id, self.item_id)
 
 
-def load_contexts(session: Session, pairs: list[tuple[str, str]]) -> list[ItemContext]:
+def load_contexts(session: Session, pairs: list[tuple[str, str]]) -> list[DraftContext]:
     """Contexts for (session_id, item_id) pairs, in the given order; each transcript read once."""
     if not pairs:
         return []
@@ -87,7 +81,7 @@ def load_contexts(session: Session, pairs: list[tuple[str, str]]) -> list[ItemCo
         anchors = tuple(sorted((int(k), v) for k, v in instrument.anchors.items()))
         dimension = instrument.dimensions.get(item.dimension, {})
         contexts.append(
-            ItemContext(
+            DraftContext(
                 session_id=session_id,
                 item_id=item_id,
                 language=therapy.language or "en",

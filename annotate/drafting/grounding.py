@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 
 from annotate.drafting import schema
-from annotate.drafting.context import ItemContext, TurnText
+from annotate.drafting.context import DraftContext, TurnText
 from annotate.drafting.similarity import normalise
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
@@ -171,7 +171,7 @@ def quote_in(quote: str, turn_text: str) -> bool:
 def grounding_error(
     draft: ParsedDraft,
     turns: Sequence[TurnText],
-    context: ItemContext | None = None,
+    context: DraftContext | None = None,
     *,
     from_model: bool = True,
 ) -> str | None:
@@ -191,7 +191,7 @@ def grounding_error(
         )
     problems += schema_problems(draft, list(by_number), context.language if context else None)
     # A model may answer with its instructions; the offline drafter writes its own
-    # declared sentences (``annotate.drafting.scaffold`` keeps those out of the data).
+    # declared sentences (``annotate.work.rationales.scaffold`` keeps those out of the data).
     copied = copied_instructions(draft.rationale) if from_model else None
     if copied is not None:
         problems.append(f"the rationale copies the prompt's instructions ({copied!r}): "
@@ -243,7 +243,7 @@ def schema_problems(draft: ParsedDraft, numbers: list[int], language: str | None
     return found
 
 
-def _not_in(short: str, text: str, where: str, context: ItemContext | None) -> str:
+def _not_in(short: str, text: str, where: str, context: DraftContext | None) -> str:
     what = copied_from(text, context)
     if what is None:
         return f"quote {short!r} is not in {where}"
@@ -254,7 +254,7 @@ def _squashed(text: str) -> str:
     return normalise(text).replace(" ", "")
 
 
-def copied_from(text: str, context: ItemContext | None = None) -> str | None:
+def copied_from(text: str, context: DraftContext | None = None) -> str | None:
     """What of the prompt a quote copies (a placeholder, an anchor label, the item's text,
     the dimension's definition, the prompt's own words), or None."""
     if PLACEHOLDER.search(text):

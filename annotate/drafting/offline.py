@@ -9,59 +9,17 @@ item, and short exact quotes from the best-matching turns, for the expert to rew
 
 from __future__ import annotations
 
-import hashlib
 import time
-from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, model_validator
-
-from annotate.core import reading
+from annotate.core.guidelines import OFFLINE_SPEC, OfflineSpec, load_offline_spec
 from annotate.drafting.base import Reply
-from annotate.drafting.context import ItemContext, TurnText
+from annotate.drafting.context import DraftContext, TurnText
 from annotate.drafting.grounding import ParsedDraft, Quote
-from annotate.drafting.prompt import PROMPTS_DIR
 from annotate.drafting.similarity import rank
 
-OFFLINE_SPEC = PROMPTS_DIR / "offline.toml"
 CLIENT_WEIGHT = 1.0
 COUNSELOR_WEIGHT = 0.6  # the rating is the client's: their own words weigh more
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OfflineText(_Strict):
-    label: str
-    body: str
-    quote: str
-    joiner: str
-    scaffolding: list[str]  # the body's instruction and template sentences (not evidence)
-
-    @model_validator(mode="after")
-    def _scaffolding_is_in_the_body(self) -> OfflineText:
-        for sentence in self.scaffolding:
-            if sentence not in self.body:
-                raise ValueError(f"scaffolding sentence {sentence!r} is not part of the body")
-        return self
-
-
-class OfflineSpec(_Strict):
-    version: str
-    model: str
-    evidence_turns: int
-    quote_chars: int
-    cues: dict[str, list[str]]
-    text: dict[str, OfflineText]
-
-
-@cache
-def load_offline_spec(path: Path = OFFLINE_SPEC) -> tuple[OfflineSpec, str]:
-    raw = reading.read_bytes(path, reading.MAX_TOML_BYTES, "offline drafter's TOML")
-    text = reading.decode(path, raw)
-    spec = reading.validated(OfflineSpec, path, reading.load_toml(path, text), text)
-    return spec, hashlib.sha256(raw).hexdigest()
 
 
 def excerpt(text: str, limit: int) -> str:
@@ -79,7 +37,7 @@ def excerpt(text: str, limit: int) -> str:
     return cut
 
 
-def pick_evidence(context: ItemContext, spec: OfflineSpec) -> list[TurnText]:
+def pick_evidence(context: DraftContext, spec: OfflineSpec) -> list[TurnText]:
     """The best-matching turns (at least one client turn when there is one), in turn order."""
     cues = " ".join(spec.cues.get(context.dimension, []))
     query = f"{context.item_text} {context.dimension_definition} {cues}"
@@ -97,7 +55,7 @@ def pick_evidence(context: ItemContext, spec: OfflineSpec) -> list[TurnText]:
     return sorted(chosen, key=lambda t: t.number)
 
 
-def offline_draft(context: ItemContext, spec: OfflineSpec) -> ParsedDraft:
+def offline_draft(context: DraftContext, spec: OfflineSpec) -> ParsedDraft:
     """The evidence-first draft for one item (its label is shown, not stored in it)."""
     words = spec.text.get(context.language) or spec.text["en"]
     evidence = pick_evidence(context, spec)
@@ -134,7 +92,7 @@ class OfflineProvider:
     async def __aexit__(self, *exc_info: object) -> None:
         return None
 
-    async def draft(self, context: ItemContext) -> Reply:
+    async def draft(self, context: DraftContext) -> Reply:
         started = time.perf_counter()
         parsed = offline_draft(context, self.spec)
         return Reply(

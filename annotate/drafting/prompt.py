@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from annotate.core import reading
 from annotate.core.errors import ConfigError
 from annotate.core.guidelines import GUIDELINES_DIR, Manual, load_manual
-from annotate.drafting.context import ItemContext, TurnText
+from annotate.drafting.context import DraftContext, TurnText
 from annotate.drafting.schema import EVIDENCE_MAX, QUOTES_MAX
 from annotate.drafting.similarity import rank
 
@@ -46,7 +46,7 @@ class PromptTemplate:
     def version(self) -> str:
         return self.meta.version
 
-    def messages(self, context: ItemContext, budget: int = DEFAULT_CONTEXT_BUDGET) -> list[dict]:
+    def messages(self, context: DraftContext, budget: int = DEFAULT_CONTEXT_BUDGET) -> list[dict]:
         """The chat messages for one item: the system rules and the rendered request."""
         transcript, elided = fit_transcript(context, budget)
         user = _compiled(self.source).render(
@@ -150,7 +150,7 @@ def turn_line(turn: TurnText, max_tokens: int | None = None) -> str:
     return f"[{turn.number}] {turn.speaker}: {text}"
 
 
-def fit_transcript(context: ItemContext, budget: int) -> tuple[list[str], bool]:
+def fit_transcript(context: DraftContext, budget: int) -> tuple[list[str], bool]:
     """Numbered transcript lines within ``budget`` estimated tokens; omitted runs are marked.
 
     When the whole transcript does not fit, the opening and closing turns are kept, then

@@ -24,7 +24,7 @@ from annotate.drafting.base import (
     scrub_secret,
     token_count,
 )
-from annotate.drafting.context import ItemContext
+from annotate.drafting.context import DraftContext
 from annotate.drafting.endpoint_formats import FormatMemory
 from annotate.drafting.prompt import DEFAULT_CONTEXT_BUDGET, PromptTemplate, default_template
 from annotate.drafting.schema import draft_schema
@@ -200,7 +200,7 @@ class OpenAIProvider:
             self._client = None
 
     def _request(
-        self, context: ItemContext, response_format: str, max_tokens: int, budget: int
+        self, context: DraftContext, response_format: str, max_tokens: int, budget: int
     ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.model,
@@ -216,7 +216,7 @@ class OpenAIProvider:
             request["response_format"] = field
         return request
 
-    async def batch_body(self, context: ItemContext) -> dict[str, Any]:
+    async def batch_body(self, context: DraftContext) -> dict[str, Any]:
         """The request body the batch interface sends for CONTEXT: the format forced or
         remembered for this endpoint (a batch cannot step down mid-way) and the transcript
         budget online drafting would use (``--context-window`` included)."""
@@ -227,7 +227,7 @@ class OpenAIProvider:
         client = self._client.with_options(max_retries=retries)
         return await client.chat.completions.create(**request)
 
-    def dry_budgets(self, contexts: list[ItemContext]) -> list[int]:
+    def dry_budgets(self, contexts: list[DraftContext]) -> list[int]:
         """Each context's transcript budget as online drafting sizes it, counted without
         asking the server's tokenizer (a dry run sends nothing)."""
         if self.settings.context_window is None:
@@ -245,7 +245,7 @@ class OpenAIProvider:
         finally:
             self._counter, self._scale = counter, scale
 
-    async def _budget(self, context: ItemContext) -> int:
+    async def _budget(self, context: DraftContext) -> int:
         """The transcript budget (estimated tokens): the setting, or what the context
         window leaves after the fixed prompt and ``max_tokens``, in real tokens."""
         window = self.settings.context_window
@@ -256,7 +256,7 @@ class OpenAIProvider:
 
         if self._counter is None:
             self._counter = TokenCounter(self.base_url, self.model)
-        fixed_context = ItemContext(**{**vars(context), "turns": ()})
+        fixed_context = DraftContext(**{**vars(context), "turns": ()})
         fixed = "\n".join(m["content"] for m in self.template.messages(fixed_context, 0))
         room = window - self.settings.max_tokens - await self._counter.count(fixed) - 64
         if context.language not in self._scale:
@@ -265,7 +265,7 @@ class OpenAIProvider:
             self._scale[context.language] = max(0.25, real / max(1, estimate_tokens(sample)))
         return max(0, int(room / self._scale[context.language]))
 
-    async def draft(self, context: ItemContext) -> Reply:
+    async def draft(self, context: DraftContext) -> Reply:
         if self._client is None:
             raise RuntimeError("use the provider as 'async with provider:'")
         started = time.perf_counter()
@@ -292,7 +292,7 @@ class OpenAIProvider:
             if self._probe_lock is not None:
                 self._probe_lock.release()
 
-    async def _draft(self, context: ItemContext, started: float) -> Reply:
+    async def _draft(self, context: DraftContext, started: float) -> Reply:
         import openai
 
         max_tokens = self.settings.max_tokens

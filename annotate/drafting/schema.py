@@ -145,7 +145,7 @@ def plain_schema(model: type[BaseModel], *, for_openai: bool = False) -> dict[st
 
 
 def draft_schema(context: Any, *, for_openai: bool = False) -> dict[str, Any]:
-    """The JSON Schema of a usable draft for one item (``ItemContext``): its session's
+    """The JSON Schema of a usable draft for one item (``DraftContext``): its session's
     turn range and language."""
     first, last = turn_range([turn.number for turn in context.turns])
     return json.loads(_draft_schema_text(first, last, context.language, for_openai))

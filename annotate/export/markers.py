@@ -38,13 +38,13 @@ from annotate.export.manifest import (
     warnings_section,
 )
 from annotate.export.plan import Plan, build_plan
-from annotate.export.writer import FileInfo, Splits
+from annotate.export.writer import FileInfo, Splits, write_export
 from annotate.work.codings import exported_codes, unfinished_primary
 from store.db import code_point_order, reader
 from store.tables import SESSIONS, TURNS
 
 if TYPE_CHECKING:
-    from annotate.export.service import ExportOptions
+    from annotate.export.options import ExportOptions
 
 MARKERS_PROMPT_VERSION = "1.0.0"
 LAYOUT = formats.CHAT_LAYOUT["markers"]
@@ -286,7 +286,6 @@ def export_markers(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Write the markers export to ``options.out_dir``; return its manifest."""
-    from annotate.export.service import write_export
 
     counts = MarkerCounts()
     with snapshot_session(engine) as session:

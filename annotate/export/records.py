@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from annotate.core import workflow
-from annotate.drafting.scaffold import holds_scaffolding
+from annotate.work.rationales.scaffold import holds_scaffolding
 from store.db import code_point_order
 from store.tables import (
     DRAFTS,
@@ -83,7 +83,7 @@ def exclusion_reason(row: Any, policy: Policy) -> str | None:
 
     A rationale is included when it is accepted, has a final text (its current
     version, ``rationales.current_version``) holding none of the offline drafter's
-    instructions (:mod:`annotate.drafting.scaffold`) and a client rating, and every
+    instructions (:mod:`annotate.work.rationales.scaffold`) and a client rating, and every
     review of its final version (each reviewer reviews a version at most once) scores
     at least the threshold on all three criteria.
     Reviews of earlier versions do not count. With no review of the final version it

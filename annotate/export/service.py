@@ -11,8 +11,6 @@ import dataclasses
 import functools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -28,33 +26,17 @@ from annotate.export.manifest import (
     Provenance,
     SplitRecords,
     build_manifest,
-    dataset_info,
 )
+from annotate.export.options import ExportOptions
 from annotate.export.plan import Plan, build_plan
-from annotate.export.writer import FileInfo, Splits, Staging, describe_file, write_json
+from annotate.export.writer import (
+    FileInfo,
+    Splits,
+    write_export,
+)
 from annotate.work.rationales.rules import is_scaffold_draft
 
 SESSIONS_PER_BATCH = 500
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """Everything ``annotate export`` can be told."""
-
-    fmt: str
-    out_dir: Path
-    folds: int | str | None = None  # K, or "loco" (one fold per client)
-    seed: int = 0
-    min_score: int | None = None
-    include_unreviewed: bool = False
-    target: str = "both"
-    parquet: bool = False
-    instrument_id: str = "wai-sr"
-    dpo_min_edit: float = 0.1
-    force: bool = False
-    conversational: bool = False  # dpo: TRL's conversational preference format
-    prompt_metadata: tuple[str, ...] = ()  # session metadata keys for the prompt's header
-    scheme_id: str = "3rs"  # markers: the marker scheme whose codings are exported
 
 
 def _check(options: ExportOptions) -> int:
@@ -156,38 +138,6 @@ def too_few_clients(options: ExportOptions, have: int, need: int, with_unreviewe
         f"--folds {options.folds} needs at least {need} clients; the export has {have} "
         f"(clients with {which} rationale): {', or '.join(remedies)}"
     )
-
-
-def write_export(
-    options: ExportOptions,
-    plan: Plan,
-    write_records: Callable[[Splits], None],
-    make_manifest: Callable[[FileInfo, SplitRecords], dict[str, Any]],
-) -> dict[str, Any]:
-    """Stage the files, write the records, dataset_info.json and the manifest, and move
-    the export into place; on any error nothing is left behind."""
-    staging = Staging(options.out_dir, options.force)
-    try:
-        schema = formats.parquet_schema(options.fmt) if options.parquet else None
-        splits = Splits(staging.root, plan.stems, schema, plan.fold_of, plan.fold_count)
-        write_records(splits)
-        file_info, split_records = splits.close()
-        # LlamaFactory reads every format but TRL's conversational pairs; empty splits
-        # have no file (the manifest says why).
-        info = (
-            {}
-            if options.conversational
-            else dataset_info(options.fmt, split_records, options.parquet)
-        )
-        write_json(staging.root, "dataset_info.json", info)
-        file_info["dataset_info.json"] = describe_file(staging.root, "dataset_info.json")
-        manifest = make_manifest(file_info, split_records)
-        write_json(staging.root, "manifest.json", manifest)
-    except BaseException:
-        staging.abort()
-        raise
-    staging.commit()
-    return manifest
 
 
 def export_dataset(

@@ -12,13 +12,18 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from annotate.core.errors import ConfigError
-from annotate.export.manifest import TOOL_NAME, SplitContents, SplitRecords
+from annotate.export import formats
+from annotate.export.manifest import TOOL_NAME, SplitContents, SplitRecords, dataset_info
 from store.private import make_private_folders, open_private, write_private
+
+if TYPE_CHECKING:
+    from annotate.export.options import ExportOptions
+    from annotate.export.plan import Plan
 
 FileInfo = dict[str, dict[str, Any]]  # relative path -> {sha256, bytes[, lines]}
 PARQUET_BATCH_ROWS = 1000  # Parquet row groups are cut every this many records
@@ -432,3 +437,35 @@ def _remove_if_abandoned(directory: Path) -> None:
         shutil.rmtree(directory, ignore_errors=True)
     finally:
         _unlock(descriptor)
+
+
+def write_export(
+    options: ExportOptions,
+    plan: Plan,
+    write_records: Callable[[Splits], None],
+    make_manifest: Callable[[FileInfo, SplitRecords], dict[str, Any]],
+) -> dict[str, Any]:
+    """Stage the files, write the records, dataset_info.json and the manifest, and move
+    the export into place; on any error nothing is left behind."""
+    staging = Staging(options.out_dir, options.force)
+    try:
+        schema = formats.parquet_schema(options.fmt) if options.parquet else None
+        splits = Splits(staging.root, plan.stems, schema, plan.fold_of, plan.fold_count)
+        write_records(splits)
+        file_info, split_records = splits.close()
+        # LlamaFactory reads every format but TRL's conversational pairs; empty splits
+        # have no file (the manifest says why).
+        info = (
+            {}
+            if options.conversational
+            else dataset_info(options.fmt, split_records, options.parquet)
+        )
+        write_json(staging.root, "dataset_info.json", info)
+        file_info["dataset_info.json"] = describe_file(staging.root, "dataset_info.json")
+        manifest = make_manifest(file_info, split_records)
+        write_json(staging.root, "manifest.json", manifest)
+    except BaseException:
+        staging.abort()
+        raise
+    staging.commit()
+    return manifest

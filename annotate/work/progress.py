@@ -254,7 +254,6 @@ def agreement_progress(engine: Engine) -> dict[str, int]:
     exactly one review done (the next review makes a pair) and ``overlap_reviews_pending``
     the reviews still to do on them: the review queues serve these first.
     """
-    from annotate.analysis.agreement import MIN_UNITS
 
     reviews = table("reviews", column("rationale_id"), column("rationale_version"),
                     column("reviewer_id"))  # fmt: skip
@@ -278,8 +277,8 @@ def agreement_progress(engine: Engine) -> dict[str, int]:
         ).all()
     return {
         "double_reviewed": double,
-        "alpha_min_units": MIN_UNITS,
-        "needed_for_alpha": max(0, MIN_UNITS - double),
+        "alpha_min_units": workflow.MIN_AGREEMENT_UNITS,
+        "needed_for_alpha": max(0, workflow.MIN_AGREEMENT_UNITS - double),
         "overlap_units": len(overlap),
         "one_review_away": sum(1 for n_done, _ in overlap if n_done == 1),
         "overlap_reviews_pending": sum(int(n_pending or 0) for _, n_pending in overlap),

@@ -51,7 +51,7 @@ def import_command(
             typer.echo(coded.summary())
         return
     if kind == "predictions":
-        from annotate.work.reviews.predictions import import_predictions
+        from annotate.ingest.predictions import import_predictions
 
         assert source is not None
         outcome = import_predictions(engine(), file, source)

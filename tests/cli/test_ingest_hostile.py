@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from annotate.core.errors import ConfigError
 from annotate.drafting.batch import _scrubbed, draft_values
 from annotate.drafting.batch_api import MAX_LINE_BYTES, read_batch_output
-from annotate.drafting.context import ItemContext, TurnText
+from annotate.drafting.context import DraftContext, TurnText
 from cli.app import app
 
 runner = CliRunner()
@@ -267,7 +267,7 @@ def test_the_same_file_twice_changes_nothing(demo_db: Path, tmp_path: Path) -> N
 # --- the reader under random mutations ----------------------------------------------------
 
 ERROR_LINE = re.compile(r"^f\.jsonl:\d+: [^\n]+; nothing was ingested$")
-CONTEXT = ItemContext("s13", "goal_1", "en", (TurnText(1, "client", "we share goals"),), "item",
+CONTEXT = DraftContext("s13", "goal_1", "en", (TurnText(1, "client", "we share goals"),), "item",
                       "goal", "Goal", "", 5, "a", ((1, "a"),), 1, 7, "1.0.0")  # fmt: skip
 PROVIDER = SimpleNamespace(name="openai", model="m", base_url_host=None, prompt_version="1",
                            prompt_hash="h", params={"temperature": 0.0})  # fmt: skip

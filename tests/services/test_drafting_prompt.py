@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from annotate.core.errors import ConfigError
-from annotate.drafting.context import ItemContext, TurnText, load_contexts
+from annotate.drafting.context import DraftContext, TurnText, load_contexts
 from annotate.drafting.prompt import (
     DEFAULT_TEMPLATE,
     PROMPTS_DIR,
@@ -22,7 +22,7 @@ from store.db import session_scope
 pytestmark = pytest.mark.both_backends
 
 
-def _context(engine, session_id: str, item_id: str) -> ItemContext:  # type: ignore[no-untyped-def]
+def _context(engine, session_id: str, item_id: str) -> DraftContext:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:
         return load_contexts(session, [(session_id, item_id)])[0]
 
@@ -99,13 +99,13 @@ def test_bad_templates_are_config_errors(tmp_path: Path, text: str, message: str
         load_template(path)
 
 
-def _long_context(language: str) -> ItemContext:
+def _long_context(language: str) -> DraftContext:
     word = "我也不知道该怎么办才好" if language == "zh" else "I do not know what to do now "
     turns = tuple(
         TurnText(n, "client" if n % 2 == 0 else "counselor", f"turn {n}: " + word * 8)
         for n in range(1, 201)
     )
-    return ItemContext(
+    return DraftContext(
         session_id="long",
         item_id="task_3",
         language=language,

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 from sqlmodel import select
 
-from annotate.analysis.evaluate import average_ranks, evaluate
+from annotate.analysis.evaluate import evaluate, pearson, spearman
 from annotate.core.errors import ConfigError, ImportFailed
 from annotate.export.service import ExportOptions, export_dataset
 from store.db import session_scope
@@ -111,9 +111,13 @@ def test_per_fold_mean_and_sd(demo_engine, tmp_path) -> None:
     assert summary["sd"] == pytest.approx(statistics.stdev(per_fold_mse), abs=1e-6)
 
 
-def test_ranks_match_scipy() -> None:
-    values = [3.0, 1.0, 3.0, 2.0, 5.0, 3.0, 1.0]
-    assert average_ranks(values) == list(stats.rankdata(values))
+def test_tied_ranks_and_constant_sides() -> None:
+    """Ties share their mean rank (as scipy ranks them); a constant side has no r."""
+    xs = [3.0, 1.0, 3.0, 2.0, 5.0, 3.0, 1.0]
+    ys = [2.0, 2.0, 4.0, 1.0, 5.0, 3.0, 2.0]
+    expected = stats.pearsonr(stats.rankdata(xs), stats.rankdata(ys)).statistic
+    assert spearman(xs, ys) == pytest.approx(expected, abs=1e-12)
+    assert pearson(xs, [4.0] * len(xs)) is None and spearman([1.0] * 3, [1.0, 2.0, 3.0]) is None
 
 
 def test_bad_lines_are_reported_with_file_and_line(demo_engine, tmp_path) -> None:

@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from annotate.analysis.by_source import by_source
 from annotate.core.errors import ImportFailed
 from annotate.export.service import ExportOptions, export_dataset
+from annotate.ingest.predictions import import_predictions
 from annotate.work.assignment import assign_reviews
-from annotate.work.reviews.predictions import assign_prediction_reviews, import_predictions
+from annotate.work.reviews.predictions import assign_prediction_reviews
 from annotate.work.reviews.queue import ReviewView, open_review, review_queue
 from annotate.work.reviews.write import submit_review
 from cli.app import app

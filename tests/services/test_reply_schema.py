@@ -17,7 +17,7 @@ from annotate.core.guidelines import default_markers
 from annotate.core.workflow import DRAFT_FAILED, DRAFT_OK, DRAFT_UNGROUNDED
 from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch
 from annotate.drafting.batch import read_draft
-from annotate.drafting.context import ItemContext, TurnText, load_contexts
+from annotate.drafting.context import DraftContext, TurnText, load_contexts
 from annotate.drafting.grounding import (
     ParsedDraft,
     Quote,
@@ -63,7 +63,7 @@ def _drafts(engine, session_ids: list[str]) -> dict[str, Draft]:  # type: ignore
     return {f"{row.session_id}/{row.item_id}": row for row in rows}
 
 
-def _context(engine, session_id: str, item_id: str) -> ItemContext:  # type: ignore[no-untyped-def]
+def _context(engine, session_id: str, item_id: str) -> DraftContext:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:
         return load_contexts(session, [(session_id, item_id)])[0]
 

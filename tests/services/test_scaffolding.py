@@ -13,15 +13,19 @@ from sqlmodel import Session, select
 
 from annotate.core import workflow
 from annotate.core.errors import ImportFailed, PermissionDenied
-from annotate.core.guidelines import load_manual
+from annotate.core.guidelines import OfflineText, load_manual
 from annotate.drafting.context import load_contexts
-from annotate.drafting.offline import OfflineText, load_offline_spec, offline_draft
-from annotate.drafting.scaffold import declared_sentences, find_scaffolding, holds_scaffolding
+from annotate.drafting.offline import load_offline_spec, offline_draft
 from annotate.export.service import ExportOptions, export_dataset
 from annotate.ingest import import_file
 from annotate.work.assignment import assign_authoring
 from annotate.work.queue import authoring_queue
 from annotate.work.rationales import editor as editing
+from annotate.work.rationales.scaffold import (
+    declared_sentences,
+    find_scaffolding,
+    holds_scaffolding,
+)
 from annotate.work.rationales.versions import import_texts
 from store.db import session_scope
 from store.models import Draft, Rationale, RationaleVersion
@@ -236,6 +240,6 @@ def test_every_export_leaves_scaffolding_out_whatever_its_origin(offline_items, 
 @given(st.text(alphabet=st.characters(max_codepoint=127)) | st.text())
 def test_the_quick_letters_equal_the_indexed_ones(text: str) -> None:
     """The export's fast form (ASCII) and the editor's indexed form agree on every text."""
-    from annotate.drafting.scaffold import _letters, _letters_only
+    from annotate.work.rationales.scaffold import _letters, _letters_only
 
     assert _letters_only(text) == _letters(text)[0]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from annotate.work.reviews.predictions import assign_prediction_reviews, import_predictions
+from annotate.ingest.predictions import import_predictions
+from annotate.work.reviews.predictions import assign_prediction_reviews
 from annotate.work.reviews.queue import review_queue
 from tests.factories import write_jsonl
 from tests.tui.helpers import SIZE, screen_text, settle

@@ -17,13 +17,13 @@ from textual.widgets import Header, Label, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from annotate.core.errors import ConflictError
-from annotate.drafting.scaffold import find_scaffolding
 from annotate.work.queue import SENT_BACK, UNFINISHED, next_with_status
 from annotate.work.rationales import editor as editing
 from annotate.work.rationales.editor import DraftView, EditorState, SaveResult
-from tui.app import services
+from annotate.work.rationales.scaffold import find_scaffolding
 from tui.failures import notify_failure
 from tui.keys import OrderedTextArea, after_keys_handed_over
+from tui.services import services
 from tui.widgets.editor import CJKWrapTextArea, UndoSafeTextArea
 from tui.widgets.item_panel import ItemPanel, transcript_title
 from tui.widgets.key_footer import KeyFooter

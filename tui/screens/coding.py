@@ -30,9 +30,9 @@ from annotate.core.errors import AnnotateError, StaleVersion
 from annotate.core.plurals import counted
 from annotate.work import codings
 from annotate.work.codings import CodingState, CodingView, Suggestion
-from tui.app import services
 from tui.failures import notify_failure
 from tui.keys import BindingsInOrder
+from tui.services import services
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.transcript import SPEAKER_LABEL, SPEAKER_STYLE
 from tui.widgets.wrap import Hanging

@@ -16,8 +16,8 @@ from textual.worker import Worker
 
 from annotate.core.plurals import counted
 from annotate.work.progress import agreement_line, agreement_progress, coding_detail, counts, detail
-from tui.app import services
 from tui.failures import notify_failure
+from tui.services import services
 from tui.widgets.key_footer import KeyFooter
 
 STAGES = (

@@ -31,9 +31,9 @@ from annotate.work.queue import (
     sent_back_first,
 )
 from annotate.work.reviews.queue import ReviewTask, review_queue
-from tui.app import services
 from tui.failures import notify_failure
 from tui.keys import after_keys_handed_over
+from tui.services import services
 from tui.widgets.key_footer import KeyFooter
 
 ALL = "all"

@@ -17,9 +17,9 @@ from annotate.core.errors import StaleVersion
 from annotate.core.guidelines import load_rubric
 from annotate.work.reviews.queue import ReviewView, open_review
 from annotate.work.reviews.write import submit_review
-from tui.app import services
 from tui.failures import notify_failure
 from tui.keys import after_keys_handed_over
+from tui.services import services
 from tui.widgets.editor import UndoSafeTextArea
 from tui.widgets.item_panel import ItemPanel, transcript_title
 from tui.widgets.key_footer import KeyFooter

@@ -9,14 +9,14 @@ from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from annotate.work.rationales.itemcontext import TurnView
+from annotate.work.rationales.itemcontext import TurnText
 from tui.widgets.wrap import Hanging
 
 SPEAKER_STYLE = {"client": "bold cyan", "counselor": "bold magenta"}
 SPEAKER_LABEL = {"client": "Client", "counselor": "Counselor"}
 
 
-def _turn_text(turn: TurnView, is_evidence: bool) -> Hanging:
+def _turn_text(turn: TurnText, is_evidence: bool) -> Hanging:
     """The turn's number and speaker, then its text wrapped under itself (any language)."""
     label = SPEAKER_LABEL.get(turn.speaker, turn.speaker)
     prefix = Text()
@@ -48,14 +48,14 @@ class Transcript(OptionList):
         super().__init__(id=id)
         self.evidence: tuple[int, ...] = ()
         self._marked: set[int] = set()
-        self._turns: list[TurnView] = []
+        self._turns: list[TurnText] = []
         self._index_of: dict[int, int] = {}
         self._key: object = None
         self._added = 0
         self._generation = 0
 
     def show(
-        self, turns: Iterable[TurnView], evidence: Iterable[int] = (), key: object = None
+        self, turns: Iterable[TurnText], evidence: Iterable[int] = (), key: object = None
     ) -> None:
         """Show the turns; ``evidence`` are the turn numbers the draft cites.
 
@@ -99,10 +99,10 @@ class Transcript(OptionList):
         if self._added < len(self._turns):
             self.set_timer(0.01, lambda: self._add_later(generation))
 
-    def _prompt(self, turn: TurnView) -> Hanging:
+    def _prompt(self, turn: TurnText) -> Hanging:
         return _turn_text(turn, turn.number in self._marked)
 
-    def _option(self, turn: TurnView) -> Option:
+    def _option(self, turn: TurnText) -> Option:
         return Option(self._prompt(turn), id=f"turn-{turn.number}")
 
     def highlighted_turn(self) -> int | None:

@@ -16,7 +16,9 @@ from store.models import Instrument, Item, Rating, TherapySession, Turn
 
 
 @dataclass(frozen=True)
-class TurnView:
+class TurnText:
+    """One turn of a transcript as every room reads it (the editor, review, drafting)."""
+
     number: int
     speaker: str  # client | counselor
     text: str
@@ -37,7 +39,7 @@ class ItemContext:
     counselor_rating: int | None
     counselor_anchor: str | None
     language: str | None
-    turns: tuple[TurnView, ...]
+    turns: tuple[TurnText, ...]
     # The session's metadata (condition, modality, ...): shown to the expert, never drafted.
     metadata: tuple[tuple[str, str], ...] = ()
 
@@ -78,6 +80,6 @@ def load_context(session: Session, session_id: str, item_id: str) -> ItemContext
         counselor_rating=counselor,
         counselor_anchor=anchors.get(str(counselor)) if counselor is not None else None,
         language=therapy.language,
-        turns=tuple(TurnView(number, speaker, text) for number, speaker, text in turn_rows),
+        turns=tuple(TurnText(number, speaker, text) for number, speaker, text in turn_rows),
         metadata=tuple(sorted((therapy.meta or {}).items())),
     )

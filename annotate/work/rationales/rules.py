@@ -2,7 +2,7 @@
 
 Drafter scaffolding is the one kind of text that must never become a training target:
 any text that still holds a sentence the offline drafter declares as its instruction,
-template or label (:mod:`annotate.drafting.scaffold`), whatever its origin. Accept
+template or label (:mod:`annotate.work.rationales.scaffold`), whatever its origin. Accept
 refuses it here, import refuses it, and export leaves it out with the same detector.
 """
 
@@ -14,7 +14,7 @@ from functools import cache
 
 from annotate.core.errors import ConfigError, PermissionDenied
 from annotate.core.guidelines import GUIDELINES_DIR
-from annotate.drafting.scaffold import find_scaffolding
+from annotate.work.rationales.scaffold import find_scaffolding
 
 OFFLINE_SPEC = GUIDELINES_DIR / "prompts" / "offline.toml"
 OFFLINE_PROVIDER = "offline"  # Draft.provider of the offline drafter's scaffolds

@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -24,87 +23,7 @@ from annotate.core.errors import ConfigError
 from annotate.work.assignment import check_sample, sample_sessions
 from annotate.work.rationales.versions import ensure_annotator
 from store.db import session_scope
-from store.models import Annotator, Prediction, PredictionReview, ReviewAssignment
-
-MAX_SOURCE = 128
-
-
-@dataclass
-class PredictionImport:
-    """What an import of predictions did."""
-
-    path: str
-    source: str
-    records: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    def summary(self) -> str:
-        return (
-            f"{self.path}: imported {self.records} predictions of {self.source} "
-            f"({self.created} new, {self.updated} updated, {self.unchanged} unchanged)"
-        )
-
-
-def check_source(source: str) -> str:
-    cleaned = source.strip()
-    if not cleaned or len(cleaned) > MAX_SOURCE or any(ord(c) < 32 for c in cleaned):
-        raise ConfigError(f"--source must name the model in 1 to {MAX_SOURCE} characters")
-    return cleaned
-
-
-def import_predictions(
-    engine: Engine, path: Path, source: str, instrument_id: str = "wai-sr"
-) -> PredictionImport:
-    """Validate PATH (FILE:LINE errors, nothing written on any) and store its rationales."""
-    from annotate.analysis.evaluate import PredictionsInvalid, _load_store, read_predictions
-
-    source = check_source(source)
-    store = _load_store(engine, instrument_id)
-    ratings, lines, rationales = read_predictions(path, store)
-    errors = [
-        f"{path}:{lines[key]}: no rationale: predictions are imported to be reviewed"
-        for key in sorted(ratings, key=lambda k: lines[k])
-        if key not in rationales
-    ]
-    result = PredictionImport(str(path), source, records=len(ratings))
-    with session_scope(engine) as session:
-        existing = {
-            (p.session_id, p.item_id): p
-            for p in session.execute(select(Prediction).where(col(Prediction.source) == source))
-            .scalars()
-            .all()
-        }
-        reviewed = set(
-            session.execute(
-                select(col(PredictionReview.prediction_id))
-                .join(Prediction, col(Prediction.id) == col(PredictionReview.prediction_id))
-                .where(col(Prediction.source) == source)
-            ).scalars()
-        )
-        for key in sorted(rationales, key=lambda k: lines[k]):
-            text, rating = rationales[key], ratings[key]
-            old = existing.get(key)
-            if old is None:
-                session.add(Prediction(source=source, session_id=key[0], item_id=key[1],
-                                       rating=rating, text=text))  # fmt: skip
-                result.created += 1
-            elif old.text == text and old.rating == rating:
-                result.unchanged += 1
-            elif old.id in reviewed:
-                errors.append(
-                    f"{path}:{lines[key]}: {source}'s prediction for ({key[0]}, {key[1]}) "
-                    "has been reviewed; import a changed text under another --source"
-                )
-            else:
-                old.text, old.rating = text, rating
-                result.updated += 1
-        if errors:
-            session.rollback()
-            errors.sort(key=lambda line: int(line.split(":")[1]))
-            raise PredictionsInvalid(str(path), errors[:50], max(0, len(errors) - 50))
-    return result
+from store.models import Annotator, Prediction, ReviewAssignment
 
 
 @dataclass

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
-from annotate.drafting.offline import OFFLINE_SPEC, load_offline_spec
+from annotate.core.guidelines import OFFLINE_SPEC, load_offline_spec
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _CLAUSE_BREAK = re.compile(r"[;；]")
