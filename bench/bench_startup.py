@@ -17,7 +17,9 @@ of this interpreter's environment is run (``python -m annotate`` when there is n
 - ``--help``, for reference.
 
 Goals on a quiet machine: import <= 0.12 s, progress <= 0.2 s, tui <= 0.6 s.
-Run: ``python bench/bench_startup.py [--runs N]``.
+Run: ``python bench/bench_startup.py [--runs N] [--compare DIR]``; ``--compare`` times
+another checkout (``git archive`` of an earlier commit into DIR) in the same rounds, with
+its own stores made by its own ``annotate init``.
 """
 
 from __future__ import annotations
@@ -100,50 +102,66 @@ def prepare(folder: Path, annotate: list[str], env: dict[str, str]) -> dict[str,
     return {"line": line, "empty": empty, "queue": queue}
 
 
+def measures(tree: Path, folder: Path, annotate: list[str]) -> dict[str, Callable[[int], float]]:
+    """The timed commands of the checkout at TREE (its own stores, made by its own init)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANNOTATE_")}
+    env["PYTHONPATH"] = str(tree)
+    folder.mkdir()
+    files = prepare(folder, annotate, env)
+
+    def import_one(round_: int) -> float:
+        copy = folder / f"import{round_}.db"
+        shutil.copy(files["empty"], copy)
+        seconds = timed_run([*annotate, "--db", str(copy), "import", str(files["line"])], env)
+        copy.unlink()
+        return seconds
+
+    return {
+        "annotate --help": lambda _: timed_run([*annotate, "--help"], env),
+        "import": import_one,
+        "progress": lambda _: timed_run(
+            [*annotate, "--db", str(files["empty"]), "progress", "--json"], env
+        ),
+        "tui": lambda _: timed_tui(
+            [*annotate, "--db", str(files["queue"]), "tui", "--annotator", "bench"], env
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=15)
-    runs = parser.parse_args().runs
+    parser.add_argument("--compare", type=Path, metavar="DIR",
+                        help="another checkout (e.g. the commit before a change, from git "
+                        "archive), measured in the same rounds")  # fmt: skip
+    options = parser.parse_args()
     annotate = annotate_command()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANNOTATE_")}
-    env["PYTHONPATH"] = str(ROOT)
+    trees = {"this": ROOT, **({"compared": options.compare.resolve()} if options.compare else {})}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        files = prepare(folder, annotate, env)
-
-        def import_one(round_: int) -> float:
-            copy = folder / f"import{round_}.db"
-            shutil.copy(files["empty"], copy)
-            seconds = timed_run([*annotate, "--db", str(copy), "import", str(files["line"])], env)
-            copy.unlink()
-            return seconds
-
         measured: dict[str, Callable[[int], float]] = {
-            "python -c pass": lambda _: timed_run([sys.executable, "-c", "pass"], env),
-            "annotate --help": lambda _: timed_run([*annotate, "--help"], env),
-            "import": import_one,
-            "progress": lambda _: timed_run(
-                [*annotate, "--db", str(files["empty"]), "progress", "--json"], env
-            ),
-            "tui": lambda _: timed_tui(
-                [*annotate, "--db", str(files["queue"]), "tui", "--annotator", "bench"], env
-            ),
+            "python -c pass": lambda _: timed_run([sys.executable, "-c", "pass"], dict(os.environ))
         }
+        for label, tree in trees.items():
+            for name, measure in measures(tree, Path(tmp) / label, annotate).items():
+                measured[name if label == "this" else f"{name} [{label}]"] = measure
         times: dict[str, list[float]] = {name: [] for name in measured}
-        for round_ in range(runs):
+        for round_ in range(options.runs):
             for name, measure in measured.items():
                 times[name].append(measure(round_))
     bare = statistics.median(times["python -c pass"])
-    print(f"{' '.join(annotate)} ({runs} runs each, medians; load average "
+    print(f"{' '.join(annotate)} ({options.runs} runs each, medians; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")  # fmt: skip
-    print(f"{'python -c pass':<16} {bare:6.3f} s  (baseline)")
-    for name, values in times.items():
+    if options.compare:
+        print(f"[compared]: {trees['compared']}")
+    print(f"{'python -c pass':<27} {bare:6.3f} s  (baseline)")
+    for name, values in sorted(times.items(), key=lambda item: item[0].split(" [")[0]):
         if name == "python -c pass":
             continue
         median = statistics.median(values)
-        goal = f"  goal {GOALS[name]:.2f} s" if name in GOALS else ""
-        print(f"{name:<16} {median:6.3f} s  ({median / bare:4.1f}x baseline, "
-              f"{median - bare:.3f} s above it; min {min(values):.3f}){goal}")  # fmt: skip
+        goal = GOALS.get(name.split(" [")[0])
+        print(f"{name:<27} {median:6.3f} s  ({median / bare:4.1f}x baseline, "
+              f"{median - bare:.3f} s above it; min {min(values):.3f})"
+              + (f"  goal {goal:.2f} s" if goal else ""))  # fmt: skip
 
 
 if __name__ == "__main__":
