@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 from annotate.analysis import svg
 from annotate.analysis.codes import acceptance, code_agreement
 from annotate.core.markers import DEFAULT_SCHEME
+from annotate.core.workflow import status_label
 from store.db import reader
 from store.models import Coding, MarkerScheme
 
@@ -40,7 +41,7 @@ def codes_section(engine: Engine, samples: int, seed: int,
         )
     if not status:
         return []
-    counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in sorted(status.items()))
+    counts = ", ".join(f"{n} {status_label(name)}" for name, n in sorted(status.items()))
     alpha = code_agreement(engine, scheme_id, samples, seed)
     estimates: list[svg.Estimate | None] = []
     for row in alpha.itertuples(index=False):

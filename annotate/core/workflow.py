@@ -7,26 +7,72 @@ is a rationale's text is stored, not looked up: ``rationales.current_version``.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlmodel import Session, col, select
 
 from store.models import Draft
 
+
+class Status(StrEnum):
+    """A stored status word (its value is the string in the database) with its one label.
+
+    Rationales use pending, in_progress, accepted and revision_requested; codings add
+    submitted; a review assignment is pending or done. Every screen, command and report
+    shows a status as ``status.label`` (or :func:`status_label` for a stored string).
+    """
+
+    PENDING = "pending"  # assigned or opened, nothing saved yet
+    IN_PROGRESS = "in_progress"  # at least one saved version, not yet accepted/submitted
+    SUBMITTED = "submitted"  # a coding: the coder is done, waiting for review
+    ACCEPTED = "accepted"  # the author signed it off (a coding: a reviewer passed it)
+    REVISION_REQUESTED = "revision_requested"  # a review scored below threshold: back
+    DONE = "done"  # a review assignment: the review is given
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+
+STATUS_LABELS: dict[Status, str] = {
+    Status.PENDING: "pending",
+    Status.IN_PROGRESS: "in progress",
+    Status.SUBMITTED: "submitted",
+    Status.ACCEPTED: "accepted",
+    Status.REVISION_REQUESTED: "sent back",
+    Status.DONE: "done",
+}
+
+
+def status_label(status: str) -> str:
+    """The label of a stored status string (an unknown string is shown as it is)."""
+    try:
+        return Status(status).label
+    except ValueError:
+        return status
+
+
 # Rationale.status
-PENDING = "pending"  # assigned or opened, nothing saved yet
-IN_PROGRESS = "in_progress"  # at least one saved version, not yet accepted
-ACCEPTED = "accepted"  # the author signed it off: this is the final text
-REVISION_REQUESTED = "revision_requested"  # a review scored below threshold: back to author
+PENDING = Status.PENDING
+IN_PROGRESS = Status.IN_PROGRESS
+ACCEPTED = Status.ACCEPTED
+REVISION_REQUESTED = Status.REVISION_REQUESTED
 RATIONALE_STATUSES = (PENDING, IN_PROGRESS, ACCEPTED, REVISION_REQUESTED)
+
+# Coding.status (annotate.work.codings)
+SUBMITTED = Status.SUBMITTED
+CODING_STATUSES = (PENDING, IN_PROGRESS, SUBMITTED, ACCEPTED, REVISION_REQUESTED)
+
+# ReviewAssignment.status
+REVIEW_PENDING = Status.PENDING
+REVIEW_DONE = Status.DONE
+ASSIGNMENT_STATUSES = (REVIEW_PENDING, REVIEW_DONE)
 
 # Draft.status
 DRAFT_OK = "ok"  # grounded: every cited turn exists and every quote is in its turn
 DRAFT_UNGROUNDED = "ungrounded"  # stored with grounding_error; shown to the expert as such
 DRAFT_FAILED = "failed"  # no usable text (HTTP error, timeout, unparseable output)
 DRAFT_STATUSES = (DRAFT_OK, DRAFT_UNGROUNDED, DRAFT_FAILED)
-
-# ReviewAssignment.status
-REVIEW_PENDING = "pending"
-REVIEW_DONE = "done"
 
 # RationaleVersion.kind
 VERSION_SAVE = "save"

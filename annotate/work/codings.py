@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from annotate.core import workflow
 from annotate.core.errors import ConfigError, NotFoundError, PermissionDenied, StaleVersion
 from annotate.core.markers import DEFAULT_SCHEME, misplaced, stored_scheme
 from annotate.work.rationales.versions import ensure_annotator, write
@@ -49,9 +50,9 @@ from store.tables import CODING_VERSIONS as VERSIONS
 from store.tables import CODINGS, CURRENT_CODES
 from store.tables import SUGGESTION_DECISIONS as DECISIONS
 
-PENDING, IN_PROGRESS, SUBMITTED = "pending", "in_progress", "submitted"
-ACCEPTED, REVISION_REQUESTED = "accepted", "revision_requested"
-STATUSES = (PENDING, IN_PROGRESS, SUBMITTED, ACCEPTED, REVISION_REQUESTED)
+PENDING, IN_PROGRESS, SUBMITTED = workflow.PENDING, workflow.IN_PROGRESS, workflow.SUBMITTED
+ACCEPTED, REVISION_REQUESTED = workflow.ACCEPTED, workflow.REVISION_REQUESTED
+STATUSES = workflow.CODING_STATUSES
 FINISHED = (SUBMITTED, ACCEPTED)  # the coder is done: counts for agreement and export
 PRIMARY, SECOND = "primary", "second"
 EXPERT, SUGGESTION = "expert", "suggestion"  # where a code came from
@@ -484,7 +485,13 @@ def coding_queue(engine: Engine, coder: str) -> list[CodingTask]:
                    len(offered[(row.session_id, row.scheme_id)] - decided.get(row.id, set())))
         for row in rows
     ]  # fmt: skip
-    rank = {REVISION_REQUESTED: 0, IN_PROGRESS: 1, PENDING: 2, SUBMITTED: 3, ACCEPTED: 4}
+    rank: dict[str, int] = {
+        REVISION_REQUESTED: 0,
+        IN_PROGRESS: 1,
+        PENDING: 2,
+        SUBMITTED: 3,
+        ACCEPTED: 4,
+    }
     return sorted(tasks, key=lambda t: (rank.get(t.status, 5), t.session_id))
 
 

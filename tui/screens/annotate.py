@@ -17,6 +17,7 @@ from textual.widgets import Header, Label, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from annotate.core.errors import ConflictError
+from annotate.core.workflow import status_label
 from annotate.work.queue import SENT_BACK, UNFINISHED, next_with_status
 from annotate.work.rationales import editor as editing
 from annotate.work.rationales.editor import DraftView, EditorState, SaveResult
@@ -29,13 +30,6 @@ from tui.widgets.item_panel import ItemPanel, transcript_title
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.scroll_text import ScrollText
 from tui.widgets.transcript import Transcript
-
-STATUS_LABEL = {
-    "pending": "pending",
-    "in_progress": "in progress",
-    "accepted": "accepted",
-    "revision_requested": "sent back for revision",
-}
 
 
 class RationaleEditor(OrderedTextArea, UndoSafeTextArea, CJKWrapTextArea):
@@ -265,7 +259,7 @@ class AnnotateScreen(Screen[int | None]):
         if self.state is None:
             return
         text = self.editor.text
-        parts = [STATUS_LABEL.get(self.state.status, self.state.status)]
+        parts = [status_label(self.state.status)]
         if self.saved_text is not None and text == self.saved_text:
             parts.append(f"saved v{self.current_version}")
         elif text == self.persisted_text and self.autosaved:

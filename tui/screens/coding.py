@@ -28,6 +28,7 @@ from textual.worker import Worker
 
 from annotate.core.errors import AnnotateError, StaleVersion
 from annotate.core.plurals import counted
+from annotate.core.workflow import status_label
 from annotate.work import codings
 from annotate.work.codings import CodingState, CodingView, Suggestion
 from tui.failures import notify_failure
@@ -389,7 +390,7 @@ class CodingScreen(Screen[None]):
             self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
             self.busy = False
             return
-        word = "accepted" if status == codings.ACCEPTED else "sent back to its coder"
+        word = status_label(status) + ("" if status == codings.ACCEPTED else " to its coder")
         self.app.call_from_thread(self.notify, f"coding {word}", timeout=5)
         self.app.call_from_thread(self.app.pop_screen)
 

@@ -158,7 +158,7 @@ def store_version(
     number = rationale.lock_version + 1
     now = utcnow()
     if kind in (workflow.VERSION_ACCEPT, workflow.VERSION_IMPORT):
-        status = workflow.ACCEPTED
+        status: str = workflow.ACCEPTED
     elif rationale.status == workflow.REVISION_REQUESTED:
         status = workflow.REVISION_REQUESTED  # stays sent back until accepted again
     else:
