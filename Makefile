@@ -24,9 +24,10 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
-# The hostile-file and hostile-import property tests with many more examples (~1 h).
+# The hostile-file and hostile-import property tests under the slow hypothesis profile:
+# 12 times the examples, new ones each run (tests/hypothesis_profiles.py; ~1 h).
 test-slow: $(STAMP) system-deps
-	ANNOTATE_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest tests/test_hostile_files.py tests/services/test_import_hostile.py
+	$(BIN)/python -m pytest --hypothesis-profile=slow tests/test_hostile_files.py tests/services/test_import_hostile.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check annotate cli store tui tests bench

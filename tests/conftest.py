@@ -19,7 +19,11 @@ import pytest
 from annotate.core.database import initialise
 from annotate.core.demo import DEMO_FILES
 from annotate.ingest import import_file
+from tests.hypothesis_profiles import register as register_hypothesis_profiles
 from tests.pgserver import PostgresServer, Unavailable
+
+# "default" (make test) and "slow" (make test-slow): tests/hypothesis_profiles.py
+register_hypothesis_profiles()
 
 BACKENDS = ("sqlite", "postgresql")
 

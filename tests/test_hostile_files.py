@@ -6,14 +6,13 @@ hypothesis makes hostile variants of a valid file, and the real reader (the CLI 
 there is one) runs in a child process under an address-space limit. Each run either
 accepts the file cleanly or refuses it in lines naming the file and line, with a non-zero
 exit, no traceback, memory under the limit, and the store byte for byte as it was (the
-SQLite file, or every PostgreSQL row). ``ANNOTATE_HYPOTHESIS_EXAMPLES`` sets how many
-variants each kind gets (``make test-slow`` runs 300).
+SQLite file, or every PostgreSQL row). Each kind gets 25 variants in ``make test`` and
+300 under the slow hypothesis profile (``make test-slow``; tests/hypothesis_profiles.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from typer.testing import CliRunner
 
 from annotate.core.guidelines import DEFAULT_INSTRUMENT, DEFAULT_MARKERS, GUIDELINES_DIR
 from cli.app import app
+from tests import hypothesis_profiles
 from tests.factories import session_record
 from tests.hostile_files import (
     assert_clean,
@@ -36,12 +36,12 @@ from tests.hostile_files import (
     store_digest,
 )
 
-EXAMPLES = int(os.environ.get("ANNOTATE_HYPOTHESIS_EXAMPLES", "25"))
+EXAMPLES = hypothesis_profiles.examples(25, "ANNOTATE_HYPOTHESIS_EXAMPLES")
 FUZZ = settings(
     max_examples=EXAMPLES,
     # The suite's run is the same every time (a red CI names a real regression); a longer
-    # hunt (ANNOTATE_HYPOTHESIS_EXAMPLES, make test-slow) draws new variants each run.
-    derandomize="ANNOTATE_HYPOTHESIS_EXAMPLES" not in os.environ,
+    # hunt (the slow profile: make test-slow) draws new variants each run.
+    derandomize=not hypothesis_profiles.hunting(),
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,

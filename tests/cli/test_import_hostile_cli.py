@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cli.app import app
+from tests import hypothesis_profiles
 from tests.services.test_import_hostile import _VALID, CASES, _mutate, _mutation
 
 runner = CliRunner()
@@ -50,7 +51,7 @@ def test_named_hostile_lines_on_the_command_line(
 
 
 @settings(
-    max_examples=25,
+    max_examples=hypothesis_profiles.examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -24,6 +24,7 @@ from annotate.drafting.batch import _scrubbed, draft_values
 from annotate.drafting.batch_api import MAX_LINE_BYTES, read_batch_output
 from annotate.drafting.context import DraftContext, TurnText
 from cli.app import app
+from tests import hypothesis_profiles
 
 runner = CliRunner()
 BASE = ["draft", "--base-url", "http://127.0.0.1:9/v1", "--model", "batch-model"]
@@ -326,7 +327,11 @@ def mutated_lines(draw: st.DrawFn) -> bytes:
     return raw.replace(b"\n", b" ")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=hypothesis_profiles.examples(300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(line=mutated_lines(), first=st.booleans())
 def test_the_reader_accepts_cleanly_or_names_the_line(line: bytes, first: bool) -> None:
     data = line + b"\n" if first else _dumps(_line("s13/goal_9")) + b"\n" + line + b"\n"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -25,8 +24,9 @@ from annotate.ingest import import_file
 from annotate.work import codings
 from store.db import session_scope
 from store.models import Coding, CodingReview, MarkerDraft, MarkerSuggestion
+from tests import hypothesis_profiles
 
-EXAMPLES = int(os.environ.get("ANNOTATE_STATEFUL_EXAMPLES", "150"))
+EXAMPLES = hypothesis_profiles.examples(150, "ANNOTATE_STATEFUL_EXAMPLES")
 SESSION = "s11"  # odd turns the counselor's, even turns the client's; 20 turns
 CODES = ["shutdown", "avoidance", "masking", "complaint", "explore", "redirect"]
 TURNS = list(range(1, 21))

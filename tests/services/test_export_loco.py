@@ -25,6 +25,7 @@ from annotate.export.folds import fold_spec
 from annotate.export.service import ExportOptions, export_dataset
 from store.db import make_engine, session_scope
 from store.models import Rating
+from tests import hypothesis_profiles
 from tests.coding_helpers import code_primaries
 from tests.export_corpus import add_draft, build_corpus
 from tests.factories import ITEMS, write_jsonl
@@ -276,7 +277,9 @@ def template_db(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
 
 @given(sessions=st.lists(st.integers(1, 4), min_size=2, max_size=10), seed=st.integers(0, 99))
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=hypothesis_profiles.examples(10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_loco_partitions_clients_for_any_corpus(template_db, sessions, seed) -> None:
     with tempfile.TemporaryDirectory() as tmp:

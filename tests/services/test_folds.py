@@ -17,6 +17,7 @@ from annotate.export import formats
 from annotate.export.folds import ClientStats, assign_folds
 from annotate.export.service import ExportOptions, export_dataset
 from store.db import make_engine
+from tests import hypothesis_profiles
 from tests.export_corpus import build_corpus
 
 pytestmark = pytest.mark.both_backends
@@ -36,7 +37,7 @@ def _clients(spec: list[tuple[int, float]]) -> list[ClientStats]:
 
 
 @given(spec=client_lists, k=st.integers(2, 6), seed=st.integers(0, 2**32))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=hypothesis_profiles.examples(200), deadline=None)
 def test_assignment_is_a_balanced_deterministic_partition(spec, k, seed) -> None:
     clients = _clients(spec)
     if len(clients) < k:
@@ -87,7 +88,9 @@ def template_db(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     seed=st.integers(0, 1000),
 )
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=hypothesis_profiles.examples(12),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_no_client_crosses_folds_in_exported_files(template_db, sessions, k, seed) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +116,7 @@ texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
 
 
 @given(system=texts, transcript=texts, target=texts)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=hypothesis_profiles.examples(200), deadline=None)
 def test_fast_lines_equal_json_dumps(system, transcript, target) -> None:
     """Lines assembled from pre-encoded parts are exactly json.dumps of the record."""
     encode = formats.json_string

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from itertools import count
 from pathlib import Path
 
@@ -25,10 +24,11 @@ from annotate.core.database import initialise
 from annotate.core.demo import DEMO_SESSIONS
 from annotate.core.errors import AnnotateError, ImportFailed
 from annotate.ingest import fast, import_file, parsing, readers, validation
+from tests import hypothesis_profiles
 from tests.factories import ITEMS, session_record, write_jsonl
 from tests.services import test_import, test_import_hostile
 
-EXAMPLES = int(os.environ.get("ANNOTATE_HYPOTHESIS_EXAMPLES", "40"))
+EXAMPLES = hypothesis_profiles.examples(40, "ANNOTATE_HYPOTHESIS_EXAMPLES")
 PROPERTY = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -9,7 +9,6 @@ in the issue (a 10 MB turn, deep nesting, NUL, invalid UTF-8, BOM, CRLF).
 from __future__ import annotations
 
 import json
-import os
 import re
 from itertools import count
 from pathlib import Path
@@ -23,12 +22,13 @@ from annotate.core.errors import ConfigError, ImportFailed
 from annotate.ingest import import_file
 from annotate.work.progress import counts
 from store.models import Turn
+from tests import hypothesis_profiles
 from tests.factories import ITEMS, session_record, write_jsonl
 
 pytestmark = pytest.mark.both_backends
 
-# ANNOTATE_HYPOTHESIS_EXAMPLES=1000 for a long hunt; the suite's default stays fast.
-EXAMPLES = int(os.environ.get("ANNOTATE_HYPOTHESIS_EXAMPLES", "40"))
+# The slow hypothesis profile (make test-slow) hunts longer; the suite's default stays fast.
+EXAMPLES = hypothesis_profiles.examples(40, "ANNOTATE_HYPOTHESIS_EXAMPLES")
 PROPERTY = settings(
     max_examples=EXAMPLES,
     deadline=None,

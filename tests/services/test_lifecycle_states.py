@@ -14,8 +14,8 @@ step checks the store against it and against the README's promises:
 - a rationale whose current text began from a draft links that draft (none otherwise);
 - ``annotate edits`` figures equal a recomputation from the rows.
 
-``ANNOTATE_STATEFUL_EXAMPLES`` sets the number of runs (default 200; the README's
-"slow run" uses 2000).
+``ANNOTATE_STATEFUL_EXAMPLES`` sets the number of runs (default 200; the slow hypothesis
+profile 2400, tests/hypothesis_profiles.py; the README's "slow run" uses 2000).
 """
 
 from __future__ import annotations
@@ -63,11 +63,12 @@ from store.models import (
     Review,
     ReviewAssignment,
 )
+from tests import hypothesis_profiles
 from tests.factories import session_record, write_jsonl
 
 pytestmark = [pytest.mark.both_backends, pytest.mark.slow]
 
-EXAMPLES = int(os.environ.get("ANNOTATE_STATEFUL_EXAMPLES", "200"))
+EXAMPLES = hypothesis_profiles.examples(200, "ANNOTATE_STATEFUL_EXAMPLES")
 SESSIONS = ("st1", "st2")
 ITEMS = ("goal_1", "bond_2")
 AUTHORS = ("ana", "ben")  # ana writes st1's rationales, ben st2's

@@ -39,6 +39,7 @@ from annotate.drafting.schema import (
 )
 from store.db import session_scope
 from store.models import Draft
+from tests import hypothesis_profiles
 from tests.llm_server import FakeLLM, ServerThread
 
 pytestmark = pytest.mark.both_backends
@@ -292,7 +293,7 @@ _DRAFT = st.fixed_dictionaries(
 ) | st.dictionaries(st.sampled_from(["rationale", "evidence"]), _TEXT)  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=hypothesis_profiles.examples(300), deadline=None)
 @given(data=_DRAFT, last=st.integers(1, 30), language=st.sampled_from(["en", "zh", None]))
 def test_the_schema_accepts_exactly_what_the_model_accepts(
     data: Any, last: int, language: str | None
@@ -305,7 +306,7 @@ _PROPOSAL = st.fixed_dictionaries({"turn": _NUMBER, "code": st.sampled_from(
     ["shutdown", "explore", "nope", ""]), "reason": _TEXT, "quote": _TEXT})  # fmt: skip
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=hypothesis_profiles.examples(200), deadline=None)
 @given(markers=st.lists(_PROPOSAL, max_size=4), last=st.integers(1, 30))
 def test_the_marker_schema_accepts_exactly_what_its_model_accepts(
     markers: list[dict[str, Any]], last: int

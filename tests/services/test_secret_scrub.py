@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from annotate.drafting.base import SECRET_PIECE, scrub_json, scrub_secret
 from cli.app import app
+from tests import hypothesis_profiles
 from tests.llm_server import ECHO_ENCODINGS, ECHO_WHERE, FakeLLM, ServerThread
 
 KEY = "sk-proj-Qx7Lm2Vb9Tz4Kp8Wd3Hr6Nf1"  # 32 characters
@@ -96,7 +97,7 @@ def texts_with_the_key(draw: st.DrawFn) -> tuple[str, str]:
     return key, "".join(parts)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=hypothesis_profiles.examples(400), deadline=None)
 @given(texts_with_the_key(), st.sampled_from([None, 40, 80, 1000]))
 def test_no_piece_of_the_key_survives_the_scrub(case: tuple[str, str], limit: int | None) -> None:
     key, text = case
@@ -107,7 +108,7 @@ def test_no_piece_of_the_key_survives_the_scrub(case: tuple[str, str], limit: in
         assert leaks(json.dumps(scrub_json({text: [text, {"k": text}]})), key) == []
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=hypothesis_profiles.examples(300), deadline=None)
 @given(keys, st.text(max_size=300))
 def test_a_text_without_the_key_is_unchanged(key: str, text: str) -> None:
     with mock.patch.dict(os.environ, {"OPENAI_API_KEY": key}):

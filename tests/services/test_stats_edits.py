@@ -17,6 +17,7 @@ from annotate.core.errors import ConfigError
 from annotate.ingest import import_file
 from store.db import session_scope
 from store.models import Annotator, Draft, Rationale, RationaleVersion
+from tests import hypothesis_profiles
 from tests.factories import session_record, write_jsonl
 from tests.workdata import current_text
 
@@ -51,7 +52,7 @@ def test_levenshtein_examples(a: str, b: str, distance: int) -> None:
     assert levenshtein(a, b) == distance == levenshtein(b, a)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=hypothesis_profiles.examples(300), deadline=None)
 @given(st.text(alphabet="abc目标 ", max_size=80), st.text(alphabet="abc目标 ", max_size=80))
 def test_levenshtein_equals_the_table(a: str, b: str) -> None:
     assert levenshtein(a, b) == table_distance(a, b)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 from annotate.core import workflow
@@ -42,11 +41,11 @@ def test_killed_app_keeps_the_autosaved_text(work_db: Path) -> None:
     screen = terminal.screen
     try:
         wait_until(lambda: b"Your rationales" in screen and b"s02" in screen, "the queue")
-        terminal.type("s")  # pending only
-        time.sleep(1.0)
+        mark = len(screen)
+        terminal.type("s")  # pending only: the filter shows it, keys wait for its list
+        wait_until(lambda: b"pending" in screen[mark:], "the status filter")
         terminal.type("\r")  # open the first item
         wait_until(lambda: b"Transcript" in screen and b"Draft for" in screen, "the editor")
-        time.sleep(0.5)
         terminal.type(TYPED)
         wait_until(
             lambda: (autosaved_text(work_db, entry.rationale_id) or "").startswith(TYPED),

@@ -17,6 +17,7 @@ from annotate.work.progress import detail
 from annotate.work.queue import authoring_queue
 from store.models import TherapySession as SessionRow
 from store.models import Turn
+from tests import hypothesis_profiles
 from tests.tui.helpers import settle
 from tui.app import create_app
 from tui.screens.annotate import AnnotateScreen
@@ -40,7 +41,7 @@ CJK_WORD = st.one_of(
 LATIN_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz,.", min_size=1, max_size=14)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=hypothesis_profiles.examples(300), deadline=None)
 @given(words=st.lists(CJK_WORD, min_size=1, max_size=80), width=st.integers(6, 60))
 def test_chinese_wraps_keeping_every_character_and_the_punctuation_rules(
     words: list[str], width: int
@@ -56,7 +57,7 @@ def test_chinese_wraps_keeping_every_character_and_the_punctuation_rules(
         assert line[-1] not in NO_LINE_END, lines  # no "「" ends one
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=hypothesis_profiles.examples(300), deadline=None)
 @given(
     words=st.lists(st.one_of(LATIN_WORD, CJK_WORD), min_size=1, max_size=60),
     spaces=st.lists(st.sampled_from(["", " ", "  "]), min_size=60, max_size=60),

@@ -71,7 +71,10 @@ async def test_undo_of_a_taller_draft_put_in_by_revert_brings_the_text_back(work
         await settle(pilot)
         assert screen.editor.text == own_text  # the expert's text is kept
         await pilot.press("ctrl+g")
-        await pilot.pause(0.4)  # past the autosave delay
+        for _ in range(200):  # until the autosave (0.2 s after the revert) is written
+            if autosaved_text(work_engine, rationale_id) == TALL_DRAFT:
+                break
+            await pilot.pause(0.05)
         await settle(pilot)
         assert screen.editor.text == TALL_DRAFT
         assert screen.editor.show_vertical_scrollbar  # undo will hide it: the crash's cause
