@@ -1,8 +1,9 @@
 """Draft many items at once: bounded concurrency, every finished draft saved at once.
 
-Workers take items from a shared queue; each result goes to one writer task that
-commits whatever has arrived in one transaction (group commit in a thread), so a
-kill loses at most the replies of the last few milliseconds and Ctrl-C loses none.
+The items run through the drafting engine (``annotate.drafting.engine``): workers take
+them from a shared queue; each result goes to one writer that commits whatever has
+arrived in one transaction (group commit in a thread), so a kill loses at most the
+replies of the last few milliseconds and Ctrl-C loses none.
 A rerun skips every item already drafted by the same provider, model and prompt
 version (failed attempts are retried; ungrounded ones only on request). Items whose
 rationale is already accepted are left out unless asked for.
@@ -14,7 +15,6 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from annotate.drafting.base import (
     scrub_secret,
 )
 from annotate.drafting.context import DraftContext, load_contexts
+from annotate.drafting.engine import STAGGER_SECONDS, RowWriter, run_units
 from annotate.drafting.grounding import ParsedDraft, ReplyFormatError, grounding_error, parse_reply
 from annotate.ingest.validation import MAX_RATIONALE_LENGTH
 from store.db import code_point_order, session_scope
@@ -115,7 +116,6 @@ class BatchSummary:
 ProgressCallback = Callable[[BatchProgress], None]
 
 
-STAGGER_SECONDS = 0.005  # between the first requests of successive workers
 RAW_REPLY_LIMIT = 20_000  # characters of a failed or ungrounded reply kept to inspect
 # What a drafted rationale may hold to be stored as one (else the draft fails, naming why):
 # at most MAX_RATIONALE_LENGTH characters (an imported rationale's limit), as one quote;
@@ -339,44 +339,11 @@ def _storable(text: str | None) -> str | None:
     return None if text is None else _UNSTORABLE.sub("\ufffd", text)
 
 
-class _DraftWriter:
-    """Commits drafts from one dedicated thread over one connection (opening one costs more)."""
+class _DraftWriter(RowWriter[dict[str, Any]]):
+    """Inserts Draft values (one ``executemany`` per transaction)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="draft-writer")
-        self._connection: Connection | None = None
-
-    def _save(self, rows: list[dict[str, Any]]) -> None:
-        if self._connection is None:
-            self._connection = self.engine.connect()
-        with self._connection.begin():
-            self._connection.execute(insert(DRAFTS), rows)
-
-    def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-
-    async def run(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
-        """Commit whatever has arrived, in one transaction per wake-up, until told to stop."""
-        loop = asyncio.get_running_loop()
-        try:
-            stopping = False
-            while not stopping:
-                first = await queue.get()
-                batch = [] if first is None else [first]
-                stopping = first is None
-                while not queue.empty():
-                    item = queue.get_nowait()
-                    if item is None:
-                        stopping = True
-                    else:
-                        batch.append(item)
-                if batch:
-                    await loop.run_in_executor(self._executor, self._save, batch)
-        finally:
-            await loop.run_in_executor(self._executor, self._close)
-            self._executor.shutdown(wait=False)
+    def write(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        connection.execute(insert(DRAFTS), rows)
 
 
 async def run_contexts(
@@ -390,36 +357,17 @@ async def run_contexts(
 ) -> BatchProgress:
     """Draft every context with at most ``concurrency`` requests in flight; save as they finish."""
     progress = BatchProgress(total=len(contexts))
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-    pending = iter(contexts)
-    writer = asyncio.create_task(_DraftWriter(engine).run(queue))
 
-    async def worker(position: int) -> None:
-        # Staggered starts: replies then arrive spread out instead of in one wave that
-        # the event loop must parse back to back while the rest wait (and stay in step).
-        await asyncio.sleep(position * stagger)
-        for context in pending:  # a shared iterator: each context goes to one worker
-            if writer.done():  # the store failed: stop paying for drafts nobody can save
-                return
-            draft = await draft_context(provider, context)
-            queue.put_nowait(draft)
-            progress.count(draft)
-            if on_progress is not None:
-                on_progress(progress)
-            await asyncio.sleep(0)  # let the writer run even when drafts come back at once
+    def counted(draft: dict[str, Any]) -> None:
+        progress.count(draft)
+        if on_progress is not None:
+            on_progress(progress)
 
-    try:
-        async with provider:
-            workers = [asyncio.create_task(worker(n)) for n in range(max(1, concurrency))]
-            try:
-                await asyncio.gather(*workers)
-            finally:
-                for task in workers:
-                    task.cancel()
-                await asyncio.gather(*workers, return_exceptions=True)
-    finally:
-        queue.put_nowait(None)  # flush what has finished, even when interrupted
-        await asyncio.shield(writer)
+    async def ask(context: DraftContext) -> dict[str, Any]:
+        return await draft_context(provider, context)
+
+    await run_units(contexts, ask, _DraftWriter(engine), client=provider,
+                    concurrency=concurrency, on_result=counted, stagger=stagger)  # fmt: skip
     return progress
 
 

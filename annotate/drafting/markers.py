@@ -19,10 +19,10 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col
 
 from annotate.core.errors import ConfigError, NotFoundError
@@ -31,6 +31,7 @@ from annotate.core.markers import DEFAULT_SCHEME, speaker_fits, stored_scheme
 from annotate.core.plurals import counted
 from annotate.drafting.base import ProviderError, Reply, scrub_reply, scrub_secret
 from annotate.drafting.context import TurnText
+from annotate.drafting.engine import RowWriter, run_units, write_each
 from annotate.drafting.grounding import (
     PLACEHOLDER,
     ReplyFormatError,
@@ -45,12 +46,7 @@ from annotate.drafting.prompt import (
     estimate_tokens,
     turn_line,
 )
-from annotate.drafting.providers import (
-    OPENAI_HOST,
-    DraftSettings,
-    OpenAIProvider,
-    response_format_field,
-)
+from annotate.drafting.providers import DraftSettings, OpenAIProvider, Prompt
 from annotate.drafting.schema import (
     MARKER_QUOTE_MAX,
     MARKER_REASON_MAX,
@@ -61,7 +57,8 @@ from annotate.drafting.schema import (
 )
 from annotate.drafting.similarity import normalise
 from store.db import session_scope
-from store.models import Coding, MarkerDraft, MarkerSuggestion, TherapySession, Turn, utcnow
+from store.models import Coding, MarkerDraft, TherapySession, Turn, utcnow
+from store.tables import MARKER_DRAFTS, MARKER_SUGGESTIONS
 
 TEMPLATE = PROMPTS_DIR / "markers.j2"
 OFFLINE_MODEL = "offline-cues-1"
@@ -239,35 +236,43 @@ def hint_offline(scheme: MarkerScheme, context: SessionTurns) -> list[Proposal]:
     return found
 
 
-class MarkerProvider(OpenAIProvider):
-    """The drafter's OpenAI-compatible client with the marker prompt and schema."""
+class MarkerProvider:
+    """Marker proposals from an OpenAI-compatible endpoint: the rationale drafter's client
+    (format negotiation, retries, cut-reply handling) asked with the marker prompt and
+    schema. An async context manager, like the provider it holds."""
+
+    name = "openai"
 
     def __init__(self, settings: DraftSettings, scheme: MarkerScheme) -> None:
-        super().__init__(settings)
+        self.client = OpenAIProvider(settings)
+        self.settings = settings
         self.scheme = scheme
         self.marker_template = marker_template()
+        self.model = self.client.model
+        self.base_url_host = self.client.base_url_host
         self.prompt_version = self.marker_template.version
         self.prompt_hash = self.marker_template.hash
 
-    def _request(  # type: ignore[override]
-        self, context: SessionTurns, response_format: str, max_tokens: int, budget: int
-    ) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "model": self.model,
-            "messages": self.marker_template.messages(self.scheme, context),
-            "temperature": self.settings.temperature,
-            "max_tokens": max_tokens,
-        }
-        if self.settings.seed is not None:
-            request["seed"] = self.settings.seed
-        schema = marker_schema(self.scheme, context, for_openai=self.base_url_host == OPENAI_HOST)
-        field = response_format_field(response_format, "turn_markers", schema)
-        if field is not None:
-            request["response_format"] = field
-        return request
+    async def __aenter__(self) -> MarkerProvider:
+        await self.client.__aenter__()
+        return self
 
-    async def _budget(self, context: SessionTurns) -> int:  # type: ignore[override]
-        return self.settings.context_budget  # the whole transcript is coded
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.client.__aexit__(*exc_info)
+
+    def prompt(self, context: SessionTurns) -> Prompt:
+        """The marker prompt for a window of turns, and its bounded schema."""
+        schema = marker_schema(self.scheme, context, for_openai=self.client.strict_schema)
+        return Prompt(self.marker_template.messages(self.scheme, context), "turn_markers", schema)
+
+    async def propose(self, context: SessionTurns) -> Reply:
+        """One reply for a window of turns (``ProviderError`` when none came back)."""
+        prompt = self.prompt(context)
+
+        async def whole() -> int:
+            return self.settings.context_budget  # the whole window is coded
+
+        return await self.client.ask(lambda budget: prompt, whole)
 
 
 # --- the batch --------------------------------------------------------------------------
@@ -298,15 +303,42 @@ class _Failed(Exception):
 def _summed(replies: list[Reply]) -> Reply:
     """One session's requests as one reply: tokens and latency added up."""
 
-    def total(values: list[int | float | None]) -> int | float | None:
-        known = [v for v in values if v is not None]
-        return sum(known) if known else None
-
     return Reply(
-        tokens_in=total([r.tokens_in for r in replies]),  # type: ignore[arg-type]
-        tokens_out=total([r.tokens_out for r in replies]),  # type: ignore[arg-type]
-        latency_ms=total([r.latency_ms for r in replies]),
+        tokens_in=_total([r.tokens_in for r in replies]),
+        tokens_out=_total([r.tokens_out for r in replies]),
+        latency_ms=_total([r.latency_ms for r in replies]),
     )
+
+
+Number = TypeVar("Number", int, float)
+
+
+def _total(values: list[Number | None]) -> Number | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+@dataclass(frozen=True)
+class _Proposed:
+    """One session's proposals as stored: the marker_drafts row and its suggestions."""
+
+    draft: dict[str, Any]
+    suggestions: list[dict[str, Any]]  # marker_suggestions rows, less their draft_id
+    grounded: int
+
+
+class _MarkerWriter(RowWriter[_Proposed]):
+    """Inserts each session's marker draft, then its suggestions under the draft's id."""
+
+    def write(self, connection: Connection, results: list[_Proposed]) -> None:
+        for result in results:
+            inserted = connection.execute(insert(MARKER_DRAFTS), result.draft)
+            if result.suggestions:
+                key = inserted.inserted_primary_key
+                assert key is not None
+                draft_id = key[0]
+                rows = [{**row, "draft_id": draft_id} for row in result.suggestions]
+                connection.execute(insert(MARKER_SUGGESTIONS), rows)
 
 
 @dataclass
@@ -407,8 +439,8 @@ def run_markers(
     if on_progress:
         on_progress(run, len(todo))
 
-    def store(context: SessionTurns, reply: Reply | None, proposals: list[Proposal] | None,
-              error: str | None, raw: str | None) -> None:  # fmt: skip
+    def proposed(context: SessionTurns, reply: Reply | None, proposals: list[Proposal] | None,
+                 error: str | None, raw: str | None) -> _Proposed:  # fmt: skip
         error = scrub_secret(error)  # stored and shown
         rows = []
         for proposal in proposals or []:
@@ -416,32 +448,33 @@ def run_markers(
             rows.append((proposal, problem))
         grounded = sum(1 for _, problem in rows if problem is None)
         status = "failed" if error else ("ungrounded" if grounded < len(rows) else "ok")
-        with session_scope(engine) as session:
-            draft = MarkerDraft(
-                session_id=context.session_id, scheme_id=scheme.id, status=status,
-                error=error, provider=name, model=model,
-                base_url_host=provider.base_url_host if provider else None,
-                prompt_version=marker_template().version, prompt_hash=prompt_hash,
-                scheme_version=scheme.version,
-                tokens_in=reply.tokens_in if reply else None,
-                tokens_out=reply.tokens_out if reply else None,
-                latency_ms=reply.latency_ms if reply else None,
-                raw_reply=scrub_secret(raw, RAW_REPLY_LIMIT) or None if status != "ok" else None,
-                created_at=utcnow(),
-            )  # fmt: skip
-            session.add(draft)
-            session.flush()
-            for proposal, problem in rows:
-                session.add(MarkerSuggestion(
-                    draft_id=draft.id, session_id=context.session_id,  # type: ignore[arg-type]
-                    turn_number=proposal.turn, code=proposal.code[:64], reason=proposal.reason,
-                    quote=proposal.quote, grounded=problem is None, grounding_error=problem,
-                ))  # fmt: skip
-        run.proposals += len(rows)
-        run.grounded += grounded
+        draft = dict(
+            session_id=context.session_id, scheme_id=scheme.id, status=status,
+            error=error, provider=name, model=model,
+            base_url_host=provider.base_url_host if provider else None,
+            prompt_version=marker_template().version, prompt_hash=prompt_hash,
+            scheme_version=scheme.version,
+            tokens_in=reply.tokens_in if reply else None,
+            tokens_out=reply.tokens_out if reply else None,
+            latency_ms=reply.latency_ms if reply else None,
+            raw_reply=scrub_secret(raw, RAW_REPLY_LIMIT) or None if status != "ok" else None,
+            created_at=utcnow(),
+        )  # fmt: skip
+        suggestions = [
+            dict(session_id=context.session_id, turn_number=proposal.turn,
+                 code=proposal.code[:64], reason=proposal.reason, quote=proposal.quote,
+                 grounded=problem is None, grounding_error=problem)
+            for proposal, problem in rows
+        ]  # fmt: skip
+        return _Proposed(draft, suggestions, grounded)
+
+    def counted(result: _Proposed) -> None:
+        run.proposals += len(result.suggestions)
+        run.grounded += result.grounded
+        status = result.draft["status"]
         if status == "failed":
             run.failed += 1
-            run.errors.append(f"{context.session_id}: {error}")
+            run.errors.append(f"{result.draft['session_id']}: {result.draft['error']}")
         elif status == "ungrounded":
             run.ungrounded += 1
         else:
@@ -449,15 +482,14 @@ def run_markers(
         if on_progress:
             on_progress(run, len(todo))
 
-    if provider is None:
-        for context in contexts:
-            store(context, None, hint_offline(scheme, context), None, None)
-        return run
+    def hint(context: SessionTurns) -> _Proposed:
+        return proposed(context, None, hint_offline(scheme, context), None, None)
 
     async def ask(part: SessionTurns) -> tuple[Reply, list[Proposal]]:
         """One request for a window of turns; ``_Failed`` says why it gave nothing."""
+        assert provider is not None
         try:
-            reply = await provider.draft(part)  # type: ignore[arg-type]
+            reply = await provider.propose(part)
         except ProviderError as error:
             raise _Failed(str(error), Reply(latency_ms=error.latency_ms), None) from None
         reply = scrub_reply(reply)  # before the reply is parsed, quoted or cut
@@ -469,29 +501,29 @@ def run_markers(
         except MarkerReplyError as error:
             raise _Failed(f"unusable reply: {error}", reply, reply.content) from None
 
-    async def one(context: SessionTurns, gate: asyncio.Semaphore) -> None:
+    async def one(context: SessionTurns) -> _Proposed:
+        assert provider is not None
         parts = windows(context, provider.settings.context_budget)
         replies: list[Reply] = []
         proposals: list[Proposal] = []
         contents: list[str] = []
-        async with gate:
-            for part in parts:
-                try:
-                    reply, found = await ask(part)
-                except _Failed as failed:
-                    where = f" (turns {part.turns[0].number}-{part.turns[-1].number})"
-                    error = failed.message + (where if len(parts) > 1 else "")
-                    store(context, _summed([*replies, failed.reply]), None, error, failed.raw)
-                    return
-                replies.append(reply)
-                proposals.extend(found)
-                contents.append(reply.content or "")
-        store(context, _summed(replies), proposals, None, "\n".join(contents))
+        for part in parts:
+            try:
+                reply, found = await ask(part)
+            except _Failed as failed:
+                where = f" (turns {part.turns[0].number}-{part.turns[-1].number})"
+                error = failed.message + (where if len(parts) > 1 else "")
+                return proposed(context, _summed([*replies, failed.reply]), None, error,
+                                failed.raw)  # fmt: skip
+            replies.append(reply)
+            proposals.extend(found)
+            contents.append(reply.content or "")
+        return proposed(context, _summed(replies), proposals, None, "\n".join(contents))
 
-    async def main() -> None:
-        gate = asyncio.Semaphore(max(1, concurrency))
-        async with provider:
-            await asyncio.gather(*(one(context, gate) for context in contexts))
-
-    asyncio.run(main())
+    writer = _MarkerWriter(engine)
+    if provider is None:  # the offline hinter: no request to wait for, no event loop
+        write_each(contexts, hint, writer, on_result=counted)
+    else:
+        asyncio.run(run_units(contexts, one, writer, client=provider, concurrency=concurrency,
+                              on_result=counted))  # fmt: skip
     return run

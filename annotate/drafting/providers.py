@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,6 +52,15 @@ MAX_TOKENS_CAP = 4096  # a reply cut at --max-tokens is asked once more with up 
 CUT_RETRY_TEMPERATURE = 0.3
 CUT_RETRY_SEED_STEP = 1
 ERROR_LIMIT = 1000  # characters of an error message kept on a failed draft
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What one request asks: its messages, and the reply's JSON schema and its name."""
+
+    messages: list[dict[str, str]]
+    schema_name: str
+    schema: dict[str, Any]
 
 
 @dataclass
@@ -199,19 +209,26 @@ class OpenAIProvider:
             await self._client.close()
             self._client = None
 
-    def _request(
-        self, context: DraftContext, response_format: str, max_tokens: int, budget: int
-    ) -> dict[str, Any]:
+    @property
+    def strict_schema(self) -> bool:
+        """The endpoint is OpenAI's, whose structured outputs take a stricter schema."""
+        return self.base_url_host == OPENAI_HOST
+
+    def _prompt(self, context: DraftContext, budget: int) -> Prompt:
+        """The rationale prompt for CONTEXT with a transcript of at most BUDGET tokens."""
+        schema = draft_schema(context, for_openai=self.strict_schema)
+        return Prompt(self.template.messages(context, budget), "rationale_draft", schema)
+
+    def _request(self, prompt: Prompt, response_format: str, max_tokens: int) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.model,
-            "messages": self.template.messages(context, budget),
+            "messages": prompt.messages,
             "temperature": self.settings.temperature,
             "max_tokens": max_tokens,
         }
         if self.settings.seed is not None:
             request["seed"] = self.settings.seed
-        schema = draft_schema(context, for_openai=self.base_url_host == OPENAI_HOST)
-        field = response_format_field(response_format, "rationale_draft", schema)
+        field = response_format_field(response_format, prompt.schema_name, prompt.schema)
         if field is not None:
             request["response_format"] = field
         return request
@@ -220,8 +237,8 @@ class OpenAIProvider:
         """The request body the batch interface sends for CONTEXT: the format forced or
         remembered for this endpoint (a batch cannot step down mid-way) and the transcript
         budget online drafting would use (``--context-window`` included)."""
-        return self._request(context, RESPONSE_FORMATS[self._format_index],
-                             self.settings.max_tokens, await self._budget(context))  # fmt: skip
+        prompt = self._prompt(context, await self._budget(context))
+        return self._request(prompt, RESPONSE_FORMATS[self._format_index], self.settings.max_tokens)
 
     async def _complete(self, request: dict[str, Any], retries: int) -> Any:
         client = self._client.with_options(max_retries=retries)
@@ -266,12 +283,22 @@ class OpenAIProvider:
         return max(0, int(room / self._scale[context.language]))
 
     async def draft(self, context: DraftContext) -> Reply:
+        return await self.ask(partial(self._prompt, context), partial(self._budget, context))
+
+    async def ask(
+        self, prompt_for: Callable[[int], Prompt], budget: Callable[[], Awaitable[int]]
+    ) -> Reply:
+        """One reply to the prompt ``prompt_for(transcript budget)``, the budget given by
+        ``budget()``: the format negotiated, a context overflow asked again with half the
+        transcript, a cut reply once more with room; ``ProviderError`` when none came back.
+        Rationale drafts ask through it, and so does anything else asking this endpoint
+        (marker proposals)."""
         if self._client is None:
             raise RuntimeError("use the provider as 'async with provider:'")
         started = time.perf_counter()
         await self._probe_turn()
         try:
-            return await self._draft(context, started)
+            return await self._ask(prompt_for, await budget(), started)
         finally:
             self._end_probe()
 
@@ -292,19 +319,19 @@ class OpenAIProvider:
             if self._probe_lock is not None:
                 self._probe_lock.release()
 
-    async def _draft(self, context: DraftContext, started: float) -> Reply:
+    async def _ask(self, prompt_for: Callable[[int], Prompt], budget: int,
+                   started: float) -> Reply:  # fmt: skip
         import openai
 
         max_tokens = self.settings.max_tokens
         temperature, seed = self.settings.temperature, self.settings.seed
-        budget = await self._budget(context)
         shrunk = retrying = False
         retries = self.settings.max_retries
         spent = Spent()
         kept: tuple[Any, Any, str, int] | None = None  # a cut reply, while its retry runs
         while True:
             response_format = RESPONSE_FORMATS[self._format_index]
-            request = self._request(context, response_format, max_tokens, budget)
+            request = self._request(prompt_for(budget), response_format, max_tokens)
             request["temperature"] = temperature
             if seed is not None:
                 request["seed"] = seed
@@ -327,8 +354,7 @@ class OpenAIProvider:
                     # leaves the prompt as it was (a short transcript): the same request
                     # would be refused again.
                     shrunk, smaller = True, max(200, budget // 2)
-                    shorter = self._request(context, response_format, max_tokens, smaller)
-                    if shorter["messages"] != request["messages"]:
+                    if prompt_for(smaller).messages != request["messages"]:
                         budget = smaller
                         continue
                 if unconfirmed and transient(error) and retries > 0:
