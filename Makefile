@@ -21,13 +21,17 @@ demo: $(STAMP)
 system-deps:
 	bash scripts/system-deps.sh
 
+# Every test, in WORKERS pytest-xdist processes: more than the 2 cores of the development
+# machine, since many tests wait on PostgreSQL, Chromium or a terminal. Tests of one
+# xdist_group share a worker (tests/conftest.py). WORKERS=0 runs them in one process.
+WORKERS ?= 4
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 
 # The hostile-file and hostile-import property tests under the slow hypothesis profile:
-# 12 times the examples, new ones each run (tests/hypothesis_profiles.py; ~1 h).
+# 12 times the examples, new ones each run (tests/hypothesis_profiles.py; ~1 h on one core).
 test-slow: $(STAMP) system-deps
-	$(BIN)/python -m pytest --hypothesis-profile=slow tests/test_hostile_files.py tests/services/test_import_hostile.py
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --hypothesis-profile=slow tests/test_hostile_files.py tests/services/test_import_hostile.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check annotate cli store tui tests bench

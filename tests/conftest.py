@@ -35,11 +35,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# Under pytest-xdist (``make test`` runs ``-n 4 --dist loadgroup``) the tests marked slow
+# go first, so that no worker is left with a long test while the others have finished
+# (longest first); every worker collects the same order. Tests that measure time or load
+# the cores on purpose are marked ``pytest.mark.xdist_group("timing")``: the tests of a
+# group run one after another on one worker, never beside each other.
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") == "postgresql":
             item.add_marker(pytest.mark.postgres)
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: slow tests first
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True)

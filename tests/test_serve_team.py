@@ -368,6 +368,7 @@ async def _terminal_then(
         raise AssertionError(f"the terminal was still open 15 s later ({after} bytes sent)")
 
 
+@pytest.mark.xdist_group("timing")  # seconds measured: not beside the CPU burners
 def test_logout_and_login_remove_close_open_terminals(team, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     base, _, secrets = team
     ana = _login(base, "ana", secrets["ana"])
@@ -451,6 +452,7 @@ async def _flood(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("timing")
 def test_a_flood_of_wrong_logins_does_not_stall_a_real_one(team) -> None:  # type: ignore[no-untyped-def]
     base, _, secrets = team
     seconds, during, flood = asyncio.run(_flood(base, secrets["ana"], 1))
@@ -465,6 +467,7 @@ def test_a_flood_of_wrong_logins_does_not_stall_a_real_one(team) -> None:  # typ
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("timing")
 def test_a_flood_from_many_addresses_is_bounded(team) -> None:  # type: ignore[no-untyped-def]
     """Twenty addresses: each new one gets its first guesses checked, then they queue."""
     base, _, secrets = team

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -82,6 +83,7 @@ async def test_edit_and_save_stores_a_version_with_author(work_engine) -> None:
         assert session.get(Autosave, (entry.rationale_id, "ana")) is None
 
 
+@pytest.mark.xdist_group("timing")  # seconds measured: not beside the CPU burners
 async def test_autosave_within_two_seconds_of_last_keystroke(work_engine) -> None:
     entry = first_pending(work_engine)
     app = create_app(work_engine, "ana")

@@ -35,7 +35,8 @@ ENTER, CTRL_S, CTRL_O, CTRL_Q = "\r", "\x13", "\x0f", "\x11"
 CTRL_DOWN, CTRL_UP = "\x1b[1;5B", "\x1b[1;5A"
 F7, F8, F9 = "\x1b[18~", "\x1b[19~", "\x1b[20~"
 
-pytestmark = pytest.mark.slow
+# Two CPU-bound processes: never beside the other timing tests (tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timing")]
 
 
 @pytest.fixture
