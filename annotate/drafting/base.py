@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Protocol, overload
@@ -119,12 +120,20 @@ def scrub_secret(text: str | None, limit: int | None = None) -> str | None:
 def scrub_json(value: Any) -> Any:
     """A JSON value (a server's timings, a parsed reply) with every string scrubbed, keys too."""
     if isinstance(value, str):
-        return scrub_secret(value)
+        return _scrub_json_string(value)
     if isinstance(value, dict):
-        return {scrub_secret(str(k)): scrub_json(v) for k, v in value.items()}
+        return {_scrub_json_string(str(k)): scrub_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub_json(v) for v in value]
     return value
+
+
+def _scrub_json_string(text: str) -> str:
+    key = api_key()
+    if not key:
+        return text
+    pieces = _secret_pieces(key)
+    return _scrub_escaped(_scrub(text, pieces), pieces)
 
 
 def scrub_reply(reply: Reply) -> Reply:
@@ -205,7 +214,8 @@ def _scrub_spans(text: str, grams: frozenset[str], probes: frozenset[str]) -> li
     return starts
 
 
-def _scrub(text: str, pieces: _Pieces) -> str:
+def _leaking_spans(text: str, pieces: _Pieces) -> list[list[int]]:
+    """Merged [start, end) spans of ``text`` that hold a piece of the key."""
     folded = text.translate(_ASCII_FOLD)  # ASCII only: the same length, the same positions
     starts = _scrub_spans(folded, pieces.folded_grams, pieces.folded_probes)
     starts += _scrub_spans(text, pieces.exact_grams, pieces.exact_probes)
@@ -216,14 +226,50 @@ def _scrub(text: str, pieces: _Pieces) -> str:
             while at >= 0:
                 spans.append((at, at + len(form)))
                 at = haystack.find(form, at + 1)
-    if not spans:
-        return text
     merged: list[list[int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
+    return merged
+
+
+def _scrub_escaped(text: str, pieces: _Pieces) -> str:
+    """``text`` (already scrubbed) such that its JSON string forms hold no piece either:
+    an escape (``\\u00d0``, ``\\n``) next to a shorter piece can complete one, so the
+    characters behind such a span are scrubbed too (both with and without ``ensure_ascii``,
+    the forms JSON columns and files are written in)."""
+    if not any(
+        _leaking_spans(json.dumps(text, ensure_ascii=ensure_ascii), pieces)
+        for ensure_ascii in (True, False)
+    ):
+        return text  # the usual case, found without mapping characters
+    for _ in range(len(text) + 1):  # each round scrubs at least one character
+        hit: set[int] = set()
+        for ensure_ascii in (True, False):
+            escaped: list[str] = []
+            owner: list[int] = []
+            for index, character in enumerate(text):
+                form = json.dumps(character, ensure_ascii=ensure_ascii)[1:-1]
+                escaped.append(form)
+                owner.extend([index] * len(form))
+            for start, end in _leaking_spans("".join(escaped), pieces):
+                hit.update(owner[start:end])
+        if not hit:
+            return text
+        text = "".join(
+            SCRUBBED if index in hit and (index == 0 or index - 1 not in hit) else character
+            for index, character in enumerate(text)
+            if index not in hit or index == 0 or index - 1 not in hit
+        )
+    return text
+
+
+def _scrub(text: str, pieces: _Pieces) -> str:
+    merged = _leaking_spans(text, pieces)
+    if not merged:
+        return text
     kept: list[str] = []
     position = 0
     for start, end in merged:

@@ -247,3 +247,14 @@ def _echoing_batch_lines() -> list[dict]:
         line("goal_4", body(None, refusal=f"I will not use {KEY[8:]}")),
         line("task_1", body(json.dumps({**draft, "rationale": KEY.encode().hex()}))),
     ]
+
+
+def test_a_json_escape_cannot_complete_a_piece() -> None:
+    """Found by hypothesis: 'Ð' is written \\u00d0 in JSON, and its last 0 completed a
+    piece of the key's hex form with the 11 characters after it."""
+    key, text = "sk-00000000000000", "Ð30303030303"
+    with mock.patch.dict(os.environ, {"OPENAI_API_KEY": key}):
+        stored = scrub_json({"t": [text, "plain words stay"]})
+        for ensure_ascii in (True, False):
+            assert leaks(json.dumps(stored, ensure_ascii=ensure_ascii), key) == []
+        assert stored["t"][1] == "plain words stay"
