@@ -44,6 +44,7 @@ COMMANDS: dict[str, Entry] = {
     "import": Entry("cli.commands.importing", "Import a JSONL or CSV file in one transaction; any "
                     "error means nothing is written."),
     "instrument": Entry("cli.commands.setup", "Manage rating instruments."),
+    "rubric": Entry("cli.commands.setup", "Manage the cross-review rubric."),
     "draft": Entry("cli.commands.draft", "Draft a rationale per (session, item) with an LLM or "
                    "offline; reruns resume."),
     "assign": Entry("cli.commands.assignment", "Split the unassigned rationales among experts, "

@@ -279,13 +279,20 @@ class Review(SQLModel, table=True):
     rationale_id: int = Field(foreign_key="rationales.id", index=True)
     rationale_version: int
     reviewer_id: str = Field(foreign_key="annotators.id", index=True, max_length=128)
-    faithfulness: int
-    relevance: int
-    informativeness: int
     comment: str | None = Field(default=None, sa_column=Column(Text))
     passed: bool
     rubric_version: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReviewScore(SQLModel, table=True):
+    """One criterion's score in a review; the criteria are the rubric's (``rubric_version``
+    of the review), so a rubric with other criteria needs no schema change."""
+
+    __tablename__ = "review_scores"
+    review_id: int = Field(foreign_key="reviews.id", primary_key=True)
+    criterion: str = Field(primary_key=True, max_length=64)
+    score: int
 
 
 class PredictionReview(SQLModel, table=True):
@@ -296,13 +303,33 @@ class PredictionReview(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     prediction_id: int = Field(foreign_key="predictions.id", index=True)
     reviewer_id: str = Field(foreign_key="annotators.id", index=True, max_length=128)
-    faithfulness: int
-    relevance: int
-    informativeness: int
     comment: str | None = Field(default=None, sa_column=Column(Text))
     passed: bool
     rubric_version: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class PredictionReviewScore(SQLModel, table=True):
+    """One criterion's score in a review of a model's prediction (as ``review_scores``)."""
+
+    __tablename__ = "prediction_review_scores"
+    prediction_review_id: int = Field(foreign_key="prediction_reviews.id", primary_key=True)
+    criterion: str = Field(primary_key=True, max_length=64)
+    score: int
+
+
+class StoredRubric(SQLModel, table=True):
+    """A cross-review rubric a lead loaded (``annotate rubric load FILE``); the newest
+    loaded is the one reviews are scored on. A store with none uses the packaged rubric."""
+
+    __tablename__ = "rubrics"
+    version: str = Field(primary_key=True, max_length=32)
+    threshold: int
+    scale_min: int
+    scale_max: int
+    # criterion id -> {name, question, scores}, in the file's order
+    criteria: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    loaded_at: datetime = Field(default_factory=utcnow)
 
 
 class MarkerScheme(SQLModel, table=True):

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, literal, select
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from annotate.core import workflow
 from store.models import (
@@ -22,6 +23,7 @@ from store.models import (
     Rationale,
     RationaleVersion,
     Review,
+    ReviewScore,
     TherapySession,
     Turn,
 )
@@ -130,9 +132,6 @@ def build_corpus(
                             "rationale_id": next_id,
                             "rationale_version": 1,
                             "reviewer_id": "ben",
-                            "faithfulness": 4,
-                            "relevance": 4,
-                            "informativeness": 4,
                             "comment": "",
                             "passed": True,
                             "rubric_version": "1.0.0",
@@ -156,6 +155,13 @@ def build_corpus(
         ):
             if rows:
                 connection.execute(insert(model), rows)
+        for criterion in ("faithfulness", "relevance", "informativeness"):  # 4 on each
+            connection.execute(
+                insert(ReviewScore).from_select(
+                    ["review_id", "criterion", "score"],
+                    select(col(Review.id), literal(criterion), literal(4)),
+                )
+            )
     return Corpus(client_of, client_ratings, rationale_ids)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from annotate.core import workflow
+from annotate.core.vocabulary import current_rubric, read_scores
 from store.db import reader
 from store.tables import (
     DRAFTS,
@@ -22,8 +24,6 @@ from store.tables import (
 if TYPE_CHECKING:
     import pandas as pd
 
-CRITERIA = ("faithfulness", "relevance", "informativeness")
-
 
 def _frame(engine: Engine, query: Any) -> pd.DataFrame:
     import pandas as pd
@@ -33,9 +33,11 @@ def _frame(engine: Engine, query: Any) -> pd.DataFrame:
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
-def reviews(engine: Engine) -> pd.DataFrame:
+def reviews(engine: Engine, criteria: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per review with its rationale's session, item, dimension, author and
-    current version (a review of an older text has ``rationale_version`` below it)."""
+    current version (a review of an older text has ``rationale_version`` below it), and
+    one float column per criterion (``criteria``, by default the store's rubric's: a
+    review scored on another rubric has NaN for a criterion it lacks)."""
     review, rationale, item = REVIEWS, RATIONALES, ITEMS
     query = (
         select(
@@ -48,7 +50,6 @@ def reviews(engine: Engine) -> pd.DataFrame:
             rationale.c.session_id,
             rationale.c.item_id,
             item.c.dimension,
-            *(review.c[name] for name in CRITERIA),
             review.c.passed,
             review.c.created_at,
         )
@@ -56,8 +57,22 @@ def reviews(engine: Engine) -> pd.DataFrame:
         .join(item, item.c.id == rationale.c.item_id)
         .order_by(review.c.id)
     )
-    frame = _frame(engine, query)
-    for name in CRITERIA:
+    if criteria is None:
+        criteria = current_rubric(engine).names
+    return with_scores(engine, _frame(engine, query), criteria, predictions=False)
+
+
+def with_scores(
+    engine: Engine, frame: pd.DataFrame, criteria: Sequence[str], *, predictions: bool
+) -> pd.DataFrame:
+    """``frame`` (reviews, ``review_id`` first) with a float column per criterion, placed
+    before ``passed``."""
+    with reader(engine).connect() as connection:
+        scores = read_scores(connection, None, predictions=predictions)
+    at = list(frame.columns).index("passed")
+    for offset, name in enumerate(criteria):
+        values = [scores.get(int(rid), {}).get(name) for rid in frame["review_id"]]
+        frame.insert(at + offset, name, [float("nan") if v is None else float(v) for v in values])
         frame[name] = frame[name].astype("float64")
     return frame
 

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.engine import Engine
 
-from annotate.analysis._data import CRITERIA, dimension_order, reviews
+from annotate.analysis._data import dimension_order, reviews
 from annotate.core import workflow
 from annotate.core.errors import ConfigError
-from annotate.core.guidelines import Rubric, load_rubric
+from annotate.core.guidelines import Rubric
+from annotate.core.vocabulary import current_rubric
 
 if TYPE_CHECKING:
     import numpy as np
@@ -134,33 +135,36 @@ def agreement(
     bootstrap_used, note."""
     import pandas as pd
 
-    rubric = rubric or load_rubric()
+    rubric = rubric or current_rubric(engine)
     domain = [float(v) for v in range(rubric.scale_min, rubric.scale_max + 1)]
-    frame = reviews(engine)
+    frame = reviews(engine, rubric.names)
     rows = []
-    for criterion in CRITERIA:
+    for criterion in rubric.names:
         result = alpha_with_ci(_units(frame, criterion), domain, level, samples, seed)
         rows.append({"criterion": criterion, **result.__dict__})
     return pd.DataFrame(rows)
 
 
-def criterion_scores(engine: Engine, by: str | None = None) -> pd.DataFrame:
-    """Mean and SD (n - 1) of each criterion over all reviews, optionally per
-    ``dimension`` or ``reviewer``: columns [by], criterion, n, mean, sd."""
+def criterion_scores(
+    engine: Engine, by: str | None = None, rubric: Rubric | None = None
+) -> pd.DataFrame:
+    """Mean and SD (n - 1) of each criterion (the rubric's) over all reviews, optionally
+    per ``dimension`` or ``reviewer``: columns [by], criterion, n, mean, sd."""
     import pandas as pd
 
-    frame = reviews(engine)
+    criteria = (rubric or current_rubric(engine)).names
+    frame = reviews(engine, criteria)
     keys = {None: None, "dimension": "dimension", "reviewer": "reviewer_id"}
     if by not in keys:
         raise ConfigError(f"cannot group scores by {by!r}: use dimension or reviewer")
     column = keys[by]
     long = frame.melt(
         id_vars=[c for c in ("dimension", "reviewer_id") if c in frame],
-        value_vars=list(CRITERIA),
+        value_vars=list(criteria),
         var_name="criterion",
         value_name="score",
     )
-    order = {name: index for index, name in enumerate(CRITERIA)}
+    order = {name: index for index, name in enumerate(criteria)}
     group = ["criterion"] if column is None else [column, "criterion"]
     if long.empty:
         return pd.DataFrame(columns=[*([by] if by else []), "criterion", "n", "mean", "sd"])
@@ -184,7 +188,7 @@ def criterion_scores(engine: Engine, by: str | None = None) -> pd.DataFrame:
 
 
 def pass_rates(engine: Engine, rubric: Rubric | None = None) -> pd.DataFrame:
-    """Share of reviewed rationales passing the rubric threshold on all three criteria.
+    """Share of reviewed rationales passing the rubric threshold on all its criteria.
 
     Over the rationales whose current version (``rationales.current_version``, the text
     export writes) has reviews, two readings, one row each: ``mean`` judges a rationale
@@ -194,8 +198,8 @@ def pass_rates(engine: Engine, rubric: Rubric | None = None) -> pd.DataFrame:
     """
     import pandas as pd
 
-    rubric = rubric or load_rubric()
-    frame = reviews(engine)
+    rubric = rubric or current_rubric(engine)
+    frame = reviews(engine, rubric.names)
     current = frame[frame["rationale_version"] == frame["current_version"]]
     rows: list[dict[str, object]] = []
     if current.empty:
@@ -211,9 +215,9 @@ def pass_rates(engine: Engine, rubric: Rubric | None = None) -> pd.DataFrame:
             )
         return pd.DataFrame(rows)
     grouped = current.groupby("rationale_id")
-    means = grouped[list(CRITERIA)].mean()
+    means = grouped[list(rubric.names)].mean()
     mean_pass = (means >= rubric.threshold).all(axis=1)
-    each = (current[list(CRITERIA)] >= rubric.threshold).all(axis=1)
+    each = (current[list(rubric.names)] >= rubric.threshold).all(axis=1)
     every_pass = each.groupby(current["rationale_id"]).all()
     for rule, passed in (("mean", mean_pass), ("every_review", every_pass)):
         count = int(passed.sum())

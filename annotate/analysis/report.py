@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from annotate.analysis import svg
-from annotate.analysis._data import CRITERIA, dimension_order, drafts, ratings, rationales, reviews
+from annotate.analysis._data import dimension_order, drafts, ratings, rationales, reviews
 from annotate.analysis.agreement import (
     BOOTSTRAP_SAMPLES,
     SEED,
@@ -30,7 +30,7 @@ from annotate.analysis.html import html_table
 from annotate.analysis.lexicon import lexicon
 from annotate.analysis.report_alignment import binary_section, group_sections
 from annotate.analysis.report_codes import codes_section
-from annotate.core.guidelines import load_rubric
+from annotate.core.vocabulary import current_rubric
 from annotate.work.progress import counts
 from store.db import reader
 from store.models import Instrument
@@ -57,6 +57,9 @@ caption { text-align: left; font-weight: 600; padding: .3rem 0; }
 .charts { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 svg.chart { max-width: 100%; height: auto; background: #fff; }
 """
+
+
+_NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 
 
 def _scale(engine: Engine, instrument_id: str) -> tuple[int, int]:
@@ -108,10 +111,10 @@ def _client_rating_chart(engine: Engine, instrument_id: str, order: list[str]) -
 
 
 def _review_chart(engine: Engine) -> str:
-    rubric = load_rubric()
-    frame = reviews(engine)
+    rubric = current_rubric(engine)
+    frame = reviews(engine, rubric.names)
     values = list(range(rubric.scale_min, rubric.scale_max + 1))
-    series = {name: [float((frame[name] == v).sum()) for v in values] for name in CRITERIA}
+    series = {name: [float((frame[name] == v).sum()) for v in values] for name in rubric.names}
     return svg.bar_chart(
         "Review scores", [str(v) for v in values], series, x_label="score", y_label="reviews"
     )
@@ -151,7 +154,7 @@ def _source_section(engine: Engine, level: Level, samples: int, seed: int) -> li
             float(table[(table["source"] == s) & (table["criterion"] == criterion)]["mean"].iloc[0])
             for s in sources
         ]
-        for criterion in CRITERIA
+        for criterion in dict.fromkeys(table["criterion"])
     }
     chart = svg.bar_chart("Mean review score by source", sources, means, x_label="source",
                           y_label="mean score")  # fmt: skip
@@ -189,7 +192,7 @@ def build_report(
 ) -> str:
     """The whole report as one HTML document."""
     generated = generated or datetime.now(UTC)
-    rubric = load_rubric()
+    rubric = current_rubric(engine)
     order = dimension_order(engine, instrument_id)
     figures = counts(engine)
     alpha = agreement(engine, level, samples, seed)
@@ -220,7 +223,8 @@ def build_report(
         html_table(criterion_scores(engine, "reviewer"), "Scores per reviewer"),
         html_table(
             pass_rates(engine, rubric),
-            f"Rationales passing the threshold ({rubric.threshold}) on all three criteria",
+            f"Rationales passing the threshold ({rubric.threshold}) on all "
+            f"{_NUMBERS.get(len(rubric.criteria), len(rubric.criteria))} criteria",
         ),
         *_source_section(engine, level, samples, seed),
         "<h2>Counselor vs client</h2>",

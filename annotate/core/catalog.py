@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    from annotate.core.guidelines import Rubric
 
 
 @dataclass
@@ -20,6 +24,15 @@ class ItemCatalog:
     item_instrument: dict[str, str]
     instrument_items: dict[str, frozenset[str]]
     scales: dict[str, tuple[int, int]]
+    # The store's loaded rubric (version, threshold, scale_min, scale_max, criteria), or
+    # None for the packaged one: review imports check scores against its criteria.
+    rubric_row: tuple[Any, ...] | None = None
+
+    @cached_property
+    def rubric(self) -> Rubric:
+        from annotate.core.vocabulary import rubric_from_row
+
+        return rubric_from_row(self.rubric_row)
 
     @cached_property
     def item_scales(self) -> dict[str, tuple[int, int]]:
@@ -42,4 +55,17 @@ def read_catalog(connection: Connection) -> ItemCatalog:
         item_instrument={item_id: instrument_id for item_id, instrument_id in items},
         instrument_items={key: frozenset(value) for key, value in by_instrument.items()},
         scales=scales,
+        rubric_row=stored_rubric_row(connection),
     )
+
+
+def stored_rubric_row(connection: Connection) -> tuple[Any, ...] | None:
+    if not inspect(connection).has_table("rubrics"):  # a store not yet upgraded
+        return None
+    row = connection.execute(
+        text(
+            "SELECT version, threshold, scale_min, scale_max, criteria FROM rubrics"
+            " ORDER BY loaded_at DESC, version DESC LIMIT 1"
+        )
+    ).first()
+    return None if row is None else tuple(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Annotated
@@ -153,6 +154,13 @@ class Criterion(_Strict):
     name: Name
     question: Text
     scores: dict[int, Text] = Field(max_length=MAX_SCALE_POINTS)
+    # A column heading in narrow tables (progress); the first five letters of the name
+    # when the file gives none.
+    short: Annotated[str, Field(min_length=1, max_length=12)] | None = None
+
+    @property
+    def heading(self) -> str:
+        return self.short or self.name[:5].lower()
 
 
 class Rubric(_Strict):
@@ -164,8 +172,18 @@ class Rubric(_Strict):
     scale_max: ScaleEnd
     criteria: dict[Identifier, Criterion] = Field(min_length=1, max_length=20)
 
-    def passes(self, scores: dict[str, int]) -> bool:
+    def passes(self, scores: Mapping[str, int]) -> bool:
         return all(scores[name] >= self.threshold for name in self.criteria)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The criteria's ids, in the file's order: what a review scores."""
+        return tuple(self.criteria)
+
+    def ordered(self, scores: Mapping[str, int]) -> dict[str, int]:
+        """``scores`` in the rubric's order (scores of other criteria after them)."""
+        known = {name: scores[name] for name in self.criteria if name in scores}
+        return {**known, **{name: value for name, value in scores.items() if name not in known}}
 
 
 class Manual(_Strict):

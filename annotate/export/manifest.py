@@ -67,6 +67,8 @@ class Provenance:
     rubric_version: str
     guideline_versions: set[str] = field(default_factory=set)
     draft_prompt_versions: set[str] = field(default_factory=set)
+    # The rubric's criteria, each of which every review of a final text must pass.
+    criteria: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,11 @@ class Provenance:
             "guidelines": sorted(self.guideline_versions),
             "draft_prompts": sorted(self.draft_prompt_versions),
         }
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    """``a, b and c``."""
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def split_name(stem: str) -> str:
@@ -207,8 +214,8 @@ def build_manifest(
         "rule": (
             "accepted, with a final text (the rationale's current version) that is not "
             "drafter scaffolding and a client rating; every review of the final version "
-            "scores at least review_threshold on faithfulness, relevance and "
-            "informativeness; no review of the final version counts as unreviewed"
+            f"scores at least review_threshold on {_listed(provenance.criteria)}; no review "
+            "of the final version counts as unreviewed"
         ),
     }
     if options.fmt == "dpo":

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, case, func, or_, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from annotate.core import workflow
@@ -29,6 +29,7 @@ from store.tables import (
     RATINGS,
     RATIONALE_VERSIONS,
     RATIONALES,
+    REVIEW_SCORES,
     REVIEWS,
     SESSIONS,
     TURNS,
@@ -85,7 +86,7 @@ def exclusion_reason(row: Any, policy: Policy) -> str | None:
     version, ``rationales.current_version``) holding none of the offline drafter's
     instructions (:mod:`annotate.work.rationales.scaffold`) and a client rating, and every
     review of its final version (each reviewer reviews a version at most once) scores
-    at least the threshold on all three criteria.
+    at least the threshold on every criterion of the rubric.
     Reviews of earlier versions do not count. With no review of the final version it
     is ``unreviewed``: left out unless the policy includes unreviewed work.
     """
@@ -124,10 +125,12 @@ def _measures(threshold: int) -> tuple[Any, Any, Any, Any, Any, tuple[Any, Any, 
         REVIEWS.c.rationale_id == RATIONALES.c.id,
         REVIEWS.c.rationale_version == final.c.version,
     )
-    below = or_(
-        REVIEWS.c.faithfulness < threshold,
-        REVIEWS.c.relevance < threshold,
-        REVIEWS.c.informativeness < threshold,
+    # Any criterion's score below the threshold (the criteria are the rubric's, stored
+    # one row each in review_scores).
+    below = (
+        select(REVIEW_SCORES.c.review_id)
+        .where(REVIEW_SCORES.c.review_id == REVIEWS.c.id, REVIEW_SCORES.c.score < threshold)
+        .exists()
     )
     reviews = select(func.count()).where(*of_final).correlate(RATIONALES, final).scalar_subquery()
     failed = (

@@ -18,7 +18,8 @@ from sqlalchemy.engine import Connection, Engine
 from annotate.analysis.textdistance import normalised_distance
 from annotate.core import workflow
 from annotate.core.errors import ConfigError, NotFoundError
-from annotate.core.guidelines import load_rubric
+from annotate.core.guidelines import Rubric
+from annotate.core.vocabulary import current_rubric
 from annotate.export import formats, metadata, records
 from annotate.export.folds import LOCO, ClientStats, fold_spec
 from annotate.export.manifest import (
@@ -39,9 +40,8 @@ from annotate.work.rationales.rules import is_scaffold_draft
 SESSIONS_PER_BATCH = 500
 
 
-def _check(options: ExportOptions) -> int:
+def _check(options: ExportOptions, rubric: Rubric) -> int:
     """Validate the options; return the review threshold in force."""
-    rubric = load_rubric()
     if options.fmt not in formats.FORMATS:
         raise ConfigError(f"unknown format {options.fmt!r}; choose {', '.join(formats.FORMATS)}")
     if options.target not in formats.TARGETS:
@@ -155,7 +155,8 @@ def export_dataset(
         folds=fold_spec(options.folds),
         prompt_metadata=metadata.prompt_keys(options.prompt_metadata),
     )
-    threshold = _check(options)
+    rubric = current_rubric(engine)
+    threshold = _check(options, rubric)
     if options.fmt == "markers":
         from annotate.export.markers import export_markers
 
@@ -172,7 +173,9 @@ def export_dataset(
         metadata.check_known(options.prompt_metadata, plan.meta_of)
         if options.fmt == "dpo":
             counts.records = 0  # counted again as pairs are written
-        provenance = Provenance(instrument.id, instrument.version, load_rubric().version)
+        provenance = Provenance(
+            instrument.id, instrument.version, rubric.version, criteria=rubric.names
+        )
 
         def write_records(splits: Splits) -> None:
             _second_pass(

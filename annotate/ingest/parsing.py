@@ -47,11 +47,7 @@ def _checker(kind: str, catalog: ItemCatalog) -> Callable[[dict[str, Any]], Any]
     if kind == "rationales":
         return lambda data: validation.check_rationale(data, catalog)
     if kind == "reviews":
-        from annotate.core.guidelines import load_rubric
-
-        rubric = load_rubric()
-        scale = (rubric.scale_min, rubric.scale_max)
-        return lambda data: validation.check_review(data, catalog, scale)
+        return lambda data: validation.check_review(data, catalog)
     return None
 
 

@@ -464,10 +464,7 @@ class _ReviewImporter(_RationaleImporter):
     """Cross-reviews of stored rationales, each bound to the version it scored."""
 
     def check(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        from annotate.core.guidelines import load_rubric
-
-        rubric = load_rubric()
-        return validation.check_review(data, self.catalog, (rubric.scale_min, rubric.scale_max))
+        return validation.check_review(data, self.catalog)
 
     def key(self, record: dict[str, Any]) -> Any:
         return (
@@ -484,7 +481,7 @@ class _ReviewImporter(_RationaleImporter):
     def write(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
         from sqlalchemy import select
 
-        from annotate.core.guidelines import load_rubric
+        from annotate.core.vocabulary import read_scores
         from annotate.work.reviews.write import (
             ImportedReview,
             import_reviews,
@@ -493,7 +490,7 @@ class _ReviewImporter(_RationaleImporter):
         )
         from store.models import Review
 
-        rubric = load_rubric()
+        rubric = self.catalog.rubric
         present = self._sessions_present(chunk)
         rationales = self._rationales(chunk)
         ids = [r.id for r in rationales.values()]
@@ -504,6 +501,9 @@ class _ReviewImporter(_RationaleImporter):
                 select(Review).where(Review.rationale_id.in_(ids))  # type: ignore[attr-defined]
             ).scalars()
         }
+        stored_scores = read_scores(
+            self.session.connection(), [review.id for review in existing.values()]
+        )
         self.ensure("annotators", {r["reviewer"] for _, r in chunk}, self.known_annotators)
         accepted: dict[tuple[int, str, int], int] = {}  # -> line, within this chunk
         reviews: list[ImportedReview] = []
@@ -527,11 +527,11 @@ class _ReviewImporter(_RationaleImporter):
             except AnnotateError as error:
                 self.errors.add(line, f"session {session_id!r} item {item_id!r}: {error}")
                 continue
-            scores = {name: record[name] for name in validation.CRITERIA}
+            scores = record["scores"]
             key = (rationale.id, reviewer, version)
             old = existing.get(key)
             if old is not None:
-                same = all(getattr(old, name) == value for name, value in scores.items())
+                same = stored_scores.get(old.id) == scores
                 if same and old.comment == record["comment"]:
                     self.result.unchanged += 1
                 else:

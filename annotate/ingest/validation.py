@@ -30,17 +30,8 @@ MAX_RATIONALE_LENGTH = 20_000
 MAX_COMMENT_LENGTH = 20_000
 METADATA_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 RATIONALE_FIELDS = {"session_id", "item_id", "author", "text"}
-REVIEW_FIELDS = {
-    "session_id",
-    "item_id",
-    "reviewer",
-    "faithfulness",
-    "relevance",
-    "informativeness",
-    "comment",
-    "rationale_version",
-}
-CRITERIA = ("faithfulness", "relevance", "informativeness")
+# A review's fields besides its scores, one per criterion of the store's rubric.
+REVIEW_FIELDS = {"session_id", "item_id", "reviewer", "comment", "rationale_version"}
 
 
 @dataclass
@@ -225,19 +216,20 @@ def check_rationale(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[st
     return record, problems.messages
 
 
-def check_review(
-    data: dict[str, Any], catalog: ItemCatalog, scale: tuple[int, int]
-) -> tuple[dict[str, Any], list[str]]:
+def check_review(data: dict[str, Any], catalog: ItemCatalog) -> tuple[dict[str, Any], list[str]]:
+    """A review record: its fields, and a score on the store's rubric for each criterion
+    (``catalog.rubric``); the checked record holds the scores under ``scores``."""
     problems = Problems()
-    _unknown_fields(data, REVIEW_FIELDS, problems)
+    rubric = catalog.rubric
+    _unknown_fields(data, REVIEW_FIELDS | set(rubric.criteria), problems)
     session_id = _identifier(data, "session_id", problems)
     item_id = _identifier(data, "item_id", problems)
     if item_id is not None and item_id not in catalog.item_instrument:
         problems.add(f"unknown item {show(item_id)}")
     reviewer = _identifier(data, "reviewer", problems)
-    low, high = scale
+    low, high = rubric.scale_min, rubric.scale_max
     scores: dict[str, int] = {}
-    for criterion in CRITERIA:
+    for criterion in rubric.criteria:
         value = data.get(criterion)
         if value is None:
             problems.add(f"{criterion} is missing")
@@ -258,7 +250,7 @@ def check_review(
         "session_id": session_id,
         "item_id": item_id,
         "reviewer": reviewer,
-        **scores,
+        "scores": scores,
         "comment": comment or None,
         "rationale_version": version,
     }

@@ -16,6 +16,7 @@ from sqlalchemy.sql.expression import ColumnClause
 from annotate.core import workflow
 from annotate.core.instruments import explained_items
 from annotate.core.plurals import counted
+from annotate.core.vocabulary import current_rubric, read_scores
 from store.db import reader
 
 COUNTED = {
@@ -52,11 +53,23 @@ def counts(engine: Engine) -> dict[str, int]:
     return figures
 
 
-CRITERIA = ("faithfulness", "relevance", "informativeness")
-STAGES = (
-    "assigned", "drafted", "edited", "accepted", "reviewed", "sent_back", "awaiting_revision",
-    "flagged",
-)  # fmt: skip
+# The authoring stages counted per annotator and per dimension, with their column labels
+# (``annotate progress`` and the Progress screen): ``accepted`` counts the status, so it
+# takes the status's label; ``awaiting_revision`` counts rationales whose status is
+# still revision_requested, ``sent_back`` those a review ever sent back.
+STAGE_LABELS = {
+    "assigned": "assigned",
+    "drafted": "drafted",
+    "edited": "edited",
+    "accepted": workflow.ACCEPTED.label,
+    "reviewed": "reviewed",
+    "sent_back": "sent back",
+    "awaiting_revision": "to revise",
+    "flagged": "flagged",
+}
+STAGES = tuple(STAGE_LABELS)
+# Columns of the coding table besides the statuses, with their labels.
+CODING_ROLE_LABELS = {"primary": "primary", "second": "second"}
 
 
 def _blank() -> dict[str, Any]:
@@ -97,11 +110,11 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
     )
     reviews = table(
         "reviews",
+        column("id"),
         column("rationale_id"),
         column("rationale_version"),
         column("reviewer_id"),
         column("passed"),
-        *(column(name) for name in CRITERIA),
     )
     assignments = table("review_assignments", column("reviewer_id"), column("status"))
     with reader(engine).connect() as connection:
@@ -140,12 +153,14 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
                 reviews.c.reviewer_id,
                 reviews.c.passed,
                 reviews.c.rationale_version,
-                *(reviews.c[name] for name in CRITERIA),
+                reviews.c.id,
             )
         ).all()
+        criteria = current_rubric(connection).names
+        score_of = read_scores(connection, None)
         pending = connection.execute(
             select(assignments.c.reviewer_id, func.count())
-            .where(assignments.c.status == "pending")
+            .where(assignments.c.status == workflow.REVIEW_PENDING)
             .group_by(assignments.c.reviewer_id)
         ).all()
         model_reviews = table("prediction_reviews", column("reviewer_id"))
@@ -158,8 +173,8 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
         d: _blank() for d in sorted(set(dimension_of.values()))
     }
     scores: dict[str, dict[str, dict[str, list[int]]]] = {
-        "annotator": defaultdict(lambda: {name: [] for name in CRITERIA}),
-        "dimension": defaultdict(lambda: {name: [] for name in CRITERIA}),
+        "annotator": defaultdict(lambda: {name: [] for name in criteria}),
+        "dimension": defaultdict(lambda: {name: [] for name in criteria}),
     }
     for item_id, count in units:
         by_dimension[dimension_of[item_id]]["items"] += count
@@ -181,10 +196,10 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
             "assigned": author is not None,
             "drafted": (sid, iid) in drafted,
             "edited": current_version is not None,
-            "accepted": status == "accepted",
+            "accepted": status == workflow.ACCEPTED,
             "reviewed": any(row[3] == current_version for row in reviewed.get(rid, ())),
             "sent_back": any(not row[2] for row in reviewed.get(rid, ())),
-            "awaiting_revision": status == "revision_requested",
+            "awaiting_revision": status == workflow.REVISION_REQUESTED,
             "flagged": bool(flagged),
         }
         for target in targets:
@@ -193,8 +208,10 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
             target["reviews"] += len(reviewed.get(rid, ()))
         for kind, key in keys:
             for row in reviewed.get(rid, ()):
-                for index, name in enumerate(CRITERIA):
-                    scores[kind][key][name].append(int(row[4 + index]))
+                given = score_of.get(row[4], {})
+                for name in criteria:
+                    if name in given:
+                        scores[kind][key][name].append(int(given[name]))
     for name, figures in by_annotator.items():
         figures["score_means"] = _means(scores["annotator"][name])
         del figures["items"]
@@ -207,7 +224,7 @@ def detail(engine: Engine) -> dict[str, dict[str, dict[str, Any]]]:
     }
 
 
-CODING_STAGES = ("pending", "in_progress", "submitted", "accepted", "revision_requested")
+CODING_STAGES: tuple[str, ...] = workflow.CODING_STATUSES
 
 
 def coding_detail(engine: Engine) -> dict[str, dict[str, int]]:
@@ -238,7 +255,7 @@ def coding_detail(engine: Engine) -> dict[str, dict[str, int]]:
             row = by_coder[reviewer]
             if passed is not None:
                 row["reviews_given"] += n
-            elif status == "submitted":
+            elif status == workflow.SUBMITTED:
                 row["reviews_pending"] += n
     return {name: by_coder[name] for name in sorted(by_coder)}
 

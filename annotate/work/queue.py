@@ -9,7 +9,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from annotate.core import workflow
-from annotate.work.reviews.write import CRITERIA, describe_review
+from annotate.core.vocabulary import current_rubric, read_scores
+from annotate.work.reviews.write import describe_review
 from store.db import code_point_order, reader, session_scope
 from store.models import Autosave, Draft, Item, Rationale, Review, ReviewAssignment, TherapySession
 
@@ -79,19 +80,19 @@ def authoring_queue(
                 )
             ).scalars()
         )
+        failing = session.execute(
+            select(col(Review.rationale_id), col(Review.id), col(Review.comment)).join(
+                latest_failing, latest_failing.c.review_id == col(Review.id)
+            )
+        ).all()
+        connection = session.connection()
+        scores = read_scores(connection, [row[1] for row in failing]) if failing else {}
+        rubric = current_rubric(connection) if failing else None
         comments: dict[int, str | None] = {
             rationale_id: describe_review(
-                dict(zip(CRITERIA, scores, strict=True)), comment, short=True
+                rubric.ordered(scores[review_id]) if rubric else {}, comment, short=True
             )
-            for rationale_id, *scores, comment in session.execute(
-                select(
-                    col(Review.rationale_id),
-                    col(Review.faithfulness),
-                    col(Review.relevance),
-                    col(Review.informativeness),
-                    col(Review.comment),
-                ).join(latest_failing, latest_failing.c.review_id == col(Review.id))
-            ).all()
+            for rationale_id, review_id, comment in failing
         }
     return [
         QueueEntry(

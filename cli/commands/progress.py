@@ -30,6 +30,7 @@ def progress(
 ) -> None:
     """Show how many sessions, items, ratings, drafts, rationales and reviews are stored,
     and how many units are reviewed by two people (what Krippendorff's alpha needs)."""
+    from annotate.core.vocabulary import current_rubric
     from annotate.work.progress import (
         agreement_line,
         agreement_progress,
@@ -45,6 +46,8 @@ def progress(
     if as_json:
         print_json(figures)
         return
+    rubric = current_rubric(store)
+    headings = {name: criterion.heading for name, criterion in rubric.criteria.items()}
     width = max(len(label) for label in LABELS.values())
     for key, label in LABELS.items():
         typer.echo(f"{label:<{width}}  {figures[key]:>8}")
@@ -52,7 +55,7 @@ def progress(
     for title, key in (("annotator", "by_annotator"), ("dimension", "by_dimension")):
         if figures[key]:
             typer.echo("")
-            for line in detail_table(title, figures[key]):
+            for line in detail_table(title, figures[key], headings):
                 typer.echo(line)
     if figures["codings_by_coder"]:
         typer.echo("")
@@ -60,23 +63,24 @@ def progress(
             typer.echo(line)
 
 
-CODING_COLUMNS = (
-    ("primary", "primary"),
-    ("second", "second"),
-    ("pending", "pending"),
-    ("in_progress", "in progress"),
-    ("submitted", "submitted"),
-    ("accepted", "accepted"),
-    ("revision_requested", "sent back"),
-    ("reviews_given", "reviews given"),
-    ("reviews_pending", "to review"),
-)
+def coding_columns() -> tuple[tuple[str, str], ...]:
+    """The coding table's columns: roles, each coding status with its label, reviews."""
+    from annotate.core.workflow import CODING_STATUSES
+    from annotate.work.progress import CODING_ROLE_LABELS
+
+    return (
+        *CODING_ROLE_LABELS.items(),
+        *((str(status), status.label) for status in CODING_STATUSES),
+        ("reviews_given", "reviews given"),
+        ("reviews_pending", "to review"),
+    )
 
 
 def coding_table(rows: dict[str, dict[str, int]]) -> list[str]:
     """Turn coding per coder, as plain text."""
-    headers = ["coder (3RS)", *(label for _, label in CODING_COLUMNS)]
-    body = [[name, *(str(row[key]) for key, _ in CODING_COLUMNS)] for name, row in rows.items()]
+    columns = coding_columns()
+    headers = ["coder (3RS)", *(label for _, label in columns)]
+    body = [[name, *(str(row[key]) for key, _ in columns)] for name, row in rows.items()]
     widths = [max(len(r[i]) for r in [headers, *body]) for i in range(len(headers))]
     return [
         "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths,
@@ -85,31 +89,21 @@ def coding_table(rows: dict[str, dict[str, int]]) -> list[str]:
     ]  # fmt: skip
 
 
-COLUMNS = (
-    ("items", "items"),
-    ("assigned", "assigned"),
-    ("drafted", "drafted"),
-    ("edited", "edited"),
-    ("accepted", "accepted"),
-    ("reviewed", "reviewed"),
-    ("sent_back", "sent back"),
-    ("awaiting_revision", "to revise"),
-    ("flagged", "flagged"),
-    ("reviews_given", "reviews given"),
-    ("reviews_pending", "to review"),
-)
+def detail_table(
+    title: str, rows: dict[str, dict[str, Any]], headings: dict[str, str]
+) -> list[str]:
+    """A plain-text table of the per-annotator or per-dimension figures; ``headings``
+    names the rubric's criteria (their score means close each row)."""
+    from annotate.work.progress import STAGE_LABELS
 
-
-def detail_table(title: str, rows: dict[str, dict[str, Any]]) -> list[str]:
-    """A plain-text table of the per-annotator or per-dimension figures."""
+    every = (("items", "items"), *STAGE_LABELS.items(),
+             ("reviews_given", "reviews given"), ("reviews_pending", "to review"))  # fmt: skip
     first = next(iter(rows.values()))
-    columns = [(key, label) for key, label in COLUMNS if key in first]
-    headers = [title, *(label for _, label in columns), "faith", "relev", "inform"]
+    columns = [(key, label) for key, label in every if key in first]
+    headers = [title, *(label for _, label in columns), *headings.values()]
     body = []
     for name, figures in rows.items():
-        means = [
-            figures["score_means"][c] for c in ("faithfulness", "relevance", "informativeness")
-        ]
+        means = [figures["score_means"].get(c) for c in headings]
         body.append(
             [name, *(str(figures[key]) for key, _ in columns)]
             + ["-" if m is None else f"{m:.2f}" for m in means]

@@ -137,9 +137,30 @@ def instrument_load(
     typer.echo(f"{spec.id} {spec.version} ({counted(len(spec.items), 'item')}): {state}")
 
 
+def rubric_load(
+    file: Annotated[Path, typer.Argument(help="A rubric TOML file.", show_default=False)],
+) -> None:
+    """Make a rubric (its criteria, scale and threshold) the one reviews are scored on."""
+    from annotate.core.errors import ConfigError
+    from annotate.core.guidelines import load_rubric
+    from annotate.core.vocabulary import install_rubric
+
+    rubric = load_rubric(file)
+    try:
+        with engine().begin() as connection:
+            changed = install_rubric(connection, rubric)
+    except ConfigError as error:  # a version that names other content: the file's fault
+        raise ConfigError(f"{file}: {error}") from None
+    state = "loaded" if changed else "unchanged, now in use"
+    typer.echo(f"rubric {rubric.version} ({', '.join(rubric.criteria)}): {state}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("demo")(demo)
     instrument = typer.Typer(help="Manage rating instruments.", no_args_is_help=True)
     instrument.command("load")(instrument_load)
     app.add_typer(instrument, name="instrument")
+    rubric = typer.Typer(help="Manage the cross-review rubric.", no_args_is_help=True)
+    rubric.command("load")(rubric_load)
+    app.add_typer(rubric, name="rubric")

@@ -60,15 +60,15 @@ def agreement_command(
     from annotate.analysis._data import records
     from annotate.analysis.agreement import agreement, criterion_scores, pass_rates
     from annotate.analysis.by_source import by_source
-    from annotate.core.guidelines import load_rubric
+    from annotate.core.vocabulary import current_rubric
 
     store = engine()
-    rubric = load_rubric()
-    alpha = agreement(store, level, samples, seed)  # type: ignore[arg-type]
+    rubric = current_rubric(store)
+    alpha = agreement(store, level, samples, seed, rubric)  # type: ignore[arg-type]
     scores = {
-        "overall": criterion_scores(store),
-        "by_dimension": criterion_scores(store, "dimension"),
-        "by_reviewer": criterion_scores(store, "reviewer"),
+        "overall": criterion_scores(store, rubric=rubric),
+        "by_dimension": criterion_scores(store, "dimension", rubric),
+        "by_reviewer": criterion_scores(store, "reviewer", rubric),
     }
     passing = pass_rates(store, rubric)
     sources = by_source(store, level, samples, seed, rubric)  # type: ignore[arg-type]

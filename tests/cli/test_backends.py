@@ -65,6 +65,10 @@ class Run:
     how: str = "cli"
 
 
+def _rubric_stored(ran: Ran) -> None:
+    assert ran.scalar("SELECT count(*) FROM rubrics") == 1
+
+
 def _draft(ran: Ran) -> None:
     summary = ran.json()
     assert (summary["provider"], summary["done"], summary["ok"]) == ("offline", 12, 12)
@@ -139,7 +143,10 @@ def _agreement(ran: Ran) -> None:
     assert alpha["faithfulness"]["ci_low"] <= 0.8129 <= alpha["faithfulness"]["ci_high"]
     overall = {row["criterion"]: row for row in result["scores"]["overall"]}
     assert overall["relevance"]["n"] == ran.scalar("SELECT count(*) FROM reviews")
-    mean = ran.scalar("SELECT sum(relevance) FROM reviews") / overall["relevance"]["n"]
+    mean = (
+        ran.scalar("SELECT sum(score) FROM review_scores WHERE criterion = 'relevance'")
+        / overall["relevance"]["n"]
+    )
     assert overall["relevance"]["mean"] == pytest.approx(mean)
 
 
@@ -204,8 +211,8 @@ def _export(ran: Ran) -> None:
     eligible = ran.scalar(
         "SELECT count(*) FROM rationales r WHERE r.status = 'accepted' AND EXISTS "
         "(SELECT 1 FROM reviews v WHERE v.rationale_id = r.id) AND NOT EXISTS (SELECT 1 "
-        "FROM reviews v WHERE v.rationale_id = r.id AND (v.faithfulness < 3 OR "
-        "v.relevance < 3 OR v.informativeness < 3))"
+        "FROM reviews v JOIN review_scores s ON s.review_id = v.id "
+        "WHERE v.rationale_id = r.id AND s.score < 3)"
     )
     assert manifest["counts"]["records"] == eligible
 
@@ -233,6 +240,11 @@ COMMANDS: dict[str, Run] = {
     "instrument load": Run(
         ["instrument", "load", str(GUIDELINES_DIR / "instruments" / "rupture.toml")],
         "rupture 1.0.0 (1 item): unchanged",  # every new store has it already
+    ),
+    "rubric load": Run(
+        ["rubric", "load", str(GUIDELINES_DIR / "rubric.toml")],
+        "rubric 1.0.0 (faithfulness, relevance, informativeness): loaded",
+        _rubric_stored,
     ),
     "codes load": Run(
         ["codes", "load", str(GUIDELINES_DIR / "markers" / "3rs.toml")],

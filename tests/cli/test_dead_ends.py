@@ -83,10 +83,12 @@ def test_markers_folds_with_few_coded_clients_offers_fewer_folds(tmp_path: Path)
 def _five_clients_three_reviewed(engine) -> None:  # type: ignore[no-untyped-def]
     build_corpus(engine, [2, 2, 2, 2, 2])
     with engine.begin() as connection:  # c003 and c004: accepted, never reviewed
-        connection.execute(text(
-            "DELETE FROM reviews WHERE rationale_id IN (SELECT r.id FROM rationales r "
-            "JOIN sessions s ON s.id = r.session_id WHERE s.client_id IN ('c003', 'c004'))"
-        ))  # fmt: skip
+        unreviewed = (
+            "SELECT v.id FROM reviews v JOIN rationales r ON r.id = v.rationale_id "
+            "JOIN sessions s ON s.id = r.session_id WHERE s.client_id IN ('c003', 'c004')"
+        )
+        connection.execute(text(f"DELETE FROM review_scores WHERE review_id IN ({unreviewed})"))
+        connection.execute(text(f"DELETE FROM reviews WHERE id IN ({unreviewed})"))
 
 
 def test_folds_beyond_the_reviewed_clients_offer_fewer_folds_and_unreviewed(

@@ -14,7 +14,7 @@ from annotate.core import workflow
 from annotate.core.errors import ConfigError
 from annotate.export.service import ExportOptions, export_dataset
 from store.db import session_scope
-from store.models import Item, Rating, Rationale, Review, TherapySession
+from store.models import Item, Rating, Rationale, Review, ReviewScore, TherapySession
 from tests.export_corpus import CHINESE, add_draft, build_corpus
 from tests.workdata import current_text
 
@@ -56,7 +56,14 @@ def _expected_demo(engine, threshold: int = 3, include_unreviewed: bool = False)
                     Review.rationale_id == rationale.id, Review.rationale_version == version
                 )
             ).all()
-            scores = [(r.faithfulness, r.relevance, r.informativeness) for r in reviews]
+            scores = [
+                tuple(
+                    session.exec(
+                        select(ReviewScore.score).where(ReviewScore.review_id == r.id)
+                    ).all()
+                )
+                for r in reviews
+            ]
             if any(min(s) < threshold for s in scores):
                 continue
             if not scores and not include_unreviewed:
@@ -101,41 +108,29 @@ def test_include_unreviewed_and_min_score_change_the_selection(demo_engine, tmp_
         )
 
 
+def _review(session, rid: int, version: int, reviewer: str, score: int, *, passed: bool) -> None:  # type: ignore[no-untyped-def]
+    """A review of ``version`` scoring ``score`` on each of the three criteria."""
+    review = Review(rationale_id=rid, rationale_version=version, reviewer_id=reviewer,
+                    passed=passed, rubric_version="1.0.0")  # fmt: skip
+    session.add(review)
+    session.flush()
+    for criterion in ("faithfulness", "relevance", "informativeness"):
+        session.add(ReviewScore(review_id=review.id, criterion=criterion, score=score))
+
+
 def test_only_reviews_of_the_final_version_count(engine, tmp_path) -> None:
     corpus = build_corpus(engine, [1], items=["goal_1", "goal_2"])
     rid = corpus.rationale_ids[("c000s00", "goal_1")]
     with session_scope(engine) as session:
         # A failed review of version 1, then a new final version 2 with a passing review.
-        session.add(
-            Review(
-                rationale_id=rid,
-                rationale_version=1,
-                reviewer_id="ana",
-                faithfulness=1,
-                relevance=1,
-                informativeness=1,
-                passed=False,
-                rubric_version="1.0.0",
-            )
-        )
+        _review(session, rid, 1, "ana", 1, passed=False)
         from store.models import RationaleVersion
 
         session.add(RationaleVersion(rationale_id=rid, version=2, text="v2 text", author_id="ana"))
         rationale = session.get(Rationale, rid)
         rationale.lock_version = rationale.current_version = 2  # type: ignore[union-attr]
         session.add(rationale)
-        session.add(
-            Review(
-                rationale_id=rid,
-                rationale_version=2,
-                reviewer_id="ben",
-                faithfulness=3,
-                relevance=3,
-                informativeness=3,
-                passed=True,
-                rubric_version="1.0.0",
-            )
-        )
+        _review(session, rid, 2, "ben", 3, passed=True)
     export_dataset(engine, ExportOptions("alpaca", tmp_path / "o", target="rationale"))
     rows = _lines(tmp_path / "o" / "train.jsonl")
     assert [r["output"] for r in rows][0] == "v2 text"

@@ -62,6 +62,7 @@ from store.models import (
     RationaleVersion,
     Review,
     ReviewAssignment,
+    ReviewScore,
 )
 from tests import hypothesis_profiles
 from tests.factories import session_record, write_jsonl
@@ -119,7 +120,8 @@ class Expected:
 def _reset(engine: Engine, workdir: Path) -> tuple[dict[int, Expected], dict[int, int]]:
     """Fresh work on the imported sessions: four rationales, review assignments, drafts."""
     with session_scope(engine) as session:
-        for model in (Review, ReviewAssignment, Autosave, RationaleVersion, Rationale, Draft):
+        for model in (ReviewScore, Review, ReviewAssignment, Autosave, RationaleVersion,
+                      Rationale, Draft):  # fmt: skip
             session.execute(delete(model))
         expected: dict[int, Expected] = {}
         assignments: dict[int, int] = {}

@@ -135,16 +135,25 @@ def _review_everything(engine) -> None:  # type: ignore[no-untyped-def]
                           shown_version=view.rationale_version)  # fmt: skip
 
 
+def _score_columns(alias: str, table: str, key: str) -> str:
+    """The three criteria's scores of a review, as SQL columns (scores are rows since 0008)."""
+    return ", ".join(
+        f"(SELECT score FROM {table} x WHERE x.{key} = {alias}.id AND x.criterion = '{name}')"
+        for name in ("faithfulness", "relevance", "informativeness")
+    )
+
+
 def _expected_by_source(engine) -> dict[str, dict[str, dict[str, float | None]]]:  # type: ignore[no-untyped-def]
     """Means, SDs, pass shares and alpha computed from plain SQL rows with krippendorff."""
     rows = _rows(
         engine,
         "SELECT 'experts', 'r' || CAST(v.rationale_id AS VARCHAR(20)), v.reviewer_id, "
-        "v.faithfulness, v.relevance, v.informativeness FROM reviews v "
+        f"{_score_columns('v', 'review_scores', 'review_id')} FROM reviews v "
         "JOIN rationales r ON r.id = v.rationale_id "
         "WHERE v.rationale_version = r.current_version "
         "UNION ALL SELECT p.source, 'p' || CAST(p.id AS VARCHAR(20)), w.reviewer_id, "
-        "w.faithfulness, w.relevance, w.informativeness FROM prediction_reviews w "
+        f"{_score_columns('w', 'prediction_review_scores', 'prediction_review_id')} "
+        "FROM prediction_reviews w "
         "JOIN predictions p ON p.id = w.prediction_id",
     )
     expected: dict[str, dict[str, dict[str, float | None]]] = {}

@@ -78,3 +78,72 @@ def test_0007_turns_json_null_timings_into_sql_null(empty_db_url: str, backend: 
         ).all()
     assert [bool(is_null) for _, is_null in rows] == [True, False]
     engine.dispose()
+
+
+@pytest.mark.both_backends
+def test_0008_moves_review_scores_into_rows_and_back(empty_db_url: str, backend: str) -> None:
+    """Reviews and reviews of predictions stored before 0008 keep their three scores, as
+    one review_scores / prediction_review_scores row per criterion; the columns go.
+    Downgrading to 0007 puts them back."""
+    import json
+
+    from sqlalchemy import text
+
+    from tests.rows import load_rows
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "schema_0001_demo.json"
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, "0001")
+    load_rows(engine, json.loads(fixture.read_text(encoding="utf-8")))
+    migrate.upgrade(engine, "0007")
+    with engine.begin() as connection:
+        before = connection.execute(
+            text("SELECT id, faithfulness, relevance, informativeness FROM reviews ORDER BY id")
+        ).all()
+        connection.execute(text(
+            "INSERT INTO predictions (id, source, session_id, item_id, text, imported_at) "
+            "SELECT 1, 'model-a', session_id, item_id, 'A model text.', CURRENT_TIMESTAMP "
+            "FROM rationales ORDER BY id LIMIT 1"
+        ))  # fmt: skip
+        connection.execute(text(
+            "INSERT INTO prediction_reviews (id, prediction_id, reviewer_id, faithfulness, "
+            "relevance, informativeness, passed, rubric_version, created_at) "
+            "SELECT 7, 1, id, 2, 4, 5, false, '1.0.0', CURRENT_TIMESTAMP FROM annotators "
+            "ORDER BY id LIMIT 1"
+        ))  # fmt: skip
+    assert len(before) == 22
+    migrate.upgrade(engine)
+    columns = {c["name"] for c in inspect(engine).get_columns("reviews")}
+    assert not columns & {"faithfulness", "relevance", "informativeness"}
+    with engine.connect() as connection:
+        scores = connection.execute(
+            text("SELECT review_id, criterion, score FROM review_scores")
+        ).all()
+        model = connection.execute(
+            text("SELECT prediction_review_id, criterion, score FROM prediction_review_scores")
+        ).all()
+    expected = {
+        (rid, name, value)
+        for rid, *values in before
+        for name, value in zip(("faithfulness", "relevance", "informativeness"), values,
+                               strict=True)
+    }  # fmt: skip
+    assert set(map(tuple, scores)) == expected and len(scores) == 66
+    assert set(map(tuple, model)) == {(7, "faithfulness", 2), (7, "relevance", 4),
+                                      (7, "informativeness", 5)}  # fmt: skip
+    from alembic import command
+
+    config = migrate._config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+    with engine.connect() as connection:
+        after = connection.execute(
+            text("SELECT id, faithfulness, relevance, informativeness FROM reviews ORDER BY id")
+        ).all()
+        model_after = connection.execute(
+            text("SELECT faithfulness, relevance, informativeness FROM prediction_reviews")
+        ).all()
+    assert [tuple(row) for row in after] == [tuple(row) for row in before]
+    assert [tuple(row) for row in model_after] == [(2, 4, 5)]
+    engine.dispose()

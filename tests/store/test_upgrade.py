@@ -46,8 +46,15 @@ def test_first_schema_upgrades_with_every_row_intact(
     assert (report["from_revision"], report["revision"]) == ("0001", migrate.HEAD_REVISION)
 
     engine = make_engine(empty_db_url)
-    columns = {name: table["columns"] for name, table in fixture["tables"].items()}
-    after = dump_rows(engine, only=columns)
+    # 0008 moved the three score columns of reviews into review_scores rows.
+    moved = ("faithfulness", "relevance", "informativeness")
+    columns = {
+        name: [c for c in table["columns"] if name != "reviews" or c not in moved]
+        for name, table in fixture["tables"].items()
+    }
+    after = dump_rows(
+        engine, only={**columns, "review_scores": ["review_id", "criterion", "score"]}
+    )
     engine.dispose()
     assert after["revision"] == migrate.HEAD_REVISION
     for name, table in fixture["tables"].items():
@@ -57,7 +64,16 @@ def test_first_schema_upgrades_with_every_row_intact(
             added = [row for row in rows if row[key] == "rupture"]
             assert len(added) == 1, f"{name}: {added}"
             rows = [row for row in rows if row[key] != "rupture"]
-        assert rows == table["rows"], f"rows of {name} changed"
+        kept = [table["columns"].index(c) for c in columns[name]]
+        assert rows == [[row[i] for i in kept] for row in table["rows"]], f"rows of {name} changed"
+    reviews = fixture["tables"]["reviews"]
+    where = {c: reviews["columns"].index(c) for c in ("id", *moved)}
+    assert len(reviews["rows"]) == 22
+    assert after["tables"]["review_scores"]["rows"] == sorted(
+        [row[where["id"]], criterion, row[where[criterion]]]
+        for row in reviews["rows"]
+        for criterion in moved
+    )
 
     # The upgraded store is usable: figures match, and new work can be written.
     progress = json.loads(runner.invoke(app, ["--db", empty_db_url, "progress", "--json"]).stdout)

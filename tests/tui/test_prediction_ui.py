@@ -49,7 +49,11 @@ async def test_a_prediction_is_reviewed_blind_in_the_review_screen(
         await settle(pilot)
     with work_engine.connect() as connection:
         stored = connection.execute(
-            text("SELECT w.faithfulness, w.relevance, w.informativeness, w.comment, p.source "
-                 "FROM prediction_reviews w JOIN predictions p ON p.id = w.prediction_id")
+            text("SELECT " + ", ".join(
+                f"(SELECT score FROM prediction_review_scores x WHERE x.prediction_review_id "
+                f"= w.id AND x.criterion = '{name}')"
+                for name in ("faithfulness", "relevance", "informativeness"))
+                + ", w.comment, p.source "
+                "FROM prediction_reviews w JOIN predictions p ON p.id = w.prediction_id")
         ).all()  # fmt: skip
     assert [tuple(row) for row in stored] == [(4, 5, 3, "ok", MODEL)]

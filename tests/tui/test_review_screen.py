@@ -16,12 +16,24 @@ from annotate.work.rationales import editor as editing
 from annotate.work.reviews.queue import review_queue
 from annotate.work.reviews.write import submit_review
 from store.db import session_scope
-from store.models import Rationale, Review, ReviewAssignment
+from store.models import Rationale, Review, ReviewAssignment, ReviewScore
 from tests.factories import session_record, write_jsonl
 from tests.tui.helpers import SIZE, screen_text, settle
 from tui.app import create_app
 from tui.screens.annotate import AnnotateScreen
 from tui.screens.review import ReviewScreen
+
+
+def _scores(session: Session, review: Review) -> tuple[int, ...]:
+    """A review's faithfulness, relevance and informativeness (rows of review_scores)."""
+    stored = dict(
+        session.exec(
+            select(ReviewScore.criterion, ReviewScore.score).where(
+                ReviewScore.review_id == review.id
+            )
+        ).all()
+    )
+    return tuple(stored[name] for name in ("faithfulness", "relevance", "informativeness"))
 
 
 async def open_first_review(pilot) -> ReviewScreen:  # type: ignore[no-untyped-def]
@@ -49,7 +61,7 @@ async def test_failing_score_sends_the_rationale_back_with_the_comment(work_engi
                 Review.rationale_id == task.rationale_id, Review.reviewer_id == "chen"
             )
         ).one()
-        assert (review.faithfulness, review.relevance, review.informativeness) == (2, 4, 5)
+        assert _scores(session, review) == (2, 4, 5)
         assert not review.passed and review.comment == "Not in turn 7"
         rationale = session.get(Rationale, task.rationale_id)
         assert rationale is not None and rationale.status == workflow.REVISION_REQUESTED
@@ -235,7 +247,7 @@ async def test_scores_typed_at_any_speed_are_stored_as_typed(work_engine, monkey
                     Review.rationale_id == task.rationale_id, Review.reviewer_id == "chen"
                 )
             ).one()
-            assert (review.faithfulness, review.relevance, review.informativeness) == (
+            assert _scores(session, review) == (
                 int(faithfulness), int(relevance), int(informativeness)
             )  # fmt: skip
             assert (review.comment or "") == comment

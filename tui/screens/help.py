@@ -10,7 +10,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-from annotate.core.guidelines import load_manual, load_rubric
+from annotate.core.guidelines import Rubric, load_manual, load_rubric
+from annotate.core.vocabulary import current_rubric
+from tui.services import services
 
 GLOBAL_KEYS = (("F1 / ?", "this help"), ("F2", "queue"), ("F3", "progress"), ("Ctrl+Q", "quit"))
 EDITING_KEYS = (
@@ -30,6 +32,7 @@ def help_markdown(
     bindings: Iterable[BindingType],
     item: str | None = None,
     keymap: Mapping[str, str] | None = None,
+    rubric: Rubric | None = None,
 ) -> str:
     from tui.keymap import keymap_path
 
@@ -49,7 +52,7 @@ def help_markdown(
         '`"id" = "key"` lines (e.g. `"annotate.revert" = "f10"`), read at start. Keys '
         "the editor itself uses (F6, F7, Ctrl+A, ...) stay the editor's while you type.",
     ]
-    manual, rubric = load_manual(), load_rubric()
+    manual, rubric = load_manual(), rubric or load_rubric()
     lines += ["", f"# {manual.title} (version {manual.version})", "", manual.text, ""]
     lines += [f"# Review rubric (version {rubric.version}, pass at {rubric.threshold})", ""]
     for criterion in rubric.criteria.values():
@@ -73,9 +76,11 @@ class HelpScreen(ModalScreen[None]):
         keymap: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
-        self.text = help_markdown(bindings, item, keymap or {})
+        self.shown = (bindings, item, keymap or {})
 
     def compose(self) -> ComposeResult:
+        # The store's rubric (a team may load another than the packaged one).
+        self.text = help_markdown(*self.shown, current_rubric(services(self).engine))
         with VerticalScroll(id="help-box"):
             yield Markdown(self.text, id="help")
 

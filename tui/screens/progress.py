@@ -15,22 +15,22 @@ from textual.widgets import DataTable, Header, Label, Static
 from textual.worker import Worker
 
 from annotate.core.plurals import counted
-from annotate.work.progress import agreement_line, agreement_progress, coding_detail, counts, detail
+from annotate.core.vocabulary import current_rubric
+from annotate.core.workflow import CODING_STATUSES
+from annotate.work.progress import (
+    CODING_ROLE_LABELS,
+    STAGE_LABELS,
+    agreement_line,
+    agreement_progress,
+    coding_detail,
+    counts,
+    detail,
+)
 from tui.failures import notify_failure
 from tui.services import services
 from tui.widgets.key_footer import KeyFooter
 
-STAGES = (
-    ("assigned", "assigned"),
-    ("drafted", "drafted"),
-    ("edited", "edited"),
-    ("accepted", "accepted"),
-    ("reviewed", "reviewed"),
-    ("sent_back", "sent back"),
-    ("awaiting_revision", "to revise"),
-    ("flagged", "flagged"),
-)
-MEANS = (("faithfulness", "faith."), ("relevance", "relev."), ("informativeness", "inform."))
+STAGES = tuple(STAGE_LABELS.items())
 # Four narrow tables rather than two wide ones: each fits 100 columns whole.
 TABLES = (
     ("authoring-by-annotator", "Authoring, by annotator"),
@@ -43,11 +43,11 @@ TABLES = (
     ("coding-by-coder", "Rupture coding (3RS), by coder"),
 )
 CODING = (
-    ("primary", "primary"), ("second", "second"), ("pending", "pending"),
-    ("in_progress", "in progress"), ("submitted", "submitted"), ("accepted", "accepted"),
-    ("revision_requested", "sent back"), ("reviews_given", "reviewed"),
+    *CODING_ROLE_LABELS.items(),
+    *((str(status), status.label) for status in CODING_STATUSES),
+    ("reviews_given", "reviewed"),
     ("reviews_pending", "to review"),
-)  # fmt: skip
+)
 
 
 def _mean(value: float | None) -> str:
@@ -87,7 +87,10 @@ class ProgressScreen(Screen[None]):
 
     def on_mount(self) -> None:
         stages = [label for _, label in STAGES]
-        means = [label for _, label in MEANS]
+        # The rubric's criteria, each heading a column of score means ("faith.").
+        rubric = current_rubric(services(self).engine)
+        self.means = tuple((name, f"{c.heading}.") for name, c in rubric.criteria.items())
+        means = [label for _, label in self.means]
         self.table("authoring-by-annotator").add_columns("annotator", *stages)
         self.table("authoring-by-dimension").add_columns("dimension", "items", *stages)
         self.table("reviews-by-annotator").add_columns(
@@ -126,14 +129,14 @@ class ProgressScreen(Screen[None]):
             self.table(table_id).clear()
         for name, row in message.figures["by_annotator"].items():
             stages = [str(row[key]) for key, _ in STAGES]
-            means = [_mean(row["score_means"][key]) for key, _ in MEANS]
+            means = [_mean(row["score_means"].get(key)) for key, _ in self.means]
             self.table("authoring-by-annotator").add_row(name, *stages)
             self.table("reviews-by-annotator").add_row(
                 name, str(row["reviews_given"]), str(row["reviews_pending"]), *means
             )
         for name, row in message.figures["by_dimension"].items():
             stages = [str(row[key]) for key, _ in STAGES]
-            means = [_mean(row["score_means"][key]) for key, _ in MEANS]
+            means = [_mean(row["score_means"].get(key)) for key, _ in self.means]
             self.table("authoring-by-dimension").add_row(name, str(row["items"]), *stages)
             self.table("scores-by-dimension").add_row(name, str(row["reviews"]), *means)
         for part in self.query(".coding-by-coder"):

@@ -17,7 +17,9 @@ from textual.worker import Worker, WorkerState
 
 from annotate.core import workflow
 from annotate.core.plurals import counted
+from annotate.core.vocabulary import rationale_dimensions
 from annotate.work.codings import (
+    FINISHED,
     CodingReviewTask,
     CodingTask,
     coding_queue,
@@ -39,13 +41,7 @@ from tui.widgets.key_footer import KeyFooter
 ALL = "all"
 UNSAVED_MARK = " · unsaved"  # after the status of an item with autosaved text
 STATUS_CHOICES = (ALL, *workflow.RATIONALE_STATUSES)
-DIMENSIONS = (ALL, "goal", "task", "bond")
-STATUS_LABEL = {
-    workflow.PENDING: "pending",
-    workflow.IN_PROGRESS: "in progress",
-    workflow.ACCEPTED: "accepted",
-    workflow.REVISION_REQUESTED: "sent back",
-}
+STATUS_LABEL: dict[str, str] = {status: status.label for status in workflow.RATIONALE_STATUSES}
 
 
 STATUS_WIDTH = max(map(len, STATUS_LABEL.values()))
@@ -105,7 +101,11 @@ class QueueScreen(Screen[None]):
                 id="status",
             )
             yield Label("Dimension")
-            yield Select([(d, d) for d in DIMENSIONS], value=ALL, allow_blank=False, id="dimension")
+            # The loaded instruments' dimensions (a team may load another instrument).
+            self.dimensions = (ALL, *rationale_dimensions(services(self).engine))
+            yield Select(
+                [(d, d) for d in self.dimensions], value=ALL, allow_blank=False, id="dimension"
+            )
         yield Input(placeholder="session or client id, then Enter", id="jump")
         yield Label("Your rationales (sent back first)", classes="panel-title")
         yield DataTable(id="authoring", cursor_type="row", zebra_stripes=True)
@@ -249,7 +249,7 @@ class QueueScreen(Screen[None]):
         fit_columns(reviews)
         self._show_codings(message)
         totals = message.totals
-        to_code = sum(1 for t in message.codings if t.status not in ("submitted", "accepted"))
+        to_code = sum(1 for t in message.codings if t.status not in FINISHED)
         coding_note = (
             f" · {counted(to_code, 'session')} to code"
             if message.codings or message.coding_reviews
@@ -257,11 +257,16 @@ class QueueScreen(Screen[None]):
         )
         self.query_one("#summary", Static).update(
             f"{services(self).annotator}: {counted(totals['assigned'], 'rationale')} · "
-            f"{totals.get(workflow.ACCEPTED, 0)} accepted · "
-            f"{totals.get(workflow.IN_PROGRESS, 0)} in progress · "
-            f"{totals.get(workflow.PENDING, 0)} pending · "
-            f"{totals.get(workflow.REVISION_REQUESTED, 0)} sent back · "
-            f"{counted(len(message.reviews), 'review')} to do{coding_note}"
+            + "".join(
+                f"{totals.get(status, 0)} {status.label} · "
+                for status in (
+                    workflow.ACCEPTED,
+                    workflow.IN_PROGRESS,
+                    workflow.PENDING,
+                    workflow.REVISION_REQUESTED,
+                )
+            )  # fmt: skip
+            + f"{counted(len(message.reviews), 'review')} to do{coding_note}"
         )
 
     def _show_codings(self, message: Loaded) -> None:
@@ -303,7 +308,7 @@ class QueueScreen(Screen[None]):
         self._cycle("#status", STATUS_CHOICES)
 
     def action_cycle_dimension(self) -> None:
-        self._cycle("#dimension", DIMENSIONS)
+        self._cycle("#dimension", self.dimensions)
 
     @on(Select.Changed)
     def _filter_changed(self) -> None:

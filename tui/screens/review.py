@@ -14,7 +14,7 @@ from textual.widgets import Header, Input, Label, TextArea
 from textual.worker import Worker, WorkerState
 
 from annotate.core.errors import StaleVersion
-from annotate.core.guidelines import load_rubric
+from annotate.core.vocabulary import current_rubric
 from annotate.work.reviews.queue import ReviewView, open_review
 from annotate.work.reviews.write import submit_review
 from tui.failures import notify_failure
@@ -67,9 +67,10 @@ class ReviewScreen(Screen[None]):
         # before that review has arrived; each form is sent once its review is shown.
         self.typing_for = index
         self.forms: dict[int, Form] = {}
-        self.rubric = load_rubric()
 
     def compose(self) -> ComposeResult:
+        # The store's rubric: its criteria are the score fields (a team may load another).
+        self.rubric = current_rubric(services(self).engine)
         yield Header()
         with Horizontal():
             with Vertical(id="left"):

@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 
 from annotate.core import workflow
 from annotate.core.errors import AnnotateError, NotFoundError, PermissionDenied
+from annotate.core.vocabulary import current_rubric, read_scores
 from annotate.work.rationales.itemcontext import ItemContext, load_context
 from annotate.work.rationales.rules import is_scaffold_draft, offline_labels
 from annotate.work.rationales.versions import (
@@ -33,7 +34,7 @@ from annotate.work.rationales.versions import (
     version_row,
     write,
 )
-from annotate.work.reviews.write import CRITERIA, describe_review
+from annotate.work.reviews.write import describe_review
 from store.db import reader, session_scope, upsert
 from store.models import Autosave, Draft, Rationale, Review, TherapySession, utcnow
 
@@ -113,18 +114,17 @@ def draft_view(draft: Draft | None, language: str | None = None) -> DraftView | 
 
 
 def failing_reviews(session: Session, rationale_id: int) -> tuple[str, ...]:
-    """The failing reviews of a rationale, oldest first: each one's three scores and comment."""
+    """The failing reviews of a rationale, oldest first: each one's scores and comment."""
     rows = session.execute(
-        select(
-            col(Review.faithfulness),
-            col(Review.relevance),
-            col(Review.informativeness),
-            col(Review.comment),
-        )
+        select(col(Review.id), col(Review.comment))
         .where(col(Review.rationale_id) == rationale_id, col(Review.passed).is_(False))
         .order_by(col(Review.id))
     ).all()
-    return tuple(describe_review(dict(zip(CRITERIA, row[:3], strict=True)), row[3]) for row in rows)
+    if not rows:
+        return ()
+    connection = session.connection()
+    scores, rubric = read_scores(connection, [row[0] for row in rows]), current_rubric(connection)
+    return tuple(describe_review(rubric.ordered(scores[row[0]]), row[1]) for row in rows)
 
 
 def _rationale_for_author(session: Session, rationale_id: int, annotator: str) -> Rationale:

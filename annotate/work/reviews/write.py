@@ -24,7 +24,8 @@ from annotate.core.errors import (
     PermissionDenied,
     StaleVersion,
 )
-from annotate.core.guidelines import Rubric, load_rubric
+from annotate.core.guidelines import Rubric
+from annotate.core.vocabulary import current_rubric, score_rows
 from annotate.work.rationales.rules import encodable
 from annotate.work.rationales.versions import (
     RATIONALES,
@@ -35,21 +36,20 @@ from annotate.work.rationales.versions import (
     write,
 )
 from store.models import PredictionReview, Review, ReviewAssignment, utcnow
-from store.tables import PREDICTION_REVIEWS, REVIEWS
+from store.tables import PREDICTION_REVIEW_SCORES, PREDICTION_REVIEWS, REVIEW_SCORES, REVIEWS
 from store.tables import REVIEW_ASSIGNMENTS as ASSIGNMENTS
-
-CRITERIA = ("faithfulness", "relevance", "informativeness")
 
 
 def describe_review(scores: Mapping[str, int], comment: str | None, *, short: bool = False) -> str:
-    """A review as its author reads it: the three scores, then the comment.
+    """A review as its author reads it: its scores (in the order given, the rubric's:
+    :meth:`Rubric.ordered`), then the comment.
 
-    ``short`` (for a queue column): ``F4 R2 I4 · comment``.
+    ``short`` (for a queue column): ``F4 R2 I4 · comment``, each criterion's initial.
     """
     if short:
-        marks = " ".join(f"{name[0].upper()}{scores[name]}" for name in CRITERIA)
+        marks = " ".join(f"{name[0].upper()}{value}" for name, value in scores.items())
         return f"{marks} · {comment}" if comment else marks
-    marks = ", ".join(f"{name} {scores[name]}" for name in CRITERIA)
+    marks = ", ".join(f"{name} {value}" for name, value in scores.items())
     return f"{marks}: {comment}" if comment else marks
 
 
@@ -155,11 +155,21 @@ def import_reviews(session: Session, reviews: list[ImportedReview], rubric: Rubr
         check_scores(review.scores, rubric)
         rows.append(
             {"rationale_id": review.rationale.id, "rationale_version": review.version,
-             "reviewer_id": review.reviewer_id, **review.scores, "comment": review.comment,
-             "passed": rubric.passes(dict(review.scores)), "rubric_version": rubric.version,
+             "reviewer_id": review.reviewer_id, "comment": review.comment,
+             "passed": rubric.passes(review.scores), "rubric_version": rubric.version,
              "created_at": now}
         )  # fmt: skip
-    session.execute(REVIEWS.insert(), rows)
+    ids = session.execute(
+        REVIEWS.insert().returning(REVIEWS.c.id, sort_by_parameter_order=True), rows
+    ).scalars()
+    session.execute(
+        REVIEW_SCORES.insert(),
+        [
+            score
+            for review_id, review in zip(ids, reviews, strict=True)
+            for score in score_rows(review_id, rubric.ordered(review.scores))
+        ],
+    )
     sent_back = [
         {"target_id": review.rationale.id}
         for review, row in zip(reviews, rows, strict=True)
@@ -215,20 +225,20 @@ def record_review(
             rationale_id=rationale_id,
         )
     now = utcnow()
-    passed = rubric.passes(dict(scores))
+    passed = rubric.passes(scores)
     review = Review(
         rationale_id=rationale_id,
         rationale_version=scored,
         reviewer_id=reviewer_id,
-        faithfulness=scores["faithfulness"],
-        relevance=scores["relevance"],
-        informativeness=scores["informativeness"],
         comment=comment or None,
         passed=passed,
         rubric_version=rubric.version,
         created_at=now,
     )
     session.add(review)
+    session.flush()
+    assert review.id is not None
+    session.execute(REVIEW_SCORES.insert(), score_rows(review.id, rubric.ordered(scores)))
     if not passed and scored == current:
         session.execute(
             update(RATIONALES)
@@ -277,15 +287,18 @@ def record_prediction_review(
     review = PredictionReview(
         prediction_id=assignment.prediction_id,
         reviewer_id=assignment.reviewer_id,
-        faithfulness=scores["faithfulness"],
-        relevance=scores["relevance"],
-        informativeness=scores["informativeness"],
         comment=comment or None,
-        passed=rubric.passes(dict(scores)),
+        passed=rubric.passes(scores),
         rubric_version=rubric.version,
         created_at=utcnow(),
     )
     session.add(review)
+    session.flush()
+    assert review.id is not None
+    session.execute(
+        PREDICTION_REVIEW_SCORES.insert(),
+        score_rows(review.id, rubric.ordered(scores), predictions=True),
+    )
     assignment.status = workflow.REVIEW_DONE
     session.flush()
     return review
@@ -307,7 +320,7 @@ def submit_review(
     A model's prediction is scored the same way (the reviewer cannot tell the
     difference) and its scores are kept apart, in ``prediction_reviews``.
     """
-    rubric = load_rubric()
+    rubric = current_rubric(engine)
     complete = set(scores) == set(rubric.criteria)
     if complete and not rubric.passes(scores) and not comment.strip():
         raise ConfigError("a failing review needs a comment for the author")
