@@ -141,3 +141,43 @@ def test_a_long_session_is_coded_in_windows_covering_each_turn(demo_engine, fake
     parts = windows(long, 200)
     assert [t.number for part in parts for t in part.turns] == list(range(1, 30))
     assert all(sum(estimate_tokens(turn_line(t)) for t in part.turns) <= 200 for part in parts)
+
+
+def test_proposals_are_committed_off_the_event_loop(
+    demo_engine, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The model's proposals go through the drafting engine's writer thread, as drafts do:
+    the event loop never waits for the store."""
+    import threading
+
+    from annotate.drafting import markers
+
+    threads: list[str] = []
+    original = markers._MarkerWriter.write
+
+    def recording(self, connection, results):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        original(self, connection, results)
+
+    monkeypatch.setattr(markers._MarkerWriter, "write", recording)
+    run = run_markers(demo_engine, _settings(fake), sessions=["s03", "s07", "s11"])
+    assert run.ok + run.ungrounded == 3
+    assert threads and all(name.startswith("draft-writer") for name in threads)
+    assert _rows(demo_engine, "SELECT count(*) FROM marker_drafts")[0][0] == 3
+
+
+def test_a_store_failure_stops_the_proposals(
+    demo_engine, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from annotate.drafting import markers
+
+    def broken(self, connection, results):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(markers._MarkerWriter, "write", broken)
+    fake.latency = 0.02
+    sessions = [f"s{n:02d}" for n in range(1, 17)]
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_markers(demo_engine, _settings(fake), sessions=sessions, concurrency=1)
+    assert sum(fake.requests.values()) < len(sessions)  # not every session asked for nothing
+    assert _rows(demo_engine, "SELECT count(*) FROM marker_drafts")[0][0] == 0
