@@ -30,7 +30,7 @@ class ItemCatalog:
 
     @cached_property
     def rubric(self) -> Rubric:
-        from annotate.core.vocabulary import rubric_from_row
+        from annotate.core.guidelines import rubric_from_row
 
         return rubric_from_row(self.rubric_row)
 

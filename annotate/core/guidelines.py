@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
@@ -224,6 +225,20 @@ def default_markers() -> MarkerScheme:
 def load_rubric(path: Path | str = GUIDELINES_DIR / "rubric.toml") -> Rubric:
     path = Path(path)
     return _load(Rubric, path)  # type: ignore[return-value]
+
+
+def rubric_from_row(row: Sequence[Any] | None) -> Rubric:
+    """The rubric of a ``rubrics`` row (version, threshold, scale_min, scale_max,
+    criteria), or the packaged one for None."""
+    if row is None:
+        return load_rubric()
+    version, threshold, scale_min, scale_max, criteria = row
+    if isinstance(criteria, str):  # SQLite hands plain SQL's JSON back as text
+        criteria = json.loads(criteria)
+    return Rubric.model_validate(
+        {"version": version, "threshold": threshold, "scale_min": scale_min,
+         "scale_max": scale_max, "criteria": criteria}
+    )  # fmt: skip
 
 
 @cache

@@ -7,7 +7,7 @@ are in :mod:`annotate.core.workflow`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from annotate.core.catalog import stored_rubric_row
 from annotate.core.errors import ConfigError
-from annotate.core.guidelines import Rubric, load_rubric
+from annotate.core.guidelines import Rubric, rubric_from_row
 from store.db import reader
 from store.models import utcnow
 from store.tables import (
@@ -44,20 +44,6 @@ def rationale_dimensions(engine: Engine) -> list[str]:
 # A lead loads a rubric into the store (``annotate rubric load FILE``) as an instrument
 # is loaded; the newest loaded is the one reviews are scored, checked and counted on. A
 # store with none uses the packaged ``guidelines/rubric.toml``.
-
-
-def rubric_from_row(row: Sequence[Any] | None) -> Rubric:
-    """The rubric of a ``rubrics`` row (version, threshold, scale_min, scale_max,
-    criteria), or the packaged one for None."""
-    if row is None:
-        return load_rubric()
-    version, threshold, scale_min, scale_max, criteria = row
-    if isinstance(criteria, str):  # SQLite hands plain SQL's JSON back as text
-        criteria = json.loads(criteria)
-    return Rubric.model_validate(
-        {"version": version, "threshold": threshold, "scale_min": scale_min,
-         "scale_max": scale_max, "criteria": criteria}
-    )  # fmt: skip
 
 
 def current_rubric(source: Engine | Connection) -> Rubric:

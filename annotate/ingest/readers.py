@@ -222,11 +222,16 @@ def _csv_lines(binary: IO[bytes]) -> Iterator[str]:
 
 
 INT_FIELDS = {"session_number", "faithfulness", "relevance", "informativeness"}
+# A review row's columns that are not scores; the others name the rubric's criteria
+# (whatever the store's rubric calls them), so a whole number in them becomes an int.
+REVIEW_TEXT_FIELDS = {"session_id", "item_id", "reviewer", "comment", "rationale_version"}
+_WHOLE = re.compile(r"-?[0-9]{1,18}")
 
 
 def _typed(row: dict[str, str]) -> tuple[dict[str, Any], str | None]:
     """CSV cells are text: blank cells are absent, numeric fields become ints."""
     data: dict[str, Any] = {}
+    review = "reviewer" in row
     for key, value in row.items():
         value = value.strip() if key != "text" else value
         if value == "":
@@ -236,6 +241,8 @@ def _typed(row: dict[str, str]) -> tuple[dict[str, Any], str | None]:
                 data[key] = int(value)
             except ValueError:
                 return data, f"{key}: expected a whole number, found {show(value)}"
+        elif review and key not in REVIEW_TEXT_FIELDS and _WHOLE.fullmatch(value):
+            data[key] = int(value)  # another rubric's criterion: checked as a score later
         else:
             data[key] = value
     return data, None

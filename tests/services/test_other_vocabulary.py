@@ -11,6 +11,7 @@ progress and the export (its records, manifest and review filter) all run on the
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -147,7 +148,15 @@ def _store(engine, tmp_path: Path) -> list[tuple[str, str]]:  # type: ignore[no-
     ]  # fmt: skip
     import_file(engine, write_jsonl(tmp_path / "sessions.jsonl", sessions))
     import_file(engine, write_jsonl(tmp_path / "rationales.jsonl", rationales))
-    import_file(engine, write_jsonl(tmp_path / "reviews.jsonl", reviews))
+    # dee's reviews as JSONL, cy's as CSV (criteria as columns; cells are text there)
+    import_file(engine, write_jsonl(tmp_path / "reviews.jsonl",
+                                    [r for r in reviews if r["reviewer"] == "dee"]))  # fmt: skip
+    csv_path = tmp_path / "reviews.csv"
+    with csv_path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, ["session_id", "item_id", "reviewer", *CRITERIA, "comment"])
+        writer.writeheader()
+        writer.writerows(r for r in reviews if r["reviewer"] == "cy")
+    import_file(engine, csv_path)
     return units
 
 
