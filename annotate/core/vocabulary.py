@@ -121,3 +121,16 @@ def score_rows(review_id: int, scores: Mapping[str, int], *, predictions: bool =
     """The rows that store one review's scores."""
     key = "prediction_review_id" if predictions else "review_id"
     return [{key: review_id, "criterion": name, "score": value} for name, value in scores.items()]
+
+
+def describe_review(scores: Mapping[str, int], comment: str | None, *, short: bool = False) -> str:
+    """A review as its author reads it: its scores (in the order given, the rubric's:
+    :meth:`Rubric.ordered`), then the comment.
+
+    ``short`` (for a queue column): ``F4 R2 I4 · comment``, each criterion's initial.
+    """
+    if short:
+        marks = " ".join(f"{name[0].upper()}{value}" for name, value in scores.items())
+        return f"{marks} · {comment}" if comment else marks
+    marks = ", ".join(f"{name} {value}" for name, value in scores.items())
+    return f"{marks}: {comment}" if comment else marks

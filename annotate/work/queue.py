@@ -9,8 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from annotate.core import workflow
-from annotate.core.vocabulary import current_rubric, read_scores
-from annotate.work.reviews.write import describe_review
+from annotate.core.vocabulary import current_rubric, describe_review, read_scores
 from store.db import code_point_order, reader, session_scope
 from store.models import Autosave, Draft, Item, Rationale, Review, ReviewAssignment, TherapySession
 

@@ -58,7 +58,7 @@ def show_binary(table: pd.DataFrame) -> None:
     import pandas as pd
 
     from annotate.analysis.binary import confusion_frame
-    from cli.commands.stats import show_table
+    from cli.commands._common import show_table
 
     if table.empty:
         return
@@ -87,7 +87,7 @@ def show_grouped(result: GroupedAlignment, instrument: str) -> None:
     """The mean gap per group and dimension, every figure per dimension, binary per group."""
     import pandas as pd
 
-    from cli.commands.stats import show_table
+    from cli.commands._common import show_table
 
     key, frame = result.key, result.dimensions
     interval = f"95% bootstrap CI, {result.samples} resamples, seed {result.seed}"

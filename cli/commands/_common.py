@@ -38,3 +38,38 @@ def print_json(data: Any) -> None:
 
 def is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+def cell(value: Any) -> str:
+    """One table cell: '-' for missing, yes/no, three decimals."""
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def show_table(frame: Any, title: str) -> None:
+    """A DataFrame as a rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        values = [v for v in frame[column] if v is not None and v == v]
+        numeric = all(isinstance(v, int | float) or hasattr(v, "dtype") for v in values)
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(cell(value) for value in row))
+    Console(width=160).print(table)
+
+
+def estimate_cell(value: float | None, spread: float | None = None) -> str:
+    """An estimate with two decimals, and its spread over folds when given (``0.52±0.08``)."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if spread is None else f"{value:.2f}±{spread:.2f}"

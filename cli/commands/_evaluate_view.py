@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from cli.commands._common import estimate_cell
+
 COLUMNS = (("no", "precision", "no P"), ("no", "recall", "no R"), ("no", "f1", "no F1"),
            ("yes", "precision", "yes P"), ("yes", "recall", "yes R"), ("yes", "f1", "yes F1"),
            (None, "macro_f1", "macro-F1"))  # fmt: skip
-
-
-def _cell(value: float | None, spread: float | None = None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2f}" if spread is None else f"{value:.2f}±{spread:.2f}"
 
 
 def _label(entry: dict[str, Any], row: dict[str, Any], folded: bool) -> str:
@@ -40,11 +36,11 @@ def format_binary_tables(result: dict[str, Any]) -> list[str]:
                 if folded:
                     summary = row["fold_summary"]
                     stat = summary[figure] if klass is None else summary[klass][figure]
-                    cells.append(f"{_cell(stat['mean'], stat['sd']):<{width}}")
+                    cells.append(f"{estimate_cell(stat['mean'], stat['sd']):<{width}}")
                 else:
                     metrics = row["overall"]
                     value = metrics[figure] if klass is None else metrics[klass][figure]
-                    cells.append(f"{_cell(value):<{width}}")
+                    cells.append(f"{estimate_cell(value):<{width}}")
             n = "" if folded else f"{row['overall']['n']:<5}"
             lines.append(f"{label:<{label_width}}{n}" + "".join(cells).rstrip())
         reports = entry["client_reports"]

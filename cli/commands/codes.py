@@ -110,7 +110,7 @@ def list_command(
         return
     import pandas as pd
 
-    from cli.commands.stats import show_table
+    from cli.commands._common import show_table
 
     columns = ["coding", "session", "coder", "role", "status", "codes", "proposals_open"]
     show_table(pd.DataFrame(rows, columns=columns), "Codings")
@@ -147,7 +147,7 @@ def agreement_command(
     """Krippendorff's alpha (nominal) per code family, and acceptance of proposals."""
     from annotate.analysis._data import records
     from annotate.analysis.codes import acceptance, code_agreement
-    from cli.commands.stats import show_table
+    from cli.commands._common import show_table
 
     store = engine()
     alpha = code_agreement(store, scheme, samples, seed)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from annotate.core.plurals import counted
-from cli.commands._common import engine, is_terminal, print_json
+from cli.commands._common import engine, estimate_cell, is_terminal, print_json
 
 
 def export(
@@ -174,12 +174,6 @@ def export_summary(out: Path, manifest: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _cell(value: float | None, spread: float | None = None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2f}" if spread is None else f"{value:.2f}±{spread:.2f}"
-
-
 def format_table(result: dict[str, Any]) -> list[str]:
     """The published layout: a row per rater, r / rho / MSE under each dimension."""
     dimensions = result["dimensions"]
@@ -200,9 +194,9 @@ def format_table(result: dict[str, Any]) -> list[str]:
             for metric in ("pearson", "spearman", "mse"):
                 if folded:
                     summary = row["fold_summary"][dimension][metric]
-                    cells.append(f"{_cell(summary['mean'], summary['sd']):<{width}}")
+                    cells.append(f"{estimate_cell(summary['mean'], summary['sd']):<{width}}")
                 else:
-                    cells.append(f"{_cell(row['overall'][dimension][metric]):<{width}}")
+                    cells.append(f"{estimate_cell(row['overall'][dimension][metric]):<{width}}")
         lines.append(f"{row['label']:<{label_width}}" + " ".join(cells).rstrip())
     n = {d: result["rows"][1]["overall"][d]["n"] for d in dimensions}
     note = f"{result['predictions']['sessions']} sessions; n per dimension: " + ", ".join(
@@ -303,9 +297,9 @@ def format_rationale_table(result: dict[str, Any]) -> list[str]:
         for group in groups:
             if folded:
                 summary = section["fold_summary"][group][metric]
-                cells.append(f"{_cell(summary['mean'], summary['sd']):<{width}}")
+                cells.append(f"{estimate_cell(summary['mean'], summary['sd']):<{width}}")
             else:
-                cells.append(f"{_cell(section['overall'][group][metric]):<{width}}")
+                cells.append(f"{estimate_cell(section['overall'][group][metric]):<{width}}")
         lines.append(f"{label:<24}" + "".join(cells).rstrip())
     note = (
         f"{section['scored']} rationales scored; {section['without_reference']} without an "

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.commands._common import engine, print_json
+from cli.commands._common import engine, print_json, show_table
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 LevelOption = Annotated[
     str,
@@ -21,33 +21,6 @@ SamplesOption = Annotated[
 ]
 SeedOption = Annotated[int, typer.Option(help="Seed of the bootstrap, so reruns agree.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
-
-def _cell(value: Any) -> str:
-    import math
-
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def show_table(frame: pd.DataFrame, title: str) -> None:
-    """A DataFrame as a rich table on stdout."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for column in frame.columns:
-        values = [v for v in frame[column] if v is not None and v == v]
-        numeric = all(isinstance(v, int | float) or hasattr(v, "dtype") for v in values)
-        table.add_column(str(column), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(_cell(value) for value in row))
-    Console(width=160).print(table)
 
 
 def agreement_command(

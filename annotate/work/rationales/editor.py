@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from annotate.core import workflow
 from annotate.core.errors import AnnotateError, NotFoundError, PermissionDenied
-from annotate.core.vocabulary import current_rubric, read_scores
+from annotate.core.vocabulary import current_rubric, describe_review, read_scores
 from annotate.work.rationales.itemcontext import ItemContext, load_context
 from annotate.work.rationales.rules import is_scaffold_draft, offline_labels
 from annotate.work.rationales.versions import (
@@ -34,7 +34,6 @@ from annotate.work.rationales.versions import (
     version_row,
     write,
 )
-from annotate.work.reviews.write import describe_review
 from store.db import reader, session_scope, upsert
 from store.models import Autosave, Draft, Rationale, Review, TherapySession, utcnow
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from annotate.core import workflow
 from annotate.core.errors import NotFoundError, PermissionDenied
 from annotate.work.rationales.itemcontext import ItemContext, load_context
 from annotate.work.rationales.versions import version_row
+from annotate.work.reviews.write import assigned_review
 from store.db import reader, session_scope
 from store.models import Item, Prediction, Rationale, ReviewAssignment
 
@@ -159,20 +160,11 @@ def _item_order(engine: Engine) -> list[str]:
         )
 
 
-def _assignment(session: Session, assignment_id: int, reviewer: str) -> ReviewAssignment:
-    assignment = session.get(ReviewAssignment, assignment_id)
-    if assignment is None:
-        raise NotFoundError(f"no review assignment {assignment_id}")
-    if assignment.reviewer_id != reviewer:
-        raise PermissionDenied(f"review {assignment_id} is assigned to another reviewer")
-    return assignment
-
-
 def open_review(engine: Engine, assignment_id: int, reviewer: str) -> ReviewView:
     """The blind view of an assigned rationale's current version, or of a model's
     prediction, alike (read only)."""
     with session_scope(reader(engine)) as session:
-        assignment = _assignment(session, assignment_id, reviewer)
+        assignment = assigned_review(session, assignment_id, reviewer)
         if assignment.prediction_id is not None:
             prediction = session.get(Prediction, assignment.prediction_id)
             assert prediction is not None

@@ -40,19 +40,6 @@ from store.tables import PREDICTION_REVIEW_SCORES, PREDICTION_REVIEWS, REVIEW_SC
 from store.tables import REVIEW_ASSIGNMENTS as ASSIGNMENTS
 
 
-def describe_review(scores: Mapping[str, int], comment: str | None, *, short: bool = False) -> str:
-    """A review as its author reads it: its scores (in the order given, the rubric's:
-    :meth:`Rubric.ordered`), then the comment.
-
-    ``short`` (for a queue column): ``F4 R2 I4 · comment``, each criterion's initial.
-    """
-    if short:
-        marks = " ".join(f"{name[0].upper()}{value}" for name, value in scores.items())
-        return f"{marks} · {comment}" if comment else marks
-    marks = ", ".join(f"{name} {value}" for name, value in scores.items())
-    return f"{marks}: {comment}" if comment else marks
-
-
 def check_scores(scores: Mapping[str, int], rubric: Rubric) -> None:
     if set(scores) != set(rubric.criteria):
         raise ConfigError(f"a review scores exactly: {', '.join(rubric.criteria)}")
@@ -255,7 +242,8 @@ def record_review(
     return review
 
 
-def _assignment(session: Session, assignment_id: int, reviewer: str) -> ReviewAssignment:
+def assigned_review(session: Session, assignment_id: int, reviewer: str) -> ReviewAssignment:
+    """REVIEWER's review assignment ASSIGNMENT_ID (another reviewer's is refused)."""
     assignment = session.get(ReviewAssignment, assignment_id)
     if assignment is None:
         raise NotFoundError(f"no review assignment {assignment_id}")
@@ -326,7 +314,7 @@ def submit_review(
         raise ConfigError("a failing review needs a comment for the author")
 
     def work(session: Session) -> Review | PredictionReview:
-        assignment = _assignment(session, assignment_id, reviewer)
+        assignment = assigned_review(session, assignment_id, reviewer)
         if assignment.prediction_id is not None:
             return record_prediction_review(
                 session, assignment, scores, comment.strip() or None, rubric
