@@ -25,6 +25,12 @@ from tests.pgserver import PostgresServer, Unavailable
 # "default" (make test) and "slow" (make test-slow): tests/hypothesis_profiles.py
 register_hypothesis_profiles()
 
+# A pytest-xdist worker starts with COLUMNS=80 and LINES=24 in its environment; they
+# would win over a pty's own size (tests/tui/ptyrun.py) and over what Rich measures,
+# as they never do in a terminal or a serial run: gone before any test module loads.
+for _variable in ("COLUMNS", "LINES"):
+    os.environ.pop(_variable, None)
+
 BACKENDS = ("sqlite", "postgresql")
 
 
