@@ -204,3 +204,18 @@ def test_an_autosave_that_raced_its_own_save_is_not_offered_as_unsaved(one_item)
     editing.autosave(engine, rid, "ana", "整句话。", 0)  # the autosave worker finished later
     state = editing.open_rationale(engine, rid, "ana")
     assert state.autosave_text is None and state.initial_text == "整句话。"
+
+
+def test_an_autosave_of_the_saved_text_leaves_no_row(one_item) -> None:  # type: ignore[no-untyped-def]
+    """Found walking the TUI: Ctrl+S then Escape at once wrote the autosave after the save,
+    and the queue (which reads autosave rows) marked saved work "unsaved" for good."""
+    engine, rid = one_item
+    editing.autosave(engine, rid, "ana", "半句", 0)
+    editing.save(engine, rid, "ana", "整句话。", 0)
+    editing.autosave(engine, rid, "ana", "整句话。", 0)  # arrives after its own save
+    with Session(engine) as session:
+        assert session.get(Autosave, (rid, "ana")) is None
+    editing.autosave(engine, rid, "ana", "整句话。再加一句", 1)  # real unsaved work is kept
+    with Session(engine) as session:
+        kept = session.get(Autosave, (rid, "ana"))
+        assert kept is not None and kept.text == "整句话。再加一句"

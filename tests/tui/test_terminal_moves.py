@@ -33,6 +33,7 @@ runner = CliRunner()
 
 ENTER, CTRL_S, CTRL_O, CTRL_Q = "\r", "\x13", "\x0f", "\x11"
 CTRL_DOWN, CTRL_UP = "\x1b[1;5B", "\x1b[1;5A"
+DOWN = "\x1b[B"
 F7, F8, F9 = "\x1b[18~", "\x1b[19~", "\x1b[20~"
 
 # Two CPU-bound processes: never beside the other timing tests (tests/conftest.py).
@@ -136,6 +137,32 @@ def test_keys_typed_after_each_kind_of_move_reach_the_item_it_opens(
     finally:
         terminal.close()
         engine.dispose()
+
+
+def test_enter_after_arrows_in_one_burst_opens_the_row_the_arrows_reached(
+    tmp_path: Path, busy_machine: None
+) -> None:
+    """ "Down Down Enter F7 sentence Ctrl+S" in one write, in the queue: the sentence is
+    saved on the third row's item (Enter used to open the row the cursor was on before
+    the arrows, which had not yet reached the table)."""
+    db = tmp_path / "work.db"
+    assert runner.invoke(app, ["--db", str(db), "demo", "--no-ui"]).exit_code == 0
+    engine = make_engine(str(db))
+    ids = [entry.rationale_id for entry in sent_back_first(authoring_queue(engine, "ana"))]
+    engine.dispose()
+    terminal = Terminal("--db", str(db), "tui", "--annotator", "ana")
+    before = len(_versions(db))
+    try:
+        wait_until(lambda: "Your rationales" in plain(bytes(terminal.screen)), "the queue", 90)
+        sentence = "Typed after Down Down Enter, meant for the third row."
+        terminal.type(DOWN + DOWN + ENTER + F7 + sentence + CTRL_S)
+        wait_for(terminal, lambda: len(_versions(db)) > before, "the save")
+        rationale, _, kind, _, saved = _versions(db)[before]
+        assert (rationale, kind, saved) == (ids[2], "save", sentence)
+        terminal.type(CTRL_Q)
+        terminal.process.wait(timeout=60)
+    finally:
+        terminal.close()
 
 
 def wait_for(terminal: Terminal, condition: Callable[[], bool], what: str) -> None:

@@ -34,7 +34,7 @@ from annotate.work.queue import (
 )
 from annotate.work.reviews.queue import ReviewTask, review_queue
 from tui.failures import notify_failure
-from tui.keys import after_keys_handed_over
+from tui.keys import OrderedDataTable, after_keys_handed_over
 from tui.services import services
 from tui.widgets.key_footer import KeyFooter
 
@@ -108,18 +108,18 @@ class QueueScreen(Screen[None]):
             )
         yield Input(placeholder="session or client id, then Enter", id="jump")
         yield Label("Your rationales (sent back first)", classes="panel-title")
-        yield DataTable(id="authoring", cursor_type="row", zebra_stripes=True)
+        yield OrderedDataTable(id="authoring", cursor_type="row", zebra_stripes=True)
         yield Label("Reviews assigned to you (blind)", classes="panel-title")
-        yield DataTable(id="reviews", cursor_type="row", zebra_stripes=True)
+        yield OrderedDataTable(id="reviews", cursor_type="row", zebra_stripes=True)
         # Turn coding (3RS), shown only to those who have some: the two lists side by side,
         # so at 100x30 the rationale work keeps most of the screen.
         with Horizontal(id="coding-work"):
             with Vertical(id="to-code", classes="coding-part"):
                 yield Label("Sessions to code (rupture markers)", classes="panel-title")
-                yield DataTable(id="codings", cursor_type="row", zebra_stripes=True)
+                yield OrderedDataTable(id="codings", cursor_type="row", zebra_stripes=True)
             with Vertical(id="to-review-coding", classes="coding-part"):
                 yield Label("Codings to review", classes="panel-title")
-                yield DataTable(id="coding-reviews", cursor_type="row", zebra_stripes=True)
+                yield OrderedDataTable(id="coding-reviews", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

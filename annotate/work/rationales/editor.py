@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -27,6 +27,7 @@ from annotate.work.rationales.versions import (
     RATIONALES,
     StoredVersion,
     check_author,
+    current_texts,
     ensure_annotator,
     locked_rationale,
     save_version,
@@ -176,11 +177,26 @@ def autosave(
     base_version: int,
     draft_id: int | None = None,
 ) -> None:
-    """Keep unsaved editor text: one row per rationale and annotator, upserted."""
+    """Keep unsaved editor text: one row per rationale and annotator, upserted.
+
+    Text equal to the rationale's current version is not unsaved: any autosave is
+    removed instead (an autosave that left the editor while its save was being written
+    arrives after that save and would otherwise mark saved work "unsaved")."""
 
     def work(session: Session) -> None:
         rationale = locked_rationale(session, rationale_id)
         check_author(rationale, annotator)
+        if (
+            rationale.current_version
+            and current_texts(session, [rationale_id]).get(rationale_id) == text
+        ):
+            session.execute(
+                delete(AUTOSAVES).where(
+                    AUTOSAVES.c.rationale_id == rationale_id,
+                    AUTOSAVES.c.annotator_id == annotator,
+                )
+            )
+            return
         if draft_id is not None:
             usable_draft(session, rationale, draft_id)
         ensure_annotator(session, annotator)
