@@ -26,8 +26,13 @@ def _reviews(db: Path, reviewer: str) -> list[tuple[int, int, int, str]]:
         with engine.connect() as connection:
             rows = connection.execute(
                 text(
-                    "SELECT faithfulness, relevance, informativeness, comment FROM reviews "
-                    "WHERE reviewer_id = :reviewer ORDER BY id"
+                    "SELECT "
+                    + "".join(
+                        f"(SELECT score FROM review_scores s WHERE s.review_id = v.id "
+                        f"AND s.criterion = '{name}'), "
+                        for name in ("faithfulness", "relevance", "informativeness")
+                    )
+                    + "comment FROM reviews v WHERE reviewer_id = :reviewer ORDER BY id"
                 ),
                 {"reviewer": reviewer},
             ).all()
