@@ -20,7 +20,7 @@ from typing import Any, cast
 from textual import events
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, TextArea
+from textual.widgets import TextArea
 
 WAIT_LIMIT = 2.0  # seconds; a widget being removed may never answer
 
@@ -89,12 +89,6 @@ class BindingsInOrder:
                 event.stop()
                 event.prevent_default()  # the widget's own key handling is not run too
                 return
-
-
-class OrderedDataTable(BindingsInOrder, DataTable[Any]):
-    """A table whose cursor keys act in order: "Down Down Enter" typed in one burst opens
-    the row two below, not the row the cursor was on (Enter, a priority binding, waits
-    only for the keys the table was handed, so the table must move as it gets them)."""
 
 
 class OrderedTextArea(BindingsInOrder, TextArea):

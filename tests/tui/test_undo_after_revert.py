@@ -17,6 +17,7 @@ from sqlmodel import Session
 from textual.app import App, ComposeResult
 
 from annotate.core import workflow
+from annotate.work.rationales import editor as editing
 from store.models import Autosave, Draft
 from tests.tui.helpers import settle
 from tests.workdata import make_draft
@@ -90,7 +91,10 @@ async def test_undo_of_a_taller_draft_put_in_by_revert_brings_the_text_back(work
         await pilot.pause()
     assert app.return_code == 0
     # What reopening the item shows is the expert's text again, not the draft.
-    assert autosaved_text(work_engine, rationale_id) == own_text
+    # The draft's autosave is gone: the expert's text is the stored version again, so
+    # no autosave is kept for it (an autosave equal to the current text is not unsaved).
+    assert autosaved_text(work_engine, rationale_id) in (None, own_text)
+    assert editing.open_rationale(work_engine, rationale_id, "ana").initial_text == own_text
 
 
 async def test_redo_of_a_revert_to_a_shorter_draft(work_engine) -> None:

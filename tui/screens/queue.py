@@ -34,7 +34,7 @@ from annotate.work.queue import (
 )
 from annotate.work.reviews.queue import ReviewTask, review_queue
 from tui.failures import notify_failure
-from tui.keys import OrderedDataTable, after_keys_handed_over
+from tui.keys import after_keys_handed_over
 from tui.services import services
 from tui.widgets.key_footer import KeyFooter
 
@@ -108,18 +108,18 @@ class QueueScreen(Screen[None]):
             )
         yield Input(placeholder="session or client id, then Enter", id="jump")
         yield Label("Your rationales (sent back first)", classes="panel-title")
-        yield OrderedDataTable(id="authoring", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="authoring", cursor_type="row", zebra_stripes=True)
         yield Label("Reviews assigned to you (blind)", classes="panel-title")
-        yield OrderedDataTable(id="reviews", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="reviews", cursor_type="row", zebra_stripes=True)
         # Turn coding (3RS), shown only to those who have some: the two lists side by side,
         # so at 100x30 the rationale work keeps most of the screen.
         with Horizontal(id="coding-work"):
             with Vertical(id="to-code", classes="coding-part"):
                 yield Label("Sessions to code (rupture markers)", classes="panel-title")
-                yield OrderedDataTable(id="codings", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="codings", cursor_type="row", zebra_stripes=True)
             with Vertical(id="to-review-coding", classes="coding-part"):
                 yield Label("Codings to review", classes="panel-title")
-                yield OrderedDataTable(id="coding-reviews", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="coding-reviews", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -336,13 +336,34 @@ class QueueScreen(Screen[None]):
 
     async def action_open(self) -> None:
         """Enter on a list: open its row; keys typed after it are held until the editor, the
-        review or the coding has its item on screen (they belong to it, not to this list)."""
+        review or the coding has its item on screen (they belong to it, not to this list).
+
+        The row is chosen only once the keys typed before Enter have acted: a list's
+        arrows and Tab act when they have travelled from the list up to the app, so the
+        choice waits behind them in every queue on that path (the list, the screen, the
+        app); "Down Down Enter" in one burst opens the row two below."""
         await after_keys_handed_over(self)
-        table = self._focused_table()
-        if table is None or not table.row_count:
+        if self._focused_table() is None:
             raise SkipAction()  # Enter in the find box or a menu: theirs
-        services(self).hold_keys()  # released by the screen it opens, once shown
-        table.action_select_cursor()
+        app = services(self)
+        app.hold_keys()  # released by the screen it opens, once shown
+
+        def open_focused_row() -> None:
+            table = self._focused_table()
+            if table is None or not table.row_count:
+                app.discard_held_keys()
+                return
+            table.action_select_cursor()
+
+        path = [node for node in (self.focused, self, self.app) if node is not None]
+
+        def after(index: int) -> None:
+            if index == len(path):
+                open_focused_row()
+            else:
+                path[index].call_later(after, index + 1)
+
+        after(0)
 
     def _focused_table(self) -> DataTable | None:
         focused = self.focused
