@@ -24,7 +24,7 @@ system-deps:
 # Every test, in WORKERS pytest-xdist processes: more than the 2 cores of the development
 # machine, since many tests wait on PostgreSQL, Chromium or a terminal. Tests of one
 # xdist_group share a worker (tests/conftest.py). WORKERS=0 runs them in one process.
-WORKERS ?= 4
+WORKERS ?= 2
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 

@@ -20,13 +20,16 @@ async def _steady(pilot) -> None:  # type: ignore[no-untyped-def]
     five checks in a row (on a loaded machine a late Select.Changed can start one more
     load of the queue after the first one has finished)."""
     await settle(pilot)
-    for widget in pilot.app.screen.query("TextArea, Input"):
-        if isinstance(widget, TextArea | Input):
-            widget.cursor_blink = False
     from tui.screens.queue import QueueScreen
 
     still = 0
     for _ in range(200):  # up to ~10 s
+        # No blinking cursor (its phase is timing): checked every time, since on a loaded
+        # machine the editor or a dialog may be mounted after the first check.
+        for widget in pilot.app.screen.query("TextArea, Input"):
+            if isinstance(widget, TextArea | Input) and widget.cursor_blink:
+                widget.cursor_blink = False
+                still = -1
         # Every screen of the stack counts: the queue shows around a dialog or Help.
         tables = [table for screen in pilot.app.screen_stack for table in screen.query(DataTable)
                   if table.display]  # fmt: skip
@@ -68,7 +71,7 @@ def test_annotate_screen(snap_compare, work_engine, size) -> None:  # type: igno
     async def open_item(pilot) -> None:  # type: ignore[no-untyped-def]
         await settle(pilot)
         await pilot.press("s")  # pending only
-        await settle(pilot)
+        await _steady(pilot)  # the filtered list is loaded before Enter picks its first row
         await pilot.press("enter")
         await settle(pilot)
         await pilot.press("f4")  # highlight the first evidence turn
@@ -82,7 +85,7 @@ def test_chinese_annotate_screen(snap_compare, work_engine, size) -> None:  # ty
     async def open_item(pilot) -> None:  # type: ignore[no-untyped-def]
         await settle(pilot)
         await pilot.press("slash", *"s13", "enter")
-        await settle(pilot)
+        await _steady(pilot)
         await pilot.press("enter")
         await _steady(pilot)
 
