@@ -44,7 +44,7 @@ from annotate.drafting.marker_proposals import (
     proposal_error,
 )
 from annotate.drafting.prompt import estimate_tokens, turn_line
-from annotate.drafting.providers import DraftSettings, OpenAIProvider, Prompt
+from annotate.drafting.providers import DraftSettings, OpenAIProvider, Prompt, with_endpoint
 from store.db import session_scope
 from store.models import Coding, MarkerDraft, TherapySession, Turn, utcnow
 from store.tables import MARKER_DRAFTS, MARKER_SUGGESTIONS
@@ -61,6 +61,7 @@ class MarkerProvider:
     name = "openai"
 
     def __init__(self, settings: DraftSettings, scheme: MarkerScheme) -> None:
+        settings = with_endpoint(settings)  # the model and endpoint drafts would use
         self.client = OpenAIProvider(settings)
         self.settings = settings
         self.scheme = scheme

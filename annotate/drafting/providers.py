@@ -532,7 +532,16 @@ def make_provider(
         from annotate.drafting.offline import OfflineProvider
 
         return OfflineProvider()
+    return OpenAIProvider(with_endpoint(settings, endpoint))
+
+
+def with_endpoint(settings: DraftSettings, endpoint: Endpoint | None = None) -> DraftSettings:
+    """SETTINGS with the model and base URL the command line left out taken from the
+    endpoint (``ANNOTATE_DRAFT_MODEL``, ``OPENAI_BASE_URL``), then the defaults: the one
+    rule for rationale drafts and marker proposals alike."""
+    if endpoint is None:
+        endpoint = Endpoint.from_environment()
     filled = DraftSettings(**vars(settings))
     filled.model = settings.model or endpoint.model or DEFAULT_MODEL
     filled.base_url = settings.base_url or endpoint.base_url
-    return OpenAIProvider(filled)
+    return filled

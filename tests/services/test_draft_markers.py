@@ -181,3 +181,18 @@ def test_a_store_failure_stops_the_proposals(
         run_markers(demo_engine, _settings(fake), sessions=sessions, concurrency=1)
     assert sum(fake.requests.values()) < len(sessions)  # not every session asked for nothing
     assert _rows(demo_engine, "SELECT count(*) FROM marker_drafts")[0][0] == 0
+
+
+def test_marker_proposals_take_the_model_and_endpoint_from_the_environment(
+    demo_engine, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """As rationale drafts do: --markers without --model/--base-url used the OpenAI API's
+    default model whatever ANNOTATE_DRAFT_MODEL and OPENAI_BASE_URL said."""
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    monkeypatch.setenv("ANNOTATE_DRAFT_MODEL", "local-marker-model")
+    run_markers(demo_engine, DraftSettings(provider="openai", timeout=2.0, max_retries=1),
+                sessions=["s14"])  # fmt: skip
+    assert fake.requests["s14/markers"] >= 1
+    assert fake.last_request["model"] == "local-marker-model"
+    stored = _rows(demo_engine, "SELECT model FROM marker_drafts")
+    assert ("local-marker-model",) in stored
