@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -73,3 +75,14 @@ def estimate_cell(value: float | None, spread: float | None = None) -> str:
     if value is None:
         return "-"
     return f"{value:.2f}" if spread is None else f"{value:.2f}±{spread:.2f}"
+
+
+def install_file(file: Path, install: Callable[[], bool]) -> bool:
+    """Run ``install()`` (a loader's install into the store); a ConfigError from it (a
+    version stored with other content) is the file's fault and names it."""
+    from annotate.core.errors import ConfigError
+
+    try:
+        return install()
+    except ConfigError as error:
+        raise ConfigError(f"{file}: {error}") from None

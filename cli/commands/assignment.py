@@ -63,6 +63,7 @@ def review_assign(
 
     if fraction is None and sessions is None:
         fraction = 0.2
+    names = reviewers.split(",") if reviewers else None
     store = engine()
     model_results = [
         assign_prediction_reviews(
@@ -72,7 +73,7 @@ def review_assign(
             sessions=sessions,
             overlap=overlap,
             overlap_fraction=overlap_fraction,
-            reviewers=reviewers.split(",") if reviewers else None,
+            reviewers=names,
             seed=seed,
         )
         for source in include_predictions or []
@@ -83,7 +84,7 @@ def review_assign(
         sessions=sessions,
         overlap=overlap,
         overlap_fraction=overlap_fraction,
-        reviewers=reviewers.split(",") if reviewers else None,
+        reviewers=names,
         seed=seed,
     )
     if as_json:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from annotate.core.plurals import counted
-from cli.commands._common import engine, print_json
+from cli.commands._common import engine, install_file, print_json
 
 SchemeOption = Annotated[str, typer.Option(help="The marker scheme (its id).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
@@ -30,17 +30,17 @@ def load_command(
     file: Annotated[Path, typer.Argument(help="A marker scheme TOML file.", show_default=False)],
 ) -> None:
     """Load or update a marker scheme (like guidelines/markers/3rs.toml)."""
-    from annotate.core.errors import ConfigError
     from annotate.core.guidelines import load_markers
     from annotate.core.markers import install_markers
     from store.db import session_scope
 
     spec = load_markers(file)
-    try:
+
+    def install() -> bool:
         with session_scope(engine()) as session:
-            changed = install_markers(session, spec)
-    except ConfigError as error:  # a version that names other content: the file's fault
-        raise ConfigError(f"{file}: {error}") from None
+            return install_markers(session, spec)
+
+    changed = install_file(file, install)
     state = "loaded" if changed else "unchanged"
     typer.echo(f"{spec.id} {spec.version} ({counted(len(spec.codes), 'code')}): {state}")
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from annotate.core.plurals import counted
-from cli.commands._common import engine, print_json, settings
+from cli.commands._common import engine, install_file, print_json, settings
 
 
 def init(
@@ -122,17 +122,17 @@ def instrument_load(
     file: Annotated[Path, typer.Argument(help="An instrument TOML file.", show_default=False)],
 ) -> None:
     """Load or update an instrument (e.g. a licensed official wording) from a TOML file."""
-    from annotate.core.errors import ConfigError
     from annotate.core.guidelines import load_instrument
     from annotate.core.instruments import install_instrument
     from store.db import session_scope
 
     spec = load_instrument(file)
-    try:
+
+    def install() -> bool:
         with session_scope(engine()) as session:
-            changed = install_instrument(session, spec)
-    except ConfigError as error:  # a version that names other content: the file's fault
-        raise ConfigError(f"{file}: {error}") from None
+            return install_instrument(session, spec)
+
+    changed = install_file(file, install)
     state = "loaded" if changed else "unchanged"
     typer.echo(f"{spec.id} {spec.version} ({counted(len(spec.items), 'item')}): {state}")
 
@@ -141,16 +141,16 @@ def rubric_load(
     file: Annotated[Path, typer.Argument(help="A rubric TOML file.", show_default=False)],
 ) -> None:
     """Make a rubric (its criteria, scale and threshold) the one reviews are scored on."""
-    from annotate.core.errors import ConfigError
     from annotate.core.guidelines import load_rubric
     from annotate.core.vocabulary import install_rubric
 
     rubric = load_rubric(file)
-    try:
+
+    def install() -> bool:
         with engine().begin() as connection:
-            changed = install_rubric(connection, rubric)
-    except ConfigError as error:  # a version that names other content: the file's fault
-        raise ConfigError(f"{file}: {error}") from None
+            return install_rubric(connection, rubric)
+
+    changed = install_file(file, install)
     state = "loaded" if changed else "unchanged, now in use"
     typer.echo(f"rubric {rubric.version} ({', '.join(rubric.criteria)}): {state}")
 

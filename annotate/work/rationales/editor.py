@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -28,6 +28,7 @@ from annotate.work.rationales.versions import (
     StoredVersion,
     check_author,
     current_texts,
+    drop_autosave,
     ensure_annotator,
     locked_rationale,
     save_version,
@@ -190,12 +191,7 @@ def autosave(
             rationale.current_version
             and current_texts(session, [rationale_id]).get(rationale_id) == text
         ):
-            session.execute(
-                delete(AUTOSAVES).where(
-                    AUTOSAVES.c.rationale_id == rationale_id,
-                    AUTOSAVES.c.annotator_id == annotator,
-                )
-            )
+            drop_autosave(session, rationale_id, annotator)
             return
         if draft_id is not None:
             usable_draft(session, rationale, draft_id)

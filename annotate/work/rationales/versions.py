@@ -186,13 +186,18 @@ def store_version(
             created_at=now,
         )
     )
-    session.execute(
-        delete(AUTOSAVES).where(
-            AUTOSAVES.c.rationale_id == rationale_id, AUTOSAVES.c.annotator_id == author_id
-        )
-    )
+    drop_autosave(session, rationale_id, author_id)
     return StoredVersion(rationale_id, number, kind if won else workflow.VERSION_CONFLICT,
                          status, won)  # fmt: skip
+
+
+def drop_autosave(session: Session, rationale_id: int, annotator: str) -> None:
+    """Remove ANNOTATOR's autosave of the rationale: its text is stored, nothing unsaved."""
+    session.execute(
+        delete(AUTOSAVES).where(
+            AUTOSAVES.c.rationale_id == rationale_id, AUTOSAVES.c.annotator_id == annotator
+        )
+    )
 
 
 def locked_rationales(
