@@ -1,7 +1,7 @@
 """Every file annotate reads is a hostile file (issue 23).
 
 For each kind (sessions, ratings, rationales, reviews, codings and predictions in JSONL
-or CSV, instruments, marker schemes, prompt templates, the keymap, the logins file),
+or CSV, instruments, marker schemes, rubrics, prompt templates, the keymap, the logins file),
 hypothesis makes hostile variants of a valid file, and the real reader (the CLI where
 there is one) runs in a child process under an address-space limit. Each run either
 accepts the file cleanly or refuses it in lines naming the file and line, with a non-zero
@@ -178,6 +178,7 @@ def test_hostile_rationale_csv(store: str, tmp_path: Path) -> None:
 TOML_KINDS = {
     "instrument": (DEFAULT_INSTRUMENT, ["instrument", "load"]),
     "marker scheme": (DEFAULT_MARKERS, ["codes", "load"]),
+    "rubric": (GUIDELINES_DIR / "rubric.toml", ["rubric", "load"]),
 }
 
 
