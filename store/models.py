@@ -465,3 +465,59 @@ class ImportRecord(SQLModel, table=True):
     created: int
     unchanged: int
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class DeidClient(SQLModel, table=True):
+    """A client's de-identification settings: the date shift chosen once, at first use.
+
+    ``date_shift_days`` moves every date this client says by the same number of days
+    (never 0), so intervals survive; chosen at random per store, never derived from ids.
+    """
+
+    __tablename__ = "deid_clients"
+    client_id: str = Field(foreign_key="clients.id", primary_key=True, max_length=128)
+    date_shift_days: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DeidSurrogate(SQLModel, table=True):
+    """One entry of a client's map: an identifier and the surrogate (or tag, ``mode``)
+    that replaces it in every text of the client. The map never leaves the store."""
+
+    __tablename__ = "deid_surrogates"
+    __table_args__ = (UniqueConstraint("client_id", "mode", "category", "original"),)
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(foreign_key="clients.id", max_length=128)
+    mode: str = Field(max_length=16)  # surrogate | tag
+    category: str = Field(max_length=16)
+    original: str = Field(sa_column=Column(Text, nullable=False))
+    surrogate: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DeidRosterEntry(SQLModel, table=True):
+    """A name or place the lead listed (``annotate deid roster FILE``): known to one
+    client's texts, or to everyone's when ``client_id`` is None."""
+
+    __tablename__ = "deid_roster"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    category: str = Field(max_length=16)  # name | place
+    client_id: str | None = Field(default=None, foreign_key="clients.id", index=True,
+                                  max_length=128)  # fmt: skip
+    loaded_at: datetime = Field(default_factory=utcnow)
+
+
+class DeidCorrection(SQLModel, table=True):
+    """A person's correction of the detector for one client: ``mark`` a miss (replace
+    this text from now on) or ``unmark`` a false hit (never replace it); the latest
+    correction of a text is the one in force."""
+
+    __tablename__ = "deid_corrections"
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(foreign_key="clients.id", index=True, max_length=128)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    category: str | None = Field(default=None, max_length=16)  # None: an unmark of any
+    action: str = Field(max_length=8)  # mark | unmark
+    made_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)

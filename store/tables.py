@@ -53,6 +53,10 @@ MARKER_DRAFTS = table_of(models.MarkerDraft)
 MARKER_SUGGESTIONS = table_of(models.MarkerSuggestion)
 SUGGESTION_DECISIONS = table_of(models.SuggestionDecision)
 IMPORTS = table_of(models.ImportRecord)
+DEID_CLIENTS = table_of(models.DeidClient)
+DEID_SURROGATES = table_of(models.DeidSurrogate)
+DEID_ROSTER = table_of(models.DeidRosterEntry)
+DEID_CORRECTIONS = table_of(models.DeidCorrection)
 
 
 def is_current_text(version: FromClause = RATIONALE_VERSIONS) -> ColumnElement[bool]:

@@ -147,3 +147,66 @@ def test_0008_moves_review_scores_into_rows_and_back(empty_db_url: str, backend:
     assert [tuple(row) for row in after] == [tuple(row) for row in before]
     assert [tuple(row) for row in model_after] == [(2, 4, 5)]
     engine.dispose()
+
+
+@pytest.mark.both_backends
+def test_0009_adds_the_deid_tables_and_takes_them_away(empty_db_url: str, backend: str) -> None:
+    """0009 adds the four de-identification tables to a store with rows, which keeps
+    every row; its rows can be written (a client's map is unique per identifier);
+    downgrading to 0008 drops the tables and nothing else."""
+    import json
+
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.rows import dump_rows, load_rows
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "schema_0001_demo.json"
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, "0001")
+    load_rows(engine, json.loads(fixture.read_text(encoding="utf-8")))
+    migrate.upgrade(engine, "0008")
+    before = dump_rows(engine)
+    migrate.upgrade(engine, "0009")
+    deid = {"deid_clients", "deid_surrogates", "deid_roster", "deid_corrections"}
+    assert deid <= set(inspect(engine).get_table_names())
+    after = dump_rows(engine)
+    assert {name: after["tables"][name] for name in before["tables"]} == before["tables"]
+    with engine.begin() as connection:
+        client = connection.execute(text("SELECT id FROM clients ORDER BY id LIMIT 1")).scalar()
+        connection.execute(
+            text("INSERT INTO deid_clients (client_id, date_shift_days, created_at) "
+                 "VALUES (:c, 17, CURRENT_TIMESTAMP)"), {"c": client})  # fmt: skip
+        connection.execute(
+            text("INSERT INTO deid_surrogates (client_id, mode, category, original, surrogate, "
+                 "created_at) VALUES (:c, 'surrogate', 'name', 'Ann', 'Bea', CURRENT_TIMESTAMP)"),
+            {"c": client},
+        )  # fmt: skip
+        connection.execute(
+            text("INSERT INTO deid_roster (name, category, client_id, loaded_at) "
+                 "VALUES ('Ann', 'name', NULL, CURRENT_TIMESTAMP)"))  # fmt: skip
+        connection.execute(
+            text("INSERT INTO deid_corrections (client_id, text, category, action, made_by, "
+                 "created_at) VALUES (:c, 'Maple', 'place', 'mark', 'lead', CURRENT_TIMESTAMP)"),
+            {"c": client},
+        )  # fmt: skip
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO deid_surrogates (client_id, mode, category, original, surrogate, "
+                 "created_at) VALUES (:c, 'surrogate', 'name', 'Ann', 'Cy', CURRENT_TIMESTAMP)"),
+            {"c": client},
+        )  # fmt: skip
+    with pytest.raises(IntegrityError), engine.begin() as connection:  # a client that is not
+        connection.execute(
+            text("INSERT INTO deid_clients (client_id, date_shift_days, created_at) "
+                 "VALUES ('nobody', 3, CURRENT_TIMESTAMP)"))  # fmt: skip
+    config = migrate._config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+    assert not deid & set(inspect(engine).get_table_names())
+    assert dump_rows(engine)["tables"] == before["tables"]
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.HEAD_REVISION
+    engine.dispose()
