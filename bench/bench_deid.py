@@ -159,13 +159,13 @@ def _summary(
 ) -> dict:
     recall: dict[str, dict] = {}
     for language in LANGUAGES:
-        per = {
+        per: dict[str, dict] = {
             c: {"found": found[(language, c)], "planted": planted[(language, c)],
                 "recall": _ratio(found[(language, c)], planted[(language, c)])}
             for c in CATEGORIES
         }  # fmt: skip
-        total_found = sum(v["found"] for v in per.values())
-        total = sum(v["planted"] for v in per.values())
+        total_found = sum(found[(language, c)] for c in CATEGORIES)
+        total = sum(planted[(language, c)] for c in CATEGORIES)
         recall[language] = {
             "categories": per,
             "found": total_found,
@@ -189,7 +189,7 @@ def _summary(
     }  # fmt: skip
 
 
-def drafting_ms(runs: int = 3) -> float:
+def drafting_ms(runs: int = 5) -> float:
     """Milliseconds for the offline drafter to draft the 12 items of one demo session
     (select, draft, ground and store), in a temporary SQLite store: median of RUNS."""
     from annotate.core.database import initialise
@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--split", choices=(*SPLITS, "both"), default="heldout")
     parser.add_argument("--json", action="store_true", help="print the results as JSON only")
     parser.add_argument("--misses", action="store_true", help="list misses (dev split only)")
-    parser.add_argument("--draft-runs", type=int, default=3)
+    parser.add_argument("--draft-runs", type=int, default=5)
     args = parser.parse_args()
     splits = SPLITS if args.split == "both" else (args.split,)
     try:
