@@ -10,6 +10,7 @@ name and city lists and word frequencies) and Chinese part-of-speech tags (rjieb
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -56,8 +57,24 @@ _RELATION = (
     r"sponsor|landlord|lawyer|classmate|stepson|stepdaughter|baby|dog|cat|pastor|coach)"
 )
 _CUED_NAME = re.compile(
-    rf"\b(?:(?:my|her|his|our|their|your)\s+{_RELATION}|named|called|with|and|"
-    rf"{_TITLE}\.?)\s+({_WORD}(?:\s+{_WORD})?)"
+    rf"\b(?:(?i:my|her|his|our|their|your)\s+(?i:{_RELATION}),?|named|called|with|and|"
+    rf"(?P<title>{_TITLE}\.?))\s+(?P<name>{_WORD}(?:\s+{_WORD})?)"
+)
+# "Rich said ...", "Rich is my manager": a capitalised word opening a sentence as a subject
+_SUBJECT = re.compile(
+    rf"(?:^|(?<=[.!?…\n\"“]\s)|(?<=[.!?…\n\"“]))({_WORD})(?:'s|’s)?\s+(?:said|says|told|asked|"
+    r"called|calls|texted|texts|messaged|emailed|yelled|shouted|thinks|thought|wants|wanted|"
+    r"came|comes|left|leaves|moved|died|passed|cried|laughed|lives|lived|works|worked|keeps|"
+    r"kept|knows|knew|got|gets|has|had|and I|and me|(?:is|was)\s+(?:my|your|his|her|our|their)\s+"
+    rf"(?i:{_RELATION}))\b"
+)
+_PRONOUNS = frozenset(
+    """
+    He She It They We You I Nobody Everyone Everybody Someone Somebody
+    That This Who What Which There Here Nothing Everything Something Anyone Anybody
+    One Each Both All None Mom Mum Dad Work School Life Money
+    Therapy Home Sleep Nobody's Everything's
+    """.split()
 )
 _STREET = (
     r"(?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|Lane|Ln\.?|Drive|Boulevard|Blvd\.?|Way|Court|"
@@ -76,16 +93,24 @@ _INSTITUTION = re.compile(
     r"Partners|Associates|Consulting|Labs?|Technologies|Tech|Software|Insurance|Motors|Market|"
     r"Caf[eé]|Restaurant|Bakery|Studio|Gym|Fitness|Hotel|Church|Temple|Mosque|Synagogue|Prep|"
     r"Primary|Community\s+College|Services|Industries|Enterprises|Holdings|Stores?|"
-    r"Supermarket|Diner|Pub|Nursery|Daycare|Kindergarten|Warehouse|Factory|Plant|Works)\b"
+    r"Supermarket|Diner|Pub|Nursery|Daycare|Kindergarten|Warehouse|Factory|Plant|Works|"
+    r"Tavern|Bar|Grill|Inn|Lounge|Club|Salon|Garage|Dental|Surgery|Practice)\b"
     r"|\b(?:University|College)\s+of\s+(?:the\s+)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*"
+)
+_EMPLOYER = re.compile(
+    r"\b(?:work(?:s|ed|ing)?|job|shifts?|employed|intern(?:s|ed|ing)?|volunteer(?:s|ed|ing)?|"
+    r"hired|manager|teach(?:es|ing)?|nurse|study|studies|studying|enrolled)\s+(?:at|for|with|in)\s+"
+    r"(?:the\s+)?([A-Z][\w'’&.-]*(?:\s+(?:of\s+|&\s+)?[A-Z][\w'’&.-]*){0,3})"
 )
 _LEADING_WORDS = re.compile(r"^(?:(?:The|A|An|My|Our|At|In|To|From|And|But|So|Then)\s+)+")
 _PLACE_CUE = re.compile(
     r"\b(?:in|to|from|at|near|around|outside|into|towards?|via|moved|visit(?:ed|ing)?|live[sd]?)\s+$"
 )
 _SENTENCE_END = set(".!?:;\"“”‘'(…—–-\n")
+_FUNCTION_WORD = 5.8  # Zipf of "how", "there": words that open sentences, never names
 _COMMON_NAME = 4.0  # Zipf: at or above it a capitalised word is as likely an ordinary one
 
+_CN_COMMON = 4.5  # Zipf: a word this common (谢谢, 明白, 东西) is not a name whatever its tag
 _CN_NAME_TAGS = {"nr", "nrfg", "nrt"}
 _CN_PLACE_TAGS = {"ns", "nt", "nsf"}
 _CN_SUFFIX = re.compile(
@@ -96,6 +121,33 @@ _CN_SUFFIX = re.compile(
 _CN_ORDINAL = re.compile(r"^第[一二三四五六七八九十\d]+$")
 _CN_ADDRESS = re.compile(
     r"[\u4e00-\u9fff]{2,6}(?:路|街|大道|巷|弄)\d+号(?:院)?(?:\d+栋)?(?:\d+单元)?(?:\d+室)?"
+)
+_CN_GENERIC = frozenset(
+    """
+    社区 人民 儿童 精神 中医 妇幼 口腔 肿瘤 综合 私立 公立 重点 普通 附属
+    科技 外贸 互联网 贸易 网络 教育 培训 投资 医疗 保险 房地产 建筑 广告 咨询
+    软件 游戏 汽车 食品 服装 快递 国企 外企 大型 小型 这家 那家 一家 我们
+    他们 你们 附近 本地 当地 一所 这所 那所 物流 设计 工作 单位 现在 以前
+    原来
+    """.split()
+)
+_CN_ROLE = (
+    "班主任|领导|老公|老婆|同事|朋友|老师|经理|主任|医生|大夫|妈妈|爸爸|哥哥|姐姐|弟弟|妹妹|儿子|女儿|"
+    "室友|同学|男朋友|女朋友|男友|女友|丈夫|妻子|爱人|前夫|前妻|表姐|表哥|表妹|表弟|堂哥|堂姐|舅舅|"
+    "姑姑|阿姨|叔叔|奶奶|爷爷|外婆|外公|上司|老板|组长|邻居|闺蜜|师傅|名叫|叫做|叫"
+)
+_CN_ROLE_NAME = re.compile(rf"(?:{_CN_ROLE})([\u4e00-\u9fff]{{2,3}})")
+_CN_TITLES = frozenset(
+    """
+    老师 医生 大夫 先生 女士 小姐 阿姨 经理 主任 总 老板 教授 同学 师傅
+    """.split()
+)
+_CN_ROAD = re.compile(r"(?:路|街|大街|大道|巷|胡同|小区|花园|新村|公寓)$")
+_CN_GENERIC_PLACES = frozenset(
+    """
+    马路 街道 大街 公路 铁路 网路 思路 出路 道路 一路 半路 走路 找路 小路 山路 老路 后路 退路 进路
+    弯路 近路 远路 商业街 步行街 美食街 小区 花园 公寓 新村 老小区 这条路 那条路 这条街 那条街
+    """.split()
 )
 _CN_FUNCTION_CHARS = frozenset("在住到去从我你他她的是于和跟往回搬")
 _CN_NICKNAME = re.compile(r"(?:小|老|阿)[\u4e00-\u9fff]")
@@ -160,16 +212,16 @@ def _candidates(text: str, language: str, known: Known) -> list[Span]:
 
 def _settle(spans: Iterable[Span], keep: set[str]) -> list[Span]:
     """The longest of overlapping spans (the stronger source when equally long)."""
-    chosen: list[Span] = []
-    taken: list[tuple[int, int]] = []
     ordered = sorted(spans, key=lambda s: (-(s.end - s.start), _PRIORITY[s.source], s.start))
+    taken = bytearray(max((s.end for s in ordered), default=0))
+    chosen: list[Span] = []
     for span in ordered:
         if span.end <= span.start or span.text.casefold() in keep:
             continue
-        if any(span.start < end and start < span.end for start, end in taken):
+        if any(taken[span.start : span.end]):
             continue
         chosen.append(span)
-        taken.append((span.start, span.end))
+        taken[span.start : span.end] = b"\x01" * (span.end - span.start)
     return sorted(chosen)
 
 
@@ -181,7 +233,7 @@ def _name_forms(name: str) -> list[str]:
         return []
     if _CJK.search(name):
         forms = [name]
-        if len(name) >= 3:
+        if len(name) >= 3 and name[1:] not in _CN_TITLES:
             surname, given = name[0], name[1:]
             forms += [given, "老" + surname, "小" + surname, "小" + given[-1], "阿" + given[-1]]
         return forms
@@ -217,22 +269,40 @@ def _find(text: str, form: str) -> Iterable[tuple[int, int]]:
 
 
 def _occurrences(text: str, learned: set[tuple[str, str]], source: str) -> Iterable[Span]:
-    for form, category in learned:
-        if not _CJK.search(form) and form[:1].islower():
-            continue
-        for start, end in _find_exact(text, form):
-            yield Span(start, end, category, form, source)
-
-
-def _find_exact(text: str, form: str) -> Iterable[tuple[int, int]]:
-    if _CJK.search(form):
-        yield from _find(text, form)
+    """Every place a learned name or place is written the same way: forms indexed by their
+    first character, so one pass over ``text`` costs the same however many were learned."""
+    by_first: dict[str, list[tuple[str, str]]] = {}
+    for form, category in sorted(learned, key=lambda fc: -len(fc[0])):
+        if _CJK.search(form) or not form[:1].islower():
+            by_first.setdefault(form[0], []).append((form, category))
+    if not by_first:
         return
-    for match in re.finditer(rf"(?<![\w]){re.escape(form)}(?![\w])", text):
-        yield match.start(), match.end()
+    position = 0
+    while position < len(text):
+        for form, category in by_first.get(text[position], ()):
+            end = position + len(form)
+            if text.startswith(form, position) and (
+                _CJK.match(form) or _word_bounded(text, position, end)
+            ):
+                yield Span(position, end, category, form, source)
+                position = end - 1
+                break
+        position += 1
+
+
+def _word_bounded(text: str, start: int, end: int) -> bool:
+    return (start == 0 or not text[start - 1].isalnum()) and (
+        end == len(text) or not text[end].isalnum()
+    )
 
 
 def _english_places(text: str) -> Iterable[Span]:
+    for match in _EMPLOYER.finditer(text):
+        words = match.group(1).rstrip(".").split()
+        kept = list(itertools.takewhile(lambda w: w not in lexicon.NOT_IDENTIFYING, words))
+        if kept and kept[0] not in lexicon.not_places():
+            end = match.start(1) + len(" ".join(kept))
+            yield Span(match.start(1), end, "place", text[match.start(1) : end], "shape")
     for pattern in (_ADDRESS, _INSTITUTION):
         for match in pattern.finditer(text):
             start, end = match.start(), match.end()
@@ -244,9 +314,9 @@ def _english_places(text: str) -> Iterable[Span]:
 
 
 def _sentence_start(text: str, position: int) -> bool:
-    before = text[:position].rstrip()
+    before = text[max(0, position - 40) : position].rstrip()
     if not before:
-        return True
+        return position < 40 or not text[:position].strip()
     if re.search(rf"\b{_TITLE}\.$", before) or before.endswith("St."):
         return False
     return before[-1] in _SENTENCE_END
@@ -254,22 +324,33 @@ def _sentence_start(text: str, position: int) -> bool:
 
 def _english_names(text: str) -> Iterable[Span]:
     for match in _CUED_NAME.finditer(text):
-        words = match.group(1).split()
+        words = match.group("name").split()
         good = [w for w in words if w not in lexicon.NOT_IDENTIFYING]
+        cue = match.group().split()[0].lower()
+        if good and good[0] == words[0] and (cue not in ("with", "and") or _is_name_word(words[0])):
+            start = match.start("title") if match.group("title") else match.start("name")
+            end = match.start("name") + len(" ".join(good[:1] if len(good) < len(words) else good))
+            if text[start:end].endswith(("'s", "’s")):
+                end -= 2
+            yield Span(start, end, "name", text[start:end], "lexicon")
+    for match in _SUBJECT.finditer(text):
+        word = match.group(1)
         if (
-            good
-            and good[0] == words[0]
-            and (match.group().split()[0].lower() not in ("with", "and") or _is_name_word(words[0]))
+            word not in _PRONOUNS
+            and word not in lexicon.NOT_IDENTIFYING
+            and (lexicon.common(word) < _FUNCTION_WORD or word in lexicon.first_names())
         ):
-            end = match.start(1) + len(" ".join(good[:1] if len(good) < len(words) else good))
-            yield Span(match.start(1), end, "name", text[match.start(1) : end], "lexicon")
+            yield Span(match.start(1), match.end(1), "name", word, "lexicon")
     cities, _ = lexicon.cities()
     for run in _capital_runs(text):
         start, end = run[0][0], run[-1][1]
         words = [text[s:e] for s, e in run]
         phrase = " ".join(words)
         first = _sentence_start(text, start)
-        category = _classify(words, phrase, first, text[:start], cities)
+        possessive = text[end : end + 2] in ("'s", "’s")
+        category = _classify(words, phrase, first, text[max(0, start - 40) : start], cities)
+        if category is None and possessive and not first and phrase not in lexicon.not_places():
+            category = "name"  # "staying at Sunny's"
         if category is not None:
             if first and category == "name" and len(run) > 1 and not _is_name_word(words[0]):
                 start = run[1][0]  # "Yesterday Marcus ..." : the first word opened the sentence
@@ -300,7 +381,8 @@ def _classify(
     if first and not (named or len(rare) >= 2):
         return None
     if not (named or rare):
-        return None
+        # "in Oak Park": ordinary words, capitalised, after a place cue
+        return "place" if len(words) >= 2 and not first and _PLACE_CUE.search(before) else None
     if _PLACE_CUE.search(before) and not named:
         return "place"
     return "name"
@@ -366,11 +448,16 @@ def _chinese(text: str) -> Iterable[Span]:
         tokens.append((position, position + len(word), word, tag))
         position += len(word)
     _, chinese_cities = lexicon.cities()
+    tagged = {start: (word, tag) for start, _, word, tag in tokens}
+    in_names = {
+        i for start, end, _, tag in tokens if tag in _CN_NAME_TAGS for i in range(start, end)
+    }
     for index, (start, end, word, tag) in enumerate(tokens):
-        if tag in _CN_NAME_TAGS and len(word) >= 2 and word not in _CN_NOT_NAMES:
+        ordinary = lexicon.common_chinese(word) >= _CN_COMMON or word in lexicon.CHINESE_PLATFORMS
+        if tag in _CN_NAME_TAGS and len(word) >= 2 and word not in _CN_NOT_NAMES and not ordinary:
             yield Span(start, end, "name", word, "lexicon")
         elif (
-            (tag in _CN_PLACE_TAGS or word in chinese_cities)
+            (tag in _CN_PLACE_TAGS and not ordinary or word in chinese_cities)
             and len(word) >= 2
             and word not in lexicon.CHINESE_PROVINCES
         ):
@@ -378,13 +465,22 @@ def _chinese(text: str) -> Iterable[Span]:
         if _CN_SUFFIX.search(word):
             head = index
             while head > 0 and (
-                tokens[head - 1][3] in _CN_PLACE_TAGS | _CN_NAME_TAGS | {"nz", "j"}
+                tokens[head - 1][3] in _CN_PLACE_TAGS | _CN_NAME_TAGS | {"nz", "j", "n", "vn"}
+                and len(tokens[head - 1][2]) >= 2
+                and tokens[head - 1][2] not in _CN_GENERIC
                 or _CN_ORDINAL.match(tokens[head - 1][2])
-                or _CN_SUFFIX.search(tokens[head - 1][2])
-                and tokens[head - 1][3] != "n"
+                or tokens[head - 1][2] in _CN_GENERIC
+                and head - 1 > 0
+                and tokens[head - 2][3] in _CN_PLACE_TAGS | {"nz", "n"}
+                and tokens[head - 2][2] not in _CN_GENERIC
+                and len(tokens[head - 2][2]) >= 2
             ):
                 head -= 1
-            proper = head < index or (tag in _CN_PLACE_TAGS | {"nz"} and len(word) > 2)
+            proper = head < index or (
+                (tag in _CN_PLACE_TAGS | {"nz"} or _CN_ROAD.search(word))
+                and len(word) > 2
+                and word not in _CN_GENERIC_PLACES
+            )
             if proper:
                 first = tokens[head][0]
                 if text[first:end] not in lexicon.CHINESE_PROVINCES:
@@ -394,24 +490,37 @@ def _chinese(text: str) -> Iterable[Span]:
         while text[start] in _CN_FUNCTION_CHARS:
             start += 1
         yield Span(start, match.end(), "place", text[start : match.end()], "shape")
-    for match in _CN_NICKNAME.finditer(text):
-        if match.group() not in _CN_NOT_NAMES and any(
-            t[0] <= match.start() < t[1] and t[3] in _CN_NAME_TAGS for t in tokens
+    for match in _CN_ROLE_NAME.finditer(text):
+        name = match.group(1)
+        if name[0] in lexicon.chinese_surnames():
+            yield Span(match.start(1), match.end(1), "name", name, "lexicon")
+        elif (
+            tagged.get(match.start(1), ("", ""))[0] == name[:2]
+            and tagged[match.start(1)][1] in (_CN_NAME_TAGS | {"nz"})
+            or (not rjieba.has_word(name[:2]) and set(name[:2]) <= lexicon.chinese_given_chars())
         ):
+            yield Span(match.start(1), match.start(1) + 2, "name", name[:2], "lexicon")
+    for match in _CN_NICKNAME.finditer(text):
+        if match.group() not in _CN_NOT_NAMES and match.start() in in_names:
             yield Span(match.start(), match.end(), "name", match.group(), "lexicon")
 
 
 def _split_over_turns(texts: Sequence[str], found: list[list[Span]]) -> None:
-    """A number begun at the end of one turn and finished at the start of the next."""
-    tail = re.compile(r"(?:\+?\d[\d\s().-]{2,}\d)[\s.-]*$")
+    """A number begun at the end of one turn and finished at the start of the next turn of
+    the same speaker (the other's "sorry, go on" may come between)."""
+    tail = re.compile(r"(?:\+?\d[\d\s().-]{2,}\d)[\s.…-]*$")
     head = re.compile(r"^[\s.…-]*(\d[\d\s.-]*\d|\d)")
     for index in range(len(texts) - 1):
         end = tail.search(texts[index])
-        start = head.search(texts[index + 1])
-        if end is None or start is None:
+        if end is None:
             continue
-        digits = sum(c.isdigit() for c in end.group() + start.group(1))
-        if digits >= 7:
-            found[index].append(Span(end.start(), end.end(), "phone", end.group(), "pattern"))
-            s, e = start.start(1), start.end(1)
-            found[index + 1].append(Span(s, e, "phone", texts[index + 1][s:e], "pattern"))
+        for following in (index + 1, index + 2):
+            start = head.search(texts[following]) if following < len(texts) else None
+            if start is None:
+                continue
+            digits = sum(c.isdigit() for c in end.group() + start.group(1))
+            if digits >= 7:
+                found[index].append(Span(end.start(), end.end(), "phone", end.group(), "pattern"))
+                s, e = start.start(1), start.end(1)
+                found[following].append(Span(s, e, "phone", texts[following][s:e], "pattern"))
+                break

@@ -7,6 +7,7 @@ platforms). Each list is read once, on first use."""
 from __future__ import annotations
 
 import importlib
+import math
 import re
 from functools import cache
 
@@ -14,7 +15,7 @@ from functools import cache
 _NAME_LOCALES = """
     en_US en_GB en_IE en_IN en_AU en_CA en_NZ es_MX es_ES fr_FR de_DE it_IT pt_BR pl_PL
     nl_NL sv_SE tr_TR vi_VN id_ID tl_PH yo_NG zu_ZA sw ar_AA fil_PH
-    """.split()  # noqa: SIM905
+    """.split()
 _LATIN_NAME = re.compile(r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?")
 
 NOT_IDENTIFYING = frozenset(
@@ -33,11 +34,15 @@ NOT_IDENTIFYING = frozenset(
     Australian Swedish Zoom Instagram Facebook TikTok WhatsApp WeChat Weibo Google Netflix
     YouTube Amazon Uber Lyft Twitter Snapchat Reddit LinkedIn Slack Teams Discord Spotify
     iPhone Android Apple Microsoft Excel Word PowerPoint Outlook Gmail Tinder Hinge Bumble
-    Venmo PayPal Internet Wi-Fi Wifi Xbox PlayStation Nintendo Fortnite Minecraft Roblox
+    Venmo PayPal KakaoTalk Line Telegram Signal Viber Messenger Skype FaceTime Twitch Steam
+    Tumblr Threads Bluesky Mastodon Duolingo Headspace Calm Peloton Fitbit Strava Etsy eBay
+    Craigslist Airbnb DoorDash Grubhub Instacart Walmart Costco Starbucks McDonald's Target
+    Kindle Audible Hulu Disney Waze Deliveroo Tesco Aldi Lidl Ikea IKEA Chrome
+    Internet Wi-Fi Wifi Xbox PlayStation Nintendo Fortnite Minecraft Roblox
     Pinterest Tylenol Advil Xanax Prozac Zoloft Lexapro Ativan Adderall Ritalin Ambien
     Wellbutrin AA NA CBT DBT ADHD PTSD OCD ER ICU TV PhD MBA HR CEO IT UK US USA EU Spring
     Summer Autumn Fall Winter
-    """.split()  # noqa: SIM905
+    """.split()
 )
 
 _CHINESE_NOT_PLACES = frozenset(
@@ -48,7 +53,11 @@ _CHINESE_NOT_PLACES = frozenset(
     城里 乡下 农村 市区 郊区 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建
     江西 山东 河南 湖北 湖南 广东 海南 四川 贵州 云南 陕西 甘肃 青海 台湾
     内蒙古 广西 西藏 宁夏 新疆 香港 澳门
-    """.split()  # noqa: SIM905
+    """.split()
+)
+CHINESE_PLATFORMS = frozenset(
+    "微信 抖音 微博 小红书 淘宝 支付宝 钉钉 百度 知乎 豆瓣 快手 拼多多 美团 饿了么 京东 滴滴 "
+    "高德 B站 哔哩哔哩 腾讯 阿里 华为 小米 苹果 QQ".split()
 )
 CHINESE_PROVINCES = frozenset(p + "省" for p in _CHINESE_NOT_PLACES) | _CHINESE_NOT_PLACES
 
@@ -114,3 +123,31 @@ def common(word: str) -> float:
     import wordfreq
 
     return float(wordfreq.zipf_frequency(word.lower(), "en"))
+
+
+@cache
+def chinese_surnames() -> frozenset[str]:
+    from faker.providers.person.zh_CN import Provider
+
+    return frozenset(name for name in Provider.last_names if len(name) == 1)
+
+
+@cache
+def chinese_given_chars() -> frozenset[str]:
+    from faker.providers.person.zh_CN import Provider
+
+    return frozenset("".join(Provider.first_names))
+
+
+@cache
+def _chinese_frequencies() -> dict[str, float]:
+    import wordfreq
+
+    return dict(wordfreq.get_frequency_dict("zh"))
+
+
+def common_chinese(word: str) -> float:
+    """How common a Chinese word is (Zipf scale), read from wordfreq's list directly: its
+    own lookup would segment with jieba, which annotate does not install."""
+    frequency = _chinese_frequencies().get(word, 0.0)
+    return math.log10(frequency) + 9 if frequency > 0 else 0.0

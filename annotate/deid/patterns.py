@@ -62,7 +62,7 @@ URL = re.compile(
 )
 HANDLE = re.compile(r"(?<![A-Za-z0-9_@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?")
 PHONE = re.compile(
-    r"(?<![A-Za-z0-9_+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,5}){1,4}(?![A-Za-z0-9_])"
+    r"(?<![A-Za-z0-9_+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,4}(?![A-Za-z0-9_])"
     r"|(?<!\d)1[3-9]\d{9}(?!\d)"  # a Chinese mobile, written without spaces
 )
 ID_CUE = re.compile(
@@ -75,18 +75,23 @@ ID_TOKEN = re.compile(
     r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9-]*\d)(?:[A-Za-z]{0,4}[-\s]?)?\d[\dA-Za-z]*(?:-[\dA-Za-z]+)*(?![A-Za-z0-9_-])"
 )
 ID_SHAPE = re.compile(
-    r"(?<![A-Za-z0-9_-])(?:\d{17}[\dXx]|\d{3}-\d{2}-\d{4}|[A-Z]{1,3}-?\d{5,}[A-Z]?|\d{8,})(?![A-Za-z0-9_-])"
+    r"(?<![A-Za-z0-9_-])(?:\d{17}[\dXx]|\d{3}-\d{2}-\d{4}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|"
+    r"[A-Z]{2,4}-\d{3,}-\d{2,}|[A-Z]{1,3}-?\d{5,}[A-Z]?|\d{8,})(?![A-Za-z0-9_-])"
 )
+_WEEKDAY = r"(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+)?"
 DATE = re.compile(
-    rf"(?:(?:the\s+)?{_ORDINAL}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?"
+    rf"{_WEEKDAY}(?:(?:the\s+)?{_ORDINAL}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?"
     rf"|{_MONTH}\s+(?:the\s+)?{_ORDINAL}(?![\d:])(?:,?\s+{_YEAR})?"
     rf"|{_MONTH}\s+{_YEAR}"
     r"|(?<![\d/.-])\d{4}-\d{1,2}-\d{1,2}(?![\d-])"
-    r"|(?<![\d/.-])\d{1,2}[/.]\d{1,2}(?:[/.](?:\d{4}|\d{2}))?(?![\d/.])"
+    r"|(?<![\d/.-])\d{1,2}[/.]\d{1,2}(?:[/.](?:\d{4}|\d{2}))?(?![\d/]|\.\d)"
     r"|\bthe\s+\d{1,2}(?:st|nd|rd|th)\b"
     rf"|(?:{_CN_NUMBER}年)?{_CN_NUMBER}月{_CN_NUMBER}[日号]"
+    rf"|(?:农历)?[正冬腊{_CN_DIGIT}]{{1,2}}月(?:初[{_CN_DIGIT}]{{1,2}}|廿[{_CN_DIGIT}]?|[{_CN_DIGIT}]{{1,3}}(?![个岁年天次]))"
+    rf"|(?:上个?|下个?|这个?|本)月(?:的)?{_CN_NUMBER}[日号]"
     rf"|(?<![个{_CN_DIGIT}\d]){_CN_NUMBER}月(?:份|初|中|底|中旬|下旬|上旬)?"
-    rf"|(?<![{_CN_DIGIT}\d]){_CN_NUMBER}[日号](?=[，。,\s]|那天|那|$))",
+    rf"|(?<![{_CN_DIGIT}\d]){_CN_NUMBER}[日号](?![楼线室床门车院位码人栋层座台])"
+    r")",
 )
 BARE_MONTH = re.compile(
     rf"\b{_MONTH_CUE}\s+(?:the\s+)?(?:(?:end|start|middle|beginning)\s+of\s+)?({_MONTH})\b"
@@ -96,14 +101,40 @@ _AGE_WORD = (
     r"(?:ninety|a hundred|one hundred)(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?"
 )
 AGE = re.compile(
-    rf"(?:\b(?:aged|age|turned|turning|turns|is|was|am|be|being)|'s|’s|'m|’m)\s+"
+    rf"(?:\b(?:aged|age|turned|turning|turns|is|was|am|be|being|been|reached|reach|"
+    r"to|past|nearly|almost|over)|'s|’s|'m|’m)\s+"
     rf"({_AGE_NUMBER}|{_AGE_WORD})\b"
-    r"(?!\s*(?:percent|%|minutes|dollars|times|pounds|kg|days|people|miles|degrees))"
+    r"(?!\s*(?:percent|%|minutes|dollars|times|pounds|kg|days|people|miles|degrees|hours|"
+    r"seconds|euros|quid|bucks|pages|emails|messages|calls|texts|steps|per|k\b|mph|km|"
+    r"weeks|months|years(?!\s+old)|kids|students|%))"
     rf"|\b({_AGE_NUMBER}|{_AGE_WORD})"
     r"(?=[- ]?(?:years?|yrs?)[- ]old|[- ]year-old|th birthday|(?:\s+|-)yo\b)"
     rf"|((?:九十[一二三四五六七八九]?|一百[零一二三四五六七八九十]*|{_AGE_NUMBER})(?:周)?岁)",
     re.IGNORECASE,
 )
+
+
+_ID_GAP = re.compile(
+    r"[\s:：,，#-]*(?:(?:number|no\.?|num|is|was|of|ends in|starts with|reads|it's|it’s|"
+    r"the|my|his|her|their|on|at|card|code|ID|是|为|号|号码|的)[\s:：,，#-]*){0,6}"
+)
+# a handle after the platform it is on: "on Snapchat as rafa.e12", "抖音号 ahe_88", "微信：lin2019"
+PLATFORM_HANDLE = re.compile(
+    r"(?:Snapchat|Instagram|Insta|IG|TikTok|Twitter|Facebook|Discord|Reddit|Telegram|WeChat|"
+    r"LinkedIn|Twitch|Steam|Xbox|PSN|YouTube|Threads|Bluesky|Mastodon|Tumblr|Kik|Line|Signal|"
+    r"Skype|GitHub|Venmo|Cash ?App|微信|抖音|微博|小红书|QQ|B站|快手|豆瓣|知乎|钉钉)"
+    r"(?:\s+(?:as|is|handle|name|account|username|user|ID|id|at)){0,3}"
+    r"(?:号|账号|名|ID|id)?[\s:：是为叫]*"
+    r"(@?[A-Za-z0-9_][A-Za-z0-9_.\-]*[A-Za-z0-9_]|@[\w\u4e00-\u9fff.\-]{2,}|[\u4e00-\u9fff]{2,8}(?=[\s，。,.!?！？]|$))"
+)
+CJK_HANDLE = re.compile(r"(?<![A-Za-z0-9_.])@[\w\u4e00-\u9fff][\w\u4e00-\u9fff.\-]*")
+# a name spelled out letter by letter: "R-A-F...", "D. A. N. A."
+SPELLED = re.compile(r"(?<![\w-])[A-Z](?:(?:-|\.\s?|\s)[A-Z]){2,}(?![\w-])\.?")
+
+
+_DIGIT_WORD = r"(?:zero|oh|o|one|two|three|four|five|six|seven|eight|nine|double|triple)"
+# a number said digit by digit: "five five five, oh one three four"
+SPOKEN_NUMBER = re.compile(rf"\b{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{6,}}\b", re.IGNORECASE)
 
 
 def _digits(text: str) -> int:
@@ -114,7 +145,14 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, category) of every shaped identifier; overlaps are settled by the caller."""
     for match in EMAIL.finditer(text):
         yield match.start(), match.end(), "email"
-    for pattern in (URL, HANDLE):
+    for match in PLATFORM_HANDLE.finditer(text):
+        handle = match.group(1)
+        if any(not ch.isalpha() or ch > "\u3000" for ch in handle) or handle.startswith("@"):
+            yield match.start(1), match.end(1), "url"
+    for match in SPELLED.finditer(text):
+        if len(re.sub(r"[^A-Z]", "", match.group())) >= 3:
+            yield match.start(), match.end(), "name"
+    for pattern in (URL, HANDLE, CJK_HANDLE):
         for match in pattern.finditer(text):
             end = match.end()
             while end > match.start() and text[end - 1] in ".,;:!?)":
@@ -128,13 +166,20 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
         digits = _digits(match.group())
         if digits >= 7 and not _looks_like_year_range(match.group()):
             yield match.start(), match.end(), "phone"
+    for match in SPOKEN_NUMBER.finditer(text):
+        words = re.findall(r"[a-z]+", match.group().lower())
+        repeats = {"double": 1, "triple": 2}  # "double five": the five said twice
+        if len(words) + sum(repeats.get(w, 0) - (w in repeats) for w in words) >= 7:
+            yield match.start(), match.end(), "phone"
     for match in ID_SHAPE.finditer(text):
         yield match.start(), match.end(), "id"
     for cue in ID_CUE.finditer(text):
         window = text[cue.end() : cue.end() + 24]
         token = ID_TOKEN.search(window)
-        if token and _digits(token.group()) >= 4 and not window[: token.start()].strip(" :：is#-"):
-            yield cue.end() + token.start(), cue.end() + token.end(), "id"
+        if token and _digits(token.group()) >= 4 and _ID_GAP.fullmatch(window[: token.start()]):
+            label = cue.group().isupper() and len(cue.group()) >= 2  # "MRN 40028817" as one
+            start = cue.start() if label else cue.end() + token.start()
+            yield start, cue.end() + token.end(), "id"
     for match in AGE.finditer(text):
         group = next(g for g in (1, 2, 3) if match.group(g))
         yield match.start(group), match.end(group), "age"
