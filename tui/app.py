@@ -50,6 +50,8 @@ class AnnotateApp(App[None]):
         autosave_delay: float = 1.0,
         advance_on_accept: bool = True,
         user_keymap: dict[str, str] | None = None,
+        deid_review: bool = False,
+        deid_session: str | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -60,6 +62,7 @@ class AnnotateApp(App[None]):
         self.user_keymap = user_keymap or {}
         self.sub_title = annotator
         self._key_hold = KeyHold()
+        self.deid_review, self.deid_session = deid_review, deid_session  # annotate deid review
 
     # -- keys typed while an item opens (tui.keys) ---------------------------------------
 
@@ -114,7 +117,12 @@ class AnnotateApp(App[None]):
         from tui.screens.queue import QueueScreen
 
         self.set_keymap(self.user_keymap)
-        self.push_screen(QueueScreen())
+        if self.deid_review:  # the lead's check, on its own (no expert's queue under it)
+            from tui.screens.deid import DeidScreen
+
+            self.push_screen(DeidScreen(self.deid_session))
+        else:
+            self.push_screen(QueueScreen())
         self._idle_collect: Timer | None = None
         self.set_timer(IDLE_COLLECT_SECONDS, self._freeze_startup_objects)
 
@@ -170,6 +178,8 @@ def keymap_owners() -> tuple[type, ...]:
     """The app and its screens, the app first (its bindings work on every screen)."""
     from tui.screens.annotate import AnnotateScreen
     from tui.screens.coding import CodingScreen
+    from tui.screens.deid import DeidScreen
+    from tui.screens.deid_mark import MarkMissScreen
     from tui.screens.flag import FlagScreen
     from tui.screens.help import HelpScreen
     from tui.screens.progress import ProgressScreen
@@ -177,7 +187,7 @@ def keymap_owners() -> tuple[type, ...]:
     from tui.screens.review import ReviewScreen
 
     return (AnnotateApp, AnnotateScreen, ReviewScreen, QueueScreen, ProgressScreen,
-            HelpScreen, FlagScreen, CodingScreen)  # fmt: skip
+            HelpScreen, FlagScreen, CodingScreen, DeidScreen, MarkMissScreen)  # fmt: skip
 
 
 def create_app(
@@ -187,8 +197,11 @@ def create_app(
     drafter: Drafter | None = None,
     autosave_delay: float = 1.0,
     advance_on_accept: bool = True,
+    deid_review: bool = False,
+    deid_session: str | None = None,
 ) -> AnnotateApp:
-    """Build the app for one annotator (default: the OS user name)."""
+    """Build the app for one annotator (default: the OS user name); ``deid_review`` opens
+    the de-identification check on ``deid_session`` (default: the first session)."""
     if not annotator:
         try:
             annotator = getpass.getuser()
@@ -203,4 +216,6 @@ def create_app(
         autosave_delay=autosave_delay,
         advance_on_accept=advance_on_accept,
         user_keymap=load_keymap(keymap_owners()),
+        deid_review=deid_review,
+        deid_session=deid_session,
     )

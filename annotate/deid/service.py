@@ -34,7 +34,7 @@ from annotate.deid.roster import (
     write_locked,
 )
 from annotate.deid.surrogates import Surrogates
-from store.db import insert_ignoring_duplicates, reader
+from store.db import code_point_order, insert_ignoring_duplicates, reader
 from store.tables import (
     DEID_CLIENTS,
     DEID_CORRECTIONS,
@@ -48,9 +48,8 @@ T = TypeVar("T")
 
 __all__ = [
     "Correction", "RosterLoad", "ScanRow", "SessionMask", "SessionText", "client_of",
-    "corrections",
-    "known_for_client", "load_roster", "mark", "masks_for_sessions", "scan", "session_spans",
-    "unmark",
+    "corrections", "known_for_client", "load_roster", "mark", "masks_for_sessions", "scan",
+    "session_ids", "session_spans", "unmark",
 ]  # fmt: skip
 
 MODES = ("surrogate", "tag")
@@ -271,6 +270,8 @@ class SessionText:
     client_id: str
     language: str
     texts: tuple[str, ...]
+    speakers: tuple[str, ...] = ()  # per turn: client | counselor
+    numbers: tuple[int, ...] = ()  # per turn, from 1
 
 
 def _sessions(connection: Connection, session_ids: Sequence[str] | None) -> list[SessionText]:
@@ -288,15 +289,20 @@ def _sessions(connection: Connection, session_ids: Sequence[str] | None) -> list
             raise NotFoundError(f"no session {', '.join(missing[:5])} in the store")
         rows = [found[sid] for sid in wanted]
     else:
-        rows = list(connection.execute(query.order_by(SESSIONS.c.id)))
+        rows = list(
+            connection.execute(query.order_by(code_point_order(SESSIONS.c.id, connection.dialect)))
+        )
     sessions = []
     for row in rows:
-        texts = tuple(
-            connection.execute(
-                select(TURNS.c.text).where(TURNS.c.session_id == row.id).order_by(TURNS.c.number)
-            ).scalars()
-        )
-        sessions.append(SessionText(row.id, row.client_id, language_of(row.language, texts), texts))
+        turns = connection.execute(
+            select(TURNS.c.number, TURNS.c.speaker, TURNS.c.text)
+            .where(TURNS.c.session_id == row.id)
+            .order_by(TURNS.c.number)
+        ).all()
+        texts = tuple(turn.text for turn in turns)
+        sessions.append(SessionText(row.id, row.client_id, language_of(row.language, texts), texts,
+                                    tuple(turn.speaker for turn in turns),
+                                    tuple(turn.number for turn in turns)))  # fmt: skip
     return sessions
 
 
@@ -412,6 +418,13 @@ def client_of(engine: Engine, session_id: str) -> str:
     if client is None:
         raise NotFoundError(f"no session {session_id!r} in the store")
     return str(client)
+
+
+def session_ids(engine: Engine) -> list[str]:
+    """Every stored session's id, in order (for the correction view's paging)."""
+    with reader(engine).connect() as connection:
+        order = code_point_order(SESSIONS.c.id, connection.dialect)
+        return list(connection.execute(select(SESSIONS.c.id).order_by(order)).scalars())
 
 
 def session_spans(engine: Engine, session_id: str) -> tuple[SessionText, list[list[Span]]]:

@@ -1,0 +1,120 @@
+"""The correction view (``annotate deid review``): detections shown by kind, a false hit
+unmarked and a miss marked through the keys, stored, and used from then on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from textual.widgets import Input, OptionList, Select
+
+from annotate.deid import service
+from annotate.ingest import import_file
+from store.tables import DEID_CORRECTIONS
+from tests.deid.test_service import RECORDS
+from tests.factories import write_jsonl
+from tests.tui.helpers import screen_text, settle
+from tui.app import create_app
+from tui.screens.deid import DeidScreen
+from tui.screens.deid_mark import MarkMissScreen
+
+
+@pytest.fixture
+def store(engine, tmp_path: Path):  # type: ignore[no-untyped-def]
+    import_file(engine, write_jsonl(tmp_path / "sessions.jsonl", RECORDS))
+    return engine
+
+
+async def _loaded(pilot, session_id: str) -> DeidScreen:  # type: ignore[no-untyped-def]
+    """The view once SESSION_ID is shown (workers done; up to 10 s on a loaded machine)."""
+    for _ in range(500):
+        await settle(pilot)
+        screen = pilot.app.screen
+        if isinstance(screen, DeidScreen) and screen.loaded and screen.session_id == session_id:
+            return screen
+        await pilot.pause(0.02)
+    raise AssertionError(f"{session_id} was never shown")
+
+
+def _corrections(engine) -> list[tuple[str, ...]]:  # type: ignore[no-untyped-def]
+    query = select(DEID_CORRECTIONS.c.client_id, DEID_CORRECTIONS.c.text,
+                   DEID_CORRECTIONS.c.category, DEID_CORRECTIONS.c.action,
+                   DEID_CORRECTIONS.c.made_by).order_by(DEID_CORRECTIONS.c.id)  # fmt: skip
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query)]
+
+
+async def test_unmark_a_false_hit_and_mark_a_miss(store) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(store, "lead", deid_review=True, deid_session="s2")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _loaded(pilot, "s2")
+        first = screen.current_span()
+        assert first is not None and first.text.startswith("Dana")
+        assert "Dana" in screen_text(pilot) and "client cl1" in screen_text(pilot)
+        await pilot.press("right")  # the next detection of turn 1: Tom Hale
+        chosen = screen.current_span()
+        assert chosen is not None and chosen.text == "Tom Hale" and chosen.category == "name"
+        await pilot.press("left", "u")  # back to Dana: a false hit
+        screen = await _loaded(pilot, "s2")
+        assert _corrections(store) == [("cl1", first.text, "name", "unmark", "lead")]
+        assert all(span.text != first.text for found in screen.spans for span in found)
+
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, MarkMissScreen)
+        pilot.app.screen.query_one("#miss-category", Select).value = "date"
+        pilot.app.screen.query_one("#miss-text", Input).focus()
+        await pilot.press(*"Sunday", "enter")
+        screen = await _loaded(pilot, "s2")
+        assert _corrections(store)[-1] == ("cl1", "Sunday", "date", "mark", "lead")
+        turns = screen.query_one("#deid-turns", OptionList)
+        await pilot.press("down")
+        assert turns.highlighted == 1
+        assert any(s.text == "Sunday" and s.category == "date" for s in screen.spans[1])
+
+        await pilot.press("right_square_bracket")  # the next session: another client's
+        screen = await _loaded(pilot, "z1")
+        assert screen.session is not None and screen.session.client_id == "cl2"
+        await pilot.press("escape")  # opened on its own: Escape quits
+        await settle(pilot)
+        assert pilot.app.return_code == 0 and not pilot.app.is_running
+    # What the view stored is what drafts and exports use from then on.
+    mask = service.masks_for_sessions(store, ["s2"])["s2"]
+    assert "Dana" in mask.turns[0] and "Sunday" not in mask.turns[1]
+
+
+async def test_escape_on_a_mark_stores_nothing(store) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(store, "lead", deid_review=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _loaded(pilot, "s1")  # no session named: the first
+        await pilot.press("m")
+        await settle(pilot)
+        await pilot.press(*"Riverton", "escape")
+        await _loaded(pilot, "s1")
+        await pilot.press("down", "u")  # the second turn: Tom Hale
+        await _loaded(pilot, "s1")
+    assert [row[1:4] for row in _corrections(store)] == [("Tom Hale", "name", "unmark")]
+
+
+def test_the_view_at_100x30(snap_compare, store) -> None:  # type: ignore[no-untyped-def]
+    async def shown(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot, "s1")
+        await pilot.press("down", "right")
+
+    app = create_app(store, "lead", deid_review=True, deid_session="s1")
+    assert snap_compare(app, terminal_size=(100, 30), run_before=shown)
+
+
+def test_the_mark_dialog_at_100x30(snap_compare, store) -> None:  # type: ignore[no-untyped-def]
+    async def asked(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _loaded(pilot, "s2")
+        await pilot.press("m")
+        await settle(pilot)
+        for widget in pilot.app.screen.query(Input):
+            widget.cursor_blink = False
+        await pilot.press(*"Sunday")
+        await settle(pilot)
+
+    app = create_app(store, "lead", deid_review=True, deid_session="s2")
+    assert snap_compare(app, terminal_size=(100, 30), run_before=asked)

@@ -1,0 +1,282 @@
+"""Check and correct de-identification, turn by turn (``annotate deid review``).
+
+A session's turns with every detected identifier coloured by its kind; Left and Right
+choose a detection in the highlighted turn, U unmarks it (a false hit: never replaced
+in this client's texts again), M marks a text the detector missed. Corrections are
+stored at once and used from then on, by this view and by every draft and export.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Header, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker
+
+from annotate.deid.detect import CATEGORIES, Span
+from annotate.deid.service import SessionText, mark, session_ids, session_spans, unmark
+from tui.failures import notify_failure
+from tui.services import services
+from tui.widgets.key_footer import KeyFooter
+
+CATEGORY_STYLE = {
+    "name": "bold black on #e5a50a",
+    "place": "bold black on #57e389",
+    "date": "bold black on #99c1f1",
+    "phone": "bold black on #dc8add",
+    "email": "bold black on #dc8add",
+    "url": "bold black on #dc8add",
+    "id": "bold black on #f66151",
+    "age": "bold black on #f9f06b",
+}
+SPEAKER_STYLE = {"client": "bold cyan", "counselor": "bold magenta"}
+SPEAKER_LABEL = {"client": "Client", "counselor": "Counselor"}
+
+
+def turn_prompt(
+    number: int, speaker: str, text: str, spans: tuple[Span, ...], selected: int | None
+) -> Text:
+    """One turn: its number and speaker, then its text with each detection coloured by
+    kind (the selected one underlined and marked by a pointer)."""
+    out = Text(overflow="fold")
+    out.append("▌ " if selected is not None else "  ", style="bold yellow")
+    out.append(f"{number:>4} ", style="dim")
+    out.append(f"{SPEAKER_LABEL.get(speaker, speaker):<9} ", style=SPEAKER_STYLE.get(speaker, ""))
+    position = 0
+    for index, span in enumerate(spans):
+        out.append(text[position : span.start])
+        style = CATEGORY_STYLE.get(span.category, "reverse")
+        if index == selected:
+            style += " underline reverse"
+        out.append(text[span.start : span.end], style=style)
+        position = span.end
+    out.append(text[position:])
+    return out
+
+
+def legend(counts: Counter[str]) -> Text:
+    """Each kind in its colour, with how many detections of it the session holds."""
+    out = Text()
+    for category in CATEGORIES:
+        out.append(f" {category} {counts.get(category, 0)} ", style=CATEGORY_STYLE[category])
+        out.append(" ")
+    return out
+
+
+class DeidScreen(Screen[None]):
+    """One session's detections, to check and correct; [ and ] move between sessions."""
+
+    DEFAULT_CSS = """
+    DeidScreen #deid-heading { height: auto; padding: 0 1; }
+    DeidScreen #deid-legend { height: auto; padding: 0 1; }
+    DeidScreen #deid-turns { height: 1fr; overflow-y: scroll; }
+    DeidScreen #deid-turns > .option-list--option-highlighted { text-style: none; }
+    """
+
+    BINDINGS = [
+        # Priority: the turn list would take Left and Right to scroll sideways.
+        Binding("right", "next_span", "Next hit", id="deid.next_span", priority=True,
+                tooltip="Choose the next detection in this turn."),
+        Binding("left", "previous_span", "Prev. hit", id="deid.previous_span", priority=True,
+                tooltip="Choose the previous detection in this turn."),
+        Binding("u", "unmark", "Unmark", id="deid.unmark",
+                tooltip="A false hit: never replace this text in the client's texts."),
+        Binding("m", "mark", "Mark a miss", id="deid.mark",
+                tooltip="Replace a text the detector missed in the client's texts."),
+        Binding("right_square_bracket", "next_session", "Next session",
+                id="deid.next_session"),
+        Binding("left_square_bracket", "previous_session", "Prev. session",
+                id="deid.previous_session"),
+        Binding("escape", "back", "Back", id="deid.back"),
+    ]  # fmt: skip
+
+    @dataclass
+    class Loaded(Message):
+        """A session's turns and detections, read in a worker."""
+
+        session: SessionText
+        spans: list[tuple[Span, ...]]
+        sessions: list[str]
+
+    @dataclass
+    class Corrected(Message):
+        """A correction was stored; the session is read again with it."""
+
+        note: str
+
+    def __init__(self, session_id: str | None = None) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.session: SessionText | None = None
+        self.spans: list[tuple[Span, ...]] = []
+        self.sessions: list[str] = []
+        self.selected = 0  # the chosen detection of the highlighted turn
+        self.pointer: int | None = None  # the turn drawn with the pointer
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="deid-heading")
+        yield Static(id="deid-legend")
+        yield OptionList(id="deid-turns")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.load(self.session_id)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        notify_failure(self, event)
+
+    # -- loading ------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deid")
+    def load(self, session_id: str | None) -> None:
+        engine = services(self).engine
+        sessions = session_ids(engine)
+        if session_id is None:
+            if not sessions:
+                self.app.call_from_thread(self.notify, "No sessions in the store.")
+                return
+            session_id = sessions[0]
+        session, spans = session_spans(engine, session_id)
+        self.post_message(self.Loaded(session, [tuple(found) for found in spans], sessions))
+
+    @on(Loaded)
+    def _show(self, message: Loaded) -> None:
+        same = self.session is not None and self.session.id == message.session.id
+        turns = self.query_one("#deid-turns", OptionList)
+        keep = turns.highlighted if same else 0
+        self.session, self.spans, self.sessions = message.session, message.spans, message.sessions
+        self.session_id = message.session.id
+        counts = Counter(span.category for found in self.spans for span in found)
+        position = (
+            self.sessions.index(self.session_id) + 1 if self.session_id in self.sessions else 0
+        )
+        self.query_one("#deid-heading", Static).update(
+            f"Session {self.session_id} ({position} of {len(self.sessions)}) · client "
+            f"{self.session.client_id} · {self.session.language} · "
+            f"{sum(counts.values())} to replace"
+        )
+        self.query_one("#deid-legend", Static).update(legend(counts))
+        turns.clear_options()
+        turns.add_options(
+            [
+                Option(self._prompt(index, None), id=f"turn-{index}")
+                for index in range(len(self.spans))
+            ]
+        )
+        self.selected = 0
+        if self.spans:
+            turns.highlighted = min(keep or 0, len(self.spans) - 1)
+            self._redraw(turns.highlighted)
+        turns.focus()
+        self.loaded = True
+
+    def _prompt(self, index: int, selected: int | None) -> Text:
+        assert self.session is not None
+        number = self.session.numbers[index] if self.session.numbers else index + 1
+        speaker = self.session.speakers[index] if self.session.speakers else ""
+        return turn_prompt(number, speaker, self.session.texts[index], self.spans[index], selected)
+
+    def _redraw(self, index: int | None) -> None:
+        """Draw the pointer and the chosen detection on turn INDEX (and off the last)."""
+        turns = self.query_one("#deid-turns", OptionList)
+        if self.pointer is not None and self.pointer != index and self.pointer < len(self.spans):
+            turns.replace_option_prompt_at_index(self.pointer, self._prompt(self.pointer, None))
+        self.pointer = None
+        if index is None or not 0 <= index < len(self.spans):
+            return
+        turns.replace_option_prompt_at_index(index, self._prompt(index, self.selected))
+        self.pointer = index
+
+    @on(OptionList.OptionHighlighted, "#deid-turns")
+    def _moved(self, event: OptionList.OptionHighlighted) -> None:
+        self.selected = 0
+        self._redraw(event.option_index)
+
+    # -- choosing and correcting ---------------------------------------------------------
+
+    def current_span(self) -> Span | None:
+        """The detection chosen in the highlighted turn (None: the turn has none)."""
+        index = self.query_one("#deid-turns", OptionList).highlighted
+        if index is None or not 0 <= index < len(self.spans) or not self.spans[index]:
+            return None
+        return self.spans[index][min(self.selected, len(self.spans[index]) - 1)]
+
+    def _step(self, step: int) -> None:
+        index = self.query_one("#deid-turns", OptionList).highlighted
+        if index is None or not 0 <= index < len(self.spans) or not self.spans[index]:
+            return
+        self.selected = (self.selected + step) % len(self.spans[index])
+        self._redraw(index)
+
+    def action_next_span(self) -> None:
+        self._step(1)
+
+    def action_previous_span(self) -> None:
+        self._step(-1)
+
+    def action_unmark(self) -> None:
+        span = self.current_span()
+        if span is None or self.session is None:
+            self.notify("No detection in this turn to unmark.", severity="warning")
+            return
+        self.correct("unmark", self.session.client_id, span.text, span.category)
+
+    def action_mark(self) -> None:
+        if self.session is None:
+            return
+        from tui.screens.deid_mark import MarkMissScreen
+
+        client_id = self.session.client_id
+
+        def marked(result: tuple[str, str] | None) -> None:
+            if result is not None:
+                self.correct("mark", client_id, *result)
+
+        self.app.push_screen(MarkMissScreen(client_id), marked)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deid-correct")
+    def correct(self, action: str, client_id: str, text: str, category: str) -> None:
+        app = services(self)
+        if action == "mark":
+            mark(app.engine, client_id, text, category, app.annotator)
+            note = f"Marked {text!r} ({category}): replaced in {client_id}'s texts from now on."
+        else:
+            unmark(app.engine, client_id, text, app.annotator, category=category)
+            note = f"Unmarked {text!r}: kept in {client_id}'s texts from now on."
+        self.post_message(self.Corrected(note))
+
+    @on(Corrected)
+    def _corrected(self, message: Corrected) -> None:
+        self.notify(message.note)
+        self.load(self.session_id)
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def _go(self, step: int) -> None:
+        if not self.sessions or self.session_id not in self.sessions:
+            return
+        index = (self.sessions.index(self.session_id) + step) % len(self.sessions)
+        self.load(self.sessions[index])
+
+    def action_next_session(self) -> None:
+        self._go(1)
+
+    def action_previous_session(self) -> None:
+        self._go(-1)
+
+    def action_back(self) -> None:
+        """Back to the screen under this one; opened on its own (``deid review``): quit."""
+        if len(self.app.screen_stack) > 2:
+            self.dismiss()
+        else:
+            self.app.exit()
