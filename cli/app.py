@@ -45,6 +45,8 @@ COMMANDS: dict[str, Entry] = {
                     "error means nothing is written."),
     "instrument": Entry("cli.commands.setup", "Manage rating instruments."),
     "rubric": Entry("cli.commands.setup", "Manage the cross-review rubric."),
+    "deid": Entry("cli.commands.deid", "De-identification: scan what would be replaced, load a "
+                  "roster, correct detections."),
     "draft": Entry("cli.commands.draft", "Draft a rationale per (session, item) with an LLM or "
                    "offline; reruns resume."),
     "assign": Entry("cli.commands.assignment", "Split the unassigned rationales among experts, "
