@@ -1,13 +1,14 @@
 """Every file annotate reads is a hostile file (issue 23).
 
 For each kind (sessions, ratings, rationales, reviews, codings and predictions in JSONL
-or CSV, instruments, marker schemes, rubrics, prompt templates, the keymap, the logins file),
-hypothesis makes hostile variants of a valid file, and the real reader (the CLI where
-there is one) runs in a child process under an address-space limit. Each run either
-accepts the file cleanly or refuses it in lines naming the file and line, with a non-zero
-exit, no traceback, memory under the limit, and the store byte for byte as it was (the
-SQLite file, or every PostgreSQL row). Each kind gets 25 variants in ``make test`` and
-300 under the slow hypothesis profile (``make test-slow``; tests/hypothesis_profiles.py).
+or CSV, instruments, marker schemes, rubrics, prompt templates, the keymap, the logins file,
+the de-identification roster), hypothesis makes hostile variants of a valid file, and the
+real reader (the CLI where there is one) runs in a child process under an address-space
+limit. Each run either accepts the file cleanly or refuses it in lines naming the file and
+line, with a non-zero exit, no traceback, memory under the limit, and the store byte for
+byte as it was (the SQLite file, or every PostgreSQL row). Each kind gets 25 variants in
+``make test`` and 300 under the slow hypothesis profile (``make test-slow``;
+tests/hypothesis_profiles.py).
 """
 
 from __future__ import annotations
@@ -171,6 +172,22 @@ def test_hostile_rationale_csv(store: str, tmp_path: Path) -> None:
     @given(byte_mutation(RATIONALES_CSV))
     def run(data: bytes) -> None:
         _check(store, path, data, ["import", str(path), "--kind", "rationales"])
+
+    run()
+
+
+ROSTER_CSV = _csv([["name", "category", "client_id"], ["Dana Reyes", "name", "c01"],
+                   ["王芳", "name", ""], ["Maple Clinic", "place", "c02"]])  # fmt: skip
+
+
+def test_hostile_deid_roster(store: str, tmp_path: Path) -> None:
+    """``deid roster``: the lead's list of names and places (issue 26)."""
+    path = tmp_path / "roster.csv"
+
+    @FUZZ
+    @given(byte_mutation(ROSTER_CSV))
+    def run(data: bytes) -> None:
+        _check(store, path, data, ["deid", "roster", str(path)])
 
     run()
 

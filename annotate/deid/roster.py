@@ -122,7 +122,7 @@ def read_roster(path: Path | str) -> list[RosterEntry]:
             if len(entries) > MAX_ROSTER_ROWS:
                 raise FileError(path, f"more than {MAX_ROSTER_ROWS:,} entries", line)
     except csv.Error as error:
-        raise FileError(path, f"not valid CSV: {error}", rows.line_num) from None
+        raise FileError(path, f"not valid CSV: {error}", max(1, rows.line_num)) from None
     return list(entries.values())
 
 
