@@ -48,6 +48,11 @@ FAULTS = (
     "placeholder",  # quotes '<words copied verbatim>' and the rating's anchor label
     "item-quote",  # quotes the item's text
     "trailing",  # the JSON object, then prose that holds braces
+    # Issue 26: a rationale and quotes that repeat the client's turns whole as the server
+    # received them (de-identified: with the surrogates), so a test can check they come
+    # back with the original names; for --markers, a proposal per short client turn
+    # quoting it whole.
+    "whole-turns",
     # "echo-<where>:<encoding>" echoes the key, encoded (see ECHO_ENCODINGS), in one place:
     # raw (200, a text/plain body), rawjson (200, "application/json" that is not JSON),
     # content (a reply that is not JSON), cut (the same with the key at character 52, where
@@ -76,6 +81,8 @@ class FakeLLM:
 
     latency: float = 0.0
     faults: dict[str, str] = field(default_factory=dict)  # "s01/goal_1" -> fault name
+    default_fault: str = ""  # the fault of every key not in ``faults``
+    raw_bodies: list[bytes] = field(default_factory=list)  # every request body as received
     slow_seconds: float = 3.0
     supports_json_schema: bool = True
     # How real servers differ from this one, each off by default:
@@ -148,6 +155,7 @@ class FakeLLM:
                         headers[name.strip().lower()] = value.strip()
                 length = int(headers.get("content-length", "0"))
                 body = await reader.readexactly(length) if length else b""
+                self.raw_bodies.append(body)  # every route: chats, uploads, /tokenize
                 status, extra, payload = await self._respond(method, path, headers, body)
                 raw = isinstance(payload, bytes)
                 data = payload if raw else json.dumps(payload, ensure_ascii=False).encode()
@@ -232,7 +240,7 @@ class FakeLLM:
         self.requests[key] += 1
         self.request_by_key[key] = request
         attempt = self.requests[key]
-        fault = self.faults.get(key, "")
+        fault = self.faults.get(key, self.default_fault)
         request_id = f"req_{key}_{attempt}"
         if self.latency:
             await asyncio.sleep(self.latency)
@@ -521,6 +529,12 @@ def _markers(prompt: str, fault: str) -> str:
         return '{"markers": [{"turn": 2, "code": "shutdown", "quote": "fi'
     turns = [(int(m["number"]), m["speaker"], m["text"].strip()) for m in TURN_RE.finditer(prompt)]
     proposals: list[dict[str, Any]] = []
+    if fault == "whole-turns":
+        for number, speaker, text in turns:
+            if speaker == "client" and len(text) <= 200:
+                proposals.append({"turn": number, "code": "shutdown", "quote": text,
+                                  "reason": f"The client says: {text}"[:300]})  # fmt: skip
+        return json.dumps({"markers": proposals}, ensure_ascii=False)
     for number, speaker, text in turns:
         if speaker == "client" and len(text.split()) <= 6:
             quote = " ".join(text.split()[:3])
@@ -556,6 +570,13 @@ def _content(prompt: str, fault: str) -> str:
         return "I think the client felt heard {rationale: because, evidence: [2"
     turns = [(int(m["number"]), m["speaker"], m["text"].strip()) for m in TURN_RE.finditer(prompt)]
     client_turns = [t for t in turns if t[1] == "client"] or turns or [(1, "client", "")]
+    if fault == "whole-turns":
+        said = client_turns[:4]
+        return json.dumps({
+            "rationale": "The client says: " + " / ".join(text for _, _, text in said),
+            "evidence": [number for number, _, _ in said],
+            "quotes": [{"turn": number, "text": text} for number, _, text in said],
+        }, ensure_ascii=False)  # fmt: skip
     number, _, text = client_turns[0]
     quote = text[:24].strip()
     draft: dict[str, Any] = {

@@ -15,7 +15,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import insert
@@ -33,7 +33,16 @@ from annotate.drafting.base import (
     scrub_reply,
     scrub_secret,
 )
-from annotate.drafting.context import DraftContext, load_contexts
+from annotate.drafting.context import DraftContext, TurnText, load_contexts
+from annotate.drafting.deidentify import (
+    Deidentify,
+    Mask,
+    masked_turns,
+    masks_for,
+    plan_of,
+    restore_draft,
+    restored,
+)
 from annotate.drafting.engine import STAGGER_SECONDS, RowWriter, run_units
 from annotate.drafting.grounding import ParsedDraft, ReplyFormatError, grounding_error, parse_reply
 from annotate.ingest.validation import MAX_RATIONALE_LENGTH
@@ -95,6 +104,7 @@ class BatchSummary:
     progress: BatchProgress = field(default_factory=BatchProgress)
     seconds: float = 0.0
     accepted: int = 0  # left out: their rationale is accepted (no --include-accepted)
+    deidentify: Deidentify | None = None  # what was done about identifiers in what was sent
 
     def as_json(self) -> dict[str, Any]:
         figures = asdict(self.progress)
@@ -110,7 +120,11 @@ class BatchSummary:
             **figures,
             "seconds": round(self.seconds, 3),
             "items_per_second": round(rate, 2),
+            **({"deidentify": shown} if (shown := self._deidentified()) else {}),
         }
+
+    def _deidentified(self) -> dict[str, Any] | None:
+        return self.deidentify.provenance() if self.deidentify is not None else None
 
 
 ProgressCallback = Callable[[BatchProgress], None]
@@ -208,8 +222,14 @@ def draft_values(
     context: DraftContext,
     reply: Reply | None,
     error: ProviderError | None = None,
+    *,
+    mask: Mask | None = None,
 ) -> dict[str, Any]:
     """The column values of a Draft row with full provenance, graded ok / ungrounded / failed.
+
+    ``context`` is the original (the store's turns); ``mask`` the session's when the
+    request was de-identified: the reply's rationale and quotes, the raw reply and any
+    error quoting it are mapped back with it before grounding and storing.
 
     Plain values rather than a model object: a batch inserts thousands with one
     ``executemany`` (SQLModel construction costs more CPU than the request itself).
@@ -241,7 +261,7 @@ def draft_values(
         "created_at": utcnow(),
     }
     if error is not None or reply is None:
-        values["error"] = str(error) if error else "no reply"
+        values["error"] = restored(str(error), mask) if error else "no reply"
         return values
     reply = scrub_reply(reply)  # before anything quotes or cuts what the server sent
     values.update(
@@ -253,7 +273,7 @@ def draft_values(
         cached_tokens=reply.cached_tokens,
         server_timings=reply.timings,
     )
-    raw_reply = scrub_secret(reply.content, RAW_REPLY_LIMIT) or None
+    raw_reply = scrub_secret(restored(reply.content, mask), RAW_REPLY_LIMIT) or None
     try:
         parsed = reply.parsed or read_draft(reply.content)
     except ReplyFormatError as format_error:
@@ -262,8 +282,9 @@ def draft_values(
             limit = values["params"].get("max_tokens")
             values["error"] = f"cut at max_tokens={limit}: raise --max-tokens"
         else:
-            values["error"] = str(format_error)
+            values["error"] = restored(str(format_error), mask)
         return values
+    parsed = restore_draft(parsed, mask)  # grounded against the original turns
     unfit = draft_problem(parsed)
     if unfit is not None:
         values.update(raw_reply=raw_reply, error=f"the reply cannot be stored as a draft: {unfit}")
@@ -312,16 +333,32 @@ def draft_problem(parsed: ParsedDraft) -> str | None:
     return None
 
 
-async def draft_context(provider: DraftProvider, context: DraftContext) -> dict[str, Any]:
+async def draft_context(
+    provider: DraftProvider,
+    context: DraftContext,
+    mask: Mask | None = None,
+    sent: DraftContext | None = None,
+) -> dict[str, Any]:
     """One request, turned into Draft values; provider failures become failed drafts.
 
+    With ``mask`` (the session's, when the provider de-identifies) the request carries
+    the masked turns (``sent``, made here when not given) and the reply is mapped back.
     The API key is scrubbed from everything stored, wherever a server echoed it.
     """
+    if mask is not None and sent is None:
+        sent = masked_context(context, mask)
     try:
-        reply = await provider.draft(context)
+        reply = await provider.draft(sent or context)
     except ProviderError as error:
-        return _scrubbed(draft_values(provider, context, None, error))
-    return _scrubbed(draft_values(provider, context, reply))
+        return _scrubbed(draft_values(provider, context, None, error, mask=mask))
+    return _scrubbed(draft_values(provider, context, reply, mask=mask))
+
+
+def masked_context(context: DraftContext, mask: Mask,
+                   turns: tuple[TurnText, ...] | None = None) -> DraftContext:  # fmt: skip
+    """The context as sent: the session's masked turns (``turns``, when already made)."""
+    masked = turns if turns is not None else masked_turns(context.turns, mask)
+    return replace(context, turns=masked, deidentified=True)
 
 
 def _scrubbed(values: dict[str, Any]) -> dict[str, Any]:
@@ -357,6 +394,12 @@ async def run_contexts(
 ) -> BatchProgress:
     """Draft every context with at most ``concurrency`` requests in flight; save as they finish."""
     progress = BatchProgress(total=len(contexts))
+    plan = plan_of(provider)
+    # De-identified once per session before the first request (the map's new entries
+    # are stored in one transaction of their own, off the event loop).
+    masks = await asyncio.to_thread(masks_for, engine, [c.session_id for c in contexts], plan)
+    sent_turns = {sid: masked_turns(c.turns, masks[sid]) for c in contexts
+                  if (sid := c.session_id) in masks}  # fmt: skip
 
     def counted(draft: dict[str, Any]) -> None:
         progress.count(draft)
@@ -364,7 +407,11 @@ async def run_contexts(
             on_progress(progress)
 
     async def ask(context: DraftContext) -> dict[str, Any]:
-        return await draft_context(provider, context)
+        mask = masks.get(context.session_id)
+        if mask is None:
+            return await draft_context(provider, context)
+        sent = masked_context(context, mask, sent_turns[context.session_id])
+        return await draft_context(provider, context, mask, sent)
 
     await run_units(contexts, ask, _DraftWriter(engine), client=provider,
                     concurrency=concurrency, on_result=counted, stagger=stagger)  # fmt: skip
@@ -401,6 +448,7 @@ def run_batch(
         selected=len(work.pairs),
         skipped=work.skipped,
         accepted=work.accepted,
+        deidentify=plan_of(provider),
     )
     if on_start is not None:
         on_start(len(work.pairs), work.skipped)

@@ -38,6 +38,7 @@ from annotate.drafting.batch import (
     WorkSelection,
     _scrubbed,
     draft_values,
+    masked_context,
     select_work,
 )
 from annotate.drafting.batch_output import (
@@ -50,6 +51,7 @@ from annotate.drafting.batch_output import (
 )
 from annotate.drafting.batch_output import MAX_LINE_BYTES as MAX_LINE_BYTES  # named here too
 from annotate.drafting.context import DraftContext, load_contexts
+from annotate.drafting.deidentify import Deidentify, Mask, check_mode, masked_turns, masks_for
 from annotate.drafting.providers import OpenAIProvider
 from annotate.ingest.readers import show
 from store.db import session_scope
@@ -74,9 +76,18 @@ def _custom_id(context: DraftContext, tag: str | None = None) -> str:
 def _contexts(
     engine: Engine, provider: OpenAIProvider, selection: WorkSelection
 ) -> list[DraftContext]:
+    """The contexts to request, as sent: de-identified when the provider's endpoint asks
+    for it (the batch's recorded parameters say so, and ingest maps the replies back
+    with the same masks, which the store reproduces)."""
     with session_scope(engine) as session:
         pairs, _ = select_work(session, provider, selection)
-        return load_contexts(session, pairs)
+        contexts = load_contexts(session, pairs)
+    masks = masks_for(engine, [c.session_id for c in contexts], provider.deidentify)
+    if not masks:
+        return contexts
+    turns = {sid: masked_turns(c.turns, masks[sid]) for c in contexts
+             if (sid := c.session_id) in masks}  # fmt: skip
+    return [masked_context(c, masks[c.session_id], turns[c.session_id]) for c in contexts]
 
 
 def batch_lines(
@@ -265,16 +276,21 @@ def ingest_lines(
                  or (r.session_id, r.item_id, r.reply.request_id) not in done]  # fmt: skip
         contexts = load_contexts(session, [(r.session_id, r.item_id) for r in fresh])
     progress = BatchProgress(total=len(contexts))
+    batches = [files[r.batch_tag] if r.batch_tag else recorded for r in fresh]
+    all_params = [{**(batch.params if batch else provider.params), "batch": True,
+                   "batch_line": result.digest}
+                  for result, batch in zip(fresh, batches, strict=True)]  # fmt: skip
+    masks = _masks(engine, fresh, all_params)
     rows = []
-    for result, context in zip(fresh, contexts, strict=True):
-        batch = files[result.batch_tag] if result.batch_tag else recorded
-        params = {**(batch.params if batch else provider.params), "batch": True,
-                  "batch_line": result.digest}  # fmt: skip
+    for result, context, batch, params in zip(fresh, contexts, batches, all_params, strict=True):
+        mode = _mode(params)
+        mask = masks.get((mode, result.session_id)) if mode is not None else None
         if result.reply is None:
             failure = ProviderError(result.failure or "no reply")
-            values = draft_values(provider, context, None, failure)
+            values = draft_values(provider, context, None, failure, mask=mask)
         else:
-            values = draft_values(provider, context, replace(result.reply, params=params))
+            values = draft_values(provider, context, replace(result.reply, params=params),
+                                  mask=mask)  # fmt: skip
         values = _scrubbed({**values, "params": params})
         if batch is not None:
             values.update(model=batch.model, base_url_host=batch.base_url_host,
@@ -290,6 +306,30 @@ def ingest_lines(
                 connection.execute(update(DraftBatch).where(col(DraftBatch.batch_id).in_(tags))
                                    .values(status="ingested", ingested_at=utcnow()))  # fmt: skip
     return Ingested(progress, len(results) - len(fresh))
+
+
+def _mode(params: dict[str, Any]) -> str | None:
+    """The de-identification mode a batch's requests were sent with (None: not masked)."""
+    found = params.get("deidentify")
+    mode = found.get("mode") if isinstance(found, dict) else None
+    return mode if isinstance(mode, str) else None
+
+
+def _masks(
+    engine: Engine, results: list[BatchResult], params: list[dict[str, Any]]
+) -> dict[tuple[str, str], Mask]:
+    """The masks the requests of de-identified batches were sent with, by (mode, session):
+    the store's map reproduces them, so the replies are mapped back as online ones are."""
+    by_mode: dict[str, set[str]] = {}
+    for result, given in zip(results, params, strict=True):
+        mode = _mode(given)
+        if mode is not None:
+            by_mode.setdefault(mode, set()).add(result.session_id)
+    masks: dict[tuple[str, str], Mask] = {}
+    for mode, sessions in sorted(by_mode.items()):
+        found = masks_for(engine, sessions, Deidentify(on=True, mode=check_mode(mode)))
+        masks.update({(mode, session_id): mask for session_id, mask in found.items()})
+    return masks
 
 
 def _file_batches(session: Any, results: list[BatchResult], source: str) -> dict[str, _Recorded]:

@@ -29,6 +29,9 @@ class DraftContext:
     scale_min: int
     scale_max: int
     instrument_version: str
+    # The turns are a de-identified copy (annotate.drafting.deidentify), fit to send off
+    # this machine; the key and item stay the store's.
+    deidentified: bool = False
 
     @property
     def key(self) -> tuple[str, str]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
 from annotate.core.guidelines import MarkerScheme
 from annotate.core.markers import speaker_fits
 from annotate.drafting.context import TurnText
+from annotate.drafting.deidentify import Mask, restored
 from annotate.drafting.grounding import (
     PLACEHOLDER,
     ReplyFormatError,
@@ -62,6 +63,7 @@ class SessionTurns:
     session_id: str
     language: str
     turns: tuple[TurnText, ...]
+    deidentified: bool = False  # the turns are a de-identified copy, fit to send
 
     @property
     def by_number(self) -> dict[int, TurnText]:
@@ -147,6 +149,15 @@ def _copied(scheme: MarkerScheme, quote: str) -> str | None:
         if len(key) >= 8 and key in normalise(code.definition).replace(" ", ""):
             return f"words of the definition of {code.id!r}"
     return None
+
+
+def restore_proposal(proposal: Proposal, mask: Mask | None) -> Proposal:
+    """A proposal read from a reply to masked turns, its reason and quote mapped back to
+    the original text (grounding then checks the quote against the stored turn)."""
+    if mask is None:
+        return proposal
+    return replace(proposal, reason=restored(proposal.reason, mask),
+                   quote=restored(proposal.quote, mask))  # fmt: skip
 
 
 class MarkerReplyError(ValueError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
@@ -32,6 +32,7 @@ from annotate.core.markers import DEFAULT_SCHEME, stored_scheme
 from annotate.core.plurals import counted
 from annotate.drafting.base import ProviderError, Reply, scrub_reply, scrub_secret
 from annotate.drafting.context import TurnText
+from annotate.drafting.deidentify import Deidentify, Mask, masked_turns, masks_for, restored
 from annotate.drafting.engine import RowWriter, run_units, write_each
 from annotate.drafting.marker_proposals import (
     MarkerReplyError,
@@ -42,6 +43,7 @@ from annotate.drafting.marker_proposals import (
     marker_template,
     parse_markers,
     proposal_error,
+    restore_proposal,
 )
 from annotate.drafting.prompt import estimate_tokens, turn_line
 from annotate.drafting.providers import DraftSettings, OpenAIProvider, Prompt, with_endpoint
@@ -78,8 +80,14 @@ class MarkerProvider:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.client.__aexit__(*exc_info)
 
+    @property
+    def deidentify(self) -> Deidentify:
+        """Whether what is sent is de-identified (the endpoint's rule, as for rationales)."""
+        return self.client.deidentify
+
     def prompt(self, context: SessionTurns) -> Prompt:
         """The marker prompt for a window of turns, and its bounded schema."""
+        self.client.check_sendable(context.deidentified)
         schema = marker_schema(self.scheme, context, for_openai=self.client.strict_schema)
         return Prompt(self.marker_template.messages(self.scheme, context), "turn_markers", schema)
 
@@ -109,7 +117,8 @@ def windows(context: SessionTurns, budget: int) -> list[SessionTurns]:
             used = 0
         parts[-1].append(turn)
         used += cost
-    return [SessionTurns(context.session_id, context.language, tuple(part)) for part in parts]
+    return [SessionTurns(context.session_id, context.language, tuple(part), context.deidentified)
+            for part in parts]  # fmt: skip
 
 
 class _Failed(Exception):
@@ -253,6 +262,9 @@ def run_markers(
         )
         todo = [sid for sid in chosen if sid not in done]
         contexts = _contexts(session, todo)
+    # De-identified before any request when the endpoint asks for it (the map's new
+    # entries stored in a transaction of its own); replies are mapped back with the mask.
+    masks = masks_for(engine, todo, provider.deidentify) if provider else {}
     run = MarkerRun(sessions=len(todo), skipped=len(chosen) - len(todo))
     if on_progress:
         on_progress(run, len(todo))
@@ -303,31 +315,41 @@ def run_markers(
     def hint(context: SessionTurns) -> _Proposed:
         return proposed(context, None, hint_offline(scheme, context), None, None)
 
-    async def ask(part: SessionTurns) -> tuple[Reply, list[Proposal]]:
-        """One request for a window of turns; ``_Failed`` says why it gave nothing."""
+    async def ask(part: SessionTurns, mask: Mask | None) -> tuple[Reply, list[Proposal]]:
+        """One request for a window of turns; ``_Failed`` says why it gave nothing. With
+        ``mask`` the window was sent masked: what comes back is mapped back with it."""
         assert provider is not None
         try:
             reply = await provider.propose(part)
         except ProviderError as error:
-            raise _Failed(str(error), Reply(latency_ms=error.latency_ms), None) from None
+            message = restored(str(error), mask) or ""
+            raise _Failed(message, Reply(latency_ms=error.latency_ms), None) from None
         reply = scrub_reply(reply)  # before the reply is parsed, quoted or cut
+        raw = restored(reply.content, mask)
         if reply.finish_reason == "length":
             cut = f"cut at max_tokens={reply.params.get('max_tokens')}: raise --max-tokens"
-            raise _Failed(cut, reply, reply.content)
+            raise _Failed(cut, reply, raw)
         try:
-            return reply, parse_markers(reply.content)
+            found = parse_markers(reply.content)
         except MarkerReplyError as error:
-            raise _Failed(f"unusable reply: {error}", reply, reply.content) from None
+            message = restored(f"unusable reply: {error}", mask) or ""
+            raise _Failed(message, replace(reply, content=raw), raw) from None
+        return replace(reply, content=raw), [restore_proposal(p, mask) for p in found]
 
     async def one(context: SessionTurns) -> _Proposed:
         assert provider is not None
-        parts = windows(context, provider.settings.context_budget)
+        mask = masks.get(context.session_id)
+        sent = context  # grounding below is against the original turns
+        if mask is not None:
+            sent = SessionTurns(context.session_id, context.language,
+                                masked_turns(context.turns, mask), deidentified=True)  # fmt: skip
+        parts = windows(sent, provider.settings.context_budget)
         replies: list[Reply] = []
         proposals: list[Proposal] = []
         contents: list[str] = []
         for part in parts:
             try:
-                reply, found = await ask(part)
+                reply, found = await ask(part, mask)
             except _Failed as failed:
                 where = f" (turns {part.turns[0].number}-{part.turns[-1].number})"
                 error = failed.message + (where if len(parts) > 1 else "")

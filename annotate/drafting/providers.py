@@ -26,6 +26,7 @@ from annotate.drafting.base import (
     token_count,
 )
 from annotate.drafting.context import DraftContext
+from annotate.drafting.deidentify import Deidentify, NotDeidentified, decide
 from annotate.drafting.endpoint_formats import FormatMemory
 from annotate.drafting.prompt import DEFAULT_CONTEXT_BUDGET, PromptTemplate, default_template
 from annotate.drafting.schema import draft_schema
@@ -81,6 +82,10 @@ class DraftSettings:
     # Where the negotiated response format is remembered per endpoint and model (None:
     # negotiated afresh by every provider, as tests that build one by hand may want).
     formats: FormatMemory | None = None
+    # De-identify what is sent (annotate.drafting.deidentify): None = when the endpoint is
+    # not on this machine; True = always; False = never (recorded when the endpoint is remote).
+    deidentify: bool | None = None
+    deidentify_mode: str = "surrogate"  # surrogate | tag
 
 
 def _host(url: str) -> str:
@@ -122,9 +127,28 @@ class OpenAIProvider:
         self._client: Any = None
         self._counter: Any = None
         self._scale: dict[str, float] = {}  # language -> real tokens per estimated token
+        self._deidentify: Deidentify | None = None
+
+    @property
+    def deidentify(self) -> Deidentify:
+        """Whether what this provider sends is de-identified (decided once, on first use:
+        the endpoint's name may need resolving)."""
+        if self._deidentify is None:
+            settings = self.settings
+            self._deidentify = decide(self.base_url, settings.deidentify,
+                                      settings.deidentify_mode)  # fmt: skip
+        return self._deidentify
+
+    def check_sendable(self, deidentified: bool) -> None:
+        """Refuse to build a request from text that should have been de-identified."""
+        if self.deidentify.on and not deidentified:
+            raise NotDeidentified(
+                f"refusing to send a transcript to {self.base_url_host} that is not de-identified"
+            )
 
     @property
     def params(self) -> dict[str, Any]:
+        deidentify = self.deidentify.provenance()
         return {
             "temperature": self.settings.temperature,
             "max_tokens": self.settings.max_tokens,
@@ -138,6 +162,7 @@ class OpenAIProvider:
                 if self.settings.context_window
                 else {}
             ),  # fmt: skip
+            **({"deidentify": deidentify} if deidentify else {}),
         }
 
     async def __aenter__(self) -> OpenAIProvider:
@@ -216,6 +241,7 @@ class OpenAIProvider:
 
     def _prompt(self, context: DraftContext, budget: int) -> Prompt:
         """The rationale prompt for CONTEXT with a transcript of at most BUDGET tokens."""
+        self.check_sendable(context.deidentified)
         schema = draft_schema(context, for_openai=self.strict_schema)
         return Prompt(self.template.messages(context, budget), "rationale_draft", schema)
 
@@ -273,6 +299,8 @@ class OpenAIProvider:
 
         if self._counter is None:
             self._counter = TokenCounter(self.base_url, self.model)
+        if self._counter.url is not None:  # the server's tokenizer reads the transcript
+            self.check_sendable(context.deidentified)
         fixed_context = DraftContext(**{**vars(context), "turns": ()})
         fixed = "\n".join(m["content"] for m in self.template.messages(fixed_context, 0))
         room = window - self.settings.max_tokens - await self._counter.count(fixed) - 64

@@ -151,10 +151,29 @@ def draft(
     scheme: Annotated[
         str, typer.Option(help="With --markers: the marker scheme to propose codes of.")
     ] = "3rs",
+    deidentify: Annotated[
+        bool | None,
+        typer.Option(
+            "--deidentify/--no-deidentify",
+            help="Replace names, places, dates, numbers and other identifiers in what is "
+            "sent by consistent surrogates, and map the reply back before it is stored. "
+            "Default: on when the endpoint is not on this machine (loopback), off when it "
+            "is. --no-deidentify for a remote endpoint is recorded in each draft.",
+            show_default=False,
+        ),
+    ] = None,
+    deidentify_mode: Annotated[
+        str,
+        typer.Option(
+            help="surrogate (realistic stand-ins, the same per person across a client's "
+            "sessions) or tag ([NAME_1])."
+        ),
+    ] = "surrogate",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Draft a rationale per (session, item) with an LLM or offline; reruns resume."""
     from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch
+    from annotate.drafting.deidentify import check_mode
 
     settings = DraftSettings(
         provider=provider,
@@ -168,6 +187,8 @@ def draft(
         context_budget=context_budget,
         response_format=response_format,
         context_window=context_window,
+        deidentify=deidentify,
+        deidentify_mode=check_mode(deidentify_mode),
     )
     if markers:
         if (dry_run or batch_api or batch_file or ingest or dimension or limit is not None
@@ -191,6 +212,8 @@ def draft(
     )
     store = engine()
     chosen = make_provider(_remembering(settings, store), invocation().endpoint)
+    from annotate.drafting.deidentify import plan_of
+
     if dry_run:
         from annotate.drafting.estimate import estimate
 
@@ -204,6 +227,7 @@ def draft(
         from annotate.core.errors import ConfigError
 
         raise ConfigError("--price-in and --price-out go with --dry-run")
+    warn_undeidentified(plan_of(chosen), chosen.base_url_host)
     if batch_api or batch_file is not None or ingest is not None:
         _batch(store, chosen, selection, batch_api, batch_file, ingest, poll_seconds, as_json)
         return
@@ -222,6 +246,13 @@ def draft(
         typer.echo(summary_line(summary, chosen.base_url_host))
 
 
+def warn_undeidentified(plan: Any, host: str | None) -> None:
+    """One line on stderr when identifiable text goes to an endpoint off this machine."""
+    warning = plan.warning(host)
+    if warning is not None:
+        typer.echo(warning, err=True)
+
+
 def _remembering(settings, store):
     """The settings with the store's memory of each endpoint's negotiated format."""
     from annotate.drafting.endpoint_formats import FormatMemory
@@ -237,6 +268,14 @@ def _markers(settings, sessions, scheme, concurrency, as_json):
 
     offline = resolve_provider_name(settings, endpoint=invocation().endpoint) == "offline"
     label = f"offline/{OFFLINE_MODEL}" if offline else f"openai/{settings.model or 'default'}"
+    plan = None
+    if not offline:
+        from annotate.drafting.deidentify import decide
+        from annotate.drafting.providers import OpenAIProvider, with_endpoint
+
+        filled = with_endpoint(settings, invocation().endpoint)
+        plan = decide(filled.base_url, settings.deidentify, settings.deidentify_mode)
+        warn_undeidentified(plan, OpenAIProvider(filled).base_url_host)
     with _ProgressBar(enabled=is_terminal() and not as_json) as bar:
         started = False
 
@@ -254,9 +293,10 @@ def _markers(settings, sessions, scheme, concurrency, as_json):
     if as_json:
         from dataclasses import asdict
 
-        print_json({"provider": label, **asdict(run)})
+        shown = {"deidentify": plan.provenance()} if plan and plan.provenance() else {}
+        print_json({"provider": label, **asdict(run), **shown})
         return
-    typer.echo(run.summary(label))
+    typer.echo(run.summary(label) + (deidentified_note(plan) if plan else ""))
     for line in run.errors[:10]:
         typer.echo(f"  failed: {line}")
 
@@ -354,7 +394,20 @@ def summary_line(summary: BatchSummary, host: str | None) -> str:
         f"{accepted_note(summary.accepted)}; tokens {figures.tokens_in} in "
         f"({cached_note(figures.tokens_cached)}) / "
         f"{figures.tokens_out} out; {summary.seconds:.1f} s"
+        f"{deidentified_note(summary.deidentify)}"
     )
+
+
+def deidentified_note(plan: Any) -> str:
+    """What the summary says of de-identification ('' when the endpoint is local and
+    nothing was said)."""
+    if plan is None:
+        return ""
+    if plan.on:
+        return f"; transcripts sent de-identified ({plan.mode})"
+    if plan.explicit_off:
+        return "; transcripts sent NOT de-identified (--no-deidentify)"
+    return ""
 
 
 def cached_note(cached: int | None) -> str:
