@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from annotate.core.errors import ConfigError, NotFoundError
-from annotate.deid.detect import CATEGORIES, Known, Span, detect_turns
+from annotate.deid.detect import Known, Span, detect_turns
 from annotate.deid.roster import (
     Correction,
     RosterLoad,
@@ -47,9 +47,8 @@ from store.tables import (
 T = TypeVar("T")
 
 __all__ = [
-    "Correction", "RosterLoad", "ScanRow", "SessionMask", "SessionText", "client_of",
-    "corrections", "known_for_client", "load_roster", "mark", "masks_for_sessions", "scan",
-    "session_ids", "session_spans", "unmark",
+    "Correction", "RosterLoad", "SessionMask", "SessionText", "corrections", "known_for_client",
+    "load_roster", "mark", "masks_for_sessions", "read_sessions", "unmark",
 ]  # fmt: skip
 
 MODES = ("surrogate", "tag")
@@ -274,7 +273,7 @@ class SessionText:
     numbers: tuple[int, ...] = ()  # per turn, from 1
 
 
-def _sessions(connection: Connection, session_ids: Sequence[str] | None) -> list[SessionText]:
+def read_sessions(connection: Connection, session_ids: Sequence[str] | None) -> list[SessionText]:
     """The named sessions (every session if None) with their turns, in the given order."""
     query = select(SESSIONS.c.id, SESSIONS.c.client_id, SESSIONS.c.language)
     if session_ids is not None:
@@ -306,6 +305,33 @@ def _sessions(connection: Connection, session_ids: Sequence[str] | None) -> list
     return sessions
 
 
+def detect_sessions(
+    connection: Connection,
+    sessions: Sequence[SessionText],
+    knowns: dict[str, Known],
+    mode: str = "surrogate",
+) -> dict[str, list[list[Span]]]:
+    """Each session's detections, by session id. A client's sessions are read together, with
+    what is known of the client and every original already in its stored map: a name found
+    in one of a client's sessions is found in all of them, wherever a sentence begins."""
+    by_client: dict[str, list[SessionText]] = {}
+    for session in sessions:
+        by_client.setdefault(session.client_id, []).append(session)
+    found: dict[str, list[list[Span]]] = {}
+    for client, own in by_client.items():
+        stored = _stored_map(connection, client, mode)
+        known = Surrogates(client, mode=mode, date_shift_days=1, known_map=stored).widen(
+            knowns[client]
+        )
+        language = next((s.language for s in own if s.language.startswith("zh")), own[0].language)
+        spans = detect_turns([text for s in own for text in s.texts], language, known)
+        position = 0
+        for session in own:
+            found[session.id] = spans[position : position + len(session.texts)]
+            position += len(session.texts)
+    return found
+
+
 def masks_for_sessions(
     engine: Engine, session_ids: Sequence[str], *, mode: str = "surrogate"
 ) -> dict[str, SessionMask]:
@@ -315,10 +341,10 @@ def masks_for_sessions(
     if mode not in MODES:
         raise ConfigError(f"unknown de-identification mode {mode!r}: use surrogate or tag")
     with reader(engine).connect() as connection:
-        sessions = _sessions(connection, session_ids)
+        sessions = read_sessions(connection, session_ids)
         knowns = {s.client_id: known_for_client(connection, s.client_id) for s in sessions}
+        found = detect_sessions(connection, sessions, knowns, mode)
     clients = {client: _ClientMap(engine, client, mode, known) for client, known in knowns.items()}
-    found = {s.id: detect_turns(s.texts, s.language, knowns[s.client_id]) for s in sessions}
     # One client's texts (all its sessions, turns in order) are replaced together.
     texts: dict[str, list[str]] = {client: [] for client in clients}
     spans: dict[str, list[list[Span]]] = {client: [] for client in clients}
@@ -356,80 +382,3 @@ def masks_for_sessions(
             language=session.language, _client=clients[session.client_id],
         )  # fmt: skip
     return masks
-
-
-# -- scan ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScanRow:
-    """What de-identification would replace in one session: a count per category (every
-    category, 0 included) and, only when asked, the distinct values found."""
-
-    session_id: str
-    client_id: str
-    language: str
-    turns: int
-    counts: dict[str, int]
-    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-def scan(
-    engine: Engine,
-    session_ids: Sequence[str] | None = None,
-    *,
-    values: bool = False,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> list[ScanRow]:
-    """Detect (read-only: nothing is stored) in the named sessions, or in all of them."""
-    with reader(engine).connect() as connection:
-        sessions = _sessions(connection, session_ids)
-        knowns = {
-            client: known_for_client(connection, client)
-            for client in dict.fromkeys(s.client_id for s in sessions)
-        }
-    rows = []
-    for done, session in enumerate(sessions, start=1):
-        found = detect_turns(session.texts, session.language, knowns[session.client_id])
-        counts = dict.fromkeys(CATEGORIES, 0)
-        seen: dict[str, dict[str, None]] = {category: {} for category in CATEGORIES}
-        for turn in found:
-            for span in turn:
-                counts[span.category] = counts.get(span.category, 0) + 1
-                seen.setdefault(span.category, {})[span.text] = None
-        shown = {category: tuple(texts) for category, texts in seen.items()} if values else {}
-        rows.append(ScanRow(session.id, session.client_id, session.language,
-                            len(session.texts), counts, shown))  # fmt: skip
-        if on_progress is not None:
-            on_progress(done, len(sessions))
-    return rows
-
-
-def client_of(engine: Engine, session_id: str) -> str:
-    """The client of a stored session (NotFoundError for a session not stored)."""
-    with reader(engine).connect() as connection:
-        client = connection.execute(
-            select(SESSIONS.c.client_id).where(SESSIONS.c.id == session_id)
-        ).scalar()
-    if client is None:
-        raise NotFoundError(f"no session {session_id!r} in the store")
-    return str(client)
-
-
-def session_ids(engine: Engine) -> list[str]:
-    """Every stored session's id, in order (for the correction view's paging)."""
-    with reader(engine).connect() as connection:
-        order = code_point_order(SESSIONS.c.id, connection.dialect)
-        return list(connection.execute(select(SESSIONS.c.id).order_by(order)).scalars())
-
-
-def session_spans(engine: Engine, session_id: str) -> tuple[SessionText, list[list[Span]]]:
-    """One session's turns and what is detected in each (for the correction view)."""
-    with reader(engine).connect() as connection:
-        (session,) = _sessions(connection, [session_id])
-        known = known_for_client(connection, session.client_id)
-    return session, detect_turns(session.texts, session.language, known)

@@ -15,7 +15,7 @@ import typer
 from cli.commands._common import engine, is_terminal, print_json
 
 if TYPE_CHECKING:
-    from annotate.deid.service import ScanRow
+    from annotate.deid.scan import ScanRow
 
 CATEGORY_HELP = "name, place, date, phone, email, url, id or age."
 ByOption = Annotated[
@@ -74,7 +74,7 @@ def scan(
     """Count per session and category what de-identification would replace (nothing is
     stored); --show adds the values found."""
     from annotate.deid.detect import CATEGORIES
-    from annotate.deid.service import scan as scan_sessions
+    from annotate.deid.scan import scan as scan_sessions
 
     store = engine()
     wanted = list(sessions) if sessions else None
@@ -227,7 +227,7 @@ def review(
 
     store = engine()
     if session is not None:
-        from annotate.deid.service import client_of
+        from annotate.deid.scan import client_of
 
         client_of(store, session)  # a session that does not exist: one line, now
     app = create_app(store, _who(by), deid_review=True, deid_session=session)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from annotate.core.errors import ConfigError, NotFoundError
 from annotate.core.reading import FileError
-from annotate.deid import service
+from annotate.deid import scan, service
 from annotate.deid.detect import CATEGORIES
 from annotate.ingest import import_file
 from store.db import make_engine
@@ -192,17 +192,17 @@ def test_mark_refuses_what_it_cannot_store(
 
 
 def test_scan_counts_without_storing_and_shows_values_only_when_asked(store, backend: str) -> None:
-    rows = service.scan(store)
+    rows = scan.scan(store)
     assert [row.session_id for row in rows] == ["s1", "s2", "z1"]
     first = rows[0]
     assert set(first.counts) == set(CATEGORIES) and first.values == {}
     assert first.counts["name"] >= 2 and first.counts["phone"] == 1 and first.turns == 2
     assert first.total == sum(first.counts.values())
-    shown = service.scan(store, ["s1"], values=True)
+    shown = scan.scan(store, ["s1"], values=True)
     assert shown[0].counts == first.counts
     assert "Dana" in shown[0].values["name"] and shown[0].values["phone"] == (PHONE,)
     seen: list[tuple[int, int]] = []
-    service.scan(store, ["z1", "s2"], on_progress=lambda done, total: seen.append((done, total)))
+    scan.scan(store, ["z1", "s2"], on_progress=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 2), (2, 2)]
     assert _count(store, DEID_SURROGATES) == _count(store, DEID_CLIENTS) == 0
 

@@ -22,7 +22,8 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker
 
 from annotate.deid.detect import CATEGORIES, Span
-from annotate.deid.service import SessionText, mark, session_ids, session_spans, unmark
+from annotate.deid.scan import session_ids, session_spans
+from annotate.deid.service import SessionText, mark, unmark
 from tui.failures import notify_failure
 from tui.services import services
 from tui.widgets.key_footer import KeyFooter
