@@ -94,7 +94,13 @@ _INSTITUTION = re.compile(
     r"Caf[eé]|Restaurant|Bakery|Studio|Gym|Fitness|Hotel|Church|Temple|Mosque|Synagogue|Prep|"
     r"Primary|Community\s+College|Services|Industries|Enterprises|Holdings|Stores?|"
     r"Supermarket|Diner|Pub|Nursery|Daycare|Kindergarten|Warehouse|Factory|Plant|Works|"
-    r"Tavern|Bar|Grill|Inn|Lounge|Club|Salon|Garage|Dental|Surgery|Practice)\b"
+    r"Tavern|Bar|Grill|Inn|Lounge|Club|Salon|Garage|Dental|Surgery|Practice|Heights|Park|"
+    r"Village|Valley|Hills|Springs|Falls|Beach|Harbou?r|Bay|Lake|Island|County|Township|"
+    r"Borough|Estates?|Green|Plaza|Station|Airport|Stadium|Arena|Museum|Zoo|Prison|Jail|"
+    r"Courthouse|Shelter|Ward|Rehab|Care\s+Home|Home|Hospice|Manor|Lodge|House|Hall|Towers|"
+    r"Apartments|Residences|Campus|Depot|Yard|Farm|Ranch|Pier|Memorial|General|Infirmary|"
+    r"Recovery|Wellness|Treatment\s+Center|Counseling|Counselling|Therapy|Physio|Chapel|"
+    r"Seminary|Conservatory|Gymnasium|Polytechnic|Kitchen|Brewery|Motel|Hostel)\b"
     r"|\b(?:University|College)\s+of\s+(?:the\s+)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*"
 )
 _EMPLOYER = re.compile(
@@ -108,7 +114,11 @@ _PLACE_CUE = re.compile(
 )
 _SENTENCE_END = set(".!?:;\"“”‘'(…—–-\n")
 _FUNCTION_WORD = 5.8  # Zipf of "how", "there": words that open sentences, never names
-_COMMON_NAME = 4.0  # Zipf: at or above it a capitalised word is as likely an ordinary one
+_COMMON_NAME = 4.0
+_RARE = 2.8  # Zipf: a rarer capitalised word opening a sentence is most likely a name
+_WORD_ENDING = re.compile(
+    r"(?:ing|ed|ly|tion|sion|ness|ment|ful|less|ous|ive|able|ible|ism|ist|ity)$"
+)  # Zipf: at or above it a capitalised word is as likely an ordinary one
 
 _CN_COMMON = 4.5  # Zipf: a word this common (谢谢, 明白, 东西) is not a name whatever its tag
 _CN_NAME_TAGS = {"nr", "nrfg", "nrt"}
@@ -116,9 +126,14 @@ _CN_PLACE_TAGS = {"ns", "nt", "nsf"}
 _CN_SUFFIX = re.compile(
     r"(?:路|街|大街|大道|巷|弄|胡同|小区|花园|公寓|区|县|镇|乡|村|市|中学|小学|大学|学院|高中|初中|"
     r"医院|诊所|卫生院|公司|集团|银行|酒店|超市|广场|大厦|中心|幼儿园|科技|有限公司|餐厅|工厂|研究所|"
-    r"事务所|门诊|分行|支行|商场)$"
+    r"事务所|门诊|分行|支行|商场|公园|机场|车站|火车站|地铁站|站|酒吧|咖啡馆|咖啡厅|饭店|酒楼|宾馆|"
+    r"书店|工作室|养老院|敬老院|福利院|派出所|法院|监狱|教堂|寺|庙|体育馆|图书馆|博物馆|附中|附小|"
+    r"职高|技校|卫校|新区|开发区|街道|社区|大楼|写字楼|厂|店|馆|所|院)$"
 )
 _CN_ORDINAL = re.compile(r"^第[一二三四五六七八九十\d]+$")
+_CN_NUMBERED_SCHOOL = re.compile(
+    r"(?:市|县|区)?[一二三四五六七八九十\d]{1,3}中(?=[，。,、\s读上念的毕那这]|$)"
+)
 _CN_ADDRESS = re.compile(
     r"[\u4e00-\u9fff]{2,6}(?:路|街|大道|巷|弄)\d+号(?:院)?(?:\d+栋)?(?:\d+单元)?(?:\d+室)?"
 )
@@ -377,12 +392,18 @@ def _classify(
         word = words[0]
         if word in lexicon.first_names() and lexicon.common(word) < _COMMON_NAME:
             return "name"
-        return "name" if word in lexicon.last_names() and lexicon.common(word) < 3.5 else None
+        if word in lexicon.last_names() and lexicon.common(word) < 3.5:
+            return "name"
+        rare_word = lexicon.common(word) < _RARE and not _WORD_ENDING.search(word.lower())
+        return "name" if rare_word and word.isalpha() else None
     if first and not (named or len(rare) >= 2):
         return None
     if not (named or rare):
-        # "in Oak Park": ordinary words, capitalised, after a place cue
-        return "place" if len(words) >= 2 and not first and _PLACE_CUE.search(before) else None
+        if first:
+            return None
+        # "in Oak Park": ordinary words, capitalised, after a place cue; "told Sunny":
+        # capitalised where an ordinary word would not be
+        return "place" if len(words) >= 2 and _PLACE_CUE.search(before) else "name"
     if _PLACE_CUE.search(before) and not named:
         return "place"
     return "name"
@@ -490,6 +511,8 @@ def _chinese(text: str) -> Iterable[Span]:
         while text[start] in _CN_FUNCTION_CHARS:
             start += 1
         yield Span(start, match.end(), "place", text[start : match.end()], "shape")
+    for match in _CN_NUMBERED_SCHOOL.finditer(text):
+        yield Span(match.start(), match.end(), "place", match.group(), "shape")
     for match in _CN_ROLE_NAME.finditer(text):
         name = match.group(1)
         if name[0] in lexicon.chinese_surnames():

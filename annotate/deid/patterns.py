@@ -62,12 +62,14 @@ URL = re.compile(
 )
 HANDLE = re.compile(r"(?<![A-Za-z0-9_@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?")
 PHONE = re.compile(
-    r"(?<![A-Za-z0-9_+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,4}(?![A-Za-z0-9_])"
+    r"(?<![A-Za-z0-9_+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,4}(?![A-Za-z0-9_])"
     r"|(?<!\d)1[3-9]\d{9}(?!\d)"  # a Chinese mobile, written without spaces
 )
 ID_CUE = re.compile(
     r"(?:record|MRN|ID|I\.D\.|licen[cs]e|passport|student|account|policy|member|case|"
-    r"employee|badge|patient|insurance|social security|SSN|number|no\.|#|"
+    r"employee|badge|patient|insurance|social security|SSN|number|no\.|#|reference|ref|claim|"
+    r"ticket|booking|file|chart|NHS|Medicaid|Medicare|visa|permit|registration|application|"
+    r"confirmation|tracking|serial|certificate|plate|"
     r"身份证|学号|病历号|病历|工号|护照|驾照|驾驶证|编号|卡号|号码|证号|账号)",
     re.IGNORECASE,
 )
@@ -98,7 +100,9 @@ BARE_MONTH = re.compile(
 )
 _AGE_NUMBER = r"(?:9\d|1[01]\d)"
 _AGE_WORD = (
-    r"(?:ninety|a hundred|one hundred)(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?"
+    r"(?:ninety|a hundred(?: and)?|one hundred(?: and)?)"
+    r"(?:[- ](?:one|two|three|four|five|six|seven|eight|nine|ten))?"
+    r"|(?:(?:his|her|their|my|your)\s+)?(?:late\s+|mid\s+|early\s+)?nineties"
 )
 AGE = re.compile(
     rf"(?:\b(?:aged|age|turned|turning|turns|is|was|am|be|being|been|reached|reach|"
@@ -137,6 +141,13 @@ _DIGIT_WORD = r"(?:zero|oh|o|one|two|three|four|five|six|seven|eight|nine|double
 SPOKEN_NUMBER = re.compile(rf"\b{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{6,}}\b", re.IGNORECASE)
 
 
+# a number after the words that introduce a phone number, however it is grouped
+PHONE_CUE = re.compile(
+    r"\b(?:call|text|phone|number|cell|mobile|landline|reach (?:me|her|him|them) (?:at|on)|"
+    r"电话|手机|号码|打给)\D{0,15}?(\+?\d[\d\s().-]{5,}\d)"
+)
+
+
 def _digits(text: str) -> int:
     return sum(ch.isdigit() for ch in text)
 
@@ -166,6 +177,9 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
         digits = _digits(match.group())
         if digits >= 7 and not _looks_like_year_range(match.group()):
             yield match.start(), match.end(), "phone"
+    for match in PHONE_CUE.finditer(text):
+        if _digits(match.group(1)) >= 7:
+            yield match.start(1), match.end(1), "phone"
     for match in SPOKEN_NUMBER.finditer(text):
         words = re.findall(r"[a-z]+", match.group().lower())
         repeats = {"double": 1, "triple": 2}  # "double five": the five said twice
@@ -177,7 +191,10 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
         window = text[cue.end() : cue.end() + 24]
         token = ID_TOKEN.search(window)
         if token and _digits(token.group()) >= 4 and _ID_GAP.fullmatch(window[: token.start()]):
-            label = cue.group().isupper() and len(cue.group()) >= 2  # "MRN 40028817" as one
+            gap = window[: token.start()]
+            label = (
+                cue.group().isupper() and len(cue.group()) >= 2 and not gap.strip(" :#-")
+            )  # "MRN 40028817" as one
             start = cue.start() if label else cue.end() + token.start()
             yield start, cue.end() + token.end(), "id"
     for match in AGE.finditer(text):

@@ -89,17 +89,25 @@ class Surrogates:
         pieces.append(text[position:])
         return "".join(pieces)
 
+    def widen(self, known: Known) -> Known:
+        """``known`` and every original already in this client's map: what was found in one
+        of a client's sessions is found in all of them, however it is written there."""
+        names, places, extra = [], [], []
+        for category, original in self.map:
+            kind = category.split(":")[0]
+            if kind == "name":
+                names.append(original)
+            elif kind == "place":
+                places.append(original)
+            else:
+                extra.append((original, kind))
+        return Known(names=(*known.names, *names), places=(*known.places, *places),
+                     keep=known.keep, extra=(*known.extra, *extra))  # fmt: skip
+
     def mask_text(self, text: str, language: str, known: Known) -> str:
         """Any other text of this client (a rationale, an item context): found with what is
         known plus every original already in the map, then replaced."""
-        names = [o for (c, o) in self.map if c.split(":")[0] == "name"]
-        places = [o for (c, o) in self.map if c.split(":")[0] == "place"]
-        extra = [
-            (o, c.split(":")[0]) for (c, o) in self.map if c.split(":")[0] not in ("name", "place")
-        ]
-        wider = Known(names=(*known.names, *names), places=(*known.places, *places),
-                      keep=known.keep, extra=(*known.extra, *extra))  # fmt: skip
-        return self.replace(text, detect(text, language, wider))
+        return self.replace(text, detect(text, language, self.widen(known)))
 
     def restore(self, text: str) -> str:
         """Every surrogate (or tag) of this client back to its original."""
@@ -217,7 +225,10 @@ class Surrogates:
         return self._fresh(draw=lambda: self._same_shape(original, keep_first=True))
 
     def _id(self, original: str) -> str:
-        return self._fresh(draw=lambda: self._same_shape(original, keep_first=False))
+        label = re.match(r"(?:MRN|SSN|NHS|NI|ID)[\s:#-]*", original)  # "MRN 40028817": label kept
+        head = label.group() if label else ""
+        rest = original[len(head) :]
+        return self._fresh(draw=lambda: head + self._same_shape(rest, keep_first=False))
 
     def _same_shape(self, original: str, *, keep_first: bool) -> str:
         out = []

@@ -1,0 +1,166 @@
+"""Surrogates and dates: consistent, of the same kind and shape, never the original, and
+restored exactly; detection holds its time and memory on hostile text."""
+
+from __future__ import annotations
+
+import re
+import time
+import tracemalloc
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from annotate.deid.dates import shift_date
+from annotate.deid.detect import Known, detect, detect_turns
+from annotate.deid.surrogates import Surrogates
+
+EN = [
+    "My sister Hope called from Portland on March 3rd about Dana Whitfield.",
+    "Dana said call 415-555-0134 or write to dana.w@example.com, or @dana_w.",
+    "Her MRN is 48213377 and Grandma Rose is 92 years old. I hope it helps.",
+]
+ZH = [
+    "我和王建国去了成都，小明在华西医院上班。",
+    "建国说老王九十二岁了，2023年4月2日搬去朝阳区建国路88号。",
+]
+
+
+def masked(surrogates: Surrogates, texts: list[str], language: str = "en") -> list[str]:
+    spans = detect_turns(texts, language, surrogates.widen(Known()))
+    return [surrogates.replace(text, found) for text, found in zip(texts, spans, strict=True)]
+
+
+@pytest.mark.parametrize(("texts", "language"), [(EN, "en"), (ZH, "zh")])
+def test_no_identifier_survives_and_restore_gives_the_original(texts, language):
+    surrogates = Surrogates("c1", date_shift_days=45)
+    out = masked(surrogates, texts, language)
+    originals = {original for (_, original), _ in surrogates.map.items()}
+    assert originals, "something was detected"
+    for text in out:
+        for original in originals:
+            assert not re.search(rf"(?<!\w){re.escape(original)}(?!\w)", text), (original, text)
+    assert [surrogates.restore(text) for text in out] == texts
+
+
+def test_same_person_same_surrogate_across_sessions_of_a_client():
+    first = Surrogates("c1", date_shift_days=30)
+    masked(first, ["Dana Whitfield came in.", "Then Dana left."])
+    stored = dict(first.map)
+    second = Surrogates("c1", date_shift_days=30, known_map=stored)  # the next session
+    [text] = masked(second, ["Dana phoned; Whitfield is her surname."])
+    assert first.map[("name", "Dana")] in text
+    assert first.map[("name", "Whitfield")] in text
+    full = first.map[("name", "Dana Whitfield")]
+    assert full == f"{first.map[('name', 'Dana')]} {first.map[('name', 'Whitfield')]}"
+    assert second.new_entries() == []  # nothing new to store
+
+
+def test_chinese_name_parts_follow_the_full_name():
+    surrogates = Surrogates("c1", date_shift_days=30)
+    masked(surrogates, ZH, "zh")
+    full = surrogates.map[("name", "王建国")]
+    assert len(full) == 3
+    assert surrogates.map[("name", "建国")] == full[1:]
+    assert surrogates.map[("name", "老王")] == "老" + full[0]
+
+
+def test_numbers_keep_their_shape_and_emails_stay_emails():
+    surrogates = Surrogates("c1", date_shift_days=30)
+    masked(surrogates, EN)
+    phone = surrogates.map[("phone", "415-555-0134")]
+    assert re.fullmatch(r"\d{3}-\d{3}-\d{4}", phone) and phone != "415-555-0134"
+    record = surrogates.map[("id", "48213377")]
+    assert re.fullmatch(r"\d{8}", record) and record != "48213377"
+    [labelled] = masked(surrogates, ["The letter says MRN 40028817."])
+    assert re.fullmatch(r"The letter says MRN \d{8}\.", labelled) and "40028817" not in labelled
+    assert re.fullmatch(
+        r"[a-z]+\.[a-z]+\d+@example\.(org|com|net)", surrogates.map[("email", "dana.w@example.com")]
+    )
+    assert surrogates.map[("url", "@dana_w")].startswith("@")
+    assert 90 <= int(surrogates.map[("age", "92")]) <= 99
+
+
+def test_tag_mode_numbers_each_kind_and_is_stored_apart():
+    surrogates = Surrogates("c1", mode="tag", date_shift_days=30)
+    [text] = masked(surrogates, ["Dana met Sam in Portland."])
+    assert text == "[NAME_1] met [NAME_2] in [PLACE_1]."
+    assert {category for category, _, _ in surrogates.new_entries()} == {"name:tag", "place:tag"}
+    assert surrogates.restore(text) == "Dana met Sam in Portland."
+
+
+def test_surrogate_never_equals_an_original_or_another_surrogate():
+    surrogates = Surrogates("c1", date_shift_days=30)
+    names = [f"Person{n}" for n in range(300)]
+    for name in names:
+        surrogates.surrogate("name", name)
+    made = [surrogates.map[("name", n)] for n in names]
+    assert len(set(made)) == len(made)
+    assert not set(made) & set(names)
+
+
+@pytest.mark.parametrize(
+    ("text", "days", "expected"),
+    [
+        ("March 3rd", 45, "April 17th"),
+        ("14 March 2023", 45, "28 April 2023"),
+        ("3/14/2023", 45, "4/28/2023"),
+        ("2023-04-02", -200, "2022-09-14"),
+        ("Sept. 5", 45, "Oct. 20"),
+        ("2023年4月2日", 45, "2023年5月17日"),
+        ("五月三号", 45, "六月十七号"),
+        ("the 21st", 45, "the 10th"),
+    ],
+)
+def test_dates_move_by_the_client_offset_written_the_same_way(text, days, expected):
+    assert shift_date(text, days) == expected
+
+
+@given(
+    st.dates(min_value=date(1950, 1, 1), max_value=date(2040, 12, 31)),
+    st.dates(min_value=date(1950, 1, 1), max_value=date(2040, 12, 31)),
+    st.integers(min_value=-365, max_value=365).filter(bool),
+)
+@settings(max_examples=200, deadline=None)
+def test_a_shift_keeps_the_interval_between_two_dates(first, second, days):
+    moved = [date.fromisoformat(shift_date(d.isoformat(), days) or "") for d in (first, second)]
+    assert (moved[1] - moved[0]) == (second - first)
+    assert moved[0] != first
+
+
+@given(st.text(max_size=400))
+@settings(max_examples=300, deadline=None)
+def test_detection_on_any_text_gives_sorted_disjoint_spans_that_restore(text):
+    spans = detect(text, "zh" if re.search(r"[\u4e00-\u9fff]", text) else "en")
+    assert spans == sorted(spans)
+    for left, right in zip(spans, spans[1:], strict=False):
+        assert left.end <= right.start
+    for span in spans:
+        assert text[span.start : span.end] == span.text
+    surrogates = Surrogates("c1", date_shift_days=30)
+    assert isinstance(surrogates.replace(text, spans), str)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "St. " * 25_000,
+        "1-" * 50_000,
+        "Aa " * 30_000,
+        "@" * 100_000,
+        "九十" * 50_000,
+        "Dana Whitfield " * 7_000,
+        "王建国在成都" * 16_000,
+    ],  # fmt: skip
+)
+def test_detection_is_bounded_in_time_and_memory_on_hostile_text(hostile):
+    detect("warm up the word lists, Dana")
+    tracemalloc.start()
+    started = time.perf_counter()
+    detect_turns([hostile], "en", Known(names=("Dana Whitfield",)))
+    seconds = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert seconds < 20, f"{seconds:.1f} s for {len(hostile):,} characters"
+    assert peak < 400 * len(hostile) + 50_000_000, f"{peak:,} bytes"
