@@ -279,7 +279,7 @@ def _find(text: str, form: str) -> Iterable[tuple[int, int]]:
             start = text.find(form, start + len(form))
         return
     flags = 0 if lexicon.common(form) >= _COMMON_NAME or not form.isalpha() else re.IGNORECASE
-    for match in re.finditer(rf"(?<![\w]){re.escape(form)}(?![\w])", text, flags):
+    for match in re.finditer(rf"(?<![^\W\u3400-\u9fff]){re.escape(form)}(?![^\W\u3400-\u9fff])", text, flags):
         yield match.start(), match.end()
 
 
@@ -306,9 +306,14 @@ def _occurrences(text: str, learned: set[tuple[str, str]], source: str) -> Itera
 
 
 def _word_bounded(text: str, start: int, end: int) -> bool:
-    return (start == 0 or not text[start - 1].isalnum()) and (
-        end == len(text) or not text[end].isalnum()
+    """No letter or digit of a Latin-script word touches [start, end) (Chinese may)."""
+    return (start == 0 or not _latin_word_char(text[start - 1])) and (
+        end == len(text) or not _latin_word_char(text[end])
     )
+
+
+def _latin_word_char(char: str) -> bool:
+    return char.isalnum() and not _CJK.match(char)
 
 
 def _english_places(text: str) -> Iterable[Span]:

@@ -122,9 +122,9 @@ class Surrogates:
                 self._restore_to[surrogate] = original
                 escaped = re.escape(surrogate)
                 if surrogate[:1].isalnum() and not _CJK.match(surrogate):
-                    escaped = rf"(?<![\w]){escaped}"
+                    escaped = rf"(?<![^\W\u3400-\u9fff]){escaped}"
                 if surrogate[-1:].isalnum() and not _CJK.search(surrogate[-1:]):
-                    escaped = rf"{escaped}(?![\w])"
+                    escaped = rf"{escaped}(?![^\W\u3400-\u9fff])"
                 alternatives.append(escaped)
             self._restore = (
                 re.compile("|".join(alternatives)) if alternatives else re.compile(r"(?!)")
