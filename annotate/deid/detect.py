@@ -47,6 +47,9 @@ class Known:
 
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
+# word boundaries of Latin script: a Chinese character next to a name does not join it
+_NOT_AFTER_LATIN = r"(?<![^\W\u3400-\u9fff])"
+_NOT_BEFORE_LATIN = r"(?![^\W\u3400-\u9fff])"
 _WORD = r"[A-Z][a-zA-Z]*(?:['’-][A-Za-z]+)*"
 _TITLE = r"(?:Dr|Mr|Mrs|Ms|Mx|Prof|Miss|Aunt|Auntie|Uncle|Coach|Pastor|Father|Sister|Officer)"
 _RELATION = (
@@ -279,7 +282,8 @@ def _find(text: str, form: str) -> Iterable[tuple[int, int]]:
             start = text.find(form, start + len(form))
         return
     flags = 0 if lexicon.common(form) >= _COMMON_NAME or not form.isalpha() else re.IGNORECASE
-    for match in re.finditer(rf"(?<![^\W\u3400-\u9fff]){re.escape(form)}(?![^\W\u3400-\u9fff])", text, flags):
+    bounded = rf"{_NOT_AFTER_LATIN}{re.escape(form)}{_NOT_BEFORE_LATIN}"
+    for match in re.finditer(bounded, text, flags):
         yield match.start(), match.end()
 
 
