@@ -204,8 +204,10 @@ def build_manifest(
     fold_tables: dict[int, FoldTable],
     split_records: SplitRecords,
     files: dict[str, dict[str, Any]],
+    deidentification: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest document (see the README's "For data engineers" section)."""
+    """The manifest document (see the README's "For data engineers" section);
+    ``deidentification`` (method, version, mode) when every text was de-identified."""
     filters: dict[str, Any] = {
         "instrument": options.instrument_id,
         "review_threshold": threshold,
@@ -241,6 +243,7 @@ def build_manifest(
         "target": options.target,
         "prompt_metadata": list(options.prompt_metadata),
         "versions": provenance.describe(),
+        **({"deidentification": deidentification} if deidentification else {}),
         "filters": filters,
         "folds": folds_section(options, len(fold_tables)),
         "counts": {

@@ -28,6 +28,7 @@ from annotate.core.guidelines import MarkerScheme
 from annotate.core.markers import stored_scheme
 from annotate.core.plurals import counted
 from annotate.export import formats, metadata, records
+from annotate.export.deidentify import ExportMasks, manifest_entry
 from annotate.export.folds import LOCO, ClientStats
 from annotate.export.manifest import (
     TOOL_NAME,
@@ -158,6 +159,7 @@ def _first_pass(
     counts: MarkerCounts,
     dimensions: tuple[str, ...],
     options: ExportOptions,
+    masks: ExportMasks | None = None,
 ) -> Plan:
     connection = session.connection()
     unfinished = unfinished_primary(session, scheme.id)
@@ -198,6 +200,7 @@ def _first_pass(
     plan = build_plan(
         connection, clients, client_of, sessions, instrument_id=options.instrument_id,
         dimensions=dimensions, folds=options.folds, seed=options.seed, too_few=too_few,
+        metadata_of=masks.metadata if masks is not None else None,
     )  # fmt: skip
     # Codes per family, over the export and per validation fold.
     tables = [plan.overall, *plan.fold_tables.values()]
@@ -249,6 +252,7 @@ def _write_records(
     options: ExportOptions,
     splits: Splits,
     on_progress: Callable[[int, int], None] | None,
+    masks: ExportMasks | None = None,
 ) -> None:
     system = system_prompt(scheme)
     system_json = formats.json_string(system)
@@ -262,6 +266,10 @@ def _write_records(
         )
         for session_id, number, speaker, text in rows:
             turns[session_id].append((number, speaker, text))
+        if masks is not None:  # the dialogue as drafting would send it
+            masks.load(batch)
+            turns = {sid: [(n, s, t) for n, s, t in masks.turns(sid, said)]
+                     for sid, said in turns.items()}  # fmt: skip
         for session_id in batch:
             meta = plan.meta_of.get(session_id, {})
             user = metadata.header(meta, options.prompt_metadata) + dialogue_text(turns[session_id])
@@ -288,6 +296,7 @@ def export_markers(
     """Write the markers export to ``options.out_dir``; return its manifest."""
 
     counts = MarkerCounts()
+    masks = ExportMasks(engine, options.deidentify_mode) if options.deidentify else None
     with snapshot_session(engine) as session:
         scheme = stored_scheme(session, options.scheme_id)
         connection = session.connection()
@@ -295,11 +304,13 @@ def export_markers(
         if instrument is None:
             raise NotFoundError(f"no instrument {options.instrument_id!r} in the store")
         codes = exported_codes(session, scheme.id)
-        plan = _first_pass(session, scheme, codes, counts, tuple(instrument.dimensions), options)
+        plan = _first_pass(
+            session, scheme, codes, counts, tuple(instrument.dimensions), options, masks
+        )
         metadata.check_known(options.prompt_metadata, plan.meta_of)
 
         def write_records(splits: Splits) -> None:
-            _write_records(session, scheme, codes, plan, options, splits, on_progress)
+            _write_records(session, scheme, codes, plan, options, splits, on_progress, masks)
 
         def manifest(files: FileInfo, split_records: SplitRecords) -> dict[str, Any]:
             return _manifest(options, scheme, instrument, counts, plan, files, split_records)
@@ -328,6 +339,11 @@ def _manifest(
             "export_prompt": MARKERS_PROMPT_VERSION,
             "instrument": {"id": instrument.id, "version": instrument.version},
         },
+        **(
+            {"deidentification": manifest_entry(options.deidentify_mode)}
+            if options.deidentify
+            else {}
+        ),
         "filters": {
             "scheme": scheme.id,
             "instrument": instrument.id,  # the fold table's scores, and --folds K

@@ -24,3 +24,6 @@ class ExportOptions:
     conversational: bool = False  # dpo: TRL's conversational preference format
     prompt_metadata: tuple[str, ...] = ()  # session metadata keys for the prompt's header
     scheme_id: str = "3rs"  # markers: the marker scheme whose codings are exported
+    # Identifiers in every text replaced by the client's surrogates (annotate.export.deidentify)
+    deidentify: bool = False
+    deidentify_mode: str = "surrogate"  # surrogate | tag

@@ -18,6 +18,9 @@ from annotate.export import records
 from annotate.export.folds import LOCO, ClientStats, FoldTable, assign_folds, assign_loco
 from annotate.export.metadata import session_metadata
 
+# (session -> metadata, session -> client) -> the metadata an export shows
+MetadataTransform = Callable[[dict[str, dict[str, str]], dict[str, str]], dict[str, dict[str, str]]]
+
 
 @dataclass
 class Plan:
@@ -54,11 +57,14 @@ def build_plan(
     folds: int | str | None,
     seed: int,
     too_few: Callable[[int, int], str] | None = None,
+    metadata_of: MetadataTransform | None = None,
 ) -> Plan:
     """Scores, metadata and folds of the sessions a first pass chose.
 
     With fewer clients than the folds need, ``too_few(have, need)`` words the refusal:
-    what is missing and what to do, as the format knows it.
+    what is missing and what to do, as the format knows it. ``metadata_of(meta_of,
+    client_of)`` gives the metadata the export shows (``export --deidentify``: masked),
+    counted in the manifest and carried by the index lines.
     """
     # Session-level dimension scores (mean client rating of the dimension's items).
     session_scores: dict[str, dict[str, float]] = {}
@@ -79,6 +85,8 @@ def build_plan(
         for session_id, meta in session_metadata(connection)
         if session_id in client_of
     }
+    if metadata_of is not None:
+        meta_of = metadata_of(meta_of, client_of)
 
     fold_of: dict[str, int] = {}
     need = 2 if folds == LOCO else folds if isinstance(folds, int) else 0

@@ -21,6 +21,7 @@ from annotate.core.errors import ConfigError, NotFoundError
 from annotate.core.guidelines import Rubric
 from annotate.core.vocabulary import current_rubric
 from annotate.export import formats, metadata, records
+from annotate.export.deidentify import ExportMasks, check_mode, manifest_entry
 from annotate.export.folds import LOCO, ClientStats, fold_spec
 from annotate.export.manifest import (
     Counts,
@@ -70,6 +71,7 @@ def _check(options: ExportOptions, rubric: Rubric) -> int:
         )
     if not 0.0 <= options.dpo_min_edit < 1.0:
         raise ConfigError("--dpo-min-edit must be at least 0 and below 1")
+    check_mode(options.deidentify_mode)
     return options.min_score if options.min_score is not None else rubric.threshold
 
 
@@ -79,6 +81,7 @@ def _first_pass(
     dimensions: tuple[str, ...],
     options: ExportOptions,
     counts: Counts,
+    masks: ExportMasks | None = None,
 ) -> Plan:
     clients: dict[str, ClientStats] = {}
     client_of: dict[str, str] = {}
@@ -109,6 +112,7 @@ def _first_pass(
     return build_plan(
         connection, clients, client_of, sessions, instrument_id=policy.instrument_id,
         dimensions=dimensions, folds=options.folds, seed=options.seed, too_few=too_few,
+        metadata_of=masks.metadata if masks is not None else None,
     )  # fmt: skip
 
 
@@ -163,13 +167,14 @@ def export_dataset(
         return export_markers(engine, options, on_progress)
     policy = records.Policy(options.instrument_id, threshold, options.include_unreviewed)
     counts = Counts()
+    masks = ExportMasks(engine, options.deidentify_mode) if options.deidentify else None
     # One snapshot, so both passes see the same store; writers are not held up.
     with records.read_snapshot(engine) as connection:
         instrument = records.load_instrument(connection, options.instrument_id)
         if instrument is None:
             raise NotFoundError(f"no instrument {options.instrument_id!r} in the store")
         dimensions = tuple(instrument.dimensions)
-        plan = _first_pass(connection, policy, dimensions, options, counts)
+        plan = _first_pass(connection, policy, dimensions, options, counts, masks)
         metadata.check_known(options.prompt_metadata, plan.meta_of)
         if options.fmt == "dpo":
             counts.records = 0  # counted again as pairs are written
@@ -180,7 +185,7 @@ def export_dataset(
         def write_records(splits: Splits) -> None:
             _second_pass(
                 connection, policy, instrument, options, plan, splits, counts, provenance,
-                on_progress,
+                on_progress, masks,
             )  # fmt: skip
 
         def manifest(files: FileInfo, split_records: SplitRecords) -> dict[str, Any]:
@@ -188,6 +193,7 @@ def export_dataset(
                 options=options, threshold=threshold, counts=counts, provenance=provenance,
                 overall=plan.overall, fold_tables=plan.fold_tables,
                 split_records=split_records, files=files,
+                deidentification=deidentified(options),
             )  # fmt: skip
 
         return write_export(options, plan, write_records, manifest)
@@ -203,6 +209,7 @@ def _second_pass(
     counts: Counts,
     provenance: Provenance,
     on_progress: Callable[[int, int], None] | None,
+    masks: ExportMasks | None = None,
 ) -> None:
     prompts = formats.PromptBuilder(instrument, options.target)
     item_json = functools.cache(formats.json_string)
@@ -211,6 +218,10 @@ def _second_pass(
     for start in range(0, len(plan.sessions), SESSIONS_PER_BATCH):
         batch = plan.sessions[start : start + SESSIONS_PER_BATCH]
         rows, turns = reader.read(batch)
+        if masks is not None:  # every text of the batch's sessions goes through its mask
+            masks.load(batch)
+            turns = {sid: [(s, t) for s, t in masks.turns(sid, said)]
+                     for sid, said in turns.items()}  # fmt: skip
         # Per session: the user text (the metadata header asked for, then the transcript),
         # its JSON, and the index line's session part and metadata.
         sessions: dict[str, tuple[str, str, str, str]] = {}
@@ -235,8 +246,9 @@ def _second_pass(
             system, system_json = prompts.system(row.item_id, row.client_rating)
             record: dict[str, Any] | None = None
             source_json = ""  # dpo: the index line's draft columns
+            masked = _masker(masks, row.session_id)
             if options.fmt == "dpo":
-                pair = _pair(row, prompts, options, counts)
+                pair = _pair(row, prompts, options, counts, masked)
                 if pair is None:
                     continue
                 counts.records += 1
@@ -251,7 +263,7 @@ def _second_pass(
                     if keep_records:
                         record = formats.render_dpo(system, transcript, *pair)
             else:
-                target = prompts.target_text(row.text, row.client_rating)
+                target = prompts.target_text(masked(row.text), row.client_rating)
                 text = formats.line(
                     options.fmt, system_json, transcript_json, formats.json_string(target)
                 )
@@ -269,14 +281,32 @@ def _second_pass(
             on_progress(start + len(batch), len(plan.sessions))
 
 
+def _masker(masks: ExportMasks | None, session_id: str) -> Callable[[str], str]:
+    """How a text of the session is written: masked with ``export --deidentify``."""
+    if masks is None:
+        return _as_is
+    return functools.partial(masks.text, session_id)
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def deidentified(options: ExportOptions) -> dict[str, Any] | None:
+    """The manifest's ``deidentification`` (None: the export is not de-identified)."""
+    return manifest_entry(options.deidentify_mode) if options.deidentify else None
+
+
 def _pair(
     row: records.FullRow,
     prompts: formats.PromptBuilder,
     options: ExportOptions,
     counts: Counts,
+    masked: Callable[[str], str] = _as_is,
 ) -> tuple[str, str, formats.DraftSource] | None:
     """(chosen, rejected, the draft's source) when a model drafted the text and the
-    expert changed it enough, else None (counted by reason)."""
+    expert changed it enough, else None (counted by reason). The edit is measured on the
+    stored texts; ``masked`` writes them (``export --deidentify``)."""
     draft = row.draft_text
     if row.draft_status in (None, workflow.DRAFT_FAILED) or not draft:
         Counts.bump(counts.dpo_excluded, records.DPO_NO_DRAFT)
@@ -291,7 +321,7 @@ def _pair(
         Counts.bump(counts.dpo_excluded, records.DPO_SMALL_EDIT)
         return None
     return (
-        prompts.target_text(row.text, row.client_rating),
-        prompts.target_text(draft, row.client_rating),
+        prompts.target_text(masked(row.text), row.client_rating),
+        prompts.target_text(masked(draft), row.client_rating),
         formats.DraftSource(row.draft_provider, row.draft_model, row.draft_prompt_version),
     )

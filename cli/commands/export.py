@@ -75,6 +75,19 @@ def export(
         ),
     ] = None,
     scheme: Annotated[str, typer.Option(help="markers: the marker scheme to export.")] = "3rs",
+    deidentify: Annotated[
+        bool,
+        typer.Option(
+            "--deidentify",
+            help="Replace names, places, dates, numbers and other identifiers in every text "
+            "(transcripts, rationales, drafts, metadata) by the client's surrogates, the same "
+            "a de-identified draft request carries; the manifest records the method.",
+        ),
+    ] = False,
+    deidentify_mode: Annotated[
+        str,
+        typer.Option(help="With --deidentify: surrogate (realistic stand-ins) or tag ([NAME_1])."),
+    ] = "surrogate",
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Write training-ready files with client-grouped folds, a manifest and an index."""
@@ -97,6 +110,8 @@ def export(
         if prompt_metadata is None
         else tuple(key.strip() for key in prompt_metadata.split(",")),
         scheme_id=scheme,
+        deidentify=deidentify,
+        deidentify_mode=deidentify_mode,
     )
     store = engine()
     if is_terminal() and not as_json:
@@ -139,10 +154,12 @@ def export_summary(out: Path, manifest: dict[str, Any]) -> list[str]:
     """What an export wrote, for the terminal: counts, exclusions and the folds."""
     counts = manifest["counts"]
     excluded = ", ".join(f"{k} {v}" for k, v in counts["excluded"].items()) or "none"
+    deidentified = manifest.get("deidentification")
     lines = [
         f"{out}: {counted(counts['records'], 'record')} from "
         f"{counted(counts['sessions'], 'session')} of {counted(counts['clients'], 'client')} "
-        f"({manifest['format']}, target {manifest['target']})"
+        f"({manifest['format']}, target {manifest['target']}"
+        + (f"; de-identified, {deidentified['mode']})" if deidentified else ")")
     ]
     if "codes_by_family" in counts:
         families = ", ".join(f"{k} {v}" for k, v in counts["codes_by_family"].items())

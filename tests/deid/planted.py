@@ -102,7 +102,7 @@ def surrogate(engine: Engine, client_id: str, category: str, original: str,
             select(DEID_SURROGATES.c.surrogate).where(
                 DEID_SURROGATES.c.client_id == client_id,
                 DEID_SURROGATES.c.mode == mode,
-                DEID_SURROGATES.c.category == category,
+                DEID_SURROGATES.c.category.in_([category, f"{category}:{mode}"]),
                 DEID_SURROGATES.c.original == original,
             )
         ).scalar()
