@@ -43,13 +43,6 @@ from tests.deid.planted import (
 from tests.llm_server import FakeLLM, ServerThread
 
 runner = CliRunner()
-# Surrogates.restore looks for a surrogate that starts with a digit only after a non-word
-# character, and a Chinese character is one: "手机17489768523" is never mapped back, and
-# the Chinese drafts quoting it are ungrounded. Remove once restore is fixed (strict: the
-# fix turns these into XPASS failures).
-RESTORE_AFTER_CJK = pytest.mark.xfail(
-    strict=True, reason="annotate.deid.surrogates: a digit surrogate after a CJK character"
-)
 ON = {"mode": "surrogate", "method": METHOD, "version": VERSION}
 ORIGINAL = {EN_ID: dict(enumerate((t for _, t in EN_TURNS), 1)),
             ZH_ID: dict(enumerate((t for _, t in ZH_TURNS), 1))}  # fmt: skip
@@ -111,7 +104,6 @@ def _check_restored(drafts: list[dict]) -> None:
         assert all(turns[q["turn"]] in draft["text"] for q in quotes)
 
 
-@RESTORE_AFTER_CJK
 def test_draft_deidentify_sends_no_identifier_and_stores_the_originals(
     db: str, fake: FakeLLM
 ) -> None:
@@ -169,7 +161,6 @@ def test_a_local_endpoint_sends_the_transcript_as_it_is(db: str, fake: FakeLLM) 
     assert "warning" not in ran["stderr"]
 
 
-@RESTORE_AFTER_CJK
 @pytest.mark.usefixtures("remote")
 def test_a_remote_endpoint_is_deidentified_by_default_and_no_deidentify_is_recorded(
     db: str, fake: FakeLLM
@@ -196,7 +187,6 @@ def test_a_remote_endpoint_is_deidentified_by_default_and_no_deidentify_is_recor
         engine.dispose()
 
 
-@RESTORE_AFTER_CJK
 @pytest.mark.both_backends
 @pytest.mark.usefixtures("remote")
 def test_the_service_default_and_draft_one_deidentify_for_a_remote_endpoint(
@@ -231,7 +221,6 @@ def test_a_provider_that_must_deidentify_refuses_a_plain_transcript(store, fake:
     assert fake.raw_bodies == []
 
 
-@RESTORE_AFTER_CJK
 @pytest.mark.both_backends
 @pytest.mark.parametrize("how", ["flag", "remote"])
 def test_marker_proposals_are_deidentified_and_mapped_back(
@@ -254,7 +243,6 @@ def test_marker_proposals_are_deidentified_and_mapped_back(
         assert reason == f"The client says: {quote}"
 
 
-@RESTORE_AFTER_CJK
 @pytest.mark.usefixtures("remote")
 def test_the_batch_api_sends_deidentified_requests_and_ingests_the_originals(
     db: str, fake: FakeLLM, tmp_path: Path
