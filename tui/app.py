@@ -178,7 +178,7 @@ def keymap_owners() -> tuple[type, ...]:
     """The app and its screens, the app first (its bindings work on every screen)."""
     from tui.screens.annotate import AnnotateScreen
     from tui.screens.coding import CodingScreen
-    from tui.screens.deid import DeidScreen
+    from tui.screens.deid import DeidScreen, TurnList
     from tui.screens.deid_mark import MarkMissScreen
     from tui.screens.flag import FlagScreen
     from tui.screens.help import HelpScreen
@@ -187,7 +187,7 @@ def keymap_owners() -> tuple[type, ...]:
     from tui.screens.review import ReviewScreen
 
     return (AnnotateApp, AnnotateScreen, ReviewScreen, QueueScreen, ProgressScreen,
-            HelpScreen, FlagScreen, CodingScreen, DeidScreen, MarkMissScreen)  # fmt: skip
+            HelpScreen, FlagScreen, CodingScreen, DeidScreen, TurnList, MarkMissScreen)  # fmt: skip
 
 
 def create_app(

@@ -12,7 +12,7 @@ from textual.widgets import Input, OptionList, Select
 from annotate.deid import service
 from annotate.ingest import import_file
 from store.tables import DEID_CORRECTIONS
-from tests.deid.test_service import RECORDS
+from tests.deid.test_service import PHONE, RECORDS
 from tests.factories import write_jsonl
 from tests.tui.helpers import screen_text, settle
 from tui.app import create_app
@@ -118,3 +118,22 @@ def test_the_mark_dialog_at_100x30(snap_compare, store) -> None:  # type: ignore
 
     app = create_app(store, "lead", deid_review=True, deid_session="s2")
     assert snap_compare(app, terminal_size=(100, 30), run_before=asked)
+
+
+def test_keys_typed_in_one_burst_act_in_order(store, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """On a real terminal, 'Down Right u' typed at once unmarks the second detection of
+    the turn Down moved to (Right once acted before Down reached the list, on the turn
+    being left, and u then unmarked the first detection of the next turn)."""
+    from tests.interactive import plain
+    from tests.tui.ptyrun import Terminal, wait_until
+
+    terminal = Terminal("--db", db_url, "deid", "review", "s1", "--by", "lead")
+    try:
+        wait_until(lambda: "3 to replace" in plain(bytes(terminal.screen)), "the view", 60)
+        terminal.type("\x1b[B\x1b[Cu")  # Down Right u
+        wait_until(lambda: bool(_corrections(store)), "the correction", 30)
+        terminal.type("\x11")
+        terminal.process.wait(timeout=30)
+    finally:
+        terminal.close()
+    assert _corrections(store) == [("cl1", PHONE, "phone", "unmark", "lead")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -25,6 +26,7 @@ from annotate.deid.detect import CATEGORIES, Span
 from annotate.deid.scan import session_ids, session_spans
 from annotate.deid.service import SessionText, mark, unmark
 from tui.failures import notify_failure
+from tui.keys import BindingsInOrder
 from tui.services import services
 from tui.widgets.key_footer import KeyFooter
 
@@ -44,23 +46,30 @@ SPEAKER_LABEL = {"client": "Client", "counselor": "Counselor"}
 
 def turn_prompt(
     number: int, speaker: str, text: str, spans: tuple[Span, ...], selected: int | None
-) -> Text:
-    """One turn: its number and speaker, then its text with each detection coloured by
-    kind (the selected one underlined and marked by a pointer)."""
-    out = Text(overflow="fold")
-    out.append("▌ " if selected is not None else "  ", style="bold yellow")
-    out.append(f"{number:>4} ", style="dim")
-    out.append(f"{SPEAKER_LABEL.get(speaker, speaker):<9} ", style=SPEAKER_STYLE.get(speaker, ""))
+) -> Table:
+    """One turn: its number and speaker, then its text (wrapped under itself) with each
+    detection coloured by kind, the selected one underlined and marked by a bar."""
+    prefix = Text(no_wrap=True)
+    prefix.append("▌ " if selected is not None else "  ", style="bold yellow")
+    prefix.append(f"{number:>4} ", style="dim")
+    prefix.append(
+        f"{SPEAKER_LABEL.get(speaker, speaker):<9} ", style=SPEAKER_STYLE.get(speaker, "")
+    )
+    body = Text(overflow="fold")
     position = 0
     for index, span in enumerate(spans):
-        out.append(text[position : span.start])
+        body.append(text[position : span.start])
         style = CATEGORY_STYLE.get(span.category, "reverse")
         if index == selected:
             style += " underline reverse"
-        out.append(text[span.start : span.end], style=style)
+        body.append(text[span.start : span.end], style=style)
         position = span.end
-    out.append(text[position:])
-    return out
+    body.append(text[position:])
+    grid = Table.grid()
+    grid.add_column(width=prefix.cell_len, no_wrap=True)
+    grid.add_column(ratio=1)
+    grid.add_row(prefix, body)
+    return grid
 
 
 def legend(counts: Counter[str]) -> Text:
@@ -72,22 +81,32 @@ def legend(counts: Counter[str]) -> Text:
     return out
 
 
+class TurnList(BindingsInOrder, OptionList):
+    """The session's turns; Left and Right choose a detection in the highlighted turn, in
+    the order typed after the cursor keys ("Down Right" in one burst chooses in the turn
+    Down moved to)."""
+
+    DEFAULT_CSS = """
+    TurnList { height: 1fr; overflow-y: scroll; }
+    TurnList > .option-list--option-highlighted { text-style: none; }
+    """
+    BINDINGS = [
+        Binding("right", "screen.next_span", "Next hit", id="deid.next_span",
+                tooltip="Choose the next detection in this turn."),
+        Binding("left", "screen.previous_span", "Prev. hit", id="deid.previous_span",
+                tooltip="Choose the previous detection in this turn."),
+    ]  # fmt: skip
+
+
 class DeidScreen(Screen[None]):
     """One session's detections, to check and correct; [ and ] move between sessions."""
 
     DEFAULT_CSS = """
     DeidScreen #deid-heading { height: auto; padding: 0 1; }
     DeidScreen #deid-legend { height: auto; padding: 0 1; }
-    DeidScreen #deid-turns { height: 1fr; overflow-y: scroll; }
-    DeidScreen #deid-turns > .option-list--option-highlighted { text-style: none; }
     """
 
     BINDINGS = [
-        # Priority: the turn list would take Left and Right to scroll sideways.
-        Binding("right", "next_span", "Next hit", id="deid.next_span", priority=True,
-                tooltip="Choose the next detection in this turn."),
-        Binding("left", "previous_span", "Prev. hit", id="deid.previous_span", priority=True,
-                tooltip="Choose the previous detection in this turn."),
         Binding("u", "unmark", "Unmark", id="deid.unmark",
                 tooltip="A false hit: never replace this text in the client's texts."),
         Binding("m", "mark", "Mark a miss", id="deid.mark",
@@ -119,15 +138,18 @@ class DeidScreen(Screen[None]):
         self.session: SessionText | None = None
         self.spans: list[tuple[Span, ...]] = []
         self.sessions: list[str] = []
-        self.selected = 0  # the chosen detection of the highlighted turn
+        # The chosen detection, as (turn index, detection index): kept with its turn, so
+        # keys typed in one burst (Down Right) choose in the turn the cursor is on now,
+        # whenever the list's highlight message arrives.
+        self.choice: tuple[int, int] = (0, 0)
         self.pointer: int | None = None  # the turn drawn with the pointer
         self.loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(id="deid-heading")
+        yield Static("Reading the session and finding what identifies someone…", id="deid-heading")
         yield Static(id="deid-legend")
-        yield OptionList(id="deid-turns")
+        yield TurnList(id="deid-turns")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -174,14 +196,14 @@ class DeidScreen(Screen[None]):
                 for index in range(len(self.spans))
             ]
         )
-        self.selected = 0
+        self.choice = (0, 0)
         if self.spans:
             turns.highlighted = min(keep or 0, len(self.spans) - 1)
             self._redraw(turns.highlighted)
         turns.focus()
         self.loaded = True
 
-    def _prompt(self, index: int, selected: int | None) -> Text:
+    def _prompt(self, index: int, selected: int | None) -> Table:
         assert self.session is not None
         number = self.session.numbers[index] if self.session.numbers else index + 1
         speaker = self.session.speakers[index] if self.session.speakers else ""
@@ -195,12 +217,16 @@ class DeidScreen(Screen[None]):
         self.pointer = None
         if index is None or not 0 <= index < len(self.spans):
             return
-        turns.replace_option_prompt_at_index(index, self._prompt(index, self.selected))
+        turns.replace_option_prompt_at_index(index, self._prompt(index, self._chosen(index)))
         self.pointer = index
+
+    def _chosen(self, index: int) -> int:
+        """The detection chosen in turn INDEX (the first unless one was chosen there)."""
+        turn, chosen = self.choice
+        return chosen if turn == index and chosen < len(self.spans[index]) else 0
 
     @on(OptionList.OptionHighlighted, "#deid-turns")
     def _moved(self, event: OptionList.OptionHighlighted) -> None:
-        self.selected = 0
         self._redraw(event.option_index)
 
     # -- choosing and correcting ---------------------------------------------------------
@@ -210,13 +236,13 @@ class DeidScreen(Screen[None]):
         index = self.query_one("#deid-turns", OptionList).highlighted
         if index is None or not 0 <= index < len(self.spans) or not self.spans[index]:
             return None
-        return self.spans[index][min(self.selected, len(self.spans[index]) - 1)]
+        return self.spans[index][self._chosen(index)]
 
     def _step(self, step: int) -> None:
         index = self.query_one("#deid-turns", OptionList).highlighted
         if index is None or not 0 <= index < len(self.spans) or not self.spans[index]:
             return
-        self.selected = (self.selected + step) % len(self.spans[index])
+        self.choice = (index, (self._chosen(index) + step) % len(self.spans[index]))
         self._redraw(index)
 
     def action_next_span(self) -> None:
