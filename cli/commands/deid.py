@@ -98,7 +98,9 @@ def scan(
 
 
 def _scan_json(rows: list[ScanRow], show: bool) -> dict[str, Any]:
-    totals: dict[str, int] = {}
+    from annotate.deid.detect import CATEGORIES
+
+    totals = dict.fromkeys(CATEGORIES, 0)
     for row in rows:
         for category, count in row.counts.items():
             totals[category] = totals.get(category, 0) + count
