@@ -284,7 +284,7 @@ def draft_values(
         else:
             values["error"] = restored(str(format_error), mask)
         return values
-    parsed = restore_draft(parsed, mask)  # grounded against the original turns
+    parsed = restore_draft(parsed, mask, context.turns)  # grounded against the originals
     unfit = draft_problem(parsed)
     if unfit is not None:
         values.update(raw_reply=raw_reply, error=f"the reply cannot be stored as a draft: {unfit}")

@@ -18,6 +18,8 @@ the original turns, and experts read the real names.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -141,14 +143,91 @@ def masked_turns(turns: Sequence[TurnText], mask: Mask) -> tuple[TurnText, ...]:
     )
 
 
-def restore_draft(parsed: ParsedDraft, mask: Mask | None) -> ParsedDraft:
-    """A parsed reply's rationale and quotes mapped back to the original text."""
+def restore_draft(
+    parsed: ParsedDraft, mask: Mask | None, turns: Sequence[TurnText] = ()
+) -> ParsedDraft:
+    """A parsed reply's rationale and quotes mapped back to the original text. A quote
+    that ends inside a surrogate ("drove to Las" of "Las Cruces") maps back to the
+    original words under it (:func:`restore_quote`), given the session's original
+    ``turns``."""
     if mask is None:
         return parsed
     from annotate.drafting.grounding import ParsedDraft, Quote
 
-    quotes = [Quote(mask.restore(q.text), q.turn) for q in parsed.quotes]
-    return ParsedDraft(mask.restore(parsed.rationale), list(parsed.evidence), quotes)
+    sent = dict(zip((t.number for t in turns), mask.turns, strict=False)) if turns else {}
+    said = {turn.number: turn.text for turn in turns}
+    numbers = [n for n in parsed.evidence if n in said]
+    rationale = mask.restore(parsed.rationale)
+    quotes = []
+    for quote in parsed.quotes:
+        where = [quote.turn] if quote.turn is not None else numbers
+        text = restore_quote(quote.text, mask, [(said[n], sent[n]) for n in where if n in said])
+        back = mask.restore(quote.text)
+        if text != back and back:  # the rationale repeats the quote: the same words
+            rationale = rationale.replace(back, text)
+        quotes.append(Quote(text, quote.turn))
+    return ParsedDraft(rationale, list(parsed.evidence), quotes)
+
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# What quotes are aligned by: one Chinese character, a run of other letters or digits, a
+# run of spaces, or one other sign.
+_TOKEN = re.compile(rf"[{_HAN}]|[^\W_{_HAN}]+|\s+|.", re.S)
+
+
+def restore_quote(text: str, mask: Mask, turns: Sequence[tuple[str, str]]) -> str:
+    """A quote from masked turns mapped back: the surrogates in it restored; when that is
+    in none of ``turns`` (original, masked text) because the quote cuts through a
+    surrogate, the original words under the quoted masked text (an exact piece of the
+    original turn); else the restored text, which grounding then refuses."""
+    from annotate.drafting.grounding import quote_in
+
+    back = mask.restore(text)
+    if not turns or any(quote_in(back, original) for original, _ in turns):
+        return back
+    for original, masked in turns:
+        found = original_under(text, masked, original)
+        if found:
+            return found
+    return back
+
+
+def original_under(quote: str, masked: str, original: str) -> str | None:
+    """The piece of ``original`` under ``quote``'s place in ``masked`` (its masked copy),
+    or None when the quote is not a piece of ``masked`` (letter case aside). Words the
+    mask kept align one to one; a quote that begins or ends inside a replaced run takes
+    the whole original run."""
+    at = masked.find(quote)
+    if at < 0 and len(masked.lower()) == len(masked):
+        at = masked.lower().find(quote.lower())
+    if at < 0 or not quote:
+        return None
+    end = at + len(quote)
+    sent = [(m.start(), m.end()) for m in _TOKEN.finditer(masked)]
+    kept = [(m.start(), m.end()) for m in _TOKEN.finditer(original)]
+    matcher = difflib.SequenceMatcher(
+        None, [masked[a:b] for a, b in sent], [original[a:b] for a, b in kept], autojunk=False
+    )
+    low = high = None
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        o_start = kept[j1][0] if j1 < len(kept) else len(original)
+        o_end = kept[j2 - 1][1] if j2 > j1 else o_start
+        for index in range(i1, i2):
+            m_start, m_end = sent[index]
+            if m_end <= at or m_start >= end:
+                continue
+            if tag == "equal":  # the same token: the same characters
+                o_token = kept[j1 + index - i1][0]
+                first = o_token + max(at, m_start) - m_start
+                last = o_token + min(end, m_end) - m_start
+            else:  # a replaced run: all of the original run
+                first, last = o_start, o_end
+            low = first if low is None else min(low, first)
+            high = last if high is None else max(high, last)
+    if low is None or high is None:
+        return None
+    piece = original[low:high].strip()
+    return piece or None
 
 
 def restored(text: str | None, mask: Mask | None) -> str | None:

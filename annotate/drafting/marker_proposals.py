@@ -16,7 +16,7 @@ from typing import Any
 from annotate.core.guidelines import MarkerScheme
 from annotate.core.markers import speaker_fits
 from annotate.drafting.context import TurnText
-from annotate.drafting.deidentify import Mask, restored
+from annotate.drafting.deidentify import Mask, restore_quote, restored
 from annotate.drafting.grounding import (
     PLACEHOLDER,
     ReplyFormatError,
@@ -151,13 +151,23 @@ def _copied(scheme: MarkerScheme, quote: str) -> str | None:
     return None
 
 
-def restore_proposal(proposal: Proposal, mask: Mask | None) -> Proposal:
-    """A proposal read from a reply to masked turns, its reason and quote mapped back to
-    the original text (grounding then checks the quote against the stored turn)."""
+def restore_proposal(
+    proposal: Proposal, mask: Mask | None, sent: SessionTurns | None = None,
+    original: SessionTurns | None = None,
+) -> Proposal:  # fmt: skip
+    """A proposal read from a reply to masked turns (``sent``), its reason and quote
+    mapped back to the original text (``original``'s turns; a quote cutting through a
+    surrogate becomes the original words under it), so grounding checks the quote
+    against the stored turn."""
     if mask is None:
         return proposal
-    return replace(proposal, reason=restored(proposal.reason, mask),
-                   quote=restored(proposal.quote, mask))  # fmt: skip
+    turns: list[tuple[str, str]] = []
+    if sent is not None and original is not None:
+        masked, stored = sent.by_number.get(proposal.turn), original.by_number.get(proposal.turn)
+        if masked is not None and stored is not None:
+            turns.append((stored.text, masked.text))
+    quote = restore_quote(proposal.quote, mask, turns) if proposal.quote is not None else None
+    return replace(proposal, reason=restored(proposal.reason, mask), quote=quote)
 
 
 class MarkerReplyError(ValueError):

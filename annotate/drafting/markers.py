@@ -315,7 +315,9 @@ def run_markers(
     def hint(context: SessionTurns) -> _Proposed:
         return proposed(context, None, hint_offline(scheme, context), None, None)
 
-    async def ask(part: SessionTurns, mask: Mask | None) -> tuple[Reply, list[Proposal]]:
+    async def ask(
+        part: SessionTurns, mask: Mask | None, original: SessionTurns
+    ) -> tuple[Reply, list[Proposal]]:
         """One request for a window of turns; ``_Failed`` says why it gave nothing. With
         ``mask`` the window was sent masked: what comes back is mapped back with it."""
         assert provider is not None
@@ -334,7 +336,8 @@ def run_markers(
         except MarkerReplyError as error:
             message = restored(f"unusable reply: {error}", mask) or ""
             raise _Failed(message, replace(reply, content=raw), raw) from None
-        return replace(reply, content=raw), [restore_proposal(p, mask) for p in found]
+        back = [restore_proposal(p, mask, part, original) for p in found]
+        return replace(reply, content=raw), back
 
     async def one(context: SessionTurns) -> _Proposed:
         assert provider is not None
@@ -349,7 +352,7 @@ def run_markers(
         contents: list[str] = []
         for part in parts:
             try:
-                reply, found = await ask(part, mask)
+                reply, found = await ask(part, mask, context)
             except _Failed as failed:
                 where = f" (turns {part.turns[0].number}-{part.turns[-1].number})"
                 error = failed.message + (where if len(parts) > 1 else "")

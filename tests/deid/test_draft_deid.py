@@ -350,3 +350,44 @@ def test_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     from annotate.drafting.deidentify import plan_of
 
     assert not plan_of(offline).on  # the offline drafter sends nothing
+
+
+def test_a_quote_cut_inside_a_surrogate_maps_back_to_the_original_words(
+    db: str, tmp_path: Path
+) -> None:
+    """The test server's usual answer quotes the first 24 characters of the first client
+    turn as it received it, which may end inside a surrogate ("drove to Las" of "Las
+    Cruces"): the stored quote is the original words under it, and grounded."""
+    from store.db import make_engine
+
+    server = FakeLLM()
+    with ServerThread(server):
+        ran = _draft(db, server, "--deidentify")
+    assert ran["summary"]["ok"] == 8 and leaks(server.raw_bodies) == []
+    engine = make_engine(db)
+    try:
+        for draft in _drafts(engine):
+            (quote,) = draft["quotes"]
+            assert quote["text"] in ORIGINAL[draft["session_id"]][quote["turn"]]
+            assert draft["text"].endswith(quote["text"])
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("quote", "masked", "original", "expected"),
+    [
+        ("Richard and I drove to Las", "Richard and I drove to Las Cruces on April 23.",
+         "Tobias and I drove to Millbrook on March 14.", "Tobias and I drove to Millbrook"),
+        ("to Las Cruces on Apr", "Richard and I drove to Las Cruces on April 23.",
+         "Tobias and I drove to Millbrook on March 14.", "to Millbrook on March"),
+        ("RICHARD AND I", "Richard and I drove", "Tobias and I drove", "Tobias and I"),
+        ("小成上周回宜", "小成上周回宜都了。", "小明上周回成都了。", "小明上周回成"),
+        ("手机174", "他打我的手机17489768523。", "他打我的手机13812345678。", "手机13812345678"),
+        ("words nobody said", "Richard and I", "Tobias and I", None),
+    ],
+)  # fmt: skip
+def test_original_under(quote: str, masked: str, original: str, expected: str | None) -> None:
+    from annotate.drafting.deidentify import original_under
+
+    assert original_under(quote, masked, original) == expected
