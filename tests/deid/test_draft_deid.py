@@ -391,3 +391,45 @@ def test_original_under(quote: str, masked: str, original: str, expected: str | 
     from annotate.drafting.deidentify import original_under
 
     assert original_under(quote, masked, original) == expected
+
+
+@pytest.mark.usefixtures("remote")
+def test_a_batch_file_is_deidentified_and_its_output_ingested_with_the_originals(
+    db: str, fake: FakeLLM, tmp_path: Path
+) -> None:
+    """``--batch-file`` writes masked requests (its batch records the mode); the runner's
+    output, answered from the masked text, is mapped back on ``--ingest``."""
+    import urllib.request
+
+    from store.db import make_engine
+
+    base = ["--db", db, "draft", "--base-url", fake.base_url, "--model", "test-model",
+            "--dimension", "bond"]  # fmt: skip
+    requests = tmp_path / "requests.jsonl"
+    assert runner.invoke(app, [*base, "--batch-file", str(requests)]).exit_code == 0
+    assert leaks([requests.read_bytes()]) == []
+    outputs = []
+    for line in requests.read_text(encoding="utf-8").splitlines():  # an offline runner
+        entry = json.loads(line)
+        asked = urllib.request.Request(
+            fake.base_url + "/chat/completions", json.dumps(entry["body"]).encode(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(asked, timeout=10) as answer:
+            body = json.loads(answer.read())
+        outputs.append(json.dumps({"id": f"r{len(outputs)}", "custom_id": entry["custom_id"],
+                                   "response": {"status_code": 200, "body": body},
+                                   "error": None}, ensure_ascii=False))  # fmt: skip
+    output = tmp_path / "output.jsonl"
+    output.write_text("\n".join(outputs) + "\n", encoding="utf-8")
+    ingested = runner.invoke(app, [*base, "--ingest", str(output), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["ok"] == 8
+    assert leaks(fake.raw_bodies) == []
+    engine = make_engine(db)
+    try:
+        drafts = _drafts(engine)
+        _check_restored(drafts)
+        assert all(d["params"]["deidentify"] == ON for d in drafts)
+    finally:
+        engine.dispose()
