@@ -1,5 +1,9 @@
 """What de-identification would replace, without replacing anything (``annotate deid
-scan``, the correction view): detections per session and category, read-only."""
+scan``, the correction view): detections per session and category, read-only.
+
+Detection is the one masks use (``service.detect_sessions``: a client's sessions read
+together, with what is known of the client and the originals already in its map), so
+the lead checks what a draft or an export would replace."""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from annotate.core.errors import NotFoundError
-from annotate.deid.detect import CATEGORIES, Span, detect_turns
-from annotate.deid.service import SessionText, known_for_client, read_sessions
+from annotate.deid.detect import CATEGORIES, Span
+from annotate.deid.service import SessionText, detect_sessions, known_for_client, read_sessions
 from store.db import code_point_order, reader
 from store.tables import SESSIONS
 
@@ -41,27 +45,32 @@ def scan(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[ScanRow]:
     """Detect (read-only: nothing is stored) in the named sessions, or in all of them."""
+    rows: dict[str, ScanRow] = {}
     with reader(engine).connect() as connection:
         sessions = read_sessions(connection, session_ids)
-        knowns = {
-            client: known_for_client(connection, client)
-            for client in dict.fromkeys(s.client_id for s in sessions)
-        }
-    rows = []
-    for done, session in enumerate(sessions, start=1):
-        found = detect_turns(session.texts, session.language, knowns[session.client_id])
-        counts = dict.fromkeys(CATEGORIES, 0)
-        seen: dict[str, dict[str, None]] = {category: {} for category in CATEGORIES}
-        for turn in found:
-            for span in turn:
-                counts[span.category] = counts.get(span.category, 0) + 1
-                seen.setdefault(span.category, {})[span.text] = None
-        shown = {category: tuple(texts) for category, texts in seen.items()} if values else {}
-        rows.append(ScanRow(session.id, session.client_id, session.language,
-                            len(session.texts), counts, shown))  # fmt: skip
-        if on_progress is not None:
-            on_progress(done, len(sessions))
-    return rows
+        by_client: dict[str, list[SessionText]] = {}
+        for session in sessions:
+            by_client.setdefault(session.client_id, []).append(session)
+        for client, own in by_client.items():
+            knowns = {client: known_for_client(connection, client)}
+            found = detect_sessions(connection, own, knowns)
+            for session in own:
+                rows[session.id] = _row(session, found[session.id], values)
+            if on_progress is not None:
+                on_progress(len(rows), len(sessions))
+    return [rows[session.id] for session in sessions]
+
+
+def _row(session: SessionText, found: list[list[Span]], values: bool) -> ScanRow:
+    counts = dict.fromkeys(CATEGORIES, 0)
+    seen: dict[str, dict[str, None]] = {category: {} for category in CATEGORIES}
+    for turn in found:
+        for span in turn:
+            counts[span.category] = counts.get(span.category, 0) + 1
+            seen.setdefault(span.category, {})[span.text] = None
+    shown = {category: tuple(texts) for category, texts in seen.items()} if values else {}
+    return ScanRow(session.id, session.client_id, session.language, len(session.texts),
+                   counts, shown)  # fmt: skip
 
 
 def client_of(engine: Engine, session_id: str) -> str:
@@ -86,5 +95,6 @@ def session_spans(engine: Engine, session_id: str) -> tuple[SessionText, list[li
     """One session's turns and what is detected in each (for the correction view)."""
     with reader(engine).connect() as connection:
         (session,) = read_sessions(connection, [session_id])
-        known = known_for_client(connection, session.client_id)
-    return session, detect_turns(session.texts, session.language, known)
+        knowns = {session.client_id: known_for_client(connection, session.client_id)}
+        found = detect_sessions(connection, [session], knowns)
+    return session, found[session.id]

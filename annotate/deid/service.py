@@ -48,7 +48,7 @@ T = TypeVar("T")
 
 __all__ = [
     "Correction", "RosterLoad", "SessionMask", "SessionText", "corrections", "known_for_client",
-    "load_roster", "mark", "masks_for_sessions", "read_sessions", "unmark",
+    "detect_sessions", "load_roster", "mark", "masks_for_sessions", "read_sessions", "unmark",
 ]  # fmt: skip
 
 MODES = ("surrogate", "tag")

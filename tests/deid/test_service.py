@@ -341,3 +341,13 @@ def test_one_mask_used_from_many_threads(store, backend: str) -> None:
         assert out[index] == out[index % 6]  # the same text, the same surrogates
     stored = _map(store)
     assert len(set(stored.values())) == len(stored)
+
+
+def test_scan_counts_what_masks_replace(store, backend: str) -> None:
+    """The lead checks what drafts and exports replace: the same detections, counted."""
+    from collections import Counter
+
+    masks = service.masks_for_sessions(store, ["s1", "s2", "z1"])
+    for row in scan.scan(store, ["s1", "s2", "z1"]):
+        found = Counter(span.category for spans in masks[row.session_id].spans for span in spans)
+        assert {c: n for c, n in row.counts.items() if n} == dict(found), row.session_id
