@@ -232,11 +232,31 @@ def _evaluate(ran: Ran) -> None:
     assert result["folds"] == 2
 
 
+def _deid_scan(ran: Ran) -> None:
+    result = ran.json()
+    assert len(result["sessions"]) == SESSIONS and set(result["totals"]) >= {"name", "date"}
+    assert ran.scalar("SELECT count(*) FROM deid_surrogates") == 0  # a scan stores nothing
+
+
+def _deid_corrections(ran: Ran) -> None:
+    listed = [(c["text"], c["action"]) for c in ran.json()["corrections"]]
+    assert listed == [("Maple Row", "mark"), ("Hope", "unmark")]
+    assert ran.scalar("SELECT count(*) FROM deid_roster") == 2
+
+
 COMMANDS: dict[str, Run] = {
     "init": Run(["init", "--json"], '"revision"'),
     "demo": Run(["demo", "--keep", "--no-ui"], "demo ready"),
     "import": Run(["import", "{tmp}/new.jsonl", "--json"], '"created": 1'),
     "progress": Run(["progress", "--json"], '"sessions": 17'),
+    "deid roster": Run(["deid", "roster", "{tmp}/roster.csv", "--json"], '"added": 2'),
+    "deid scan": Run(["deid", "scan", "--json"], '"totals"', _deid_scan),
+    "deid mark": Run(
+        ["deid", "mark", "c01", "Maple Row", "--category", "place", "--by", "lead"], "correction 1"
+    ),  # fmt: skip
+    "deid unmark": Run(["deid", "unmark", "c01", "Hope", "--by", "lead"], "correction 2"),
+    "deid corrections": Run(["deid", "corrections", "--json"], '"unmark"', _deid_corrections),
+    "deid review": Run(["deid", "review", "s01", "--by", "lead"], "to replace", None, "terminal"),
     "instrument load": Run(
         ["instrument", "load", str(GUIDELINES_DIR / "instruments" / "rupture.toml")],
         "rupture 1.0.0 (1 item): unchanged",  # every new store has it already
@@ -317,6 +337,8 @@ def prepare_inputs(tmp_path: Path) -> None:
             key = {"session_id": record["session_id"], "item_id": item}
             predictions.append({**key, "rating": rating})
     write_jsonl(tmp_path / "predictions.jsonl", predictions)
+    roster = "name,category,client_id\nMaple Clinic,place,\nRita Moss,name,c01\n"
+    (tmp_path / "roster.csv").write_text(roster, encoding="utf-8")  # deid roster
 
 
 def invoke(run: Run, db_url: str, tmp_path: Path) -> tuple[int, str, str]:
