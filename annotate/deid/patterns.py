@@ -42,6 +42,12 @@ MONTH_NUMBER = {name.lower(): n for n, name in enumerate(MONTHS, 1)} | {
 _MONTH = r"(?:" + "|".join(MONTHS) + r"|(?:" + "|".join(_MONTH_ABBREVIATIONS) + r")\.?)"
 _ORDINAL = r"\d{1,2}(?:st|nd|rd|th)?"
 _YEAR = r"(?:\d{4}|'\d{2})"
+_ORDINAL_WORD = (
+    r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+    r"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+    r"thirtieth|(?:twenty|thirty)[- ]"
+    r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth))"
+)
 # a bare month is a date element after a preposition or determiner that makes it one
 _MONTH_CUE = (
     r"(?:in|since|until|till|by|last|next|early|late|mid|of|this|that|every|around|"
@@ -56,13 +62,31 @@ EMAIL = re.compile(
 URL = re.compile(
     r"(?:https?://|www\.)[^\s<>\"'，。、）)]+"
     r"|(?<![A-Za-z0-9_@.-])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\."
-    r"(?:com|org|net|io|co|edu|gov|me|ly|app|cn|uk|info|biz|tv|us|ca|au|de)"
+    r"(?:com|org|net|io|co|edu|gov|me|ly|app|cn|uk|info|biz|tv|us|ca|au|de|nl|ie|ee|fr|es|it|"
+    r"jp|kr|hk|tw|sg|in|nz|za|ch|se|no|dk|fi|pl|pt|br|mx|ru|eu|xyz|site|online|store|shop|"
+    r"blog|art|design|dev|page|link|studio|wales|scot|example|gg|fm|to|cc|ai)"
     r"(?:/[^\s<>\"'，。、）)]*)?(?![A-Za-z0-9_-])",
+    re.IGNORECASE,
+)
+DOMAIN_PATH = re.compile(
+    r"(?<![A-Za-z0-9_@./-])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/[^\s<>\"'，。、）)]+"
+)
+# a handle said without its @: "summerink_drawz", "tamsin.q.makes", "baoxinyi_psy"
+BARE_HANDLE = re.compile(
+    r"(?<![A-Za-z0-9_@./-])(?:[a-z0-9]+_[a-z0-9_]+|[a-z]+\.[a-z0-9]+\.[a-z0-9.]+)"
+    r"(?![A-Za-z0-9_@/-])"
+)
+# an email spoken: "max dot oduro at example dot net", "m-a-x dot o-d-u-r-o"
+SPOKEN_EMAIL = re.compile(
+    r"\b[a-z0-9]+(?:[-_][a-z0-9]+){0,4}(?:\s+dot\s+[a-z0-9]+(?:-[a-z0-9]+){0,20}){0,4}\s+at\s+"
+    r"[a-z0-9-]+(?:\s+dot\s+[a-z0-9-]+){0,4}\s+dot\s+"
+    r"(?:com|net|org|edu|gov|io|co|uk|us|ca|au|ie|nz|cn|de|fr|info|me|example)\b"
+    r"|\b[a-z](?:-[a-z]){1,30}(?:\s+dot\s+[a-z](?:-[a-z]){1,30}){1,4}\b",
     re.IGNORECASE,
 )
 HANDLE = re.compile(r"(?<![A-Za-z0-9_@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?")
 PHONE = re.compile(
-    r"(?<![A-Za-z0-9_+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,4}(?![A-Za-z0-9_])"
+    r"(?<![A-Za-z0-9_+])(?:\+?\d{1,3}[\s.-])?(?:\(\d{1,5}\)[\s.-]?)?\d{1,5}(?:[\s.-]\d{2,6}){1,4}(?![A-Za-z0-9_])"
     r"|(?<!\d)1[3-9]\d{9}(?!\d)"  # a Chinese mobile, written without spaces
 )
 ID_CUE = re.compile(
@@ -74,20 +98,31 @@ ID_CUE = re.compile(
     re.IGNORECASE,
 )
 ID_TOKEN = re.compile(
-    r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9-]*\d)(?:[A-Za-z]{0,4}[-\s]?)?\d[\dA-Za-z]*(?:-[\dA-Za-z]+)*(?![A-Za-z0-9_-])"
+    r"(?<![A-Za-z0-9_/-])(?=[A-Za-z0-9/-]*\d)(?:[A-Za-z]{0,6}[-/\s]?)?(?:[A-Za-z]{1,6}[-/])*"
+    r"\d[\dA-Za-z]*(?:[-/][\dA-Za-z]+)*(?![A-Za-z0-9_/-])"
 )
 ID_SHAPE = re.compile(
     r"(?<![A-Za-z0-9_-])(?:\d{17}[\dXx]|\d{3}-\d{2}-\d{4}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|"
-    r"[A-Z]{2,4}-\d{3,}-\d{2,}|[A-Z]{1,3}-?\d{5,}[A-Z]?|\d{8,})(?![A-Za-z0-9_-])"
+    r"[A-Z]{2,4}-\d{3,}-\d{2,}|[A-Z]{2,6}\d{5,}[A-Z0-9]*|[A-Z]{2,4}\s\d{5,}|"
+    r"[A-Z]{2,5}(?:/[A-Z0-9]{2,6})*/\d{3,}[A-Z0-9]*|"
+    r"[A-Z]{1,3}-?\d{5,}[A-Z]?|\d{8,})(?![A-Za-z0-9_-])"
 )
-_WEEKDAY = r"(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+)?"
+_WEEKDAY = (
+    r"(?:(?<!Easter )(?<!Cyber )(?<!Black )(?<!Good )(?<!Ash )(?<!Palm )"
+    r"(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)"
+    r"\.?,?\s+)?"
+)
 DATE = re.compile(
     rf"{_WEEKDAY}(?:(?:the\s+)?{_ORDINAL}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?"
     rf"|{_MONTH}\s+(?:the\s+)?{_ORDINAL}(?![\d:])(?:,?\s+{_YEAR})?"
     rf"|{_MONTH}\s+{_YEAR}"
     r"|(?<![\d/.-])\d{4}-\d{1,2}-\d{1,2}(?![\d-])"
     r"|(?<![\d/.-])\d{1,2}[/.]\d{1,2}(?:[/.](?:\d{4}|\d{2}))?(?![\d/]|\.\d)"
-    r"|\bthe\s+\d{1,2}(?:st|nd|rd|th)\b"
+    r"|\b[Tt]he\s+\d{1,2}(?:st|nd|rd|th)\b"
+    rf"|\b[Tt]he\s+{_ORDINAL_WORD}\s+of\s+{_MONTH}\b"
+    rf"|(?:(?<=\bon)|(?<=\bby)|(?<=\btil)|(?<=\buntil)|(?<=\bfor))\s+the\s+{_ORDINAL_WORD}\b(?!\s+(?:time|one|step|thing|day|week|"
+    r"year|session|place|person|few|two|three|couple|half|of\s+(?:us|them|all|these|those)))"
+    rf"|\b{_MONTH}\s+(?:the\s+)?{_ORDINAL_WORD}\b"
     rf"|(?:{_CN_NUMBER}年)?{_CN_NUMBER}月{_CN_NUMBER}[日号]"
     rf"|(?:农历)?[正冬腊{_CN_DIGIT}]{{1,2}}月(?:初[{_CN_DIGIT}]{{1,2}}|廿[{_CN_DIGIT}]?|[{_CN_DIGIT}]{{1,3}}(?![个岁年天次]))"
     rf"|(?:上个?|下个?|这个?|本)月(?:的)?{_CN_NUMBER}[日号]"
@@ -113,7 +148,9 @@ AGE = re.compile(
     r"weeks|months|years(?!\s+old)|kids|students|%))"
     rf"|\b({_AGE_NUMBER}|{_AGE_WORD})"
     r"(?=[- ]?(?:years?|yrs?)[- ]old|[- ]year-old|th birthday|(?:\s+|-)yo\b)"
-    rf"|((?:九十[一二三四五六七八九]?|一百[零一二三四五六七八九十]*|{_AGE_NUMBER})(?:周)?岁)",
+    rf"|((?:九十[一二三四五六七八九多]?|一百[零一二三四五六七八九十多]*|{_AGE_NUMBER})(?:周)?岁)"
+    r"|(?:(?<=已经)|(?<=今年)|(?<=都快)|(?<=活到)|(?<=活了)|(?<=快要)|(?<=都))"
+    r"((?:九十[一二三四五六七八九]|一百[零一二三四五六七八九十]*))(?=了|岁|啦)",
     re.IGNORECASE,
 )
 
@@ -148,6 +185,15 @@ PHONE_CUE = re.compile(
 )
 
 
+CHINESE_DIGITS_PHONE = re.compile(
+    r"[零〇一二三四五六七八九幺]{3,}(?:[\s-]?[零〇一二三四五六七八九幺]{3,}){1,3}"
+)
+CHINESE_CERTIFICATE = re.compile(
+    r"[\u4e00-\u9fff]{1,2}[(（]\d{4}[)）][\u4e00-\u9fff]{2,12}第\d{4,}号"
+    r"|(?:(?<=证号是)|(?<=证号为)|(?<=编号是)|(?<=编号为)|(?<=证号：)|(?<=编号：))[^\s，。,；;]{5,40}"
+)
+
+
 def _digits(text: str) -> int:
     return sum(ch.isdigit() for ch in text)
 
@@ -163,7 +209,13 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for match in SPELLED.finditer(text):
         if len(re.sub(r"[^A-Z]", "", match.group())) >= 3:
             yield match.start(), match.end(), "name"
-    for pattern in (URL, HANDLE, CJK_HANDLE):
+    for match in SPOKEN_EMAIL.finditer(text):
+        yield match.start(), match.end(), "email"
+    for match in BARE_HANDLE.finditer(text):
+        handle = match.group().rstrip(".")
+        if len(handle) >= 6 and not re.fullmatch(r"(?:[a-z]\.)+[a-z]?", handle):
+            yield match.start(), match.start() + len(handle), "url"
+    for pattern in (URL, DOMAIN_PATH, HANDLE, CJK_HANDLE):
         for match in pattern.finditer(text):
             end = match.end()
             while end > match.start() and text[end - 1] in ".,;:!?)":
@@ -180,6 +232,12 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for match in PHONE_CUE.finditer(text):
         if _digits(match.group(1)) >= 7:
             yield match.start(1), match.end(1), "phone"
+    for match in CHINESE_DIGITS_PHONE.finditer(text):
+        if sum(ch in "零〇一二三四五六七八九幺" for ch in match.group()) >= 7:
+            yield match.start(), match.end(), "phone"
+    for match in CHINESE_CERTIFICATE.finditer(text):
+        if _digits(match.group()) >= 4:
+            yield match.start(), match.end(), "id"
     for match in SPOKEN_NUMBER.finditer(text):
         words = re.findall(r"[a-z]+", match.group().lower())
         repeats = {"double": 1, "triple": 2}  # "double five": the five said twice
@@ -198,7 +256,7 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
             start = cue.start() if label else cue.end() + token.start()
             yield start, cue.end() + token.end(), "id"
     for match in AGE.finditer(text):
-        group = next(g for g in (1, 2, 3) if match.group(g))
+        group = next(g for g in range(1, 5) if match.group(g))
         yield match.start(group), match.end(group), "age"
 
 

@@ -130,7 +130,7 @@ def test_a_shift_keeps_the_interval_between_two_dates(first, second, days):
 
 
 @given(st.text(max_size=400))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_detection_on_any_text_gives_sorted_disjoint_spans_that_restore(text):
     spans = detect(text, "zh" if re.search(r"[\u4e00-\u9fff]", text) else "en")
     assert spans == sorted(spans)
@@ -142,19 +142,17 @@ def test_detection_on_any_text_gives_sorted_disjoint_spans_that_restore(text):
     assert isinstance(surrogates.replace(text, spans), str)
 
 
-@pytest.mark.parametrize(
-    "hostile",
-    [
-        "St. " * 25_000,
-        "1-" * 50_000,
-        "Aa " * 30_000,
-        "@" * 100_000,
-        "九十" * 50_000,
-        "Dana Whitfield " * 7_000,
-        "王建国在成都" * 16_000,
-    ],  # fmt: skip
-)
-def test_detection_is_bounded_in_time_and_memory_on_hostile_text(hostile):
+HOSTILE_UNITS = ["1-", "a-", "A-", "a.", "a_", "a dot ", "a at ", "@a", "www.", "a/", "Aa.", "St. ",
+                 "9 ", "ninety ", "one ", "1/", "九十", "月", "号", "小", "在", "路", "Dr. A ",
+                 "my friend A ", "小明说", "Larch Street ", "A'", "Aa-Bb ", "第三中学", "公司",
+                 "Dana Whitfield ", "王建国在成都"]  # fmt: skip
+
+
+@pytest.mark.parametrize("unit", HOSTILE_UNITS)
+def test_detection_is_bounded_in_time_and_memory_on_hostile_text(unit):
+    """50,000 characters of one repeated unit (what makes a regular expression quadratic)
+    in seconds, not minutes: each pattern is bounded or anchored near its start."""
+    hostile = unit * (50_000 // len(unit))
     detect("warm up the word lists, Dana")
     tracemalloc.start()
     started = time.perf_counter()
