@@ -15,6 +15,7 @@ from annotate.deid import lexicon
 _COMMON = 4.5  # Zipf: a word this common (谢谢, 明白, 东西) is not a name whatever its tag
 _NICKNAME_COMMON = 3.0
 _PLACE_COMMON = 3.8  # 太多 tagged ns: a place not in the gazetteer is rarer than this
+_AFTER_NAME = frozenset("在也说是的和跟就都还又去来把被给让对很不没要会能呢吧啊了，。、")
 _COMMON_CHARACTER = 5.5  # Zipf of 太, 多, 不: characters of function words
 _VERB_BEFORE_NAME = frozenset(
     "说和跟给叫问找让对被把是在与同陪帮请听看见向替跟"
@@ -27,7 +28,9 @@ _KIND = (
     r"酒店|宾馆|超市|商场|广场|大厦|大楼|写字楼|餐厅|饭店|酒楼|咖啡馆|咖啡厅|酒吧|书店|工作室|"
     r"研究所|事务所|派出所|法院|监狱|教堂|体育馆|图书馆|博物馆|工厂|厂|机场|火车站|地铁站|车站|公园|"
     r"小区|花园|公寓|新村|家园|路|街|大街|大道|巷|弄|胡同|新区|开发区|街道|社区|镇|乡|村|"
-    r"纺织|物流|科技|贸易|电子|机械|建材|地产|传媒|置业|实业|控股|服饰|电器|医药|化工"
+    r"纺织|物流|科技|贸易|电子|机械|建材|地产|传媒|置业|实业|控股|服饰|电器|医药|化工|"
+    r"外国语学校|实验学校|学校|颐养院|疗养院|师大|工大|交大|财大|医大|农大|理工|五金|药店|药房|花店|"
+    r"饭馆|面馆|菜馆|酒家|SOHO|城|园|屿|湾|岛|垵|坊|弄堂"
 )
 # an institution or road: up to ten characters, then its kind, then perhaps its number
 _INSTITUTION = re.compile(
@@ -37,25 +40,50 @@ _INSTITUTION = re.compile(
 _MORE_KIND = re.compile(
     rf"[^\W\d在住到去从于的是为和跟与往回做当读上念找了]{{0,6}}?(?:{_KIND})(?:\d+(?:号|栋|室)?)*"
 )
-_SUFFIX = re.compile(rf"(?:{_KIND}|区|县|市|寺|庙|店|馆|所|院)$")
+_SUFFIX = re.compile(rf"(?:{_KIND}|区|县|市|寺|庙|店|馆|所|医院|学院|法院)$")
+# kinds and institutions named by kind alone: never a person, never one place
+GENERIC_PLACES = frozenset(
+    """
+    养老院 敬老院 福利院 幼儿园 医院 学校 派出所 五金店 超市 药店 药房 花店 饭馆 面馆 菜馆 公园 学院
+    住院 出院 法院 电影院 剧院 商场 银行 公司 小区 花园 城里 县城 京城 长城 进城 满城 全城 花园 校园
+    公园 家园 乐园 动物园 植物园 果园 菜园 校园 游乐园 产业园 科技园 工业园 岛上 海岛 小岛 港湾
+    """.split()
+)
 _ORDINAL = re.compile(r"^第[一二三四五六七八九十\d]+$")
 _NUMBERED_SCHOOL = re.compile(
-    r"(?:市|县|区)?[一二三四五六七八九十\d]{1,3}中(?=[，。,、\s读上念的毕那这]|$)"
+    r"(?:市|县|区)?[一二三四五六七八九十\d]{1,3}中(?=[，。,、\s读上念的毕那这去来了吧啊呢里附]|$)"
+)
+# surname and title: 龚阿姨, 祁老师, 戴总, 谭师傅; 强哥, 芳姐; 大刘; 国梁先生
+_TITLE_AFTER = (
+    r"阿姨|叔叔|老师|医生|大夫|会计|师傅|主任|经理|总|老板|科长|处长|局长|校长|院长|护士|警官|律师|"
+    r"教练|伯伯|婶婶|奶奶|爷爷|大爷|大妈|姐|哥"
+)
+_SURNAME_TITLE = re.compile(rf"([\u4e00-\u9fff])(?:{_TITLE_AFTER})(?![\u4e00-\u9fff]{{0,0}}[们])")
+_BIG_SURNAME = re.compile(r"大([\u4e00-\u9fff])(?=[、，。,\s和跟也都说]|$)")
+_HONORIFIC = re.compile(r"([\u4e00-\u9fff]{2,3}?)(?:先生|女士|同学|小姐)")
+# a name among names: 阿斌、胖子刘、建军
+_LISTED = re.compile(r"([\u4e00-\u9fff]{2,3})、([\u4e00-\u9fff]{2,3})")
+# an account's name: 号叫考研的家豪, 网名是夜航船, 昵称叫...
+_ACCOUNT_NAME = re.compile(
+    r"(?:号|账号|网名|昵称|ID|id)[，,]?\s*(?:叫|是|为|：|:)\s*([^\s，。,、！？]{2,12})"
 )
 _ADDRESS = re.compile(
     r"[\u4e00-\u9fff]{2,14}(?:路|街|大道|巷|弄)\d+号(?:院)?(?:\d+栋)?(?:\d+单元)?(?:\d+室)?"
 )
 # where a place's name begins: after the last of these in the run before its kind
-_BEFORE_PLACE = re.compile(r".*[在住到去从于的是为址叫给和跟与往回做当读上念找了，。、：:]")
+_BEFORE_PLACE = re.compile(
+    r".*[在住到去从于的是为址叫给和跟与往回做当读念找了说讲问开让把被对向比像离过们个着，。、：:]"
+)
 # the employer after 在 and before the work done there: 我在鼎鸿做会计
 _EMPLOYER = re.compile(r"在([\u4e00-\u9fff]{2,4}?)(?:做|当|上班|工作|打工|实习|干活|任职)")
 GENERIC = frozenset(
     """
-    社区 人民 儿童 精神 中医 妇幼 口腔 肿瘤 综合 私立 公立 重点 普通 附属 第一 第二 第三
+    社区 人民 儿童 精神 中医 妇幼 口腔 肿瘤 综合 私立 公立 重点 普通 附属
     科技 外贸 互联网 贸易 网络 教育 培训 投资 医疗 保险 房地产 建筑 广告 咨询 学校 心理
     软件 游戏 汽车 食品 服装 快递 国企 外企 大型 小型 这家 那家 一家 我们 他们 你们 这个
     附近 本地 当地 一所 这所 那所 物流 设计 工作 单位 现在 以前 原来 养老 康复 大 小 新 老
     市 区 县 镇 村 省 城 乡 某 上 下 本 该 这 那 哪 每 各 其 别的 其他 一个 一些 好 大学生
+    外国语 实验 职业 艺术 体育 国际 双语 民办 公办 一条 这条 那条
     附属医院 市里 县里 城里 家里 公司 医院 学校 中心 银行 机构 部门 大家 自己 老家 家
     """.split()
 )
@@ -89,7 +117,22 @@ _NOT_NAMES = frozenset(
 
 
 def chinese_spans(text: str) -> Iterable[tuple[int, int, str, str]]:
-    """(start, end, category, source) of the Chinese names and places in ``text``."""
+    """(start, end, category, source) of the Chinese names and places in ``text``; none
+    inside a platform's or a chain's name (小红书, 瑞幸)."""
+    brands = [(m.start(), m.end()) for m in _brands().finditer(text)]
+    for start, end, category, source in _spans(text):
+        if not any(start < b_end and b_start < end for b_start, b_end in brands):
+            yield start, end, category, source
+
+
+@cache
+def _brands() -> re.Pattern[str]:
+    return re.compile(
+        "|".join(sorted(map(re.escape, lexicon.CHINESE_PLATFORMS), key=len, reverse=True))
+    )
+
+
+def _spans(text: str) -> Iterable[tuple[int, int, str, str]]:
     import rjieba
 
     tokens: list[tuple[int, int, str, str]] = []
@@ -105,7 +148,12 @@ def chinese_spans(text: str) -> Iterable[tuple[int, int, str, str]]:
         name = match.group(1)
         if name not in GENERIC and lexicon.common_chinese(name) < 3.0 and name[0] not in "这那一每":
             yield match.start(1), match.end(1), "place", "shape"
-    yield from _role_names(text, tokens)
+    names = [*_role_names(text, tokens), *_titled_names(text)]
+    names += [span for span in _tagged(text, tokens) if span[2] == "name"]
+    yield from names
+    yield from _listed(text, names)
+    for match in _ACCOUNT_NAME.finditer(text):
+        yield match.start(1), match.end(1), "url", "shape"
     for match in _NICKNAME.finditer(text):
         nickname = match.group()
         longer = text[match.start() : match.end() + 1]
@@ -114,7 +162,8 @@ def chinese_spans(text: str) -> Iterable[tuple[int, int, str, str]]:
             and longer not in _NOT_NAMES
             and longer not in lexicon.CHINESE_PLATFORMS
             and lexicon.common_chinese(nickname) < _NICKNAME_COMMON
-            and lexicon.common_chinese(longer) < _COMMON
+            and lexicon.common_chinese(longer) < _NICKNAME_COMMON
+            and lexicon.common_chinese(text[max(0, match.start() - 1) : match.start() + 1]) < 3.5
         ):
             yield match.start(), match.end(), "name", "lexicon"
 
@@ -126,9 +175,12 @@ def _tagged(
     for index, (start, end, word, tag) in enumerate(tokens):
         ordinary = lexicon.common_chinese(word) >= _COMMON or word in lexicon.CHINESE_PLATFORMS
         not_name = word in _NOT_NAMES or word[1:] in _NOT_NAMES  # 过小年
+        not_name = not_name or word in GENERIC_PLACES or bool(_SUFFIX.search(word))
         if tag in _NAME_TAGS and len(word) >= 2 and not not_name and not ordinary:
             if len(word) >= 3 and word[0] in _VERB_BEFORE_NAME:  # 说小明: jieba joined a verb
                 start += 1
+            if word.endswith(("先生", "女士", "小姐", "同学")):  # 梁先生 of 国梁先生
+                continue
             yield start, end, "name", "lexicon"
         elif (
             (tag in _PLACE_TAGS and not _ordinary_place(word) or word in cities)
@@ -145,7 +197,8 @@ def _tagged(
                 and len(word) > 2
                 and word not in _GENERIC_ROADS
             )
-            if proper and text[tokens[head][0] : end] not in lexicon.CHINESE_PROVINCES:
+            place = text[tokens[head][0] : end]
+            if proper and place not in lexicon.CHINESE_PROVINCES and place not in GENERIC_PLACES:
                 yield tokens[head][0], end, "place", "shape"
 
 
@@ -182,7 +235,9 @@ def _institutions(text: str) -> Iterable[tuple[int, int, str, str]]:
         cut = _BEFORE_PLACE.match(head)
         start = match.start(1) + (cut.end() if cut else 0)
         name = text[start : match.start(1) + len(head)]
-        if len(name) >= 2 and not _generic(name):
+        road = match.group()[len(head) :][:1] in ("路", "街", "巷", "弄")
+        named = not _generic(name) or road and _road_name(name)
+        if len(name) >= 2 and named and text[start : match.end()] not in GENERIC_PLACES:
             end = match.end()
             for _ in range(3):  # 米市巷派出所: a road, then the station on it
                 more = _MORE_KIND.match(text, end)
@@ -197,6 +252,16 @@ def _institutions(text: str) -> Iterable[tuple[int, int, str, str]]:
             yield start, match.end(), "place", "shape"
 
 
+def _road_name(name: str) -> bool:
+    """A road's name is often ordinary characters (上塘街, 长平路): any two that are not
+    one common word or a demonstrative (这条街)."""
+    return (
+        name not in GENERIC
+        and lexicon.common_chinese(name) < _COMMON
+        and name[0] not in "这那一每哪"
+    )
+
+
 @cache
 def _generic(name: str) -> bool:
     """A name made only of ordinary words (人民, 社区, 这家): no one place."""
@@ -205,12 +270,63 @@ def _generic(name: str) -> bool:
     if name in lexicon.cities()[1]:
         return False
     for word in rjieba.cut(name):
+        if _ORDINAL.match(word):  # 第一人民医院: the number tells it from the others
+            return False
         if word in GENERIC or word in lexicon.CHINESE_PROVINCES:
             continue
         if len(word) == 1 or lexicon.common_chinese(word) >= _COMMON:
             continue
         return False
     return True
+
+
+def _listed(
+    text: str, names: list[tuple[int, int, str, str]]
+) -> Iterable[tuple[int, int, str, str]]:
+    """A name among names (阿斌、胖子刘、建军): the items of a list beside a found name."""
+    covered = {i for start, end, _, _ in names for i in range(start, end)}
+    for match in _LISTED.finditer(text):
+        for group, other in ((1, 2), (2, 1)):
+            beside = set(range(match.start(other), match.end(other)))
+            cut = _BEFORE_PLACE.match(match.group(group)) if group == 1 else None
+            start = match.start(group) + (cut.end() if cut else 0)
+            end = match.end(group)
+            if group == 2 and end - start == 3 and text[end - 1] in _AFTER_NAME | {"去", "来"}:
+                end -= 1  # 建军去: the name, not the verb after it
+            item = text[start:end]
+            named = beside & covered and len(item) >= 2 and item not in GENERIC
+            if named and lexicon.common_chinese(item) < 3.5:
+                yield start, end, "name", "lexicon"
+
+
+def _titled_names(text: str) -> Iterable[tuple[int, int, str, str]]:
+    surnames, given_chars = (
+        lexicon.chinese_surnames() - {"老", "小", "大", "阿"},
+        lexicon.chinese_given_chars(),
+    )
+    for match in _SURNAME_TITLE.finditer(text):
+        char, whole = match.group(1), match.group()
+        sibling = whole[-1] in "哥姐"
+        if (char in surnames or sibling and char in given_chars) and lexicon.common_chinese(
+            whole
+        ) < 3.5:
+            yield match.start(), match.end(), "name", "lexicon"
+    for match in _BIG_SURNAME.finditer(text):
+        if match.group(1) in surnames and lexicon.common_chinese(match.group()) < 3.0:
+            yield match.start(), match.end(), "name", "lexicon"
+    for match in _HONORIFIC.finditer(text):
+        name = match.group(1)
+        cut = _BEFORE_PLACE.match(name)
+        if cut:
+            name = name[cut.end() :]
+        start = match.end(1) - len(name)
+        if (
+            len(name) >= 2
+            and name not in GENERIC
+            and lexicon.common_chinese(name) < 3.5
+            and name[0] not in "这那各某每哪位"
+        ):
+            yield start, match.end(1), "name", "lexicon"
 
 
 def _role_names(
@@ -223,7 +339,8 @@ def _role_names(
         if name[:2] in COMPOUND_SURNAMES:
             yield start, start + min(len(name), 4), "name", "lexicon"
         elif name[0] in surnames and lexicon.common_chinese(name[:2]) < _COMMON:
-            yield start, start + min(len(name), 3), "name", "lexicon"
+            length = 2 if len(name) < 3 or name[2] in _AFTER_NAME else 3
+            yield start, start + length, "name", "lexicon"
         elif (
             tagged.get(start, ("", ""))[0] == name[:2]
             and tagged[start][1] in _NAME_TAGS | {"nz"}

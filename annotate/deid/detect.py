@@ -61,20 +61,23 @@ _RELATION = (
     r"father|cousin|aunt|uncle|grandma|grandmother|grandpa|grandfather|niece|nephew|neighbou?r|"
     r"co-?worker|colleague|manager|roommate|flatmate|girlfriend|boyfriend|ex|fianc[ée]e?|"
     r"teacher|therapist|doctor|supervisor|kid|stepdad|stepmom|stepmum|mate|buddy|best friend|"
-    r"sponsor|landlord|lawyer|classmate|stepson|stepdaughter|baby|dog|cat|pastor|coach)"
+    r"sponsor|landlord|lawyer|classmate|stepson|stepdaughter|baby|pastor|coach)"
 )
 _CUED_NAME = re.compile(
     rf"\b(?:(?i:my|her|his|our|their|your)\s+(?i:{_RELATION}),?|named|called|with|and|"
     rf"(?i:calls? me|called me|nicknamed|goes by|known as|name is|name's)\s+[\"“']?)\s*"
     rf"(?:(?P<title>{_TITLE}\.?)\s+)?(?P<name>{_WORD}(?:\s+{_WORD})?)"
 )
-_TITLED_NAME = re.compile(rf"\b(?P<title>{_TITLE}\.?)\s+(?P<name>{_WORD}(?:\s+{_WORD})?)")
+_TITLED_NAME = re.compile(
+    rf"(?<![A-Za-z])(?P<title>{_TITLE}\.?)\s+(?P<name>{_WORD}(?:\s+{_WORD})?)"
+)
 # "Rich said ...", "Rich is my manager": a capitalised word opening a sentence as a subject
 _SUBJECT = re.compile(
     rf"(?:^|(?<=[.!?…\n\"“]\s)|(?<=[.!?…\n\"“]))({_WORD})(?:'s|’s)?\s+(?:said|says|told|asked|"
     r"called|calls|texted|texts|messaged|emailed|yelled|shouted|thinks|thought|wants|wanted|"
     r"came|comes|left|leaves|moved|died|passed|cried|laughed|lives|lived|works|worked|keeps|"
-    r"kept|knows|knew|got|gets|and I|and me|likes|liked|loves|loved|hates|hated|needs|needed|"
+    r"kept|knows|knew|got|gets|used|uses|drives|drove|runs|ran|and I|and me|likes|liked|loves|"
+    r"loved|hates|hated|needs|needed|"
     r"tried|tries|went|goes|looks|looked|seems|seemed|feels|felt|made|makes|took|takes|gave|"
     r"gives|sent|sends|wrote|writes|found|finds|brought|started|stopped|showed|turned|"
     r"(?:is|was)\s+(?:my|your|his|her|our|their)\s+"
@@ -124,7 +127,8 @@ _INSTITUTION = re.compile(
     r"Seminary|Conservatory|Gymnasium|Polytechnic|Kitchen|Brewery|Motel|Hostel|Gallery|LLP|"
     r"PLC|GmbH|LP|Solicitors|Architects|Law|Legal|Accountants|Realty|Properties|Dentistry|"
     r"Optometry|Veterinary|Vets|Design|Studios|Media|Press|Publishing|Films|Theatre|Theater|"
-    r"Cinema|Bakery|Butchers|Florist|Motors|Auto|Garage)(?:\b|(?<=\.))"
+    r"Cinema|Bakery|Butchers|Florist|Motors|Auto|Garage|Ferry|Creek|Landing|Junction|Crossing|"
+    r"Point|Grove|Woods|Town|Hill|Wagon|Truck|Commons|Rooms)(?:\b|(?<=\.))"
     r"|\b(?:University|College)\s+of\s+(?:the\s+)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*"
 )
 _EMPLOYER = re.compile(
@@ -134,7 +138,58 @@ _EMPLOYER = re.compile(
 )
 _LEADING_WORDS = re.compile(r"^(?:(?:The|A|An|My|Our|At|In|To|From|And|But|So|Then)\s+)+")
 _PLACE_CUE = re.compile(
-    r"\b(?:in|to|from|at|near|around|outside|into|towards?|via|moved|visit(?:ed|ing)?|live[sd]?)\s+$"
+    r"\b(?:in|to|from|at|near|around|outside|into|towards?|via|moved|visit(?:ed|ing)?|live[sd]?|"
+    r"on)\s+$",
+    re.IGNORECASE,
+)
+# where a business or landmark is: "the Kroger on Fifth", "the Circle K on Hwy 50"
+_VENUE = re.compile(
+    rf"\b[Tt]he\s+((?:(?:[{_UPPER}][\w'’.]{{0,30}}|&|[a-z]{{3,12}})\s+){{0,4}}[{_UPPER}][\w'’.]{{0,30}}"
+    r"(?:\s+[a-z]{3,12})?\s+(?:on|in|off|by)\s+"
+    rf"(?:(?:Route|Rte\.?|Hwy|Highway|Interstate|I-)\s*\d+|[{_UPPER}][\w'’-]{{0,30}}"
+    r"(?:\s+(?:Road|Street|Avenue|Ave|Lane|Drive|Boulevard|Way|Pike|Square))?))"
+)
+# a business named for someone, said with its possessive: "at Dooley's", "from Caruso's"
+_POSSESSIVE_PLACE = re.compile(
+    rf"\b(?i:at|from|to|near|outside|behind|by)\s+(?:the\s+)?([{_UPPER}][\w-]{{0,30}}"
+    rf"(?:\s+[{_UPPER}][\w-]{{0,30}})?['’]s?)(?![\w'’])(?!\s+(?:house|place|home|flat|apartment|room|"
+    r"mom|mum|dad|car|family|kids?|wedding|funeral|party))"
+)
+_FIRM = re.compile(rf"\b[{_UPPER}][\w'’]{{1,30}}\s+&\s+[{_UPPER}][\w'’]{{1,30}}")
+_SAINT = re.compile(rf"\b(?:St\.?|Saint|Our Lady of)\s+[{_UPPER}][a-z]{{1,30}}(?:['’]s)?")
+_SCHOOL_NUMBER = re.compile(r"\b(?:PS|P\.S\.|IS|MS|JHS|HS)\s?\d{1,3}\b")
+_CHURCH = re.compile(
+    r"\b(?:First|Second|Third|Holy|Grace|Trinity|Calvary|Bethel|Zion|Emmanuel)\s+"
+    r"(?:Methodist|Baptist|Presbyterian|Lutheran|Episcopal|Congregational|Church|Cross|Chapel|"
+    r"Tabernacle|Assembly)\b"
+)
+_SITE = re.compile(
+    rf"\b([{_UPPER}][\w'’-]{{1,30}})\s+(?:campus|branch|office|plant|site|location|store|parish)\b"
+)
+# a capitalised word opening with a single initial: "T. Ferreira-Lund"
+_INITIALED = re.compile(rf"(?<![\w.])[{_UPPER}]\.\s+({_WORD})")
+_VOCATIVE = re.compile(
+    rf"(?:^|(?<=[.!?…\n\"“]\s))({_WORD}),\s+(?:you|your|how|what|can|do|did|are|is|tell|let|we|"
+    r"I|i|would|could|when|where|why|welcome|thanks|thank|good|nice|it's|that's)\b"
+)
+_FAMILY = re.compile(rf"\b({_WORD})\s+family\b")
+_PETS = (
+    r"(?:dog|cat|puppy|kitten|pet|hamster|parrot|bird|horse|rabbit|bunny|fish|tortoise|turtle|"
+    r"pony|goldfish|budgie)"
+)
+_PET = re.compile(
+    rf"\b{_PETS},?\s+(?:named\s+|called\s+)?({_WORD})|({_WORD}),?\s+(?:the|my|our)\s+{_PETS}\b"
+)
+# capitalised words that open a clause and name nothing: they do not join a name's run
+_RUN_BREAKERS = frozenset(
+    """
+    From To In At On And But So Then With Like Near Outside For Of By Anyway Well Maybe Yeah
+    Yes No Okay Ok Honestly Um Uh Oh Also Plus Now Still Just Because Since After Before
+    When While If Or Nor Yet Once Until Unless Though Although Even Only Really Actually
+    Basically Sometimes Usually Always Never Again Today Tonight Yesterday Tomorrow Last Next
+    This That These Those The A An My Our Your His Her Their Its Not Hey Hi Hello Please
+    Sorry Thanks Thank Right Sure Look Listen See Like Whatever
+    """.split()
 )
 _SENTENCE_END = set(".!?:;\"“”‘'(…—–-\n")
 _FUNCTION_WORD = 5.8  # Zipf of "how", "there": words that open sentences, never names
@@ -179,6 +234,7 @@ def detect_turns(
     for index, text in enumerate(texts):
         found[index].extend(_occurrences(text, learned, "session"))
     keep = {k.casefold() for k in known.keep}
+    keep |= {(m.group(1) or m.group(2)).casefold() for text in texts for m in _PET.finditer(text)}
     return [_settle(spans, keep) for spans in found]
 
 
@@ -188,8 +244,23 @@ def _candidates(text: str, language: str, known: Known) -> list[Span]:
     spans.extend(_english_places(text))
     spans.extend(_english_names(text))
     if language.startswith("zh") or _CJK.search(text):
+        spans.extend(_latin_in_chinese(text))
         spans.extend(Span(s, e, c, text[s:e], source) for s, e, c, source in chinese_spans(text))
     return spans
+
+
+_LATIN_IN_CHINESE = re.compile(
+    r"(?:(?<=[\u3400-\u9fff，。、：；！？“”（）])|^)([A-Z][a-z]{1,15})"
+    r"(?=[\u3400-\u9fff，。、：；！？“”（）]|$)"
+)
+
+
+def _latin_in_chinese(text: str) -> Iterable[Span]:
+    """A Latin-script name among Chinese words (组长Amy, Kevin，你好): people, not words."""
+    for match in _LATIN_IN_CHINESE.finditer(text):
+        word = match.group(1)
+        if word not in lexicon.NOT_IDENTIFYING and word not in _RUN_BREAKERS:
+            yield Span(match.start(1), match.end(1), "name", word, "lexicon")
 
 
 def _settle(spans: Iterable[Span], keep: set[str]) -> list[Span]:
@@ -297,6 +368,14 @@ def _latin_word_char(char: str) -> bool:
 
 
 def _english_places(text: str) -> Iterable[Span]:
+    for pattern, group in ((_VENUE, 1), (_POSSESSIVE_PLACE, 1), (_SAINT, 0), (_SCHOOL_NUMBER, 0),
+                           (_CHURCH, 0), (_SITE, 0), (_FIRM, 0)):  # fmt: skip
+        for match in pattern.finditer(text):
+            first_word = match.group(group).split()[0]
+            several = " " in match.group(group)
+            if first_word not in lexicon.NOT_IDENTIFYING or group == 0 or several:
+                start, end = match.start(group), match.end(group)
+                yield Span(start, end, "place", text[start:end], "shape")
     for match in _EMPLOYER.finditer(text):
         words = match.group(1).rstrip(".").split()
         kept = list(itertools.takewhile(lambda w: w not in lexicon.NOT_IDENTIFYING, words))
@@ -309,7 +388,8 @@ def _english_places(text: str) -> Iterable[Span]:
             lead = _LEADING_WORDS.match(match.group())
             if lead:
                 start += lead.end()
-            if end - start >= 4 and text[start:end].split()[0] not in lexicon.NOT_IDENTIFYING:
+            words = text[start:end].split()
+            if end - start >= 4 and (words[0] not in lexicon.NOT_IDENTIFYING or len(words) >= 2):
                 yield Span(start, end, "place", text[start:end], "shape")
 
 
@@ -342,12 +422,26 @@ def _english_names(text: str) -> Iterable[Span]:
             end = match.end("name")
         start = match.start("title")
         yield Span(start, end, "name", text[start:end], "lexicon")
+    for pattern in (_INITIALED, _VOCATIVE, _FAMILY):
+        for match in pattern.finditer(text):
+            word = match.group(1)
+            if word in _PRONOUNS or word in lexicon.NOT_IDENTIFYING or word in _RUN_BREAKERS:
+                continue
+            if (
+                pattern is _VOCATIVE
+                and lexicon.common(word) >= 4.5
+                and word not in lexicon.first_names()
+            ):
+                continue
+            start = match.start() if pattern is _INITIALED else match.start(1)
+            yield Span(start, match.end(1), "name", text[start : match.end(1)], "lexicon")
     for match in _SUBJECT.finditer(text):
         word = match.group(1)
         if (
             word not in _PRONOUNS
             and word not in lexicon.NOT_IDENTIFYING
             and (lexicon.common(word) < _FUNCTION_WORD or word in lexicon.first_names())
+            and (word in lexicon.first_names() or not _WORD_ENDING.search(word.lower()))
         ):
             yield Span(match.start(1), match.end(1), "name", word, "lexicon")
     for match in _WEAK_SUBJECT.finditer(text):
@@ -434,6 +528,8 @@ def _capital_runs(text: str) -> list[list[tuple[int, int]]]:
             word = word[:-2]
         if (
             word in lexicon.NOT_IDENTIFYING
+            or word in _RUN_BREAKERS
+            or (start > 0 and text[start - 1].isalpha())  # "Pad" of "iPad"
             or word.isupper()
             or word.lower() in _MONTH_WORDS
             or not any(ch.islower() for ch in word)

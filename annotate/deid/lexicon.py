@@ -25,7 +25,9 @@ NOT_IDENTIFYING = frozenset(
     Thursdays Fridays Saturdays Sundays Christmas Easter Thanksgiving Halloween Hanukkah
     Ramadan Eid Diwali Passover New Year Year's Valentine's Mother's Father's Mom Mum Mommy
     Mummy Dad Daddy Papa Mama Grandma Grandpa Granny Grandad Nana Nan Gran Auntie Uncle Aunt
-    Sis Bro Baby Honey Sweetie Buddy Mate God Jesus Christ Lord Allah Buddha Bible Quran
+    Sis Bro Baby Honey Sweetie Buddy Mate Po Nai Lola Lolo Abuela Abuelo Nonna Nonno Oma Opa
+    Bubbe Zayde Babu Khala Mamaw Papaw Meemaw Pops Gramps Amma Appa Ammi
+    God Jesus Christ Lord Allah Buddha Bible Quran
     Church Catholic Christian Muslim Jewish Buddhist Hindu Sikh Protestant Mormon Baptist
     Methodist Atheist English Spanish French German Chinese Mandarin Cantonese Japanese
     Korean Italian Portuguese Russian Arabic Hindi Urdu Vietnamese Tagalog Filipino Polish
@@ -57,7 +59,8 @@ _CHINESE_NOT_PLACES = frozenset(
 )
 CHINESE_PLATFORMS = frozenset(
     "微信 抖音 微博 小红书 淘宝 支付宝 钉钉 百度 知乎 豆瓣 快手 拼多多 美团 饿了么 京东 滴滴 "
-    "高德 B站 哔哩哔哩 腾讯 阿里 华为 小米 苹果 QQ".split()
+    "高德 B站 哔哩哔哩 腾讯 阿里 华为 小米 苹果 QQ 瑞幸 星巴克 麦当劳 肯德基 喜茶 蜜雪冰城 "
+    "海底捞 沃尔玛 家乐福 宜家 盒马 永辉 必胜客 德克士 全家 罗森 便利蜂 711".split()
 )
 CHINESE_PROVINCES = frozenset(p + "省" for p in _CHINESE_NOT_PLACES) | _CHINESE_NOT_PLACES
 

@@ -87,13 +87,15 @@ SPOKEN_EMAIL = re.compile(
 HANDLE = re.compile(r"(?<![A-Za-z0-9_@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?")
 PHONE = re.compile(
     r"(?<![A-Za-z0-9_+])(?:\+?\d{1,3}[\s.-])?(?:\(\d{1,5}\)[\s.-]?)?\d{1,5}(?:[\s.-]\d{2,6}){1,4}(?![A-Za-z0-9_])"
+    r"(?:,?\s*(?:ext\.?|extension|x)\s*\d{1,6}(?![A-Za-z0-9_]))?"
     r"|(?<!\d)1[3-9]\d{9}(?!\d)"  # a Chinese mobile, written without spaces
 )
 ID_CUE = re.compile(
     r"(?:record|MRN|ID|I\.D\.|licen[cs]e|passport|student|account|policy|member|case|"
     r"employee|badge|patient|insurance|social security|SSN|number|no\.|#|reference|ref|claim|"
     r"ticket|booking|file|chart|NHS|Medicaid|Medicare|visa|permit|registration|application|"
-    r"confirmation|tracking|serial|certificate|plate|"
+    r"confirmation|tracking|serial|certificate|plate|contract|agreement|invoice|receipt|order|"
+    r"customer|"
     r"身份证|学号|病历号|病历|工号|护照|驾照|驾驶证|编号|卡号|号码|证号|账号)",
     re.IGNORECASE,
 )
@@ -105,6 +107,7 @@ ID_SHAPE = re.compile(
     r"(?<![A-Za-z0-9_-])(?:\d{17}[\dXx]|\d{3}-\d{2}-\d{4}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|"
     r"[A-Z]{2,4}-\d{3,}-\d{2,}|[A-Z]{2,6}\d{5,}[A-Z0-9]*|[A-Z]{2,4}\s\d{5,}|"
     r"[A-Z]{2,5}(?:/[A-Z0-9]{2,6})*/\d{3,}[A-Z0-9]*|"
+    r"[A-Z]{1,5}[-\s](?=[\d-]*\d{4})\d{2,6}(?:-\d{2,6}){0,3}|"
     r"[A-Z]{1,3}-?\d{5,}[A-Z]?|\d{8,})(?![A-Za-z0-9_-])"
 )
 _WEEKDAY = (
@@ -150,7 +153,9 @@ AGE = re.compile(
     r"(?=[- ]?(?:years?|yrs?)[- ]old|[- ]year-old|th birthday|(?:\s+|-)yo\b)"
     rf"|((?:九十[一二三四五六七八九多]?|一百[零一二三四五六七八九十多]*|{_AGE_NUMBER})(?:周)?岁)"
     r"|(?:(?<=已经)|(?<=今年)|(?<=都快)|(?<=活到)|(?<=活了)|(?<=快要)|(?<=都))"
-    r"((?:九十[一二三四五六七八九]|一百[零一二三四五六七八九十]*))(?=了|岁|啦)",
+    r"((?:九十[一二三四五六七八九]|一百[零一二三四五六七八九十]*))(?=了|岁|啦)"
+    r"|(?<![\u4e00-\u9fff]{2}[第个])((?:九十[一二三四五六七八九]|一百[零一二三四五六七八九十]*))"
+    r"(?=了|啦|……|…|的老人|高龄)",
     re.IGNORECASE,
 )
 
@@ -194,6 +199,10 @@ CHINESE_CERTIFICATE = re.compile(
 )
 
 
+# the end of a number said alone: "ends in 7Q42", "ID ending 3386"
+ID_ENDING = re.compile(r"\b(?:ends?|ending)\s+(?:in\s+|with\s+)?([A-Z0-9]{3,8})\b")
+
+
 def _digits(text: str) -> int:
     return sum(ch.isdigit() for ch in text)
 
@@ -204,6 +213,11 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
         yield match.start(), match.end(), "email"
     for match in PLATFORM_HANDLE.finditer(text):
         handle = match.group(1)
+        between = text[match.start() : match.start(1)]
+        if re.fullmatch(r"[\u4e00-\u9fff]+", handle) and not re.search(
+            r"[号叫是名：:]|ID|id", between
+        ):
+            continue  # 抖音上发了个视频: words after a platform, not its account
         if any(not ch.isalpha() or ch > "\u3000" for ch in handle) or handle.startswith("@"):
             yield match.start(1), match.end(1), "url"
     for match in SPELLED.finditer(text):
@@ -232,6 +246,9 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for match in PHONE_CUE.finditer(text):
         if _digits(match.group(1)) >= 7:
             yield match.start(1), match.end(1), "phone"
+    for match in ID_ENDING.finditer(text):
+        if _digits(match.group(1)) >= 2:
+            yield match.start(1), match.end(1), "id"
     for match in CHINESE_DIGITS_PHONE.finditer(text):
         if sum(ch in "零〇一二三四五六七八九幺" for ch in match.group()) >= 7:
             yield match.start(), match.end(), "phone"
@@ -256,7 +273,7 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
             start = cue.start() if label else cue.end() + token.start()
             yield start, cue.end() + token.end(), "id"
     for match in AGE.finditer(text):
-        group = next(g for g in range(1, 5) if match.group(g))
+        group = next(g for g in range(1, 6) if match.group(g))
         yield match.start(group), match.end(group), "age"
 
 
