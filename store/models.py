@@ -424,6 +424,10 @@ class MarkerDraft(SQLModel, table=True):
     latency_ms: float | None = None
     raw_reply: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
+    # What was asked (temperature, format, ...) and what was done about identifiers
+    # ({"deidentify": {...}}), as Draft.params; None for the offline hinter (nothing sent)
+    # and for drafts made before revision 0009.
+    params: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class MarkerSuggestion(SQLModel, table=True):

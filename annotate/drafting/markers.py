@@ -128,12 +128,18 @@ class _Failed(Exception):
 
 
 def _summed(replies: list[Reply]) -> Reply:
-    """One session's requests as one reply: tokens and latency added up."""
-
+    """One session's requests as one reply: tokens and latency added up; the parameters
+    of the last request that has them (the format the server took), with every
+    request's attempts."""
+    asked = [r.params for r in replies if r.params]
+    params = dict(asked[-1]) if asked else {}
+    if len(asked) > 1 and all(isinstance(p.get("attempts"), list) for p in asked):
+        params["attempts"] = [attempt for p in asked for attempt in p["attempts"]]
     return Reply(
         tokens_in=_total([r.tokens_in for r in replies]),
         tokens_out=_total([r.tokens_out for r in replies]),
         latency_ms=_total([r.latency_ms for r in replies]),
+        params=params,
     )
 
 
@@ -269,6 +275,14 @@ def run_markers(
     if on_progress:
         on_progress(run, len(todo))
 
+    def asked(reply: Reply | None) -> dict[str, Any] | None:
+        """The draft's parameters, with its ``deidentify`` provenance as a rationale
+        draft's (``annotate.drafting.deidentify``); None for the hinter, which sends
+        nothing."""
+        if provider is None:
+            return None
+        return dict(reply.params) if reply and reply.params else dict(provider.client.params)
+
     def proposed(context: SessionTurns, reply: Reply | None, proposals: list[Proposal] | None,
                  error: str | None, raw: str | None) -> _Proposed:  # fmt: skip
         error = scrub_secret(error)  # stored and shown
@@ -288,7 +302,7 @@ def run_markers(
             tokens_out=reply.tokens_out if reply else None,
             latency_ms=reply.latency_ms if reply else None,
             raw_reply=scrub_secret(raw, RAW_REPLY_LIMIT) or None if status != "ok" else None,
-            created_at=utcnow(),
+            created_at=utcnow(), params=asked(reply),
         )  # fmt: skip
         suggestions = [
             dict(session_id=context.session_id, turn_number=proposal.turn,

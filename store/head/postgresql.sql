@@ -248,6 +248,7 @@ CREATE TABLE marker_drafts (
 	latency_ms FLOAT,
 	raw_reply TEXT,
 	created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	params JSON,
 	FOREIGN KEY(scheme_id) REFERENCES marker_schemes (id),
 	FOREIGN KEY(session_id) REFERENCES sessions (id),
 	PRIMARY KEY (id)

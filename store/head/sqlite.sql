@@ -230,7 +230,7 @@ CREATE TABLE marker_drafts (
 	tokens_out INTEGER,
 	latency_ms FLOAT,
 	raw_reply TEXT,
-	created_at DATETIME NOT NULL,
+	created_at DATETIME NOT NULL, params JSON,
 	FOREIGN KEY(scheme_id) REFERENCES marker_schemes (id),
 	FOREIGN KEY(session_id) REFERENCES sessions (id),
 	PRIMARY KEY (id)

@@ -151,9 +151,10 @@ def test_0008_moves_review_scores_into_rows_and_back(empty_db_url: str, backend:
 
 @pytest.mark.both_backends
 def test_0009_adds_the_deid_tables_and_takes_them_away(empty_db_url: str, backend: str) -> None:
-    """0009 adds the four de-identification tables to a store with rows, which keeps
-    every row; its rows can be written (a client's map is unique per identifier);
-    downgrading to 0008 drops the tables and nothing else."""
+    """0009 adds the four de-identification tables and marker_drafts.params (nullable)
+    to a store with rows, which keeps every row; its rows can be written (a client's map
+    is unique per identifier); downgrading to 0008 drops the tables and the column and
+    nothing else."""
     import json
 
     from alembic import command
@@ -167,12 +168,28 @@ def test_0009_adds_the_deid_tables_and_takes_them_away(empty_db_url: str, backen
     migrate.upgrade(engine, "0001")
     load_rows(engine, json.loads(fixture.read_text(encoding="utf-8")))
     migrate.upgrade(engine, "0008")
+    with engine.begin() as connection:  # a marker draft made before 0009
+        connection.execute(text(
+            "INSERT INTO marker_schemes (id, name, version, families, codes, cues, loaded_at) "
+            "VALUES ('3rs', '3RS', '1', '[]', '[]', '{}', CURRENT_TIMESTAMP)"))  # fmt: skip
+        connection.execute(text(
+            "INSERT INTO marker_drafts (id, session_id, scheme_id, status, provider, model, "
+            "prompt_version, prompt_hash, scheme_version, created_at) SELECT 5, id, '3rs', "
+            "'ok', 'offline', 'offline-cues-1', 'm1', 'h', '1', CURRENT_TIMESTAMP "
+            "FROM sessions ORDER BY id LIMIT 1"))  # fmt: skip
     before = dump_rows(engine)
+    assert len(before["tables"]["marker_drafts"]["rows"]) == 1
     migrate.upgrade(engine, "0009")
     deid = {"deid_clients", "deid_surrogates", "deid_roster", "deid_corrections"}
     assert deid <= set(inspect(engine).get_table_names())
+    params = {c["name"]: c["nullable"] for c in inspect(engine).get_columns("marker_drafts")}
+    assert params.get("params") is True  # a marker draft's parameters, NULL before
     after = dump_rows(engine)
-    assert {name: after["tables"][name] for name in before["tables"]} == before["tables"]
+    drafted, was = after["tables"].pop("marker_drafts"), before["tables"]["marker_drafts"]
+    assert drafted["columns"] == [*was["columns"], "params"]
+    assert drafted["rows"] == [[*row, None] for row in was["rows"]]  # kept, params NULL
+    kept = {name: rows for name, rows in before["tables"].items() if name != "marker_drafts"}
+    assert {name: after["tables"][name] for name in kept} == kept
     with engine.begin() as connection:
         client = connection.execute(text("SELECT id FROM clients ORDER BY id LIMIT 1")).scalar()
         connection.execute(
@@ -206,6 +223,7 @@ def test_0009_adds_the_deid_tables_and_takes_them_away(empty_db_url: str, backen
         config.attributes["connection"] = connection
         command.downgrade(config, "0008")
     assert not deid & set(inspect(engine).get_table_names())
+    assert "params" not in {c["name"] for c in inspect(engine).get_columns("marker_drafts")}
     assert dump_rows(engine)["tables"] == before["tables"]
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.HEAD_REVISION

@@ -1,4 +1,4 @@
-"""deid_clients, deid_surrogates, deid_roster, deid_corrections: de-identification
+"""deid_clients, deid_surrogates, deid_roster, deid_corrections; marker_drafts.params
 
 Revision ID: 0009
 Revises: 0008
@@ -11,7 +11,10 @@ tag (``deid_surrogates``, one row per (client, mode, category, original), so eve
 of a client gets the same surrogate; the map never leaves the store); the names and
 places a lead listed (``deid_roster``, for one client or for all); and people's
 corrections of the detector (``deid_corrections``: ``mark`` a miss, ``unmark`` a false
-hit). New tables only: existing rows are untouched.
+hit). And a marker draft's parameters (``marker_drafts.params``, JSON, NULL for the
+offline hinter and for drafts made before): what was asked, with what was done about
+identifiers (``{"deidentify": {...}}`` or ``{"deidentify": {"off": "explicit"}}``), as a
+rationale draft's ``params`` records. Existing rows are untouched (their ``params`` NULL).
 """
 
 from __future__ import annotations
@@ -76,9 +79,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_deid_corrections_client_id"), ["client_id"], unique=False
         )
+    with op.batch_alter_table("marker_drafts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("params", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("marker_drafts", schema=None) as batch_op:
+        batch_op.drop_column("params")
     with op.batch_alter_table("deid_corrections", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deid_corrections_client_id"))
     op.drop_table("deid_corrections")
