@@ -29,8 +29,8 @@ _KIND = (
     r"研究所|事务所|派出所|法院|监狱|教堂|体育馆|图书馆|博物馆|工厂|厂|机场|火车站|地铁站|车站|公园|"
     r"小区|花园|公寓|新村|家园|路|街|大街|大道|巷|弄|胡同|新区|开发区|街道|社区|镇|乡|村|"
     r"纺织|物流|科技|贸易|电子|机械|建材|地产|传媒|置业|实业|控股|服饰|电器|医药|化工|"
-    r"外国语学校|实验学校|学校|颐养院|疗养院|师大|工大|交大|财大|医大|农大|理工|五金|药店|药房|花店|"
-    r"饭馆|面馆|菜馆|酒家|SOHO|城|园|屿|湾|岛|垵|坊|弄堂"
+    r"外国语学校|实验学校|学校|[一二三四五六七八九十]院|苑|屯|颐养院|疗养院|师大|工大|交大|财大|医大|农大|理工|五金|药店|药房|花店|"
+    r"饭馆|面馆|菜馆|酒家|托育|托管|早教|SOHO|城|园|屿|湾|岛|垵|坊|弄堂"
 )
 # an institution or road: up to ten characters, then its kind, then perhaps its number
 _INSTITUTION = re.compile(
@@ -56,9 +56,17 @@ _NUMBERED_SCHOOL = re.compile(
 # surname and title: 龚阿姨, 祁老师, 戴总, 谭师傅; 强哥, 芳姐; 大刘; 国梁先生
 _TITLE_AFTER = (
     r"阿姨|叔叔|老师|医生|大夫|会计|师傅|主任|经理|总|老板|科长|处长|局长|校长|院长|护士|警官|律师|"
-    r"教练|伯伯|婶婶|奶奶|爷爷|大爷|大妈|姐|哥"
+    r"教练|伯伯|婶婶|奶奶|爷爷|大爷|大妈|二嫂|大嫂|大姐|大哥|二哥|老太太|太太|大婶|婶子|姐|哥"
 )
-_SURNAME_TITLE = re.compile(rf"([\u4e00-\u9fff])(?:{_TITLE_AFTER})(?![\u4e00-\u9fff]{{0,0}}[们])")
+_SURNAME_TITLE = re.compile(rf"老?([\u4e00-\u9fff])(?:{_TITLE_AFTER})(?![们])")
+# a full name where a clause ends: 我爸是沈建新。
+_CLAUSE_NAME = re.compile(
+    r"(?:是|叫|找|见|碰到|联系|告诉|喜欢|嫁给|娶了|问|给|跟|和)([\u4e00-\u9fff]{2,3})(?=[，。、！？,!?]|$)"
+)
+# a Latin given name with a Chinese surname: Vivian 邵, Linda 宋
+_LATIN_SURNAME = re.compile(
+    r"[A-Z][a-z]{1,15} ?([\u4e00-\u9fff])(?=[^\u4e00-\u9fff]|的|说|在|是|，|$)"
+)
 _BIG_SURNAME = re.compile(r"大([\u4e00-\u9fff])(?=[、，。,\s和跟也都说]|$)")
 _HONORIFIC = re.compile(r"([\u4e00-\u9fff]{2,3}?)(?:先生|女士|同学|小姐)")
 # a name among names: 阿斌、胖子刘、建军
@@ -75,7 +83,17 @@ _BEFORE_PLACE = re.compile(
     r".*[在住到去从于的是为址叫给和跟与往回做当读念找了说讲问开让把被对向比像离过们个着，。、：:]"
 )
 # the employer after 在 and before the work done there: 我在鼎鸿做会计
-_EMPLOYER = re.compile(r"在([\u4e00-\u9fff]{2,4}?)(?:做|当|上班|工作|打工|实习|干活|任职)")
+_EMPLOYER = re.compile(
+    r"(?:在|去|进|到|从|找)([\u4e00-\u9fff]{2,4}?)"
+    r"(?:做|当|上班|工作|打工|实习|干活|任职|仓库|总部|站|的老|读|上学|毕业|面试|入职|干)"
+)
+# well-known short names of universities and hospitals
+SHORT_NAMES = frozenset(
+    """
+    北大 清华 复旦 浙大 交大 南大 中大 武大 川大 人大 北师大 华师 华科 同济 哈工大 厦大 山大 中科大
+    南开 天大 西交 哈医大 华西 协和 瑞金 华山 湘雅 齐鲁 中山大学 医大一院 医大二院
+    """.split()
+)
 GENERIC = frozenset(
     """
     社区 人民 儿童 精神 中医 妇幼 口腔 肿瘤 综合 私立 公立 重点 普通 附属
@@ -92,8 +110,10 @@ _ROLE = (
     "室友|同学|男朋友|女朋友|男友|女友|丈夫|妻子|爱人|前夫|前妻|表姐|表哥|表妹|表弟|堂哥|堂姐|舅舅|"
     "姑姑|阿姨|叔叔|奶奶|爷爷|外婆|外公|上司|老板|组长|邻居|闺蜜|师傅|名叫|叫做|叫|表叔|表姨|姑父|"
     "姨父|舅妈|婶婶|伯伯|干妈|干爸|继父|继母|岳父|岳母|公公|婆婆|嫂子|姐夫|妹夫|弟媳|顾问|律师|护工|"
-    "教练|房东|中介|对象|未婚夫|未婚妻"
+    "教练|房东|中介|对象|未婚夫|未婚妻|学生|学长|学姐|学妹|学弟|外孙女|外孙|孙子|孙女|闺女|女婿|儿媳|侄子|侄女|"
+    "外甥|兄弟|哥们|战友|网友|徒弟|病人|患者|客户|老伴|我哥|我姐|我弟|我妹|他哥|她姐|她哥|他姐"
 )
+_REDUPLICATED = re.compile(rf"(?:{_ROLE})(([\u4e00-\u9fff])\2)")
 _ROLE_NAME = re.compile(rf"(?:{_ROLE})([\u4e00-\u9fff]{{2,4}})")
 COMPOUND_SURNAMES = frozenset(
     "司徒 欧阳 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司马 夏侯 令狐 端木 "
@@ -112,6 +132,7 @@ _NOT_NAMES = frozenset(
     小时 小心 小孩 小姐 老师 老板 老公 老婆 老家 老人 老实 阿姨 小学 老大 小区 小年 小满 小寒 小暑
     小雪 小说 小吃 小伙 小组 小事 小费 小猫 小狗 小鸟 小朋友 老乡 老总 老爸 老妈 老弟 老哥 老外 老鼠
     老虎 阿婆 阿公 小便 小麦 小米 小票 小店 小镇 小城 小腿 小声 老毛病 老样子 老地方 小红书
+    寻思 小公 小公司 琢磨 嘀咕
     """.split()
 )
 
@@ -121,8 +142,30 @@ def chinese_spans(text: str) -> Iterable[tuple[int, int, str, str]]:
     inside a platform's or a chain's name (小红书, 瑞幸)."""
     brands = [(m.start(), m.end()) for m in _brands().finditer(text)]
     for start, end, category, source in _spans(text):
-        if not any(start < b_end and b_start < end for b_start, b_end in brands):
+        if category == "name" and _not_a_name(text[start:end]):
+            continue
+        employer = source == "employer"
+        if employer or not any(start < b_end and b_start < end for b_start, b_end in brands):
+            source = "shape" if employer else source
             yield start, end, category, source
+
+
+_KIN_AND_ROLES = frozenset(_ROLE.split("|")) | frozenset(
+    "我爸 我妈 他爸 他妈 她爸 她妈 家里人 家人 亲人 大人 别人 男人 女人 老人家 "
+    "律师 大夫 护士 警察 司机".split()
+)
+
+
+def _not_a_name(text: str) -> bool:
+    """Kin words, roles and ordinary words are not names, whichever rule found them."""
+    return text in _KIN_AND_ROLES or text in _NOT_NAMES or text in GENERIC
+
+
+@cache
+def _brand_employer() -> re.Pattern[str]:
+    """A chain or platform as where someone works or goes (去顺丰, 在美团五角场站)."""
+    brands = "|".join(sorted(map(re.escape, lexicon.CHINESE_PLATFORMS), key=len, reverse=True))
+    return re.compile(rf"(?:在|去|进|到|从|找|跳槽到|入职)({brands})(?!上|里刷|App|app|号)")
 
 
 @cache
@@ -140,20 +183,43 @@ def _spans(text: str) -> Iterable[tuple[int, int, str, str]]:
     for word, tag in rjieba.tag(text):
         tokens.append((position, position + len(word), word, tag))
         position += len(word)
-    yield from _tagged(text, tokens)
+    tagged = list(_tagged(text, tokens))
+    yield from tagged
     yield from _institutions(text)
     for match in _NUMBERED_SCHOOL.finditer(text):
         yield match.start(), match.end(), "place", "shape"
     for match in _EMPLOYER.finditer(text):
         name = match.group(1)
-        if name not in GENERIC and lexicon.common_chinese(name) < 3.0 and name[0] not in "这那一每":
-            yield match.start(1), match.end(1), "place", "shape"
+        brand = name in lexicon.CHINESE_PLATFORMS  # 在华为做了八年: an employer, not an app
+        rare = lexicon.common_chinese(name) < 3.5 and name[0] not in "这那一每哪"
+        if name not in GENERIC and (brand or rare):
+            yield match.start(1), match.end(1), "place", "employer"
+    for match in _brand_employer().finditer(text):
+        yield match.start(1), match.end(1), "place", "employer"
+    for name in SHORT_NAMES:
+        start = text.find(name)
+        while start >= 0:
+            yield start, start + len(name), "place", "shape"
+            start = text.find(name, start + len(name))
+    for match in _LATIN_SURNAME.finditer(text):
+        if match.group(1) in lexicon.chinese_surnames():
+            yield match.start(), match.end(1), "name", "lexicon"
+    for match in _REDUPLICATED.finditer(text):  # 我外孙乐乐, 我闺女朵朵
+        if lexicon.common_chinese(match.group(1)) < 3.0:
+            yield match.start(1), match.end(1), "name", "lexicon"
+    for match in _CLAUSE_NAME.finditer(text):
+        name = match.group(1)
+        surname = name[0] in lexicon.chinese_surnames()
+        if surname and lexicon.common_chinese(name) < 2.5 and not _has_word(name):
+            yield match.start(1), match.end(1), "name", "lexicon"
     names = [*_role_names(text, tokens), *_titled_names(text)]
-    names += [span for span in _tagged(text, tokens) if span[2] == "name"]
+    names += [span for span in tagged if span[2] == "name"]
     yield from names
     yield from _listed(text, names)
     for match in _ACCOUNT_NAME.finditer(text):
-        yield match.start(1), match.end(1), "url", "shape"
+        handle = match.group(1)
+        if handle[0] not in "哪什啥多几谁这那" and lexicon.common_chinese(handle) < 4.0:
+            yield match.start(1), match.end(1), "url", "shape"
     for match in _NICKNAME.finditer(text):
         nickname = match.group()
         longer = text[match.start() : match.end() + 1]
@@ -333,7 +399,8 @@ def _role_names(
     text: str, tokens: list[tuple[int, int, str, str]]
 ) -> Iterable[tuple[int, int, str, str]]:
     tagged = {start: (word, tag) for start, _, word, tag in tokens}
-    surnames, given_chars = lexicon.chinese_surnames(), lexicon.chinese_given_chars()
+    surnames = lexicon.chinese_surnames() - set("阿小老大")
+    given_chars = lexicon.chinese_given_chars()
     for match in _ROLE_NAME.finditer(text):
         name, start = match.group(1), match.start(1)
         if name[:2] in COMPOUND_SURNAMES:

@@ -10,6 +10,24 @@ from datetime import date, timedelta
 from annotate.deid.patterns import MONTH_NUMBER, MONTHS
 
 _CN_DIGITS = "〇一二三四五六七八九"
+_UNITS = "first second third fourth fifth sixth seventh eighth ninth".split()
+_ORDINAL_WORDS = [
+    *_UNITS,
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+    *(f"twenty-{u}" for u in _UNITS),
+    "thirtieth",
+    "thirty-first",
+]
 
 
 _ORDINAL_SUFFIX = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
@@ -83,6 +101,11 @@ def _shift(text: str, days: int) -> str | None:
     if match := re.fullmatch(r"(\S+?)([日号])", text):
         day = (_from_cn(match.group(1)) - 1 + days) % 28 + 1
         return f"{_cn_number(day, match.group(1))}{match.group(2)}"
+    match = re.fullmatch(r"the\s+([a-z]+(?:[- ][a-z]+)?)", text, re.IGNORECASE)
+    word = match.group(1).lower().replace(" ", "-") if match else ""
+    if word in _ORDINAL_WORDS:  # "the twenty-sixth" -> "the 10th"
+        day = (_ORDINAL_WORDS.index(word) + days) % 28 + 1
+        return f"{text[:3]} {_ordinal(day, '0th')}"
     if match := re.fullmatch(r"the\s+(\d{1,2})(st|nd|rd|th)", text, re.IGNORECASE):
         day = (int(match.group(1)) - 1 + days) % 28 + 1
         return f"{text[:3]} {_ordinal(day, '0th')}"

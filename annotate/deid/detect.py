@@ -24,6 +24,9 @@ METHOD = "annotate-deid"
 VERSION = "1"
 CATEGORIES = ("name", "place", "date", "phone", "email", "url", "id", "age")
 
+# when two equally long spans of equal source overlap: a number after "my number is" is
+# a phone before it is an ID
+_RANK = {"email": 0, "url": 1, "phone": 2, "date": 3, "age": 4, "id": 5, "name": 6, "place": 7}
 _PRIORITY = {"correction": 0, "known": 1, "roster": 1, "pattern": 2, "shape": 3,
              "session": 4, "lexicon": 5}  # fmt: skip
 
@@ -105,6 +108,7 @@ _STREET = (
 _ADDRESS = re.compile(
     r"(?:(?:Flat|Apt\.?|Apartment|Unit|Suite)\s*[\w-]+,?\s+)?"
     rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_WORD}\s+){{1,3}}{_STREET}(?![a-z])"
+    rf"(?:,\s+[{_UPPER}][a-z]{{2,30}}(?=[.,;!?]|$))?"
     r"(?:,?\s+(?:Apt\.?|Apartment|Unit|Suite|Flat|#)\s*[\w-]+)?"
     rf"|\b(?:{_WORD}\s+){{1,3}}(?:Street|Road|Avenue|Lane|Drive|Boulevard|Terrace|Crescent|"
     r"Court|Close|Gardens|Mews|Walk|Rise|Parade)\b"
@@ -121,7 +125,7 @@ _INSTITUTION = re.compile(
     r"Tavern|Bar|Grill|Inn|Lounge|Club|Salon|Garage|Dental|Surgery|Practice|Heights|Park|"
     r"Village|Valley|Hills|Springs|Falls|Beach|Harbou?r|Bay|Lake|Island|County|Township|"
     r"Borough|Estates?|Green|Plaza|Station|Airport|Stadium|Arena|Museum|Zoo|Prison|Jail|"
-    r"Courthouse|Shelter|Ward|Rehab|Care\s+Home|Home|Hospice|Manor|Lodge|House|Hall|Towers|"
+    r"Courthouse|Shelter|Rehab|Care\s+Home|Home|Hospice|Manor|Lodge|House|Hall|Towers|"
     r"Apartments|Residences|Campus|Depot|Yard|Farm|Ranch|Pier|Memorial|General|Infirmary|"
     r"Recovery|Wellness|Treatment\s+Center|Counseling|Counselling|Therapy|Physio|Chapel|"
     r"Seminary|Conservatory|Gymnasium|Polytechnic|Kitchen|Brewery|Motel|Hostel|Gallery|LLP|"
@@ -155,7 +159,15 @@ _POSSESSIVE_PLACE = re.compile(
     rf"(?:\s+[{_UPPER}][\w-]{{0,30}})?['’]s?)(?![\w'’])(?!\s+(?:house|place|home|flat|apartment|room|"
     r"mom|mum|dad|car|family|kids?|wedding|funeral|party))"
 )
-_FIRM = re.compile(rf"\b[{_UPPER}][\w'’]{{1,30}}\s+&\s+[{_UPPER}][\w'’]{{1,30}}")
+_FIRM = re.compile(
+    rf"\b[{_UPPER}][\w'’]{{1,30}}\s+&\s+[{_UPPER}][\w'’]{{1,30}}(?:\s+[{_UPPER}][a-z]{{2,30}}){{0,2}}"
+)
+# a venue named after its kind, a road by its number, a prison
+_KIND_FIRST = re.compile(
+    rf"\b(?:Cafe|Café|Hotel|Restaurant|Bar|Club|Studio|Gym|Clinic|Hospital|Camp|Lake|Mount|Fort|"
+    rf"Port|HMP|HMS|USS|RAF|NAS)\s+[{_UPPER}][\w'’-]{{1,30}}"
+    r"|\b(?:Route|Rte\.?|Highway|Hwy|Interstate)\s?\d{1,3}\b"
+)
 _SAINT = re.compile(rf"\b(?:St\.?|Saint|Our Lady of)\s+[{_UPPER}][a-z]{{1,30}}(?:['’]s)?")
 _SCHOOL_NUMBER = re.compile(r"\b(?:PS|P\.S\.|IS|MS|JHS|HS)\s?\d{1,3}\b")
 _CHURCH = re.compile(
@@ -250,8 +262,13 @@ def _candidates(text: str, language: str, known: Known) -> list[Span]:
 
 
 _LATIN_IN_CHINESE = re.compile(
-    r"(?:(?<=[\u3400-\u9fff，。、：；！？“”（）])|^)([A-Z][a-z]{1,15})"
+    r"(?:(?<=[\u3400-\u9fff，。、：；！？“”（）])|^)([A-Z][a-z]{1,15}(?: [A-Z][a-z]{1,15}){0,3})"
     r"(?=[\u3400-\u9fff，。、：；！？“”（）]|$)"
+)
+
+
+_PLACE_KIND_END = re.compile(
+    r" (?:Hill|Park|Street|Road|Avenue|Square|Bay|Beach|Heights|Village|Centre|Center|Mall)$"
 )
 
 
@@ -260,22 +277,59 @@ def _latin_in_chinese(text: str) -> Iterable[Span]:
     for match in _LATIN_IN_CHINESE.finditer(text):
         word = match.group(1)
         if word not in lexicon.NOT_IDENTIFYING and word not in _RUN_BREAKERS:
-            yield Span(match.start(1), match.end(1), "name", word, "lexicon")
+            place = word in lexicon.cities()[0] or _PLACE_KIND_END.search(word)
+            yield Span(match.start(1), match.end(1), "place" if place else "name", word, "lexicon")
 
 
 def _settle(spans: Iterable[Span], keep: set[str]) -> list[Span]:
     """The longest of overlapping spans (the stronger source when equally long)."""
-    ordered = sorted(spans, key=lambda s: (-(s.end - s.start), _PRIORITY[s.source], s.start))
+    # a lead's corrections first, then the longest; ties in a fixed order
+    ordered = sorted(
+        spans,
+        key=lambda s: (s.source != "correction", -(s.end - s.start),
+                       _PRIORITY[s.source], _RANK[s.category], s.start, s.text),
+    )  # fmt: skip
     taken = bytearray(max((s.end for s in ordered), default=0))
     chosen: list[Span] = []
     for span in ordered:
         if span.end <= span.start or _kept(span.text, keep):
             continue
         if any(taken[span.start : span.end]):
-            continue
+            rest = _trimmed(span, taken)  # what is left of it beside a correction
+            if rest is None:
+                continue
+            span = rest
         chosen.append(span)
         taken[span.start : span.end] = b"\x01" * (span.end - span.start)
     return sorted(chosen)
+
+
+_CONNECTORS = re.compile(
+    r"^(?:\s|on\b|in\b|at\b|the\b|and\b|of\b|,)+|(?:\s|\bon|\bin|\bat|\bthe|\band|\bof|,)+$"
+)
+
+
+def _trimmed(span: Span, taken: bytearray) -> Span | None:
+    """The longest free stretch of ``span`` beside what is taken, without connecting words
+    at its ends ("Albemarle Rooms on" beside "Thursday the 9th": "Albemarle Rooms")."""
+    best: tuple[int, int] | None = None
+    start = None
+    for position in range(span.start, span.end + 1):
+        free = position < span.end and not taken[position]
+        if free and start is None:
+            start = position
+        elif not free and start is not None:
+            if best is None or position - start > best[1] - best[0]:
+                best = (start, position)
+            start = None
+    if best is None:
+        return None
+    text = span.text[best[0] - span.start : best[1] - span.start]
+    stripped = _CONNECTORS.sub("", text)
+    if len(stripped) < 2 or span.category not in ("name", "place"):
+        return None
+    offset = best[0] + text.index(stripped)
+    return Span(offset, offset + len(stripped), span.category, stripped, span.source)
 
 
 def _kept(text: str, keep: set[str]) -> bool:
@@ -306,7 +360,7 @@ def _known_spans(text: str, known: Known) -> Iterable[Span]:
         wanted += [(form, "name", "known") for form in _name_forms(name)]
     wanted += [(place, "place", "known") for place in known.places]
     wanted += [(item, category, "correction") for item, category in known.extra]
-    for form, category, source in wanted:
+    for form, category, source in sorted(set(wanted)):
         for start, end in _find(text, form):
             yield Span(start, end, category, text[start:end], source)
 
@@ -338,7 +392,7 @@ def _occurrences(text: str, learned: set[tuple[str, str]], source: str) -> Itera
     """Every place a learned name or place is written the same way: forms indexed by their
     first character, so one pass over ``text`` costs the same however many were learned."""
     by_first: dict[str, list[tuple[str, str]]] = {}
-    for form, category in sorted(learned, key=lambda fc: -len(fc[0])):
+    for form, category in sorted(learned, key=lambda fc: (-len(fc[0]), fc)):
         if _CJK.search(form) or not form[:1].islower():
             by_first.setdefault(form[0], []).append((form, category))
     if not by_first:
@@ -369,7 +423,7 @@ def _latin_word_char(char: str) -> bool:
 
 def _english_places(text: str) -> Iterable[Span]:
     for pattern, group in ((_VENUE, 1), (_POSSESSIVE_PLACE, 1), (_SAINT, 0), (_SCHOOL_NUMBER, 0),
-                           (_CHURCH, 0), (_SITE, 0), (_FIRM, 0)):  # fmt: skip
+                           (_CHURCH, 0), (_SITE, 0), (_FIRM, 0), (_KIND_FIRST, 0)):  # fmt: skip
         for match in pattern.finditer(text):
             first_word = match.group(group).split()[0]
             several = " " in match.group(group)
@@ -389,6 +443,8 @@ def _english_places(text: str) -> Iterable[Span]:
             if lead:
                 start += lead.end()
             words = text[start:end].split()
+            if text[start:end] in lexicon.not_places():  # Rhode Island, Long Island
+                continue
             if end - start >= 4 and (words[0] not in lexicon.NOT_IDENTIFYING or len(words) >= 2):
                 yield Span(start, end, "place", text[start:end], "shape")
 
@@ -427,18 +483,16 @@ def _english_names(text: str) -> Iterable[Span]:
             word = match.group(1)
             if word in _PRONOUNS or word in lexicon.NOT_IDENTIFYING or word in _RUN_BREAKERS:
                 continue
-            if (
-                pattern is _VOCATIVE
-                and lexicon.common(word) >= 4.5
-                and word not in lexicon.first_names()
-            ):
-                continue
+            ordinary = lexicon.common(word) >= _ALONE_RARE or _WORD_ENDING.search(word.lower())
+            if pattern is _VOCATIVE and ordinary and word not in lexicon.first_names():
+                continue  # "Jealous, I guess"
             start = match.start() if pattern is _INITIALED else match.start(1)
             yield Span(start, match.end(1), "name", text[start : match.end(1)], "lexicon")
     for match in _SUBJECT.finditer(text):
         word = match.group(1)
         if (
             word not in _PRONOUNS
+            and re.split("['’]", word)[0] not in _PRONOUNS  # They've, She'd
             and word not in lexicon.NOT_IDENTIFYING
             and (lexicon.common(word) < _FUNCTION_WORD or word in lexicon.first_names())
             and (word in lexicon.first_names() or not _WORD_ENDING.search(word.lower()))
@@ -449,7 +503,7 @@ def _english_names(text: str) -> Iterable[Span]:
         if (
             word not in _PRONOUNS
             and word not in lexicon.NOT_IDENTIFYING
-            and lexicon.common(word) < _COMMON_NAME
+            and (_is_name_word(word) or lexicon.common(word) < _RARE)
         ):
             yield Span(match.start(1), match.end(1), "name", word, "lexicon")
     for match in _ALONE.finditer(text):

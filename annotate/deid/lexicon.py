@@ -41,7 +41,8 @@ NOT_IDENTIFYING = frozenset(
     Craigslist Airbnb DoorDash Grubhub Instacart Walmart Costco Starbucks McDonald's Target
     Kindle Audible Hulu Disney Waze Deliveroo Tesco Aldi Lidl Ikea IKEA Chrome
     Medicaid Medicare NHS IRS DMV SNAP WIC FBI CIA NASA UN WHO CDC GP A&E Ofsted HMRC DWP
-    Internet Wi-Fi Wifi Xbox PlayStation Nintendo Fortnite Minecraft Roblox
+    Ward Room Bed Floor Unit Level Suite Gate Terminal Platform Building Block Wing Apt Bus
+    Exit Internet Wi-Fi Wifi Xbox PlayStation Nintendo Fortnite Minecraft Roblox
     Pinterest Tylenol Advil Xanax Prozac Zoloft Lexapro Ativan Adderall Ritalin Ambien
     Wellbutrin AA NA CBT DBT ADHD PTSD OCD ER ICU TV PhD MBA HR CEO IT UK US USA EU Spring
     """.split()
@@ -60,7 +61,8 @@ _CHINESE_NOT_PLACES = frozenset(
 CHINESE_PLATFORMS = frozenset(
     "微信 抖音 微博 小红书 淘宝 支付宝 钉钉 百度 知乎 豆瓣 快手 拼多多 美团 饿了么 京东 滴滴 "
     "高德 B站 哔哩哔哩 腾讯 阿里 华为 小米 苹果 QQ 瑞幸 星巴克 麦当劳 肯德基 喜茶 蜜雪冰城 "
-    "海底捞 沃尔玛 家乐福 宜家 盒马 永辉 必胜客 德克士 全家 罗森 便利蜂 711".split()
+    "海底捞 沃尔玛 家乐福 宜家 盒马 永辉 必胜客 德克士 全家 罗森 便利蜂 711 顺丰 网易 字节 "
+    "中通 圆通 申通 韵达 饿了么 携程 小红书 滴滴 比亚迪 联想 格力 海尔".split()
 )
 CHINESE_PROVINCES = frozenset(p + "省" for p in _CHINESE_NOT_PLACES) | _CHINESE_NOT_PLACES
 
@@ -126,7 +128,7 @@ def cities() -> tuple[frozenset[str], frozenset[str]]:
         name = city["name"]
         if name.isascii() and name[:1].isupper() and name not in larger:
             latin.add(name)
-        if city["countrycode"] in ("CN", "TW", "HK", "MO", "SG"):
+        if city["countrycode"] in ("CN", "TW", "HK", "MO", "SG") or city["population"] >= 500_000:
             for alternate in city.get("alternatenames", ()):
                 if 2 <= len(alternate) <= 6 and all("\u4e00" <= ch <= "\u9fff" for ch in alternate):
                     chinese.add(alternate)

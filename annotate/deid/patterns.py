@@ -95,7 +95,7 @@ ID_CUE = re.compile(
     r"employee|badge|patient|insurance|social security|SSN|number|no\.|#|reference|ref|claim|"
     r"ticket|booking|file|chart|NHS|Medicaid|Medicare|visa|permit|registration|application|"
     r"confirmation|tracking|serial|certificate|plate|contract|agreement|invoice|receipt|order|"
-    r"customer|"
+    r"customer|agent|"
     r"身份证|学号|病历号|病历|工号|护照|驾照|驾驶证|编号|卡号|号码|证号|账号)",
     re.IGNORECASE,
 )
@@ -107,7 +107,7 @@ ID_SHAPE = re.compile(
     r"(?<![A-Za-z0-9_-])(?:\d{17}[\dXx]|\d{3}-\d{2}-\d{4}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|"
     r"[A-Z]{2,4}-\d{3,}-\d{2,}|[A-Z]{2,6}\d{5,}[A-Z0-9]*|[A-Z]{2,4}\s\d{5,}|"
     r"[A-Z]{2,5}(?:/[A-Z0-9]{2,6})*/\d{3,}[A-Z0-9]*|"
-    r"[A-Z]{1,5}[-\s](?=[\d-]*\d{4})\d{2,6}(?:-\d{2,6}){0,3}|"
+    r"[A-Z]{1,5}[-\s](?=(?:[\d-]*\d){6}|[\d-]*\d{4})\d{2,6}(?:-\d{2,6}){0,3}(?:-[A-Z0-9]{1,4}){0,3}|"
     r"[A-Z]{1,3}-?\d{5,}[A-Z]?|\d{8,})(?![A-Za-z0-9_-])"
 )
 _WEEKDAY = (
@@ -120,27 +120,35 @@ DATE = re.compile(
     rf"|{_MONTH}\s+(?:the\s+)?{_ORDINAL}(?![\d:])(?:,?\s+{_YEAR})?"
     rf"|{_MONTH}\s+{_YEAR}"
     r"|(?<![\d/.-])\d{4}-\d{1,2}-\d{1,2}(?![\d-])"
-    r"|(?<![\d/.-])\d{1,2}[/.]\d{1,2}(?:[/.](?:\d{4}|\d{2}))?(?![\d/]|\.\d)"
+    r"|(?<![\d/.-])\d{1,2}[/.]\d{1,2}(?:[/.](?:\d{4}|\d{2}))?(?![\d/]|\.\d|\s*(?:percent|%|kg|km|mg|ml))"
     r"|\b[Tt]he\s+\d{1,2}(?:st|nd|rd|th)\b"
     rf"|\b[Tt]he\s+{_ORDINAL_WORD}\s+of\s+{_MONTH}\b"
-    rf"|(?:(?<=\bon)|(?<=\bby)|(?<=\btil)|(?<=\buntil)|(?<=\bfor))\s+the\s+{_ORDINAL_WORD}\b(?!\s+(?:time|one|step|thing|day|week|"
-    r"year|session|place|person|few|two|three|couple|half|of\s+(?:us|them|all|these|those)))"
+    r"|\b(?:the\s+)?(?:spring|summer|autumn|fall|winter)\s+of\s+\d{4}\b"
+    r"|(?:(?<=\bon )|(?<=\bby )|(?<=\btil )|(?<=\buntil )|(?<=\bfor )|(?<=\bbefore )|"
+    r"(?<=\bafter )|(?<=\bsince )|(?<=\bBefore )|(?<=\bAfter )|(?<=\bSince )|(?<=\bthrough ))"
+    rf"the\s+{_ORDINAL_WORD}\b(?!\s+(?:time|one|step|thing|day|week|"
+    r"year|session|place|person|few|two|three|couple|half|of\s+(?:us|them|all|these|those)|"
+    r"of\s+(?:the\s+)?(?:month|year|week)))"
     rf"|\b{_MONTH}\s+(?:the\s+)?{_ORDINAL_WORD}\b"
     rf"|(?:{_CN_NUMBER}年)?{_CN_NUMBER}月{_CN_NUMBER}[日号]"
-    rf"|(?:农历)?[正冬腊{_CN_DIGIT}]{{1,2}}月(?:初[{_CN_DIGIT}]{{1,2}}|廿[{_CN_DIGIT}]?|[{_CN_DIGIT}]{{1,3}}(?![个岁年天次]))"
+    rf"|(?:农历|阴历)?[正冬腊{_CN_DIGIT}]{{1,2}}月(?:初[{_CN_DIGIT}]{{1,2}}|廿[{_CN_DIGIT}]?|[{_CN_DIGIT}]{{1,3}}(?![个岁年天次]))"
     rf"|(?:上个?|下个?|这个?|本)月(?:的)?{_CN_NUMBER}[日号]"
-    rf"|(?<![个{_CN_DIGIT}\d]){_CN_NUMBER}月(?:份|初|中|底|中旬|下旬|上旬)?"
+    rf"|(?:(?:去年|今年|明年|前年|后年)|{_CN_NUMBER}年)?(?<![个{_CN_DIGIT}\d]){_CN_NUMBER}月"
+    r"(?:中旬|下旬|上旬|份|初|中|底)?"
+    rf"|(?:周|星期|礼拜)[一二三四五六日天]{_CN_NUMBER}[日号]"
+    r"|(?<![\d.])\d{4}\.\d{1,2}\.\d{1,2}(?![\d.])"
     rf"|(?<![{_CN_DIGIT}\d]){_CN_NUMBER}[日号](?![楼线室床门车院位码人栋层座台])"
     r")",
 )
 BARE_MONTH = re.compile(
-    rf"\b{_MONTH_CUE}\s+(?:the\s+)?(?:(?:end|start|middle|beginning)\s+of\s+)?({_MONTH})\b"
+    rf"\b(?i:{_MONTH_CUE})\s+(?:the\s+)?(?:(?:end|start|middle|beginning)\s+of\s+)?({_MONTH})\b"
 )
 _AGE_NUMBER = r"(?:9\d|1[01]\d)"
 _AGE_WORD = (
     r"(?:ninety|a hundred(?: and)?|one hundred(?: and)?)"
     r"(?:[- ](?:one|two|three|four|five|six|seven|eight|nine|ten))?"
     r"|(?:(?:his|her|their|my|your)\s+)?(?:late\s+|mid\s+|early\s+)?nineties"
+    r"|ninety-odd|hundred and (?:one|two|three|four|five|six|seven|eight|nine|ten)"
 )
 AGE = re.compile(
     rf"(?:\b(?:aged|age|turned|turning|turns|is|was|am|be|being|been|reached|reach|"
@@ -149,12 +157,12 @@ AGE = re.compile(
     r"(?!\s*(?:percent|%|minutes|dollars|times|pounds|kg|days|people|miles|degrees|hours|"
     r"seconds|euros|quid|bucks|pages|emails|messages|calls|texts|steps|per|k\b|mph|km|"
     r"weeks|months|years(?!\s+old)|kids|students|%))"
-    rf"|\b({_AGE_NUMBER}|{_AGE_WORD})"
-    r"(?=[- ]?(?:years?|yrs?)[- ]old|[- ]year-old|th birthday|(?:\s+|-)yo\b)"
-    rf"|((?:九十[一二三四五六七八九多]?|一百[零一二三四五六七八九十多]*|{_AGE_NUMBER})(?:周)?岁)"
+    rf"|\b({_AGE_NUMBER}|{_AGE_WORD})(?=th birthday|(?:\s+|-)yo\b)"
+    rf"|((?:九十(?:有)?[一二三四五六七八九多]{{0,2}}|一百[零一二三四五六七八九十多]*|{_AGE_NUMBER})(?:周)?岁)"
+    r"|(九十有[一二三四五六七八九]|九十[一二三四五六七八九]{2})"
     r"|(?:(?<=已经)|(?<=今年)|(?<=都快)|(?<=活到)|(?<=活了)|(?<=快要)|(?<=都))"
-    r"((?:九十[一二三四五六七八九]|一百[零一二三四五六七八九十]*))(?=了|岁|啦)"
-    r"|(?<![\u4e00-\u9fff]{2}[第个])((?:九十[一二三四五六七八九]|一百[零一二三四五六七八九十]*))"
+    r"((?:九十[一二三四五六七八九]?|一百[零一二三四五六七八九十]*))(?=了|岁|啦)"
+    r"|(?<![\u4e00-\u9fff]{2}[第个])((?:九十[一二三四五六七八九]?|一百[零一二三四五六七八九十]*))"
     r"(?=了|啦|……|…|的老人|高龄)",
     re.IGNORECASE,
 )
@@ -184,6 +192,20 @@ SPOKEN_NUMBER = re.compile(rf"\b{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{6,}}\b", 
 
 
 # a number after the words that introduce a phone number, however it is grouped
+# an age said as a phrase (overlapping the cue forms above, so searched apart)
+AGE_PHRASE = re.compile(
+    rf"\b(?:aged\s+)?(?:{_AGE_NUMBER}|{_AGE_WORD})(?:[- ]?(?:years?|yrs?)[- ]old|[- ]year-old)\b"
+    rf"|\baged\s+(?:{_AGE_NUMBER}|{_AGE_WORD})\b"
+    r"|\b(?:pushing|nearly|almost)\s+(?:a hundred|100|ninety(?:-\w+)?|9\d)\b|\ba century old\b"
+    r"|(?<=in )(?:his|her|their|my|your)\s+(?:late\s+|mid\s+|early\s+)?nineties\b"
+    r"|\b100-year-old\b|\bninety-odd\b",
+    re.IGNORECASE,
+)
+EXTENSION = re.compile(
+    r"\b(?i:ext\.?|extension)\s*(?:\d{1,6}|(?:one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"twenty|thirty|forty|fifty)(?:-\w+)?)\b"
+    r"|\b(?i:area code)\s+(\d{3})\b|(?<![\d/])\d{3}/\d{3}/\d{4}(?![\d/])"
+)
 PHONE_CUE = re.compile(
     r"\b(?:call|text|phone|number|cell|mobile|landline|reach (?:me|her|him|them) (?:at|on)|"
     r"电话|手机|号码|打给)\D{0,15}?(\+?\d[\d\s().-]{5,}\d)"
@@ -200,7 +222,10 @@ CHINESE_CERTIFICATE = re.compile(
 
 
 # the end of a number said alone: "ends in 7Q42", "ID ending 3386"
-ID_ENDING = re.compile(r"\b(?:ends?|ending)\s+(?:in\s+|with\s+)?([A-Z0-9]{3,8})\b")
+ID_ENDING = re.compile(
+    r"\b(?:ends?|ending)\s+(?:in\s+|with\s+)?([A-Z0-9]{3,8})\b"
+    r"|\blast (?:four|4|five|six)(?:\s+digits)?[,:\s]*(?:are\s+|is\s+)?(\d{4,6})\b"
+)
 
 
 def _digits(text: str) -> int:
@@ -243,12 +268,18 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
         digits = _digits(match.group())
         if digits >= 7 and not _looks_like_year_range(match.group()):
             yield match.start(), match.end(), "phone"
+    for match in AGE_PHRASE.finditer(text):
+        yield match.start(), match.end(), "age"
+    for match in EXTENSION.finditer(text):
+        group = 1 if match.group(1) else 0
+        yield match.start(group), match.end(group), "phone"
     for match in PHONE_CUE.finditer(text):
         if _digits(match.group(1)) >= 7:
             yield match.start(1), match.end(1), "phone"
     for match in ID_ENDING.finditer(text):
-        if _digits(match.group(1)) >= 2:
-            yield match.start(1), match.end(1), "id"
+        group = 1 if match.group(1) else 2
+        if _digits(match.group(group)) >= 2:
+            yield match.start(group), match.end(group), "id"
     for match in CHINESE_DIGITS_PHONE.finditer(text):
         if sum(ch in "零〇一二三四五六七八九幺" for ch in match.group()) >= 7:
             yield match.start(), match.end(), "phone"
@@ -273,7 +304,7 @@ def pattern_spans(text: str) -> Iterator[tuple[int, int, str]]:
             start = cue.start() if label else cue.end() + token.start()
             yield start, cue.end() + token.end(), "id"
     for match in AGE.finditer(text):
-        group = next(g for g in range(1, 6) if match.group(g))
+        group = next(g for g in range(1, 11) if match.group(g))
         yield match.start(group), match.end(group), "age"
 
 

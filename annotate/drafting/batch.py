@@ -284,12 +284,14 @@ def draft_values(
         else:
             values["error"] = restored(str(format_error), mask)
         return values
+    as_sent = parsed
     parsed = restore_draft(parsed, mask, context.turns)  # grounded against the originals
     unfit = draft_problem(parsed)
     if unfit is not None:
         values.update(raw_reply=raw_reply, error=f"the reply cannot be stored as a draft: {unfit}")
         return values
-    problem = grounding_error(parsed, context.turns, context, from_model=reply.parsed is None)
+    problem = grounding_error(parsed, context.turns, context, from_model=reply.parsed is None,
+                              as_sent=as_sent if mask is not None else None)  # fmt: skip
     if problem:
         values["raw_reply"] = raw_reply
     values.update(

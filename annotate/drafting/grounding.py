@@ -174,6 +174,7 @@ def grounding_error(
     context: DraftContext | None = None,
     *,
     from_model: bool = True,
+    as_sent: ParsedDraft | None = None,
 ) -> str | None:
     """None when the draft is grounded and fits the reply schema, else every reason it
     does not, in one line. ``context`` (the item) gives the bounds of the session's
@@ -189,7 +190,11 @@ def grounding_error(
             f"cites turn(s) {', '.join(map(str, missing))} that do not exist "
             f"(the transcript has {len(by_number)})"
         )
-    problems += schema_problems(draft, list(by_number), context.language if context else None)
+    # The schema's lengths bind what the model wrote: a de-identified draft (``as_sent``)
+    # may grow when its surrogates are mapped back to longer originals.
+    problems += schema_problems(
+        as_sent or draft, list(by_number), context.language if context else None
+    )
     # A model may answer with its instructions; the offline drafter writes its own
     # declared sentences (``annotate.work.rationales.scaffold`` keeps those out of the data).
     copied = copied_instructions(draft.rationale) if from_model else None

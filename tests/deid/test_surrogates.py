@@ -79,7 +79,8 @@ def test_numbers_keep_their_shape_and_emails_stay_emails():
         r"[a-z]+\.[a-z]+\d+@example\.(org|com|net)", surrogates.map[("email", "dana.w@example.com")]
     )
     assert surrogates.map[("url", "@dana_w")].startswith("@")
-    assert 90 <= int(surrogates.map[("age", "92")]) <= 99
+    age = surrogates.map[("age", "92 years old")]  # the number changes, the words stay
+    assert re.fullmatch(r"9\d years old", age) and age != "92 years old"
 
 
 def test_tag_mode_numbers_each_kind_and_is_stored_apart():
@@ -150,15 +151,83 @@ HOSTILE_UNITS = ["1-", "a-", "A-", "a.", "a_", "a dot ", "a at ", "@a", "www.", 
 
 @pytest.mark.parametrize("unit", HOSTILE_UNITS)
 def test_detection_is_bounded_in_time_and_memory_on_hostile_text(unit):
-    """50,000 characters of one repeated unit (what makes a regular expression quadratic)
-    in seconds, not minutes: each pattern is bounded or anchored near its start."""
-    hostile = unit * (50_000 // len(unit))
+    """20,000 characters of one repeated unit (what makes a regular expression quadratic:
+    before the bounds, 10,000 of "1-" took 0.9 s and 100,000 took 92 s) in seconds, and
+    memory proportional to the text."""
+    hostile = unit * (20_000 // len(unit))
+    known = Known(names=("Dana Whitfield",))
     detect("warm up the word lists, Dana")
-    tracemalloc.start()
     started = time.perf_counter()
-    detect_turns([hostile], "en", Known(names=("Dana Whitfield",)))
+    detect_turns([hostile], "en", known)
     seconds = time.perf_counter() - started
+    assert seconds < 10, f"{seconds:.1f} s for {len(hostile):,} characters"
+    tracemalloc.start()
+    detect_turns([hostile], "en", known)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert seconds < 20, f"{seconds:.1f} s for {len(hostile):,} characters"
-    assert peak < 400 * len(hostile) + 50_000_000, f"{peak:,} bytes"
+    assert peak < 1_000 * len(hostile) + 20_000_000, f"{peak:,} bytes"
+
+
+def test_chinese_numerals_and_an_id_naming_a_city_are_replaced_whole():
+    """Found on a user walk: 一五八 六六二〇 七三一九 kept (its surrogate was itself plus
+    a digit) and 浙(2019)嘉兴市不动产权第0048217号 kept its city."""
+    surrogates = Surrogates("c1", date_shift_days=30)
+    phone = "一五八 六六二〇 七三一九"
+    [text] = masked(surrogates, [f"我先打给阿霞，{phone}。"], "zh")
+    made = surrogates.map[("phone", phone)]
+    assert re.fullmatch(
+        r"[〇零一二三四五六七八九]{3} [〇零一二三四五六七八九]{4} [〇零一二三四五六七八九]{4}", made
+    )
+    assert made != phone and phone not in text
+    record = "浙(2019)嘉兴市不动产权第0048217号"
+    [text] = masked(surrogates, [f"房产证号是{record}，写的是我爸的名字。"], "zh")
+    assert "嘉兴" not in text and "0048217" not in text and "(20" in text
+
+
+def test_a_surrogate_is_never_another_original_of_the_same_text():
+    """武汉 must not become 长沙 when 长沙 is said in the same text (a user walk saw
+    武汉->长沙 and 长沙->哈尔滨, which maps two places onto one in a reply)."""
+    cities = ["武汉", "长沙", "成都", "重庆", "西安", "南京", "杭州", "苏州"]
+    text = "我们从" + "搬到".join(cities) + "。"
+    for _ in range(20):
+        surrogates = Surrogates("c1", date_shift_days=30)
+        [out] = masked(surrogates, [text], "zh")
+        made = {surrogates.map[("place", city)] for city in cities}
+        assert not made & set(cities)
+        assert surrogates.restore(out) == text
+
+
+def test_a_lead_correction_wins_over_a_longer_detection():
+    """A mark inside a longer detection ('Albemarle Rooms on Thursday') is replaced as
+    marked, and what is left of the longer one beside it still is."""
+    text = "Took me to a concert at the Albemarle Rooms on Thursday the 9th."
+    known = Known(extra=(("Thursday the 9th", "date"),))
+    found = {(span.text, span.category) for span in detect(text, "en", known)}
+    assert ("Thursday the 9th", "date") in found
+    assert ("Albemarle Rooms", "place") in found
+
+
+def test_detection_is_the_same_under_any_hash_seed():
+    """A user walk saw names become places between runs (set order): detection must not
+    depend on PYTHONHASHSEED."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from annotate.deid.detect import detect_turns\n"
+        "texts = json.loads(sys.stdin.read())\n"
+        "print(json.dumps([[list(map(str, (s.start, s.end, s.category))) for s in t]"
+        " for t in detect_turns(texts, 'en')]))\n"
+    )
+    texts = [*EN, "Jackson and Sue went to Jackson.", "Sue said Jackson is far.", *ZH]
+    outputs = set()
+    for seed in ("0", "1", "12345"):
+        run = subprocess.run(
+            [sys.executable, "-c", script], input=json.dumps(texts), capture_output=True,
+            text=True, env={**os.environ, "PYTHONHASHSEED": seed}, check=True,
+        )  # fmt: skip
+        outputs.add(run.stdout)
+    assert len(outputs) == 1
