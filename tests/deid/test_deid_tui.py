@@ -3,6 +3,9 @@ unmarked and a miss marked through the keys, stored, and used from then on."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,8 @@ from textual.widgets import Input, OptionList, Select
 from annotate.deid import service
 from annotate.ingest import import_file
 from store.tables import DEID_CORRECTIONS
-from tests.deid.test_service import PHONE, RECORDS
-from tests.factories import write_jsonl
+from tests.deid.test_service import PHONE, RECORDS, _turns
+from tests.factories import session_record, write_jsonl
 from tests.tui.helpers import screen_text, settle
 from tui.app import create_app
 from tui.screens.deid import DeidScreen
@@ -137,3 +140,113 @@ def test_keys_typed_in_one_burst_act_in_order(store, db_url: str) -> None:  # ty
     finally:
         terminal.close()
     assert _corrections(store) == [("cl1", PHONE, "phone", "unmark", "lead")]
+
+
+async def test_enter_marks_whatever_has_the_focus(store) -> None:  # type: ignore[no-untyped-def]
+    """Enter marks once the text is typed and a kind chosen, whatever has the focus: the
+    text field, the Kind select (Enter once re-opened its list) or its open list (the
+    highlighted kind). Up/Down change the kind; Escape cancels, also with the list open."""
+    app = create_app(store, "lead", deid_review=True, deid_session="s2")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _loaded(pilot, "s2")
+        await pilot.press("m", *"Sunday", "tab", "down", "down", "enter")  # select: date
+        await _loaded(pilot, "s2")
+        assert _corrections(store) == [("cl1", "Sunday", "date", "mark", "lead")]
+        await pilot.press("m", *"Ivo", "down", "enter")  # Down in the text field: place
+        await _loaded(pilot, "s2")
+        assert _corrections(store)[-1] == ("cl1", "Ivo", "place", "mark", "lead")
+        await pilot.press("m", *"Oakvale", "tab", "space", "down", "down", "down")
+        dialog = pilot.app.screen
+        assert isinstance(dialog, MarkMissScreen)
+        assert dialog.query_one("#miss-category", Select).expanded
+        await pilot.press("enter")  # the list open: its highlighted kind
+        await _loaded(pilot, "s2")
+        assert _corrections(store)[-1] == ("cl1", "Oakvale", "phone", "mark", "lead")
+        await pilot.press("m", *"Tom", "tab")
+        await settle(pilot)
+        assert pilot.app.screen.query_one("#miss-category", Select).has_focus
+        await pilot.press("enter")  # the select focused, closed: the kind it shows
+        await _loaded(pilot, "s2")
+        assert _corrections(store)[-1] == ("cl1", "Tom", "name", "mark", "lead")
+        await pilot.press("m", "enter")  # no text: nothing marked, the dialog stays
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, MarkMissScreen)
+        await pilot.press(*"Nope", "tab", "space", "down", "escape")
+        await _loaded(pilot, "s2")
+        assert not isinstance(pilot.app.screen, MarkMissScreen)
+    assert len(_corrections(store)) == 4
+
+
+# -- bursts on a real terminal, on a busy machine --------------------------------------------
+
+DOWN, CTRL_Q = "\x1b[B", "\x11"
+# Five sessions of five clients, in paging order; each turn starts with a name.
+FIVE = [
+    session_record(sid, client_id=client, metadata={"names": ", ".join(names)},
+                   turns=_turns(f"Hello {names[0]}, how are you?",
+                                f"{names[1]} called me twice.", f"{names[2]} came too."))
+    for sid, client, names in [
+        ("a1", "ca", ("Dana Reyes", "Tom Hale", "Ada Lind")),
+        ("b1", "cb", ("Priya Shah", "Ivo Brandt", "Gus Ward")),
+        ("c1", "cc", ("Lena Park", "Marco Ruiz", "Eli Stone")),
+        ("d1", "cd", ("Omar Haddad", "Rita Moss", "Kai Dunn")),
+        ("e1", "ce", ("Nina Vos", "Pablo Sanz", "Uma Lowe")),
+    ]
+]  # fmt: skip
+
+
+@pytest.fixture
+def busy_machine() -> Iterator[None]:
+    """Two CPU-bound processes beside the test (as on a shared server or in a video call)."""
+    burners = [
+        subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 240\n"
+                          "while time.time() < end: pass"])
+        for _ in range(2)
+    ]  # fmt: skip
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("timing")  # CPU-bound processes: never beside other timing tests
+def test_keys_after_a_page_change_reach_the_session_it_opens(  # type: ignore[no-untyped-def]
+    engine, db_url: str, tmp_path: Path, busy_machine: None
+) -> None:
+    """On a real terminal, "] Down Down u" in one write unmarks in the session ] opens (it
+    once unmarked a text of the session being left, for its client), and "] ] ]" moves
+    three sessions (it once moved one): every key reaches the session it was typed for."""
+    from tests.interactive import plain
+    from tests.tui.ptyrun import Terminal, wait_until
+
+    import_file(engine, write_jsonl(tmp_path / "five.jsonl", FIVE))
+    terminal = Terminal("--db", db_url, "deid", "review", "a1", "--by", "lead")
+    try:
+        wait_until(lambda: "Session a1 (1 of 5)" in plain(bytes(terminal.screen)), "a1", 90)
+        terminal.type("]" + DOWN + DOWN + "u")
+        wait_until(lambda: bool(_corrections(engine)), "the first unmark", 60)
+        assert _corrections(engine) == [("cb", "Gus Ward", "name", "unmark", "lead")]
+        wait_until(lambda: "Kept (unmarked) for this client: 'Gus Ward'"
+                   in plain(bytes(terminal.screen)), "the kept text shown", 30)  # fmt: skip
+        terminal.type("]]]" + DOWN + "u")  # b1 -> c1 -> d1 -> e1, then its second turn
+        wait_until(lambda: len(_corrections(engine)) == 2, "the second unmark", 60)
+        assert _corrections(engine)[1] == ("ce", "Pablo Sanz", "name", "unmark", "lead")
+        wait_until(lambda: "Session e1 (5 of 5)" in plain(bytes(terminal.screen)), "e1", 30)
+        terminal.type("[[" + DOWN + DOWN + "u")  # back two: c1, its third turn
+        wait_until(lambda: len(_corrections(engine)) == 3, "the third unmark", 60)
+        assert _corrections(engine)[2] == ("cc", "Eli Stone", "name", "unmark", "lead")
+        # A mark typed in one burst (Down in the text field: the next kind), then a move.
+        terminal.type("mWanda" + DOWN + DOWN + "\r]" + DOWN + "u")
+        wait_until(lambda: len(_corrections(engine)) == 5, "the mark and the unmark", 60)
+        assert _corrections(engine)[3:] == [
+            ("cc", "Wanda", "date", "mark", "lead"),
+            ("cd", "Rita Moss", "name", "unmark", "lead"),
+        ]
+        terminal.type(CTRL_Q)
+        terminal.process.wait(timeout=60)
+    finally:
+        terminal.close()
+    assert len(_corrections(engine)) == 5
