@@ -29,7 +29,7 @@ from annotate.core.errors import ConfigError, NotFoundError
 from annotate.core.reading import MIB, FileError, read_text, shown
 from annotate.deid.detect import CATEGORIES
 from store.db import advisory_lock, is_transient, reader
-from store.tables import CLIENTS, DEID_CORRECTIONS, DEID_ROSTER
+from store.tables import CLIENTS, DEID_CORRECTIONS, DEID_ROSTER, SESSIONS, TURNS
 
 T = TypeVar("T")
 
@@ -215,12 +215,29 @@ def unmark(
     return _correct(engine, client_id, text, category, "unmark", made_by)
 
 
+def said_by(engine: Engine, client_id: str, text: str) -> bool:
+    """Whether TEXT is written in any turn of CLIENT_ID's sessions (a mark of a text no
+    session holds is kept, but the lead is told: it is often a typo)."""
+    query = (
+        select(TURNS.c.session_id)
+        .join(SESSIONS, SESSIONS.c.id == TURNS.c.session_id)
+        .where(SESSIONS.c.client_id == client_id, TURNS.c.text.contains(text, autoescape=True))
+        .limit(1)
+    )
+    with reader(engine).connect() as connection:
+        return connection.execute(query).first() is not None
+
+
 def corrections(engine: Engine, client_id: str | None = None) -> list[Correction]:
     """Every stored correction (or one client's), oldest first."""
     query = select(DEID_CORRECTIONS).order_by(DEID_CORRECTIONS.c.id)
     if client_id is not None:
         query = query.where(DEID_CORRECTIONS.c.client_id == client_id)
     with reader(engine).connect() as connection:
+        if client_id is not None:
+            known = select(CLIENTS.c.id).where(CLIENTS.c.id == client_id)
+            if connection.execute(known).first() is None:
+                raise NotFoundError(f"no client {client_id!r} in the store")
         return [
             Correction(
                 row.id,

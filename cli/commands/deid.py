@@ -152,14 +152,25 @@ def mark(
     text: Annotated[
         str, typer.Argument(help="The text to replace from now on.", show_default=False)
     ],  # fmt: skip
-    category: Annotated[str, typer.Option("--category", help=CATEGORY_HELP, show_default=False)],
+    category: Annotated[
+        str | None, typer.Option("--category", help=CATEGORY_HELP, show_default=False)
+    ] = None,
     by: ByOption = None,
 ) -> None:
     """Mark a text the detector missed: replaced in the client's texts from now on."""
+    from annotate.core.errors import ConfigError
+    from annotate.deid.roster import said_by
     from annotate.deid.service import mark as mark_text
 
-    made = mark_text(engine(), client, text, category, _who(by))
-    typer.echo(f"correction {made}: {category} in {client}'s texts is replaced from now on")
+    if category is None:
+        raise ConfigError(f"say what {text!r} is: --category {CATEGORY_HELP.rstrip('.')}")
+    store = engine()
+    made = mark_text(store, client, text, category, _who(by))
+    typer.echo(f"correction {made}: {text!r} ({category}) is replaced in {client}'s texts "
+               "from now on")  # fmt: skip
+    if not said_by(store, client, text):
+        typer.echo(f"note: {text!r} is not written in any of {client}'s sessions (a typo?)",
+                   err=True)  # fmt: skip
 
 
 def unmark(
@@ -175,7 +186,7 @@ def unmark(
     from annotate.deid.service import unmark as unmark_text
 
     made = unmark_text(engine(), client, text, _who(by))
-    typer.echo(f"correction {made}: kept as it is in {client}'s texts from now on")
+    typer.echo(f"correction {made}: {text!r} is kept as it is in {client}'s texts from now on")
 
 
 def corrections(

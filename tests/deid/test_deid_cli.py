@@ -67,10 +67,12 @@ def test_scan_of_an_unknown_session_is_one_line(db: str) -> None:
 def test_mark_unmark_and_the_list_of_corrections(db: str) -> None:
     result = _run(db, "mark", "cl1", "Sunday", "--category", "date", "--by", "lead")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "correction 1: date in cl1's texts is replaced from now on\n"
+    assert result.stdout == (
+        "correction 1: 'Sunday' (date) is replaced in cl1's texts from now on\n"
+    )
     result = _run(db, "unmark", "cl1", "Ivo", "--by", "lead")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "correction 2: kept as it is in cl1's texts from now on\n"
+    assert result.stdout == "correction 2: 'Ivo' is kept as it is in cl1's texts from now on\n"
     listed = json.loads(_run(db, "corrections", "--json").stdout)["corrections"]
     assert [(c["id"], c["client_id"], c["text"], c["category"], c["action"], c["made_by"])
             for c in listed] == [(1, "cl1", "Sunday", "date", "mark", "lead"),
@@ -92,6 +94,7 @@ def test_mark_unmark_and_the_list_of_corrections(db: str) -> None:
         (("mark", "cl1", "Ann", "--category", "colour"), "error: unknown category 'colour'"),
         (("mark", "cl1", " ", "--category", "name"), "error: the text to mark is empty"),
         (("unmark", "cl1", "x" * 300), "error: the text to unmark is longer than 200"),
+        (("mark", "cl1", "Ann"), "error: say what 'Ann' is: --category name, place, date"),
     ],
 )
 def test_a_correction_that_cannot_be_stored_is_one_line(
@@ -102,6 +105,20 @@ def test_a_correction_that_cannot_be_stored_is_one_line(
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
     assert json.loads(_run(db, "corrections", "--json").stdout) == {"corrections": []}
+
+
+def test_a_mark_no_session_holds_is_stored_and_named_and_an_unknown_client_listed_is_an_error(
+    db: str,
+) -> None:
+    """From a user walk: a tired lead's typo was stored silently, and listing the
+    corrections of a client that does not exist said 'no corrections stored'."""
+    result = _run(db, "mark", "cl1", "Sunnday", "--category", "date", "--by", "lead")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "note: 'Sunnday' is not written in any of cl1's sessions (a typo?)\n"
+    said = _run(db, "mark", "cl1", "Sunday", "--category", "date", "--by", "lead")
+    assert said.exit_code == 0 and said.stderr == ""
+    listed = _run(db, "corrections", "--client", "nope")
+    assert listed.exit_code == 1 and listed.stderr == "error: no client 'nope' in the store\n"
 
 
 def test_roster_loads_and_a_bad_one_is_one_line(db: str, tmp_path: Path) -> None:
