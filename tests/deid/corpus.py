@@ -1,8 +1,8 @@
 """The de-identification test corpus: its source form, its build, and where its entries lie.
 
 The corpus (``tests/fixtures/deid/{dev,heldout}.jsonl``, and ``tune.jsonl``,
-``tune2.jsonl`` and ``tune3.jsonl``, further splits written to be hard that may be tuned
-on like dev) is written for this project:
+``tune2.jsonl``, ``tune3.jsonl`` and ``tune4.jsonl``, further splits written to be hard
+that may be tuned on like dev) is written for this project:
 fictional people, places and numbers. It is kept in a marked-up source form
 (``*.src.txt`` beside it) from which the JSONL is built, so that every annotation is
 an exact substring of its turn by construction:
@@ -29,7 +29,7 @@ from bench.bench_deid import locate
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "deid"
 SPLITS = ("dev", "heldout")
 # Built too, but not held to dev's and held-out's counts in the tests.
-EXTRA_SPLITS = ("tune", "tune2", "tune3")
+EXTRA_SPLITS = ("tune", "tune2", "tune3", "tune4")
 CATEGORIES = ("name", "place", "date", "phone", "email", "url", "id", "age")
 CODES = {"n": "name", "p": "place", "d": "date", "t": "phone", "e": "email", "u": "url"}
 CODES.update(i="id", a="age")
