@@ -301,9 +301,11 @@ def _institutions(text: str) -> Iterable[tuple[int, int, str, str]]:
         cut = _BEFORE_PLACE.match(head)
         start = match.start(1) + (cut.end() if cut else 0)
         name = text[start : match.start(1) + len(head)]
+        if len(name) < 2:  # 我让路遥: nothing names the road
+            continue
         road = match.group()[len(head) :][:1] in ("路", "街", "巷", "弄")
         named = not _generic(name) or road and _road_name(name)
-        if len(name) >= 2 and named and text[start : match.end()] not in GENERIC_PLACES:
+        if named and text[start : match.end()] not in GENERIC_PLACES:
             end = match.end()
             for _ in range(3):  # 米市巷派出所: a road, then the station on it
                 more = _MORE_KIND.match(text, end)
