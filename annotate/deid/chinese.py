@@ -15,6 +15,11 @@ from annotate.deid import lexicon
 _COMMON = 4.5  # Zipf: a word this common (谢谢, 明白, 东西) is not a name whatever its tag
 _NICKNAME_COMMON = 3.0
 _PLACE_COMMON = 3.8  # 太多 tagged ns: a place not in the gazetteer is rarer than this
+_NOT_GIVEN = frozenset("大二三四老小表堂师学亲帅靓美好俺咱你我他她像比和跟叫喊找到是的个位")
+# characters of function words: never part of a given name (周末我, 但她, 谢谢你)
+_FUNCTION_CHARS_IN_NAMES = frozenset(
+    "我你他她它的了不是有在这那就都也和说们吗呢吧啊没要会能去来谢好全向末三"
+)
 _AFTER_NAME = frozenset("在也说是的和跟就都还又去来把被给让对很不没要会能呢吧啊了，。、")
 _COMMON_CHARACTER = 5.5  # Zipf of 太, 多, 不: characters of function words
 _VERB_BEFORE_NAME = frozenset(
@@ -46,6 +51,7 @@ GENERIC_PLACES = frozenset(
     """
     养老院 敬老院 福利院 幼儿园 医院 学校 派出所 五金店 超市 药店 药房 花店 饭馆 面馆 菜馆 公园 学院
     住院 出院 法院 电影院 剧院 商场 银行 公司 小区 花园 城里 县城 京城 长城 进城 满城 全城 花园 校园
+    高中同学 初中同学 大学同学 小学同学 高中 初中
     公园 家园 乐园 动物园 植物园 果园 菜园 校园 游乐园 产业园 科技园 工业园 岛上 海岛 小岛 港湾
     """.split()
 )
@@ -56,13 +62,22 @@ _NUMBERED_SCHOOL = re.compile(
 # surname and title: 龚阿姨, 祁老师, 戴总, 谭师傅; 强哥, 芳姐; 大刘; 国梁先生
 _TITLE_AFTER = (
     r"阿姨|叔叔|老师|医生|大夫|会计|师傅|主任|经理|总|老板|科长|处长|局长|校长|院长|护士|警官|律师|"
-    r"教练|伯伯|婶婶|奶奶|爷爷|大爷|大妈|二嫂|大嫂|大姐|大哥|二哥|老太太|太太|大婶|婶子|姐|哥"
+    r"教练|伯伯|婶婶|奶奶|爷爷|大爷|大妈|二嫂|大嫂|大姐|大哥|二哥|老太太|老太|老头|老爷子|太太|大婶|婶子|"
+    r"姐|哥"
 )
 _SURNAME_TITLE = re.compile(rf"老?([\u4e00-\u9fff])(?:{_TITLE_AFTER})(?![们])")
 # a full name where a clause ends: 我爸是沈建新。
 _CLAUSE_NAME = re.compile(
-    r"(?:是|叫|找|见|碰到|联系|告诉|喜欢|嫁给|娶了|问|给|跟|和)([\u4e00-\u9fff]{2,3})(?=[，。、！？,!?]|$)"
+    r"(?:^|(?<=[是叫找见到系诉欢给了问跟和让比陪带帮请喊有、。！？，]))([\u4e00-\u9fff]{2,3}?)"
+    r"(?=[，。、！？,!?说让和跟还都是来去打比也给在就又把被对]|$)"
 )
+# a nickname said in quotes or after 叫他/喊他: “胖虎”, 我们都叫他满满
+_CALLED = re.compile(
+    r"(?:叫|喊|称|叫做)(?:他|她|我|它)?[“「\"]([\u4e00-\u9fff]{1,3})[”」\"]"
+    r"|(?:叫|喊)(?:他|她)([\u4e00-\u9fff]{2,3}?)(?=[，。！？,!?]|$)"
+)
+# someone spoken to: 听澜，你好
+_VOCATIVE = re.compile(r"(?:^|(?<=[。！？]))([\u4e00-\u9fff]{2,3})，(?=你好|最近|你|您|我们|今天)")
 # a Latin given name with a Chinese surname: Vivian 邵, Linda 宋
 _LATIN_SURNAME = re.compile(
     r"[A-Z][a-z]{1,15} ?([\u4e00-\u9fff])(?=[^\u4e00-\u9fff]|的|说|在|是|，|$)"
@@ -207,10 +222,22 @@ def _spans(text: str) -> Iterable[tuple[int, int, str, str]]:
     for match in _REDUPLICATED.finditer(text):  # 我外孙乐乐, 我闺女朵朵
         if lexicon.common_chinese(match.group(1)) < 3.0:
             yield match.start(1), match.end(1), "name", "lexicon"
+    surnames = lexicon.chinese_surnames() - set("阿小老大")
     for match in _CLAUSE_NAME.finditer(text):
         name = match.group(1)
-        surname = name[0] in lexicon.chinese_surnames()
-        if surname and lexicon.common_chinese(name) < 2.5 and not _has_word(name):
+        family = name[0] in surnames or name[:2] in COMPOUND_SURNAMES
+        given = set(name[1:]) - _FUNCTION_CHARS_IN_NAMES == set(name[1:])
+        if family and given and lexicon.common_chinese(name) < 2.5 and not _has_word(name):
+            yield match.start(1), match.end(1), "name", "lexicon"
+    for match in _CALLED.finditer(text):
+        group = 1 if match.group(1) else 2
+        called = match.group(group)
+        if called not in _NOT_NAMES and lexicon.common_chinese(called) < 3.5:
+            yield match.start(group), match.end(group), "name", "lexicon"
+    for match in _VOCATIVE.finditer(text):
+        called = match.group(1)
+        plain = not set(called) & _FUNCTION_CHARS_IN_NAMES
+        if plain and not _has_word(called) and lexicon.common_chinese(called) < 2.5:
             yield match.start(1), match.end(1), "name", "lexicon"
     names = [*_role_names(text, tokens), *_titled_names(text)]
     names += [span for span in tagged if span[2] == "name"]
@@ -252,6 +279,7 @@ def _tagged(
             (tag in _PLACE_TAGS and not _ordinary_place(word) or word in cities)
             and len(word) >= 2
             and word not in lexicon.CHINESE_PROVINCES
+            and word not in GENERIC_PLACES
         ):
             yield start, end, "place", "lexicon"
         if _SUFFIX.search(word):
@@ -375,9 +403,9 @@ def _titled_names(text: str) -> Iterable[tuple[int, int, str, str]]:
     for match in _SURNAME_TITLE.finditer(text):
         char, whole = match.group(1), match.group()
         sibling = whole[-1] in "哥姐"
-        if (char in surnames or sibling and char in given_chars) and lexicon.common_chinese(
-            whole
-        ) < 3.5:
+        rare_sibling = sibling and lexicon.common_chinese(whole) < 2.0 and char not in _NOT_GIVEN
+        given = sibling and char in given_chars or rare_sibling  # 强哥, 彪哥
+        if (char in surnames or given) and lexicon.common_chinese(whole) < 3.5:
             yield match.start(), match.end(), "name", "lexicon"
     for match in _BIG_SURNAME.finditer(text):
         if match.group(1) in surnames and lexicon.common_chinese(match.group()) < 3.0:

@@ -108,7 +108,9 @@ ID_SHAPE = re.compile(
     r"[A-Z]{2,4}-\d{3,}-\d{2,}|[A-Z]{2,6}\d{5,}[A-Z0-9]*|[A-Z]{2,4}\s\d{5,}|"
     r"[A-Z]{2,5}(?:/[A-Z0-9]{2,6})*/\d{3,}[A-Z0-9]*|"
     r"[A-Z]{1,5}[-\s](?=(?:[\d-]*\d){6}|[\d-]*\d{4})\d{2,6}(?:-\d{2,6}){0,3}(?:-[A-Z0-9]{1,4}){0,3}|"
-    r"[A-Z]{1,3}-?\d{5,}[A-Z]?|\d{8,})(?![A-Za-z0-9_-])"
+    r"[A-Z]{1,3}-?\d{5,}[A-Z]?|\d{8,}|\d{7}[A-Z]{1,2}|"
+    r"[A-Z]{1,5}[-\s]?\d{2,4}(?:[\s-]\d{2,4}){2,4}|"
+    r"(?=[A-Z0-9]*[A-Z])(?=[A-Z0-9]*\d)[A-HJ-NPR-Z0-9]{17})(?![A-Za-z0-9_-])"
 )
 _WEEKDAY = (
     r"(?:(?<!Easter )(?<!Cyber )(?<!Black )(?<!Good )(?<!Ash )(?<!Palm )"
@@ -121,7 +123,8 @@ DATE = re.compile(
     rf"|{_MONTH}\s+{_YEAR}"
     r"|(?<![\d/.-])\d{4}-\d{1,2}-\d{1,2}(?![\d-])"
     r"|(?<![\d/.-])\d{1,2}[/.]\d{1,2}(?:[/.](?:\d{4}|\d{2}))?(?![\d/]|\.\d|\s*(?:percent|%|kg|km|mg|ml))"
-    r"|\b[Tt]he\s+\d{1,2}(?:st|nd|rd|th)\b"
+    r"|\b[Tt]he\s+\d{1,2}(?:st|nd|rd|th)\b(?!\s+(?:week|time|floor|grade|place|year|day|round|"
+    r"attempt|one|try|session|month|century|quarter|period|row|lap|level))"
     rf"|\b[Tt]he\s+{_ORDINAL_WORD}\s+of\s+{_MONTH}\b"
     r"|\b(?:the\s+)?(?:spring|summer|autumn|fall|winter)\s+of\s+\d{4}\b"
     r"|(?:(?<=\bon )|(?<=\bby )|(?<=\btil )|(?<=\buntil )|(?<=\bfor )|(?<=\bbefore )|"
@@ -133,11 +136,12 @@ DATE = re.compile(
     rf"|(?:{_CN_NUMBER}年)?{_CN_NUMBER}月{_CN_NUMBER}[日号]"
     rf"|(?:农历|阴历)?[正冬腊{_CN_DIGIT}]{{1,2}}月(?:初[{_CN_DIGIT}]{{1,2}}|廿[{_CN_DIGIT}]?|[{_CN_DIGIT}]{{1,3}}(?![个岁年天次]))"
     rf"|(?:上个?|下个?|这个?|本)月(?:的)?{_CN_NUMBER}[日号]"
-    rf"|(?:(?:去年|今年|明年|前年|后年)|{_CN_NUMBER}年)?(?<![个{_CN_DIGIT}\d]){_CN_NUMBER}月"
+    r"|(?:这个|上个|下个)月(?:初|中|底)"
+    rf"|(?:(?:去年|今年|明年|前年|后年|每年|那年)的?|{_CN_NUMBER}年)?(?<![个{_CN_DIGIT}\d]){_CN_NUMBER}月"
     r"(?:中旬|下旬|上旬|份|初|中|底)?"
     rf"|(?:周|星期|礼拜)[一二三四五六日天]{_CN_NUMBER}[日号]"
     r"|(?<![\d.])\d{4}\.\d{1,2}\.\d{1,2}(?![\d.])"
-    rf"|(?<![{_CN_DIGIT}\d]){_CN_NUMBER}[日号](?![楼线室床门车院位码人栋层座台])"
+    rf"|(?<![{_CN_DIGIT}\d]){_CN_NUMBER}[日号](?![楼线室床门车院位码人栋层座台种会选机窗厅库桌柜口])"
     r")",
 )
 BARE_MONTH = re.compile(
@@ -196,12 +200,16 @@ SPOKEN_NUMBER = re.compile(rf"\b{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{6,}}\b", 
 AGE_PHRASE = re.compile(
     rf"\b(?:aged\s+)?(?:{_AGE_NUMBER}|{_AGE_WORD})(?:[- ]?(?:years?|yrs?)[- ]old|[- ]year-old)\b"
     rf"|\baged\s+(?:{_AGE_NUMBER}|{_AGE_WORD})\b"
-    r"|\b(?:pushing|nearly|almost)\s+(?:a hundred|100|ninety(?:-\w+)?|9\d)\b|\ba century old\b"
+    r"|\b(?:pushing|nearly|almost)\s+(?:a hundred|100|ninety-\w+|9[1-9])\b|\ba century old\b"
+    r"|\bnonagenarian\b|\bcentenarian\b"
+    r"|\b[Aa]t\s+(?:9\d|1[01]\d)\b(?!\s*(?:percent|%|degrees|mph|km|kg|miles|minutes|dollars|pounds|"
+    r"euros|a\.m\.|p\.m\.|am|pm|o'clock|[A-Za-z]+\s+Street))"
     r"|(?<=in )(?:his|her|their|my|your)\s+(?:late\s+|mid\s+|early\s+)?nineties\b"
     r"|\b100-year-old\b|\bninety-odd\b",
     re.IGNORECASE,
 )
 EXTENSION = re.compile(
+    r"(?<!\w)\(\d{3}\)\s?\d{7}(?!\d)|"
     r"\b(?i:ext\.?|extension)\s*(?:\d{1,6}|(?:one|two|three|four|five|six|seven|eight|nine|ten|"
     r"twenty|thirty|forty|fifty)(?:-\w+)?)\b"
     r"|\b(?i:area code)\s+(\d{3})\b|(?<![\d/])\d{3}/\d{3}/\d{4}(?![\d/])"
