@@ -197,11 +197,11 @@ def _cells_below(result: dict, floor: float) -> dict[str, float]:
 
 # What the detector reaches on held-out today (docs/deidentification.md): a regression
 # below these fails; the issue's goals are the next test, not met yet.
-FLOOR_OVERALL, FLOOR_CELL, FLOOR_KEEP = 0.94, 0.82, 0.97
+FLOOR_OVERALL, FLOOR_CELL, FLOOR_KEEP = 0.94, 0.85, 0.97
 
 
 def test_detector_holds_its_measured_recall_on_heldout() -> None:
-    """Overall recall >= 0.94, every category and language >= 0.82, ordinary words kept
+    """Overall recall >= 0.94, every category and language >= 0.85, ordinary words kept
     >= 0.97: the figures the README states, so a change that loses them fails."""
     result = _heldout_result()
     assert result["overall"]["recall"] >= FLOOR_OVERALL, result["overall"]
@@ -214,8 +214,8 @@ def test_detector_holds_its_measured_recall_on_heldout() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue #26's goals are not met yet: held-out recall 0.943 overall, "
-    "zh/name 0.867, zh/date 0.882, en/phone 0.882, en/id 0.824, en/age 0.882",
+    reason="issue #26's goals are not met yet: held-out recall 0.945 overall, "
+    "zh/name 0.867, zh/date 0.882, en/phone 0.882, en/id 0.882, en/age 0.882",
 )
 def test_detector_meets_the_goals_on_heldout() -> None:
     """Recall >= 0.95 overall, >= 0.90 per category and language; ordinary words kept >= 0.90.
