@@ -50,6 +50,19 @@ class Known:
     keep: tuple[str, ...] = ()
     extra: tuple[tuple[str, str], ...] = ()  # (text, category): misses marked by a lead
 
+    def adding(self, found: Iterable[tuple[str, str]]) -> Known:
+        """This and more (text, category) pairs: names and places by kind, the rest as
+        ``extra``."""
+        names, places, extra = list(self.names), list(self.places), list(self.extra)
+        for text, category in found:
+            if category == "name":
+                names.append(text)
+            elif category == "place":
+                places.append(text)
+            else:
+                extra.append((text, category))
+        return Known(tuple(names), tuple(places), self.keep, tuple(extra))
+
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # word boundaries of Latin script: a Chinese character next to a name does not join it

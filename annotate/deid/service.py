@@ -33,7 +33,7 @@ from annotate.deid.roster import (
     unmark,
     write_locked,
 )
-from annotate.deid.surrogates import Surrogates
+from annotate.deid.surrogates import Surrogates, found_forms
 from store.db import code_point_order, insert_ignoring_duplicates, reader
 from store.tables import (
     DEID_CLIENTS,
@@ -320,9 +320,7 @@ def detect_sessions(
     found: dict[str, list[list[Span]]] = {}
     for client, own in by_client.items():
         stored = _stored_map(connection, client, mode)
-        known = Surrogates(client, mode=mode, date_shift_days=1, known_map=stored).widen(
-            knowns[client]
-        )
+        known = knowns[client].adding(found_forms(stored))
         language = next((s.language for s in own if s.language.startswith("zh")), own[0].language)
         spans = detect_turns([text for s in own for text in s.texts], language, known)
         position = 0

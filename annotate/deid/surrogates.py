@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 
 from annotate.deid import lexicon
@@ -96,19 +96,7 @@ class Surrogates:
     def widen(self, known: Known) -> Known:
         """``known`` and every original already in this client's map: what was found in one
         of a client's sessions is found in all of them, however it is written there."""
-        names, places, extra = [], [], []
-        for category, original in self.map:
-            kind = category.split(":")[0]
-            if kind == "name":
-                names.append(original)
-            elif kind == "place":
-                places.append(original)
-            else:
-                extra.append((original, kind))
-                if kind == "date" and original.lower().startswith("the "):
-                    extra.append((original[4:], kind))  # "the 14th" is also "14th"
-        return Known(names=(*known.names, *names), places=(*known.places, *places),
-                     keep=known.keep, extra=(*known.extra, *extra))  # fmt: skip
+        return known.adding(found_forms(self.map))
 
     def mask_text(self, text: str, language: str, known: Known) -> str:
         """Any other text of this client (a rationale, an item context): found with what is
@@ -316,6 +304,16 @@ def _same_case(model: str, word: str) -> str:
 
 
 _CN_NUMERALS = "〇零一二三四五六七八九"
+
+
+def found_forms(known_map: dict[tuple[str, str], str]) -> Iterator[tuple[str, str]]:
+    """(original, category) of every entry of a client's map, in either mode; a date said
+    "the 14th" also as "14th", the way a rationale repeats it."""
+    for category, original in known_map:
+        kind = category.split(":")[0]
+        yield original, kind
+        if kind == "date" and original.lower().startswith("the "):
+            yield original[4:], kind
 
 
 def _cities_in(text: str) -> list[str]:

@@ -24,6 +24,11 @@ ByOption = Annotated[
 ]
 
 
+ClientArgument = Annotated[
+    str, typer.Argument(help="The client whose texts hold it.", show_default=False)
+]
+
+
 def _who(by: str | None) -> str:
     if by:
         return by
@@ -146,9 +151,7 @@ def _scan_table(rows: list[ScanRow], categories: tuple[str, ...], show: bool) ->
 
 
 def mark(
-    client: Annotated[
-        str, typer.Argument(help="The client whose texts hold it.", show_default=False)
-    ],  # fmt: skip
+    client: ClientArgument,
     text: Annotated[
         str, typer.Argument(help="The text to replace from now on.", show_default=False)
     ],  # fmt: skip
@@ -174,9 +177,7 @@ def mark(
 
 
 def unmark(
-    client: Annotated[
-        str, typer.Argument(help="The client whose texts hold it.", show_default=False)
-    ],  # fmt: skip
+    client: ClientArgument,
     text: Annotated[
         str, typer.Argument(help="The text to keep from now on.", show_default=False)
     ],  # fmt: skip

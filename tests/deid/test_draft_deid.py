@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,19 +45,6 @@ runner = CliRunner()
 ON = {"mode": "surrogate", "method": METHOD, "version": VERSION}
 ORIGINAL = {EN_ID: dict(enumerate((t for _, t in EN_TURNS), 1)),
             ZH_ID: dict(enumerate((t for _, t in ZH_TURNS), 1))}  # fmt: skip
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLLM]:
-    server = FakeLLM(default_fault="whole-turns")
-    with ServerThread(server):
-        yield server
-
-
-@pytest.fixture
-def store(engine, tmp_path: Path):  # type: ignore[no-untyped-def]
-    import_planted(engine, tmp_path)
-    return engine
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ a remote endpoint is simulated by making ``is_local`` say no.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +25,10 @@ from annotate.drafting.markers import run_markers
 from cli.app import app
 from store.tables import MARKER_DRAFTS
 from tests.deid.planted import EN_ID, ZH_ID, import_planted, leaks
-from tests.llm_server import FakeLLM, ServerThread
+from tests.llm_server import FakeLLM
 
 runner = CliRunner()
 ON = {"mode": "surrogate", "method": METHOD, "version": VERSION}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLLM]:
-    server = FakeLLM(default_fault="whole-turns")
-    with ServerThread(server):
-        yield server
-
-
-@pytest.fixture
-def store(engine, tmp_path: Path):  # type: ignore[no-untyped-def]
-    import_planted(engine, tmp_path)
-    return engine
 
 
 @pytest.fixture
