@@ -97,22 +97,15 @@ def known_for_client(connection: Connection, client_id: str) -> Known:
         latest.pop(text, None)  # re-inserted: the dict keeps the order of the latest
         latest[text] = (action, category)
     keep = [text for text, (action, _) in latest.items() if action == "unmark"]
-    extra: list[tuple[str, str]] = []
-    for text, (action, category) in latest.items():
-        if action != "mark" or category is None:
-            continue
-        if category == "name":
-            names.append(text)
-        elif category == "place":
-            places.append(text)
-        else:
-            extra.append((text, category))
+    marks = [(text, category) for text, (action, category) in latest.items()
+             if action == "mark" and category is not None]  # fmt: skip
+    known = Known(tuple(names), tuple(places)).adding(marks)
     kept = set(keep)
     return Known(
-        names=_unique(name for name in names if name not in kept),
-        places=_unique(place for place in places if place not in kept),
+        names=_unique(name for name in known.names if name not in kept),
+        places=_unique(place for place in known.places if place not in kept),
         keep=_unique(keep),
-        extra=tuple(dict.fromkeys(extra)),
+        extra=tuple(dict.fromkeys(known.extra)),
     )
 
 
