@@ -74,6 +74,10 @@ COMMANDS: dict[str, Entry] = {
                    "distance and length."),
     "lexicon": Entry("cli.commands.stats", "Words that mark each dimension's rationales "
                      "(weighted log-odds z-scores)."),
+    "trace": Entry("cli.commands.trace", "Turn-level alliance trace: each turn's similarity to "
+                   "each dimension's items (embeddings or offline lexical); --validate."),
+    "alliance": Entry("cli.commands.alliance", "Alliance monitoring for leads: counselor "
+                      "effects (ICC) and clients not on track (reliable change)."),
     "report": Entry("cli.commands.stats", "Write one self-contained HTML report (tables and "
                     "charts; opens offline)."),
     "export": Entry("cli.commands.export", "Write training-ready files with client-grouped "

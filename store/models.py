@@ -47,6 +47,9 @@ class Item(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     # A binary item (e.g. the rupture question): a rating above this value is "yes".
     binary_above: int | None = None
+    # The counselor form's wording of the item (None: the instrument has the client form
+    # only); the alliance trace compares counselors' turns with it.
+    counselor_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Client(SQLModel, table=True):
@@ -524,4 +527,28 @@ class DeidCorrection(SQLModel, table=True):
     category: str | None = Field(default=None, max_length=16)  # None: an unmark of any
     action: str = Field(max_length=8)  # mark | unmark
     made_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TurnAlliance(SQLModel, table=True):
+    """One turn's inferred alliance: the mean similarity of its text to each dimension's
+    items (``scores``: ``{dimension: value}``), by one method and model against one
+    instrument version (``annotate trace``). A signal read from language, not a rating."""
+
+    __tablename__ = "turn_alliance"
+    __table_args__ = (
+        UniqueConstraint("session_id", "turn_number", "method", "model", "instrument_id",
+                         "instrument_version"),
+    )  # fmt: skip
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=128)
+    turn_number: int
+    speaker: str = Field(max_length=16)
+    method: str = Field(max_length=16)  # embedding | lexical
+    model: str = Field(max_length=200)
+    instrument_id: str = Field(foreign_key="instruments.id", max_length=64)
+    instrument_version: str = Field(max_length=32)
+    scores: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Provenance: endpoint host, de-identification, the form compared per speaker.
+    params: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)

@@ -57,6 +57,7 @@ DEID_CLIENTS = table_of(models.DeidClient)
 DEID_SURROGATES = table_of(models.DeidSurrogate)
 DEID_ROSTER = table_of(models.DeidRosterEntry)
 DEID_CORRECTIONS = table_of(models.DeidCorrection)
+TURN_ALLIANCE = table_of(models.TurnAlliance)
 
 
 def is_current_text(version: FromClause = RATIONALE_VERSIONS) -> ColumnElement[bool]:

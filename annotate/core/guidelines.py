@@ -48,6 +48,8 @@ class InstrumentItem(_Strict):
     text: Text
     # A binary item: a rating above this value counts as "yes" (rupture: above 1).
     binary_above: ScaleEnd | None = None
+    # The counselor form's wording (None: the client form serves both speakers).
+    counselor_text: Text | None = None
 
 
 class InstrumentSpec(_Strict):

@@ -41,6 +41,7 @@ def install_instrument(session: Session, spec: InstrumentSpec) -> bool:
             position,
             spec_item.text,
             spec_item.binary_above,
+            spec_item.counselor_text,
         )  # fmt: skip
         for position, spec_item in enumerate(spec.items, start=1)
     }
@@ -100,6 +101,7 @@ def install_instrument(session: Session, spec: InstrumentSpec) -> bool:
                     position=row[2],
                     text=row[3],
                     binary_above=row[4],
+                    counselor_text=row[5],
                 )
             )
             changed = True
@@ -109,15 +111,17 @@ def install_instrument(session: Session, spec: InstrumentSpec) -> bool:
                     f"item {item_id} belongs to instrument {item.instrument_id}: "
                     "item ids are unique across instruments"
                 )
-            item.dimension, item.position, item.text, item.binary_above = row[1:]
+            (item.dimension, item.position, item.text, item.binary_above,
+             item.counselor_text) = row[1:]  # fmt: skip
             session.add(item)
             changed = True
     session.flush()
     return changed
 
 
-def _item_row(item: Item) -> tuple[str, str, int, str, int | None]:
-    return (item.instrument_id, item.dimension, item.position, item.text, item.binary_above)
+def _item_row(item: Item) -> tuple[str, str, int, str, int | None, str | None]:
+    return (item.instrument_id, item.dimension, item.position, item.text, item.binary_above,
+            item.counselor_text)  # fmt: skip
 
 
 def _difference(old: tuple, new: tuple, items_now: dict, wanted: dict) -> str:

@@ -54,8 +54,9 @@ def _instrument(connection: Connection, spec: InstrumentSpec, now: Any) -> None:
     )
     connection.execute(
         text(
-            "INSERT INTO items (id, instrument_id, dimension, position, text, binary_above)"
-            " VALUES (:id, :instrument_id, :dimension, :position, :text, :binary_above)"
+            "INSERT INTO items (id, instrument_id, dimension, position, text, binary_above,"
+            " counselor_text) VALUES (:id, :instrument_id, :dimension, :position, :text,"
+            " :binary_above, :counselor_text)"
         ),
         [
             {
@@ -65,6 +66,7 @@ def _instrument(connection: Connection, spec: InstrumentSpec, now: Any) -> None:
                 "position": position,
                 "text": item.text,
                 "binary_above": item.binary_above,
+                "counselor_text": item.counselor_text,
             }
             for position, item in enumerate(spec.items, start=1)
         ],

@@ -52,7 +52,7 @@ def test_offline_batch_drafts_every_item_grounded_and_marked_as_scaffold(demo_en
             assert any(turns and context.turns[n - 1].speaker == "client" for n in draft.evidence)
             assert draft.provider == "offline" and draft.model == spec.model
             assert draft.prompt_version == spec.version and draft.prompt_hash == spec_hash
-            assert draft.base_url_host is None and draft.instrument_version == "1.0.0"
+            assert draft.base_url_host is None and draft.instrument_version == "1.1.0"
             assert draft.tokens_in == 0 and draft.latency_ms is not None
             assert draft.created_at is not None
 

@@ -116,7 +116,7 @@ def test_provenance_on_every_draft(demo_engine, fake: FakeLLM) -> None:  # type:
         assert (draft.provider, draft.model) == ("openai", "test-model")
         assert draft.base_url_host == f"127.0.0.1:{fake.port}"
         assert draft.prompt_version == template.version and draft.prompt_hash == template.hash
-        assert draft.instrument_version == "1.0.0"
+        assert draft.instrument_version == "1.1.0"
         assert draft.params["temperature"] == 0.0 and draft.params["seed"] == 0
         assert draft.params["response_format"] == "json_schema"
         assert draft.tokens_in > 100 and draft.tokens_out > 5 and draft.latency_ms > 0

@@ -118,12 +118,12 @@ def _items(db: Path) -> dict[str, str]:
 def test_a_changed_instrument_under_the_same_version_is_refused(
     tmp_path: Path, store: Path
 ) -> None:
-    """Renaming an item used to add a 13th item under version 1.0.0."""
+    """Renaming an item used to add a 13th item under the stored version."""
     renamed = _file(tmp_path, WAI.replace('id = "goal_2"', 'id = "goal_2b"', 1))
     before = store.read_bytes()
     result = runner.invoke(app, ["--db", str(store), "instrument", "load", str(renamed)])
     line = _one_line(result, renamed).removeprefix(f"error: {renamed}: ")
-    assert "wai-sr 1.0.0 is stored with other content" in line and "bump the version" in line
+    assert "wai-sr 1.1.0 is stored with other content" in line and "bump the version" in line
     assert "new item(s) goal_2b" in line and "no item(s) goal_2" in line
     assert store.read_bytes() == before
     reworded = _file(tmp_path, WAI.replace("Seldom", "Rarely"), "reworded.toml")
@@ -138,7 +138,7 @@ def test_a_changed_instrument_under_the_same_version_is_refused(
 def test_a_new_version_may_reword_and_drop_unused_items_but_not_rated_ones(
     tmp_path: Path, store: Path
 ) -> None:
-    official = WAI.replace('version = "1.0.0"', 'version = "1.0.0+official"').replace(
+    official = WAI.replace('version = "1.1.0"', 'version = "1.1.0+official"').replace(
         "We agree on what is important for me to work on.", "Official wording one."
     )
     path = _file(tmp_path, official, "official.toml")
@@ -149,7 +149,7 @@ def test_a_new_version_may_reword_and_drop_unused_items_but_not_rated_ones(
     assert runner.invoke(app, ["--db", str(store), "init"]).exit_code == 0
     assert _items(store)["goal_1"] == "Official wording one."
     # A new version that renames an item with no ratings: it is renamed, not added.
-    renamed = _file(tmp_path, official.replace("1.0.0+official", "1.1.0").replace(
+    renamed = _file(tmp_path, official.replace("1.1.0+official", "1.2.0").replace(
         'id = "goal_2"', 'id = "goal_2b"', 1), "renamed.toml")  # fmt: skip
     result = runner.invoke(app, ["--db", str(store), "instrument", "load", str(renamed)])
     assert result.exit_code == 0, result.output
@@ -164,7 +164,7 @@ def test_an_item_with_ratings_cannot_be_left_out(demo_engine) -> None:  # type: 
         with pytest.raises(ConfigError, match="leaves out item goal_1, which has .* ratings"):
             install_instrument(session, smaller)
         session.rollback()
-        assert session.get(Instrument, "wai-sr").version == "1.0.0"  # type: ignore[union-attr]
+        assert session.get(Instrument, "wai-sr").version == "1.1.0"  # type: ignore[union-attr]
 
 
 def test_a_changed_marker_scheme_under_the_same_version_is_refused(

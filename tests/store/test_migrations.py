@@ -228,3 +228,55 @@ def test_0009_adds_the_deid_tables_and_takes_them_away(empty_db_url: str, backen
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.HEAD_REVISION
     engine.dispose()
+
+
+@pytest.mark.both_backends
+def test_0010_adds_the_turn_alliance_table_and_takes_it_away(
+    empty_db_url: str, backend: str
+) -> None:
+    """0010 adds turn_alliance and items.counselor_text (nullable) to a store with rows,
+    keeping every row (counselor_text NULL); a turn's score is unique per (session, turn,
+    method, model, instrument version); downgrading to 0009 takes both away and nothing
+    else."""
+    import json
+
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.rows import dump_rows, load_rows
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "schema_0001_demo.json"
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, "0001")
+    load_rows(engine, json.loads(fixture.read_text(encoding="utf-8")))
+    migrate.upgrade(engine, "0009")
+    before = dump_rows(engine)
+    migrate.upgrade(engine, "0010")
+    assert "turn_alliance" in set(inspect(engine).get_table_names())
+    after = dump_rows(engine)
+    items, was = after["tables"].pop("items"), before["tables"]["items"]
+    assert items["columns"] == [*was["columns"], "counselor_text"]
+    assert items["rows"] == [[*row, None] for row in was["rows"]]
+    kept = {name: rows for name, rows in before["tables"].items() if name != "items"}
+    assert {name: after["tables"][name] for name in kept} == kept
+    insert = text(
+        "INSERT INTO turn_alliance (session_id, turn_number, speaker, method, model, "
+        "instrument_id, instrument_version, scores, params, created_at) SELECT id, 1, "
+        "'client', 'lexical', 'char-3-5', 'wai-sr', '1.0.0', '{\"goal\": 0.25}', NULL, "
+        "CURRENT_TIMESTAMP FROM sessions ORDER BY id LIMIT 1"
+    )
+    with engine.begin() as connection:
+        connection.execute(insert)
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(insert)  # the same turn, method, model and version again
+    config = migrate._config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0009")
+    assert "turn_alliance" not in set(inspect(engine).get_table_names())
+    assert "counselor_text" not in {c["name"] for c in inspect(engine).get_columns("items")}
+    assert dump_rows(engine)["tables"] == before["tables"]
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.HEAD_REVISION
+    engine.dispose()

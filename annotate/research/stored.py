@@ -1,0 +1,73 @@
+"""Reading a session's stored alliance trace back (the editor's strip, the report)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.tables import INSTRUMENTS, TURN_ALLIANCE
+
+
+@dataclass(frozen=True)
+class TurnScore:
+    """One turn's inferred alliance per dimension (mean similarity to its items)."""
+
+    number: int
+    speaker: str
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SessionTrace:
+    """A session's trace by one method and model against one instrument version."""
+
+    session_id: str
+    method: str  # embedding | lexical
+    model: str
+    instrument_id: str
+    instrument_version: str
+    dimensions: tuple[str, ...]  # in the instrument's order
+    turns: tuple[TurnScore, ...]  # by turn number
+
+    def by_turn(self) -> dict[int, TurnScore]:
+        return {turn.number: turn for turn in self.turns}
+
+    @property
+    def label(self) -> str:
+        """How the figures were made, in a few words (``lexical`` says it is no model)."""
+        if self.method == "lexical":
+            return f"lexical ({self.model}, no model)"
+        return f"embedding ({self.model})"
+
+
+def session_trace(session: Session, session_id: str) -> SessionTrace | None:
+    """The session's most recent trace (the newest run of any method and model), or None."""
+    t = TURN_ALLIANCE.c
+    newest = session.execute(
+        select(t.method, t.model, t.instrument_id, t.instrument_version)
+        .where(t.session_id == session_id)
+        .group_by(t.method, t.model, t.instrument_id, t.instrument_version)
+        .order_by(func.max(t.created_at).desc(), t.method, t.model)
+        .limit(1)
+    ).first()
+    if newest is None:
+        return None
+    method, model, instrument_id, version = newest
+    rows = session.execute(
+        select(t.turn_number, t.speaker, t.scores)
+        .where(t.session_id == session_id, t.method == method, t.model == model,
+               t.instrument_id == instrument_id, t.instrument_version == version)
+        .order_by(t.turn_number)
+    ).all()  # fmt: skip
+    dimensions = session.execute(
+        select(INSTRUMENTS.c.dimensions).where(INSTRUMENTS.c.id == instrument_id)
+    ).scalar_one_or_none() or {}
+    order = tuple(dimensions) or tuple(sorted({d for row in rows for d in row.scores}))
+    turns = tuple(
+        TurnScore(row.turn_number, row.speaker,
+                  {d: float(row.scores[d]) for d in order if d in row.scores})
+        for row in rows
+    )  # fmt: skip
+    return SessionTrace(session_id, method, model, instrument_id, version, order, turns)
