@@ -61,9 +61,12 @@ def session_trace(session: Session, session_id: str) -> SessionTrace | None:
                t.instrument_id == instrument_id, t.instrument_version == version)
         .order_by(t.turn_number)
     ).all()  # fmt: skip
-    dimensions = session.execute(
-        select(INSTRUMENTS.c.dimensions).where(INSTRUMENTS.c.id == instrument_id)
-    ).scalar_one_or_none() or {}
+    dimensions = (
+        session.execute(
+            select(INSTRUMENTS.c.dimensions).where(INSTRUMENTS.c.id == instrument_id)
+        ).scalar_one_or_none()
+        or {}
+    )
     order = tuple(dimensions) or tuple(sorted({d for row in rows for d in row.scores}))
     turns = tuple(
         TurnScore(row.turn_number, row.speaker,

@@ -39,16 +39,18 @@ def upgrade() -> None:
         sa.Column("method", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("model", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("instrument_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("instrument_version", sqlmodel.sql.sqltypes.AutoString(length=32),
-                  nullable=False),  # fmt: skip
+        sa.Column(
+            "instrument_version", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False
+        ),  # fmt: skip
         sa.Column("scores", sa.JSON(), nullable=False),
         sa.Column("params", sa.JSON(), nullable=True),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["session_id"], ["sessions.id"]),
         sa.ForeignKeyConstraint(["instrument_id"], ["instruments.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("session_id", "turn_number", "method", "model", "instrument_id",
-                            "instrument_version"),  # fmt: skip
+        sa.UniqueConstraint(
+            "session_id", "turn_number", "method", "model", "instrument_id", "instrument_version"
+        ),  # fmt: skip
     )
     with op.batch_alter_table("turn_alliance", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_turn_alliance_session_id"), ["session_id"],
