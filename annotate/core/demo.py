@@ -10,3 +10,7 @@ DEMO_RATIONALES = DEMO_DIR / "rationales.jsonl"
 DEMO_REVIEWS = DEMO_DIR / "reviews.jsonl"
 DEMO_CODINGS = DEMO_DIR / "codings.jsonl"  # 3RS codes of four rupture sessions, two coders each
 DEMO_FILES = (DEMO_SESSIONS, DEMO_RATIONALES, DEMO_REVIEWS)
+# 96 short sessions of eight more counselors, rated by client and counselor, for the
+# monitoring views (a planted counselor effect and a drop the counselor missed); written by
+# scripts/make_monitoring_demo.py. Not annotated: the experts' work is DEMO_SESSIONS.
+DEMO_MONITORING = DEMO_DIR / "monitoring.jsonl"
