@@ -1,0 +1,534 @@
+"""How far the turn-level alliance trace can be trusted, and what it says by condition.
+
+A speaker's *session score* on a dimension is the mean of that speaker's turn scores in
+the session (turns without a score on the dimension left out). One trace is used for
+every figure: the (method, model, instrument version) stored for the most sessions,
+ties going to the newest run; ``method`` and ``model`` narrow the choice
+(``chosen_trace`` says which was used).
+
+Intervals are percentile bootstraps that resample *sessions* with replacement, as the
+report's other alignment intervals do; resamples where a figure is undefined (a constant
+side for a correlation) are skipped. Each figure draws from its own generator seeded by
+``seed`` and the figure's names, so one figure's interval does not move when another
+group gains sessions. Sessions of one client are not independent, so with few clients
+the intervals are, if anything, too narrow.
+
+The correlation with ratings needs each rater's dimension scores (``rater_scores``, the
+frame of ``annotate.analysis.alignment.dimension_scores``): this room sits below
+analysis, so the caller passes them (``annotate.analysis.report_trace`` does).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from annotate.core.errors import ConfigError
+from store.db import reader
+from store.tables import INSTRUMENTS, SESSIONS, TURN_ALLIANCE
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+SPEAKERS = ("client", "counselor")
+THIRDS = ("first", "middle", "last")
+BOOTSTRAP_SAMPLES = 2000
+SEED = 0
+CONFIDENCE = 0.95
+FEW_SESSIONS = 10
+NO_TRACE = "no alliance trace stored: run 'annotate trace' first"
+
+SESSION_COLUMNS = [
+    "session_id",
+    "client_id",
+    "counselor_id",
+    "condition",
+    "speaker",
+    "dimension",
+    "score",
+    "n_turns",
+]
+CORRELATION_COLUMNS = [
+    "speaker",
+    "dimension",
+    "n",
+    "pearson_r",
+    "pearson_r_ci_low",
+    "pearson_r_ci_high",
+    "pearson_p",
+    "spearman_rho",
+    "spearman_rho_ci_low",
+    "spearman_rho_ci_high",
+    "spearman_p",
+    "note",
+]
+GAP_COLUMNS = [
+    "condition",
+    "dimension",
+    "n",
+    "gap",
+    "gap_ci_low",
+    "gap_ci_high",
+    "client_mean",
+    "counselor_mean",
+]
+THIRD_COLUMNS = ["condition", "dimension", "third", "n", "gap", "gap_ci_low", "gap_ci_high",
+                 "client_mean", "counselor_mean"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TraceChoice:
+    """The stored trace every figure is computed from, and how many others there are."""
+
+    method: str
+    model: str
+    instrument_id: str
+    instrument_version: str
+    sessions: int
+    dimensions: tuple[str, ...]  # in the instrument's order
+    others: tuple[str, ...]  # labels of the stored traces not used
+
+    @property
+    def label(self) -> str:
+        kind = (
+            f"lexical ({self.model}, no model)"
+            if self.method == "lexical"
+            else (f"embedding ({self.model})")
+        )
+        return f"{kind}, {self.instrument_id} {self.instrument_version}"
+
+
+def _frame(engine: Engine, query: Any) -> pd.DataFrame:
+    import pandas as pd
+
+    with reader(engine).connect() as connection:
+        result = connection.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _describe(method: str, model: str, instrument_id: str, version: str) -> str:
+    return f"{method} {model} ({instrument_id} {version})"
+
+
+def chosen_trace(
+    engine: Engine, *, method: str | None = None, model: str | None = None
+) -> TraceChoice:
+    """The trace with the most sessions (newest on a tie) among those matching ``method``
+    and ``model``; ConfigError when none is stored or none matches."""
+    t = TURN_ALLIANCE.c
+    query = select(
+        t.method,
+        t.model,
+        t.instrument_id,
+        t.instrument_version,
+        func.count(func.distinct(t.session_id)).label("sessions"),
+        func.max(t.created_at).label("newest"),
+    ).group_by(t.method, t.model, t.instrument_id, t.instrument_version)
+    stored = _frame(engine, query)
+    if stored.empty:
+        raise ConfigError(NO_TRACE)
+    keys = ["method", "model", "instrument_id", "instrument_version"]
+    wanted = stored
+    if method is not None:
+        wanted = wanted[wanted["method"] == method]
+    if model is not None:
+        wanted = wanted[wanted["model"] == model]
+    if wanted.empty:
+        listed = "; ".join(_describe(*row) for row in stored[keys].itertuples(index=False))
+        asked = " ".join(part for part in (method, model) if part is not None)
+        raise ConfigError(f"no alliance trace by {asked} stored (stored: {listed})")
+    ranked = wanted.sort_values(
+        ["sessions", "newest", *keys], ascending=[False, False, True, True, True, True]
+    )
+    best = ranked.iloc[0]
+    others = tuple(
+        _describe(*row)
+        for row in stored[keys].itertuples(index=False)
+        if tuple(row) != tuple(best[keys])
+    )
+    dimensions = _dimensions(engine, str(best["instrument_id"]))
+    return TraceChoice(
+        str(best["method"]),
+        str(best["model"]),
+        str(best["instrument_id"]),
+        str(best["instrument_version"]),
+        int(best["sessions"]),
+        dimensions,
+        others,
+    )
+
+
+def _dimensions(engine: Engine, instrument_id: str) -> tuple[str, ...]:
+    with reader(engine).connect() as connection:
+        stored = connection.execute(
+            select(INSTRUMENTS.c.dimensions).where(INSTRUMENTS.c.id == instrument_id)
+        ).scalar_one_or_none()
+    return tuple(stored or ())
+
+
+def _condition(meta: Any) -> str | None:
+    value = meta.get("condition") if isinstance(meta, dict) else None
+    return None if value is None else str(value)
+
+
+def turn_scores(engine: Engine, choice: TraceChoice) -> pd.DataFrame:
+    """One row per traced turn and dimension of ``choice``: session_id, client_id,
+    counselor_id, condition, turn_number, speaker, dimension, value (sorted by session
+    and turn)."""
+    import pandas as pd
+
+    t, s = TURN_ALLIANCE.c, SESSIONS.c
+    query = (
+        select(
+            t.session_id, s.client_id, s.counselor_id, s.meta, t.turn_number, t.speaker, t.scores
+        )
+        .join(SESSIONS, s.id == t.session_id)
+        .where(
+            t.method == choice.method,
+            t.model == choice.model,
+            t.instrument_id == choice.instrument_id,
+            t.instrument_version == choice.instrument_version,
+        )
+        .order_by(t.session_id, t.turn_number)
+    )
+    turns = _frame(engine, query)
+    stored = {d for scores in turns["scores"] for d in (scores or {})}
+    order = [d for d in choice.dimensions if d in stored] or sorted(stored)
+    rows = [
+        (
+            row.session_id,
+            row.client_id,
+            row.counselor_id,
+            _condition(row.meta),
+            int(row.turn_number),
+            row.speaker,
+            dimension,
+            float(row.scores[dimension]),
+        )
+        for row in turns.itertuples(index=False)
+        for dimension in order
+        if row.scores and row.scores.get(dimension) is not None
+    ]
+    columns = [
+        "session_id",
+        "client_id",
+        "counselor_id",
+        "condition",
+        "turn_number",
+        "speaker",
+        "dimension",
+        "value",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def session_scores(
+    engine: Engine, *, method: str | None = None, model: str | None = None
+) -> pd.DataFrame:
+    """Per session, speaker and dimension the mean of the speaker's turn scores.
+
+    Columns: SESSION_COLUMNS (``condition`` is the session's metadata ``condition`` or
+    None; ``n_turns`` the speaker's turns scored on the dimension). A speaker without
+    turns in a session has no row for it.
+    """
+    return _session_scores(_read(engine, method, model)[1])
+
+
+def _read(engine: Engine, method: str | None, model: str | None
+          ) -> tuple[TraceChoice, pd.DataFrame]:  # fmt: skip
+    choice = chosen_trace(engine, method=method, model=model)
+    return choice, turn_scores(engine, choice)
+
+
+def _session_scores(turns: pd.DataFrame) -> pd.DataFrame:
+    keys = ["session_id", "client_id", "counselor_id", "speaker", "dimension"]
+    if turns.empty:
+        import pandas as pd
+
+        return pd.DataFrame(columns=SESSION_COLUMNS)
+    grouped = (
+        turns.assign(condition=turns["condition"].astype(object))
+        .groupby([*keys, "condition"], sort=False, dropna=False)["value"]
+        .agg(score="mean", n_turns="count")
+        .reset_index()
+    )
+    return _keep_none(grouped[SESSION_COLUMNS].copy(), "condition")
+
+
+def _keep_none(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """``frame`` with ``columns`` as objects, so a missing text stays None (not NaN)."""
+    import pandas as pd
+
+    for column in columns:
+        values = [value if isinstance(value, str) else None for value in frame[column]]
+        frame[column] = pd.Series(values, index=frame.index, dtype=object)
+    return frame
+
+
+def _generator(seed: int, *names: Any) -> np.random.Generator:
+    import numpy as np
+
+    entropy = [seed % 2**63, *(zlib.crc32(str(name).encode()) for name in names)]
+    return np.random.default_rng(entropy)
+
+
+def _interval(values: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+    import numpy as np
+
+    defined = values[~np.isnan(values)]
+    if defined.size == 0:
+        return None, None
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(defined, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _row_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson's r of each row pair of two matrices, NaN where a row is constant."""
+    import numpy as np
+
+    dx = x - x.mean(axis=1, keepdims=True)
+    dy = y - y.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
+    constant = (np.ptp(x, axis=1) == 0) | (np.ptp(y, axis=1) == 0) | (denominator == 0)
+    r = np.full(x.shape[0], np.nan)
+    np.divide((dx * dy).sum(axis=1), denominator, out=r, where=~constant)
+    return r
+
+
+def _point(function: Any, x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = function(x, y)
+    statistic, pvalue = float(result.statistic), float(result.pvalue)
+    return (None if math.isnan(statistic) else statistic, None if math.isnan(pvalue) else pvalue)
+
+
+def _correlation_row(
+    speaker: str,
+    dimension: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+) -> dict[str, Any]:
+    """x: the speaker's turn-inferred session scores; y: the same speaker's ratings."""
+    from scipy import stats
+
+    n = len(x)
+    row: dict[str, Any] = {
+        "speaker": speaker,
+        "dimension": dimension,
+        "n": n,
+        **dict.fromkeys(CORRELATION_COLUMNS[3:-1]),
+        "note": None,
+    }
+    rated = f"{speaker} ratings"
+    if n < 3:
+        row["note"] = f"only {n} session(s) with both a trace and {rated}: no correlation"
+        return row
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        which = f"the {speaker}-turn scores" if len(set(x)) < 2 else f"the {rated}"
+        row["note"] = f"{which} are constant over the {n} sessions: no correlation"
+        return row
+    row["pearson_r"], row["pearson_p"] = _point(stats.pearsonr, x, y)
+    row["spearman_rho"], row["spearman_p"] = _point(stats.spearmanr, x, y)
+    if n_boot > 0:
+        picked = _generator(seed, speaker, dimension).integers(0, n, size=(n_boot, n))
+        xs, ys = x[picked], y[picked]
+        resampled = {
+            "pearson_r": _row_correlation(xs, ys),
+            "spearman_rho": _row_correlation(
+                stats.rankdata(xs, axis=1), stats.rankdata(ys, axis=1)
+            ),
+        }
+        for name, values in resampled.items():
+            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = _interval(values, confidence)
+    if n < FEW_SESSIONS:
+        row["note"] = f"only {n} sessions: too few to say how far the trace tracks {rated}"
+    return row
+
+
+def correlations(
+    engine: Engine,
+    *,
+    method: str | None = None,
+    model: str | None = None,
+    n_boot: int = BOOTSTRAP_SAMPLES,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
+    rater_scores: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per speaker and dimension, the speaker's turn-inferred session scores against the
+    same speaker's own ratings of the session (client turns with client ratings,
+    counselor turns with counselor ratings).
+
+    ``rater_scores`` (session_id, dimension, rater_role, score: a rater's mean of the
+    dimension's items) defaults to ``annotate.research.ratings.dimension_scores``.
+    Columns: CORRELATION_COLUMNS; figures NaN when undefined, with ``note`` saying why,
+    or that under FEW_SESSIONS sessions is too few to trust.
+    """
+    import pandas as pd
+
+    from annotate.research.ratings import dimension_scores
+
+    choice, turns = _read(engine, method, model)
+    raters = dimension_scores(engine) if rater_scores is None else rater_scores
+    raters = raters.rename(columns={"rater_role": "speaker", "score": "rating"})
+    keys = ["session_id", "dimension", "speaker"]
+    paired = _session_scores(turns).merge(raters[[*keys, "rating"]], on=keys)
+    paired = paired.sort_values("session_id")
+    rows = []
+    for speaker in SPEAKERS:
+        for dimension in choice.dimensions:
+            subset = paired[(paired["speaker"] == speaker) & (paired["dimension"] == dimension)]
+            x, y = (subset[c].to_numpy(dtype=float) for c in ("score", "rating"))
+            rows.append(_correlation_row(speaker, dimension, x, y, n_boot, seed, confidence))
+    return _keep_none(pd.DataFrame(rows, columns=CORRELATION_COLUMNS), "note")
+
+
+def _gap_rows(
+    wide: pd.DataFrame,
+    dimensions: tuple[str, ...],
+    parts: tuple[str | None, ...],
+    n_boot: int,
+    seed: int,
+    confidence: float,
+) -> list[dict[str, Any]]:
+    """Per condition (None first: all sessions), dimension and part (a third, or None for
+    the whole session), the mean gap over sessions with its interval."""
+    rows = []
+    for condition, group in _groups(wide):
+        for dimension in dimensions:
+            for part in parts:
+                chosen = group["dimension"] == dimension
+                if part is not None:
+                    chosen &= group["third"] == part
+                subset = group[chosen]
+                gaps, n = subset["gap"].to_numpy(dtype=float), len(subset)
+                row: dict[str, Any] = {
+                    "condition": condition, "dimension": dimension, "third": part, "n": n,
+                    "gap": float(gaps.mean()) if n else None,
+                    "gap_ci_low": None, "gap_ci_high": None,
+                    "client_mean": float(subset["client"].mean()) if n else None,
+                    "counselor_mean": float(subset["counselor"].mean()) if n else None,
+                }  # fmt: skip
+                if n and n_boot > 0:
+                    generator = _generator(seed, condition or "", dimension, part or "")
+                    means = gaps[generator.integers(0, n, size=(n_boot, n))].mean(axis=1)
+                    row["gap_ci_low"], row["gap_ci_high"] = _interval(means, confidence)
+                rows.append(row)
+    return rows
+
+
+def _groups(frame: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
+    """All sessions (condition None) first, then each condition in text order."""
+    conditions = sorted({c for c in frame["condition"] if isinstance(c, str)})
+    return [(None, frame), *((c, frame[frame["condition"] == c]) for c in conditions)]
+
+
+def _wide(scores: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Client and counselor side by side (rows where both spoke), with gap = client -
+    counselor."""
+    client = scores[scores["speaker"] == "client"].rename(columns={"score": "client"})
+    counselor = scores[scores["speaker"] == "counselor"].rename(columns={"score": "counselor"})
+    both = client[[*keys, "client"]].merge(counselor[[*keys, "counselor"]], on=keys)
+    return both.assign(gap=both["client"] - both["counselor"]).sort_values(keys)
+
+
+def gap_by_condition(
+    engine: Engine,
+    *,
+    method: str | None = None,
+    model: str | None = None,
+    n_boot: int = BOOTSTRAP_SAMPLES,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """Per condition and dimension, the mean over sessions of the client-turn minus the
+    counselor-turn session score, with its interval; sessions where one speaker has no
+    turns are left out. ``condition`` None is all sessions (with or without one).
+
+    Columns: GAP_COLUMNS (``client_mean``, ``counselor_mean``: the two sides' means over
+    the same sessions).
+    """
+    import pandas as pd
+
+    choice, turns = _read(engine, method, model)
+    wide = _wide(_session_scores(turns), ["session_id", "condition", "dimension"])
+    rows = _gap_rows(wide, choice.dimensions, (None,), n_boot, seed, confidence)
+    return _keep_none(pd.DataFrame(rows, columns=GAP_COLUMNS), "condition")
+
+
+def thirds(turn_count: int) -> list[str]:
+    """The third of each of ``turn_count`` turns in order: split as numpy.array_split
+    does, so when the count is not divisible by 3 the first third and then the middle
+    take the extra turn (7 turns: 3, 2, 2; 8 turns: 3, 3, 2)."""
+    import numpy as np
+
+    parts = np.array_split(np.arange(turn_count), 3)
+    return [name for name, part in zip(THIRDS, parts, strict=True) for _ in part]
+
+
+def _third_scores(turns: pd.DataFrame) -> pd.DataFrame:
+    """Session scores per third: each session's traced turns, by turn number, in thirds."""
+    positions = turns[["session_id", "turn_number"]].drop_duplicates()
+    positions = positions.sort_values(["session_id", "turn_number"])
+    positions["third"] = [
+        third
+        for _, numbers in positions.groupby("session_id", sort=False)
+        for third in thirds(len(numbers))
+    ]
+    placed = turns.merge(positions, on=["session_id", "turn_number"])
+    keys = ["session_id", "condition", "speaker", "dimension", "third"]
+    grouped = placed.groupby(keys, dropna=False, sort=False)["value"].mean()
+    return _keep_none(grouped.rename("score").reset_index(), "condition")
+
+
+def gap_by_third(
+    engine: Engine,
+    *,
+    method: str | None = None,
+    model: str | None = None,
+    n_boot: int = BOOTSTRAP_SAMPLES,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """Per condition (None: all sessions), dimension and third of the session, the mean
+    over sessions of the client-turn minus counselor-turn score within that third (a
+    session counts in a third where both spoke; see ``thirds`` for the split).
+
+    Columns: THIRD_COLUMNS.
+    """
+    import pandas as pd
+
+    choice, turns = _read(engine, method, model)
+    keys = ["session_id", "condition", "dimension", "third"]
+    wide = _wide(_third_scores(turns), keys)
+    rows = _gap_rows(wide, choice.dimensions, THIRDS, n_boot, seed, confidence)
+    return _keep_none(pd.DataFrame(rows, columns=THIRD_COLUMNS), "condition")
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame as JSON-ready records (NaN as None, numpy numbers as Python's)."""
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append(
+            {
+                str(key): None
+                if isinstance(value, float) and math.isnan(value)
+                else value.item()
+                if hasattr(value, "item")
+                else value
+                for key, value in row.items()
+            }
+        )
+    return out
