@@ -102,6 +102,7 @@ class FakeLLM:
     refused_formats: Counter[str] = field(default_factory=Counter)  # format -> refusals
     tokenized: int = 0  # POST /tokenize calls answered
     prompts: list[str] = field(default_factory=list)
+    embedding_bodies: list[dict[str, Any]] = field(default_factory=list)  # /v1/embeddings
     # The files and batches endpoints of the Batch API (what ``draft --batch-api`` uses).
     batch_delay: float = 0.0  # seconds a batch stays in_progress before it is run
     files: dict[str, bytes] = field(default_factory=dict)
@@ -191,6 +192,8 @@ class FakeLLM:
             return 200, {}, {"tokens": list(range(len(content) // 4))}  # this server's count
         if "/files" in path or "/batches" in path:
             return await self._batch_api(method, path, headers, body)
+        if method == "POST" and path.endswith("/embeddings"):
+            return await self._embeddings(body)
         if method != "POST" or not path.endswith("/chat/completions"):
             return 404, {}, {"error": {"message": f"no route {method} {path}"}}
         if self.serial:
@@ -210,6 +213,38 @@ class FakeLLM:
             answer = await self._complete(headers, request)
             self._tally(request, *answer)
             return answer
+        finally:
+            self.in_flight -= 1
+
+    async def _embeddings(self, body: bytes) -> tuple[int, dict[str, str], Any]:
+        """POST /v1/embeddings: each input's :func:`fake_embedding`, after the latency. The
+        model names a fault: "embed-500" always 500; "embed-short" one embedding too few;
+        "embed-nan" a NaN in the first; "embed-ragged" the second one shorter."""
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            request = json.loads(body)
+            self.embedding_bodies.append(request)
+            texts = request.get("input")
+            texts = [texts] if isinstance(texts, str) else list(texts or [])
+            model = str(request.get("model", ""))
+            self.requests[f"embeddings/{model}"] += 1
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if model == "embed-500":
+                return 500, {}, {"error": {"message": "the embedding model crashed"}}
+            vectors = [fake_embedding(text) for text in texts]
+            if model == "embed-short":
+                vectors = vectors[:-1]
+            if model == "embed-nan" and vectors:
+                vectors[0][0] = float("nan")
+            if model == "embed-ragged" and len(vectors) > 1:
+                vectors[1] = vectors[1][:-1]
+            data = [{"object": "embedding", "index": i, "embedding": v}
+                    for i, v in enumerate(vectors)]  # fmt: skip
+            tokens = sum(len(text.split()) for text in texts)
+            usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+            return 200, {}, {"object": "list", "data": data, "model": model, "usage": usage}
         finally:
             self.in_flight -= 1
 
@@ -444,6 +479,25 @@ class FakeLLM:
 
 RUNAWAY_BELOW_TEMPERATURE = 0.3  # "runaway": greedy decoding repeats; a nudged retry does not
 USAGE_STYLES = ("vllm", "llama-cpp", "llama-cpp-python")
+
+
+EMBEDDING_SIZE = 32
+_TOKEN_RE = re.compile(r"[^\W\d_]+|[\u4e00-\u9fff]", re.UNICODE)
+
+
+def fake_embedding(text: str) -> list[float]:
+    """A deterministic vector of EMBEDDING_SIZE for TEXT: a bag of its lowercased words
+    (each Chinese character a word), each hashed (CRC-32, the same in every process) to a
+    coordinate and a sign, plus a small constant so no text has the zero vector. Texts
+    that share words point alike, as an embedding model's would; tests compute their
+    expected similarities from these vectors."""
+    import zlib
+
+    vector = [0.05] * EMBEDDING_SIZE
+    for token in _TOKEN_RE.findall(text.lower()):
+        code = zlib.crc32(token.encode("utf-8"))
+        vector[code % EMBEDDING_SIZE] += 1.0 if (code >> 16) & 1 else -1.0
+    return vector
 
 
 def _runaway(prompt: str, max_tokens: int) -> str:

@@ -495,20 +495,29 @@ class OpenAIProvider:
         return ProviderError(_scrub(message), (time.perf_counter() - started) * 1000)
 
     def _error(self, error: Exception, started: float) -> ProviderError:
-        import openai
+        settings = self.settings
+        return request_error(error, self.base_url_host, settings.timeout, settings.max_retries,
+                             started)  # fmt: skip
 
-        attempts = self.settings.max_retries + 1
-        if isinstance(error, openai.APITimeoutError):
-            message = f"timed out after {self.settings.timeout:g} s ({attempts} attempts)"
-        elif isinstance(error, openai.APIStatusError):
-            body = error.body if isinstance(error.body, Mapping) else {}
-            detail = body.get("message") or error.message
-            message = f"HTTP {error.status_code} from {self.base_url_host}: {detail}"
-        elif isinstance(error, openai.APIConnectionError):
-            message = f"cannot connect to {self.base_url_host} ({attempts} attempts)"
-        else:
-            message = f"{type(error).__name__}: {error}"
-        return ProviderError(_scrub(message), (time.perf_counter() - started) * 1000)
+
+def request_error(error: Exception, host: str | None, timeout: float, max_retries: int,
+                  started: float) -> ProviderError:  # fmt: skip
+    """What a failed request to HOST says, in one line without the API key: a timeout
+    after every attempt, the server's status and message, or no connection."""
+    import openai
+
+    attempts = max_retries + 1
+    if isinstance(error, openai.APITimeoutError):
+        message = f"timed out after {timeout:g} s ({attempts} attempts)"
+    elif isinstance(error, openai.APIStatusError):
+        body = error.body if isinstance(error.body, Mapping) else {}
+        detail = body.get("message") or error.message
+        message = f"HTTP {error.status_code} from {host}: {detail}"
+    elif isinstance(error, openai.APIConnectionError):
+        message = f"cannot connect to {host} ({attempts} attempts)"
+    else:
+        message = f"{type(error).__name__}: {error}"
+    return ProviderError(_scrub(message), (time.perf_counter() - started) * 1000)
 
 
 def response_format_field(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from store.db import reader
 from store.tables import INSTRUMENTS, TURN_ALLIANCE
 
 
@@ -33,6 +35,17 @@ class SessionTrace:
 
     def by_turn(self) -> dict[int, TurnScore]:
         return {turn.number: turn for turn in self.turns}
+
+    def means(self) -> dict[str, dict[str, float]]:
+        """The session's scores: per speaker and dimension, the mean over the speaker's
+        turns (a speaker with no scored turn is left out)."""
+        found: dict[str, dict[str, float]] = {}
+        for speaker in ("client", "counselor"):
+            turns = [turn for turn in self.turns if turn.speaker == speaker]
+            if turns:
+                found[speaker] = {d: sum(t.scores[d] for t in turns) / len(turns)
+                                  for d in self.dimensions}  # fmt: skip
+        return found
 
     @property
     def label(self) -> str:
@@ -74,3 +87,57 @@ def session_trace(session: Session, session_id: str) -> SessionTrace | None:
         for row in rows
     )  # fmt: skip
     return SessionTrace(session_id, method, model, instrument_id, version, order, turns)
+
+
+def traces_of(engine: Engine, sessions: list[str] | None, method: str, model: str
+              ) -> list[SessionTrace]:  # fmt: skip
+    """The traces of METHOD and MODEL of the sessions named (default: every traced
+    session), newest instrument version of each, by session id."""
+    t = TURN_ALLIANCE.c
+    query = select(
+        t.session_id,
+        t.turn_number,
+        t.speaker,
+        t.scores,
+        t.instrument_id,
+        t.instrument_version,
+        t.created_at,
+    ).where(t.method == method, t.model == model)
+    if sessions:
+        query = query.where(t.session_id.in_(sessions))
+    grouped: dict[str, list] = {}
+    with reader(engine).connect() as connection:
+        rows = connection.execute(query.order_by(t.session_id, t.turn_number)).all()
+        instruments = dict(
+            connection.execute(select(INSTRUMENTS.c.id, INSTRUMENTS.c.dimensions)).all()
+        )
+    for row in rows:
+        grouped.setdefault(row.session_id, []).append(row)
+    found = []
+    for session_id, group in sorted(grouped.items()):
+        newest = max(group, key=lambda r: r.created_at)
+        kept = [
+            r
+            for r in group
+            if (r.instrument_id, r.instrument_version)
+            == (newest.instrument_id, newest.instrument_version)
+        ]
+        order = tuple(instruments.get(newest.instrument_id) or {})
+        turns = tuple(
+            TurnScore(
+                r.turn_number, r.speaker, {d: float(r.scores[d]) for d in order if d in r.scores}
+            )
+            for r in kept
+        )
+        found.append(
+            SessionTrace(
+                session_id,
+                method,
+                model,
+                newest.instrument_id,
+                newest.instrument_version,
+                order,
+                turns,
+            )
+        )
+    return found

@@ -1,0 +1,284 @@
+"""``annotate trace``: the turn-level alliance trace, and how far it follows the ratings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cli.commands._common import engine, is_terminal, print_json, settings, show_table
+
+if TYPE_CHECKING:
+    from annotate.research.trace import TraceRun
+
+
+def trace(
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="openai (embeddings from any OpenAI-compatible /v1/embeddings endpoint) or "
+            "offline (lexical: shared character sequences, no model). Default: openai when "
+            "OPENAI_API_KEY or OPENAI_BASE_URL is set, else offline.",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Embedding model (default: $ANNOTATE_EMBED_MODEL, then text-embedding-3-small).",
+            show_default=False,
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="OpenAI-compatible endpoint, e.g. http://localhost:8080/v1 (default: "
+            "$OPENAI_BASE_URL, then the OpenAI API). The key is read from OPENAI_API_KEY only.",
+            show_default=False,
+        ),
+    ] = None,
+    session: Annotated[
+        list[str] | None,
+        typer.Option("--session", help="Only this session (repeat for more).", show_default=False),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
+    timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 60.0,
+    max_retries: Annotated[
+        int, typer.Option(min=0, help="Retries on 408/409/429/5xx, timeouts and resets.")
+    ] = 4,
+    batch: Annotated[int, typer.Option(min=1, help="Turns per embeddings request.")] = 64,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Trace again the sessions already traced with this method, model and "
+            "instrument version (default: they are skipped, so a rerun resumes).",
+        ),
+    ] = False,
+    deidentify: Annotated[
+        bool | None,
+        typer.Option(
+            "--deidentify/--no-deidentify",
+            help="Replace identifiers in the turns sent for embedding, as draft does. "
+            "Default: on when the endpoint is not on this machine.",
+            show_default=False,
+        ),
+    ] = None,
+    deidentify_mode: Annotated[
+        str, typer.Option(help="surrogate or tag ([NAME_1]).")
+    ] = "surrogate",
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate",
+            help="Send nothing: report how the stored trace follows the ratings (Pearson and "
+            "Spearman with bootstrap intervals per speaker and dimension), and the "
+            "client-minus-counselor gap by condition and by third of the session.",
+        ),
+    ] = False,
+    boot: Annotated[
+        int, typer.Option(min=100, help="With --validate: bootstrap resamples.")
+    ] = 2000,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print JSON: the run, then per session and per turn."),
+    ] = False,
+) -> None:
+    """Turn-level alliance trace: each turn's similarity to each dimension's items
+    (embeddings or offline lexical); --validate."""
+    if validate:
+        kind = {"openai": "embedding", "offline": "lexical"}.get(provider or "")
+        _validate(session, kind, model, boot, as_json)
+        return
+    from annotate.drafting.deidentify import check_mode
+    from annotate.research.trace import TraceSettings, plan, run_trace
+
+    chosen_settings = TraceSettings(
+        provider=provider, model=model, base_url=base_url, timeout=timeout,
+        max_retries=max_retries, batch=batch, deidentify=deidentify,
+        deidentify_mode=check_mode(deidentify_mode),
+    )  # fmt: skip
+    endpoint = settings().endpoint
+    chosen = plan(chosen_settings, endpoint)
+    warning = chosen.deidentify.warning(chosen.host)
+    if warning is not None:
+        typer.echo(warning.replace("each draft", "each trace"), err=True)
+    store = engine()
+    with _Progress(enabled=is_terminal() and not as_json) as bar:
+        run = run_trace(store, chosen_settings, sessions=session or None, force=force,
+                        concurrency=concurrency, endpoint=endpoint,
+                        on_progress=bar.update)  # fmt: skip
+    if as_json:
+        print_json({"run": run.as_json(), "sessions": _traces(store, session, run)})
+    else:
+        typer.echo(run.summary())
+        for error in run.errors[:10]:
+            typer.echo(f"  failed: {error}", err=True)
+        if len(run.errors) > 10:
+            typer.echo(f"  ... and {len(run.errors) - 10} more", err=True)
+        if run.ok or run.skipped:
+            _table(store, session, run)
+    if run.failed:
+        typer.echo("rerun to trace the failed sessions (those traced are kept)", err=True)
+        raise typer.Exit(1)
+
+
+def _traces(store: Any, session: list[str] | None, run: TraceRun) -> list[dict[str, Any]]:
+    """Each selected session's trace of this run's method and model, per session and turn."""
+    from annotate.research.stored import traces_of
+
+    found = []
+    for trace in traces_of(store, session or None, run.method, run.model):
+        found.append({
+            "session_id": trace.session_id, "method": trace.method, "model": trace.model,
+            "label": trace.label, "instrument_id": trace.instrument_id,
+            "instrument_version": trace.instrument_version, "session": trace.means(),
+            "turns": [{"turn": t.number, "speaker": t.speaker, "scores": t.scores}
+                      for t in trace.turns],
+        })  # fmt: skip
+    return found
+
+
+def _table(store: Any, session: list[str] | None, run: TraceRun) -> None:
+    """Per session: each speaker's mean score per dimension."""
+    import pandas as pd
+
+    from annotate.research.stored import traces_of
+
+    rows = []
+    for trace in traces_of(store, session or None, run.method, run.model):
+        means = trace.means()
+        row: dict[str, Any] = {"session": trace.session_id, "turns": len(trace.turns)}
+        for speaker in ("client", "counselor"):
+            for dimension in trace.dimensions:
+                row[f"{speaker} {dimension}"] = means.get(speaker, {}).get(dimension)
+        rows.append(row)
+    if rows:
+        show_table(pd.DataFrame(rows), f"Mean similarity to the items per speaker ({run.label}); "
+                   "inferred from words, not ratings: see --validate")  # fmt: skip
+
+
+def _validate(session: list[str] | None, method: str | None, model: str | None, boot: int,
+              as_json: bool) -> None:  # fmt: skip
+    """How far the stored trace follows the ratings, and the gap by condition and third."""
+    from annotate.research import validate
+
+    if session:
+        from annotate.core.errors import ConfigError
+
+        raise ConfigError("--validate reads every traced session: it takes no --session")
+    store = engine()
+    choice = validate.chosen_trace(store, method=method, model=model)
+    method, model = choice.method, choice.model
+    figures = {
+        "correlations": validate.correlations(store, method=method, model=model, n_boot=boot),
+        "gap_by_condition": validate.gap_by_condition(store, method=method, model=model,
+                                                      n_boot=boot),
+        "gap_by_third": validate.gap_by_third(store, method=method, model=model, n_boot=boot),
+    }  # fmt: skip
+    if as_json:
+        print_json(
+            {
+                "trace": choice.label,
+                "sessions": choice.sessions,
+                "other_traces": list(choice.others),
+                **{name: validate.records(frame) for name, frame in figures.items()},
+            }
+        )
+        return  # fmt: skip
+    typer.echo(
+        f"trace: {choice.label}, {choice.sessions} sessions (inferred from words, "
+        "not ratings: the correlations say how far it follows the ratings here)"
+    )
+    for other in choice.others:
+        typer.echo(f"  not used: {other} (choose with --provider/--model)")
+    show_table(
+        _correlation_view(figures["correlations"]),
+        "Session score from a speaker's "
+        "turns vs the same speaker's own rating (95% bootstrap intervals over sessions)",
+    )
+    show_table(_gap_view(figures["gap_by_condition"], figures["gap_by_third"]),
+               "Client-minus-counselor gap in the trace (client turns' score minus "
+               "counselor turns'), by condition and by third of the session")  # fmt: skip
+
+
+def _interval(value: Any, low: Any, high: Any) -> str:
+    """``0.15 [-0.32, 0.68]``; ``-`` for a figure that is undefined, ``?`` for a bound."""
+
+    def shown(number: Any) -> str:
+        return "?" if number is None or number != number else f"{number:.2f}"
+
+    return (
+        "-" if value is None or value != value else f"{shown(value)} [{shown(low)}, {shown(high)}]"
+    )
+
+
+def _correlation_view(frame: Any) -> Any:
+    import pandas as pd
+
+    rows = [{"speaker": r.speaker, "dimension": r.dimension, "sessions": r.n,
+             "Pearson r [95% CI]": _interval(r.pearson_r, r.pearson_r_ci_low, r.pearson_r_ci_high),
+             "Spearman rho [95% CI]": _interval(r.spearman_rho, r.spearman_rho_ci_low,
+                                                r.spearman_rho_ci_high),
+             "note": r.note or ""} for r in frame.itertuples()]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _gap_view(by_condition: Any, by_third: Any) -> Any:
+    """One row per condition (all sessions first) and dimension: the whole session's gap,
+    then each third's."""
+    import pandas as pd
+
+    thirds = {(r.condition, r.dimension, r.third): _interval(r.gap, r.gap_ci_low, r.gap_ci_high)
+              for r in by_third.itertuples()}  # fmt: skip
+    rows = []
+    for r in by_condition.itertuples():
+        rows.append({"condition": r.condition or "all sessions", "dimension": r.dimension,
+                     "sessions": r.n, "gap [95% CI]": _interval(r.gap, r.gap_ci_low, r.gap_ci_high),
+                     **{f"{third} third": thirds.get((r.condition, r.dimension, third), "-")
+                        for third in ("first", "middle", "last")}})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+class _Progress:
+    """A rich progress bar on stderr."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(TextColumn("tracing"), BarColumn(bar_width=24),
+                                      MofNCompleteColumn(), TimeRemainingColumn(),
+                                      TextColumn("{task.fields[failed]}"),
+                                      console=Console(stderr=True))  # fmt: skip
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, run: TraceRun, total: int) -> None:
+        if self._progress is None:
+            return
+        if self._task is None:
+            self._task = self._progress.add_task("trace", total=total, failed="")
+        failed = f"{run.failed} failed" if run.failed else ""
+        self._progress.update(self._task, completed=run.ok + run.failed, failed=failed)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("trace")(trace)
