@@ -290,18 +290,28 @@ def _item_matrices(forms: Forms, vectors: np.ndarray
 def _rows(unit: _Session, vectors: np.ndarray, forms: Forms,
           matrices: dict[tuple[str, str], tuple[np.ndarray, list[str]]],
           key: dict[str, str], params: dict[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
+    """The session's turn_alliance rows: each turn scored against its speaker's wording
+    (the turns of one wording together, in one product)."""
     now = utcnow()
-    rows = []
-    for position, (number, speaker) in enumerate(zip(unit.numbers, unit.speakers, strict=True)):
+    groups: dict[tuple[str, str], list[int]] = {}
+    for position, speaker in enumerate(unit.speakers):
         wording = forms.wording(speaker, unit.language)
-        items, dimensions = matrices[(wording.form, wording.language)]
+        groups.setdefault((wording.form, wording.language), []).append(position)
+    figures: dict[int, tuple[dict[str, float], tuple[str, str]]] = {}
+    for wording_key, positions in groups.items():
+        items, dimensions = matrices[wording_key]
         if vectors.shape[1] != items.shape[1]:
             raise ValueError(f"{vectors.shape[1]} for a turn, {items.shape[1]} for an item")
-        (figures,) = scores(vectors[position : position + 1], items, dimensions)
+        for position, found in zip(positions, scores(vectors[positions], items, dimensions),
+                                   strict=True):  # fmt: skip
+            figures[position] = (found, wording_key)
+    rows = []
+    for position, (number, speaker) in enumerate(zip(unit.numbers, unit.speakers, strict=True)):
+        found, (form, language) = figures[position]
         rows.append({
             "session_id": unit.id, "turn_number": number, "speaker": speaker, **key,
-            "scores": figures, "created_at": now,
-            "params": {**params, "form": wording.form, "wording": wording.language},
+            "scores": found, "created_at": now,
+            "params": {**params, "form": form, "wording": language},
         })  # fmt: skip
     return rows
 
