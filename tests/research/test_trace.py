@@ -352,3 +352,44 @@ def test_validate_shows_the_domain_figures_and_needs_a_trace(
     assert f"{first['pearson_r']:.2f} [" in table.stdout
     wrong = runner.invoke(app, ["--db", db, "trace", "--validate", "--session", "v1"])
     assert wrong.exit_code != 0 and "takes no --session" in wrong.output
+
+
+def test_an_instrument_without_a_counselor_form_compares_counselors_with_the_client_form(
+    traced_store: Engine, fake: FakeLLM, tmp_path: Path
+) -> None:
+    """A team's wording with no counselor_text (and not the shipped paraphrase): every
+    turn is compared with the team's client form, in every language."""
+    text = DEFAULT_INSTRUMENT.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.startswith("counselor_text")]
+    own = "\n".join(lines).replace('version = "1.1.0"', 'version = "1.1.0+team"')
+    own = own.replace("We agree on what is important for me to work on.",
+                      "Our team's own wording of the first goal item.")  # fmt: skip
+    path = tmp_path / "team.toml"
+    path.write_text(own, encoding="utf-8")
+    db = str(traced_store.url.database)
+    loaded = runner.invoke(app, ["--db", db, "instrument", "load", str(path)])
+    assert loaded.exit_code == 0, loaded.output
+    run_trace(traced_store, TraceSettings(provider="openai", model="test-embed",
+                                          base_url=fake.base_url))  # fmt: skip
+    team = load_instrument(path)
+    assert all(item.counselor_text is None for item in team.items)
+    for row in _rows(traced_store):
+        assert row["params"]["form"] == "client" and row["params"]["wording"] == "instrument"
+        assert row["instrument_version"] == "1.1.0+team"
+        language, transcript = ("zh", ZH_TURNS) if row["session_id"] == "t-zh" else ("en", EN_TURNS)
+        turn = transcript[row["turn_number"] - 1]
+        expected = {}
+        for dimension in DIMENSIONS:
+            items = [i.text for i in team.items if i.dimension == dimension]
+            vector = np.asarray(fake_embedding(turn["text"]))
+            expected[dimension] = float(
+                np.mean(
+                    [
+                        vector
+                        @ np.asarray(fake_embedding(t))
+                        / (np.linalg.norm(vector) * np.linalg.norm(fake_embedding(t)))
+                        for t in items
+                    ]
+                )
+            )
+        assert row["scores"] == pytest.approx(expected, abs=1e-12), language
