@@ -44,6 +44,7 @@ SEED = 0
 CONFIDENCE = 0.95
 FEW_SESSIONS = 10
 NO_TRACE = "no alliance trace stored: run 'annotate trace' first"
+ALL_SESSIONS = "all sessions"  # the label of the rows over every session (condition None)
 
 SESSION_COLUMNS = [
     "session_id",
@@ -519,16 +520,152 @@ def gap_by_third(
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A frame as JSON-ready records (NaN as None, numpy numbers as Python's)."""
-    out = []
-    for row in frame.to_dict(orient="records"):
-        out.append(
-            {
-                str(key): None
-                if isinstance(value, float) and math.isnan(value)
-                else value.item()
-                if hasattr(value, "item")
-                else value
-                for key, value in row.items()
-            }
-        )
-    return out
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value.item() if hasattr(value, "item") else value
+
+    return [{str(k): plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _defined(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def ci_text(row: Any, name: str) -> str | None:
+    """``0.25 [0.10, 0.40]``; the value alone without an interval; None when undefined."""
+    if not _defined(row[name]):
+        return None
+    low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
+    if not (_defined(low) and _defined(high)):
+        return f"{row[name]:.2f}"
+    return f"{row[name]:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def condition_label(condition: Any) -> str:
+    return ALL_SESSIONS if condition is None else str(condition)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """``annotate trace --validate`` and the report's section: the trace used and the
+    three tables, all from that one trace."""
+
+    trace: TraceChoice
+    n_boot: int
+    seed: int
+    confidence: float
+    correlations: pd.DataFrame  # CORRELATION_COLUMNS
+    by_condition: pd.DataFrame  # GAP_COLUMNS
+    by_third: pd.DataFrame  # THIRD_COLUMNS
+
+    def as_json(self) -> dict[str, Any]:
+        choice = self.trace
+        return {
+            "trace": {"method": choice.method, "model": choice.model,
+                      "instrument_id": choice.instrument_id,
+                      "instrument_version": choice.instrument_version,
+                      "sessions": choice.sessions, "other_traces": list(choice.others)},
+            "bootstrap": {"resamples": self.n_boot, "seed": self.seed,
+                          "confidence": self.confidence, "unit": "session"},
+            "correlations": records(self.correlations),
+            "gap_by_condition": records(self.by_condition),
+            "gap_by_third": records(self.by_third),
+        }  # fmt: skip
+
+    def trust(self, speaker: str) -> str:
+        """One sentence on how far the speaker's turn scores track their own ratings."""
+        rows = self.correlations[self.correlations["speaker"] == speaker]
+        defined = rows[rows["pearson_r"].notna()]
+        rated = f"{speaker}s' own ratings"
+        if defined.empty:
+            return f"No correlation of {speaker} turns with {rated} can be computed yet."
+        if int(rows["n"].max()) < FEW_SESSIONS:
+            return f"Too few sessions to say how far {speaker} turns track {rated}."
+        figures = ", ".join(f"{row['dimension']} r = {row['pearson_r']:.2f}"
+                            for _, row in defined.iterrows())  # fmt: skip
+        above = defined["pearson_r_ci_low"].fillna(-1) > 0
+        if not above.any():
+            verdict = "no interval excludes zero: read the strip as wording, not as alliance"
+        elif above.all() and (defined["pearson_r"] >= 0.5).all():
+            verdict = "a fair guide to where to look, still not a score"
+        else:
+            verdict = "a weak signal: use it to find moments to read, not to judge sessions"
+        return f"{speaker.capitalize()} turns against {rated}: {figures}; {verdict}."
+
+    def describe(self) -> str:
+        """What the figures are, which trace they come from and how far to trust them."""
+        choice, level = self.trace, f"{self.confidence:.0%}"
+        others = f"; {len(choice.others)} other trace(s) stored, not used" if choice.others else ""
+        lines = [
+            f"Trace: {choice.label}, {choice.sessions} session(s){others}.",
+            "Inferred from the words of each turn, not measured: only ratings measure the "
+            f"alliance. Intervals: {level} percentile bootstrap, {self.n_boot} resamples of "
+            f"sessions (seed {self.seed}).",
+            *(self.trust(speaker) for speaker in SPEAKERS),
+        ]
+        return "\n".join(lines)
+
+    def correlations_view(self) -> pd.DataFrame:
+        import pandas as pd
+
+        table = self.correlations
+        return pd.DataFrame({
+            "speaker": table["speaker"], "dimension": table["dimension"], "n": table["n"],
+            "pearson r": [ci_text(row, "pearson_r") for _, row in table.iterrows()],
+            "pearson p": table["pearson_p"],
+            "spearman rho": [ci_text(row, "spearman_rho") for _, row in table.iterrows()],
+            "spearman p": table["spearman_p"],
+            "note": table["note"],
+        })  # fmt: skip
+
+    def by_condition_view(self) -> pd.DataFrame:
+        import pandas as pd
+
+        table = self.by_condition
+        return pd.DataFrame({
+            "condition": [condition_label(c) for c in table["condition"]],
+            "dimension": table["dimension"], "sessions": table["n"],
+            "client − counselor": [ci_text(row, "gap") for _, row in table.iterrows()],
+            "client": table["client_mean"], "counselor": table["counselor_mean"],
+        })  # fmt: skip
+
+    def by_third_view(self) -> pd.DataFrame:
+        """One row per condition and dimension, a column per third: gap [CI] (n)."""
+        import pandas as pd
+
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for _, row in self.by_third.iterrows():
+            key = (condition_label(row["condition"]), row["dimension"])
+            shown = rows.setdefault(key, {"condition": key[0], "dimension": key[1]})
+            text = ci_text(row, "gap")
+            shown[row["third"]] = f"{text} (n={row['n']})" if text else None
+        return pd.DataFrame(list(rows.values()), columns=["condition", "dimension", *THIRDS])
+
+
+def report(
+    engine: Engine,
+    *,
+    method: str | None = None,
+    model: str | None = None,
+    n_boot: int = BOOTSTRAP_SAMPLES,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
+) -> Validation:
+    """Correlations with the ratings and the gaps, all from one trace; ConfigError when
+    no trace is stored (NO_TRACE) or none matches ``method`` and ``model``."""
+    choice = chosen_trace(engine, method=method, model=model)
+    options: dict[str, Any] = {
+        "method": choice.method,
+        "model": choice.model,
+        "n_boot": n_boot,
+        "seed": seed,
+        "confidence": confidence,
+    }
+    return Validation(
+        trace=choice, n_boot=n_boot, seed=seed, confidence=confidence,
+        correlations=correlations(engine, **options),
+        by_condition=gap_by_condition(engine, **options),
+        by_third=gap_by_third(engine, **options),
+    )  # fmt: skip

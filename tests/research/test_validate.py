@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from annotate.analysis.report_alignment import ci_text
-from annotate.analysis.report_trace import trace_sections, trace_validation
+from annotate.analysis.report_trace import trace_sections
 from annotate.core.errors import ConfigError
 from annotate.research.validate import (
     NO_TRACE,
     chosen_trace,
+    ci_text,
     gap_by_condition,
     gap_by_third,
+    report,
     session_scores,
     thirds,
 )
@@ -120,7 +121,7 @@ def _spearman(x, y, axis=-1):  # type: ignore[no-untyped-def]
 
 def test_correlations_equal_scipy_with_bootstrap_intervals(engine, add_sessions, add_trace) -> None:  # type: ignore[no-untyped-def]
     records, turns = _random_store(add_sessions, add_trace, 30)
-    result = trace_validation(engine, n_boot=4000, seed=11)
+    result = report(engine, n_boot=4000, seed=11)
     table = result.correlations.set_index(["speaker", "dimension"])
     assert list(table.index) == [(s, d) for s in ("client", "counselor") for d in DIMENSIONS]
     for speaker in ("client", "counselor"):
@@ -155,11 +156,11 @@ def test_correlations_equal_scipy_with_bootstrap_intervals(engine, add_sessions,
                 assert high == pytest.approx(reference.high, abs=0.05)
     # the turn scores lean on the ratings: the client correlations are clearly positive
     assert table.loc[("client", "goal"), "pearson_r_ci_low"] > 0
-    again = trace_validation(engine, n_boot=4000, seed=11).correlations
+    again = report(engine, n_boot=4000, seed=11).correlations
     assert again.equals(result.correlations)
-    other = trace_validation(engine, n_boot=4000, seed=12).correlations
+    other = report(engine, n_boot=4000, seed=12).correlations
     assert not other["pearson_r_ci_low"].equals(result.correlations["pearson_r_ci_low"])
-    json = result.to_json()
+    json = result.as_json()
     assert json["trace"]["method"] == "embedding" and json["bootstrap"]["unit"] == "session"
     assert json["correlations"][0]["pearson_r"] == pytest.approx(table.iloc[0]["pearson_r"])
 
@@ -258,7 +259,7 @@ def test_gap_by_third_by_hand(engine, add_sessions, add_trace) -> None:  # type:
 
 def test_no_trace_is_one_line_error(engine, add_sessions) -> None:  # type: ignore[no-untyped-def]
     add_sessions([_record("a")])
-    for function in (session_scores, gap_by_condition, gap_by_third, trace_validation):
+    for function in (session_scores, gap_by_condition, gap_by_third, report):
         with pytest.raises(ConfigError) as raised:
             function(engine)
         assert (
@@ -304,7 +305,7 @@ def test_few_sessions_constant_scores_and_no_ratings(engine, add_sessions, add_t
     add_sessions(records)
     for n in range(5):  # every counselor turn the same; the client's vary
         add_trace(f"s{n}", [("client", _same(0.1 * n)), ("counselor", _same(0.5))])
-    table = trace_validation(engine, n_boot=200).correlations.set_index(["speaker", "dimension"])
+    table = report(engine, n_boot=200).correlations.set_index(["speaker", "dimension"])
     client = table.loc[("client", "goal")]
     assert client["n"] == 5 and not np.isnan(client["pearson_r"])
     assert "only 5 sessions: too few" in client["note"]
@@ -316,7 +317,7 @@ def test_few_sessions_constant_scores_and_no_ratings(engine, add_sessions, add_t
     )
     for n in range(4):
         add_trace(f"k{n}", [("client", _same(0.3)), ("counselor", _same(0.5))])
-    table = trace_validation(engine, n_boot=200).correlations.set_index(["speaker", "dimension"])
+    table = report(engine, n_boot=200).correlations.set_index(["speaker", "dimension"])
     counselor = table.loc[("counselor", "bond")]
     assert counselor["n"] == 4 and np.isnan(counselor["pearson_r"])
     assert (
@@ -328,17 +329,57 @@ def test_few_sessions_constant_scores_and_no_ratings(engine, add_sessions, add_t
 def test_report_shows_the_domain_figures(engine, add_sessions, add_trace) -> None:  # type: ignore[no-untyped-def]
     _random_store(add_sessions, add_trace, 12)
     html = "\n".join(trace_sections(engine, samples=300, seed=4))
-    result = trace_validation(engine, n_boot=300, seed=4)
+    result = report(engine, n_boot=300, seed=4)
     assert "not measured" in html and "inferred from the words" in html
+
+    def shown(row, name: str) -> str:  # type: ignore[no-untyped-def]
+        return f"{row[name]:.2f} [{row[name + '_ci_low']:.2f}, {row[name + '_ci_high']:.2f}]"
+
     for _, row in result.correlations.iterrows():
-        assert ci_text(row, "pearson_r") in html
-        assert ci_text(row, "spearman_rho") in html
-    for frame in (result.by_condition, result.by_third):
-        for _, row in frame.iterrows():
-            assert ci_text(row, "gap") in html
+        assert f'<td class="text">{shown(row, "pearson_r")}</td>' in html
+        assert f'<td class="text">{shown(row, "spearman_rho")}</td>' in html
+        assert ci_text(row, "pearson_r") == shown(row, "pearson_r")
+    for _, row in result.by_condition.iterrows():
+        assert f'<td class="text">{shown(row, "gap")}</td>' in html
+    for _, row in result.by_third.iterrows():
+        assert f"{shown(row, 'gap')} (n={row['n']})" in html  # the table
+        label = row["condition"] or "all sessions"
+        title = f"{row['dimension']}, {row['third']}: {shown(row, 'gap')}</title>"
+        chart = html.split(f"Within sessions: {label}", 1)[1].split("</svg>")[0]
+        assert title in chart  # the trajectory's point, with its interval
     assert "焦虑" in html and "all sessions" in html
     assert html.count('<svg class="chart') == 1 + 3  # by condition; thirds: all + 2 conditions
     assert "<h3>Within the session: first, middle and last third</h3>" in html
+
+
+def test_views_for_the_command_line(engine, add_sessions, add_trace) -> None:  # type: ignore[no-untyped-def]
+    add_sessions([_record("seven", condition="自杀风险")])
+    add_trace("seven", [
+        ("counselor", _same(0.6)), ("client", _same(0.2)), ("client", _same(0.4)),
+        ("counselor", _same(0.5)), ("client", _same(0.4)),
+        ("client", _same(0.5)), ("counselor", _same(0.5)),
+    ])  # fmt: skip
+    result = report(engine, n_boot=100)
+    view = result.by_third_view()
+    assert list(view.columns) == ["condition", "dimension", "first", "middle", "last"]
+    first = view.iloc[0]
+    assert (first["condition"], first["dimension"]) == ("all sessions", "goal")
+    assert first["first"] == "-0.30 [-0.30, -0.30] (n=1)"
+    assert view.iloc[3]["condition"] == "自杀风险"
+    described = result.describe()
+    assert "embedding (test-embed), wai-sr" in described and "not measured" in described
+    assert "No correlation of counselor turns" in described
+    assert (
+        result.by_condition_view()["client − counselor"].iloc[0] == "-0.16 [-0.16, -0.16]"
+    )  # 0.375 - 0.533
+    json = result.as_json()
+    assert json["gap_by_third"][0] == {
+        "condition": None, "dimension": "goal", "third": "first", "n": 1,
+        "gap": pytest.approx(-0.3), "gap_ci_low": pytest.approx(-0.3),
+        "gap_ci_high": pytest.approx(-0.3), "client_mean": pytest.approx(0.3),
+        "counselor_mean": pytest.approx(0.6),
+    }  # fmt: skip
+    assert json["correlations"][0]["pearson_r"] is None
 
 
 def test_thirds_split_by_position() -> None:
