@@ -238,6 +238,13 @@ def _deid_scan(ran: Ran) -> None:
     assert ran.scalar("SELECT count(*) FROM deid_surrogates") == 0  # a scan stores nothing
 
 
+def _trace(ran: Ran) -> None:
+    traced = ran.json()["run"]
+    assert traced["failed"] == 0 and traced["ok"] + traced["skipped"] >= 16
+    stored = ran.scalar("SELECT count(*) FROM turn_alliance WHERE method = 'lexical'")
+    assert stored == ran.scalar("SELECT count(*) FROM turns")  # every turn of every session
+
+
 def _deid_corrections(ran: Ran) -> None:
     listed = [(c["text"], c["action"]) for c in ran.json()["corrections"]]
     assert listed == [("Maple Row", "mark"), ("Hope", "unmark")]
@@ -310,6 +317,7 @@ COMMANDS: dict[str, Run] = {
     "alignment": Run(["alignment", "--json"], '"pearson_r"', _alignment),
     "edits": Run(["edits", "--json"], '"by_annotator"', _edits),
     "lexicon": Run(["lexicon", "--top", "3", "--json"], '"words"', _lexicon),
+    "trace": Run(["trace", "--provider", "offline", "--json"], '"method": "lexical"', _trace),
     "report": Run(["report", "--html", "{tmp}/report.html", "--samples", "50"], "wrote", _report),
     "export": Run(
         ["export", "--format", "openai", "--out", "{tmp}/export", "--folds", "2", "--json"],
