@@ -206,8 +206,8 @@ def _reliability(
         notes.append(f"{dimension}: the SD of first-session scores needs at least 2 clients "
                      f"(found {sd_clients})")  # fmt: skip
     elif sd_clients < MIN_CLIENTS:
-        notes.append(f"{dimension}: SD from only {counted(sd_clients, 'client')}'s first "
-                     "sessions: the threshold is rough")  # fmt: skip
+        notes.append(f"{dimension}: SD from the first sessions of only "
+                     f"{counted(sd_clients, 'client')}: the threshold is rough")  # fmt: skip
     se_diff = sd * math.sqrt(2) * math.sqrt(1 - alpha) if sd is not None and alpha else None
     threshold = RCI_Z * se_diff if se_diff is not None else None
     if threshold == 0:
