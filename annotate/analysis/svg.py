@@ -17,7 +17,7 @@ _FONT = 'font-family="system-ui, sans-serif"'
 
 
 def _number(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
 
 
 def nice_ticks(high: float, count: int = 5) -> list[float]:

@@ -586,7 +586,10 @@ class Validation:
         figures = ", ".join(f"{row['dimension']} r = {row['pearson_r']:.2f}"
                             for _, row in defined.iterrows())  # fmt: skip
         above = defined["pearson_r_ci_low"].fillna(-1) > 0
-        if not above.any():
+        below = defined["pearson_r_ci_high"].fillna(1) < 0
+        if below.any():
+            verdict = "where an interval lies below zero the trace runs against the ratings"
+        elif not above.any():
             verdict = "no interval excludes zero: read the strip as wording, not as alliance"
         elif above.all() and (defined["pearson_r"] >= 0.5).all():
             verdict = "a fair guide to where to look, still not a score"

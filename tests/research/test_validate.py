@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -13,6 +14,8 @@ from annotate.analysis.report_trace import trace_sections
 from annotate.core.errors import ConfigError
 from annotate.research.validate import (
     NO_TRACE,
+    TraceChoice,
+    Validation,
     chosen_trace,
     ci_text,
     gap_by_condition,
@@ -350,6 +353,48 @@ def test_report_shows_the_domain_figures(engine, add_sessions, add_trace) -> Non
     assert "焦虑" in html and "all sessions" in html
     assert html.count('<svg class="chart') == 1 + 3  # by condition; thirds: all + 2 conditions
     assert "<h3>Within the session: first, middle and last third</h3>" in html
+
+
+def test_small_gaps_keep_their_axis(engine, add_sessions, add_trace) -> None:  # type: ignore[no-untyped-def]
+    add_sessions([_record("a", condition="焦虑"), _record("b", condition="焦虑")])
+    add_trace("a", [("client", _same(0.33)), ("counselor", _same(0.30))])  # gap 0.03
+    add_trace("b", [("client", _same(0.36)), ("counselor", _same(0.30))])  # gap 0.06
+    html = "\n".join(trace_sections(engine, samples=200))
+    by_condition = html.split("<svg")[1]  # the axis must tell 0.02 from 0.04 and 0.06
+    ticks = re.findall(r'text-anchor="end" font-size="10" [^>]*>([^<]+)</text>', by_condition)
+    assert ticks == ["0", "0.02", "0.04", "0.06"]
+
+
+def _validation(correlations: list[dict]) -> Validation:
+    import pandas as pd
+
+    frame = pd.DataFrame(correlations)
+    for name in ("pearson_r", "spearman_rho"):
+        frame[f"{name}_ci_low"] = frame[name] - 0.2
+        frame[f"{name}_ci_high"] = frame[name] + 0.2
+    choice = TraceChoice("embedding", "m", "wai-sr", "1", 40, DIMENSIONS, ())
+    return Validation(choice, 10, 0, 0.95, frame, pd.DataFrame(), pd.DataFrame())
+
+
+@pytest.mark.parametrize(
+    ("client", "n", "verdict"),
+    [
+        ((0.6, 0.7, 0.8), 40, "a fair guide to where to look, still not a score"),
+        ((0.3, 0.1, 0.6), 40, "a weak signal: use it to find moments to read"),
+        ((0.1, 0.0, -0.1), 40, "no interval excludes zero"),
+        ((0.1, -0.3, 0.2), 40, "where an interval lies below zero the trace runs against"),
+        ((0.9, 0.9, 0.9), 8, "Too few sessions to say how far client turns track"),
+    ],
+)
+def test_how_far_to_trust(client: tuple[float, ...], n: int, verdict: str) -> None:
+    rows = [{"speaker": "client", "dimension": d, "n": n, "pearson_r": r, "spearman_rho": r}
+            for d, r in zip(DIMENSIONS, client, strict=True)]  # fmt: skip
+    sentence = _validation(rows).trust("client")
+    assert verdict in sentence
+    if n >= 10:
+        assert sentence.startswith(
+            f"Client turns against clients' own ratings: goal r = {client[0]:.2f}"
+        )
 
 
 def test_views_for_the_command_line(engine, add_sessions, add_trace) -> None:  # type: ignore[no-untyped-def]
