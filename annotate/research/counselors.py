@@ -266,7 +266,7 @@ def _dimension(
              "n_clients": int(client[["counselor_id", "client_id"]].drop_duplicates().shape[0]),
              "n_sessions": len(client)}  # fmt: skip
     few = []
-    if sizes["n_counselors"] < FEW_COUNSELORS:
+    if 2 <= sizes["n_counselors"] < FEW_COUNSELORS:
         few.append(
             f"only {counted(sizes['n_counselors'], 'counselor')}: the ICC is very "
             f"uncertain (at least {FEW_COUNSELORS} are needed for a usable estimate)"

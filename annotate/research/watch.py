@@ -185,6 +185,9 @@ def _reliability(
 ) -> Reliability:
     notes = []
     alpha: float | None
+    if first_scores.empty:
+        return Reliability(dimension, stated, "stated" if stated else "store", 0, None, 0, None,
+                           None, f"{dimension}: no client has rated every item yet")  # fmt: skip
     if stated is not None:
         alpha, source, used = stated, "stated", 0
     else:

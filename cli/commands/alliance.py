@@ -180,16 +180,41 @@ def show_watch(watch: Watch) -> None:
         )  # fmt: skip
     else:
         _print("No session is flagged: no client's rating fell by more than the threshold.")
-    _print(
-        _table(
-            "Clients, not on track first (client-rated scores in session order)",
-            ["client", "counselor", "sessions", "flags", "missed", *order],
-            clients,
-        )
-    )  # fmt: skip
+    if clients:
+        _print(
+            _table(
+                "Clients, not on track first (client-rated scores in session order)",
+                ["client", "counselor", "sessions", "flags", "missed", *order],
+                clients,
+            )
+        )  # fmt: skip
+    else:
+        _print("No client has a complete set of ratings on these dimensions yet.")
     for note in watch.notes():
         _print(f"warning: {note}")
     _print(LEADS)
+
+
+def flagged_lines(store: Any) -> list[str]:
+    """Plain lines naming each client not on track (for ``annotate progress``); none when
+    no client is flagged or the thresholds cannot be set."""
+    from annotate.research.watch import not_on_track
+
+    watch = not_on_track(store)
+    flagged = [track for track in watch.clients if track.flags]
+    if not flagged:
+        return []
+    lines = [f"Clients not on track: {len(flagged)} (a reliable drop in the client's own "
+             "alliance rating; details: annotate alliance watch)"]  # fmt: skip
+    for track in flagged:
+        own = [f for f in watch.flags if f.client_id == track.client_id]
+        where = ", ".join(dict.fromkeys(
+            f"{f.dimension} at session {f.session_number or f.visit}" for f in own
+        ))  # fmt: skip
+        unknown = f", {track.unknown} without a counselor rating" if track.unknown else ""
+        lines.append(f"  {track.client_id} ({', '.join(track.counselors)}): {where}; missed by "
+                     f"the counselor: {track.missed} of {track.flags}{unknown}")  # fmt: skip
+    return lines
 
 
 @alliance_app.command("watch")

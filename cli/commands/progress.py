@@ -29,7 +29,10 @@ def progress(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show how many sessions, items, ratings, drafts, rationales and reviews are stored,
-    and how many units are reviewed by two people (what Krippendorff's alpha needs)."""
+    and how many units are reviewed by two people (what Krippendorff's alpha needs).
+
+    Clients not on track (``annotate alliance watch``) are listed first in the text
+    output; ``--json`` keeps to the counts (use ``annotate alliance watch --json``)."""
     from annotate.core.vocabulary import current_rubric
     from annotate.work.progress import (
         agreement_line,
@@ -46,6 +49,8 @@ def progress(
     if as_json:
         print_json(figures)
         return
+    for line in not_on_track_lines(store):
+        typer.echo(line)
     rubric = current_rubric(store)
     headings = {name: criterion.heading for name, criterion in rubric.criteria.items()}
     width = max(len(label) for label in LABELS.values())
@@ -61,6 +66,15 @@ def progress(
         typer.echo("")
         for line in coding_table(figures["codings_by_coder"]):
             typer.echo(line)
+
+
+def not_on_track_lines(store: Any) -> list[str]:
+    """Clients not on track, flagged clients first, then a blank line; none when no client
+    is flagged (``annotate alliance watch`` has the thresholds and every session)."""
+    from cli.commands.alliance import flagged_lines
+
+    lines = flagged_lines(store)
+    return [*lines, ""] if lines else []
 
 
 def coding_columns() -> tuple[tuple[str, str], ...]:

@@ -137,7 +137,7 @@ def test_too_little_data_gives_plain_warnings_not_tracebacks(engine, add_session
     [effect, *_] = counselor_effects(engine, samples=0).dimensions
     assert effect.icc is None
     assert "not estimated: needs sessions of at least 2 counselors (found 1)" in effect.warnings
-    assert any("only 1 counselor:" in w for w in effect.warnings)
+    assert not any("only 1 counselor" in w for w in effect.warnings)  # the reason suffices
     add_sessions(nested_records(3, 2, 2, seed=3, prefix="b"))
     [effect, *_] = counselor_effects(engine, samples=0).dimensions
     assert effect.n_counselors == 4 and effect.icc is not None
