@@ -1,21 +1,12 @@
 """How far the turn-level alliance trace can be trusted, and what it says by condition.
 
-A speaker's *session score* on a dimension is the mean of that speaker's turn scores in
-the session (turns without a score on the dimension left out). One trace is used for
-every figure: the (method, model, instrument version) stored for the most sessions,
-ties going to the newest run; ``method`` and ``model`` narrow the choice
-(``chosen_trace`` says which was used).
-
-Intervals are percentile bootstraps that resample *sessions* with replacement, as the
-report's other alignment intervals do; resamples where a figure is undefined (a constant
-side for a correlation) are skipped. Each figure draws from its own generator seeded by
-``seed`` and the figure's names, so one figure's interval does not move when another
-group gains sessions. Sessions of one client are not independent, so with few clients
-the intervals are, if anything, too narrow.
-
-The correlation with ratings needs each rater's dimension scores (``rater_scores``, the
-frame of ``annotate.analysis.alignment.dimension_scores``): this room sits below
-analysis, so the caller passes them (``annotate.analysis.report_trace`` does).
+Every figure comes from one stored trace, read as session scores by ``trace_scores``
+(``chosen_trace`` says which). Intervals are percentile bootstraps that resample
+*sessions* with replacement, as the report's other alignment intervals do; resamples
+where a figure is undefined (a constant side for a correlation) are skipped. Each figure
+draws from its own generator seeded by ``seed`` and the figure's names, so one figure's
+interval does not move when another group gains sessions. Sessions of one client are not
+independent, so with few clients the intervals are, if anything, too narrow.
 """
 
 from __future__ import annotations
@@ -26,251 +17,47 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from annotate.core.errors import ConfigError
-from store.db import reader
-from store.tables import INSTRUMENTS, SESSIONS, TURN_ALLIANCE
+from annotate.research.trace_scores import (
+    NO_TRACE,
+    SESSION_COLUMNS,
+    SPEAKERS,
+    THIRDS,
+    TraceChoice,
+    chosen_trace,
+    keep_none,
+    read_trace,
+    session_scores,
+    speaker_scores,
+    third_scores,
+    thirds,
+    turn_scores,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-SPEAKERS = ("client", "counselor")
-THIRDS = ("first", "middle", "last")
+__all__ = [
+    "NO_TRACE", "SESSION_COLUMNS", "SPEAKERS", "THIRDS", "TraceChoice", "Validation",
+    "chosen_trace", "ci_text", "condition_label", "correlations", "gap_by_condition",
+    "gap_by_third", "records", "report", "session_scores", "thirds", "turn_scores",
+]  # fmt: skip
+
 BOOTSTRAP_SAMPLES = 2000
 SEED = 0
 CONFIDENCE = 0.95
 FEW_SESSIONS = 10
-NO_TRACE = "no alliance trace stored: run 'annotate trace' first"
 ALL_SESSIONS = "all sessions"  # the label of the rows over every session (condition None)
-
-SESSION_COLUMNS = [
-    "session_id",
-    "client_id",
-    "counselor_id",
-    "condition",
-    "speaker",
-    "dimension",
-    "score",
-    "n_turns",
-]
-CORRELATION_COLUMNS = [
-    "speaker",
-    "dimension",
-    "n",
-    "pearson_r",
-    "pearson_r_ci_low",
-    "pearson_r_ci_high",
-    "pearson_p",
-    "spearman_rho",
-    "spearman_rho_ci_low",
-    "spearman_rho_ci_high",
-    "spearman_p",
-    "note",
-]
-GAP_COLUMNS = [
-    "condition",
-    "dimension",
-    "n",
-    "gap",
-    "gap_ci_low",
-    "gap_ci_high",
-    "client_mean",
-    "counselor_mean",
-]
+CORRELATION_COLUMNS = ["speaker", "dimension", "n",
+                       "pearson_r", "pearson_r_ci_low", "pearson_r_ci_high", "pearson_p",
+                       "spearman_rho", "spearman_rho_ci_low", "spearman_rho_ci_high",
+                       "spearman_p", "note"]  # fmt: skip
+GAP_COLUMNS = ["condition", "dimension", "n", "gap", "gap_ci_low", "gap_ci_high",
+               "client_mean", "counselor_mean"]  # fmt: skip
 THIRD_COLUMNS = ["condition", "dimension", "third", "n", "gap", "gap_ci_low", "gap_ci_high",
                  "client_mean", "counselor_mean"]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class TraceChoice:
-    """The stored trace every figure is computed from, and how many others there are."""
-
-    method: str
-    model: str
-    instrument_id: str
-    instrument_version: str
-    sessions: int
-    dimensions: tuple[str, ...]  # in the instrument's order
-    others: tuple[str, ...]  # labels of the stored traces not used
-
-    @property
-    def label(self) -> str:
-        kind = (
-            f"lexical ({self.model}, no model)"
-            if self.method == "lexical"
-            else (f"embedding ({self.model})")
-        )
-        return f"{kind}, {self.instrument_id} {self.instrument_version}"
-
-
-def _frame(engine: Engine, query: Any) -> pd.DataFrame:
-    import pandas as pd
-
-    with reader(engine).connect() as connection:
-        result = connection.execute(query)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def _describe(method: str, model: str, instrument_id: str, version: str) -> str:
-    return f"{method} {model} ({instrument_id} {version})"
-
-
-def chosen_trace(
-    engine: Engine, *, method: str | None = None, model: str | None = None
-) -> TraceChoice:
-    """The trace with the most sessions (newest on a tie) among those matching ``method``
-    and ``model``; ConfigError when none is stored or none matches."""
-    t = TURN_ALLIANCE.c
-    query = select(
-        t.method,
-        t.model,
-        t.instrument_id,
-        t.instrument_version,
-        func.count(func.distinct(t.session_id)).label("sessions"),
-        func.max(t.created_at).label("newest"),
-    ).group_by(t.method, t.model, t.instrument_id, t.instrument_version)
-    stored = _frame(engine, query)
-    if stored.empty:
-        raise ConfigError(NO_TRACE)
-    keys = ["method", "model", "instrument_id", "instrument_version"]
-    wanted = stored
-    if method is not None:
-        wanted = wanted[wanted["method"] == method]
-    if model is not None:
-        wanted = wanted[wanted["model"] == model]
-    if wanted.empty:
-        listed = "; ".join(_describe(*row) for row in stored[keys].itertuples(index=False))
-        asked = " ".join(part for part in (method, model) if part is not None)
-        raise ConfigError(f"no alliance trace by {asked} stored (stored: {listed})")
-    ranked = wanted.sort_values(
-        ["sessions", "newest", *keys], ascending=[False, False, True, True, True, True]
-    )
-    best = ranked.iloc[0]
-    others = tuple(
-        _describe(*row)
-        for row in stored[keys].itertuples(index=False)
-        if tuple(row) != tuple(best[keys])
-    )
-    dimensions = _dimensions(engine, str(best["instrument_id"]))
-    return TraceChoice(
-        str(best["method"]),
-        str(best["model"]),
-        str(best["instrument_id"]),
-        str(best["instrument_version"]),
-        int(best["sessions"]),
-        dimensions,
-        others,
-    )
-
-
-def _dimensions(engine: Engine, instrument_id: str) -> tuple[str, ...]:
-    with reader(engine).connect() as connection:
-        stored = connection.execute(
-            select(INSTRUMENTS.c.dimensions).where(INSTRUMENTS.c.id == instrument_id)
-        ).scalar_one_or_none()
-    return tuple(stored or ())
-
-
-def _condition(meta: Any) -> str | None:
-    value = meta.get("condition") if isinstance(meta, dict) else None
-    return None if value is None else str(value)
-
-
-def turn_scores(engine: Engine, choice: TraceChoice) -> pd.DataFrame:
-    """One row per traced turn and dimension of ``choice``: session_id, client_id,
-    counselor_id, condition, turn_number, speaker, dimension, value (sorted by session
-    and turn)."""
-    import pandas as pd
-
-    t, s = TURN_ALLIANCE.c, SESSIONS.c
-    query = (
-        select(
-            t.session_id, s.client_id, s.counselor_id, s.meta, t.turn_number, t.speaker, t.scores
-        )
-        .join(SESSIONS, s.id == t.session_id)
-        .where(
-            t.method == choice.method,
-            t.model == choice.model,
-            t.instrument_id == choice.instrument_id,
-            t.instrument_version == choice.instrument_version,
-        )
-        .order_by(t.session_id, t.turn_number)
-    )
-    turns = _frame(engine, query)
-    stored = {d for scores in turns["scores"] for d in (scores or {})}
-    order = [d for d in choice.dimensions if d in stored] or sorted(stored)
-    rows = [
-        (
-            row.session_id,
-            row.client_id,
-            row.counselor_id,
-            _condition(row.meta),
-            int(row.turn_number),
-            row.speaker,
-            dimension,
-            float(row.scores[dimension]),
-        )
-        for row in turns.itertuples(index=False)
-        for dimension in order
-        if row.scores and row.scores.get(dimension) is not None
-    ]
-    columns = [
-        "session_id",
-        "client_id",
-        "counselor_id",
-        "condition",
-        "turn_number",
-        "speaker",
-        "dimension",
-        "value",
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def session_scores(
-    engine: Engine, *, method: str | None = None, model: str | None = None
-) -> pd.DataFrame:
-    """Per session, speaker and dimension the mean of the speaker's turn scores.
-
-    Columns: SESSION_COLUMNS (``condition`` is the session's metadata ``condition`` or
-    None; ``n_turns`` the speaker's turns scored on the dimension). A speaker without
-    turns in a session has no row for it.
-    """
-    return _session_scores(_read(engine, method, model)[1])
-
-
-def _read(engine: Engine, method: str | None, model: str | None
-          ) -> tuple[TraceChoice, pd.DataFrame]:  # fmt: skip
-    choice = chosen_trace(engine, method=method, model=model)
-    return choice, turn_scores(engine, choice)
-
-
-def _session_scores(turns: pd.DataFrame) -> pd.DataFrame:
-    keys = ["session_id", "client_id", "counselor_id", "speaker", "dimension"]
-    if turns.empty:
-        import pandas as pd
-
-        return pd.DataFrame(columns=SESSION_COLUMNS)
-    grouped = (
-        turns.assign(condition=turns["condition"].astype(object))
-        .groupby([*keys, "condition"], sort=False, dropna=False)["value"]
-        .agg(score="mean", n_turns="count")
-        .reset_index()
-    )
-    return _keep_none(grouped[SESSION_COLUMNS].copy(), "condition")
-
-
-def _keep_none(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    """``frame`` with ``columns`` as objects, so a missing text stays None (not NaN)."""
-    import pandas as pd
-
-    for column in columns:
-        values = [value if isinstance(value, str) else None for value in frame[column]]
-        frame[column] = pd.Series(values, index=frame.index, dtype=object)
-    return frame
 
 
 def _generator(seed: int, *names: Any) -> np.random.Generator:
@@ -381,11 +168,11 @@ def correlations(
 
     from annotate.research.ratings import dimension_scores
 
-    choice, turns = _read(engine, method, model)
+    choice, turns = read_trace(engine, method, model)
     raters = dimension_scores(engine) if rater_scores is None else rater_scores
     raters = raters.rename(columns={"rater_role": "speaker", "score": "rating"})
     keys = ["session_id", "dimension", "speaker"]
-    paired = _session_scores(turns).merge(raters[[*keys, "rating"]], on=keys)
+    paired = speaker_scores(turns).merge(raters[[*keys, "rating"]], on=keys)
     paired = paired.sort_values("session_id")
     rows = []
     for speaker in SPEAKERS:
@@ -393,7 +180,7 @@ def correlations(
             subset = paired[(paired["speaker"] == speaker) & (paired["dimension"] == dimension)]
             x, y = (subset[c].to_numpy(dtype=float) for c in ("score", "rating"))
             rows.append(_correlation_row(speaker, dimension, x, y, n_boot, seed, confidence))
-    return _keep_none(pd.DataFrame(rows, columns=CORRELATION_COLUMNS), "note")
+    return keep_none(pd.DataFrame(rows, columns=CORRELATION_COLUMNS), "note")
 
 
 def _gap_rows(
@@ -463,35 +250,10 @@ def gap_by_condition(
     """
     import pandas as pd
 
-    choice, turns = _read(engine, method, model)
-    wide = _wide(_session_scores(turns), ["session_id", "condition", "dimension"])
+    choice, turns = read_trace(engine, method, model)
+    wide = _wide(speaker_scores(turns), ["session_id", "condition", "dimension"])
     rows = _gap_rows(wide, choice.dimensions, (None,), n_boot, seed, confidence)
-    return _keep_none(pd.DataFrame(rows, columns=GAP_COLUMNS), "condition")
-
-
-def thirds(turn_count: int) -> list[str]:
-    """The third of each of ``turn_count`` turns in order: split as numpy.array_split
-    does, so when the count is not divisible by 3 the first third and then the middle
-    take the extra turn (7 turns: 3, 2, 2; 8 turns: 3, 3, 2)."""
-    import numpy as np
-
-    parts = np.array_split(np.arange(turn_count), 3)
-    return [name for name, part in zip(THIRDS, parts, strict=True) for _ in part]
-
-
-def _third_scores(turns: pd.DataFrame) -> pd.DataFrame:
-    """Session scores per third: each session's traced turns, by turn number, in thirds."""
-    positions = turns[["session_id", "turn_number"]].drop_duplicates()
-    positions = positions.sort_values(["session_id", "turn_number"])
-    positions["third"] = [
-        third
-        for _, numbers in positions.groupby("session_id", sort=False)
-        for third in thirds(len(numbers))
-    ]
-    placed = turns.merge(positions, on=["session_id", "turn_number"])
-    keys = ["session_id", "condition", "speaker", "dimension", "third"]
-    grouped = placed.groupby(keys, dropna=False, sort=False)["value"].mean()
-    return _keep_none(grouped.rename("score").reset_index(), "condition")
+    return keep_none(pd.DataFrame(rows, columns=GAP_COLUMNS), "condition")
 
 
 def gap_by_third(
@@ -511,11 +273,11 @@ def gap_by_third(
     """
     import pandas as pd
 
-    choice, turns = _read(engine, method, model)
+    choice, turns = read_trace(engine, method, model)
     keys = ["session_id", "condition", "dimension", "third"]
-    wide = _wide(_third_scores(turns), keys)
+    wide = _wide(third_scores(turns), keys)
     rows = _gap_rows(wide, choice.dimensions, THIRDS, n_boot, seed, confidence)
-    return _keep_none(pd.DataFrame(rows, columns=THIRD_COLUMNS), "condition")
+    return keep_none(pd.DataFrame(rows, columns=THIRD_COLUMNS), "condition")
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
