@@ -168,77 +168,21 @@ def _validate(session: list[str] | None, method: str | None, model: str | None, 
         from annotate.core.errors import ConfigError
 
         raise ConfigError("--validate reads every traced session: it takes no --session")
-    store = engine()
-    choice = validate.chosen_trace(store, method=method, model=model)
-    method, model = choice.method, choice.model
-    figures = {
-        "correlations": validate.correlations(store, method=method, model=model, n_boot=boot),
-        "gap_by_condition": validate.gap_by_condition(store, method=method, model=model,
-                                                      n_boot=boot),
-        "gap_by_third": validate.gap_by_third(store, method=method, model=model, n_boot=boot),
-    }  # fmt: skip
+    figures = validate.report(engine(), method=method, model=model, n_boot=boot)
     if as_json:
-        print_json(
-            {
-                "trace": choice.label,
-                "sessions": choice.sessions,
-                "other_traces": list(choice.others),
-                **{name: validate.records(frame) for name, frame in figures.items()},
-            }
-        )
-        return  # fmt: skip
-    typer.echo(
-        f"trace: {choice.label}, {choice.sessions} sessions (inferred from words, "
-        "not ratings: the correlations say how far it follows the ratings here)"
-    )
-    for other in choice.others:
-        typer.echo(f"  not used: {other} (choose with --provider/--model)")
+        print_json(figures.as_json())
+        return
+    typer.echo(figures.describe())
     show_table(
-        _correlation_view(figures["correlations"]),
-        "Session score from a speaker's "
-        "turns vs the same speaker's own rating (95% bootstrap intervals over sessions)",
+        figures.correlations_view(),
+        "Session score from a speaker's turns vs the same speaker's own rating, per dimension",
     )
-    show_table(_gap_view(figures["gap_by_condition"], figures["gap_by_third"]),
-               "Client-minus-counselor gap in the trace (client turns' score minus "
-               "counselor turns'), by condition and by third of the session")  # fmt: skip
-
-
-def _interval(value: Any, low: Any, high: Any) -> str:
-    """``0.15 [-0.32, 0.68]``; ``-`` for a figure that is undefined, ``?`` for a bound."""
-
-    def shown(number: Any) -> str:
-        return "?" if number is None or number != number else f"{number:.2f}"
-
-    return (
-        "-" if value is None or value != value else f"{shown(value)} [{shown(low)}, {shown(high)}]"
+    show_table(
+        figures.by_condition_view(),
+        "Client-minus-counselor gap in the trace (client "
+        "turns' score minus counselor turns'), by condition",
     )
-
-
-def _correlation_view(frame: Any) -> Any:
-    import pandas as pd
-
-    rows = [{"speaker": r.speaker, "dimension": r.dimension, "sessions": r.n,
-             "Pearson r [95% CI]": _interval(r.pearson_r, r.pearson_r_ci_low, r.pearson_r_ci_high),
-             "Spearman rho [95% CI]": _interval(r.spearman_rho, r.spearman_rho_ci_low,
-                                                r.spearman_rho_ci_high),
-             "note": r.note or ""} for r in frame.itertuples()]  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def _gap_view(by_condition: Any, by_third: Any) -> Any:
-    """One row per condition (all sessions first) and dimension: the whole session's gap,
-    then each third's."""
-    import pandas as pd
-
-    thirds = {(r.condition, r.dimension, r.third): _interval(r.gap, r.gap_ci_low, r.gap_ci_high)
-              for r in by_third.itertuples()}  # fmt: skip
-    rows = []
-    for r in by_condition.itertuples():
-        rows.append({"condition": r.condition or "all sessions", "dimension": r.dimension,
-                     "sessions": r.n, "gap [95% CI]": _interval(r.gap, r.gap_ci_low, r.gap_ci_high),
-                     **{f"{third} third": thirds.get((r.condition, r.dimension, third), "-")
-                        for third in ("first", "middle", "last")}})  # fmt: skip
-    return pd.DataFrame(rows)
+    show_table(figures.by_third_view(), "The gap by third of the session")
 
 
 class _Progress:
