@@ -122,8 +122,9 @@ def _dimensions(engine: Engine, instrument_id: str) -> tuple[str, ...]:
 
 
 def _condition(meta: Any) -> str | None:
+    """The session's metadata ``condition`` as text; None when absent or empty."""
     value = meta.get("condition") if isinstance(meta, dict) else None
-    return None if value is None else str(value)
+    return None if value is None or value == "" else str(value)
 
 
 def turn_scores(engine: Engine, choice: TraceChoice) -> pd.DataFrame:

@@ -293,6 +293,12 @@ def test_which_trace_is_used(engine, add_sessions, add_trace) -> None:  # type: 
     assert set(chosen["score"]) == {0.8, 0.4} and chosen["session_id"].nunique() == 2
     with pytest.raises(ConfigError, match="no alliance trace by embedding other-model stored"):
         chosen_trace(engine, method="embedding", model="other-model")
+    # the same method and model against an older instrument version: a trace of its own
+    add_trace("s2", [("client", _same(0.9)), ("counselor", _same(0.9))], version="0.9.0")
+    choice = chosen_trace(engine, method="embedding")
+    assert (choice.instrument_version, choice.sessions) != ("0.9.0", 1)
+    assert choice.sessions == 2 and len(choice.others) == 2
+    assert 0.9 not in set(session_scores(engine, method="embedding")["score"])
 
 
 def test_few_sessions_constant_scores_and_no_ratings(engine, add_sessions, add_trace) -> None:  # type: ignore[no-untyped-def]
