@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy.engine import Engine
 from textual.dom import DOMNode
 
+from annotate.research.stored import SessionTrace
 from annotate.work.rationales.editor import Drafter
 
 
@@ -42,3 +43,15 @@ def services(node: DOMNode) -> Services:
     if not isinstance(app, Services):
         raise TypeError(f"{type(node).__name__} runs outside annotate's app")
     return app
+
+
+def session_trace(engine: Engine, session_id: str) -> SessionTrace | None:
+    """The session's newest stored alliance trace (``annotate trace``), None if never
+    traced: what the editor's and the coding screen's strip show (read in a worker)."""
+    from sqlmodel import Session
+
+    from annotate.research import stored
+    from store.db import reader
+
+    with Session(reader(engine)) as session:
+        return stored.session_trace(session, session_id)

@@ -166,3 +166,45 @@ def test_coding_screen(snap_compare, work_engine, size) -> None:  # type: ignore
         await _steady(pilot)
 
     assert snap_compare(create_app(work_engine, "ana"), terminal_size=size, run_before=open_coding)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_annotate_screen_with_alliance_strip(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
+    """The editor of test_annotate_screen with a stored (lexical) trace of its session: the
+    strip beside each turn, the method in the border, the evidence turn's figures above."""
+    from tests.tui.test_annotate_screen import first_pending
+    from tests.tui.test_trace_strip import plant_trace
+
+    plant_trace(work_engine, first_pending(work_engine).session_id, dip=2)
+
+    async def open_item(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        await pilot.press("s")  # pending only
+        await _steady(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("f4")  # highlight the first evidence turn: its figures above
+        await _steady(pilot)
+
+    assert snap_compare(create_app(work_engine, "ana"), terminal_size=size, run_before=open_item)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_coding_screen_with_alliance_strip(snap_compare, work_engine, size) -> None:  # type: ignore[no-untyped-def]
+    """A Chinese session's turn coding with its stored trace beside the turns."""
+    from annotate.work.codings import assign_codings
+    from tests.tui.test_trace_strip import plant_trace
+
+    assign_codings(work_engine, ["ana"], sessions=["s14"])
+    plant_trace(work_engine, "s14", dip=4)
+
+    async def open_coding(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        pilot.app.screen.query_one("#codings").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        for _ in range(3):  # to turn 4, the planted dip
+            await pilot.press("down")
+        await _steady(pilot)
+
+    assert snap_compare(create_app(work_engine, "ana"), terminal_size=size, run_before=open_coding)

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Header, Label, Static, TextArea
+from textual.widgets import Header, Label, OptionList, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from annotate.core.errors import ConflictError
@@ -24,7 +24,8 @@ from annotate.work.rationales.editor import DraftView, EditorState, SaveResult
 from annotate.work.rationales.scaffold import find_scaffolding
 from tui.failures import notify_failure
 from tui.keys import OrderedTextArea, after_keys_handed_over
-from tui.services import services
+from tui.services import services, session_trace
+from tui.widgets.alliance_strip import AllianceGutter, TraceTitle, flip_strip
 from tui.widgets.editor import CJKWrapTextArea, UndoSafeTextArea
 from tui.widgets.item_panel import ItemPanel, transcript_title
 from tui.widgets.key_footer import KeyFooter
@@ -84,12 +85,24 @@ class AnnotateScreen(Screen[int | None]):
             show=False,
             priority=True,
         ),
+        # Only redraws: it acts as it arrives, never waits for nor moves the keys typed
+        # around it (a function key, since every letter and most Ctrl keys are the text's).
+        Binding(
+            "f5",
+            "toggle_trace",
+            "Alliance strip",
+            id="annotate.trace",
+            tooltip="Show or hide each turn's inferred alliance beside the transcript.",
+            show=False,
+            priority=True,
+        ),
         Binding("escape", "back", "Queue", id="annotate.back", priority=True),
     ]  # fmt: skip
 
     @dataclass
     class Loaded(Message):
         state: EditorState
+        gutter: AllianceGutter | None = None  # the session's alliance strip, if traced
 
     @dataclass
     class Shown(Message):
@@ -147,6 +160,7 @@ class AnnotateScreen(Screen[int | None]):
         with Horizontal():
             with Vertical(id="left"):
                 yield Label("Transcript", classes="panel-title", id="transcript-title")
+                yield TraceTitle(id="trace-title")
                 yield Transcript(id="transcript")
             with Vertical(id="right"):
                 yield ItemPanel(id="item")
@@ -180,7 +194,8 @@ class AnnotateScreen(Screen[int | None]):
     def load(self, rationale_id: int) -> None:
         app = services(self)
         state = editing.open_rationale(app.engine, rationale_id, app.annotator)
-        self.post_message(self.Loaded(state))
+        trace = session_trace(app.engine, state.context.session_id)
+        self.post_message(self.Loaded(state, AllianceGutter.of(trace) if trace else None))
 
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
@@ -193,11 +208,14 @@ class AnnotateScreen(Screen[int | None]):
         self.flagged = state.flagged
         self.persisted_text = state.initial_text  # what reopening the item would show
         self.autosaved = state.autosave_text is not None
-        self.query_one("#transcript", Transcript).show(
+        transcript = self.query_one("#transcript", Transcript)
+        transcript.show(
             state.context.turns,
             state.draft.evidence if state.draft else (),
             key=state.context.session_id,
+            alliance=message.gutter,
         )
+        self._refresh_trace_title()
         self.query_one("#item", ItemPanel).show(state.context)
         self.query_one("#transcript-title", Label).update(transcript_title(state.context))
         comments = self.query_one("#comments", ScrollText)
@@ -442,9 +460,10 @@ class AnnotateScreen(Screen[int | None]):
             return
         old = self.draft
         self.draft = message.draft
-        self.query_one("#transcript", Transcript).show(
-            self.state.context.turns, message.draft.evidence, key=self.state.context.session_id
-        )
+        transcript = self.query_one("#transcript", Transcript)
+        context = self.state.context
+        transcript.show(context.turns, message.draft.evidence, key=context.session_id,
+                        alliance=transcript.alliance)  # fmt: skip
         if not self.editor.text.strip() or (old is not None and self.editor.text == old.text):
             self.editor.load_text(message.draft.text)  # untouched draft: show the new one
             self.draft_origin = message.draft.id
@@ -466,6 +485,28 @@ class AnnotateScreen(Screen[int | None]):
     async def action_evidence(self) -> None:
         await after_keys_handed_over(self)
         self.query_one("#transcript", Transcript).jump_to_evidence(1)
+
+    # -- the alliance strip -------------------------------------------------------------------
+
+    def action_toggle_trace(self) -> None:
+        """Show or hide the strip; it only redraws, so the keys typed around it are left
+        to arrive in order (no wait, no hold)."""
+        transcript = self.query_one("#transcript", Transcript)
+        shown = flip_strip(self.app, transcript.alliance is not None)
+        if shown is not None:
+            transcript.show_alliance(shown)
+            self._refresh_trace_title()
+
+    @on(OptionList.OptionHighlighted, "#transcript")
+    def _turn_highlighted(self) -> None:
+        self._refresh_trace_title()
+
+    def _refresh_trace_title(self) -> None:
+        transcript = self.query_one("#transcript", Transcript)
+        self.query_one("#trace-title", TraceTitle).present(
+            transcript.alliance, transcript.highlighted_turn(), border=transcript,
+            keys=services(self).user_keymap.get("annotate.trace", "f5"),
+        )  # fmt: skip
 
     # -- flag ------------------------------------------------------------------------------------
 

@@ -33,7 +33,8 @@ from annotate.work import codings
 from annotate.work.codings import CodingState, CodingView, Suggestion
 from tui.failures import notify_failure
 from tui.keys import BindingsInOrder
-from tui.services import services
+from tui.services import services, session_trace
+from tui.widgets.alliance_strip import AllianceGutter, TraceTitle, flip_strip, strip_shown
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.transcript import SPEAKER_LABEL, SPEAKER_STYLE
 from tui.widgets.wrap import Hanging
@@ -69,11 +70,14 @@ class CodingScreen(Screen[None]):
         Binding("ctrl+o", "finish", "Submit / pass", id="coding.finish", priority=True),
         Binding("ctrl+r", "send_back", "Send back", id="coding.send_back", priority=True),
         Binding("escape", "back", "Back", id="coding.back"),
-    ]
+        Binding("f5", "toggle_trace", "Alliance strip", id="coding.trace", show=False,
+                tooltip="Show or hide each turn's inferred alliance beside the transcript."),
+    ]  # fmt: skip
 
     @dataclass
     class Loaded(Message):
         view: CodingView
+        gutter: AllianceGutter | None = None  # the session's alliance strip, if traced
 
     @dataclass
     class Changed(Message):
@@ -87,12 +91,15 @@ class CodingScreen(Screen[None]):
         self.state: CodingState | None = None
         self.busy = False  # a change is being written: the next key waits for it
         self.key_of: dict[str, str] = {}
+        self.alliance: AllianceGutter | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="coding-status")
         with Horizontal(id="coding-body"):
-            yield CodingTranscript(id="coding-turns")
+            with Vertical(id="coding-left"):
+                yield TraceTitle(id="trace-title")
+                yield CodingTranscript(id="coding-turns")
             with Vertical(id="coding-side"):
                 yield Static(id="coding-turn")  # the current turn first: always in sight
                 with VerticalScroll(id="coding-legend-box"):
@@ -137,13 +144,15 @@ class CodingScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="coding")
     def load(self) -> None:
         app = services(self)
-        self.post_message(self.Loaded(codings.coding_view(app.engine, self.coding_id,
-                                                          app.annotator)))  # fmt: skip
+        view = codings.coding_view(app.engine, self.coding_id, app.annotator)
+        trace = session_trace(app.engine, view.state.session_id)
+        self.post_message(self.Loaded(view, AllianceGutter.of(trace) if trace else None))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
         first = self.view is None
         self.view, self.state = message.view, message.view.state
+        self.alliance = message.gutter
         self.key_of = {code.key: code.id for code in self.view.scheme.codes}
         self.query_one("#coding-legend", Static).update(self._legend())
         turns = self.query_one("#coding-turns", CodingTranscript)
@@ -210,7 +219,10 @@ class CodingScreen(Screen[None]):
         prefix.append(f"{SPEAKER_LABEL.get(speaker, speaker):<9}",
                       style=SPEAKER_STYLE.get(speaker, "bold"))  # fmt: skip
         prefix.append(" ")
-        return Option(Hanging(prefix, text, "", self._marks_line(number)), id=f"turn-{number}")
+        prompt = Hanging(prefix, text, "", self._marks_line(number))
+        if self.alliance is not None and strip_shown(self.app):
+            return Option(self.alliance.beside(number, prompt), id=f"turn-{number}")
+        return Option(prompt, id=f"turn-{number}")
 
     def current_turn(self) -> int | None:
         assert self.view is not None
@@ -242,6 +254,10 @@ class CodingScreen(Screen[None]):
             line.append(view.comments[-1])
         self.query_one("#coding-status", Static).update(line)
         number = self.current_turn()
+        self.query_one("#trace-title", TraceTitle).present(
+            self.alliance, number, border=self.query_one("#coding-turns"),
+            keys=services(self).user_keymap.get("coding.trace", "f5"),
+        )  # fmt: skip
         side = Text()
         if number is not None:
             _, speaker, _ = self._turn(number)
@@ -393,6 +409,17 @@ class CodingScreen(Screen[None]):
         word = status_label(status) + ("" if status == codings.ACCEPTED else " to its coder")
         self.app.call_from_thread(self.notify, f"coding {word}", timeout=5)
         self.app.call_from_thread(self.app.pop_screen)
+
+    def action_toggle_trace(self) -> None:
+        """Show or hide the alliance strip (every turn redrawn at its new width)."""
+        if self.view is None or flip_strip(self.app, self.alliance is not None) is None:
+            return
+        turns = self.query_one("#coding-turns", CodingTranscript)
+        for index, (number, _, _) in enumerate(self.view.turns):
+            turns.replace_option_prompt_at_index(index, self._option(number).prompt)
+        if turns.highlighted is not None:
+            turns.scroll_to_highlight()
+        self._refresh_side()
 
     def action_back(self) -> None:
         box = self.query_one("#coding-comment", Input)

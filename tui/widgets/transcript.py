@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from annotate.work.rationales.itemcontext import TurnText
+from tui.widgets.alliance_strip import AllianceGutter, strip_shown
 from tui.widgets.wrap import Hanging
 
 SPEAKER_STYLE = {"client": "bold cyan", "counselor": "bold magenta"}
@@ -25,6 +27,13 @@ def _turn_text(turn: TurnText, is_evidence: bool) -> Hanging:
     prefix.append(f"{label:<9}", style=SPEAKER_STYLE.get(turn.speaker, "bold"))
     prefix.append(" ")
     return Hanging(prefix, turn.text, "on #3a3a00" if is_evidence else "")
+
+
+def _same_trace(one: AllianceGutter | None, other: AllianceGutter | None) -> bool:
+    """Whether two strips draw the same figures (a session reopened reads its trace anew)."""
+    if one is None or other is None:
+        return one is other
+    return one.trace == other.trace
 
 
 class Transcript(OptionList):
@@ -53,11 +62,18 @@ class Transcript(OptionList):
         self._key: object = None
         self._added = 0
         self._generation = 0
+        self.alliance: AllianceGutter | None = None  # the alliance strip, when traced
+        self.alliance_shown = True  # the app's choice (alliance_strip.strip_shown) at show
 
     def show(
-        self, turns: Iterable[TurnText], evidence: Iterable[int] = (), key: object = None
+        self,
+        turns: Iterable[TurnText],
+        evidence: Iterable[int] = (),
+        key: object = None,
+        alliance: AllianceGutter | None = None,
     ) -> None:
-        """Show the turns; ``evidence`` are the turn numbers the draft cites.
+        """Show the turns; ``evidence`` are the turn numbers the draft cites, ``alliance``
+        the session's alliance strip (drawn beside each turn while ``alliance_shown``).
 
         With the same ``key`` (the session) as last time only the evidence markers change,
         so moving between items of one session is instant; a new session's turns are
@@ -67,7 +83,12 @@ class Transcript(OptionList):
         old_evidence = set(self.evidence)
         self.evidence = tuple(sorted(set(evidence)))
         self._marked = set(self.evidence)
+        same_trace = _same_trace(alliance, self.alliance)
+        self.alliance = alliance
+        self.alliance_shown = strip_shown(self.app)
         if key is not None and key == self._key and len(turns) == len(self._turns):
+            if not same_trace:
+                self._redraw_all()
             for number in old_evidence ^ set(self.evidence):
                 index = self._index_of.get(number)
                 if index is not None and index < self._added:
@@ -99,8 +120,24 @@ class Transcript(OptionList):
         if self._added < len(self._turns):
             self.set_timer(0.01, lambda: self._add_later(generation))
 
-    def _prompt(self, turn: TurnText) -> Hanging:
-        return _turn_text(turn, turn.number in self._marked)
+    def _prompt(self, turn: TurnText) -> RenderableType:
+        prompt = _turn_text(turn, turn.number in self._marked)
+        if self.alliance is None or not self.alliance_shown:
+            return prompt
+        return self.alliance.beside(turn.number, prompt)
+
+    def show_alliance(self, shown: bool) -> None:
+        """Draw or hide the alliance strip (every turn shown is redrawn at its new width)."""
+        if shown != self.alliance_shown:
+            self.alliance_shown = shown
+            if self.alliance is not None:
+                self._redraw_all()
+
+    def _redraw_all(self) -> None:
+        for index, turn in enumerate(self._turns[: self._added]):
+            self.replace_option_prompt_at_index(index, self._prompt(turn))
+        if self.highlighted is not None:
+            self.scroll_to_highlight()
 
     def _option(self, turn: TurnText) -> Option:
         return Option(self._prompt(turn), id=f"turn-{turn.number}")
