@@ -29,8 +29,11 @@ from annotate.analysis.edits import edit_stats
 from annotate.analysis.html import html_table
 from annotate.analysis.lexicon import lexicon
 from annotate.analysis.report_alignment import binary_section, group_sections
+from annotate.analysis.report_alliance import counselor_section, flagged_note, watch_section
 from annotate.analysis.report_codes import codes_section
 from annotate.core.vocabulary import current_rubric
+from annotate.research.counselors import SAMPLES as COUNSELOR_SAMPLES
+from annotate.research.watch import not_on_track
 from annotate.work.progress import counts
 from store.db import reader
 from store.models import Instrument
@@ -194,6 +197,7 @@ def build_report(
     generated = generated or datetime.now(UTC)
     rubric = current_rubric(engine)
     order = dimension_order(engine, instrument_id)
+    watch = not_on_track(engine)
     figures = counts(engine)
     alpha = agreement(engine, level, samples, seed)
     notes = [note for note in alpha["note"] if isinstance(note, str)]
@@ -206,6 +210,7 @@ def build_report(
     sections = [
         "<h1>Annotation report</h1>",
         f'<p class="meta">{escape(summary)} · generated {generated:%Y-%m-%d %H:%M} UTC</p>',
+        flagged_note(watch),
         "<h2>Progress</h2>",
         f'<div class="charts">{_progress_chart(engine)}</div>',
         "<h2>Client ratings</h2>",
@@ -235,6 +240,9 @@ def build_report(
         ),
         *binary_section(engine),
         *group_sections(engine, instrument_id, samples, seed),
+        *watch_section(engine, watch),
+        # each resample refits a mixed model: at most the counselor view's own default
+        *counselor_section(engine, min(samples, COUNSELOR_SAMPLES), seed),
         *codes_section(engine, samples, seed),
         "<h2>Flagged by experts</h2>",
         html_table(_flag_table(engine), "Items an expert flagged with a note, oldest first"),

@@ -179,16 +179,20 @@ def fit(frame: pd.DataFrame, value: str = "score") -> tuple[Fit, Any, Any]:
             result = model.fit(reml=True)
         except (np.linalg.LinAlgError, ValueError) as error:
             raise Unfittable(f"the model could not be fitted ({error})") from None
-    messages = " ".join(str(w.message) for w in caught)
+    boundary = any("boundary" in str(w.message) for w in caught)
     counselor_var = max(float(np.asarray(result.cov_re)[0, 0]), 0.0)
     client_var = max(float(result.vcomp[0]), 0.0) if with_clients else None
     residual_var = float(result.scale)
-    converged = bool(result.converged) and "failed" not in messages
+    converged = bool(result.converged)
     if counselor_var <= 1e-6 * (counselor_var + (client_var or 0.0) + residual_var):
+        boundary = False  # said below, in plain words
         notes.append("counselor variance estimated at zero (the boundary): no counselor effect "
                      "is detectable in these data, which does not show there is none")  # fmt: skip
     if not converged:
         notes.append("the model did not converge: treat these figures as unreliable")
+    if boundary:
+        notes.append("the fit may be on the boundary (a variance near zero): treat the "
+                     "interval as rough")  # fmt: skip
     effects = {
         str(group): (float(re.iloc[0]), float(result.random_effects_cov[group].iloc[0, 0]))
         for group, re in result.random_effects.items()

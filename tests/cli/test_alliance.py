@@ -147,3 +147,36 @@ def test_bad_input_is_a_one_line_error(engine, db_url, tmp_path: Path, args, mes
     assert result.exit_code == 1
     assert result.stderr.strip() == message
     assert "Traceback" not in result.output
+
+
+def test_the_report_shows_the_domains_figures_flagged_clients_first(
+    store, db_url, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "report.html"
+    result = _run(db_url, "report", "--html", str(path), "--samples", "20", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    html = path.read_text(encoding="utf-8")
+    watch = not_on_track(store)
+    flagged = watch.flagged_clients()
+    assert f"Clients not on track ({len(flagged)}): {', '.join(flagged)}." in html
+    assert html.index("Clients not on track (") < html.index("<h2>Progress</h2>")
+    section = html[html.index('id="not-on-track"') : html.index("<h2>Counselor effects</h2>")]
+    for level in watch.reliability:
+        assert f'<td class="num">{level.threshold:.3f}</td>' in section
+    rows = section.split("Flagged sessions, flagged clients first")[1].split("</table>")[0]
+    shown = [cells.split("</td>")[0] for cells in rows.split('<tr><td class="text">')[1:]]
+    assert shown == [flag.client_id for flag in watch.flags]  # flagged clients first
+    for flag in watch.flags:
+        assert f'<td class="num">{flag.drop:.2f}</td>' in rows
+    assert f"<title>{FALLING}: goal</title>" in section  # its trajectory chart
+    clients = section.split("Clients, not on track first")[1]
+    assert clients.index(FALLING) < clients.index("counselor-00/来访者0")
+    effects = counselor_effects(store, samples=20, seed=3)
+    counselors = html[html.index("<h2>Counselor effects</h2>") :]
+    for effect in effects.dimensions:
+        assert f"{effect.icc:.2f} [{effect.icc_low:.2f}, {effect.icc_high:.2f}]" in counselors
+    goal = [c for c in effects.counselors if c.dimension == "goal"]
+    table = counselors.split("goal: per counselor, largest overestimation first")[1]
+    order = [table.index(f">{c.counselor_id}<") for c in goal]
+    assert order == sorted(order)  # largest gap first, as the domain sorts them
+    assert f"{goal[0].gap_estimate:.2f} [{goal[0].gap_low:.2f}, {goal[0].gap_high:.2f}]" in table

@@ -49,15 +49,29 @@ def test_report_is_self_contained(report_html: str) -> None:
     assert addresses <= {"http://www.w3.org/2000/svg"}
 
 
+def _alliance_parts(engine) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """The charts and tables the alliance sections add: a gap chart and table per dimension
+    with counselors, a trajectory per flagged (client, dimension); ICC, thresholds, flags
+    and clients tables (tests/cli/test_alliance.py checks their figures)."""
+    from annotate.research.counselors import counselor_effects
+    from annotate.research.watch import not_on_track
+
+    gaps = len({c.dimension for c in counselor_effects(engine, samples=0).counselors})
+    watch = not_on_track(engine)
+    trajectories = len({(f.client_id, f.dimension) for f in watch.flags})
+    return gaps + trajectories, 2 + gaps + bool(watch.flags) + bool(watch.clients)
+
+
 def test_report_has_every_chart_and_table(report_html: str, demo_engine) -> None:  # type: ignore[no-untyped-def]
     kinds = Counter(re.search(r'data-kind="(\w+)"', svg).group(1) for svg in _svgs(report_html))
-    assert kinds == {"steps": 1, "bar": 2, "scatter": 3, "interval": 2}
+    charts, tables = _alliance_parts(demo_engine)
+    assert kinds == {"steps": 1, "bar": 2, "scatter": 3, "interval": 2 + charts}
     for heading in ("Progress", "Client ratings", "Review quality", "Counselor vs client",
                     "Ruptures and other binary items", "Counselor vs client by condition",
                     "Counselor vs client over sessions", "From draft to final text",
                     "Words that mark each dimension"):  # fmt: skip
         assert f"<h2>{heading}</h2>" in report_html
-    assert report_html.count("<table>") == 15
+    assert report_html.count("<table>") == 15 + tables
     assert "Krippendorff&#x27;s alpha (ordinal)" in report_html
     # the scatter plots show exactly the sessions the alignment table counts
     table = alignment(demo_engine).set_index("dimension")
@@ -140,7 +154,8 @@ def test_report_opens_in_headless_chromium(demo_engine, tmp_path: Path) -> None:
         timeout=120,
         text=True,
     ).stdout
-    assert dom.count("<svg") == 8 and dom.count("<table>") == 15
+    charts, tables = _alliance_parts(demo_engine)
+    assert dom.count("<svg") == 8 + charts and dom.count("<table>") == 15 + tables
     assert "Ruptures and other binary items" in dom and dom.count('class="estimate"') > 0
     assert 'class="point"' in dom and "Annotation report" in dom
 
