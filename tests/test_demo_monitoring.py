@@ -211,3 +211,38 @@ def test_every_monitoring_session_imports(engine) -> None:  # type: ignore[no-un
     assert ratings == 96 * 24
     assert meta == {"condition": "depression", "modality": "in person"}
     assert import_file(engine, DEMO_MONITORING).unchanged == 96
+
+
+def test_the_demo_loads_traces_and_summarises_the_monitoring_views(tmp_path: Path) -> None:
+    """`annotate demo` without a terminal: the monitoring sessions are in the store and
+    traced, the summary names the counselor effects and c13 first among the clients not on
+    track, and the experts get work on the annotated sessions only."""
+    from sqlalchemy import text
+    from typer.testing import CliRunner
+
+    from annotate.core.demo import annotated_session_ids
+    from cli.app import app
+    from store.db import make_engine
+
+    db = tmp_path / "demo.db"
+    result = CliRunner().invoke(app, ["--db", str(db), "demo"])  # not a terminal: no UI
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "monitoring.jsonl: imported 96 sessions (96 new)" in result.output
+    assert any(line.startswith("traced 112 sessions") for line in lines), result.output
+    [effects] = [line for line in lines if line.startswith("counselor effects: ICC goal ")]
+    assert "(10 counselors, 29 clients)" in effects and "(goal): t09 +" in effects
+    [watch] = [line for line in lines if line.startswith("clients not on track: ")]
+    assert watch.startswith("clients not on track: c13 (m031, missed by the counselor); ")
+    assert "c21 (m064, the counselor's rating fell too)" in watch
+    engine = make_engine(str(db))
+    with engine.connect() as connection:
+        authored = connection.execute(
+            text("SELECT DISTINCT session_id FROM rationales WHERE author_id IS NOT NULL")
+        ).scalars()
+        traced = connection.execute(text("SELECT count(DISTINCT session_id) FROM turn_alliance"))
+        drafted = connection.execute(text("SELECT DISTINCT session_id FROM drafts")).scalars()
+        assert set(authored) == set(annotated_session_ids())
+        assert traced.scalar() == 112
+        assert set(drafted) == set(annotated_session_ids())
+    engine.dispose()

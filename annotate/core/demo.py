@@ -14,3 +14,11 @@ DEMO_FILES = (DEMO_SESSIONS, DEMO_RATIONALES, DEMO_REVIEWS)
 # monitoring views (a planted counselor effect and a drop the counselor missed); written by
 # scripts/make_monitoring_demo.py. Not annotated: the experts' work is DEMO_SESSIONS.
 DEMO_MONITORING = DEMO_DIR / "monitoring.jsonl"
+
+
+def annotated_session_ids() -> list[str]:
+    """The sessions the demo's experts annotate (those of DEMO_SESSIONS), in file order."""
+    import json
+
+    lines = DEMO_SESSIONS.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["session_id"] for line in lines if line.strip()]

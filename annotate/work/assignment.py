@@ -11,7 +11,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
@@ -51,9 +51,15 @@ def _names(annotators: list[str]) -> list[str]:
 
 
 def assign_authoring(
-    engine: Engine, annotators: list[str], *, by: str = "client", seed: int = 0
+    engine: Engine,
+    annotators: list[str],
+    *,
+    by: str = "client",
+    seed: int = 0,
+    sessions: list[str] | None = None,
 ) -> AuthoringResult:
-    """Create a pending rationale with an author for every rated (session, item) without one.
+    """Create a pending rationale with an author for every rated (session, item) without one
+    (of the SESSIONS named, or of every session).
 
     Work is split in groups (all sessions of a client, or single sessions), each group
     to the annotator with the fewest rationales so far; a client who already has an
@@ -71,6 +77,7 @@ def assign_authoring(
             .join(TherapySession, col(TherapySession.id) == col(Rating.session_id))
             .where(col(Rating.rater_role) == "client")
             .where(col(Rating.item_id).in_(explained_items()))
+            .where(col(Rating.session_id).in_(sessions) if sessions is not None else true())
             .order_by(col(Rating.session_id), col(Rating.item_id))
         ).all()
         existing = session.execute(

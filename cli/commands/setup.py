@@ -40,9 +40,10 @@ def demo(
         bool, typer.Option("--ui/--no-ui", help="Open the terminal UI when on a terminal.")
     ] = True,
 ) -> None:
-    """Load the synthetic demo corpus, draft it offline, then open the UI (or print a summary)."""
+    """Load the synthetic demo corpus, draft and trace it offline, then open the UI (or print
+    a summary with the counselor effects and the clients not on track)."""
     from annotate.core.database import safe_url
-    from annotate.core.demo import DEMO_CODINGS, DEMO_FILES
+    from annotate.core.demo import DEMO_CODINGS, DEMO_FILES, DEMO_MONITORING, annotated_session_ids
     from annotate.ingest import import_file
     from store.db import resolve_url
 
@@ -53,7 +54,7 @@ def demo(
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     store = engine(create=True)
-    for path in DEMO_FILES:
+    for path in (*DEMO_FILES, DEMO_MONITORING):
         typer.echo(import_file(store, path).summary())
     from annotate.ingest.codings import import_codings_file
 
@@ -62,25 +63,34 @@ def demo(
     from cli.commands.draft import summary_line
 
     offline = make_provider(DraftSettings(provider="offline"), given.endpoint)
-    # Every item, the imported accepted ones too: the demo's drafts-vs-finals figures.
-    everything = WorkSelection(include_accepted=True)
-    typer.echo(summary_line(run_batch(store, offline, everything), None))
+    # Every item of the annotated sessions, the imported accepted ones too: the demo's
+    # drafts-vs-finals figures. The monitoring sessions are rated, not annotated.
+    annotated_ids = annotated_session_ids()
+    annotated = WorkSelection(sessions=annotated_ids, include_accepted=True)
+    typer.echo(summary_line(run_batch(store, offline, annotated), None))
     _hand_out_demo_coding(store)
     from annotate.drafting.markers import OFFLINE_MODEL, run_markers
 
     typer.echo(run_markers(store, None).summary(f"offline/{OFFLINE_MODEL}"))
+    from annotate.research.trace import run_trace
+
+    typer.echo(run_trace(store).summary())  # the strip beside every transcript
     from annotate.work.progress import counts
 
     figures = counts(store)
     typer.echo(
-        f"demo ready in {safe_url(url)}: {counted(figures['sessions'], 'session')}, "
+        f"demo ready in {safe_url(url)}: {counted(figures['sessions'], 'session')} "
+        f"({len(annotated_ids)} annotated, the others rated for monitoring), "
         f"{counted(figures['items'], 'item')}, {counted(figures['drafts'], 'draft')}, "
         f"{counted(figures['rationales'], 'rationale')}, "
         f"{counted(figures['reviews'], 'review')}, {counted(figures['codings'], 'turn coding')}"
     )
     if ui and sys.stdin.isatty() and sys.stdout.isatty():
         _open_demo_ui(store)
-    elif ui:
+        return
+    for line in _monitoring_lines(store):
+        typer.echo(line)
+    if ui:
         _hand_out_demo_work(store)
         db = "" if given.db_option is None else f"--db {shlex.quote(given.db_option)} "
         typer.echo(
@@ -90,12 +100,46 @@ def demo(
         )
 
 
+def _monitoring_lines(store) -> list[str]:
+    """The demo's counselor effects and clients not on track, in a line each (the intervals
+    and trajectories are in 'annotate alliance counselors' and 'annotate alliance watch')."""
+    from annotate.research.counselors import counselor_effects
+    from annotate.research.watch import not_on_track
+
+    effects = counselor_effects(store, samples=0)  # no bootstrap: the demo stays quick
+    shares = ", ".join(
+        f"{d.dimension} {d.icc:.2f}" for d in effects.dimensions if d.icc is not None
+    )
+    first = effects.dimensions[0]
+    gaps = [c for c in effects.counselors if c.dimension == first.dimension][:2]
+    above = ", ".join(
+        f"{c.counselor_id} {c.gap_estimate:+.2f}" for c in gaps if c.gap_estimate is not None
+    )
+    lines = [
+        f"counselor effects: ICC {shares} ({counted(first.n_counselors, 'counselor')}, "
+        f"{counted(first.n_clients, 'client')}); rating above their clients most "
+        f"({first.dimension}): {above}; see 'annotate alliance counselors'"
+    ]
+    watch = not_on_track(store)
+    flagged = []
+    for track in (t for t in watch.clients if t.flags):
+        session = next(f.session_id for f in watch.flags if f.client_id == track.client_id)
+        state = ("missed by the counselor" if track.missed else "no counselor rating"
+                 if track.unknown else "the counselor's rating fell too")  # fmt: skip
+        flagged.append(f"{track.client_id} ({session}, {state})")
+    lines.append(
+        f"clients not on track: {'; '.join(flagged) or 'none'}; see 'annotate alliance watch'"
+    )
+    return lines
+
+
 def _hand_out_demo_work(store) -> None:
-    """Give the demo experts their work (idempotent)."""
+    """Give the demo experts their work on the annotated sessions (idempotent)."""
+    from annotate.core.demo import annotated_session_ids
     from annotate.work.assignment import assign_authoring, assign_reviews
     from annotate.work.reviews.queue import review_queue
 
-    assign_authoring(store, ["ana", "ben", "chen"], seed=0)
+    assign_authoring(store, ["ana", "ben", "chen"], seed=0, sessions=annotated_session_ids())
     if not review_queue(store, "ana"):
         assign_reviews(store, fraction=1.0, overlap=2, seed=0)
 

@@ -33,7 +33,9 @@ from tests.factories import ITEMS, session_record, write_jsonl
 runner = CliRunner()
 pytestmark = pytest.mark.both_backends
 
-SESSIONS = 17  # the demo's 16 and the imported one
+ANNOTATED = 17  # the demo's 16 annotated sessions and the imported one
+MONITORING = 96  # the demo's sessions rated for the monitoring views, not annotated
+SESSIONS = ANNOTATED + MONITORING
 UNITS = SESSIONS * len(ITEMS)  # (session, item) pairs with a client rating
 
 
@@ -71,9 +73,10 @@ def _rubric_stored(ran: Ran) -> None:
 
 def _draft(ran: Ran) -> None:
     summary = ran.json()
-    assert (summary["provider"], summary["done"], summary["ok"]) == ("offline", 12, 12)
+    new = 12 + MONITORING * len(ITEMS)  # the imported session; the demo drafts no monitoring
+    assert (summary["provider"], summary["done"], summary["ok"]) == ("offline", new, new)
     assert summary["skipped_accepted"] == 45  # the demo's accepted rationales: left out
-    assert summary["skipped_already_drafted"] == UNITS - 12 - 45  # the demo drafted the rest
+    assert summary["skipped_already_drafted"] == UNITS - new - 45  # the demo drafted the rest
     assert ran.scalar("SELECT count(*) FROM drafts") == UNITS
     duplicates = ran.scalar(
         "SELECT count(*) FROM (SELECT session_id, item_id FROM drafts "
@@ -97,7 +100,8 @@ def _assign(ran: Ran) -> None:
 def _codes_assign(ran: Ran) -> None:
     result = ran.json()
     # the demo's s08 and s12 get a reviewer too; its four imported codings had one
-    assert (result["primary"], result["second"], result["reviews"]) == (11, 11, 13)
+    new = SESSIONS - 6  # the demo gave six sessions their coders
+    assert (result["primary"], result["second"], result["reviews"]) == (new, new, new + 2)
     assert ran.scalar("SELECT count(*) FROM codings WHERE role = 'primary'") == SESSIONS
     assert ran.scalar("SELECT count(*) FROM coding_reviews r JOIN codings c "
                       "ON c.id = r.coding_id WHERE c.coder_id = r.reviewer_id") == 0  # fmt: skip
@@ -153,8 +157,9 @@ def _agreement(ran: Ran) -> None:
 def _alignment(ran: Ran) -> None:
     rows = {row["dimension"]: row for row in ran.json()["dimensions"]}
     assert list(rows) == ["goal", "task", "bond", "total"]
-    # pg-new is complete on both sides (client 4s, counselor 5s): one more goal pair.
-    assert rows["goal"]["n"] == 15
+    # pg-new is complete on both sides (client 4s, counselor 5s): one more goal pair; and
+    # every monitoring session.
+    assert rows["goal"]["n"] == 15 + MONITORING
     for row in rows.values():
         assert -1 <= row["pearson_r"] <= 1 and row["mse"] > 0
         assert isinstance(row["n"], int)
@@ -221,14 +226,14 @@ def _evaluate(ran: Ran) -> None:
     result = ran.json()
     assert result["predictions"] == {
         "file": str(ran.tmp / "predictions.jsonl"),
-        "records": UNITS,
-        "sessions": SESSIONS,
+        "records": ANNOTATED * len(ITEMS),
+        "sessions": ANNOTATED,
         "with_rationale": 0,
     }
     assert result["rationales"] is None
     model = next(row for row in result["rows"] if row["name"] == "model")
     for figures in model["overall"].values():  # the predictions are the clients' ratings
-        assert (figures["n"], figures["pearson"], figures["mse"]) == (SESSIONS, 1.0, 0.0)
+        assert (figures["n"], figures["pearson"], figures["mse"]) == (ANNOTATED, 1.0, 0.0)
     assert result["folds"] == 2
 
 
@@ -255,7 +260,7 @@ COMMANDS: dict[str, Run] = {
     "init": Run(["init", "--json"], '"revision"'),
     "demo": Run(["demo", "--keep", "--no-ui"], "demo ready"),
     "import": Run(["import", "{tmp}/new.jsonl", "--json"], '"created": 1'),
-    "progress": Run(["progress", "--json"], '"sessions": 17'),
+    "progress": Run(["progress", "--json"], f'"sessions": {SESSIONS}'),
     "deid roster": Run(["deid", "roster", "{tmp}/roster.csv", "--json"], '"added": 2'),
     "deid scan": Run(["deid", "scan", "--json"], '"totals"', _deid_scan),
     "deid mark": Run(
@@ -282,7 +287,7 @@ COMMANDS: dict[str, Run] = {
     ),  # the demo imported them
     "codes assign": Run(
         ["codes", "assign", "--coders", "ana,ben", "--second", "1", "--review", "--json"],
-        '"primary": 11',  # 17 sessions, 6 given coders by the demo
+        f'"primary": {SESSIONS - 6}',  # 6 sessions given coders by the demo
         _codes_assign,
     ),
     "codes list": Run(["codes", "list", "--coder", "ben", "--json"], '"role": "primary"'),
@@ -298,7 +303,7 @@ COMMANDS: dict[str, Run] = {
     "backup": Run(["backup", "{tmp}/backup.file"], "backed up"),
     # restore runs on SQLite; on PostgreSQL it prints the pg_restore command (exit 1).
     "restore": Run(["restore", "{tmp}/backup.file", "--force"], "restore"),
-    "draft": Run(["draft", "--provider", "offline", "--json"], '"done": 12', _draft),
+    "draft": Run(["draft", "--provider", "offline", "--json"], '"done": ', _draft),
     "assign": Run(["assign", "--annotators", "ana,ben,chen", "--json"], '"created"', _assign),
     "review-assign": Run(
         ["review-assign", "--sessions", "2", "--overlap", "2", "--json"],
@@ -399,5 +404,5 @@ def test_every_command_runs(demo_engine, db_url: str, backend: str, tmp_path: Pa
     finally:
         checked.dispose()
     progress = json.loads(runner.invoke(app, ["--db", db_url, "progress", "--json"]).stdout)
-    assert progress["sessions"] == 17 and progress["instrument_items"] == 13
+    assert progress["sessions"] == SESSIONS and progress["instrument_items"] == 13
     assert progress["rationales"] == UNITS

@@ -46,7 +46,7 @@ def test_backup_is_private_complete_and_not_overwritten(demo_db: str, tmp_path: 
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert (report["sessions"], report["rationale_versions"], report["revision"]) == (
-        16,
+        112,  # the demo's 16 annotated sessions and 96 rated for monitoring
         48,
         migrate.HEAD_REVISION,
     )
@@ -85,7 +85,7 @@ def test_restore_into_new_refuses_work_then_forced(demo_db: str, tmp_path: Path)
         connection.execute(text("UPDATE rationales SET flagged = 1 WHERE id = 1"))
     refused = _invoke("--db", demo_db, "restore", str(backup))
     assert refused.exit_code == 1
-    held = "holds work (16 sessions, 192 drafts, 48 rationale versions, 22 reviews)"
+    held = "holds work (112 sessions, 192 drafts, 48 rationale versions, 22 reviews)"
     assert held in refused.stderr
     # A connection open during the restore sees the restored data afterwards.
     with engine.connect() as reader:

@@ -46,8 +46,11 @@ def test_draft_json_selection_and_resume(demo_db: str) -> None:
     assert data["prompt_version"] == "1.0.0" and data["items_per_second"] > 0
     limited = _json([*base, "--limit", "5"])
     assert limited["done"] == 5
-    resumed = _json(["--db", demo_db, "draft", "--json"])  # every item already drafted
-    assert resumed["selected"] == 0 and resumed["skipped_already_drafted"] == 147
+    resumed = _json(["--db", demo_db, "draft", "--json"])  # the annotated sessions' drafted
+    # the demo drafts no monitoring session; --limit 5 drafted the first five (m001 sorts
+    # before s01)
+    assert resumed["skipped_already_drafted"] == 147 + 5
+    assert resumed["selected"] == 96 * 12 - 5
     assert resumed["skipped_accepted"] == 45  # the demo's accepted rationales
     text = runner.invoke(app, ["--db", demo_db, "draft", "--session", "s02"])
     assert text.exit_code == 0, text.output

@@ -32,13 +32,15 @@ def test_assign_then_progress_json(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--db", db, "assign", "--annotators", "ana,ben,chen", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert sum(data["created"].values()) == 192 - 48
-    assert sum(data["total"].values()) == 192
+    # every rated item: the 192 of the annotated sessions (48 imported with an author) and
+    # the 1152 of the monitoring sessions, which the demo itself hands to nobody
+    assert sum(data["created"].values()) == 1344 - 48
+    assert sum(data["total"].values()) == 1344
     progress = json.loads(runner.invoke(app, ["--db", db, "progress", "--json"]).stdout)
-    assert progress["rationales"] == 192 and isinstance(progress["sessions"], int)
+    assert progress["rationales"] == 1344 and isinstance(progress["sessions"], int)
     assert set(progress["by_annotator"]) == {"ana", "ben", "chen"}
     assert set(progress["by_dimension"]) == {"goal", "task", "bond"}
-    assert sum(row["assigned"] for row in progress["by_annotator"].values()) == 192
+    assert sum(row["assigned"] for row in progress["by_annotator"].values()) == 1344
     assert progress["by_annotator"]["ana"]["score_means"]["faithfulness"] is not None
 
 

@@ -178,7 +178,10 @@ def test_the_key_is_nowhere_after_drafting_against_an_echoing_server(
     outputs = []
     with ServerThread(fake):
         base = ["--db", str(db), "draft", "--base-url", fake.base_url, "--max-retries", "0"]
-        drafted = runner.invoke(app, [*base, "--include-accepted", "--force", "--json"])
+        # the annotated sessions, not the demo's monitoring ones
+        annotated = [arg for session in SESSIONS for arg in ("--session", session)]
+        everything = [*base, "--include-accepted", "--force", "--json", *annotated]
+        drafted = runner.invoke(app, everything)
         assert drafted.exit_code == 0, drafted.output
         outputs.append(drafted.output)
         summary = json.loads(drafted.stdout)
