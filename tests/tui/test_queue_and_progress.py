@@ -183,3 +183,23 @@ def test_demo_without_a_terminal_says_how_to_open_the_ui(tmp_path) -> None:  # t
     from annotate.core.database import open_store
 
     assert authoring_queue(open_store(db), "ana")  # the work is handed out for that command
+
+
+async def test_progress_screen_names_the_clients_not_on_track(work_engine) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Static
+
+    from annotate.research.watch import not_on_track
+
+    flagged = not_on_track(work_engine).flagged_clients()
+    assert flagged  # the demo holds clients whose rating falls
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        assert isinstance(app.screen, ProgressScreen)
+        line = app.screen.query_one("#not-on-track", Static)
+        assert line.display
+        shown = ", ".join(flagged[:3]) + (", ..." if len(flagged) > 3 else "")
+        assert str(line.render()).startswith(f"{len(flagged)} clients not on track ({shown}):")
+        assert "annotate alliance watch" in str(line.render())

@@ -17,6 +17,7 @@ from textual.worker import Worker
 from annotate.core.plurals import counted
 from annotate.core.vocabulary import current_rubric
 from annotate.core.workflow import CODING_STATUSES
+from annotate.research.watch import not_on_track
 from annotate.work.progress import (
     CODING_ROLE_LABELS,
     STAGE_LABELS,
@@ -50,6 +51,13 @@ CODING = (
 )
 
 
+def not_on_track_line(clients: list[str], shown: int = 3) -> str:
+    """How many clients are not on track, the first few by name, and where to look."""
+    names = ", ".join(clients[:shown]) + (", ..." if len(clients) > shown else "")
+    return (f"{counted(len(clients), 'client')} not on track ({names}): their own alliance "
+            "rating fell reliably; see annotate alliance watch")  # fmt: skip
+
+
 def _mean(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -57,6 +65,13 @@ def _mean(value: float | None) -> str:
 class ProgressScreen(Screen[None]):
     """The figures of ``annotate progress``, read in a worker; R reloads."""
 
+    DEFAULT_CSS = """
+    ProgressScreen #not-on-track {
+        padding: 0 1;
+        height: auto;
+        text-style: bold;
+    }
+    """
     BINDINGS = [
         Binding("r", "reload", "Reload", id="progress.reload"),
         Binding("escape", "back", "Back", id="progress.back"),
@@ -68,11 +83,13 @@ class ProgressScreen(Screen[None]):
         figures: dict[str, dict[str, dict[str, Any]]]
         coding: dict[str, dict[str, int]]
         agreement: dict[str, int]
+        not_on_track: list[str]  # clients flagged by ``annotate alliance watch``, first first
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="totals")
         yield Static(id="agreement")
+        yield Static(id="not-on-track")
         with VerticalScroll(id="tables"):
             for table_id, title in TABLES:
                 yield Label(title, classes=f"panel-title {table_id}")
@@ -110,7 +127,11 @@ class ProgressScreen(Screen[None]):
         engine = services(self).engine
         self.post_message(
             self.Loaded(
-                counts(engine), detail(engine), coding_detail(engine), agreement_progress(engine)
+                counts(engine),
+                detail(engine),
+                coding_detail(engine),
+                agreement_progress(engine),
+                not_on_track(engine).flagged_clients(),
             )
         )
 
@@ -125,6 +146,9 @@ class ProgressScreen(Screen[None]):
             f"{counted(totals['reviews'], 'review')}"
         )
         self.query_one("#agreement", Static).update(agreement_line(message.agreement))
+        flagged = self.query_one("#not-on-track", Static)
+        flagged.display = bool(message.not_on_track)
+        flagged.update(not_on_track_line(message.not_on_track))
         for table_id, _ in TABLES:
             self.table(table_id).clear()
         for name, row in message.figures["by_annotator"].items():
