@@ -31,6 +31,7 @@ from annotate.analysis.lexicon import lexicon
 from annotate.analysis.report_alignment import binary_section, group_sections
 from annotate.analysis.report_alliance import counselor_section, flagged_note, watch_section
 from annotate.analysis.report_codes import codes_section
+from annotate.analysis.report_trace import trace_sections
 from annotate.core.vocabulary import current_rubric
 from annotate.research.counselors import SAMPLES as COUNSELOR_SAMPLES
 from annotate.research.watch import not_on_track
@@ -243,6 +244,7 @@ def build_report(
         *watch_section(engine, watch),
         # each resample refits a mixed model: at most the counselor view's own default
         *counselor_section(engine, min(samples, COUNSELOR_SAMPLES), seed),
+        *trace_sections(engine, samples, seed),
         *codes_section(engine, samples, seed),
         "<h2>Flagged by experts</h2>",
         html_table(_flag_table(engine), "Items an expert flagged with a note, oldest first"),
