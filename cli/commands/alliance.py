@@ -207,13 +207,17 @@ def flagged_lines(store: Any) -> list[str]:
     lines = [f"Clients not on track: {len(flagged)} (a reliable drop in the client's own "
              "alliance rating; details: annotate alliance watch)"]  # fmt: skip
     for track in flagged:
-        own = [f for f in watch.flags if f.client_id == track.client_id]
-        where = ", ".join(dict.fromkeys(
-            f"{f.dimension} at session {f.session_number or f.visit}" for f in own
-        ))  # fmt: skip
+        sessions: dict[str, list[str]] = {}
+        for flag in (f for f in watch.flags if f.client_id == track.client_id):
+            number = str(flag.session_number or flag.visit)
+            dimensions = sessions.setdefault(number, [])
+            if flag.dimension not in dimensions:
+                dimensions.append(flag.dimension)
+        where = "; ".join(f"session {n}: {', '.join(d)}" for n, d in sessions.items())
         unknown = f", {track.unknown} without a counselor rating" if track.unknown else ""
-        lines.append(f"  {track.client_id} ({', '.join(track.counselors)}): {where}; missed by "
-                     f"the counselor: {track.missed} of {track.flags}{unknown}")  # fmt: skip
+        counselors = ", ".join(track.counselors)
+        lines.append(f"  {track.client_id} ({counselors}): {where}; missed by the counselor "
+                     f"in {track.missed} of {track.flags} flags{unknown}")  # fmt: skip
     return lines
 
 
