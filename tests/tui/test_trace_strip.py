@@ -4,6 +4,8 @@ session never traced shows no strip at all."""
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -28,6 +30,7 @@ from tui.widgets.alliance_strip import (
     TraceTitle,
     WithGutter,
     figure,
+    strip_shown,
 )
 from tui.widgets.transcript import SPEAKER_STYLE, Transcript
 
@@ -342,3 +345,40 @@ async def test_coding_screen_without_a_trace_shows_no_strip(work_engine) -> None
         assert all(not isinstance(o.prompt, WithGutter) for o in turns.options)
         with work_engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM turn_alliance")).scalar() == 0
+
+
+async def test_code_keys_typed_while_a_change_is_written_land_on_their_turns(
+    work_engine, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Each code key acts on the turn the cursor was on when it was typed, in order, with
+    F5 among them, even while the change before it is still being written (a slow store:
+    the key after it used to be dropped)."""
+    from annotate.work import codings
+
+    assign_codings(work_engine, ["ana"], sessions=["s14"])
+    plant_trace(work_engine, "s14", dip=4)
+    speakers = _speaker_of(work_engine, "s14")
+    first, second = sorted(n for n, s in speakers.items() if s == "client")[:2]
+    slow_toggle = codings.toggle_code
+
+    def toggle_slowly(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)
+        return slow_toggle(*args, **kwargs)
+
+    monkeypatch.setattr(codings, "toggle_code", toggle_slowly)
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_coding(pilot)
+        keys = ["down"] * (first - 1) + ["4", "f5"] + ["down"] * (second - first) + ["5", "6"]
+        await pilot.press(*keys)
+        await settle(pilot)
+        assert screen.current_turn() == second and not strip_shown(app)
+    with work_engine.connect() as connection:
+        (codes,) = connection.execute(text(
+            "SELECT v.codes FROM coding_versions v JOIN codings c ON c.id = v.coding_id "
+            "WHERE c.session_id = 's14' ORDER BY v.version DESC LIMIT 1"
+        )).one()  # fmt: skip
+    marks = json.loads(codes) if isinstance(codes, str) else codes
+    assert sorted((turn, code) for turn, code, _ in marks) == [
+        (first, "shutdown"), (second, "avoidance"), (second, "masking")
+    ]  # fmt: skip

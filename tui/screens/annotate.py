@@ -90,7 +90,7 @@ class AnnotateScreen(Screen[int | None]):
         Binding(
             "f5",
             "toggle_trace",
-            "Alliance strip",
+            "Alliance strip on/off",
             id="annotate.trace",
             tooltip="Show or hide each turn's inferred alliance beside the transcript.",
             show=False,

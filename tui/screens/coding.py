@@ -12,6 +12,7 @@ proposals, and passes (Ctrl+O) or sends back with a comment (Ctrl+R).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -54,11 +55,19 @@ def family_style(family: str) -> str:
 
 class CodingTranscript(BindingsInOrder, OptionList):
     """One option per turn, with the turn's codes and open proposals under its text; its
-    cursor keys act in the order typed, before a code key typed after them."""
+    cursor keys and the code keys act in the order typed: a code key is applied here, in
+    the list's own queue (bubbled up to the screen, "Down 4 Down Down" coded the turn the
+    cursor had reached by the time the screen saw the 4)."""
 
     DEFAULT_CSS = """
     CodingTranscript { overflow-y: scroll; }
     """
+
+    async def _on_key(self, event: Key) -> None:
+        await super()._on_key(event)
+        screen = self.screen
+        if isinstance(screen, CodingScreen):
+            screen.code_key(event)
 
 
 class CodingScreen(Screen[None]):
@@ -70,7 +79,7 @@ class CodingScreen(Screen[None]):
         Binding("ctrl+o", "finish", "Submit / pass", id="coding.finish", priority=True),
         Binding("ctrl+r", "send_back", "Send back", id="coding.send_back", priority=True),
         Binding("escape", "back", "Back", id="coding.back"),
-        Binding("f5", "toggle_trace", "Alliance strip", id="coding.trace", show=False,
+        Binding("f5", "toggle_trace", "Alliance strip on/off", id="coding.trace", show=False,
                 tooltip="Show or hide each turn's inferred alliance beside the transcript."),
     ]  # fmt: skip
 
@@ -90,6 +99,7 @@ class CodingScreen(Screen[None]):
         self.view: CodingView | None = None
         self.state: CodingState | None = None
         self.busy = False  # a change is being written: the next key waits for it
+        self.waiting: deque[tuple[int, str]] = deque()  # code keys typed meanwhile: turn, code
         self.key_of: dict[str, str] = {}
         self.alliance: AllianceGutter | None = None
 
@@ -116,6 +126,7 @@ class CodingScreen(Screen[None]):
         notify_failure(self, event)
         if event.state.name in ("ERROR", "CANCELLED"):
             self.busy = False
+            self.waiting.clear()
         if event.worker.group == "coding" and event.state.name == "ERROR" and self.view is None:
             dropped = services(self).discard_held_keys()  # the coding never opened
             if dropped:
@@ -288,8 +299,10 @@ class CodingScreen(Screen[None]):
 
     # --- changes -------------------------------------------------------------------------
 
-    def on_key(self, event: Key) -> None:
-        if self.view is None or self.view.mode != "code" or self.busy:
+    def code_key(self, event: Key) -> None:
+        """Toggle the code whose key EVENT is on the turn under the cursor (called by the
+        transcript as the key arrives, so it acts on the turn it was typed for)."""
+        if self.view is None or self.view.mode != "code":
             return
         if self.query_one("#coding-comment", Input).has_focus:
             return
@@ -299,7 +312,17 @@ class CodingScreen(Screen[None]):
             return
         event.stop()
         event.prevent_default()
+        if self.busy:  # written once the change before it is stored, in the order typed
+            self.waiting.append((number, code))
+            return
         self._change("toggle", number, code=code)
+
+    def _written(self) -> None:
+        """A change is stored (or refused): the next code key typed meanwhile, if any."""
+        self.busy = False
+        if self.waiting and self.state is not None:
+            number, code = self.waiting.popleft()
+            self._change("toggle", number, code=code)
 
     def action_accept_suggestion(self) -> None:
         self._decide(True)
@@ -338,14 +361,15 @@ class CodingScreen(Screen[None]):
                 state = codings.decide_suggestion(app.engine, self.coding_id, app.annotator,
                                                   suggestion, what == "accept", base)  # fmt: skip
                 note = "proposal accepted" if what == "accept" else "proposal rejected"
-        except StaleVersion as error:
+        except StaleVersion as error:  # the keys typed after it were for what was stale
             self.app.call_from_thread(self.notify, str(error), severity="warning", timeout=10)
+            self.app.call_from_thread(self.waiting.clear)
             self.busy = False
             self.load()
             return
         except AnnotateError as error:  # e.g. a client marker on a counselor turn
             self.app.call_from_thread(self.notify, str(error), severity="warning", timeout=8)
-            self.busy = False
+            self.app.call_from_thread(self._written)
             return
         self.post_message(self.Changed(state, note))
 
@@ -353,7 +377,6 @@ class CodingScreen(Screen[None]):
     def _changed(self, message: Changed) -> None:
         before = self.state
         self.state = message.state
-        self.busy = False
         touched = {turn for turn, _, _ in message.state.marks ^ (before.marks if before else set())}
         number = self.current_turn()
         if number is not None:
@@ -363,6 +386,7 @@ class CodingScreen(Screen[None]):
         self._refresh_side()
         if message.note:
             self.notify(message.note, timeout=3)
+        self._written()
 
     def action_finish(self) -> None:
         if self.view is None or self.state is None or self.busy:
