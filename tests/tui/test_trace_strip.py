@@ -382,3 +382,23 @@ async def test_code_keys_typed_while_a_change_is_written_land_on_their_turns(
     assert sorted((turn, code) for turn, code, _ in marks) == [
         (first, "shutdown"), (second, "avoidance"), (second, "masking")
     ]  # fmt: skip
+
+
+async def test_text_typed_just_before_a_move_is_stored_on_the_item_left(work_engine) -> None:
+    """A burst's move (Ctrl+Down) can act before the editor's Changed message reaches the
+    screen: the text is still stored on the item it was typed in (it was lost when the
+    next item loaded; 2 of 6 bursts in tmux under load). Done here in one step, with the
+    strip toggled in between, so no message is handled before the move."""
+    entry = first_pending(work_engine)
+    plant_trace(work_engine, entry.session_id, dip=3)
+    app = create_app(work_engine, "ana")  # autosave after 1 s: no timer saves it first
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_first_pending(pilot)
+        draft = screen.editor.text
+        screen.editor.insert("typed then moved ", (0, 0))
+        screen.action_toggle_trace()
+        screen._go(1)
+        await settle(pilot)
+        assert screen.index == 1 and screen.state is not None
+        assert screen.state.rationale_id != entry.rationale_id
+    assert _autosaved(work_engine, entry.rationale_id) == "typed then moved " + draft

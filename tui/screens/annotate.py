@@ -544,10 +544,13 @@ class AnnotateScreen(Screen[int | None]):
     # -- navigation ------------------------------------------------------------------------------
 
     def _flush_autosave(self) -> None:
+        """Store the text now if it differs from what is stored: asked by the text itself,
+        not by a pending timer, since the edit's Changed message may not have reached this
+        screen yet when a burst moves on (its text was lost when the next item loaded)."""
         if self._autosave_timer is not None:
             self._autosave_timer.stop()
             self._autosave_timer = None
-            self._autosave_now()
+        self._autosave_now()
 
     def flush_before_exit(self) -> None:
         """On quit: store unsaved text right away (workers no longer run at shutdown)."""
