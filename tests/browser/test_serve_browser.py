@@ -147,3 +147,35 @@ def test_the_single_expert_key_mode_in_chromium(tmp_path: Path, browser: Browser
         _save_first_item(browser, db, sentence, "ana")
     finally:
         served.stop()
+
+
+def test_f5_toggles_the_alliance_strip_and_does_not_reload_the_page(team, browser: Browser) -> None:  # type: ignore[no-untyped-def]
+    """F5 is a browser's reload key: in the served terminal it must reach the app (the
+    strip hides and comes back) and leave the page, its connection and the work alone."""
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    served, db, secrets = team
+    traced = CliRunner().invoke(app, ["--db", db, "trace", "--provider", "offline"])
+    assert traced.exit_code == 0, traced.output
+    _log_in(browser, served.base, "ana", secrets["ana"])
+    browser.forget()
+    browser.type(Keys.ENTER)
+    browser.wait_screen("alliance: lexical")  # the strip's label in the transcript's border
+    browser.settle()
+    browser.driver.execute_script("window.annotateMarker = 'before F5';")
+    browser.type(Keys.F5)  # hidden
+    browser.settle()
+    browser.forget()
+    browser.type(Keys.F5)  # shown again: its label is drawn anew
+    browser.wait_screen("alliance: lexical", 20.0)
+    assert browser.driver.execute_script("return window.annotateMarker;") == "before F5"
+    assert browser.driver.current_url == f"{served.base}/"
+    browser.settle()
+    sentence = "Saved after F5 twice: the client keeps to the goal (turn 2)."
+    browser.type(Keys.F7, sentence)
+    browser.settle()
+    browser.chord(Keys.CONTROL, "s")
+    browser.wait(lambda: any(row[1] == sentence for row in _stored(db)[0]),
+                 "the version saved after F5", 30.0)  # fmt: skip
