@@ -18,6 +18,11 @@ have something to find (the demo's tests check these facts from the file itself)
   of that session holds or rises (a missed drop); the transcript shows it only as short,
   polite, withdrawn answers. Client c21 (t08) falls at session 4, openly, and t08's rating
   falls too (a noticed drop).
+
+A client's talk follows the session's alliance (warm, steady or guarded phrases; short,
+withdrawn ones in the missed drop), so the turn-level trace has something to find; how
+well it finds it is not planted (the offline lexical trace correlates about 0.5 with the
+English clients' ratings here, and scores the Chinese turns against English item texts).
 """
 
 from __future__ import annotations
