@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 SAMPLES = 100  # each resample refits the model (about 0.05 s for a small store)
 SEED = 0
 FEW_COUNSELORS = 10  # below this the ICC is reported with a warning
+INTERVAL_COUNSELORS = 3  # below this no interval: a variance of two groups has none to speak of
 Z95 = 1.959963984540054
 METHOD = (
     "ICC: share of client-rated alliance variance between counselors, from a mixed model "
@@ -281,8 +282,11 @@ def _dimension(
         unfit = f"not estimated: {reason}"
         effect = DimensionEffect(dimension, **sizes, warnings=(*few, unfit))
         return effect, _raw_estimates(rows, dimension, None, None)
-    iccs, failed = bootstrap_icc(fitted, model, result, samples, seed) if samples else ([], 0)
     notes = [*few, *fitted.notes]
+    if samples and sizes["n_counselors"] < INTERVAL_COUNSELORS:
+        notes.append(f"no interval: {counted(sizes['n_counselors'], 'counselor')} cannot give one")
+        samples = 0
+    iccs, failed = bootstrap_icc(fitted, model, result, samples, seed) if samples else ([], 0)
     if failed:
         notes.append(f"{failed} of {samples} bootstrap refits failed and were left out")
     low, high = (

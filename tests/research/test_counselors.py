@@ -146,6 +146,18 @@ def test_too_little_data_gives_plain_warnings_not_tracebacks(engine, add_session
         counselor_effects(engine, "trust")
 
 
+def test_two_counselors_get_an_estimate_but_no_interval() -> None:
+    """No bootstrap for two counselors (a spread of two values has no interval worth
+    showing, and the refits cost the report its time); three get one."""
+    frame, _, _ = _simulated(2, 4, 3, counselor_sd=0.5, seed=5)
+    [effect] = effects_from_scores(frame, ["goal"], samples=30).dimensions
+    assert effect.icc is not None and (effect.icc_low, effect.icc_high) == (None, None)
+    assert effect.samples == 0 and "no interval: 2 counselors cannot give one" in effect.warnings
+    frame, _, _ = _simulated(3, 4, 3, counselor_sd=0.5, seed=5)
+    [effect] = effects_from_scores(frame, ["goal"], samples=30).dimensions
+    assert effect.samples == 30 and effect.icc_low is not None
+
+
 def test_scores_that_do_not_vary_are_named_not_fitted() -> None:
     frame, _, _ = _simulated(12, 2, 2, counselor_sd=0.3, seed=1)
     frame["score"] = 4.0
