@@ -243,6 +243,17 @@ def _deid_scan(ran: Ran) -> None:
     assert ran.scalar("SELECT count(*) FROM deid_surrogates") == 0  # a scan stores nothing
 
 
+def _counselors(ran: Ran) -> None:
+    goal = ran.json()["dimensions"][0]
+    assert goal["dimension"] == "goal" and goal["n_counselors"] == 11  # t01..t10, the import's
+    assert goal["icc"] is not None and 0 < goal["icc"] < 1
+
+
+def _watch(ran: Ran) -> None:
+    flagged = {flag["client_id"] for flag in ran.json()["flags"]}
+    assert "c13" in flagged  # the demo's client whose counselor did not see the drop
+
+
 def _trace(ran: Ran) -> None:
     traced = ran.json()["run"]
     assert traced["failed"] == 0 and traced["ok"] + traced["skipped"] >= 16
@@ -323,6 +334,10 @@ COMMANDS: dict[str, Run] = {
     "edits": Run(["edits", "--json"], '"by_annotator"', _edits),
     "lexicon": Run(["lexicon", "--top", "3", "--json"], '"words"', _lexicon),
     "trace": Run(["trace", "--provider", "offline", "--json"], '"method": "lexical"', _trace),
+    "alliance counselors": Run(
+        ["alliance", "counselors", "--samples", "0", "--json"], '"dimensions"', _counselors
+    ),
+    "alliance watch": Run(["alliance", "watch", "--json"], '"flags"', _watch),
     "report": Run(["report", "--html", "{tmp}/report.html", "--samples", "50"], "wrote", _report),
     "export": Run(
         ["export", "--format", "openai", "--out", "{tmp}/export", "--folds", "2", "--json"],
