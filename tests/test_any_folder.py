@@ -10,6 +10,7 @@ no folder is named ``annotate/`` (Python imports that one before any of our code
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -104,3 +105,12 @@ def test_commands_from_a_folder_with_a_decoy_annotate(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "ana" in result.stdout and "current folder" not in result.stderr
+    # The trace reads its item wordings (guidelines/trace) from the package, not the folder.
+    traced = subprocess.run(
+        [*command, "--db", demo_db, "trace", "--provider", "offline", "--session", "s13",
+         "--json"], cwd=folder, env=_installed_env(), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert traced.returncode == 0, traced.stderr
+    [session] = json.loads(traced.stdout)["sessions"]
+    assert session["session_id"] == "s13" and session["turns"]
