@@ -87,6 +87,10 @@ def demo(
     )
     if ui and sys.stdin.isatty() and sys.stdout.isatty():
         _open_demo_ui(store)
+        # What a lead reads beside the experts' work, once the UI is closed (not before
+        # it opens: the fits take seconds).
+        for line in _monitoring_lines(store):
+            typer.echo(line)
         return
     for line in _monitoring_lines(store):
         typer.echo(line)

@@ -13,7 +13,11 @@ def test_demo_opens_the_ui_on_a_terminal_and_quits_cleanly(tmp_path: Path) -> No
         wait_until(lambda: b"demo ready" in terminal.screen, "the import summary")
         wait_until(lambda: b"Your rationales" in terminal.screen, "the queue", timeout=60)
         terminal.type("\x11")  # Ctrl+Q
-        terminal.process.wait(timeout=30)
+        terminal.process.wait(timeout=60)
+        # Once the UI is closed, the lead's views of the demo: counselor effects and the
+        # clients not on track (the planted c13 first).
+        wait_until(lambda: b"clients not on track: c13" in terminal.screen, "the watch line")
+        assert b"counselor effects: ICC goal" in terminal.screen
     finally:
         code = terminal.close()
     assert code == 0
