@@ -39,8 +39,8 @@ class Entry:
 COMMANDS: dict[str, Entry] = {
     "init": Entry("cli.commands.setup",
                   "Create the database or upgrade its schema, and install the default instrument."),
-    "demo": Entry("cli.commands.setup", "Load the synthetic demo corpus, draft it offline, then "
-                  "open the UI (or print a summary)."),
+    "demo": Entry("cli.commands.setup", "Load the synthetic demo corpus, draft and trace it "
+                  "offline, then open the UI (or print a summary)."),
     "import": Entry("cli.commands.importing", "Import a JSONL or CSV file in one transaction; any "
                     "error means nothing is written."),
     "instrument": Entry("cli.commands.setup", "Manage rating instruments."),

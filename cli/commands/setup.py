@@ -41,7 +41,10 @@ def demo(
     ] = True,
 ) -> None:
     """Load the synthetic demo corpus, draft and trace it offline, then open the UI (or print
-    a summary with the counselor effects and the clients not on track)."""
+    a summary).
+
+    A line each for the counselor effects and the clients not on track follows the
+    summary, or the UI once it is closed."""
     from annotate.core.database import safe_url
     from annotate.core.demo import DEMO_CODINGS, DEMO_FILES, DEMO_MONITORING, annotated_session_ids
     from annotate.ingest import import_file

@@ -123,4 +123,7 @@ def test_report_writes_one_html_file(demo_engine, db_url: str, tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"wrote {target}"
     html = target.read_text(encoding="utf-8")
-    assert html.count("<svg") == 8 and "22 reviews" in html
+    from tests.services.test_stats_report import _alliance_parts
+
+    charts, _ = _alliance_parts(demo_engine)  # the counselor and watch charts
+    assert html.count("<svg") == 8 + charts and "22 reviews" in html
