@@ -4,7 +4,9 @@ reviewer passes or sends back; every step asserted on the stored rows."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from annotate.core.demo import DEMO_CODINGS
@@ -43,6 +45,21 @@ async def _open_coding(pilot, table: str = "#codings") -> CodingScreen:  # type:
     screen = pilot.app.screen
     assert isinstance(screen, CodingScreen)
     return screen
+
+
+def store_slowly(monkeypatch, name: str, seconds: float = 0.3) -> None:  # type: ignore[no-untyped-def]
+    """Make annotate.work.codings.NAME take SECONDS longer (keys typed meanwhile wait)."""
+    import time
+
+    from annotate.work import codings
+
+    real = getattr(codings, name)
+
+    def slowly(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(codings, name, slowly)
 
 
 async def _to_turn(pilot, screen: CodingScreen, number: int) -> None:  # type: ignore[no-untyped-def]
@@ -224,3 +241,38 @@ async def test_keys_typed_after_enter_wait_for_the_coding(work_engine, monkeypat
             await settle(pilot)
         assert isinstance(app.screen, CodingScreen) and not app.holding_keys
     assert [mark[:2] for mark in _codes(work_engine, coding_id)] == [[2, "shutdown"]]
+
+
+@pytest.mark.parametrize(("accept", "reject"), [("a", "x"), ("j", "k")])
+async def test_decisions_typed_in_a_burst_land_on_their_turns_in_order(
+    work_engine, monkeypatch, tmp_path: Path, accept: str, reject: str
+) -> None:  # type: ignore[no-untyped-def]
+    """'Down.. a Down.. x' in one burst while each decision is slowly stored: the accept
+    lands on turn 8's proposal and the reject on turn 14's (the reject used to be dropped
+    while the accept was written, and a decision acted on the turn the cursor had reached
+    by the time the screen saw the key). The keys are found through the user's keymap."""
+    from textual import events
+
+    if accept != "a":
+        keymap = tmp_path / "keys.toml"
+        keymap.write_text(f'[keys]\n"coding.accept" = "{accept}"\n"coding.reject" = "{reject}"\n')
+        monkeypatch.setenv("ANNOTATE_KEYMAP", str(keymap))
+    assign_codings(work_engine, ["ana"], sessions=["s11"])
+    run_markers(work_engine, None, sessions=["s11"])  # the hinter: turns 8 and 14
+    (coding_id,) = _rows(work_engine, "SELECT id FROM codings")[0]
+    offered = dict(_rows(work_engine, "SELECT turn_number, id FROM marker_suggestions"))
+    store_slowly(monkeypatch, "decide_suggestion")
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_coding(pilot)
+        await _to_turn(pilot, screen, 1)
+        burst = [*["down"] * 7, accept, "down", *["down"] * 5, reject, "down"]
+        for key in burst:  # one burst, as a terminal sends it
+            app.post_message(events.Key(key, None if key == "down" else key))
+        for _ in range(3):
+            await settle(pilot)
+        assert screen.current_turn() == 15 and not screen.waiting and not screen.busy
+        assert "has no open proposal" not in _said(app)
+    assert _codes(work_engine, coding_id) == [[8, "shutdown", "suggestion"]]
+    decisions = dict(_rows(work_engine, "SELECT suggestion_id, decision FROM suggestion_decisions"))
+    assert decisions == {offered[8]: "accepted", offered[14]: "rejected"}

@@ -5,7 +5,6 @@ session never traced shows no strip at all."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -19,6 +18,7 @@ from store.models import Autosave
 from store.tables import INSTRUMENTS, TURN_ALLIANCE, TURNS
 from tests.tui.helpers import SIZE, screen_text, settle
 from tests.tui.test_annotate_screen import first_pending, open_first_pending
+from tests.tui.test_coding_screen import store_slowly
 from tui.app import create_app
 from tui.screens.annotate import AnnotateScreen
 from tui.screens.coding import CodingScreen, CodingTranscript
@@ -353,19 +353,11 @@ async def test_code_keys_typed_while_a_change_is_written_land_on_their_turns(
     """Each code key acts on the turn the cursor was on when it was typed, in order, with
     F5 among them, even while the change before it is still being written (a slow store:
     the key after it used to be dropped)."""
-    from annotate.work import codings
-
     assign_codings(work_engine, ["ana"], sessions=["s14"])
     plant_trace(work_engine, "s14", dip=4)
     speakers = _speaker_of(work_engine, "s14")
     first, second = sorted(n for n, s in speakers.items() if s == "client")[:2]
-    slow_toggle = codings.toggle_code
-
-    def toggle_slowly(*args, **kwargs):  # type: ignore[no-untyped-def]
-        time.sleep(0.3)
-        return slow_toggle(*args, **kwargs)
-
-    monkeypatch.setattr(codings, "toggle_code", toggle_slowly)
+    store_slowly(monkeypatch, "toggle_code")
     app = create_app(work_engine, "ana")
     async with app.run_test(size=SIZE) as pilot:
         screen = await _open_coding(pilot)

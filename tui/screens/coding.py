@@ -47,6 +47,9 @@ FAMILY_STYLE = {
 }
 OTHER_STYLE = "bold white on grey35"
 SUGGESTED_STYLE = "italic grey70"
+DECISIONS = {"accept_suggestion": "accept", "reject_suggestion": "reject"}
+
+Pending = tuple[str, int, str]  # a change typed while another is written: what, turn, code
 
 
 def family_style(family: str) -> str:
@@ -55,9 +58,10 @@ def family_style(family: str) -> str:
 
 class CodingTranscript(BindingsInOrder, OptionList):
     """One option per turn, with the turn's codes and open proposals under its text; its
-    cursor keys and the code keys act in the order typed: a code key is applied here, in
-    the list's own queue (bubbled up to the screen, "Down 4 Down Down" coded the turn the
-    cursor had reached by the time the screen saw the 4)."""
+    cursor keys, the code keys and the accept/reject keys act in the order typed: a code
+    or a decision is applied here, in the list's own queue (bubbled up to the screen,
+    "Down 4 Down Down" coded the turn the cursor had reached by the time the screen saw
+    the 4, and "Down a Down" could accept on the turn after)."""
 
     DEFAULT_CSS = """
     CodingTranscript { overflow-y: scroll; }
@@ -67,7 +71,7 @@ class CodingTranscript(BindingsInOrder, OptionList):
         await super()._on_key(event)
         screen = self.screen
         if isinstance(screen, CodingScreen):
-            screen.code_key(event)
+            screen.turn_key(event)
 
 
 class CodingScreen(Screen[None]):
@@ -99,8 +103,9 @@ class CodingScreen(Screen[None]):
         self.view: CodingView | None = None
         self.state: CodingState | None = None
         self.busy = False  # a change is being written: the next key waits for it
-        self.waiting: deque[tuple[int, str]] = deque()  # code keys typed meanwhile: turn, code
+        self.waiting: deque[Pending] = deque()  # changes typed meanwhile, in order
         self.key_of: dict[str, str] = {}
+        self.decision_of: dict[str, str] = {}  # the accept/reject keys (the user's keymap)
         self.alliance: AllianceGutter | None = None
 
     def compose(self) -> ComposeResult:
@@ -120,6 +125,13 @@ class CodingScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#coding-comment", Input).display = False
+        keymap = services(self).user_keymap
+        for bindings in self._bindings.key_to_bindings.values():
+            for binding in bindings:
+                what = DECISIONS.get(binding.action)
+                if what is not None:
+                    keys = keymap.get(binding.id or "", binding.key).split(",")
+                    self.decision_of.update((key.strip(), what) for key in keys)
         self.load()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -299,30 +311,46 @@ class CodingScreen(Screen[None]):
 
     # --- changes -------------------------------------------------------------------------
 
-    def code_key(self, event: Key) -> None:
-        """Toggle the code whose key EVENT is on the turn under the cursor (called by the
-        transcript as the key arrives, so it acts on the turn it was typed for)."""
+    def turn_key(self, event: Key) -> None:
+        """Toggle the code whose key EVENT is, or accept/reject a proposal, on the turn
+        under the cursor (called by the transcript as the key arrives, so it acts on the
+        turn it was typed for, and in the order typed)."""
         if self.view is None or self.view.mode != "code":
             return
         if self.query_one("#coding-comment", Input).has_focus:
             return
-        code = self.key_of.get(event.character or "")
         number = self.current_turn()
-        if code is None or number is None:
+        code = self.key_of.get(event.character or "")
+        what = "toggle" if code is not None else self.decision_of.get(event.key)
+        if what is None or number is None:
             return
         event.stop()
-        event.prevent_default()
+        event.prevent_default()  # the screen's binding for a or x does not run too
+        self._request(what, number, code or "")
+
+    def _request(self, what: str, number: int, code: str = "") -> None:
         if self.busy:  # written once the change before it is stored, in the order typed
-            self.waiting.append((number, code))
+            self.waiting.append((what, number, code))
             return
-        self._change("toggle", number, code=code)
+        self._start(what, number, code)
+
+    def _start(self, what: str, number: int, code: str) -> None:
+        """Write one change; a decision takes the turn's first proposal still open now
+        (after the changes typed before it)."""
+        if what == "toggle":
+            self._change("toggle", number, code=code)
+            return
+        open_ones = self._open_suggestions(number)
+        if not open_ones:
+            self.notify(f"Turn {number} has no open proposal.", severity="warning")
+            return
+        self._change(what, number, suggestion=open_ones[0].id)
 
     def _written(self) -> None:
-        """A change is stored (or refused): the next code key typed meanwhile, if any."""
+        """A change is stored (or refused): the next change typed meanwhile, if any."""
         self.busy = False
-        if self.waiting and self.state is not None:
-            number, code = self.waiting.popleft()
-            self._change("toggle", number, code=code)
+        while self.waiting and self.state is not None and not self.busy:
+            self._start(*self.waiting.popleft())
 
     def action_accept_suggestion(self) -> None:
         self._decide(True)
@@ -331,16 +359,12 @@ class CodingScreen(Screen[None]):
         self._decide(False)
 
     def _decide(self, accept: bool) -> None:
-        if self.view is None or self.view.mode != "code" or self.busy:
+        """The binding's action (a key typed elsewhere, a click in the footer)."""
+        if self.view is None or self.view.mode != "code":
             return
         number = self.current_turn()
-        if number is None:
-            return
-        open_ones = self._open_suggestions(number)
-        if not open_ones:
-            self.notify(f"Turn {number} has no open proposal.", severity="warning")
-            return
-        self._change("accept" if accept else "reject", number, suggestion=open_ones[0].id)
+        if number is not None:
+            self._request("accept" if accept else "reject", number)
 
     def _change(self, what: str, number: int, *, code: str = "",
                 suggestion: int = 0) -> None:  # fmt: skip
