@@ -273,6 +273,8 @@ async def test_decisions_typed_in_a_burst_land_on_their_turns_in_order(
             await settle(pilot)
         assert screen.current_turn() == 15 and not screen.waiting and not screen.busy
         assert "has no open proposal" not in _said(app)
+        shown = screen_text(pilot)  # turn 14, left before its reject was stored, redrawn
+        assert "0 proposals to decide" in shown and "? Shutting down" not in shown
     assert _codes(work_engine, coding_id) == [[8, "shutdown", "suggestion"]]
     decisions = dict(_rows(work_engine, "SELECT suggestion_id, decision FROM suggestion_decisions"))
     assert decisions == {offered[8]: "accepted", offered[14]: "rejected"}

@@ -402,6 +402,9 @@ class CodingScreen(Screen[None]):
         before = self.state
         self.state = message.state
         touched = {turn for turn, _, _ in message.state.marks ^ (before.marks if before else set())}
+        decided = message.state.decisions.keys() - (before.decisions if before else {}).keys()
+        assert self.view is not None  # a decision may be for a turn the cursor has left
+        touched |= {offer.turn for offer in self.view.suggestions if offer.id in decided}
         number = self.current_turn()
         if number is not None:
             touched.add(number)
