@@ -278,3 +278,31 @@ async def test_decisions_typed_in_a_burst_land_on_their_turns_in_order(
     assert _codes(work_engine, coding_id) == [[8, "shutdown", "suggestion"]]
     decisions = dict(_rows(work_engine, "SELECT suggestion_id, decision FROM suggestion_decisions"))
     assert decisions == {offered[8]: "accepted", offered[14]: "rejected"}
+
+
+async def test_submit_typed_while_changes_are_stored_waits_for_them(
+    work_engine, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """'Down 4 Down.. 5 Ctrl+O' in one burst while each change is slowly stored: both codes
+    are written, then the coding is submitted (Ctrl+O typed while a change was being
+    written used to be dropped without a word)."""
+    from textual import events
+
+    assign_codings(work_engine, ["ana"], sessions=["s11"])
+    (coding_id,) = _rows(work_engine, "SELECT id FROM codings")[0]
+    store_slowly(monkeypatch, "toggle_code")
+    app = create_app(work_engine, "ana")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_coding(pilot)
+        await _to_turn(pilot, screen, 1)
+        burst = ["down", "4", *["down"] * 6, "5", "ctrl+o"]
+        for key in burst:  # one burst, as a terminal sends it
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        for _ in range(4):
+            await settle(pilot)
+        assert not screen.waiting and not screen.busy
+    assert _codes(work_engine, coding_id) == [[2, "shutdown", "expert"], [8, "avoidance", "expert"]]
+    kinds = [k for (k,) in _rows(work_engine, "SELECT kind FROM coding_versions WHERE "
+                                 "coding_id = :c ORDER BY version", c=coding_id)]  # fmt: skip
+    assert kinds == ["add", "add", "submit"]
+    assert _rows(work_engine, "SELECT status FROM codings")[0] == ("submitted",)

@@ -33,7 +33,7 @@ from annotate.core.workflow import status_label
 from annotate.work import codings
 from annotate.work.codings import CodingState, CodingView, Suggestion
 from tui.failures import notify_failure
-from tui.keys import BindingsInOrder
+from tui.keys import BindingsInOrder, after_keys_handed_over
 from tui.services import services, session_trace
 from tui.widgets.alliance_strip import AllianceGutter, TraceTitle, flip_strip, strip_shown
 from tui.widgets.key_footer import KeyFooter
@@ -340,6 +340,9 @@ class CodingScreen(Screen[None]):
         if what == "toggle":
             self._change("toggle", number, code=code)
             return
+        if what == "finish":
+            self._finish()
+            return
         open_ones = self._open_suggestions(number)
         if not open_ones:
             self.notify(f"Turn {number} has no open proposal.", severity="warning")
@@ -415,8 +418,19 @@ class CodingScreen(Screen[None]):
             self.notify(message.note, timeout=3)
         self._written()
 
-    def action_finish(self) -> None:
-        if self.view is None or self.state is None or self.busy:
+    async def action_finish(self) -> None:
+        # A priority key: the keys typed before it reach the transcript first (a code key
+        # there starts or queues its change), then it waits for those changes.
+        await after_keys_handed_over(self)
+        if self.view is None or self.state is None:
+            return
+        if self.busy:  # submitted once the changes typed before it are stored (it was dropped)
+            self.waiting.append(("finish", 0, ""))
+            return
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.view is None or self.state is None:
             return
         self.busy = True
         if self.view.mode == "code":
