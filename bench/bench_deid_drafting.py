@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -65,6 +64,7 @@ from annotate.core.database import initialise  # noqa: E402
 from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch  # noqa: E402
 from annotate.ingest import import_file  # noqa: E402
 from tests.factories import ITEMS, session_record, write_jsonl  # noqa: E402
+from tests.llm_server import start_process  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "deid"
 CORPUS_SPLITS = ("dev", "tune", "tune2")  # held-out stays for measuring the detector
@@ -98,17 +98,6 @@ def corpus_sessions(sessions: int, join: int, seed: int = 5) -> list[dict]:
             )
         )
     return records
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen, int]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.llm_server", "--latency", str(latency)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = process.stdout.readline() if process.stdout else ""
-    return process, int(line.split()[1])
 
 
 class Timers:
@@ -204,7 +193,7 @@ def scenario(sessions: int, join: int, latency: float, concurrency: int) -> dict
         records = corpus_sessions(sessions, join)
         import_file(engine, write_jsonl(Path(tmp) / "sessions.jsonl", records))
         engine.dispose()
-        server, port = start_server(latency)
+        server, port = start_process(latency)
         try:
             # Untimed: a store's first request to an endpoint learns its format (one more
             # request, a round of latency), which the pass after it would not pay.

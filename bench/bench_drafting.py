@@ -21,7 +21,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from annotate.drafting.prompt import default_template  # noqa: E402
 from annotate.ingest import import_file  # noqa: E402
 from store.db import session_scope  # noqa: E402
 from tests.factories import ITEMS, session_record, write_jsonl  # noqa: E402
+from tests.llm_server import start_process  # noqa: E402
 
 EN = [
     "I",
@@ -82,17 +82,6 @@ def corpus(path: Path, sessions: int, seed: int = 3) -> Path:
             )
         )
     return write_jsonl(path, records)
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen, int]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.llm_server", "--latency", str(latency)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = process.stdout.readline() if process.stdout else ""
-    return process, int(line.split()[1])
 
 
 async def plain_client(port: int, body: bytes, requests: int, concurrency: int) -> float:
@@ -160,8 +149,8 @@ def main() -> None:
         body = json.dumps({"model": "bench", "messages": messages}, ensure_ascii=False).encode()
         engine.dispose()
 
-        server, port = start_server(args.latency)
-        fast_server, fast_port = start_server(0.0)
+        server, port = start_process(args.latency)
+        fast_server, fast_port = start_process(0.0)
         try:
             plain = asyncio.run(plain_client(port, body, args.items, args.concurrency))
             capacity = asyncio.run(plain_client(fast_port, body, 5000, args.concurrency))

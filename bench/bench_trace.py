@@ -27,7 +27,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ from annotate.ingest import import_file  # noqa: E402
 from annotate.research.forms import load_forms  # noqa: E402
 from annotate.research.trace import TraceSettings, _load, run_trace  # noqa: E402
 from tests.factories import ITEMS, session_record, write_jsonl  # noqa: E402
+from tests.llm_server import start_process  # noqa: E402
 
 EN = ("I tried the plan we agreed on this week but work took over again and I felt tired "
       "and not sure what we are doing here maybe the goal is wrong or I trust you less "
@@ -69,13 +69,6 @@ def corpus(path: Path, sessions: int, turns: int, seed: int = 7) -> Path:
             language="zh" if chinese else "en",
             client_ratings={item: rng.randint(2, 5) for item in ITEMS}))  # fmt: skip
     return write_jsonl(path, records)
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen, int]:
-    command = [sys.executable, "-m", "tests.llm_server", "--latency", str(latency)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    line = process.stdout.readline() if process.stdout else ""
-    return process, int(line.split()[1])
 
 
 async def bare_client(base_url: str, batches: list[list[str]], concurrency: int) -> float:
@@ -136,7 +129,7 @@ def main() -> None:
         import_file(engine, corpus(Path(tmp) / "sessions.jsonl", args.sessions, args.turns))
         ids = [f"b{n:05d}" for n in range(args.sessions)]
         turns = args.sessions * args.turns
-        server, port = start_server(args.latency)
+        server, port = start_process(args.latency)
         base_url = f"http://127.0.0.1:{port}/v1"
         try:
             with engine.connect() as connection:

@@ -17,10 +17,13 @@ import argparse
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 FAULTS = (
@@ -666,6 +669,16 @@ def _content(prompt: str, fault: str) -> str:
     if fault == "trailing":
         return f"{content}\n\nNote: {{evidence}} holds turn numbers, {{quotes}} their words."
     return content
+
+
+def start_process(latency: float) -> tuple[subprocess.Popen[str], int]:
+    """This server in a process of its own (the benchmarks: its event loop then competes
+    with nobody's), answering after LATENCY seconds; the process and its port."""
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "tests.llm_server", "--latency", str(latency)]
+    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline() if process.stdout else ""
+    return process, int(line.split()[1])
 
 
 class ServerThread:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from annotate.core import workflow
+from annotate.core.frames import records  # noqa: F401  (the analysis commands' JSON rows)
 from annotate.core.vocabulary import current_rubric, read_scores
 from store.db import reader
 from store.tables import (
@@ -152,24 +153,6 @@ def drafts(engine: Engine) -> pd.DataFrame:
     return _frame(
         engine, select(draft.c.id, draft.c.status, draft.c.created_at).order_by(draft.c.id)
     )
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts: NaN and NA become None, numpy scalars plain Python."""
-    import math
-
-    rows = []
-    for row in frame.to_dict(orient="records"):
-        clean: dict[str, Any] = {}
-        for key, value in row.items():
-            if hasattr(value, "item") and not isinstance(value, str | bytes):
-                value = value.item()
-            missing = isinstance(value, float) and math.isnan(value)
-            if missing or value.__class__.__name__ in ("NAType", "NaTType"):
-                value = None
-            clean[str(key)] = value
-        rows.append(clean)
-    return rows
 
 
 def dimension_order(engine: Engine, instrument_id: str | None = None) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ from sqlalchemy.engine import Engine
 from annotate.analysis import svg
 from annotate.analysis.binary import binary_alignment, confusion_frame
 from annotate.analysis.by_group import SESSION_NUMBER, alignment_by, metadata_keys
+from annotate.core.frames import ci_text, defined
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,28 +25,14 @@ BINARY_LABELS = {
 }
 
 
-def _defined(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
-def ci_text(row: Any, name: str) -> str | None:
-    """``0.25 [0.10, 0.40]``; the value alone without an interval; None when undefined."""
-    if not _defined(row[name]):
-        return None
-    low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
-    if not (_defined(low) and _defined(high)):
-        return f"{row[name]:.2f}"
-    return f"{row[name]:.2f} [{low:.2f}, {high:.2f}]"
-
-
 def _estimate(row: Any, name: str) -> svg.Estimate | None:
-    if not _defined(row[name]):
+    if not defined(row[name]):
         return None
     low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
     return (
         float(row[name]),
-        float(low) if _defined(low) else None,
-        float(high) if _defined(high) else None,
+        float(low) if defined(low) else None,
+        float(high) if defined(high) else None,
     )
 
 

@@ -93,6 +93,11 @@ def _host(url: str) -> str:
     return parts.netloc.rsplit("@", 1)[-1] or url  # never keep credentials in a URL
 
 
+def host_of(base_url: str | None) -> str:
+    """The host requests to BASE_URL go to, as stored and shown (None: OpenAI's API)."""
+    return _host(base_url) if base_url else OPENAI_HOST
+
+
 class OpenAIProvider:
     """Chat completions on an OpenAI-compatible server through the official async client."""
 
@@ -105,7 +110,7 @@ class OpenAIProvider:
         self.template = template or default_template()
         self.model = settings.model or DEFAULT_MODEL
         self.base_url = settings.base_url
-        self.base_url_host: str | None = _host(self.base_url) if self.base_url else OPENAI_HOST
+        self.base_url_host: str | None = host_of(self.base_url)
         self.prompt_version = self.template.version
         self.prompt_hash = self.template.hash
         forced = settings.response_format

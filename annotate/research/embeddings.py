@@ -14,7 +14,7 @@ import numpy as np
 from annotate.core.errors import ConfigError
 from annotate.core.settings import api_key
 from annotate.drafting.base import ProviderError, scrub_secret
-from annotate.drafting.providers import OPENAI_HOST, request_error
+from annotate.drafting.providers import host_of, request_error
 
 DEFAULT_MODEL = "text-embedding-3-small"
 MODEL_VARIABLE = "ANNOTATE_EMBED_MODEL"
@@ -28,12 +28,6 @@ class EmbeddingSettings:
     timeout: float = 60.0
     max_retries: int = 4
     batch: int = BATCH
-
-
-def host_of(base_url: str | None) -> str:
-    from annotate.drafting.providers import _host
-
-    return _host(base_url) if base_url else OPENAI_HOST
 
 
 class EmbeddingClient:

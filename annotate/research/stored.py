@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -49,10 +50,14 @@ class SessionTrace:
 
     @property
     def label(self) -> str:
-        """How the figures were made, in a few words (``lexical`` says it is no model)."""
-        if self.method == "lexical":
-            return f"lexical ({self.model}, no model)"
-        return f"embedding ({self.model})"
+        return method_label(self.method, self.model)
+
+
+def method_label(method: str, model: str) -> str:
+    """How a trace's figures were made, in a few words (``lexical`` says it is no model)."""
+    if method == "lexical":
+        return f"lexical ({model}, no model)"
+    return f"embedding ({model})"
 
 
 def session_trace(session: Session, session_id: str) -> SessionTrace | None:
@@ -81,11 +86,7 @@ def session_trace(session: Session, session_id: str) -> SessionTrace | None:
         or {}
     )
     order = tuple(dimensions) or tuple(sorted({d for row in rows for d in row.scores}))
-    turns = tuple(
-        TurnScore(row.turn_number, row.speaker,
-                  {d: float(row.scores[d]) for d in order if d in row.scores})
-        for row in rows
-    )  # fmt: skip
+    turns = _turn_scores(rows, order)
     return SessionTrace(session_id, method, model, instrument_id, version, order, turns)
 
 
@@ -123,12 +124,7 @@ def traces_of(engine: Engine, sessions: list[str] | None, method: str, model: st
             == (newest.instrument_id, newest.instrument_version)
         ]
         order = tuple(instruments.get(newest.instrument_id) or {})
-        turns = tuple(
-            TurnScore(
-                r.turn_number, r.speaker, {d: float(r.scores[d]) for d in order if d in r.scores}
-            )
-            for r in kept
-        )
+        turns = _turn_scores(kept, order)
         found.append(
             SessionTrace(
                 session_id,
@@ -141,3 +137,12 @@ def traces_of(engine: Engine, sessions: list[str] | None, method: str, model: st
             )
         )
     return found
+
+
+def _turn_scores(rows: Any, order: tuple[str, ...]) -> tuple[TurnScore, ...]:
+    """Stored rows (turn_number, speaker, scores) as turn scores in ORDER's dimensions."""
+    return tuple(
+        TurnScore(row.turn_number, row.speaker,
+                  {d: float(row.scores[d]) for d in order if d in row.scores})
+        for row in rows
+    )  # fmt: skip

@@ -36,6 +36,7 @@ from annotate.core.settings import Endpoint, api_key
 from annotate.drafting.base import ProviderError
 from annotate.drafting.deidentify import Deidentify, check_mode, decide, masks_for
 from annotate.drafting.engine import RowWriter, run_units, write_each
+from annotate.drafting.providers import host_of
 from annotate.research import lexical
 from annotate.research.embeddings import (
     DEFAULT_MODEL,
@@ -43,7 +44,6 @@ from annotate.research.embeddings import (
     EmbeddingClient,
     EmbeddingSettings,
     cosine,
-    host_of,
 )
 from annotate.research.forms import Forms, load_forms
 from store.db import reader

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from annotate.core.errors import ConfigError
+from annotate.research.stored import method_label
 from store.db import reader
 from store.tables import INSTRUMENTS, SESSIONS, TURN_ALLIANCE
 
@@ -45,11 +46,7 @@ class TraceChoice:
 
     @property
     def label(self) -> str:
-        kind = (
-            f"lexical ({self.model}, no model)"
-            if self.method == "lexical"
-            else (f"embedding ({self.model})")
-        )
+        kind = method_label(self.method, self.model)
         return f"{kind}, {self.instrument_id} {self.instrument_version}"
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
+from annotate.core.frames import ci_text, records
 from annotate.research.trace_scores import (
     NO_TRACE,
     SESSION_COLUMNS,
@@ -278,31 +279,6 @@ def gap_by_third(
     wide = _wide(third_scores(turns), keys)
     rows = _gap_rows(wide, choice.dimensions, THIRDS, n_boot, seed, confidence)
     return keep_none(pd.DataFrame(rows, columns=THIRD_COLUMNS), "condition")
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame as JSON-ready records (NaN as None, numpy numbers as Python's)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, float) and math.isnan(value):
-            return None
-        return value.item() if hasattr(value, "item") else value
-
-    return [{str(k): plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
-
-
-def _defined(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
-def ci_text(row: Any, name: str) -> str | None:
-    """``0.25 [0.10, 0.40]``; the value alone without an interval; None when undefined."""
-    if not _defined(row[name]):
-        return None
-    low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
-    if not (_defined(low) and _defined(high)):
-        return f"{row[name]:.2f}"
-    return f"{row[name]:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def condition_label(condition: Any) -> str:
