@@ -552,3 +552,63 @@ class TurnAlliance(SQLModel, table=True):
     # Provenance: endpoint host, de-identification, the form compared per speaker.
     params: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Judgement(SQLModel, table=True):
+    """A model's scores of one text on the rubric (``annotate judge``): the current version
+    of an accepted rationale (``rationale_id``, ``rationale_version``) or an imported
+    prediction (``prediction_id``), exactly one of them set. ``text_hash`` is the judged
+    text's SHA-256, so a rerun judges only what changed. A judgement is for leads: it is
+    never shown to a reviewer. Its scores are ``judgement_scores`` rows (none when failed)."""
+
+    __tablename__ = "judgements"
+    id: int | None = Field(default=None, primary_key=True)
+    rationale_id: int | None = Field(default=None, foreign_key="rationales.id", index=True)
+    rationale_version: int | None = None
+    prediction_id: int | None = Field(default=None, foreign_key="predictions.id", index=True)
+    text_hash: str = Field(max_length=64)
+    status: str = Field(max_length=16)  # ok | ungrounded | failed
+    passed: bool | None = None  # every criterion at or above the rubric's threshold
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    evidence: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    quotes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    grounding_error: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    provider: str = Field(max_length=32)
+    model: str = Field(max_length=128)
+    base_url_host: str | None = Field(default=None, max_length=255)
+    prompt_version: str = Field(max_length=32)
+    prompt_hash: str = Field(max_length=64)
+    rubric_version: str = Field(max_length=32)
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_ms: float | None = None
+    raw_reply: str | None = Field(default=None, sa_column=Column(Text))  # of a failed one
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class JudgementScore(SQLModel, table=True):
+    """One criterion's score in a judgement (the criteria of its ``rubric_version``)."""
+
+    __tablename__ = "judgement_scores"
+    judgement_id: int = Field(foreign_key="judgements.id", primary_key=True)
+    criterion: str = Field(primary_key=True, max_length=64)
+    score: int
+
+
+class DraftSample(SQLModel, table=True):
+    """K drafts of one (session, item) asked for together (``draft --samples K``) and
+    how much they disagree: ``uncertainty`` by ``method`` (e.g. 1 - mean pairwise
+    ROUGE-L F1 over the samples with text), None when fewer than two have text.
+    ``draft_ids`` lists the samples' drafts in the order they were asked for."""
+
+    __tablename__ = "draft_samples"
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=128)
+    item_id: str = Field(foreign_key="items.id", max_length=64)
+    samples: int
+    draft_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    method: str = Field(max_length=64)
+    uncertainty: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)

@@ -58,6 +58,9 @@ DEID_SURROGATES = table_of(models.DeidSurrogate)
 DEID_ROSTER = table_of(models.DeidRosterEntry)
 DEID_CORRECTIONS = table_of(models.DeidCorrection)
 TURN_ALLIANCE = table_of(models.TurnAlliance)
+JUDGEMENTS = table_of(models.Judgement)
+JUDGEMENT_SCORES = table_of(models.JudgementScore)
+DRAFT_SAMPLES = table_of(models.DraftSample)
 
 
 def is_current_text(version: FromClause = RATIONALE_VERSIONS) -> ColumnElement[bool]:

@@ -280,3 +280,58 @@ def test_0010_adds_the_turn_alliance_table_and_takes_it_away(
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.HEAD_REVISION
     engine.dispose()
+
+
+@pytest.mark.both_backends
+def test_0011_adds_judgements_and_draft_samples_and_takes_them_away(
+    empty_db_url: str, backend: str
+) -> None:
+    """0011 adds judgements, judgement_scores and draft_samples to a store with rows and
+    keeps every row; a judgement's score is one per criterion; downgrading to 0010 takes
+    the three tables away and nothing else."""
+    import json
+
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.rows import dump_rows, load_rows
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "schema_0001_demo.json"
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, "0001")
+    load_rows(engine, json.loads(fixture.read_text(encoding="utf-8")))
+    migrate.upgrade(engine, "0010")
+    before = dump_rows(engine)
+    migrate.upgrade(engine, "0011")
+    added = {"judgements", "judgement_scores", "draft_samples"}
+    assert added <= set(inspect(engine).get_table_names())
+    after = dump_rows(engine)
+    assert {name: after["tables"][name] for name in before["tables"]} == before["tables"]
+    with engine.begin() as connection:
+        judgement = connection.execute(text(
+            "INSERT INTO judgements (rationale_id, rationale_version, text_hash, status, "
+            "passed, evidence, quotes, provider, model, prompt_version, prompt_hash, "
+            "rubric_version, params, created_at) SELECT id, 1, 'h', 'ok', true, '[3]', "
+            "'[]', 'openai', 'm', '1', 'p', '1.0.0', '{}', CURRENT_TIMESTAMP "
+            "FROM rationales ORDER BY id LIMIT 1 RETURNING id"
+        )).scalar_one()  # fmt: skip
+        score = text("INSERT INTO judgement_scores (judgement_id, criterion, score) "
+                     "VALUES (:j, 'faithfulness', 4)")  # fmt: skip
+        connection.execute(score, {"j": judgement})
+        connection.execute(text(
+            "INSERT INTO draft_samples (session_id, item_id, samples, draft_ids, method, "
+            "uncertainty, created_at) SELECT session_id, item_id, 2, '[]', 'rouge-l', 0.5, "
+            "CURRENT_TIMESTAMP FROM rationales ORDER BY id LIMIT 1"
+        ))  # fmt: skip
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(score, {"j": judgement})  # the same criterion twice
+    config = migrate._config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0010")
+    assert not added & set(inspect(engine).get_table_names())
+    assert dump_rows(engine)["tables"] == before["tables"]
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.HEAD_REVISION
+    engine.dispose()
