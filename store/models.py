@@ -207,6 +207,9 @@ class Rationale(SQLModel, table=True):
     lock_version: int = 0
     current_version: int | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+    # Place in the author's queue set by ``assign --order`` (1 first); None: session and
+    # item order, after every ranked one.
+    queue_rank: int | None = None
 
 
 class RationaleVersion(SQLModel, table=True):

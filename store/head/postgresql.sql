@@ -420,6 +420,7 @@ CREATE TABLE rationales (
 	updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
 	current_version INTEGER,
 	flagged_at TIMESTAMP WITH TIME ZONE,
+	queue_rank INTEGER,
 	FOREIGN KEY(author_id) REFERENCES annotators (id),
 	FOREIGN KEY(draft_id) REFERENCES drafts (id),
 	FOREIGN KEY(item_id) REFERENCES items (id),

@@ -387,7 +387,7 @@ CREATE TABLE rationales (
 	flagged BOOLEAN NOT NULL,
 	flag_note TEXT,
 	lock_version INTEGER NOT NULL,
-	updated_at DATETIME NOT NULL, current_version INTEGER, flagged_at DATETIME,
+	updated_at DATETIME NOT NULL, current_version INTEGER, flagged_at DATETIME, queue_rank INTEGER,
 	FOREIGN KEY(author_id) REFERENCES annotators (id),
 	FOREIGN KEY(draft_id) REFERENCES drafts (id),
 	FOREIGN KEY(item_id) REFERENCES items (id),

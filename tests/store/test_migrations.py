@@ -287,8 +287,8 @@ def test_0011_adds_judgements_and_draft_samples_and_takes_them_away(
     empty_db_url: str, backend: str
 ) -> None:
     """0011 adds judgements, judgement_scores and draft_samples to a store with rows and
-    keeps every row; a judgement's score is one per criterion; downgrading to 0010 takes
-    the three tables away and nothing else."""
+    adds rationales.queue_rank (NULL), keeping every row; a judgement's score is one per
+    criterion; downgrading to 0010 takes all that away and nothing else."""
     import json
 
     from alembic import command
@@ -307,7 +307,11 @@ def test_0011_adds_judgements_and_draft_samples_and_takes_them_away(
     added = {"judgements", "judgement_scores", "draft_samples"}
     assert added <= set(inspect(engine).get_table_names())
     after = dump_rows(engine)
-    assert {name: after["tables"][name] for name in before["tables"]} == before["tables"]
+    rationales, was = after["tables"].pop("rationales"), before["tables"]["rationales"]
+    assert rationales["columns"] == [*was["columns"], "queue_rank"]
+    assert rationales["rows"] == [[*row, None] for row in was["rows"]]
+    kept = {name: rows for name, rows in before["tables"].items() if name != "rationales"}
+    assert {name: after["tables"][name] for name in kept} == kept
     with engine.begin() as connection:
         judgement = connection.execute(text(
             "INSERT INTO judgements (rationale_id, rationale_version, text_hash, status, "
@@ -331,6 +335,7 @@ def test_0011_adds_judgements_and_draft_samples_and_takes_them_away(
         config.attributes["connection"] = connection
         command.downgrade(config, "0010")
     assert not added & set(inspect(engine).get_table_names())
+    assert "queue_rank" not in {c["name"] for c in inspect(engine).get_columns("rationales")}
     assert dump_rows(engine)["tables"] == before["tables"]
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.HEAD_REVISION

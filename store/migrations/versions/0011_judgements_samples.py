@@ -1,4 +1,4 @@
-"""judgements, judgement_scores and draft_samples
+"""judgements, judgement_scores and draft_samples; rationales.queue_rank
 
 Revision ID: 0011
 Revises: 0010
@@ -11,8 +11,9 @@ provenance of the call as a draft has it, the rubric version); ``judgement_score
 row per criterion, as ``review_scores`` does for a human review.
 
 Uncertainty (``annotate draft --samples K``): ``draft_samples`` groups the K drafts asked
-for one (session, item) together, with their disagreement and the method that measured it.
-Existing tables are untouched.
+for one (session, item) together, with their disagreement and the method that measured it;
+``rationales.queue_rank`` (NULL for every existing row) is a rationale's place in its
+author's queue when ``assign --order uncertainty`` set one. Existing rows are untouched.
 """
 
 from __future__ import annotations
@@ -87,9 +88,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_draft_samples_session_id", "draft_samples", ["session_id"])
+    # In place, not a batch copy: drafts, versions and reviews refer to rationales.
+    op.add_column("rationales", sa.Column("queue_rank", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE rationales DROP COLUMN queue_rank")
+    else:
+        op.drop_column("rationales", "queue_rank")
     op.drop_index("ix_draft_samples_session_id", table_name="draft_samples")
     op.drop_table("draft_samples")
     op.drop_table("judgement_scores")
