@@ -68,6 +68,9 @@ ECHO_WHERE = ("raw", "rawjson", "content", "cut", "error", "500", "refusal", "he
 ECHO_ENCODINGS = ("plain", "upper", "lower", "b64", "b64url", "bearer-b64", "basic-b64", "url",
                   "hex", "head", "tail")  # fmt: skip
 
+# A judge's request (annotate judge): its prompt names the text it scores with this line,
+# and its key is "S/I/judge" (or "prediction:SOURCE/S/I/judge").
+JUDGE_RE = re.compile(r"Judge the (?P<what>rationale|prediction(?: of \S+)?) for \(session ")
 MARKERS_RE = re.compile(r"Propose the codes for session (?P<session>\S+?)\. ")
 MARKER_FAULTS = ("markers-ungrounded",)  # proposals beside the grounded ones that are not
 # also "markers-ctrl" (a raw newline inside a reason) and "markers-placeholder" (a quote
@@ -105,6 +108,9 @@ class FakeLLM:
     refused_formats: Counter[str] = field(default_factory=Counter)  # format -> refusals
     tokenized: int = 0  # POST /tokenize calls answered
     prompts: list[str] = field(default_factory=list)
+    # Given replies: key ("s01/goal_1", "s01/goal_1/judge", ...) -> the contents to answer
+    # with, one per request in turn (the last repeated): a test's own drafts or scores.
+    scripted: dict[str, list[str]] = field(default_factory=dict)
     embedding_bodies: list[dict[str, Any]] = field(default_factory=list)  # /v1/embeddings
     # The files and batches endpoints of the Batch API (what ``draft --batch-api`` uses).
     batch_delay: float = 0.0  # seconds a batch stays in_progress before it is run
@@ -275,6 +281,10 @@ class FakeLLM:
         markers = MARKERS_RE.search(prompt)
         if markers:  # annotate draft --markers
             key = f"{markers['session']}/markers"
+        judged = JUDGE_RE.search(prompt)
+        if judged:  # annotate judge
+            of = judged["what"].removeprefix("prediction of ")
+            key = f"{key}/judge" if of == "rationale" else f"prediction:{of}/{key}/judge"
         self.requests[key] += 1
         self.request_by_key[key] = request
         attempt = self.requests[key]
@@ -333,6 +343,9 @@ class FakeLLM:
         if fault == "slow":
             await asyncio.sleep(self.slow_seconds)
         content = _markers(prompt, fault) if markers else _content(prompt, fault)
+        if key in self.scripted and self.scripted[key]:
+            given = self.scripted[key]
+            content = given[min(self.answered[key], len(given) - 1)]
         secret = headers.get("authorization", "").removeprefix("Bearer ")
         echoes = fault.startswith("echo-")
         where, _, encoding = fault.removeprefix("echo-").partition(":") if echoes else ("", "", "")
