@@ -1,7 +1,8 @@
 """Model-in-the-loop drafting: grounded rationale drafts with their provenance.
 
 ``draft_one`` regenerates one draft (the terminal UI calls it from a worker thread);
-``run_batch`` drafts many with bounded concurrency and resumes where it stopped.
+``run_batch`` drafts many with bounded concurrency and resumes where it stopped;
+``run_samples`` asks K drafts of each item and stores how much they disagree.
 Every draft row records the provider, model, endpoint host, prompt version and hash,
 instrument version, parameters, tokens, latency, request id, time and grounding result.
 """
@@ -27,6 +28,7 @@ from annotate.drafting.batch import (
 from annotate.drafting.context import DraftContext, load_contexts
 from annotate.drafting.deidentify import Mask, masks_for, plan_of
 from annotate.drafting.providers import DraftSettings, make_provider
+from annotate.drafting.samples import SamplesSummary, run_samples
 from store.db import session_scope
 from store.models import Draft
 
@@ -38,11 +40,13 @@ __all__ = [
     "DraftContext",
     "ProviderError",
     "Reply",
+    "SamplesSummary",
     "WorkSelection",
     "draft_one",
     "make_provider",
     "run_batch",
     "run_contexts",
+    "run_samples",
     "select_work",
 ]
 

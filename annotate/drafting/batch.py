@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -396,28 +396,49 @@ async def run_contexts(
 ) -> BatchProgress:
     """Draft every context with at most ``concurrency`` requests in flight; save as they finish."""
     progress = BatchProgress(total=len(contexts))
-    plan = plan_of(provider)
-    # De-identified once per session before the first request (the map's new entries
-    # are stored in one transaction of their own, off the event loop).
-    masks = await asyncio.to_thread(masks_for, engine, [c.session_id for c in contexts], plan)
-    sent_turns = {sid: masked_turns(c.turns, masks[sid]) for c in contexts
-                  if (sid := c.session_id) in masks}  # fmt: skip
+    ask = await asker(engine, provider, contexts)
 
     def counted(draft: dict[str, Any]) -> None:
         progress.count(draft)
         if on_progress is not None:
             on_progress(progress)
 
-    async def ask(context: DraftContext) -> dict[str, Any]:
-        mask = masks.get(context.session_id)
-        if mask is None:
-            return await draft_context(provider, context)
-        sent = masked_context(context, mask, sent_turns[context.session_id])
-        return await draft_context(provider, context, mask, sent)
-
     await run_units(contexts, ask, _DraftWriter(engine), client=provider,
                     concurrency=concurrency, on_result=counted, stagger=stagger)  # fmt: skip
     return progress
+
+
+Asker = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def asker(engine: Engine, provider: DraftProvider, contexts: list[DraftContext]) -> Asker:
+    """``ask(context, asking=provider)``: one request for a context turned into Draft
+    values, de-identified when the provider's plan says so (each session masked once,
+    before the first request; the map's new entries stored off the event loop).
+    ``asking`` may wrap the provider (a sample of ``draft --samples``)."""
+    plan = plan_of(provider)
+    masks = await asyncio.to_thread(masks_for, engine, [c.session_id for c in contexts], plan)
+    sent_turns = {sid: masked_turns(c.turns, masks[sid]) for c in contexts
+                  if (sid := c.session_id) in masks}  # fmt: skip
+
+    async def ask(context: DraftContext, asking: DraftProvider = provider) -> dict[str, Any]:
+        mask = masks.get(context.session_id)
+        if mask is None:
+            return await draft_context(asking, context)
+        sent = masked_context(context, mask, sent_turns[context.session_id])
+        return await draft_context(asking, context, mask, sent)
+
+    return ask
+
+
+def remember_formats(engine: Engine, provider: DraftProvider) -> None:
+    """Give a provider that negotiates its response format, and was given no memory of
+    it, this store's (``endpoint_formats``)."""
+    settings = getattr(provider, "settings", None)
+    if settings is not None and hasattr(settings, "formats") and settings.formats is None:
+        from annotate.drafting.endpoint_formats import FormatMemory
+
+        settings.formats = FormatMemory(engine)
 
 
 def run_batch(
@@ -435,11 +456,7 @@ def run_batch(
     this store's (``endpoint_formats``), so every caller reuses what an endpoint answered.
     """
     selection = selection or WorkSelection()
-    settings = getattr(provider, "settings", None)
-    if settings is not None and hasattr(settings, "formats") and settings.formats is None:
-        from annotate.drafting.endpoint_formats import FormatMemory
-
-        settings.formats = FormatMemory(engine)
+    remember_formats(engine, provider)
     with session_scope(engine) as session:
         work = choose_work(session, provider, selection)
         contexts = load_contexts(session, work.pairs)

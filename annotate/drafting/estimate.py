@@ -5,6 +5,9 @@ template and transcript budget); tokens are the prompt module's tokenizer-free e
 (about 4 ASCII characters or 1 other character per token). The cacheable share is the
 part of each request identical to the start of the previous request of the same
 session, which a server's prefix cache can serve instead of processing again.
+With ``samples`` K (``draft --samples``) every item is asked K times: requests, tokens
+and cost are K times a single draft's, and the K-1 repeats of a request are cacheable
+whole; the items skipped are those with a finished set (``annotate.drafting.samples``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class Estimate:
     price_out_per_million: float | None = None
     cost_at_most: float | None = None
     skipped_accepted: int = 0  # their rationale is accepted (no --include-accepted)
+    samples: int = 1  # drafts asked per item (draft --samples)
+    requests: int = 0  # items x samples
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,10 +59,18 @@ def estimate(
     *,
     price_in: float | None = None,
     price_out: float | None = None,
+    samples: int | None = None,
 ) -> Estimate:
-    """Build every request of the batch and count it; nothing is sent."""
+    """Build every request of the batch (of ``samples`` per item) and count it; nothing
+    is sent."""
+    from annotate.drafting.samples import choose_sample_work
+
+    asked = samples or 1
     with session_scope(engine) as session:
-        work = choose_work(session, provider, selection)
+        if samples is None:
+            work = choose_work(session, provider, selection)
+        else:
+            work = choose_sample_work(session, provider, selection, samples)
         contexts = load_contexts(session, work.pairs)
     template = getattr(provider, "template", None)
     settings = getattr(provider, "settings", None)
@@ -68,12 +81,14 @@ def estimate(
         budgets = sizing(contexts) if sizing else [settings.context_budget] * len(contexts)
         for context, budget in zip(contexts, budgets, strict=True):
             request = _serialised(template.messages(context, budget))
-            total += estimate_tokens(request)
+            tokens = estimate_tokens(request)
+            total += tokens * asked
+            cacheable += tokens * (asked - 1)  # the same request again, for each sample
             before = previous.get(context.session_id)
             if before is not None:
                 cacheable += estimate_tokens(os.path.commonprefix([before, request]))
             previous[context.session_id] = request
-    output = len(contexts) * settings.max_tokens if settings is not None else 0
+    output = len(contexts) * asked * settings.max_tokens if settings is not None else 0
     cost = None
     if price_in is not None and price_out is not None:
         cost = round(total / 1e6 * price_in + output / 1e6 * price_out, 4)
@@ -90,4 +105,6 @@ def estimate(
         price_out_per_million=price_out,
         cost_at_most=cost,
         skipped_accepted=work.accepted,
+        samples=asked,
+        requests=len(contexts) * asked,
     )

@@ -315,23 +315,28 @@ class OpenAIProvider:
             self._scale[context.language] = max(0.25, real / max(1, estimate_tokens(sample)))
         return max(0, int(room / self._scale[context.language]))
 
-    async def draft(self, context: DraftContext) -> Reply:
-        return await self.ask(partial(self._prompt, context), partial(self._budget, context))
+    async def draft(self, context: DraftContext, seed_step: int = 0) -> Reply:
+        return await self.ask(partial(self._prompt, context), partial(self._budget, context),
+                              seed_step)  # fmt: skip
 
     async def ask(
-        self, prompt_for: Callable[[int], Prompt], budget: Callable[[], Awaitable[int]]
+        self,
+        prompt_for: Callable[[int], Prompt],
+        budget: Callable[[], Awaitable[int]],
+        seed_step: int = 0,
     ) -> Reply:
         """One reply to the prompt ``prompt_for(transcript budget)``, the budget given by
         ``budget()``: the format negotiated, a context overflow asked again with half the
         transcript, a cut reply once more with room; ``ProviderError`` when none came back.
         Rationale drafts ask through it, and so does anything else asking this endpoint
-        (marker proposals)."""
+        (marker proposals). ``seed_step`` is added to the seed (one per sample of an item:
+        ``draft --samples``)."""
         if self._client is None:
             raise RuntimeError("use the provider as 'async with provider:'")
         started = time.perf_counter()
         await self._probe_turn()
         try:
-            return await self._ask(prompt_for, await budget(), started)
+            return await self._ask(prompt_for, await budget(), started, seed_step)
         finally:
             self._end_probe()
 
@@ -353,11 +358,12 @@ class OpenAIProvider:
                 self._probe_lock.release()
 
     async def _ask(self, prompt_for: Callable[[int], Prompt], budget: int,
-                   started: float) -> Reply:  # fmt: skip
+                   started: float, seed_step: int = 0) -> Reply:  # fmt: skip
         import openai
 
         max_tokens = self.settings.max_tokens
-        temperature, seed = self.settings.temperature, self.settings.seed
+        asked_seed = None if self.settings.seed is None else self.settings.seed + seed_step
+        temperature, seed = self.settings.temperature, asked_seed
         shrunk = retrying = False
         retries = self.settings.max_retries
         spent = Spent()
@@ -436,7 +442,7 @@ class OpenAIProvider:
             break
         if kept is not None:
             completion, choice, response_format, max_tokens = kept
-            temperature, seed = self.settings.temperature, self.settings.seed
+            temperature, seed = self.settings.temperature, asked_seed
         try:
             return self._reply(completion, choice, started, response_format, max_tokens, budget,
                                spent, temperature, seed)  # fmt: skip
