@@ -11,18 +11,29 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, true
+from sqlalchemy import bindparam, select, true, update
 from sqlalchemy.engine import Engine
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from annotate.core import workflow
 from annotate.core.errors import ConfigError
 from annotate.core.instruments import explained_items
+from annotate.work.rationales.samples import current_uncertainty
 from annotate.work.rationales.versions import ensure_annotator
-from store.db import session_scope
-from store.models import Annotator, Rating, Rationale, Review, ReviewAssignment, TherapySession
+from store.db import code_point_order, session_scope
+from store.models import (
+    Annotator,
+    Item,
+    Rating,
+    Rationale,
+    Review,
+    ReviewAssignment,
+    TherapySession,
+)
+from store.tables import RATIONALES
 
 GROUPINGS = ("client", "session")
+ORDERS = ("session", "uncertainty")
 
 
 @dataclass
@@ -31,6 +42,8 @@ class AuthoringResult:
 
     created: dict[str, int] = field(default_factory=dict)
     total: dict[str, int] = field(default_factory=dict)
+    ordered: int = 0  # not-yet-started rationales given a queue_rank (--order uncertainty)
+    unmeasured: int = 0  # of those, the ones whose item has no uncertainty (ranked last)
 
 
 @dataclass
@@ -57,9 +70,11 @@ def assign_authoring(
     by: str = "client",
     seed: int = 0,
     sessions: list[str] | None = None,
+    order: str = "session",
 ) -> AuthoringResult:
     """Create a pending rationale with an author for every rated (session, item) without one
-    (of the SESSIONS named, or of every session).
+    (of the SESSIONS named, or of every session), then set the order of each named
+    author's queue (:func:`order_queues`).
 
     Work is split in groups (all sessions of a client, or single sessions), each group
     to the annotator with the fewest rationales so far; a client who already has an
@@ -68,6 +83,8 @@ def assign_authoring(
     names = _names(annotators)
     if by not in GROUPINGS:
         raise ConfigError(f"--by must be one of {', '.join(GROUPINGS)}")
+    if order not in ORDERS:
+        raise ConfigError(f"--order must be one of {', '.join(ORDERS)}")
     rng = random.Random(seed)
     with session_scope(engine) as session:
         for name in names:
@@ -102,19 +119,69 @@ def assign_authoring(
         keys = sorted(groups)
         rng.shuffle(keys)
         keys.sort(key=lambda key: -len(groups[key]))  # largest first; stable keeps the shuffle
-        order = names[:]
-        rng.shuffle(order)  # who wins ties
+        tie_order = names[:]
+        rng.shuffle(tie_order)  # who wins ties
         result = AuthoringResult(created=dict.fromkeys(names, 0))
         for key in keys:
             author = owner.get(key) if by == "client" else None
             if author is None:
-                author = min(order, key=lambda name: load[name])
+                author = min(tie_order, key=lambda name: load[name])
             for sid, iid in groups[key]:
                 session.add(Rationale(session_id=sid, item_id=iid, author_id=author))
             load[author] += len(groups[key])
             result.created[author] += len(groups[key])
         result.total = load
+        session.flush()
+        result.ordered, result.unmeasured = order_queues(session, names, order)
     return result
+
+
+def order_queues(session: Session, authors: list[str], order: str) -> tuple[int, int]:
+    """Set the queue order of AUTHORS' work; returns (ranked, of them without uncertainty).
+
+    ``session``: every rank is cleared (session and item order). ``uncertainty``: each
+    author's not-yet-started rationales (pending, no saved version) get queue_rank 1..n,
+    the most uncertain item (its current draft sample) first, the unmeasured ones after
+    them; ties and the unmeasured keep session and item order. Their other rationales
+    have no rank, so the queue shows them after the ranked ones.
+    """
+    session.execute(
+        update(RATIONALES).where(RATIONALES.c.author_id.in_(authors)).values(queue_rank=None)
+    )
+    if order != "uncertainty":
+        return 0, 0
+    rows = session.execute(
+        select(
+            col(Rationale.id), col(Rationale.author_id), col(Rationale.session_id),
+            col(Rationale.item_id),
+        )
+        .join(Item, col(Item.id) == col(Rationale.item_id))
+        .where(col(Rationale.author_id).in_(authors))
+        .where(col(Rationale.status) == workflow.PENDING)
+        .where(col(Rationale.current_version).is_(None))
+        .order_by(
+            col(Rationale.author_id),
+            code_point_order(col(Rationale.session_id), session.get_bind().dialect),
+            col(Item.position),
+        )
+    ).all()  # fmt: skip
+    uncertainty = current_uncertainty(session, {row[2] for row in rows})
+    ranks: list[dict[str, int]] = []
+    unmeasured = 0
+    for author in authors:
+        own = [row for row in rows if row[1] == author]
+        # sorted() is stable: equal uncertainty, and every unmeasured item, keep queue order.
+        own.sort(key=lambda row: -uncertainty.get((row[2], row[3]), -math.inf))
+        unmeasured += sum((row[2], row[3]) not in uncertainty for row in own)
+        ranks += [{"rid": row[0], "rank": rank} for rank, row in enumerate(own, start=1)]
+    if ranks:
+        session.execute(
+            update(RATIONALES)
+            .where(RATIONALES.c.id == bindparam("rid"))
+            .values(queue_rank=bindparam("rank")),
+            ranks,
+        )
+    return len(ranks), unmeasured
 
 
 def check_sample(

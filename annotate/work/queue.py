@@ -32,7 +32,8 @@ class QueueEntry:
 def authoring_queue(
     engine: Engine, annotator: str, *, status: str | None = None, dimension: str | None = None
 ) -> list[QueueEntry]:
-    """Rationales authored by ``annotator`` in session and item order, optionally filtered."""
+    """Rationales authored by ``annotator``, optionally filtered: those ``assign --order``
+    ranked first by their queue_rank, then the rest in session and item order."""
     with session_scope(reader(engine)) as session:
         query = (
             select(
@@ -49,6 +50,8 @@ def authoring_queue(
             .join(TherapySession, col(TherapySession.id) == col(Rationale.session_id))
             .where(col(Rationale.author_id) == annotator)
             .order_by(
+                col(Rationale.queue_rank).is_(None),  # ranked first (assign --order), by rank
+                col(Rationale.queue_rank),
                 code_point_order(col(Rationale.session_id), session.get_bind().dialect),
                 col(Item.position),
             )

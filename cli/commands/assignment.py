@@ -18,17 +18,38 @@ def assign(
         str, typer.Option(help="Keep together all sessions of a 'client', or split by 'session'.")
     ] = "client",
     seed: Annotated[int, typer.Option(help="Seed for breaking ties (same seed, same split).")] = 0,
+    order: Annotated[
+        str,
+        typer.Option(
+            help="Order of each named expert's queue: 'session' (session and item order) or "
+            "'uncertainty' (their not-yet-started items most uncertain first, by the "
+            "drafts of `draft --samples`; unmeasured ones after, in session order)."
+        ),
+    ] = "session",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Split the unassigned rationales among experts, balanced, a client's sessions together."""
     from annotate.work.assignment import assign_authoring
 
-    result = assign_authoring(engine(), annotators.split(","), by=by, seed=seed)
+    result = assign_authoring(engine(), annotators.split(","), by=by, seed=seed, order=order)
     if as_json:
-        print_json({"created": result.created, "total": result.total})
+        print_json(
+            {
+                "created": result.created,
+                "total": result.total,
+                "order": order,
+                "ordered": result.ordered,
+                "unmeasured": result.unmeasured,
+            }
+        )
         return
     for name in result.created:
         typer.echo(f"{name}: {result.created[name]} new, {result.total[name]} in total")
+    if order == "uncertainty":
+        typer.echo(
+            f"{counted(result.ordered, 'item')} not yet started ordered by uncertainty, "
+            f"{result.unmeasured} without one (after the others, in session order)"
+        )
 
 
 def review_assign(
