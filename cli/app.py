@@ -66,7 +66,8 @@ COMMANDS: dict[str, Entry] = {
     "flags": Entry("cli.commands.progress", "The items experts flagged for the project lead: "
                    "note, author, status and time."),
     "agreement": Entry("cli.commands.stats", "Krippendorff's alpha per review criterion, score "
-                       "means and SDs, and the pass rate."),
+                       "means and SDs, and the pass rate; --judge: the rubric judge against "
+                       "the reviewers."),
     "alignment": Entry("cli.commands.stats", "Counselor vs client dimension scores (Pearson, "
                        "Spearman, MSE, who rates higher) and binary items (2x2 table, missed "
                        "share, kappa); --by: per group with bootstrap CIs."),

@@ -28,8 +28,30 @@ def agreement_command(
     samples: SamplesOption = 1000,
     seed: SeedOption = 20080101,
     as_json: JsonOption = False,
+    judge: Annotated[
+        bool,
+        typer.Option(
+            "--judge",
+            help="The rubric judge against the human reviewers: alpha per criterion beside "
+            "the reviewers' own, pass/fail kappa and mean bias.",
+        ),
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(help="With --judge: the judge model (default: most counted judgements)."),
+    ] = None,
 ) -> None:
-    """Krippendorff's alpha per review criterion, score means and SDs, and the pass rate."""
+    """Krippendorff's alpha per review criterion, score means and SDs, and the pass rate;
+    --judge: the rubric judge against the reviewers."""
+    if model is not None and not judge:
+        from annotate.core.errors import ConfigError
+
+        raise ConfigError("--model names a judge model: use it with --judge")
+    if judge:
+        from cli.commands._judge_view import show_judge_agreement
+
+        show_judge_agreement(engine(), model, level, samples, seed, as_json=as_json)
+        return
     from annotate.analysis._data import records
     from annotate.analysis.agreement import agreement, criterion_scores, pass_rates
     from annotate.analysis.by_source import by_source
