@@ -58,6 +58,8 @@ COMMANDS: dict[str, Entry] = {
     "login": Entry("cli.commands.tui", "Per-expert logins for 'annotate serve --logins FILE'."),
     "review-assign": Entry("cli.commands.assignment", "Assign blind cross-reviews of accepted "
                            "rationales; nobody reviews their own work."),
+    "judge": Entry("cli.commands.judge", "Score accepted rationales and predictions on the "
+                   "rubric with a model, for leads."),
     "codes": Entry("cli.commands.codes", "Turn coding (3RS rupture and repair markers): schemes, "
                    "assignment, reviews, agreement."),
     "progress": Entry("cli.commands.progress", "Show how many sessions, items, ratings, drafts, "

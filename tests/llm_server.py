@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import re
 import subprocess
@@ -71,6 +72,12 @@ ECHO_ENCODINGS = ("plain", "upper", "lower", "b64", "b64url", "bearer-b64", "bas
 # A judge's request (annotate judge): its prompt names the text it scores with this line,
 # and its key is "S/I/judge" (or "prediction:SOURCE/S/I/judge").
 JUDGE_RE = re.compile(r"Judge the (?P<what>rationale|prediction(?: of \S+)?) for \(session ")
+# The judge prompt names each criterion's key and scale, and holds the judged text
+# between two lines of dashes; its faults: "judge-missing" (a criterion left out),
+# "judge-range" (a score of 7), "judge-badquote" (a quote nobody said).
+JUDGE_CRITERION_RE = re.compile(r'^- "(?P<id>[^"]+)": an integer from (?P<low>-?\d+) to '
+                                r'(?P<high>-?\d+)', re.M)  # fmt: skip
+JUDGED_TEXT_RE = re.compile(r"^-{10}\n(?P<text>.*?)\n-{10}$", re.M | re.S)
 MARKERS_RE = re.compile(r"Propose the codes for session (?P<session>\S+?)\. ")
 MARKER_FAULTS = ("markers-ungrounded",)  # proposals beside the grounded ones that are not
 # also "markers-ctrl" (a raw newline inside a reason) and "markers-placeholder" (a quote
@@ -342,7 +349,10 @@ class FakeLLM:
             return 401, {}, {"error": {"message": message, "type": "invalid_request_error"}}
         if fault == "slow":
             await asyncio.sleep(self.slow_seconds)
-        content = _markers(prompt, fault) if markers else _content(prompt, fault)
+        if judged:
+            content = _judgement(prompt, fault)
+        else:
+            content = _markers(prompt, fault) if markers else _content(prompt, fault)
         if key in self.scripted and self.scripted[key]:
             given = self.scripted[key]
             content = given[min(self.answered[key], len(given) - 1)]
@@ -632,6 +642,39 @@ def _markers(prompt: str, fault: str) -> str:
             {"turn": turns[0][0], "code": "sarcasm", "quote": turns[0][2][:5], "reason": "r"},
         ]  # fmt: skip
     return json.dumps({"markers": proposals}, ensure_ascii=False).replace("§NL§", "\n")
+
+
+def judge_scores(prompt: str) -> dict[str, int]:
+    """The default judge's scores: per criterion of the prompt, a number in its scale
+    from a hash of the judged text (the same text always gets the same scores)."""
+    found = JUDGED_TEXT_RE.search(prompt)
+    digest = hashlib.sha256((found["text"] if found else "").encode("utf-8")).digest()
+    return {m["id"]: int(m["low"]) + digest[n] % (int(m["high"]) - int(m["low"]) + 1)
+            for n, m in enumerate(JUDGE_CRITERION_RE.finditer(prompt))}  # fmt: skip
+
+
+def _judgement(prompt: str, fault: str) -> str:
+    """A judge's reply: the default scores (``judge_scores``), a reason quoting the first
+    client turn as received, grounded; or the requested kind of bad one."""
+    if fault == "malformed":
+        return '{"faithfulness": 4, "reason": "The clie'
+    turns = [(int(m["number"]), m["speaker"], m["text"].strip()) for m in TURN_RE.finditer(prompt)]
+    client_turns = [t for t in turns if t[1] == "client"] or turns or [(1, "client", "")]
+    number, _, text = client_turns[0]
+    quote = text if fault == "whole-turns" else text[:24].strip()
+    reply: dict[str, Any] = {
+        **judge_scores(prompt),
+        "reason": f"The client says in turn {number}: {quote}",
+        "evidence": [number],
+        "quotes": [{"turn": number, "text": quote}],
+    }
+    if fault == "judge-missing":
+        reply.pop(next(iter(judge_scores(prompt))), None)
+    if fault == "judge-range":
+        reply[next(iter(judge_scores(prompt)))] = 7
+    if fault == "judge-badquote":
+        reply["quotes"] = [{"turn": number, "text": "I never said these words at all"}]
+    return json.dumps(reply, ensure_ascii=False)
 
 
 def _content(prompt: str, fault: str) -> str:

@@ -52,6 +52,20 @@ def _serialised(messages: list[dict[str, Any]]) -> str:
     return "\n".join(f"{m['role']}\n{m['content']}" for m in messages)
 
 
+def request_tokens(messages: list[dict[str, Any]]) -> int:
+    """A request's estimated input tokens, as every dry run counts them."""
+    return estimate_tokens(_serialised(messages))
+
+
+def cost_at_most(
+    tokens_in: int, tokens_out: int, price_in: float | None, price_out: float | None
+) -> float | None:
+    """What the tokens cost at most at the given prices per million (None: no prices)."""
+    if price_in is None or price_out is None:
+        return None
+    return round(tokens_in / 1e6 * price_in + tokens_out / 1e6 * price_out, 4)
+
+
 def estimate(
     engine: Engine,
     provider: DraftProvider,
@@ -80,8 +94,9 @@ def estimate(
         sizing = getattr(provider, "dry_budgets", None)  # --context-window, as online
         budgets = sizing(contexts) if sizing else [settings.context_budget] * len(contexts)
         for context, budget in zip(contexts, budgets, strict=True):
-            request = _serialised(template.messages(context, budget))
-            tokens = estimate_tokens(request)
+            messages = template.messages(context, budget)
+            request = _serialised(messages)
+            tokens = request_tokens(messages)
             total += tokens * asked
             cacheable += tokens * (asked - 1)  # the same request again, for each sample
             before = previous.get(context.session_id)
@@ -89,9 +104,7 @@ def estimate(
                 cacheable += estimate_tokens(os.path.commonprefix([before, request]))
             previous[context.session_id] = request
     output = len(contexts) * asked * settings.max_tokens if settings is not None else 0
-    cost = None
-    if price_in is not None and price_out is not None:
-        cost = round(total / 1e6 * price_in + output / 1e6 * price_out, 4)
+    cost = cost_at_most(total, output, price_in, price_out)
     return Estimate(
         provider=provider.name,
         model=provider.model,

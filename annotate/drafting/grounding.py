@@ -121,6 +121,13 @@ def parse_reply(content: str | None) -> ParsedDraft:
         raise ReplyFormatError("the reply has no 'rationale' text")
     if not rationale.strip():
         raise ReplyFormatError(f"the reply has no 'rationale' text: it is empty ({rationale!r})")
+    evidence, quotes = read_citations(data)
+    return ParsedDraft(rationale.strip(), evidence, quotes)
+
+
+def read_citations(data: dict[str, Any]) -> tuple[list[int], list[Quote]]:
+    """A reply's ``evidence`` (turn numbers) and ``quotes`` read tolerantly: a draft's and
+    a judgement's alike."""
     evidence: list[int] = []
     raw_evidence = data.get("evidence") or []
     if not isinstance(raw_evidence, list):
@@ -138,7 +145,7 @@ def parse_reply(content: str | None) -> ParsedDraft:
             quotes.append(Quote(value.strip()))
         elif isinstance(value, dict) and isinstance(value.get("text"), str):
             quotes.append(Quote(value["text"].strip(), _as_int(value.get("turn"))))
-    return ParsedDraft(rationale.strip(), evidence, quotes)
+    return evidence, quotes
 
 
 def _as_int(value: Any) -> int | None:
