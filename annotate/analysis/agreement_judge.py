@@ -155,7 +155,7 @@ def judge_agreement(
     if not models:
         raise ConfigError(NOTHING_JUDGED)
     if model is None:
-        model, chosen = next(iter(models)), "the most counted judgements"
+        model, chosen = next(iter(models)), "the model with most counted judgements"
     elif model not in models:
         raise ConfigError(f"no counted judgement by model {model!r}: judged by {', '.join(models)}")
     else:

@@ -31,6 +31,7 @@ from annotate.analysis.lexicon import lexicon
 from annotate.analysis.report_alignment import binary_section, group_sections
 from annotate.analysis.report_alliance import counselor_section, flagged_note, watch_section
 from annotate.analysis.report_codes import codes_section
+from annotate.analysis.report_judge import judge_sections
 from annotate.analysis.report_trace import trace_sections
 from annotate.core.vocabulary import current_rubric
 from annotate.research.counselors import SAMPLES as COUNSELOR_SAMPLES
@@ -233,6 +234,7 @@ def build_report(
             f"{_NUMBERS.get(len(rubric.criteria), len(rubric.criteria))} criteria",
         ),
         *_source_section(engine, level, samples, seed),
+        *judge_sections(engine, level, samples, seed),
         "<h2>Counselor vs client</h2>",
         f'<div class="charts">{_scatter_charts(engine, instrument_id, order)}</div>',
         html_table(

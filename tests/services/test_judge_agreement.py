@@ -111,7 +111,7 @@ def test_judge_figures_equal_independent_computations(demo_engine) -> None:
     result = judge_agreement(demo_engine, samples=SAMPLES)
     assert result.model == "judge-model"
     assert result.models["judge-model"] == len(units)
-    assert result.chosen == "the most counted judgements"
+    assert result.chosen == "the model with most counted judgements"
     assert result.rationale_units == len(units) - 1 and result.prediction_units == 1
     reviewers = sorted({r for _, _, humans in units.values() for r, _, _ in humans})
     order = sorted(units)
@@ -208,7 +208,7 @@ def test_cli_json_matches_the_domain_and_nothing_judged_is_one_line(
     assert data["model"] == "judge-model"
     shown = runner.invoke(app, ["--db", db_url, "agreement", "--judge", "--samples", "0"])
     assert shown.exit_code == 0, shown.output
-    assert "Judge: judge-model (the most counted judgements" in shown.output
+    assert "Judge: judge-model (the model with most counted judgements" in shown.output
     assert "also judged by other-model" in shown.output
     assert "one observation" in shown.output
     for sentence in expected["sentences"]:
@@ -216,3 +216,42 @@ def test_cli_json_matches_the_domain_and_nothing_judged_is_one_line(
     bad = runner.invoke(app, ["--db", db_url, "agreement", "--judge", "--model", "nope"])
     assert bad.exit_code != 0 and "Traceback" not in bad.output
     assert len(bad.output.strip().splitlines()) == 1
+
+
+def test_the_report_shows_the_judge_with_the_domain_figures_and_nothing_without(
+    demo_engine,
+) -> None:
+    from annotate.analysis.report import build_report
+    from annotate.analysis.report_judge import judge_sections
+    from annotate.work.judged import judge_summary
+
+    assert judge_sections(demo_engine, samples=0) == []
+    assert "Rubric judge" not in build_report(demo_engine, samples=0)
+    seed_judgements(demo_engine)
+    html = build_report(demo_engine, samples=20)
+    start = html.index("<h2>Rubric judge</h2>")
+    section = html[start : html.index("<h2>", start + 5)]
+    result = judge_agreement(demo_engine, samples=20)
+    summary = judge_summary(demo_engine, weakest=10)
+    for one in result.criteria:
+        row = section.split(f'<td class="text">{one.criterion}</td>', 1)[1].split("</tr>")[0]
+        cells = [c.split(">", 1)[1] for c in row.split("</td>") if ">" in c]
+        assert cells[0] == f"{one.alpha:.3f}" and cells[3] == str(one.units)
+        assert cells[4] == f"{one.human_alpha:.3f}" and cells[7] == str(one.human_units)
+        assert cells[8] == f"{one.bias:.3f}" and cells[9] == str(one.pairs)
+        # the chart's points: the judge's alpha and the reviewers' own
+        assert f"judge vs reviewers, {one.criterion}: {one.alpha:.2f} [" in section
+        assert f"reviewers with each other, {one.criterion}: {one.human_alpha:.2f}" in section
+    assert f"Cohen&#x27;s kappa {result.kappa:.2f}" in section
+    for sentence in result.sentences:
+        assert sentence.replace("'", "&#x27;") in section
+    assert (
+        f"{summary.judged} of {summary.accepted} accepted rationales judged on their current "
+        f"version ({summary.judged_older} only on an older version" in section
+    )
+    assert "Weakest by judge first" in section
+    weakest_rows = section.split("Weakest by judge first", 1)[1].split("<tr>")[2:]
+    assert len(weakest_rows) == len(summary.weakest) == 10
+    for row, weak in zip(weakest_rows, summary.weakest, strict=True):
+        assert f'<td class="text">{weak.session_id}</td><td class="text">{weak.item_id}' in row
+        assert weak.reason is not None and weak.reason in row
