@@ -184,8 +184,11 @@ class SamplesSummary:
 
     def as_json(self) -> dict[str, Any]:
         values = self.uncertainties
+        figures = self.batch.as_json()
+        # Skipped here: the items with a finished set, not those with a draft.
+        figures["skipped_already_sampled"] = figures.pop("skipped_already_drafted")
         return {
-            **self.batch.as_json(),
+            **figures,
             "samples": self.samples,
             "method": self.method,
             "items_sampled": len(self.items),

@@ -70,7 +70,12 @@ def draft(
         list[str] | None,
         typer.Option("--session", help="Only this session (repeat for more).", show_default=False),
     ] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            help="Sampling temperature (default 0; with --samples 0.8).", show_default=False
+        ),
+    ] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Maximum tokens per reply.")] = 600,
     seed: Annotated[
         int | None, typer.Option(help="Sampling seed, where the server supports one.")
@@ -169,11 +174,25 @@ def draft(
             "sessions) or tag ([NAME_1])."
         ),
     ] = "surrogate",
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            "--samples",
+            help="Ask K (2..20) drafts per item at a temperature above 0 and store how much "
+            "they disagree (1 - mean pairwise ROUGE-L F1): the model's uncertainty. A rerun "
+            "skips items with a finished set of K from this model and prompt.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Draft a rationale per (session, item) with an LLM or offline; reruns resume."""
     from annotate.drafting import DraftSettings, WorkSelection, make_provider, run_batch
     from annotate.drafting.deidentify import check_mode
+    from cli.commands._samples_view import sampling_temperature
+
+    temperature = sampling_temperature(samples, temperature, provider, markers, batch_api,
+                                       batch_file is not None, ingest is not None)  # fmt: skip
 
     settings = DraftSettings(
         provider=provider,
@@ -214,10 +233,15 @@ def draft(
     chosen = make_provider(_remembering(settings, store), invocation().endpoint)
     from annotate.drafting.deidentify import plan_of
 
+    if samples is not None:
+        from annotate.drafting.samples import check_sampler
+
+        check_sampler(chosen)
     if dry_run:
         from annotate.drafting.estimate import estimate
 
-        figures = estimate(store, chosen, selection, price_in=price_in, price_out=price_out)
+        figures = estimate(store, chosen, selection, price_in=price_in, price_out=price_out,
+                           samples=samples)  # fmt: skip
         if as_json:
             print_json(figures.as_json())
         else:
@@ -230,6 +254,9 @@ def draft(
     warn_undeidentified(plan_of(chosen), chosen.base_url_host)
     if batch_api or batch_file is not None or ingest is not None:
         _batch(store, chosen, selection, batch_api, batch_file, ingest, poll_seconds, as_json)
+        return
+    if samples is not None:
+        _samples(store, chosen, selection, samples, concurrency, as_json)
         return
     with _ProgressBar(enabled=is_terminal() and not as_json) as bar:
         summary = run_batch(
@@ -244,6 +271,20 @@ def draft(
         print_json(summary.as_json())
     else:
         typer.echo(summary_line(summary, chosen.base_url_host))
+
+
+def _samples(store, provider, selection, samples, concurrency, as_json) -> None:
+    """``draft --samples K``: K drafts per item, the sets stored, the uncertainty shown."""
+    from annotate.drafting import run_samples
+    from cli.commands._samples_view import show_samples
+
+    with _ProgressBar(enabled=is_terminal() and not as_json) as bar:
+        summary = run_samples(store, provider, selection, samples, concurrency=concurrency,
+                              on_start=bar.start, on_progress=bar.update)  # fmt: skip
+    if as_json:
+        print_json(summary.as_json())
+    else:
+        show_samples(summary, summary_line(summary.batch, provider.base_url_host, "sample"))
 
 
 def warn_undeidentified(plan: Any, host: str | None) -> None:
@@ -366,8 +407,11 @@ def _accepted(store, provider, selection) -> int:
 
 def estimate_line(figures: Any) -> str:
     share = figures.cacheable_input_tokens / figures.input_tokens if figures.input_tokens else 0
+    from cli.commands._samples_view import samples_note
+
     line = (
-        f"would draft {figures.items} item(s) with {figures.provider}/{figures.model} (prompt "
+        f"would draft {figures.items} item(s){samples_note(figures)} with "
+        f"{figures.provider}/{figures.model} (prompt "
         f"{figures.prompt_version}; {figures.skipped_already_drafted} already drafted): about "
         f"{figures.input_tokens:,} input tokens, {share:.0%} of them a prefix cache could "
         f"reuse, and at most {figures.output_tokens_at_most:,} output tokens"
@@ -384,13 +428,14 @@ def accepted_note(accepted: int) -> str:
     return f"; {accepted} left out as already accepted (--include-accepted drafts them)"
 
 
-def summary_line(summary: BatchSummary, host: str | None) -> str:
+def summary_line(summary: BatchSummary, host: str | None, unit: str = "item") -> str:
     figures = summary.progress
     where = f" at {host}" if host else ""
     return (
-        f"drafted {figures.done} item(s) with {summary.provider}/{summary.model}{where} "
+        f"drafted {figures.done} {unit}(s) with {summary.provider}/{summary.model}{where} "
         f"(prompt {summary.prompt_version}): {figures.ok} ok, {figures.ungrounded} ungrounded, "
-        f"{figures.failed} failed; {summary.skipped} already drafted"
+        f"{figures.failed} failed; {summary.skipped} "
+        f"{'item(s) already sampled' if unit == 'sample' else 'already drafted'}"
         f"{accepted_note(summary.accepted)}; tokens {figures.tokens_in} in "
         f"({cached_note(figures.tokens_cached)}) / "
         f"{figures.tokens_out} out; {summary.seconds:.1f} s"
