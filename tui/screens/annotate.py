@@ -25,9 +25,9 @@ from annotate.work.rationales.scaffold import find_scaffolding
 from tui.failures import notify_failure
 from tui.keys import OrderedTextArea, after_keys_handed_over
 from tui.services import services, session_trace
-from tui.widgets.alliance_strip import AllianceGutter, TraceTitle, flip_strip
+from tui.widgets.alliance_strip import AllianceGutter, TraceTitle, flip_strip, shown_key
 from tui.widgets.editor import CJKWrapTextArea, UndoSafeTextArea
-from tui.widgets.item_panel import ItemPanel, transcript_title
+from tui.widgets.item_panel import AlternativesPanel, ItemPanel, transcript_title
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.scroll_text import ScrollText
 from tui.widgets.transcript import Transcript
@@ -61,6 +61,15 @@ class AnnotateScreen(Screen[int | None]):
             "Revert to draft",
             id="annotate.revert",
             tooltip="Put the draft in the editor (Ctrl+Z brings your text back).",
+            priority=True,
+        ),
+        Binding(
+            "f12",
+            "alternative",
+            "Next alternative draft",
+            id="annotate.alternative",
+            tooltip="Show the item's next sampled draft (draft --samples); your text is kept.",
+            show=False,
             priority=True,
         ),
         Binding("ctrl+f", "flag", "Flag", id="annotate.flag", priority=True),
@@ -143,6 +152,9 @@ class AnnotateScreen(Screen[int | None]):
         self.lock_version = 0  # the version the next save names (optimistic check)
         self.current_version: int | None = None
         self.draft_origin: int | None = None  # the draft the editor text began from
+        # Which of the item's sampled drafts ``self.draft`` is (None: not one of them).
+        self.alternative_index: int | None = None
+        self.alternative_aside = False  # shown beside the text, which cycling did not replace
         self.saving: dict[Worker[None], int] = {}  # saves being written, by rationale
         # Ctrl+S / Ctrl+O pressed while that item's save was being written: its text, the
         # draft it began from, and whether to accept; sent once the first save is stored.
@@ -166,6 +178,7 @@ class AnnotateScreen(Screen[int | None]):
                 yield ItemPanel(id="item")
                 yield ScrollText(id="comments", title="Sent back by review")
                 yield Label("Rationale", classes="panel-title")
+                yield AlternativesPanel(id="alternatives")
                 yield Static(id="scaffold")
                 yield RationaleEditor(id="editor", soft_wrap=True, show_line_numbers=False)
                 yield Static(id="indicator")
@@ -208,10 +221,15 @@ class AnnotateScreen(Screen[int | None]):
         self.flagged = state.flagged
         self.persisted_text = state.initial_text  # what reopening the item would show
         self.autosaved = state.autosave_text is not None
+        self.alternative_index, self.alternative_aside = None, False
+        if state.alternatives is not None:  # the sampled draft the text began from, if one
+            self.alternative_index = state.alternatives.position(state.initial_draft_id)
+            if self.alternative_index is not None:
+                self.draft = state.alternative_drafts[self.alternative_index]
         transcript = self.query_one("#transcript", Transcript)
         transcript.show(
             state.context.turns,
-            state.draft.evidence if state.draft else (),
+            self.draft.evidence if self.draft else (),
             key=state.context.session_id,
             alliance=message.gutter,
         )
@@ -224,6 +242,7 @@ class AnnotateScreen(Screen[int | None]):
         if state.review_comments:
             comments.show(" / ".join(state.review_comments))
         self.editor.load_text(state.initial_text)
+        self._refresh_alternatives()
         self.editor.focus()
         self.sub_title = f"{self.index + 1} of {len(self.rationale_ids)}"
         if state.autosave_text is not None:
@@ -459,18 +478,80 @@ class AnnotateScreen(Screen[int | None]):
         if self.state is None or message.rationale_id != self.state.rationale_id:
             return
         old = self.draft
-        self.draft = message.draft
-        transcript = self.query_one("#transcript", Transcript)
-        context = self.state.context
-        transcript.show(context.turns, message.draft.evidence, key=context.session_id,
-                        alliance=transcript.alliance)  # fmt: skip
+        self._show_draft(message.draft)
         if not self.editor.text.strip() or (old is not None and self.editor.text == old.text):
             self.editor.load_text(message.draft.text)  # untouched draft: show the new one
             self.draft_origin = message.draft.id
             self.notify("New draft loaded into the editor.")
         else:
             self.notify("New draft ready; Ctrl+G puts it in the editor (your text is kept).")
+        self._refresh_alternatives()
         self._refresh_indicator()
+
+    def _show_draft(self, draft: DraftView) -> None:
+        """Make DRAFT the one shown (revert puts it in the editor), its evidence marked."""
+        assert self.state is not None
+        self.draft, self.alternative_aside = draft, False
+        if self.state.alternatives is not None:
+            self.alternative_index = self.state.alternatives.position(draft.id)
+        transcript = self.query_one("#transcript", Transcript)
+        context = self.state.context
+        transcript.show(context.turns, draft.evidence, key=context.session_id,
+                        alliance=transcript.alliance)  # fmt: skip
+
+    # -- alternative drafts (draft --samples) ------------------------------------------------
+
+    async def action_alternative(self) -> None:
+        """Show the item's next sampled draft (wrapping). An editor still holding the draft
+        it began from (or nothing) gets the alternative, which a save then records as the
+        draft the text began from; typed text is never replaced: the alternative is shown
+        above it, and revert puts it in the editor (undo brings the text back)."""
+        await after_keys_handed_over(self)  # the keys typed before it are in the text
+        state = self.state
+        if state is None:
+            return
+        if state.alternatives is None:
+            self.notify("This item has no alternative drafts.", severity="warning")
+            return
+        index = 0 if self.alternative_index is None else self.alternative_index + 1
+        alternative = state.alternative_drafts[index % len(state.alternative_drafts)]
+        untouched = not self.editor.text.strip() or self.editor.text == self._origin_text()
+        self._show_draft(alternative)
+        which = state.alternatives.which(self.alternative_index)
+        if untouched:
+            # An edit, not a reload, as revert: Ctrl+Z goes back to the draft before.
+            self.editor.replace(alternative.text, (0, 0), self.editor.document.end)
+            self.draft_origin = alternative.id
+            self.notify(f"In the editor: {which}.")
+        else:
+            self.alternative_aside = True
+            revert = shown_key(services(self).user_keymap.get("annotate.revert", "ctrl+g"))
+            self.notify(
+                f"Your text is kept; {which} is shown above it "
+                f"({revert} puts it in the editor, Ctrl+Z undoes that)."
+            )
+        self._refresh_alternatives()
+        self._refresh_indicator()
+
+    def _origin_text(self) -> str | None:
+        """The text of the draft the editor's text began from (None: from scratch)."""
+        state = self.state
+        if state is None or self.draft_origin is None:
+            return None
+        known = (*state.alternative_drafts, state.draft, self.draft)
+        return next((d.text for d in known if d is not None and d.id == self.draft_origin), None)
+
+    def _refresh_alternatives(self) -> None:
+        """Above the editor: which sampled draft is shown and how uncertain the item is;
+        the shown draft's text too when the editor's text did not begin from it."""
+        state, panel = self.state, self.query_one("#alternatives", AlternativesPanel)
+        if state is None or state.alternatives is None:
+            panel.present(None)
+            return
+        key = shown_key(services(self).user_keymap.get("annotate.alternative", "f12"))
+        caption = f"{state.alternatives.caption(self.alternative_index)} · {key}: next draft"
+        aside = self.draft.text if self.draft is not None and self.alternative_aside else None
+        panel.present(caption, aside)
 
     async def action_revert(self) -> None:
         await after_keys_handed_over(self)
@@ -480,6 +561,8 @@ class AnnotateScreen(Screen[int | None]):
         # An edit, not a reload: Ctrl+Z brings the expert's own text back.
         self.editor.replace(self.draft.text, (0, 0), self.editor.document.end)
         self.draft_origin = self.draft.id
+        self.alternative_aside = False
+        self._refresh_alternatives()
         self._refresh_indicator()
 
     async def action_evidence(self) -> None:

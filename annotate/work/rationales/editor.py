@@ -22,6 +22,7 @@ from annotate.core.errors import AnnotateError, NotFoundError, PermissionDenied
 from annotate.core.vocabulary import current_rubric, describe_review, read_scores
 from annotate.work.rationales.itemcontext import ItemContext, load_context
 from annotate.work.rationales.rules import is_scaffold_draft, offline_labels
+from annotate.work.rationales.samples import Alternatives, item_alternatives
 from annotate.work.rationales.versions import (
     AUTOSAVES,
     RATIONALES,
@@ -71,6 +72,10 @@ class EditorState:
     autosave_draft_id: int | None
     autosaved_at: datetime | None
     review_comments: tuple[str, ...]  # failing reviews' scores and comments, when sent back
+    # The item's current draft sample (``draft --samples``) when 2+ of its drafts have
+    # text: the editor offers them as alternatives, in the order they were asked for.
+    alternatives: Alternatives | None = None
+    alternative_drafts: tuple[DraftView, ...] = ()
 
     @property
     def initial_text(self) -> str:
@@ -147,6 +152,8 @@ def open_rationale(engine: Engine, rationale_id: int, annotator: str) -> EditorS
             if rationale.current_version
             else None
         )
+        sampled = item_alternatives(session, rationale.session_id, rationale.item_id)
+        alternatives, sample_drafts = sampled if sampled is not None else (None, [])
         autosave = session.get(Autosave, (rationale_id, annotator))
         if autosave is not None and current is not None and autosave.text == current.text:
             autosave = None  # an autosave that raced its own save holds nothing unsaved
@@ -167,6 +174,10 @@ def open_rationale(engine: Engine, rationale_id: int, annotator: str) -> EditorS
             review_comments=failing_reviews(session, rationale_id)
             if rationale.status == workflow.REVISION_REQUESTED
             else (),
+            alternatives=alternatives,
+            alternative_drafts=tuple(
+                view for view in (draft_view(d, context.language) for d in sample_drafts) if view
+            ),
         )
 
 

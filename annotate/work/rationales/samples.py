@@ -57,13 +57,15 @@ class Alternatives:
         """Where DRAFT_ID stands among the alternatives (0-based), None if not among them."""
         return self.draft_ids.index(draft_id) if draft_id in self.draft_ids else None
 
-    def caption(self, index: int | None) -> str:
-        """``draft 2 of 3 · uncertainty 0.37 (METHOD)``; ``3 drafts · ...`` when none of
-        them is the one shown (INDEX None)."""
+    def which(self, index: int | None) -> str:
+        """``draft 2 of 3`` (INDEX 1); ``3 drafts`` when none of them is the one shown."""
         count = len(self.draft_ids)
-        shown = f"draft {index + 1} of {count}" if index is not None else f"{count} drafts"
+        return f"draft {index + 1} of {count}" if index is not None else f"{count} drafts"
+
+    def caption(self, index: int | None) -> str:
+        """``draft 2 of 3 · uncertainty 0.37 (METHOD)``."""
         measured = f"{self.uncertainty:.2f}" if self.uncertainty is not None else "not measured"
-        return f"{shown} · uncertainty {measured} ({self.method})"
+        return f"{self.which(index)} · uncertainty {measured} ({self.method})"
 
 
 def item_alternatives(
