@@ -5,7 +5,6 @@ from annotate.judging.service import (
     JudgeRun,
     JudgeSelection,
     Standing,
-    counted_judgements,
     estimate_judge,
     run_judge,
 )
@@ -14,7 +13,6 @@ __all__ = [
     "JudgeRun",
     "JudgeSelection",
     "Standing",
-    "counted_judgements",
     "estimate_judge",
     "run_judge",
 ]

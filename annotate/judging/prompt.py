@@ -7,7 +7,6 @@ Plain functions of the rubric, a judged text and its item's context;
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
@@ -77,10 +76,6 @@ class Target:
         if self.source is not None:
             return f"Judge the prediction of {self.source} for {where}"
         return f"Judge the rationale for {where}"
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def check_rubric(rubric: Rubric) -> Rubric:

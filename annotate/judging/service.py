@@ -63,8 +63,8 @@ from annotate.judging.prompt import (
     judged_problem,
     messages,
     read_judgement,
-    text_hash,
 )
+from annotate.work.judged import current_judgements, text_hash
 from store.db import session_scope
 from store.models import Item, Judgement, Prediction, Rating, Rationale, RationaleVersion, utcnow
 from store.tables import JUDGEMENT_SCORES, JUDGEMENTS
@@ -162,7 +162,7 @@ def load_targets(session: Session, selection: JudgeSelection) -> list[Target]:
         if unknown:
             raise NotFoundError(f"no session {', '.join(map(repr, unknown))}")
     rated = set(session.execute(select(col(Rating.session_id), col(Rating.item_id))
-                                .where(col(Rating.rater_role) == "client")).tuples())  # fmt: skip
+                                .where(col(Rating.rater_role) == "client")).all())  # fmt: skip
     found: list[dict[str, Any]] = []
     if selection.targets in ("all", "rationales"):
         query = (
@@ -176,16 +176,16 @@ def load_targets(session: Session, selection: JudgeSelection) -> list[Target]:
             query = query.where(col(Rationale.session_id).in_(selection.sessions))
         found += [dict(session_id=s, item_id=i, text=text, rationale_id=rid,
                        rationale_version=version, source=None)
-                  for rid, s, i, version, text in session.execute(query).tuples()]  # fmt: skip
+                  for rid, s, i, version, text in session.execute(query).all()]  # fmt: skip
     if selection.targets in ("all", "predictions"):
         query = select(col(Prediction.id), col(Prediction.source), col(Prediction.session_id),
                        col(Prediction.item_id), col(Prediction.text))  # fmt: skip
         if selection.sessions:
             query = query.where(col(Prediction.session_id).in_(selection.sessions))
         found += [dict(session_id=s, item_id=i, text=text, prediction_id=pid, source=source)
-                  for pid, source, s, i, text in session.execute(query).tuples()]  # fmt: skip
+                  for pid, source, s, i, text in session.execute(query).all()]  # fmt: skip
     found = [row for row in found if (row["session_id"], row["item_id"]) in rated]
-    places = dict(session.execute(select(col(Item.id), col(Item.position))).tuples().all())
+    places = dict(session.execute(select(col(Item.id), col(Item.position))).all())
     found.sort(key=lambda row: (row["session_id"], places.get(row["item_id"], 0), row["item_id"],
                                 row["source"] is not None, row["source"] or ""))  # fmt: skip
     pairs = list(dict.fromkeys((row["session_id"], row["item_id"]) for row in found))
@@ -209,7 +209,7 @@ def _done(session: Session, provider: JudgeProvider, selection: JudgeSelection) 
                col(Judgement.prompt_hash) == provider.prompt_hash,
                col(Judgement.rubric_version) == provider.rubric.version,
                col(Judgement.status).in_(kept))
-    ).tuples()  # fmt: skip
+    ).all()  # fmt: skip
     return {(_key(rid, version, pid), digest) for rid, version, pid, digest in rows}
 
 
@@ -261,56 +261,27 @@ class Standing:
     criteria: dict[str, CriterionStanding]
 
 
-def counted_judgements(connection: Connection | Session, targets: list[Target]) -> dict[tuple, int]:
-    """The judgement that counts for each text: the newest ok (grounded) one of its
-    current version and text (target key -> judgement id)."""
-    rationale_ids = [t.rationale_id for t in targets if t.rationale_id is not None]
-    prediction_ids = [t.prediction_id for t in targets if t.prediction_id is not None]
-    current = {target.key: target.text_hash for target in targets}
-    newest: dict[tuple, int] = {}
-    for chunk_of, column in ((rationale_ids, Judgement.rationale_id),
-                             (prediction_ids, Judgement.prediction_id)):  # fmt: skip
-        for start in range(0, len(chunk_of), 500):
-            rows = connection.execute(
-                select(col(Judgement.id), col(Judgement.rationale_id),
-                       col(Judgement.rationale_version), col(Judgement.prediction_id),
-                       col(Judgement.text_hash))
-                .where(col(column).in_(chunk_of[start : start + 500]),
-                       col(Judgement.status) == DRAFT_OK)
-                .order_by(col(Judgement.id))
-            ).tuples()  # fmt: skip
-            for judgement_id, rid, version, pid, digest in rows:
-                key = _key(rid, version, pid)
-                if current.get(key) == digest:
-                    newest[key] = judgement_id
-    return newest
-
-
 def standing(engine: Engine, targets: list[Target], rubric: Rubric) -> Standing:
-    """What the counted judgements of ``targets`` say, on the rubric's criteria."""
+    """What the judgements that count for ``targets`` say (``annotate.work.judged``: the
+    newest grounded one of each text as it is now), on the rubric's criteria."""
     with session_scope(engine) as session:
-        ids = counted_judgements(session, targets)
-        scores: dict[int, dict[str, int]] = {judgement_id: {} for judgement_id in ids.values()}
-        wanted = list(scores)
-        for start in range(0, len(wanted), 500):
-            for judgement_id, criterion, score in session.execute(
-                select(JUDGEMENT_SCORES.c.judgement_id, JUDGEMENT_SCORES.c.criterion,
-                       JUDGEMENT_SCORES.c.score)
-                .where(JUDGEMENT_SCORES.c.judgement_id.in_(wanted[start : start + 500]))
-            ).tuples():  # fmt: skip
-                scores[judgement_id][criterion] = score
+        judged = current_judgements(
+            session,
+            rationale_ids=[t.rationale_id for t in targets if t.rationale_id is not None],
+            prediction_ids=[t.prediction_id for t in targets if t.prediction_id is not None],
+        )
+    counted = [*judged.rationales.values(), *judged.predictions.values()]
     criteria = {}
     for name in rubric.criteria:
-        given = [s[name] for s in scores.values() if name in s]
+        given = [j.scores[name] for j in counted if name in j.scores]
         criteria[name] = CriterionStanding(
-            round(fmean(given), 3) if given else None,
-            len(given),
+            round(fmean(given), 3) if given else None, len(given),
             sum(1 for score in given if score < rubric.threshold),
-        )
-    failing = sum(1 for s in scores.values()
-                  if any(s.get(name, rubric.threshold) < rubric.threshold
+        )  # fmt: skip
+    failing = sum(1 for j in counted
+                  if any(j.scores.get(name, rubric.threshold) < rubric.threshold
                          for name in rubric.criteria))  # fmt: skip
-    return Standing(len(targets), len(scores), failing, criteria)
+    return Standing(len(targets), len(counted), failing, criteria)
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -362,7 +333,10 @@ class JudgeRun:
     def as_json(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return asdict(self)
+        figures = asdict(self)
+        figures["skipped_unchanged"] = figures.pop("skipped")
+        figures["seconds"] = round(self.seconds, 3)
+        return figures
 
 
 @dataclass(frozen=True)

@@ -267,6 +267,16 @@ def _deid_corrections(ran: Ran) -> None:
     assert ran.scalar("SELECT count(*) FROM deid_roster") == 2
 
 
+def _judge_dry(ran: Ran) -> None:
+    """The judge's dry run counts every accepted (or sent back) rationale and prediction
+    and writes nothing."""
+    texts = ran.scalar("SELECT count(*) FROM rationales WHERE current_version IS NOT NULL "
+                       "AND status IN ('accepted', 'revision_requested')") + ran.scalar(
+        "SELECT count(*) FROM predictions")  # fmt: skip
+    assert ran.json()["texts"] == texts > 0
+    assert ran.scalar("SELECT count(*) FROM judgements") == 0
+
+
 COMMANDS: dict[str, Run] = {
     "init": Run(["init", "--json"], '"revision"'),
     "demo": Run(["demo", "--keep", "--no-ui"], "demo ready"),
@@ -330,6 +340,11 @@ COMMANDS: dict[str, Run] = {
     "login list": Run(["login", "list", "--logins", "{tmp}/logins.toml"], "ana\t"),
     "login remove": Run(["login", "remove", "ana", "--logins", "{tmp}/logins.toml"], "removed"),
     "agreement": Run(["agreement", "--samples", "50", "--json"], '"alpha"', _agreement),
+    "judge": Run(
+        ["judge", "--dry-run", "--base-url", "http://127.0.0.1:9/v1", "--json"],
+        '"texts": ',
+        _judge_dry,
+    ),  # sends nothing: the runs have no model (tests/services/test_judge.py judges)
     "alignment": Run(["alignment", "--json"], '"pearson_r"', _alignment),
     "edits": Run(["edits", "--json"], '"by_annotator"', _edits),
     "lexicon": Run(["lexicon", "--top", "3", "--json"], '"words"', _lexicon),
