@@ -11,7 +11,7 @@ Chinese and English are measured alike.
 from __future__ import annotations
 
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
@@ -97,3 +97,64 @@ def edit_stats(engine: Engine, by: str = "dimension") -> pd.DataFrame:
         table = sort_by_dimension(table, dimension_order(engine))
     total = pd.DataFrame([{by: ALL, **_summary(edits)}], columns=[by, *COLUMNS])
     return pd.concat([table, total], ignore_index=True) if len(table) else total
+
+
+MIN_PAIRS = 5  # items below which no correlation is reported
+SIGNIFICANT_P = 0.05
+PAIRING = (
+    "each accepted rationale begun from a draft whose item has an uncertainty (its current "
+    "draft_samples row, annotate draft --samples): that uncertainty against the normalised "
+    "edit distance from the draft it began from to its accepted text"
+)
+
+
+def uncertainty_pairs(engine: Engine) -> list[tuple[str, str, float, float]]:
+    """(session_id, item_id, uncertainty, edit_distance) of every item measured both ways."""
+    from annotate.work.rationales.samples import current_uncertainty
+    from store.db import reader, session_scope
+
+    edits = draft_edits(engine)
+    with session_scope(reader(engine)) as session:
+        doubt = current_uncertainty(session)
+    rows = zip(edits["session_id"], edits["item_id"], edits["has_draft"], edits["edit_distance"],
+               strict=True)  # fmt: skip
+    return [(s, i, doubt[(s, i)], float(d)) for s, i, has, d in rows
+            if has and (s, i) in doubt]  # fmt: skip
+
+
+def uncertainty_and_edits(engine: Engine) -> dict[str, Any]:
+    """Whether the model's uncertainty predicts the experts' edits: Spearman's rho and
+    Pearson's r (scipy.stats, two-sided p) over ``uncertainty_pairs``, n, and a sentence
+    saying what they show (None figures below MIN_PAIRS items, or when either side does
+    not vary)."""
+    pairs = uncertainty_pairs(engine)
+    result: dict[str, Any] = {"n": len(pairs), "spearman_rho": None, "spearman_p": None,
+                              "pearson_r": None, "pearson_p": None, "pairing": PAIRING}  # fmt: skip
+    doubts, distances = [p[2] for p in pairs], [p[3] for p in pairs]
+    if len(pairs) < MIN_PAIRS:
+        result["sentence"] = (
+            f"Too few items to tell whether the model's uncertainty predicts the experts' "
+            f"edits: {len(pairs)} item(s) have both an uncertainty (draft --samples) and an "
+            f"accepted text begun from a draft; {MIN_PAIRS} are needed."
+        )
+        return result
+    if len(set(doubts)) < 2 or len(set(distances)) < 2:
+        same = "uncertainty" if len(set(doubts)) < 2 else "edit distance"
+        result["sentence"] = (f"No relation can be measured: every one of the {len(pairs)} "
+                              f"items has the same {same}.")  # fmt: skip
+        return result
+    from scipy import stats
+
+    spearman, pearson = stats.spearmanr(doubts, distances), stats.pearsonr(doubts, distances)
+    rho, p = float(spearman.statistic), float(spearman.pvalue)
+    result.update(spearman_rho=rho, spearman_p=p, pearson_r=float(pearson.statistic),
+                  pearson_p=float(pearson.pvalue))  # fmt: skip
+    figures = f"(Spearman ρ {rho:.2f}, p {p:.2g}, n {len(pairs)})"
+    if p < SIGNIFICANT_P:
+        more = "more" if rho > 0 else "less"
+        result["sentence"] = f"Where the model was less sure, experts changed {more} {figures}."
+    else:
+        result["sentence"] = (
+            f"No relation found between the model's uncertainty and the experts' edits {figures}."
+        )
+    return result

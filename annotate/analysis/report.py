@@ -25,7 +25,7 @@ from annotate.analysis.agreement import (
     pass_rates,
 )
 from annotate.analysis.alignment import DEFAULT_INSTRUMENT, alignment, paired_scores
-from annotate.analysis.edits import edit_stats
+from annotate.analysis.edits import edit_stats, uncertainty_and_edits
 from annotate.analysis.html import html_table
 from annotate.analysis.lexicon import lexicon
 from annotate.analysis.report_alignment import binary_section, group_sections
@@ -253,6 +253,7 @@ def build_report(
         "<h2>From draft to final text</h2>",
         html_table(edit_stats(engine, "dimension"), "Per dimension"),
         html_table(edit_stats(engine, "annotator"), "Per annotator"),
+        f"<p>{escape(uncertainty_and_edits(engine)['sentence'])}</p>",
         "<h2>Words that mark each dimension</h2>",
         "<p>Weighted log-odds with an informative Dirichlet prior (Monroe et al. 2008), "
         "each dimension's accepted rationales against the other two; z &gt; 3 is "

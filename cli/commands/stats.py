@@ -139,17 +139,25 @@ def alignment_command(
 
 
 def edits_command(as_json: JsonOption = False) -> None:
-    """Draft to final text: share kept unchanged, edit distance and length."""
+    """Draft to final text: share kept unchanged, edit distance and length, and whether
+    the model's uncertainty (draft --samples) predicts the edits."""
     from annotate.analysis._data import records
-    from annotate.analysis.edits import edit_stats
+    from annotate.analysis.edits import edit_stats, uncertainty_and_edits
 
     store = engine()
     by_dimension, by_annotator = edit_stats(store, "dimension"), edit_stats(store, "annotator")
+    doubt = uncertainty_and_edits(store)
     if as_json:
-        print_json({"by_dimension": records(by_dimension), "by_annotator": records(by_annotator)})
+        print_json({"by_dimension": records(by_dimension), "by_annotator": records(by_annotator),
+                    "uncertainty": doubt})  # fmt: skip
         return
     show_table(by_dimension, "Draft to final, per dimension")
     show_table(by_annotator, "Draft to final, per annotator")
+    typer.echo(doubt["sentence"])
+    if doubt["pearson_r"] is not None:
+        typer.echo(f"  Pearson r {doubt['pearson_r']:.2f} (p {doubt['pearson_p']:.2g}); "
+                   f"Spearman ρ {doubt['spearman_rho']:.2f} (p {doubt['spearman_p']:.2g}); "
+                   f"n {doubt['n']}: {doubt['pairing']}")  # fmt: skip
 
 
 def lexicon_command(
