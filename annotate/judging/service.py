@@ -40,7 +40,7 @@ from annotate.core.workflow import (
     REVISION_REQUESTED,
 )
 from annotate.drafting.base import ProviderError, Reply, scrub_reply, scrub_secret
-from annotate.drafting.batch import masked_context
+from annotate.drafting.batch import BatchProgress, masked_context
 from annotate.drafting.context import TurnText, load_contexts
 from annotate.drafting.deidentify import Deidentify, Mask, masked_turns, masks_for, restore_draft
 from annotate.drafting.deidentify import restored as unmasked
@@ -87,8 +87,9 @@ def needs_model(settings: DraftSettings, endpoint: Endpoint | None = None) -> Dr
 
 
 class JudgeProvider:
-    """Judgements from an OpenAI-compatible endpoint: the drafter's client asked with the
-    judge prompt and the rubric's schema. An async context manager, like its client."""
+    """Judgements from an OpenAI-compatible endpoint: the drafter's client (``client``,
+    the async context manager requests run in) asked with the judge prompt and the
+    rubric's schema."""
 
     name = PROVIDER
 
@@ -101,13 +102,6 @@ class JudgeProvider:
         self.base_url_host = self.client.base_url_host
         self.prompt_version = self.template.version
         self.prompt_hash = self.template.hash
-
-    async def __aenter__(self) -> JudgeProvider:
-        await self.client.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.client.__aexit__(*exc_info)
 
     @property
     def deidentify(self) -> Deidentify:
@@ -289,7 +283,8 @@ def standing(engine: Engine, targets: list[Target], rubric: Rubric) -> Standing:
 
 @dataclass
 class JudgeRun:
-    """What a run did (the ``annotate judge --json`` document), updated as it goes."""
+    """What a run did (the ``annotate judge --json`` document), updated as it goes: the
+    drafts' running totals (``progress``: done, ok, ungrounded, failed, tokens)."""
 
     provider: str
     model: str
@@ -297,46 +292,38 @@ class JudgeRun:
     rubric_version: str
     selected: int = 0  # texts to judge in this run
     skipped: int = 0  # unchanged since their judgement
-    done: int = 0
-    ok: int = 0
-    ungrounded: int = 0
-    failed: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
+    progress: BatchProgress = field(default_factory=BatchProgress)
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
     standing: Standing | None = None
     deidentify: dict[str, Any] | None = None
 
     def count(self, row: dict[str, Any], label: str) -> None:
-        self.done += 1
-        self.tokens_in += row["tokens_in"] or 0
-        self.tokens_out += row["tokens_out"] or 0
-        if row["status"] == DRAFT_OK:
-            self.ok += 1
-        elif row["status"] == DRAFT_UNGROUNDED:
-            self.ungrounded += 1
+        self.progress.count({**row, "cached_tokens": None})
+        if row["status"] == DRAFT_UNGROUNDED:
             self.errors.append(f"{label}: ungrounded: {row['grounding_error']}")
-        else:
-            self.failed += 1
+        elif row["status"] == DRAFT_FAILED:
             self.errors.append(f"{label}: {row['error']}")
 
     def summary(self) -> str:
+        figures = self.progress
         return (
-            f"judged {counted(self.done, 'text')} with {self.provider}/{self.model} (prompt "
-            f"{self.prompt_version}, rubric {self.rubric_version}): {self.ok} ok, "
-            f"{self.ungrounded} ungrounded, {self.failed} failed; {self.skipped} unchanged "
-            f"since judged (skipped); tokens {self.tokens_in} in / {self.tokens_out} out; "
-            f"{self.seconds:.1f} s"
+            f"judged {counted(figures.done, 'text')} with {self.provider}/{self.model} (prompt "
+            f"{self.prompt_version}, rubric {self.rubric_version}): {figures.ok} ok, "
+            f"{figures.ungrounded} ungrounded, {figures.failed} failed; {self.skipped} "
+            f"unchanged since judged (skipped); tokens {figures.tokens_in} in / "
+            f"{figures.tokens_out} out; {self.seconds:.1f} s"
         )
 
     def as_json(self) -> dict[str, Any]:
         from dataclasses import asdict
 
         figures = asdict(self)
+        done = figures.pop("progress")
         figures["skipped_unchanged"] = figures.pop("skipped")
         figures["seconds"] = round(self.seconds, 3)
-        return figures
+        return {**figures, **{key: done[key] for key in ("done", "ok", "ungrounded", "failed",
+                                                         "tokens_in", "tokens_out")}}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -474,7 +461,7 @@ def run_judge(
 
     started = time.perf_counter()
     if todo:
-        asyncio.run(run_units(todo, ask, _JudgementWriter(engine), client=provider,
+        asyncio.run(run_units(todo, ask, _JudgementWriter(engine), client=provider.client,
                               concurrency=concurrency, on_result=counted_one))  # fmt: skip
     run.seconds = time.perf_counter() - started
     run.standing = standing(engine, chosen.every, provider.rubric)

@@ -252,11 +252,11 @@ class _JudgeBar:
     def update(self, run: Any, total: int) -> None:
         if self._progress is None:
             return
-        tokens = f"{run.tokens_in:,}/{run.tokens_out:,} tok in/out"
-        outcome = f"{run.failed} failed · {run.ungrounded} ungrounded · {tokens}"
+        tokens = f"{run.progress.tokens_in:,}/{run.progress.tokens_out:,} tok in/out"
+        outcome = f"{run.progress.failed} failed · {run.progress.ungrounded} ungrounded · {tokens}"
         if self._task is None:
             self._task = self._progress.add_task("judging", total=total, outcome=outcome)
-        self._progress.update(self._task, completed=run.done, outcome=outcome)
+        self._progress.update(self._task, completed=run.progress.done, outcome=outcome)
 
 
 def register(app: typer.Typer) -> None:

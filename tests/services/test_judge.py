@@ -85,7 +85,12 @@ def test_scores_are_stored_per_version_with_the_prompt_model_and_rubric(
     run = run_judge(demo_engine, _settings(fake), sessions=["s01"])
     expected = _judged_rationales(demo_engine, "s01")
     assert len(expected) >= 4
-    assert (run.done, run.ok, run.failed, run.ungrounded) == (len(expected), len(expected), 0, 0)
+    assert (run.progress.done, run.progress.ok, run.progress.failed, run.progress.ungrounded) == (
+        len(expected),
+        len(expected),
+        0,
+        0,
+    )
     stored = {row["rationale_id"]: row for row in _rows(demo_engine, "SELECT * FROM judgements")}
     assert set(stored) == {row["id"] for row in expected}
     template = judge_template()
@@ -146,9 +151,9 @@ def test_a_rerun_judges_nothing_and_a_new_version_only_itself(
 ) -> None:
     first = run_judge(demo_engine, _settings(fake), sessions=["s01", "s05"])
     asked = sum(fake.requests.values())
-    assert first.done == asked > 0 and first.skipped == 0
+    assert first.progress.done == asked > 0 and first.skipped == 0
     again = run_judge(demo_engine, _settings(fake), sessions=["s01", "s05"])
-    assert (again.done, again.skipped) == (0, asked)
+    assert (again.progress.done, again.skipped) == (0, asked)
     assert sum(fake.requests.values()) == asked
     # The author signs off a new text of one rationale: only that one is judged again.
     (row,) = _rows(demo_engine, "SELECT id, author_id, lock_version, current_version FROM "
@@ -157,7 +162,7 @@ def test_a_rerun_judges_nothing_and_a_new_version_only_itself(
            "The client agrees to try the worksheet at home (turn 4), a task the counselor "
            "explained clearly, so the rating is high.", row["lock_version"])  # fmt: skip
     third = run_judge(demo_engine, _settings(fake), sessions=["s01", "s05"])
-    assert (third.done, third.ok, third.skipped) == (1, 1, asked - 1)
+    assert (third.progress.done, third.progress.ok, third.skipped) == (1, 1, asked - 1)
     assert sum(fake.requests.values()) == asked + 1 and fake.requests["s05/task_1/judge"] == 2
     kept = _rows(demo_engine, "SELECT rationale_version, text_hash FROM judgements WHERE "
                  "rationale_id = :r ORDER BY id", r=row["id"])  # fmt: skip
@@ -168,7 +173,7 @@ def test_a_rerun_judges_nothing_and_a_new_version_only_itself(
     # --force judges everything again; a new model too
     forced = run_judge(demo_engine, _settings(fake), sessions=["s05"], force=True)
     other = run_judge(demo_engine, _settings(fake, model="another"), sessions=["s05"])
-    assert forced.done == other.done == forced.selected > 0 and other.skipped == 0
+    assert forced.progress.done == other.progress.done == forced.selected > 0 and other.skipped == 0
 
 
 def _predictions(engine: Engine, folder: Path, source: str, texts: dict[str, str]) -> None:
@@ -191,7 +196,7 @@ def test_predictions_are_judged_and_keyed_apart(
                 "quotes": [{"turn": 2, "text": quote}]}  # fmt: skip
     fake.scripted["prediction:model-a/s01/goal_1/judge"] = [json.dumps(scripted)]
     run = run_judge(demo_engine, _settings(fake), targets="predictions")
-    assert (run.done, run.ok) == (3, 3)
+    assert (run.progress.done, run.progress.ok) == (3, 3)
     assert set(fake.requests) == {"prediction:model-a/s01/goal_1/judge",
                                   "prediction:model-a/s01/goal_2/judge",
                                   "prediction:model-b/s01/goal_1/judge"}  # fmt: skip
@@ -211,7 +216,7 @@ def test_predictions_are_judged_and_keyed_apart(
     # A prediction imported again with another text is judged again; the others are not
     _predictions(demo_engine, tmp_path, "model-a", {"goal_1": said + " Changed.", "goal_2": said})
     again = run_judge(demo_engine, _settings(fake), targets="predictions")
-    assert (again.done, again.skipped) == (1, 2)
+    assert (again.progress.done, again.skipped) == (1, 2)
     assert fake.requests["prediction:model-a/s01/goal_1/judge"] == 2
 
 
@@ -223,7 +228,7 @@ def test_failed_and_ungrounded_judgements_are_stored_and_retried_as_asked(
               "s01/task_1/judge": "500"}  # fmt: skip
     fake.faults.update(faults)
     run = run_judge(demo_engine, _settings(fake), sessions=["s01"])
-    assert (run.failed, run.ungrounded) == (4, 1)
+    assert (run.progress.failed, run.progress.ungrounded) == (4, 1)
     rows = {row["item_id"]: row for row in _rows(
         demo_engine, "SELECT j.*, r.item_id FROM judgements j JOIN rationales r ON "
         "r.id = j.rationale_id")}  # fmt: skip
@@ -242,15 +247,18 @@ def test_failed_and_ungrounded_judgements_are_stored_and_retried_as_asked(
     assert bad["status"] == "ungrounded" and bad["raw_reply"]
     assert "'I never said these words at all' is not in turn" in bad["grounding_error"]
     assert set(_scores(demo_engine, bad["id"])) == set(CRITERIA)  # kept for the record
-    assert run.standing is not None and run.standing.judged == run.ok  # never counted
+    assert run.standing is not None and run.standing.judged == run.progress.ok  # never counted
     assert any("ungrounded" in line for line in run.errors)
     fake.faults.clear()
     before = dict(fake.requests)
     retried = run_judge(demo_engine, _settings(fake), sessions=["s01"])
-    assert (retried.done, retried.ok) == (4, 4)  # the failed ones, not the ungrounded one
+    assert (retried.progress.done, retried.progress.ok) == (
+        4,
+        4,
+    )  # the failed ones, not the ungrounded one
     assert fake.requests["s01/goal_3/judge"] == before["s01/goal_3/judge"]
     grounded = run_judge(demo_engine, _settings(fake), sessions=["s01"], retry_ungrounded=True)
-    assert (grounded.done, grounded.ok) == (1, 1)
+    assert (grounded.progress.done, grounded.progress.ok) == (1, 1)
     assert fake.requests["s01/goal_3/judge"] == before["s01/goal_3/judge"] + 1
     assert grounded.standing is not None
     assert grounded.standing.judged == grounded.standing.texts == len(rows)

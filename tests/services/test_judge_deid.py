@@ -70,7 +70,7 @@ def test_the_judge_sends_masked_text_and_stores_the_original_words(
         settings = DraftSettings(provider="openai", model="judge-model", base_url=fake.base_url,
                                  max_retries=0, deidentify=asked)  # fmt: skip
         run = run_judge(store, settings)
-    assert (run.done, run.ok) == (3, 3), run.errors
+    assert (run.progress.done, run.progress.ok) == (3, 3), run.errors
     assert run.deidentify == ON
     assert len(fake.raw_bodies) == 3 and leaks(fake.raw_bodies) == []
     sent = b"".join(fake.raw_bodies).decode("utf-8")
@@ -97,7 +97,7 @@ def test_a_local_endpoint_gets_the_text_as_stored(store: Engine) -> None:
         settings = DraftSettings(provider="openai", model="judge-model", base_url=fake.base_url,
                                  max_retries=0)  # fmt: skip
         run = run_judge(store, settings, targets="rationales")
-    assert (run.done, run.ok) == (2, 2) and run.deidentify is None
+    assert (run.progress.done, run.progress.ok) == (2, 2) and run.deidentify is None
     prompts = [json.loads(body)["messages"][1]["content"] for body in fake.raw_bodies]
     assert any(EN_TEXT in prompt for prompt in prompts)
     assert any(ZH_TEXT in prompt for prompt in prompts)
