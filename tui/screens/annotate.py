@@ -517,19 +517,16 @@ class AnnotateScreen(Screen[int | None]):
         alternative = state.alternative_drafts[index % len(state.alternative_drafts)]
         untouched = not self.editor.text.strip() or self.editor.text == self._origin_text()
         self._show_draft(alternative)
-        which = state.alternatives.which(self.alternative_index)
         if untouched:
             # An edit, not a reload, as revert: Ctrl+Z goes back to the draft before.
             self.editor.replace(alternative.text, (0, 0), self.editor.document.end)
-            self.draft_origin = alternative.id
-            self.notify(f"In the editor: {which}.")
+            self.draft_origin = alternative.id  # the line above the editor says which
         else:
             self.alternative_aside = True
             revert = shown_key(services(self).user_keymap.get("annotate.revert", "ctrl+g"))
-            self.notify(
-                f"Your text is kept; {which} is shown above it "
-                f"({revert} puts it in the editor, Ctrl+Z undoes that)."
-            )
+            which = state.alternatives.which(self.alternative_index)
+            self.notify(f"Your text is kept; {which} is shown above it ({revert} puts it in "
+                        "the editor, Ctrl+Z undoes that).")  # fmt: skip
         self._refresh_alternatives()
         self._refresh_indicator()
 
