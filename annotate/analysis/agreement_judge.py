@@ -19,7 +19,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from annotate.analysis._data import reviews
@@ -30,9 +29,8 @@ from annotate.core import workflow
 from annotate.core.errors import ConfigError
 from annotate.core.guidelines import Rubric
 from annotate.core.vocabulary import current_rubric
-from annotate.work.judged import JUDGEMENT_OK, Judged, current_judgements
+from annotate.work.judged import Judged, counted_by_model, current_judgements
 from store.db import reader
-from store.tables import JUDGEMENTS
 
 MIN_UNITS = workflow.MIN_AGREEMENT_UNITS
 PAIRS_NOTE = "each (human review, judge) pair on a unit is one observation"
@@ -86,22 +84,6 @@ def _none(value: Any) -> float | None:
         return None
     number = float(value)
     return None if math.isnan(number) else number
-
-
-def counted_by_model(engine: Engine) -> dict[str, int]:
-    """How many texts each judge model has a counted judgement of, most first."""
-    with reader(engine).connect() as connection:
-        names = sorted(
-            connection.execute(
-                select(JUDGEMENTS.c.model).where(JUDGEMENTS.c.status == JUDGEMENT_OK).distinct()
-            ).scalars()
-        )
-        counts = {}
-        for name in names:
-            judged = current_judgements(connection, model=name)
-            counts[name] = len(judged.rationales) + len(judged.predictions)
-    ranked = sorted(((n, m) for m, n in counts.items() if n), key=lambda nm: (-nm[0], nm[1]))
-    return {model: n for n, model in ranked}
 
 
 def _paired(

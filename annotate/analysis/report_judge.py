@@ -76,6 +76,7 @@ def weakest_frame(summary: JudgeSummary) -> pd.DataFrame:
 def coverage_text(summary: JudgeSummary) -> str:
     """Coverage of the accepted rationales (and predictions) in one sentence."""
     text = (
+        f"By {summary.model or 'no model'}: "
         f"{summary.judged} of {summary.accepted} accepted rationales judged on their current "
         f"version ({summary.judged_older} only on an older version, "
         f"{summary.not_judged} not judged on the current one); the judge fails "

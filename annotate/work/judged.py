@@ -13,7 +13,6 @@ a reviewer sees may read this module.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -26,7 +25,13 @@ from sqlalchemy.orm import Session
 from annotate.core import workflow
 from annotate.core.vocabulary import current_rubric
 from store.db import reader
-from store.tables import JUDGEMENT_SCORES, JUDGEMENTS, PREDICTIONS, RATIONALES
+from store.tables import (
+    JUDGEMENT_SCORES,
+    JUDGEMENTS,
+    PREDICTIONS,
+    RATIONALES,
+    REVIEW_ASSIGNMENTS,
+)
 
 JUDGEMENT_OK = workflow.DRAFT_OK  # grounded: the only status that counts
 WEAKEST_SHOWN = 5
@@ -211,6 +216,23 @@ def weakest_first(source: Session | Connection, rationale_ids: list[int]) -> lis
     return [j.rationale_id for j in ranked if j.rationale_id is not None] + rest
 
 
+def counted_by_model(source: Engine | Connection) -> dict[str, int]:
+    """How many texts each judge model has a counted judgement of, most first (then by
+    name): the first is the model leads are shown by default."""
+    if isinstance(source, Engine):
+        with reader(source).connect() as connection:
+            return counted_by_model(connection)
+    names = source.execute(
+        select(JUDGEMENTS.c.model).where(JUDGEMENTS.c.status == JUDGEMENT_OK).distinct()
+    ).scalars()
+    counts = {}
+    for name in names:
+        judged = current_judgements(source, model=name)
+        counts[name] = len(judged.rationales) + len(judged.predictions)
+    ranked = sorted((-n, name) for name, n in counts.items() if n)
+    return {name: -negative for negative, name in ranked}
+
+
 @dataclass(frozen=True)
 class WeakJudged:
     """One of the weakest texts by the judge, for a lead."""
@@ -238,6 +260,7 @@ class JudgeSummary:
     predictions_judged: int = 0
     criteria: list[str] = field(default_factory=list)
     means: dict[str, float | None] = field(default_factory=dict)
+    model: str | None = None  # the judge shown: the one with most counted judgements
     models: dict[str, int] = field(default_factory=dict)  # model -> counted judgements
     weakest: list[WeakJudged] = field(default_factory=list)
     stored: int = 0  # judgements stored, any status
@@ -247,8 +270,9 @@ class JudgeSummary:
 
 
 def judge_summary(engine: Engine, weakest: int = WEAKEST_SHOWN) -> JudgeSummary:
-    """Coverage of the accepted rationales by the judge, its failures, its mean per
-    criterion and the WEAKEST weakest (:func:`weakness_key`). ``stored`` 0: none judged."""
+    """Coverage of the accepted rationales by the judge (the model with most counted
+    judgements, as ``agreement --judge`` by default), its failures, its mean per criterion
+    and the WEAKEST weakest (:func:`weakness_key`). ``stored`` 0: none judged."""
     summary = JudgeSummary()
     r, j = RATIONALES.c, JUDGEMENTS.c
     with reader(engine).connect() as connection:
@@ -264,10 +288,13 @@ def judge_summary(engine: Engine, weakest: int = WEAKEST_SHOWN) -> JudgeSummary:
                 .where(r.current_version.is_not(None))
             ).all()
         )
-        judged = current_judgements(connection)
+        summary.models = counted_by_model(connection)
+        summary.model = next(iter(summary.models), None)
+        judged = current_judgements(connection, model=summary.model or "")
+        by_model = j.model == summary.model if summary.model else j.model.is_not(None)
         ever = set(
             connection.execute(
-                select(j.rationale_id).where(j.status == JUDGEMENT_OK)
+                select(j.rationale_id).where(j.status == JUDGEMENT_OK, by_model)
                 .where(j.rationale_id.is_not(None)).distinct()
             ).scalars()
         )  # fmt: skip
@@ -283,7 +310,6 @@ def judge_summary(engine: Engine, weakest: int = WEAKEST_SHOWN) -> JudgeSummary:
     for name in summary.criteria:
         values = [one.scores[name] for one in counted if name in one.scores]
         summary.means[name] = round(sum(values) / len(values), 2) if values else None
-    summary.models = dict(Counter(one.model for one in counted).most_common())
     for one in sorted(counted, key=weakness_key)[:weakest]:
         assert one.rationale_id is not None
         summary.weakest.append(
@@ -299,3 +325,19 @@ def judge_summary(engine: Engine, weakest: int = WEAKEST_SHOWN) -> JudgeSummary:
             )  # fmt: skip
         )
     return summary
+
+
+def sees_judged_texts(engine: Engine, annotator: str) -> bool:
+    """Whether ANNOTATOR may see the judge's scores of single texts on a screen: only one
+    who neither authors a rationale nor has a review assigned (a lead); an expert who
+    reviews must not, since review is blind, and authors do not see them either."""
+    with reader(engine).connect() as connection:
+        authors = connection.execute(
+            select(RATIONALES.c.id).where(RATIONALES.c.author_id == annotator).limit(1)
+        ).first()
+        reviews = connection.execute(
+            select(REVIEW_ASSIGNMENTS.c.id)
+            .where(REVIEW_ASSIGNMENTS.c.reviewer_id == annotator)
+            .limit(1)
+        ).first()
+    return authors is None and reviews is None

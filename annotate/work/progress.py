@@ -321,3 +321,54 @@ def agreement_line(figures: dict[str, int]) -> str:
         f"{head}; {counted(pending, 'review')} to do on {counted(overlap, 'overlap unit')} "
         f"({figures['one_review_away']} one review away)"
     )
+
+
+# --- the rubric judge, for leads -------------------------------------------------------
+
+
+def judge_progress(engine: Engine) -> dict[str, Any] | None:
+    """The judge's coverage of accepted rationales, failures, mean per criterion and the
+    weakest by judge (:func:`annotate.work.judged.judge_summary`); None when no judgement
+    is stored."""
+    from annotate.work.judged import judge_summary
+
+    summary = judge_summary(engine)
+    return summary.as_json() if summary.stored else None
+
+
+def judge_lines(figures: dict[str, Any]) -> list[str]:
+    """Lines on :func:`judge_progress` for the CLI and the UI: coverage, failures, means."""
+    accepted, judged = figures["accepted"], figures["judged"]
+    model = figures["model"] or "none counted"
+    head = f"Judge ({model}): {judged} of {counted(accepted, 'accepted rationale')} judged"
+    if figures["judged_older"]:
+        head += f" ({figures['judged_older']} only on an older version: rerun 'annotate judge')"
+    elif figures["not_judged"]:
+        head += f" ({figures['not_judged']} not yet: run 'annotate judge')"
+    head += f"; the judge fails {figures['failing']}"
+    if figures["predictions"]:
+        head += f"; {figures['predictions_judged']} of "
+        head += f"{counted(figures['predictions'], 'prediction')} judged"
+    means = ", ".join(
+        f"{name} {value:.2f}" for name, value in figures["means"].items() if value is not None
+    )
+    lines = [head]
+    others = [f"{name} ({n})" for name, n in figures["models"].items() if name != model]
+    if others:
+        lines.append(f"Also judged by {', '.join(others)}: see 'annotate agreement --judge "
+                     "--model NAME'")  # fmt: skip
+    if means:
+        lines.append(f"Judge's mean score: {means} (see 'annotate agreement --judge')")
+    return lines
+
+
+def weakest_rows(figures: dict[str, Any]) -> list[list[str]]:
+    """The weakest by judge first: session, item, author, min score, reason, as cells."""
+    return [
+        [weak["session_id"], weak["item_id"], weak["author"] or "-",
+         "-" if weak["min_score"] is None else str(weak["min_score"]), weak["reason"] or ""]
+        for weak in figures["weakest"]
+    ]  # fmt: skip
+
+
+WEAKEST_HEADERS = ("session", "item", "author", "min", "reason")

@@ -40,12 +40,16 @@ def progress(
         coding_detail,
         counts,
         detail,
+        judge_progress,
     )
 
     store = engine()
     figures: dict[str, Any] = {**counts(store), **detail(store),
                                "agreement": agreement_progress(store),
                                "codings_by_coder": coding_detail(store)}  # fmt: skip
+    judged = judge_progress(store)
+    if judged is not None:  # leads only: reviewers never see the judge (blind review)
+        figures["judge"] = judged
     if as_json:
         print_json(figures)
         return
@@ -57,6 +61,9 @@ def progress(
     for key, label in LABELS.items():
         typer.echo(f"{label:<{width}}  {figures[key]:>8}")
     typer.echo(agreement_line(figures["agreement"]))
+    if judged is not None:
+        for line in judge_table(judged):
+            typer.echo(line)
     for title, key in (("annotator", "by_annotator"), ("dimension", "by_dimension")):
         if figures[key]:
             typer.echo("")
@@ -75,6 +82,31 @@ def not_on_track_lines(store: Any) -> list[str]:
 
     lines = flagged_lines(store)
     return [*lines, ""] if lines else []
+
+
+def judge_table(judged: dict[str, Any]) -> list[str]:
+    """The judge's coverage and means, then the weakest by judge first, as plain text."""
+    from annotate.work.progress import WEAKEST_HEADERS, judge_lines, weakest_rows
+
+    lines = judge_lines(judged)
+    rows = weakest_rows(judged)
+    if rows:
+        lines.append(f"Weakest by judge first ({len(rows)}):")
+        lines += text_table(list(WEAKEST_HEADERS), rows)
+    return lines
+
+
+def text_table(headers: list[str], body: list[list[str]]) -> list[str]:
+    """Rows as plain-text columns: numbers right-aligned, text left."""
+    widths = [max(len(r[i]) for r in [headers, *body]) for i in range(len(headers))]
+    numeric = [all(r[i].isdigit() or r[i] == "-" for r in body) for i in range(len(headers))]
+    return [
+        "  ".join(
+            c.rjust(w) if right else c.ljust(w)
+            for c, w, right in zip(r, widths, numeric, strict=True)
+        ).rstrip()
+        for r in [headers, *body]
+    ]
 
 
 def coding_columns() -> tuple[tuple[str, str], ...]:

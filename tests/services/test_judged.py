@@ -147,3 +147,47 @@ def test_summary_counts_coverage_failures_means_and_the_weakest(demo_engine) -> 
     assert [w.rationale_id for w in summary.weakest] == [ids[2], ids[1]]
     assert summary.weakest[0].min_score == 1 and summary.weakest[0].reason == f"reason {ids[2]}"
     assert summary.as_json()["weakest"][0]["scores"] == given[ids[2]]
+
+
+def test_progress_shows_the_judge_only_once_something_is_judged(demo_engine, db_url) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from annotate.work.progress import judge_lines, judge_progress
+    from cli.app import app
+
+    runner = CliRunner()
+    before = runner.invoke(app, ["--db", db_url, "progress", "--json"])
+    assert before.exit_code == 0, before.output
+    assert "judge" not in json.loads(before.stdout)
+    assert "Judge" not in runner.invoke(app, ["--db", db_url, "progress"]).output
+    ids = accepted_ids(demo_engine)
+    for index, rid in enumerate(ids[:6]):
+        low = 1 + index % 3
+        add_judgement(demo_engine, {"faithfulness": low, "relevance": 4, "informativeness": 5},
+                      rationale_id=rid, reason=f"第{index}条：证据不足 marker-{rid}")  # fmt: skip
+    add_judgement(demo_engine, S, rationale_id=ids[0], model="rare-model")
+    figures = judge_progress(demo_engine)
+    assert figures is not None
+    assert figures["model"] == "judge-model"
+    assert figures["models"] == {"judge-model": 6, "rare-model": 1}
+    assert (figures["judged"], figures["failing"]) == (6, 4)  # scores 1 and 2 fail
+    assert figures["means"]["faithfulness"] == round(statistics.mean([1, 2, 3, 1, 2, 3]), 2)
+    assert len(figures["weakest"]) == 5
+    ran = runner.invoke(app, ["--db", db_url, "progress", "--json"])
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout)["judge"] == json.loads(json.dumps(figures, default=str))
+    text = runner.invoke(app, ["--db", db_url, "progress"]).output
+    lines = judge_lines(figures)
+    assert lines[0].startswith(f"Judge (judge-model): 6 of {len(ids)} accepted rationales")
+    assert "the judge fails 4" in lines[0]
+    assert "Also judged by rare-model (1)" in lines[1]
+    for line in lines:
+        assert line in text
+    shown = text.split("Weakest by judge first (5):", 1)[1].splitlines()[2:7]
+    for line, weak in zip(shown, figures["weakest"], strict=True):
+        assert line.split()[:4] == [weak["session_id"], weak["item_id"], weak["author"],
+                                    str(weak["min_score"])]  # fmt: skip
+        assert line.endswith(weak["reason"])
+    assert [w["min_score"] for w in figures["weakest"]] == [1, 1, 2, 2, 3]

@@ -18,14 +18,19 @@ from annotate.core.plurals import counted
 from annotate.core.vocabulary import current_rubric
 from annotate.core.workflow import CODING_STATUSES
 from annotate.research.watch import not_on_track
+from annotate.work.judged import sees_judged_texts
 from annotate.work.progress import (
     CODING_ROLE_LABELS,
     STAGE_LABELS,
+    WEAKEST_HEADERS,
     agreement_line,
     agreement_progress,
     coding_detail,
     counts,
     detail,
+    judge_lines,
+    judge_progress,
+    weakest_rows,
 )
 from tui.failures import notify_failure
 from tui.services import services
@@ -42,6 +47,7 @@ TABLES = (
     ),
     ("scores-by-dimension", "Review scores, by dimension"),
     ("coding-by-coder", "Rupture coding (3RS), by coder"),
+    ("weakest-by-judge", "Weakest by judge first"),
 )
 CODING = (
     *CODING_ROLE_LABELS.items(),
@@ -84,11 +90,14 @@ class ProgressScreen(Screen[None]):
         coding: dict[str, dict[str, int]]
         agreement: dict[str, int]
         not_on_track: list[str]  # clients flagged by ``annotate alliance watch``, first first
+        # the judge's figures, for a lead only (blind review); None: nothing judged
+        judge: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="totals")
         yield Static(id="agreement")
+        yield Static(id="judge")
         yield Static(id="not-on-track")
         with VerticalScroll(id="tables"):
             for table_id, title in TABLES:
@@ -115,8 +124,11 @@ class ProgressScreen(Screen[None]):
         )
         self.table("scores-by-dimension").add_columns("dimension", "reviews", *means)
         self.table("coding-by-coder").add_columns("coder", *(label for _, label in CODING))
-        for part in self.query(".coding-by-coder"):
-            part.display = False  # shown once somebody codes
+        self.table("weakest-by-judge").add_columns(*WEAKEST_HEADERS)
+        for hidden in ("coding-by-coder", "weakest-by-judge"):
+            for part in self.query(f".{hidden}"):
+                part.display = False  # shown once somebody codes, or judged for a lead
+        self.query_one("#judge", Static).display = False
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -125,6 +137,8 @@ class ProgressScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="progress")
     def load(self) -> None:
         engine = services(self).engine
+        lead = sees_judged_texts(engine, services(self).annotator)
+        judged = judge_progress(engine) if lead else None
         self.post_message(
             self.Loaded(
                 counts(engine),
@@ -132,6 +146,7 @@ class ProgressScreen(Screen[None]):
                 coding_detail(engine),
                 agreement_progress(engine),
                 not_on_track(engine).flagged_clients(),
+                judged,
             )
         )
 
@@ -167,6 +182,21 @@ class ProgressScreen(Screen[None]):
             part.display = bool(message.coding)
         for name, row in message.coding.items():
             self.table("coding-by-coder").add_row(name, *(str(row[key]) for key, _ in CODING))
+        self._show_judge(message.judge)
+
+    def _show_judge(self, judged: dict[str, Any] | None) -> None:
+        """The judge's coverage, means and weakest texts, when anything is judged and the
+        annotator is a lead: one who authors or reviews never sees the judge (blind
+        review, :func:`annotate.work.judged.sees_judged_texts`)."""
+        line = self.query_one("#judge", Static)
+        line.display = judged is not None
+        for part in self.query(".weakest-by-judge"):
+            part.display = judged is not None
+        if judged is None:
+            return
+        line.update("\n".join(judge_lines(judged)))
+        for row in weakest_rows(judged):
+            self.table("weakest-by-judge").add_row(*row)
 
     def action_back(self) -> None:
         self.dismiss()
