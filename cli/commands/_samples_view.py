@@ -77,7 +77,9 @@ def show_samples(summary: SamplesSummary, line: str) -> None:
     else:
         typer.echo(f"uncertainty ({summary.method}): none{gaps}")
     top = summary.most_uncertain(MOST_UNCERTAIN)
-    if top:
+    if values and max(values) == 0:
+        typer.echo("every item's samples agreed word for word")
+    elif top:
         rows = [{"session": i.session_id, "item": i.item_id, "uncertainty": i.uncertainty,
                  "samples with text": i.with_text} for i in top]  # fmt: skip
         show_table(pd.DataFrame(rows), f"The {len(top)} most uncertain item(s)")

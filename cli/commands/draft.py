@@ -278,7 +278,8 @@ def _samples(store, provider, selection, samples, concurrency, as_json) -> None:
     from annotate.drafting import run_samples
     from cli.commands._samples_view import show_samples
 
-    with _ProgressBar(enabled=is_terminal() and not as_json) as bar:
+    shown = is_terminal() and not as_json
+    with _ProgressBar(shown, "requests", "items already sampled") as bar:
         summary = run_samples(store, provider, selection, samples, concurrency=concurrency,
                               on_start=bar.start, on_progress=bar.update)  # fmt: skip
     if as_json:
@@ -465,8 +466,11 @@ def cached_note(cached: int | None) -> str:
 class _ProgressBar:
     """A rich progress bar on stderr: rate, ETA, failures and tokens."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(
+        self, enabled: bool, unit: str = "items", skipped: str = "already drafted"
+    ) -> None:
         self.enabled = enabled
+        self.unit, self.skipped = unit, skipped  # what is counted; what the skipped were
         self._progress: Any = None
         self._task: Any = None
 
@@ -503,7 +507,7 @@ class _ProgressBar:
     def start(self, total: int, skipped: int) -> None:
         if self._progress is not None:
             self._task = self._progress.add_task(
-                "drafting", total=total, rate="", outcome=f"{skipped} already drafted"
+                "drafting", total=total, rate="", outcome=f"{skipped} {self.skipped}"
             )
 
     def markers(self, run) -> None:
@@ -523,7 +527,7 @@ class _ProgressBar:
         self._progress.update(
             self._task,
             completed=figures.done,
-            rate=f"{speed:.1f} items/s" if speed else "",
+            rate=f"{speed:.1f} {self.unit}/s" if speed else "",
             outcome=(
                 f"{figures.failed} failed · {figures.ungrounded} ungrounded · "
                 f"{figures.tokens_in:,}/{figures.tokens_out:,} tok in/out · "

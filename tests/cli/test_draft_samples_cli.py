@@ -177,3 +177,16 @@ def test_a_killed_run_finishes_unfinished_sets_on_the_rerun(demo_db: str) -> Non
     finally:
         engine.dispose()
     assert len({(s, i) for s, i, _ in sets}) == len(sets) == 36  # one set per item
+
+
+def test_samples_that_all_agree_say_so_instead_of_ranking(demo_db: str) -> None:
+    fake = FakeLLM()  # its draft depends on the prompt only: every sample the same
+    with ServerThread(fake):
+        shown = runner.invoke(app, ["--db", demo_db, "draft", "--samples", "2", "--session",
+                                    "s03", "--dimension", "goal", "--base-url",
+                                    fake.base_url])  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert "mean 0.000, median 0.000 over" in shown.stdout
+    assert "every item's samples agreed word for word" in shown.stdout
+    assert "most uncertain" not in shown.stdout
+    assert set(_stored(demo_db).values()) == {0.0}
