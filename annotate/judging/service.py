@@ -1,12 +1,13 @@
 """``annotate judge``: a model scores texts on the store's rubric, for project leads.
 
-The texts are the current version of every rationale that has been accepted (status
-accepted, or sent back after a review: the text the reviewers scored) and every imported
-prediction. The configured model is asked through the rationale drafter's client (format
-negotiation, retries, cut replies, scrubbing of the API key) with the judge prompt and a
-schema made from the rubric; requests are de-identified as drafts are and the reply
-mapped back before it is grounded. Each judgement is a ``judgements`` row with its
-``judgement_scores``, written by the drafting engine's writer in one transaction.
+The texts are the current version of every rationale that has been signed off (status
+accepted, or sent back after a review and not edited since: the text the reviewers
+scored) and every imported prediction. The configured model is asked through the
+rationale drafter's client (format negotiation, retries, cut replies, scrubbing of the
+API key) with the judge prompt and a schema made from the rubric; requests are
+de-identified as drafts are and the reply mapped back before it is grounded. Each
+judgement is a ``judgements`` row with its ``judgement_scores``, written by the drafting
+engine's writer in one transaction.
 
 A rerun judges only what changed: a text keeps its judgement while its version, text
 hash, the model, the prompt's hash and the rubric's version are the same (a failed one
@@ -38,6 +39,8 @@ from annotate.core.workflow import (
     DRAFT_OK,
     DRAFT_UNGROUNDED,
     REVISION_REQUESTED,
+    VERSION_ACCEPT,
+    VERSION_IMPORT,
 )
 from annotate.drafting.base import ProviderError, Reply, scrub_reply, scrub_secret
 from annotate.drafting.batch import BatchProgress, masked_context
@@ -71,7 +74,10 @@ from store.tables import JUDGEMENT_SCORES, JUDGEMENTS
 
 PROVIDER = "openai"
 TARGETS = ("all", "rationales", "predictions")
-JUDGED_STATUSES = (ACCEPTED, REVISION_REQUESTED)  # rationales whose current text was accepted
+# Rationales whose current text was signed off: accepted, or sent back by a review and not
+# yet edited (a save after the send-back is work in progress, judged once accepted again).
+JUDGED_STATUSES = (ACCEPTED, REVISION_REQUESTED)
+SIGNED_OFF = (VERSION_ACCEPT, VERSION_IMPORT)  # the kinds of version an accepted text has
 RAW_REPLY_LIMIT = 20_000  # characters of a failed or ungrounded reply kept to inspect
 
 
@@ -164,7 +170,8 @@ def load_targets(session: Session, selection: JudgeSelection) -> list[Target]:
                    col(Rationale.current_version), col(RationaleVersion.text))
             .join(RationaleVersion, (col(RationaleVersion.rationale_id) == col(Rationale.id))
                   & (col(RationaleVersion.version) == col(Rationale.current_version)))
-            .where(col(Rationale.status).in_(JUDGED_STATUSES))
+            .where(col(Rationale.status).in_(JUDGED_STATUSES),
+                   col(RationaleVersion.kind).in_(SIGNED_OFF))
         )  # fmt: skip
         if selection.sessions:
             query = query.where(col(Rationale.session_id).in_(selection.sessions))

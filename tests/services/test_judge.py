@@ -20,7 +20,7 @@ from annotate.drafting import DraftSettings
 from annotate.ingest.predictions import import_predictions
 from annotate.judging import run_judge
 from annotate.judging.prompt import judge_template
-from annotate.work.rationales.editor import accept
+from annotate.work.rationales.editor import accept, save
 from tests.factories import write_jsonl
 from tests.llm_server import FakeLLM, ServerThread, judge_scores
 
@@ -291,3 +291,38 @@ def test_a_scripted_reply_in_the_wrong_shape_is_read_leniently_or_refused(
     assert rows["goal_3"]["error"] == "unusable reply: no reason"
     problem = rows["goal_4"]["grounding_error"]
     assert "cites turn(s) 99 that do not exist" in problem and "placeholder" in problem
+
+
+def test_a_text_in_revision_is_left_until_it_is_signed_off_again(
+    demo_engine: Engine, fake: FakeLLM
+) -> None:
+    (sent_back, *_) = _rows(demo_engine, "SELECT id, session_id, item_id, author_id, "
+                            "lock_version FROM rationales WHERE status = 'revision_requested' "
+                            "ORDER BY id")  # fmt: skip
+    key = f"{sent_back['session_id']}/{sent_back['item_id']}/judge"
+    sessions = [sent_back["session_id"]]
+    first = run_judge(demo_engine, _settings(fake), sessions=sessions)
+    assert fake.requests[key] == 1  # the text the reviewers scored
+    revised = "The client names the goal only in passing (turn 2), so the rating stays modest."
+    save(demo_engine, sent_back["id"], sent_back["author_id"], revised, sent_back["lock_version"])
+    editing = run_judge(demo_engine, _settings(fake), sessions=sessions)
+    assert editing.progress.done == 0 and fake.requests[key] == 1
+    assert editing.skipped == first.progress.done - 1  # the revised one is no target now
+    accept(demo_engine, sent_back["id"], sent_back["author_id"], revised,
+           sent_back["lock_version"] + 1)  # fmt: skip
+    signed = run_judge(demo_engine, _settings(fake), sessions=sessions)
+    assert signed.progress.done == 1 and fake.requests[key] == 2
+
+
+def test_a_reply_cut_at_max_tokens_fails_naming_the_limit(
+    demo_engine: Engine, fake: FakeLLM
+) -> None:
+    fake.cut_below = 100_000  # every reply stops half-way, even after the retry with room
+    settings = _settings(fake)
+    settings.max_tokens = 50
+    run = run_judge(demo_engine, settings, sessions=["s01"], limit=1)
+    assert run.progress.failed == 1
+    (row,) = _rows(demo_engine, "SELECT error, raw_reply, params FROM judgements")
+    # the retry with twice the room (drafting's rule) was cut too, and says so
+    assert row["error"] == "cut at max_tokens=100: raise --max-tokens"
+    assert row["raw_reply"] and not row["raw_reply"].rstrip().endswith("}")
