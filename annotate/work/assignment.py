@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select, true, update
@@ -18,6 +19,7 @@ from sqlmodel import Session, col
 from annotate.core import workflow
 from annotate.core.errors import ConfigError
 from annotate.core.instruments import explained_items
+from annotate.work.judged import current_judgements, weakest_first
 from annotate.work.rationales.samples import current_uncertainty
 from annotate.work.rationales.versions import ensure_annotator
 from store.db import code_point_order, session_scope
@@ -34,6 +36,7 @@ from store.tables import RATIONALES
 
 GROUPINGS = ("client", "session")
 ORDERS = ("session", "uncertainty")
+REVIEW_CHOICES = ("random", "judge")
 
 
 @dataclass
@@ -52,6 +55,8 @@ class ReviewResult:
     overlap_sessions: list[str] = field(default_factory=list)
     assigned: dict[str, int] = field(default_factory=dict)
     short_of_reviewers: int = 0  # rationales with fewer eligible reviewers than asked for
+    by_judge: int = 0  # sampled sessions chosen for their weakest judged rationale (--by judge)
+    unjudged: int = 0  # sampled sessions with no judged rationale (--by judge), at random
 
 
 def _names(annotators: list[str]) -> list[str]:
@@ -200,6 +205,12 @@ def check_sample(
         raise ConfigError("--overlap-fraction must be in [0, 1]")
 
 
+def check_review_choice(by: str) -> None:
+    """Refuse an unknown way of choosing the sessions to review (one line)."""
+    if by not in REVIEW_CHOICES:
+        raise ConfigError(f"--by must be one of {', '.join(REVIEW_CHOICES)}")
+
+
 def sample_sessions(
     rng: random.Random,
     candidates: list[str],
@@ -207,10 +218,15 @@ def sample_sessions(
     sessions: int | None,
     overlap: int,
     overlap_fraction: float,
+    first: Sequence[str] = (),
 ) -> tuple[list[str], set[str]]:
-    """The sampled sessions (sorted) and the overlap subset among them."""
+    """The sampled sessions (sorted) and the overlap subset among them: the sessions of
+    FIRST in its order, then the other candidates at random."""
     shuffled = sorted(candidates)
     rng.shuffle(shuffled)
+    if first:
+        taken = set(first)
+        shuffled = [*first, *(sid for sid in shuffled if sid not in taken)]
     size = sessions if sessions is not None else max(1, round(fraction * len(shuffled)))  # type: ignore[operator]
     sample = sorted(shuffled[:size])
     overlap_count = math.ceil(overlap_fraction * len(sample)) if overlap > 1 else 0
@@ -226,18 +242,21 @@ def assign_reviews(
     overlap_fraction: float = 0.25,
     reviewers: list[str] | None = None,
     seed: int = 0,
+    by: str = "random",
 ) -> ReviewResult:
     """Give each accepted rationale of a sample of sessions to reviewers other than its author.
 
     Nobody is given a rationale they wrote or already reviewed.
 
     The sample is ``sessions`` sessions or a ``fraction`` of the sessions with authored
-    work not yet under review. On an overlap subset (``overlap_fraction`` of the sample)
-    each rationale gets ``overlap`` reviewers, so agreement can be measured. Reviewers are
-    the given names, else every annotator; each rationale goes to the least-loaded eligible
-    reviewers.
+    work not yet under review, at random, or with ``by="judge"`` weakest by the rubric
+    judge first (:func:`judged_sessions_first`). On an overlap subset (``overlap_fraction``
+    of the sample) each rationale gets ``overlap`` reviewers, so agreement can be
+    measured. Reviewers are the given names, else every annotator; each rationale goes to
+    the least-loaded eligible reviewers.
     """
     check_sample(fraction, sessions, overlap, overlap_fraction)
+    check_review_choice(by)
     rng = random.Random(seed)
     with session_scope(engine) as session:
         rationales = session.execute(
@@ -265,14 +284,18 @@ def assign_reviews(
         for rid, sid, author in rationales:
             if rid not in under_review:
                 by_session[sid].append((rid, author))
+        first = judged_sessions_first(session, by_session) if by == "judge" else []
         sample, overlapping = sample_sessions(
-            rng, list(by_session), fraction, sessions, overlap, overlap_fraction
+            rng, list(by_session), fraction, sessions, overlap, overlap_fraction, first
         )
         order = pool[:]
         rng.shuffle(order)
         result = ReviewResult(
             sessions=sample, overlap_sessions=sorted(overlapping), assigned=dict.fromkeys(pool, 0)
         )
+        if by == "judge":
+            result.by_judge = len(set(sample) & set(first))
+            result.unjudged = len(sample) - result.by_judge
         for sid in sample:
             wanted = overlap if sid in overlapping else 1
             for rid, author in by_session[sid]:
@@ -291,3 +314,16 @@ def assign_reviews(
                     load[reviewer] += 1
                     result.assigned[reviewer] += 1
     return result
+
+
+def judged_sessions_first(
+    session: Session, by_session: Mapping[str, list[tuple[int, str]]]
+) -> list[str]:
+    """The sessions of BY_SESSION holding a judged rationale, the one whose weakest
+    rationale is weakest by the judge first (``judged.weakest_first``); sessions are the
+    unit so that a reviewer reads each transcript once for all its items."""
+    ids = [rid for rows in by_session.values() for rid, _ in rows]
+    judged = current_judgements(session, rationale_ids=ids, predictions=False).rationales
+    session_of = {rid: sid for sid, rows in by_session.items() for rid, _ in rows}
+    ordered = weakest_first(session, ids)
+    return list(dict.fromkeys(session_of[rid] for rid in ordered if rid in judged))

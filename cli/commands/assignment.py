@@ -69,6 +69,16 @@ def review_assign(
         str | None, typer.Option(help="Comma-separated reviewers (default: every author).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the sample.")] = 0,
+    by: Annotated[
+        str,
+        typer.Option(
+            help="How the sessions are chosen: 'random', or 'judge': the sessions whose "
+            "weakest rationale is weakest by the rubric judge (failing, then lowest score) "
+            "first, whole sessions so a reviewer reads each transcript once; sessions with "
+            "no judged rationale follow at random. --fraction/--sessions keep their meaning; "
+            "predictions are sampled at random."
+        ),
+    ] = "random",
     include_predictions: Annotated[
         list[str] | None,
         typer.Option(
@@ -79,11 +89,12 @@ def review_assign(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Assign blind cross-reviews of accepted rationales; nobody reviews their own work."""
-    from annotate.work.assignment import assign_reviews
+    from annotate.work.assignment import assign_reviews, check_review_choice
     from annotate.work.reviews.predictions import assign_prediction_reviews
 
     if fraction is None and sessions is None:
         fraction = 0.2
+    check_review_choice(by)  # before any prediction is assigned
     names = reviewers.split(",") if reviewers else None
     store = engine()
     model_results = [
@@ -107,6 +118,7 @@ def review_assign(
         overlap_fraction=overlap_fraction,
         reviewers=names,
         seed=seed,
+        by=by,
     )
     if as_json:
         print_json(
@@ -115,6 +127,9 @@ def review_assign(
                 "overlap_sessions": result.overlap_sessions,
                 "assigned": result.assigned,
                 "short_of_reviewers": result.short_of_reviewers,
+                "by": by,
+                "by_judge": result.by_judge,
+                "unjudged": result.unjudged,
                 "predictions": {
                     model.source: {
                         "sessions": model.sessions,
@@ -130,6 +145,11 @@ def review_assign(
         f"{counted(len(result.sessions), 'session')} sampled, "
         f"{len(result.overlap_sessions)} with overlap"
     )
+    if by == "judge":
+        typer.echo(
+            f"{counted(result.by_judge, 'session')} chosen weakest by judge first, "
+            f"{result.unjudged} with no judged rationale (at random after them)"
+        )
     for name, count in result.assigned.items():
         typer.echo(f"{name}: {counted(count, 'review')}")
     if result.short_of_reviewers:

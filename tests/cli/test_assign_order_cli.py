@@ -66,3 +66,37 @@ def test_unknown_order_is_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: --order must be one of session, uncertainty"
     assert "Traceback" not in result.output
+
+
+def test_review_assign_by_judge_prints_what_the_judge_chose(tmp_path: Path) -> None:
+    from tests.judging_rows import add_judgement
+
+    db = one_session(tmp_path)
+    assert runner.invoke(app, ["--db", db, "assign", "--annotators", "王医生"]).exit_code == 0
+    engine, _ = initialise(db)
+    from annotate.work.queue import authoring_queue
+    from annotate.work.rationales import editor as editing
+
+    entries = authoring_queue(engine, "王医生")
+    for entry in entries:
+        editing.accept(engine, entry.rationale_id, "王医生", f"理由：{entry.item_id}。", 0)
+    add_judgement(engine, {"faithfulness": 2, "relevance": 3, "informativeness": 3},
+                  rationale_id=entries[4].rationale_id)  # fmt: skip
+    engine.dispose()
+    args = ["--db", db, "review-assign", "--sessions", "1", "--reviewers", "ana", "--by", "judge"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "1 session chosen weakest by judge first, 0 with no judged rationale" in result.output
+    assert "ana: 12 reviews" in result.output
+
+
+def test_review_assign_refuses_an_unknown_choice_before_assigning(tmp_path: Path) -> None:
+    db = one_session(tmp_path)
+    result = runner.invoke(
+        app, ["--db", db, "review-assign", "--include-predictions", "m", "--by", "weakest"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: --by must be one of random, judge"
+    as_json = runner.invoke(app, ["--db", db, "review-assign", "--fraction", "1", "--json"])
+    assert json.loads(as_json.stdout)["by"] == "random"
+    assert json.loads(as_json.stdout)["by_judge"] == 0

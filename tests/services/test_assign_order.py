@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import zlib
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sqlmodel import Session, col
 
 from annotate.core.errors import ConfigError
 from annotate.ingest import import_file
-from annotate.work.assignment import assign_authoring
+from annotate.work.assignment import assign_authoring, assign_reviews
 from annotate.work.queue import authoring_queue
 from annotate.work.rationales import editor as editing
 from store.db import session_scope
@@ -168,3 +169,89 @@ def test_only_the_named_authors_are_reordered(four_sessions: Engine) -> None:
 def test_unknown_order_is_refused(four_sessions: Engine) -> None:
     with pytest.raises(ConfigError, match="--order must be one of session, uncertainty"):
         assign_authoring(four_sessions, ["ana"], order="random")
+
+
+# -- review-assign --by judge -----------------------------------------------------------
+
+
+def accepted_store(engine: Engine) -> dict[str, list[int]]:
+    """Every rationale accepted (ana and ben), by session."""
+    assign_authoring(engine, ["ana", "ben"], by="session", seed=0)
+    by_session: dict[str, list[int]] = {}
+    for author in ("ana", "ben"):
+        for entry in authoring_queue(engine, author):
+            editing.accept(engine, entry.rationale_id, author, f"理由 {entry.item_id}。", 0)
+            by_session.setdefault(entry.session_id, []).append(entry.rationale_id)
+    return by_session
+
+
+def scores(faithfulness: int, relevance: int, informativeness: int) -> dict[str, int]:
+    return {"faithfulness": faithfulness, "relevance": relevance,
+            "informativeness": informativeness}  # fmt: skip
+
+
+def weakest_sessions(planted: dict[int, tuple[str, dict[str, int]]]) -> list[str]:
+    """Sessions by their weakest counted judgement as the test computes it: failing first,
+    then the lowest score, the lowest mean, the rationale id."""
+
+    def weakness(rid: int) -> tuple[int, int, float, int]:
+        given = planted[rid][1]
+        values = list(given.values())
+        return (0 if min(values) < 3 else 1, min(values), sum(values) / len(values), rid)
+
+    best: dict[str, tuple[int, int, float, int]] = {}
+    for rid, (sid, _) in planted.items():
+        best[sid] = min(best.get(sid, weakness(rid)), weakness(rid))
+    return sorted(best, key=lambda sid: best[sid])
+
+
+def test_review_sample_by_judge_takes_the_weakest_sessions_first(four_sessions: Engine) -> None:
+    from tests.judging_rows import add_judgement
+
+    by_session = accepted_store(four_sessions)
+    planted = {
+        by_session["s10"][3]: ("s10", scores(2, 4, 4)),
+        by_session["s10"][5]: ("s10", scores(5, 5, 5)),
+        by_session["会话1"][0]: ("会话1", scores(1, 4, 4)),
+        by_session["s2"][7]: ("s2", scores(3, 3, 4)),
+        by_session["s2"][8]: ("s2", scores(4, 4, 4)),
+    }
+    for rid, (_, given) in planted.items():
+        add_judgement(four_sessions, given, rationale_id=rid)
+    # Never counted: an ungrounded judgement, and one of a version that is no longer current.
+    add_judgement(four_sessions, scores(1, 1, 1), rationale_id=by_session["s1"][0],
+                  status="ungrounded")  # fmt: skip
+    stale = by_session["s1"][1]
+    editing.accept(four_sessions, stale, _author(four_sessions, stale), "新的一版。", 1)
+    add_judgement(four_sessions, scores(1, 1, 1), rationale_id=by_session["s1"][1],
+                  rationale_version=1)  # fmt: skip
+    expected = weakest_sessions(planted)
+    assert expected == ["会话1", "s10", "s2"]
+    two = assign_reviews(four_sessions, sessions=2, by="judge", seed=5)
+    assert sorted(two.sessions) == sorted(expected[:2])
+    assert (two.by_judge, two.unjudged) == (2, 0)
+    rest = assign_reviews(four_sessions, sessions=2, by="judge", seed=5)
+    assert rest.sessions == ["s1", "s2"]  # s2 judged first; s1 has nothing counted
+    assert (rest.by_judge, rest.unjudged) == (1, 1)
+
+
+def _author(engine: Engine, rationale_id: int) -> str:
+    with Session(engine) as session:
+        rationale = session.get(Rationale, rationale_id)
+        assert rationale is not None and rationale.author_id is not None
+        return rationale.author_id
+
+
+def test_review_sample_by_judge_keeps_fraction_and_random_without_judgements(
+    four_sessions: Engine,
+) -> None:
+    accepted_store(four_sessions)
+    half = assign_reviews(four_sessions, fraction=0.5, by="judge", seed=3)
+    assert len(half.sessions) == 2 and (half.by_judge, half.unjudged) == (0, 2)
+    # Nothing judged: the same sessions as the random sample with the same seed.
+    from annotate.work.assignment import sample_sessions
+
+    expected, _ = sample_sessions(random.Random(3), list(SESSIONS), 0.5, None, 1, 0.25)
+    assert half.sessions == expected
+    with pytest.raises(ConfigError, match="--by must be one of random, judge"):
+        assign_reviews(four_sessions, fraction=1.0, by="weakest")
