@@ -46,9 +46,10 @@ def assign(
     for name in result.created:
         typer.echo(f"{name}: {result.created[name]} new, {result.total[name]} in total")
     if order == "uncertainty":
+        measured = result.ordered - result.unmeasured
         typer.echo(
-            f"{counted(result.ordered, 'item')} not yet started ordered by uncertainty, "
-            f"{result.unmeasured} without one (after the others, in session order)"
+            f"{counted(result.ordered, 'item')} not yet started ranked: {measured} by "
+            f"uncertainty, {result.unmeasured} without one (after them, in session order)"
         )
 
 

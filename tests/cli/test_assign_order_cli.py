@@ -44,7 +44,7 @@ def test_order_uncertainty_prints_counts_and_ranks(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "王医生: 12 new, 12 in total" in result.output
-    assert "12 items not yet started ordered by uncertainty, 10 without one" in result.output
+    assert "12 items not yet started ranked: 2 by uncertainty, 10 without one" in result.output
     as_json = runner.invoke(
         app, ["--db", db, "assign", "--annotators", "王医生", "--order", "uncertainty", "--json"]
     )

@@ -54,7 +54,7 @@ def sampled_store(db: Path) -> tuple[list[int], dict[float, tuple[int, list[int]
             app, ["--db", str(db), "assign", "--annotators", "ana", "--order", "uncertainty"]
         )
         assert ordered.exit_code == 0, ordered.output
-        assert "without one" in ordered.output
+        assert "2 by uncertainty" in ordered.output
         ids = [e.rationale_id for e in sent_back_first(authoring_queue(engine, "ana"))]
     finally:
         engine.dispose()
