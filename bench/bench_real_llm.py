@@ -20,6 +20,15 @@ at ``--max-tokens``, the format probes the server refused in each run, and the t
 stored against the tokens the server says it evaluated and generated.
 
     python bench/bench_real_llm.py --engine --max-tokens 300
+
+``--judge`` runs the rubric judge (``annotate judge``) with this model on the demo's
+reviewed sessions (s01, s05, s07, s13: 48 accepted rationales, 16 of them reviewed by
+people, 6 by two) and reports, per criterion, Krippendorff's alpha between the model and
+the human reviewers beside the reviewers' own alpha (``annotate agreement --judge``),
+with ok / ungrounded / failed and their reasons. It is reported however low: a 135M
+model is not expected to judge well, and the figure says how far this one does.
+
+    python bench/bench_real_llm.py --judge --max-tokens 300
 """
 
 from __future__ import annotations
@@ -219,6 +228,64 @@ def engine_main(args: argparse.Namespace, python: Path, model: Path) -> None:
             server.wait(timeout=30)
 
 
+JUDGED_SESSIONS = "s01,s05,s07,s13"  # the demo sessions with human reviews
+
+
+def judge_main(args: argparse.Namespace, python: Path, model: Path) -> None:
+    """The judge on the demo's reviewed rationales, and its agreement with the reviewers."""
+    from sqlalchemy import text
+
+    from annotate.analysis.agreement_judge import judge_agreement
+    from annotate.core.database import initialise
+    from annotate.core.demo import DEMO_FILES
+    from annotate.drafting import DraftSettings
+    from annotate.ingest import import_file
+    from annotate.judging.service import run_judge
+
+    with tempfile.TemporaryDirectory() as directory:
+        engine, _ = initialise(f"sqlite:///{directory}/bench.db")
+        for path in DEMO_FILES:
+            import_file(engine, path)
+        log = Path(directory) / "server.log"
+        server, base = start_server(python, model, log, args.n_ctx)
+        try:
+            settings = DraftSettings(provider="openai", model="smollm2", base_url=base,
+                                     max_tokens=args.max_tokens, timeout=300,
+                                     max_retries=1)  # fmt: skip
+            run = run_judge(engine, settings, targets="rationales",
+                            sessions=JUDGED_SESSIONS.split(","), concurrency=2)  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT status, coalesce(error, grounding_error, '') FROM judgements"
+            )).all()  # fmt: skip
+        failures = collections.Counter(_reason_kind(r) for status, r in rows if status != "ok")
+        figures: dict = {
+            "texts": run.done, "seconds": round(run.seconds, 1),
+            "ok": run.ok, "ungrounded": run.ungrounded, "failed": run.failed,
+            "reasons": dict(failures.most_common(6)),
+            "tokens_in": run.tokens_in, "tokens_out": run.tokens_out,
+        }  # fmt: skip
+        try:
+            agreement = judge_agreement(engine)
+        except Exception as error:  # nothing counted: no alpha to give
+            figures["agreement"] = f"none: {error}"
+        else:
+            figures["agreement"] = {
+                "model": agreement.model,
+                "units": agreement.rationale_units,
+                "criteria": {c.criterion: {
+                    "alpha_judge_humans": c.alpha, "units": c.units, "bias": c.bias,
+                    "alpha_humans": c.human_alpha, "human_units": c.human_units,
+                    "note": c.note} for c in agreement.criteria},
+                "kappa_pass_fail": agreement.kappa, "kappa_pairs": agreement.kappa_pairs,
+                "sentences": agreement.sentences,
+            }  # fmt: skip
+        print(json.dumps(figures, indent=2, ensure_ascii=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, default=ROOT / "bench" / ".real_llm")
@@ -227,11 +294,19 @@ def main() -> None:
     parser.add_argument("--n-ctx", type=int, default=8192)
     parser.add_argument("--engine", action="store_true",
                         help="report the engine's figures on the 72 held-out items")  # fmt: skip
+    parser.add_argument(
+        "--judge",
+        action="store_true",
+        help="judge the demo's reviewed rationales; alpha against the reviewers",
+    )
     args = parser.parse_args()
     args.home.mkdir(parents=True, exist_ok=True)
     python, model = ensure_server(args.home)
     if args.engine:
         engine_main(args, python, model)
+        return
+    if args.judge:
+        judge_main(args, python, model)
         return
     from annotate.core.database import initialise
     from annotate.core.demo import DEMO_FILES
