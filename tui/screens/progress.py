@@ -77,6 +77,10 @@ class ProgressScreen(Screen[None]):
         height: auto;
         text-style: bold;
     }
+    ProgressScreen #judge {
+        padding: 0 1;
+        height: auto;
+    }
     """
     BINDINGS = [
         Binding("r", "reload", "Reload", id="progress.reload"),
