@@ -263,10 +263,10 @@ def judge_main(args: argparse.Namespace, python: Path, model: Path) -> None:
             )).all()  # fmt: skip
         failures = collections.Counter(_reason_kind(r) for status, r in rows if status != "ok")
         figures: dict = {
-            "texts": run.done, "seconds": round(run.seconds, 1),
-            "ok": run.ok, "ungrounded": run.ungrounded, "failed": run.failed,
-            "reasons": dict(failures.most_common(6)),
-            "tokens_in": run.tokens_in, "tokens_out": run.tokens_out,
+            "texts": run.progress.done, "seconds": round(run.seconds, 1),
+            "ok": run.progress.ok, "ungrounded": run.progress.ungrounded,
+            "failed": run.progress.failed, "reasons": dict(failures.most_common(6)),
+            "tokens_in": run.progress.tokens_in, "tokens_out": run.progress.tokens_out,
         }  # fmt: skip
         try:
             agreement = judge_agreement(engine)
