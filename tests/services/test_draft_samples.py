@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from itertools import combinations
 
 import pytest
@@ -162,3 +163,26 @@ def test_refusals(demo_engine, fake: FakeLLM) -> None:  # type: ignore[no-untype
         with pytest.raises(ConfigError, match="2..20"):
             run_samples(demo_engine, _provider(fake), chosen, wrong)
     assert fake.requests == {} and _sets(demo_engine) == {}
+
+
+def test_samples_are_deidentified_as_single_drafts_are(engine, fake: FakeLLM, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from annotate.drafting import run_batch
+    from annotate.ingest import import_file
+    from tests.factories import session_record, write_jsonl
+
+    turns = [{"speaker": "counselor", "text": "Hello Tobias, how was the week in Millbrook?"},
+             {"speaker": "client", "text": "Tobias here: Anna called me on Monday."}]  # fmt: skip
+    import_file(engine, write_jsonl(tmp_path / "s.jsonl", [session_record("d1", turns=turns)]))
+    masked = _provider(fake)
+    masked.settings.deidentify = True
+    chosen = WorkSelection(sessions=["d1"], dimension="goal", limit=1)
+    run_samples(engine, masked, chosen, 2)
+    single = _provider(fake)
+    single.settings.deidentify = True
+    run_batch(engine, single, replace(chosen, force=True))
+    sent = [json.dumps(body["messages"], ensure_ascii=False) for body in fake.bodies]
+    assert len(sent) == 3 and sent[0] == sent[1] == sent[2]  # as a single draft sends it
+    assert "Tobias" not in sent[0] and "Millbrook" not in sent[0]
+    row = next(iter(_sets(engine).values()))
+    assert all(d.params["deidentify"]["mode"] == "surrogate"
+               for d in _drafts(engine, row.draft_ids))  # fmt: skip
