@@ -36,6 +36,8 @@ from sqlalchemy.engine import Engine
 
 from annotate.analysis._data import dimension_order, rationales
 from annotate.core.errors import ConfigError
+from annotate.core.words import HAN as _HAN
+from annotate.core.words import han_words
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +49,6 @@ _CJK = (
     "\uac00-\ud7af"  # hangul syllables
     "\U00020000-\U0002fa1f"
 )
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 _TOKEN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W\d_{_CJK}]+(?:['’-][^\W\d_{_CJK}]+)*)")
 _HAN_RUN = re.compile(rf"[{_HAN}]+")
 # Function characters that carry no content when jieba leaves them on their own.
@@ -55,9 +56,7 @@ CHINESE_STOP = frozenset("的了是在和也就都而与及着或之其这那吗
 
 
 def _segment(run: str) -> list[str]:
-    import rjieba
-
-    return [word for word in rjieba.cut(run) if word not in CHINESE_STOP]
+    return [word for word in han_words(run) if word not in CHINESE_STOP]
 
 
 def tokenize(text: str) -> list[str]:
