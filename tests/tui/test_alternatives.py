@@ -95,12 +95,12 @@ async def test_cycling_an_untouched_draft_and_saving_records_that_alternative(
         screen = await opened(pilot, [entry.rationale_id])
         # The newest draft (the last sample) is pre-filled: it is draft 3 of 3.
         assert screen.editor.text == TEXTS[2]
-        assert caption(screen) == f"draft 3 of 3 · uncertainty 0.37 ({METHOD}) · F12: next draft"
+        assert caption(screen) == f"draft 3 of 3 · uncertainty 0.37 ({METHOD}) · F6: next draft"
         assert "draft 3 of 3 · uncertainty 0.37" in screen_text(pilot)
-        await pilot.press("f12")  # wraps round to the first
+        await pilot.press("f6")  # wraps round to the first
         assert screen.editor.text == TEXTS[0]
         assert caption(screen).startswith("draft 1 of 3 · ")
-        await pilot.press("f12")
+        await pilot.press("f6")
         assert screen.editor.text == TEXTS[1]
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -114,7 +114,7 @@ async def test_cycling_after_typing_keeps_the_typed_text(work_engine: Engine) ->
     async with app.run_test(size=SIZE) as pilot:
         screen = await opened(pilot, [entry.rationale_id])
         screen.editor.move_cursor(screen.editor.document.end)
-        await pilot.press(*" 我的补充", "f12", *"!")
+        await pilot.press(*" 我的补充", "f6", *"!")
         typed = TEXTS[2] + " 我的补充!"
         assert screen.editor.text == typed  # the alternative did not replace it
         assert "Your text is kept; draft 1 of 3 is shown above it" in notices(app)
@@ -123,13 +123,13 @@ async def test_cycling_after_typing_keeps_the_typed_text(work_engine: Engine) ->
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert stored(work_engine, entry.rationale_id) == (ids[2], typed)  # began from draft 3
-        await pilot.press("f12", "f12")  # still kept: draft 3 is shown beside the text
+        await pilot.press("f6", "f6")  # still kept: draft 3 is shown beside the text
         assert screen.editor.text == typed
         assert aside(screen) == TEXTS[2]
         await pilot.press("ctrl+g")  # revert puts the shown alternative in the editor
         assert screen.editor.text == TEXTS[2]
         assert aside(screen) is None
-        await pilot.press("f12")  # untouched again: cycling replaces it
+        await pilot.press("f6")  # untouched again: cycling replaces it
         assert screen.editor.text == TEXTS[0]
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -147,7 +147,7 @@ async def test_an_item_without_two_sampled_drafts_has_no_alternatives(work_engin
         screen = await opened(pilot, [first.rationale_id, second.rationale_id])
         for _ in range(2):
             before = screen.editor.text
-            await pilot.press("f12")
+            await pilot.press("f6")
             await pilot.pause()
             assert screen.editor.text == before
             assert "uncertainty" not in screen_text(pilot)
@@ -168,7 +168,7 @@ async def test_the_key_is_rebindable_and_listed_in_help(
     async with app.run_test(size=SIZE) as pilot:
         screen = await opened(pilot, [entry.rationale_id])
         assert caption(screen).endswith(" · F10: next draft")
-        await pilot.press("f12")  # no longer the key
+        await pilot.press("f6")  # no longer the key
         assert screen.editor.text == TEXTS[2]
         await pilot.press("f10")
         assert screen.editor.text == TEXTS[0]
@@ -190,4 +190,4 @@ async def test_help_lists_the_default_key(work_engine: Engine) -> None:
         await opened(pilot, [entry.rationale_id])
         await pilot.press("f1")
         await settle(pilot)
-        assert "| f12 | Next alternative draft | `annotate.alternative` |" in app.screen.text  # type: ignore[attr-defined]
+        assert "| f6 | Next alternative draft | `annotate.alternative` |" in app.screen.text  # type: ignore[attr-defined]

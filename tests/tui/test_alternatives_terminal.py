@@ -1,7 +1,7 @@
 """Alternative drafts cycled in bursts on a real terminal (a pty), on a busy machine.
 
-Each burst (a move, F12, typing, Ctrl+S) is one write while two CPU-bound processes run
-beside the app, so F12 often arrives while the item is still loading. Every stored
+Each burst (a move, F6, typing, Ctrl+S) is one write while two CPU-bound processes run
+beside the app, so F6 often arrives while the item is still loading. Every stored
 version must be the text the keys made on the item they were typed for, and
 rationales.draft_id the alternative that text began from.
 """
@@ -26,7 +26,7 @@ from tests.workdata import draft_row
 
 runner = CliRunner()
 
-F12, END = "\x1b[24~", "\x1b[F"
+F6, END = "\x1b[17~", "\x1b[F"
 METHOD = "1 - mean pairwise ROUGE-L F1"
 # Short enough to stay on one line of the editor (End goes to the end of the line).
 SAMPLES = {
@@ -111,16 +111,16 @@ def test_cycling_typing_and_saving_in_bursts(tmp_path: Path, busy_machine: None)
             return new[0]
 
         one, three = SAMPLES[0.9][0], SAMPLES[0.9][2]
-        # Open, move to the item, F12 (held while it loads) and save: the first sample.
-        opened = burst("\r" + CTRL_DOWN * at + F12 + CTRL_S, "the first save")
+        # Open, move to the item, F6 (held while it loads) and save: the first sample.
+        opened = burst("\r" + CTRL_DOWN * at + F6 + CTRL_S, "the first save")
         assert opened == (first, one, first_drafts[0])
-        # Still the first sample, untouched: two more F12 put the third in its place.
-        assert burst(F12 + F12 + CTRL_S, "the second save") == (first, three, first_drafts[2])
-        # Typed text is kept when F12 comes after it; the draft it began from stays.
-        typed = burst(END + " 补充 typed." + F12 + "!" + CTRL_S, "the third save")
+        # Still the first sample, untouched: two more F6 put the third in its place.
+        assert burst(F6 + F6 + CTRL_S, "the second save") == (first, three, first_drafts[2])
+        # Typed text is kept when F6 comes after it; the draft it began from stays.
+        typed = burst(END + " 补充 typed." + F6 + "!" + CTRL_S, "the third save")
         assert typed == (first, three + " 补充 typed.!", first_drafts[2])
-        # A move, F12 and typing in one write: all on the next item.
-        moved = burst(CTRL_DOWN + F12 + END + " 加一句." + CTRL_S, "the fourth save")
+        # A move, F6 and typing in one write: all on the next item.
+        moved = burst(CTRL_DOWN + F6 + END + " 加一句." + CTRL_S, "the fourth save")
         assert moved == (second, SAMPLES[0.6][0] + " 加一句.", second_drafts[0])
         terminal.type(CTRL_Q)
         terminal.process.wait(timeout=60)

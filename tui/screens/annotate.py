@@ -64,7 +64,7 @@ class AnnotateScreen(Screen[int | None]):
             priority=True,
         ),
         Binding(
-            "f12",
+            "f6",
             "alternative",
             "Next alternative draft",
             id="annotate.alternative",
@@ -545,7 +545,7 @@ class AnnotateScreen(Screen[int | None]):
         if state is None or state.alternatives is None:
             panel.present(None)
             return
-        key = shown_key(services(self).user_keymap.get("annotate.alternative", "f12"))
+        key = shown_key(services(self).user_keymap.get("annotate.alternative", "f6"))
         caption = f"{state.alternatives.caption(self.alternative_index)} · {key}: next draft"
         aside = self.draft.text if self.draft is not None and self.alternative_aside else None
         panel.present(caption, aside)
