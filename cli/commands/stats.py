@@ -139,8 +139,10 @@ def alignment_command(
 
 
 def edits_command(as_json: JsonOption = False) -> None:
-    """Draft to final text: share kept unchanged, edit distance and length, and whether
-    the model's uncertainty (draft --samples) predicts the edits."""
+    """Draft to final text: share kept unchanged, edit distance and length.
+
+    Also whether the model's uncertainty (draft --samples) predicts the experts' edits:
+    Spearman and Pearson correlations with p-values over the items measured both ways."""
     from annotate.analysis._data import records
     from annotate.analysis.edits import edit_stats, uncertainty_and_edits
 
