@@ -166,6 +166,32 @@ def _open_batch(engine: Engine, provider: OpenAIProvider) -> DraftBatch | None:
         )
 
 
+def submit(client: Any, lines: list[str], name: str) -> tuple[Any, Any]:
+    """Upload the request lines as NAME and create a batch of them: the file and batch
+    as the server sent them."""
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    uploaded = client.files.create(file=(name, data), purpose="batch")
+    created = client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
+                                    completion_window="24h")  # fmt: skip
+    return uploaded, created
+
+
+def poll(engine: Engine, client: Any, pending: DraftBatch, poll_seconds: float,
+         on_poll: Callable[[int, int, str], None] | None) -> Any:  # fmt: skip
+    """Poll the batch until it ends, its status kept in its ``draft_batches`` row."""
+    while True:
+        batch = client.batches.retrieve(pending.batch_id)
+        counts = batch.request_counts
+        if on_poll is not None and counts is not None:
+            on_poll(counts.completed + counts.failed, counts.total, batch.status)
+        with session_scope(engine) as session:
+            session.execute(update(DraftBatch).where(DraftBatch.id == pending.id)  # type: ignore[arg-type]
+                            .values(status=scrub_secret(batch.status, 32)))  # fmt: skip
+        if batch.status in FINISHED:
+            return batch
+        time.sleep(poll_seconds)
+
+
 def submit_or_resume(
     engine: Engine,
     provider: OpenAIProvider,
@@ -182,11 +208,7 @@ def submit_or_resume(
         contexts = _contexts(engine, provider, selection)
         if not contexts:
             return BatchRun("", False, "nothing to draft", BatchProgress())
-        data = "".join(line + "\n" for line in batch_lines(provider, contexts))
-        uploaded = client.files.create(file=("drafts.jsonl", data.encode("utf-8")),
-                                       purpose="batch")  # fmt: skip
-        created = client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
-                                        completion_window="24h")  # fmt: skip
+        uploaded, created = submit(client, batch_lines(provider, contexts), "drafts.jsonl")
         with session_scope(engine) as session:
             pending = DraftBatch(  # ids and status as the server sent them, the key scrubbed
                 batch_id=scrub_secret(created.id, MAX_ID_LENGTH),
@@ -202,17 +224,7 @@ def submit_or_resume(
             session.add(pending)
             session.flush()
             session.expunge(pending)
-    while True:
-        batch = client.batches.retrieve(pending.batch_id)
-        counts = batch.request_counts
-        if on_poll is not None and counts is not None:
-            on_poll(counts.completed + counts.failed, counts.total, batch.status)
-        with session_scope(engine) as session:
-            session.execute(update(DraftBatch).where(DraftBatch.id == pending.id)  # type: ignore[arg-type]
-                            .values(status=scrub_secret(batch.status, 32)))  # fmt: skip
-        if batch.status in FINISHED:
-            break
-        time.sleep(poll_seconds)
+    batch = poll(engine, client, pending, poll_seconds, on_poll)
     progress = BatchProgress()
     if batch.output_file_id:
         output = client.files.content(batch.output_file_id).content

@@ -334,29 +334,35 @@ class JudgeRun:
 
 
 @dataclass(frozen=True)
-class _Judgement:
+class StoredJudgement:
     row: dict[str, Any]  # the judgements row
     scores: dict[str, int]  # its judgement_scores, none when failed
     label: str
 
 
-class _JudgementWriter(RowWriter[_Judgement]):
-    """Inserts each judgement, then its scores under the judgement's id."""
+def insert_judgements(connection: Connection, results: list[StoredJudgement]) -> None:
+    """Each judgement, then its scores under the judgement's id (in the caller's
+    transaction)."""
+    for result in results:
+        inserted = connection.execute(insert(JUDGEMENTS), result.row)
+        if result.scores:
+            key = inserted.inserted_primary_key
+            assert key is not None
+            rows = [{"judgement_id": key[0], "criterion": name, "score": score}
+                    for name, score in result.scores.items()]  # fmt: skip
+            connection.execute(insert(JUDGEMENT_SCORES), rows)
+
+
+class JudgementWriter(RowWriter[StoredJudgement]):
+    """The drafting engine's writer, storing judgements."""
 
     thread_name = "judge-writer"
 
-    def write(self, connection: Connection, results: list[_Judgement]) -> None:
-        for result in results:
-            inserted = connection.execute(insert(JUDGEMENTS), result.row)
-            if result.scores:
-                key = inserted.inserted_primary_key
-                assert key is not None
-                rows = [{"judgement_id": key[0], "criterion": name, "score": score}
-                        for name, score in result.scores.items()]  # fmt: skip
-                connection.execute(insert(JUDGEMENT_SCORES), rows)
+    def write(self, connection: Connection, results: list[StoredJudgement]) -> None:
+        insert_judgements(connection, results)
 
 
-def _sent(target: Target, mask: Mask | None, turns: tuple[TurnText, ...] | None) -> Target:
+def sent_as(target: Target, mask: Mask | None, turns: tuple[TurnText, ...] | None) -> Target:
     """The target as sent: its session's turns and the judged text masked."""
     if mask is None:
         return target
@@ -367,7 +373,7 @@ def _sent(target: Target, mask: Mask | None, turns: tuple[TurnText, ...] | None)
 def judgement_row(
     provider: JudgeProvider, target: Target, reply: Reply | None, *,
     judged: Judged | None = None, error: str | None = None, raw: str | None = None,
-) -> _Judgement:  # fmt: skip
+) -> StoredJudgement:  # fmt: skip
     """The stored judgement of one text: ok or ungrounded with its scores, or failed with
     its error and the raw reply; provenance from the provider and the reply."""
     problem = judged_problem(judged, target) if judged is not None and not error else None
@@ -392,19 +398,26 @@ def judgement_row(
         raw_reply=scrub_secret(raw, RAW_REPLY_LIMIT) or None if status != DRAFT_OK else None,
         created_at=utcnow(),
     )  # fmt: skip
-    return _Judgement(row, scores, target.label)
+    return StoredJudgement(row, scores, target.label)
 
 
 async def judge_one(provider: JudgeProvider, target: Target, mask: Mask | None,
-                    turns: tuple[TurnText, ...] | None = None) -> _Judgement:  # fmt: skip
+                    turns: tuple[TurnText, ...] | None = None) -> StoredJudgement:  # fmt: skip
     """One request, turned into a stored judgement; failures become failed judgements.
     With ``mask`` the request carries the masked turns and text and the reply is mapped
     back before it is read and grounded against the store's turns."""
     try:
-        reply = await provider.judge(_sent(target, mask, turns))
+        reply = await provider.judge(sent_as(target, mask, turns))
     except ProviderError as failure:
         failed = Reply(latency_ms=failure.latency_ms)
         return judgement_row(provider, target, failed, error=unmasked(str(failure), mask))
+    return read_reply(provider, target, reply, mask)
+
+
+def read_reply(provider: JudgeProvider, target: Target, reply: Reply,
+               mask: Mask | None) -> StoredJudgement:  # fmt: skip
+    """A reply (online or from a batch) as the stored judgement of ``target``: read,
+    mapped back with ``mask``, grounded; an unusable or cut reply is a failed one."""
     reply = scrub_reply(reply)  # before the reply is parsed, quoted or cut
     raw = unmasked(reply.content, mask)
     try:
@@ -419,7 +432,18 @@ async def judge_one(provider: JudgeProvider, target: Target, mask: Mask | None,
     return judgement_row(provider, target, reply, judged=judged, raw=raw)
 
 
-def _prepared(engine: Engine, settings: DraftSettings, selection: JudgeSelection,
+def masking(engine: Engine, provider: JudgeProvider, targets: list[Target]
+            ) -> tuple[dict[str, Mask], dict[str, tuple[TurnText, ...]]]:  # fmt: skip
+    """Each session's mask when the endpoint asks for de-identification (its new map
+    entries stored first, in a transaction of their own), and its masked turns."""
+    masks = masks_for(engine, [t.context.session_id for t in targets], provider.deidentify)
+    turns = {sid: masked_turns(next(t.context.turns for t in targets
+                                    if t.context.session_id == sid), mask)
+             for sid, mask in masks.items()}  # fmt: skip
+    return masks, turns
+
+
+def prepared(engine: Engine, settings: DraftSettings, selection: JudgeSelection,
               endpoint: Endpoint | None) -> tuple[JudgeProvider, Chosen]:  # fmt: skip
     """The provider for the store's rubric and the texts it would judge now."""
     _check(selection)
@@ -443,32 +467,29 @@ def run_judge(
 ) -> JudgeRun:
     """Judge every selected text that changed since it was judged; the run's figures."""
     selection = JudgeSelection(targets, sessions, limit, force, retry_ungrounded)
-    provider, chosen = _prepared(engine, settings, selection, endpoint)
+    provider, chosen = prepared(engine, settings, selection, endpoint)
     todo = chosen.todo
     run = JudgeRun(provider.name, provider.model, provider.prompt_version,
                    provider.rubric.version, selected=len(todo), skipped=chosen.unchanged,
                    deidentify=provider.deidentify.provenance())  # fmt: skip
     # De-identified before any request when the endpoint asks for it (the map's new
     # entries stored in a transaction of its own); replies are mapped back with the mask.
-    masks = masks_for(engine, [t.context.session_id for t in todo], provider.deidentify)
-    sent_turns = {sid: masked_turns(next(t.context.turns for t in todo
-                                         if t.context.session_id == sid), mask)
-                  for sid, mask in masks.items()}  # fmt: skip
+    masks, sent_turns = masking(engine, provider, todo)
     if on_progress:
         on_progress(run, len(todo))
 
-    def counted_one(result: _Judgement) -> None:
+    def counted_one(result: StoredJudgement) -> None:
         run.count(result.row, result.label)
         if on_progress:
             on_progress(run, len(todo))
 
-    async def ask(target: Target) -> _Judgement:
+    async def ask(target: Target) -> StoredJudgement:
         sid = target.context.session_id
         return await judge_one(provider, target, masks.get(sid), sent_turns.get(sid))
 
     started = time.perf_counter()
     if todo:
-        asyncio.run(run_units(todo, ask, _JudgementWriter(engine), client=provider.client,
+        asyncio.run(run_units(todo, ask, JudgementWriter(engine), client=provider.client,
                               concurrency=concurrency, on_result=counted_one))  # fmt: skip
     run.seconds = time.perf_counter() - started
     run.standing = standing(engine, chosen.every, provider.rubric)
@@ -508,7 +529,7 @@ def estimate_judge(
 ) -> JudgeEstimate:  # fmt: skip
     """Build every request a run would send and count its tokens; send nothing."""
     selection = JudgeSelection(targets, sessions, limit, force, retry_ungrounded)
-    provider, chosen = _prepared(engine, settings, selection, endpoint)
+    provider, chosen = prepared(engine, settings, selection, endpoint)
     settings, todo = provider.settings, chosen.todo
     tokens_in = sum(
         request_tokens(messages(provider.template, provider.rubric, target,

@@ -110,6 +110,17 @@ def judge(
         float | None,
         typer.Option(help="With --dry-run: price per million output tokens.", show_default=False),
     ] = None,
+    batch_api: Annotated[
+        bool,
+        typer.Option(
+            "--batch-api",
+            help="Use the server's batch interface (OpenAI Batch API: half the price): "
+            "upload, poll, store; a rerun resumes an unfinished batch.",
+        ),
+    ] = False,
+    poll_seconds: Annotated[
+        float, typer.Option(min=0.05, help="With --batch-api: seconds between polls.")
+    ] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Score accepted rationales and predictions on the rubric with a model, for leads."""
@@ -158,6 +169,9 @@ def judge(
         )
         return
     _warn(settings, endpoint)
+    if batch_api:
+        _batch(store, settings, chosen, poll_seconds, as_json, endpoint)
+        return
     with _JudgeBar(enabled=is_terminal() and not as_json) as bar:
         run = run_judge(store, settings, **chosen, concurrency=concurrency,
                         on_progress=bar.update, endpoint=endpoint)  # fmt: skip
@@ -172,6 +186,29 @@ def judge(
         typer.echo(f"  {line}")
     if len(run.errors) > 10:
         typer.echo(f"  ... and {len(run.errors) - 10} more")
+
+
+def _batch(store: Any, settings: Any, chosen: dict[str, Any], poll_seconds: float,
+           as_json: bool, endpoint: Any) -> None:  # fmt: skip
+    """``--batch-api``: submit or resume the judge's batch, poll, store its judgements."""
+    from annotate.judging import JudgeSelection
+    from annotate.judging.batch import judge_batch
+
+    def polled(done: int, total: int, status: str) -> None:
+        if not as_json:
+            typer.echo(f"batch {status}: {done}/{total} done", err=True)
+
+    selection = JudgeSelection(**chosen)
+    ran = judge_batch(store, settings, selection, poll_seconds=poll_seconds, on_poll=polled,
+                      endpoint=endpoint)  # fmt: skip
+    if as_json:
+        print_json(ran.as_json())
+        return
+    changed = f"; {ran.left_out} left out: their text changed since sent" if ran.left_out else ""
+    typer.echo(f"batch {ran.batch_id or '-'} ({'resumed' if ran.resumed else 'new'}, "
+               f"{ran.status}): {ran.run.summary()}{changed}")  # fmt: skip
+    for line in ran.run.errors[:10]:
+        typer.echo(f"  {line}")
 
 
 def _plan(settings: Any, endpoint: Any) -> Any:

@@ -143,3 +143,17 @@ def test_no_endpoint_no_store_and_a_bad_limit(
     bad = _judge(missing, fake, "--limit", "-1")
     assert bad.exit_code == 2 and "--limit" in bad.output and "Traceback" not in bad.output
     assert not Path(missing).exists()
+
+
+def test_batch_api_through_the_command_line(demo_db: str, fake: FakeLLM) -> None:
+    args = ["--batch-api", "--poll-seconds", "0.05", "--session", "s01"]
+    result = _judge(demo_db, fake, *args, "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    judged = _scalar(demo_db, "SELECT count(*) FROM judgements")
+    assert figures["batch_id"] in fake.batches and figures["status"] == "completed"
+    assert figures["ok"] == figures["done"] == judged == 12  # s01's accepted rationales
+    text = _judge(demo_db, fake, *args)
+    assert text.exit_code == 0, text.output
+    assert "batch - (new, nothing to judge): judged 0 texts" in text.stdout
+    assert "12 unchanged since judged" in text.stdout and len(fake.batches) == 1

@@ -102,3 +102,21 @@ def test_a_local_endpoint_gets_the_text_as_stored(store: Engine) -> None:
     assert any(EN_TEXT in prompt for prompt in prompts)
     assert any(ZH_TEXT in prompt for prompt in prompts)
     assert all("deidentify" not in _loaded(row["params"]) for row in _judgements(store))  # type: ignore[operator]
+
+
+def test_a_batch_is_sent_masked_and_stored_with_the_original_words(store: Engine) -> None:
+    from annotate.judging import JudgeSelection
+    from annotate.judging.batch import judge_batch
+
+    fake = FakeLLM(default_fault="whole-turns")
+    with ServerThread(fake):
+        settings = DraftSettings(provider="openai", model="judge-model", base_url=fake.base_url,
+                                 max_retries=0, deidentify=True)  # fmt: skip
+        ran = judge_batch(store, settings, JudgeSelection(), poll_seconds=0.05)
+    assert (ran.run.progress.done, ran.run.progress.ok) == (3, 3), ran.run.errors
+    assert leaks(list(fake.files.values())) == []  # the uploaded requests and the output
+    first_client = {EN_ID: EN_TURNS[1][1], ZH_ID: ZH_TURNS[1][1]}
+    for row in _judgements(store):
+        said = first_client[row["session_id"]]
+        assert _loaded(row["quotes"]) == [{"turn": 2, "text": said}]
+        assert _loaded(row["params"])["deidentify"] == ON  # type: ignore[index]
