@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -115,6 +116,7 @@ def judge_batch(
 ) -> JudgeBatch:
     """Resume the judge's open batch, or submit one for the texts a run would judge;
     poll until it ends; store its judgements."""
+    started = time.perf_counter()
     provider, chosen = prepared(engine, settings, selection, endpoint)
     run = JudgeRun(provider.name, provider.model, provider.prompt_version,
                    provider.rubric.version, skipped=chosen.unchanged,
@@ -151,6 +153,7 @@ def judge_batch(
             output_file_id=scrub_secret(batch.output_file_id, MAX_ID_LENGTH)))  # fmt: skip
     for judgement in found:
         run.count(judgement.row, judgement.label)
+    run.seconds = time.perf_counter() - started
     return JudgeBatch(pending.batch_id, resumed, batch.status, run, left_out)
 
 

@@ -43,7 +43,7 @@ from annotate.core.workflow import (
     VERSION_IMPORT,
 )
 from annotate.drafting.base import ProviderError, Reply, scrub_reply, scrub_secret
-from annotate.drafting.batch import BatchProgress, masked_context
+from annotate.drafting.batch import BatchProgress, _storable, draft_problem, masked_context
 from annotate.drafting.context import TurnText, load_contexts
 from annotate.drafting.deidentify import Deidentify, Mask, masked_turns, masks_for, restore_draft
 from annotate.drafting.deidentify import restored as unmasked
@@ -375,7 +375,11 @@ def judgement_row(
     judged: Judged | None = None, error: str | None = None, raw: str | None = None,
 ) -> StoredJudgement:  # fmt: skip
     """The stored judgement of one text: ok or ungrounded with its scores, or failed with
-    its error and the raw reply; provenance from the provider and the reply."""
+    its error and the raw reply; provenance from the provider and the reply. A reply no
+    database could keep (NUL, lone surrogates, runaway lengths) fails, naming why."""
+    unfit = draft_problem(judged.cited) if judged is not None and not error else None
+    if unfit is not None:
+        error, judged = f"unusable reply: the judgement cannot be stored: {unfit}", None
     problem = judged_problem(judged, target) if judged is not None and not error else None
     status = DRAFT_FAILED if error or judged is None else (
         DRAFT_UNGROUNDED if problem else DRAFT_OK)  # fmt: skip
@@ -387,7 +391,8 @@ def judgement_row(
         reason=judged.reason if scores and judged else None,
         evidence=list(judged.evidence) if scores and judged else [],
         quotes=[q.as_json() for q in judged.quotes] if scores and judged else [],
-        grounding_error=problem, error=scrub_secret(error) if status == DRAFT_FAILED else None,
+        grounding_error=problem,
+        error=_storable(scrub_secret(error)) if status == DRAFT_FAILED else None,
         provider=provider.name, model=provider.model, base_url_host=provider.base_url_host,
         prompt_version=provider.prompt_version, prompt_hash=provider.prompt_hash,
         rubric_version=provider.rubric.version,
@@ -395,7 +400,8 @@ def judgement_row(
         tokens_in=reply.tokens_in if reply else None,
         tokens_out=reply.tokens_out if reply else None,
         latency_ms=reply.latency_ms if reply else None,
-        raw_reply=scrub_secret(raw, RAW_REPLY_LIMIT) or None if status != DRAFT_OK else None,
+        raw_reply=_storable(scrub_secret(raw, RAW_REPLY_LIMIT)) or None
+        if status != DRAFT_OK else None,
         created_at=utcnow(),
     )  # fmt: skip
     return StoredJudgement(row, scores, target.label)

@@ -326,3 +326,18 @@ def test_a_reply_cut_at_max_tokens_fails_naming_the_limit(
     # the retry with twice the room (drafting's rule) was cut too, and says so
     assert row["error"] == "cut at max_tokens=100: raise --max-tokens"
     assert row["raw_reply"] and not row["raw_reply"].rstrip().endswith("}")
+
+
+def test_a_reply_no_database_keeps_is_a_failed_judgement(
+    demo_engine: Engine, fake: FakeLLM
+) -> None:
+    said = _turns(demo_engine, "s01")[2][:20]
+    nul = {"faithfulness": 4, "relevance": 4, "informativeness": 4, "evidence": [2],
+           "reason": "Fits \u0000 the turn.", "quotes": [{"turn": 2, "text": said}]}  # fmt: skip
+    fake.scripted["s01/goal_1/judge"] = [json.dumps(nul)]
+    run = run_judge(demo_engine, _settings(fake), sessions=["s01"], limit=1)
+    assert run.progress.failed == 1
+    (row,) = _rows(demo_engine, "SELECT status, error, raw_reply, reason FROM judgements")
+    assert row["error"] == ("unusable reply: the judgement cannot be stored: the text "
+                            "contains a NUL character")  # fmt: skip
+    assert row["reason"] is None and "\x00" not in row["raw_reply"]
