@@ -157,3 +157,19 @@ def test_batch_api_through_the_command_line(demo_db: str, fake: FakeLLM) -> None
     assert text.exit_code == 0, text.output
     assert "batch - (new, nothing to judge): judged 0 texts" in text.stdout
     assert "12 unchanged since judged" in text.stdout and len(fake.batches) == 1
+
+
+def test_no_deidentify_for_a_remote_endpoint_warns_and_is_recorded(
+    demo_db: str, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annotate.deid import endpoint
+
+    monkeypatch.setattr(endpoint, "is_local", lambda base_url, **_: False)
+    result = _judge(demo_db, fake, "--no-deidentify", "--limit", "2")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: --no-deidentify: transcripts go to 127.0.0.1:")
+    assert "NOT de-identified (--no-deidentify)" in result.stdout
+    with sqlite3.connect(demo_db) as connection:
+        rows = [json.loads(p) for (p,) in connection.execute("SELECT params FROM judgements")]
+    assert len(rows) == 2 and all(p["deidentify"] == rows[0]["deidentify"] for p in rows)
+    assert rows[0]["deidentify"] and "mode" not in rows[0]["deidentify"]  # off, on purpose
