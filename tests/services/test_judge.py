@@ -341,3 +341,46 @@ def test_a_reply_no_database_keeps_is_a_failed_judgement(
     assert row["error"] == ("unusable reply: the judgement cannot be stored: the text "
                             "contains a NUL character")  # fmt: skip
     assert row["reason"] is None and "\x00" not in row["raw_reply"]
+
+
+def test_the_criteria_and_scale_are_the_store_s_rubric(demo_engine: Engine, fake: FakeLLM) -> None:
+    from annotate.core.guidelines import Rubric
+    from annotate.core.vocabulary import install_rubric
+
+    anchors = {n: f"Anchor {n} of the scale." for n in range(0, 8)}
+    rubric = Rubric.model_validate({
+        "version": "9.0.0", "threshold": 4, "scale_min": 0, "scale_max": 7,
+        "criteria": {
+            "accuracy": {"name": "Accuracy", "question": "Is it true?", "scores": anchors},
+            "clarity-of.text": {"name": "Clarity", "question": "Is it clear?", "scores": anchors},
+        },
+    })  # fmt: skip
+    with demo_engine.begin() as connection:
+        install_rubric(connection, rubric)
+    names = ("accuracy", "clarity-of.text")  # a name need not be a Python identifier
+    run = run_judge(demo_engine, _settings(fake), sessions=["s01"], limit=3)
+    assert run.progress.ok == 3 and run.rubric_version == "9.0.0"
+    for request in fake.request_by_key.values():
+        prompt = request["messages"][1]["content"]
+        assert '- "accuracy": an integer from 0 to 7' in prompt and "faithfulness" not in prompt
+        schema = request["response_format"]["json_schema"]["schema"]
+        assert schema["required"][:2] == list(names)
+        assert schema["properties"][names[1]] == {"type": "integer", "minimum": 0, "maximum": 7}
+    rows = _rows(demo_engine, "SELECT id, passed, rubric_version FROM judgements")
+    for row in rows:
+        scores = _scores(demo_engine, row["id"])
+        assert set(scores) == set(names) and all(0 <= s <= 7 for s in scores.values())
+        assert _flag(row["passed"]) is all(s >= 4 for s in scores.values())
+        assert row["rubric_version"] == "9.0.0"
+    assert run.standing is not None and set(run.standing.criteria) == set(names)
+
+
+def test_a_criterion_named_as_a_reply_key_is_refused() -> None:
+    from annotate.core.errors import ConfigError
+    from annotate.core.guidelines import load_rubric
+    from annotate.judging.prompt import check_rubric
+
+    rubric = load_rubric()
+    clashing = rubric.model_copy(update={"criteria": {"reason": rubric.criteria["relevance"]}})
+    with pytest.raises(ConfigError, match="a criterion may not be named 'reason'"):
+        check_rubric(clashing)
