@@ -191,3 +191,13 @@ async def test_help_lists_the_default_key(work_engine: Engine) -> None:
         await pilot.press("f1")
         await settle(pilot)
         assert "| f6 | Next alternative draft | `annotate.alternative` |" in app.screen.text  # type: ignore[attr-defined]
+
+
+def test_the_caption_names_the_method_without_its_details() -> None:
+    """The stored method's parenthesised details stay out of the line above the editor."""
+    from annotate.work.rationales.samples import Alternatives
+
+    stored = "1 - mean pairwise ROUGE-L F1 (words; Chinese by jieba words)"
+    shown = Alternatives((4, 5), stored, 0.25).caption(1)
+    assert shown == "draft 2 of 2 · uncertainty 0.25 (1 - mean pairwise ROUGE-L F1)"
+    assert Alternatives((4, 5), stored, None).caption(None).startswith("2 drafts · uncertainty not")

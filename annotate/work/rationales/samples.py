@@ -63,9 +63,11 @@ class Alternatives:
         return f"draft {index + 1} of {count}" if index is not None else f"{count} drafts"
 
     def caption(self, index: int | None) -> str:
-        """``draft 2 of 3 · uncertainty 0.37 (METHOD)``."""
+        """``draft 2 of 3 · uncertainty 0.37 (METHOD)``, METHOD without its parenthesised
+        details (the tokenisation), so the line fits one row of a 100-column terminal."""
         measured = f"{self.uncertainty:.2f}" if self.uncertainty is not None else "not measured"
-        return f"{self.which(index)} · uncertainty {measured} ({self.method})"
+        method = self.method.split(" (", 1)[0]
+        return f"{self.which(index)} · uncertainty {measured} ({method})"
 
 
 def item_alternatives(
