@@ -73,8 +73,13 @@ def test_assign_with_chinese_sessions(tmp_path: Path) -> None:
     )
     result = runner.invoke(app, ["--db", db, "assign", "--annotators", "王医生", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"created": {"王医生": 12}, "total": {"王医生": 12},
-                                         "order": "session", "ordered": 0, "unmeasured": 0}
+    assert json.loads(result.stdout) == {
+        "created": {"王医生": 12},
+        "total": {"王医生": 12},
+        "order": "session",
+        "ordered": 0,
+        "unmeasured": 0,
+    }
     assert "王医生" in result.stdout  # unescaped
 
 
