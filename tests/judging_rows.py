@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from annotate.core.vocabulary import current_rubric
 from annotate.work.judged import text_hash
 from store.db import session_scope
 from store.models import Judgement, JudgementScore, Prediction, Rationale, RationaleVersion
@@ -29,11 +30,15 @@ def add_judgement(
     minutes: int = 0,
     text: str | None = None,
     passed: bool | None = None,
+    rubric_version: str | None = None,
 ) -> int:
     """Store one judgement of a rationale (its current version unless RATIONALE_VERSION)
     or of a prediction (hash of its current text unless TEXT), MINUTES after a fixed time;
-    ``passed`` defaults to every score >= 3 (None when failed). Returns its id."""
+    ``passed`` defaults to every score >= 3 (None when failed); on the store's current
+    rubric unless RUBRIC_VERSION. Returns its id."""
     with session_scope(engine) as session:
+        if rubric_version is None:
+            rubric_version = current_rubric(session.connection()).version
         if rationale_id is not None:
             rationale = session.get(Rationale, rationale_id)
             assert rationale is not None
@@ -70,7 +75,7 @@ def add_judgement(
             model=model,
             prompt_version="test",
             prompt_hash="0" * 64,
-            rubric_version="test",
+            rubric_version=rubric_version,
             created_at=JUDGED_AT + timedelta(minutes=minutes),
         )
         session.add(judgement)

@@ -52,6 +52,7 @@ class AnnotateApp(App[None]):
         user_keymap: dict[str, str] | None = None,
         deid_review: bool = False,
         deid_session: str | None = None,
+        lead: bool = False,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -63,6 +64,7 @@ class AnnotateApp(App[None]):
         self.sub_title = annotator
         self._key_hold = KeyHold()
         self.deid_review, self.deid_session = deid_review, deid_session  # annotate deid review
+        self.lead = lead  # started as a project lead (annotate tui --lead): sees the judge
 
     # -- keys typed while an item opens (tui.keys) ---------------------------------------
 
@@ -199,9 +201,11 @@ def create_app(
     advance_on_accept: bool = True,
     deid_review: bool = False,
     deid_session: str | None = None,
+    lead: bool = False,
 ) -> AnnotateApp:
     """Build the app for one annotator (default: the OS user name); ``deid_review`` opens
-    the de-identification check on ``deid_session`` (default: the first session)."""
+    the de-identification check on ``deid_session`` (default: the first session); ``lead``
+    shows the rubric judge on the progress screen (never to one who authors or reviews)."""
     if not annotator:
         try:
             annotator = getpass.getuser()
@@ -218,4 +222,5 @@ def create_app(
         user_keymap=load_keymap(keymap_owners()),
         deid_review=deid_review,
         deid_session=deid_session,
+        lead=lead,
     )

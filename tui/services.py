@@ -26,6 +26,7 @@ class Services(Protocol):
     autosave_delay: float
     advance_on_accept: bool
     user_keymap: dict[str, str]
+    lead: bool  # started with --lead: the progress screen may show the rubric judge
 
     def hold_keys(self) -> None: ...
 

@@ -262,12 +262,13 @@ class Standing:
     criteria: dict[str, CriterionStanding]
 
 
-def standing(engine: Engine, targets: list[Target], rubric: Rubric) -> Standing:
-    """What the judgements that count for ``targets`` say (``annotate.work.judged``: the
-    newest grounded one of each text as it is now), on the rubric's criteria."""
+def standing(engine: Engine, targets: list[Target], rubric: Rubric, model: str) -> Standing:
+    """What MODEL's judgements that count for ``targets`` say (``annotate.work.judged``:
+    the newest grounded one of each text as it is now), on the rubric's criteria."""
     with session_scope(engine) as session:
         judged = current_judgements(
             session,
+            model=model,
             rationale_ids=[t.rationale_id for t in targets if t.rationale_id is not None],
             prediction_ids=[t.prediction_id for t in targets if t.prediction_id is not None],
         )
@@ -498,7 +499,7 @@ def run_judge(
         asyncio.run(run_units(todo, ask, JudgementWriter(engine), client=provider.client,
                               concurrency=concurrency, on_result=counted_one))  # fmt: skip
     run.seconds = time.perf_counter() - started
-    run.standing = standing(engine, chosen.every, provider.rubric)
+    run.standing = standing(engine, chosen.every, provider.rubric, provider.model)
     return run
 
 

@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 from annotate.core import workflow
 from annotate.core.errors import ConfigError
 from annotate.core.instruments import explained_items
-from annotate.work.judged import current_judgements, weakest_first
+from annotate.work.judged import counted_by_model, current_judgements, weakest_first
 from annotate.work.rationales.samples import current_uncertainty
 from annotate.work.rationales.versions import ensure_annotator
 from store.db import code_point_order, session_scope
@@ -323,7 +323,9 @@ def judged_sessions_first(
     rationale is weakest by the judge first (``judged.weakest_first``); sessions are the
     unit so that a reviewer reads each transcript once for all its items."""
     ids = [rid for rows in by_session.values() for rid, _ in rows]
-    judged = current_judgements(session, rationale_ids=ids, predictions=False).rationales
+    model = next(iter(counted_by_model(session.connection())), "")  # the judge leads see
+    judged = current_judgements(session, rationale_ids=ids, predictions=False,
+                                model=model).rationales  # fmt: skip
     session_of = {rid: sid for sid, rows in by_session.items() for rid, _ in rows}
-    ordered = weakest_first(session, ids)
+    ordered = weakest_first(session, ids, model)
     return list(dict.fromkeys(session_of[rid] for rid in ordered if rid in judged))

@@ -126,7 +126,9 @@ def current_judgements(
     model: str | None = None,
 ) -> Judged:
     """The judgement that counts for each rationale (its current version) and prediction
-    (its current text), among the ids given (all for None), by ``model`` if named.
+    (its current text), among the ids given (all for None), by ``model`` if named, on the
+    store's current rubric (a judgement on another rubric version is outdated: its scale,
+    criteria and threshold may differ).
 
     Targets without one are absent. Scores are ordered as the store's rubric lists its
     criteria (a criterion it lacks follows, by name).
@@ -135,7 +137,8 @@ def current_judgements(
     judged = Judged()
     rows: list[tuple[str, Any]] = []
     j, r, p = JUDGEMENTS.c, RATIONALES.c, PREDICTIONS.c
-    base = j.status == JUDGEMENT_OK
+    rubric = current_rubric(connection)
+    base = and_(j.status == JUDGEMENT_OK, j.rubric_version == rubric.version)
     if model is not None:
         base = and_(base, j.model == model)
     if rationales:
@@ -167,7 +170,7 @@ def current_judgements(
         if held is None or (row[4], row[0]) > (held[1][4], held[1][0]):
             newest[key] = (kind, row)
     scores = _scores(connection, sorted(row[0] for _, row in newest.values()))
-    order = {name: index for index, name in enumerate(current_rubric(connection).names)}
+    order = {name: index for index, name in enumerate(rubric.names)}
     for (kind, target), (_, row) in newest.items():
         given = scores.get(row[0], {})
         ordered = dict(sorted(given.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
@@ -203,10 +206,16 @@ def weakness_key(judgement: CurrentJudgement) -> tuple[int, float, float, int]:
     )
 
 
-def weakest_first(source: Session | Connection, rationale_ids: list[int]) -> list[int]:
+def weakest_first(
+    source: Session | Connection, rationale_ids: list[int], model: str | None = None
+) -> list[int]:
     """RATIONALE_IDS ordered weakest by the judge first (:func:`weakness_key`); those
-    without a counted judgement follow, in the order given."""
-    judged = current_judgements(source, rationale_ids=rationale_ids, predictions=False)
+    without a counted judgement follow, in the order given. One judge's scores are
+    compared: MODEL's, by default the model leads are shown (:func:`counted_by_model`)."""
+    if model is None:
+        model = next(iter(counted_by_model(_connection(source))), "")
+    judged = current_judgements(source, rationale_ids=rationale_ids, predictions=False,
+                                model=model)  # fmt: skip
     ranked = sorted(
         (judged.rationales[rid] for rid in set(rationale_ids) if rid in judged.rationales),
         key=weakness_key,

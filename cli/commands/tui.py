@@ -25,6 +25,14 @@ def tui(
             "--stay-on-accept", help="Stay on an item after accepting it (default: move on)."
         ),
     ] = False,
+    lead: Annotated[
+        bool,
+        typer.Option(
+            "--lead",
+            help="As the project lead: the progress screen also shows the rubric judge's "
+            "scores (never to an annotator who authors or reviews: review is blind).",
+        ),
+    ] = False,
 ) -> None:
     """Open the terminal UI: your queue, the editor, blind reviews, progress and help."""
     import os
@@ -38,7 +46,7 @@ def tui(
 
         raise ConfigError("annotate tui needs a terminal (or use annotate serve for a browser)")
 
-    app = create_app(engine(), annotator, advance_on_accept=not stay_on_accept)
+    app = create_app(engine(), annotator, advance_on_accept=not stay_on_accept, lead=lead)
     app.run()
     if app.return_code:  # the UI stopped on an error (its traceback is shown): say so
         raise typer.Exit(app.return_code)

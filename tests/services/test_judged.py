@@ -119,6 +119,34 @@ def test_weakest_first_orders_by_fail_then_minimum_then_mean_then_id(demo_engine
     assert ordered == [c, d, b, e, a, g, f]
 
 
+def test_a_judgement_on_another_rubric_version_does_not_count(demo_engine) -> None:
+    """A rubric loaded after the judge ran may change the scale, criteria and threshold:
+    judgements on the earlier version are outdated, as a new text's are."""
+    first, second = accepted_ids(demo_engine)[:2]
+    add_judgement(demo_engine, S, rationale_id=first, rubric_version="0.9.0")
+    counted = add_judgement(demo_engine, S, rationale_id=second)
+    with session_scope(demo_engine) as session:
+        judged = current_judgements(session)
+    assert set(judged.rationales) == {second}
+    assert judged.rationales[second].judgement_id == counted
+
+
+def test_weakest_first_compares_one_judge_the_one_leads_see(demo_engine) -> None:
+    """With two judge models, the order is the most-counted model's (the one progress and
+    the report show), not a mix of two judges' scales; MODEL names another."""
+    a, b, c = accepted_ids(demo_engine)[:3]
+    low = {"faithfulness": 2, "relevance": 2, "informativeness": 2}
+    high = {"faithfulness": 5, "relevance": 5, "informativeness": 5}
+    for rid, scores in ((a, high), (b, low), (c, S)):
+        add_judgement(demo_engine, scores, rationale_id=rid, model="main-judge")
+    # a harsh second judge, newer, on one text only: its 1s must not jump the queue
+    add_judgement(demo_engine, {"faithfulness": 1, "relevance": 1, "informativeness": 1},
+                  rationale_id=a, model="harsh-judge", minutes=30)  # fmt: skip
+    with session_scope(demo_engine) as session:
+        assert weakest_first(session, [a, b, c]) == [b, c, a]
+        assert weakest_first(session, [a, b, c], "harsh-judge") == [a, b, c]
+
+
 def test_summary_counts_coverage_failures_means_and_the_weakest(demo_engine) -> None:
     with session_scope(demo_engine) as session:
         assert current_judgements(session).rationales == {}

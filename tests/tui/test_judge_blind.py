@@ -68,9 +68,24 @@ def assert_blind(text: str, where: str) -> None:
 
 async def test_a_reviewer_never_sees_the_judge_on_any_screen(work_engine) -> None:
     judged = judge_the_reviewers_work(work_engine)
-    app = create_app(work_engine, REVIEWER)
+    app = create_app(work_engine, REVIEWER, lead=True)  # even started as a lead
     with no_judgement_read(work_engine):
         await review_everything(app, judged)
+
+
+async def test_only_one_started_as_lead_sees_the_judge(work_engine) -> None:
+    """A newcomer (no authoring, no review yet: the lead may give them reviews next) sees
+    no judge unless the app was started with --lead."""
+    judge_the_reviewers_work(work_engine)
+    for lead in (False, True):
+        app = create_app(work_engine, "newcomer", lead=lead)
+        async with app.run_test(size=(160, 80)) as pilot:
+            await settle(pilot)
+            await pilot.press("f3")
+            await settle(pilot)
+            assert isinstance(app.screen, ProgressScreen)
+            assert app.screen.query_one("#judge").display is lead
+            assert (MARKER in screen_text(pilot)) is lead
 
 
 async def review_everything(app, judged: list[int]) -> None:  # type: ignore[no-untyped-def]
@@ -128,7 +143,7 @@ async def edit_it(app, rid: int) -> None:  # type: ignore[no-untyped-def]
 async def test_a_lead_sees_coverage_and_the_weakest_by_judge(work_engine) -> None:
     judge_the_reviewers_work(work_engine)
     summary = judge_summary(work_engine)
-    app = create_app(work_engine, "lead")
+    app = create_app(work_engine, "lead", lead=True)
     async with app.run_test(size=(160, 80)) as pilot:
         await settle(pilot)
         await pilot.press("f3")

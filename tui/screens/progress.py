@@ -141,7 +141,7 @@ class ProgressScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="progress")
     def load(self) -> None:
         engine = services(self).engine
-        lead = sees_judged_texts(engine, services(self).annotator)
+        lead = services(self).lead and sees_judged_texts(engine, services(self).annotator)
         judged = judge_progress(engine) if lead else None
         self.post_message(
             self.Loaded(
@@ -190,8 +190,10 @@ class ProgressScreen(Screen[None]):
 
     def _show_judge(self, judged: dict[str, Any] | None) -> None:
         """The judge's coverage, means and weakest texts, when anything is judged and the
-        annotator is a lead: one who authors or reviews never sees the judge (blind
-        review, :func:`annotate.work.judged.sees_judged_texts`)."""
+        app was started as a lead (``annotate tui --lead``) by one who neither authors nor
+        reviews: one who does never sees the judge (blind review,
+        :func:`annotate.work.judged.sees_judged_texts`), and neither does anyone who was not
+        started as a lead (a new expert has no work yet, but may be given reviews)."""
         line = self.query_one("#judge", Static)
         line.display = judged is not None
         for part in self.query(".weakest-by-judge"):
