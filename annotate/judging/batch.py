@@ -3,12 +3,17 @@ Batch API: half the price), as ``draft --batch-api`` sends drafts.
 
 The requests are built as online (the judge prompt, the rubric's schema, masked when the
 endpoint asks for it) with ``custom_id`` naming the target and its text's hash. The batch
-is recorded in ``draft_batches`` (under the judge prompt's hash) before anything else, so
-a killed command polls the same batch again instead of paying twice. Its output is read
-by the drafts' checked reader (``annotate.drafting.batch_output``: limits, schema, one
-``FILE:LINE`` error and nothing written) and each line becomes a judgement through the
-online path's reading and grounding; a line whose text changed since it was sent is
-left out. The judgements and the batch's ``ingested_at`` are written in one transaction.
+is recorded in ``draft_batches`` (under the judge prompt's hash, with the parameters its
+requests carry) right after the server creates it, before the first poll (as drafting's
+``submit_or_resume`` does), so a command killed while waiting polls the same batch again
+instead of paying twice; one killed between the upload and that record leaves a batch
+this database does not know. Its output is read by the drafts' checked reader
+(``annotate.drafting.batch_output``: limits, schema, one ``FILE:LINE`` error and nothing
+written) and each line becomes a judgement through the online path's reading and
+grounding, mapped back with the masks of the de-identification the batch was sent with
+(as recorded, whatever the resuming command asks); a line whose reply cannot be read is
+a failed judgement, and a line whose text changed since it was sent is left out. The
+judgements and the batch's ``ingested_at`` are written in one transaction.
 """
 
 from __future__ import annotations
@@ -25,9 +30,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from annotate.core.settings import Endpoint
-from annotate.drafting.base import scrub_secret
-from annotate.drafting.batch_api import ENDPOINT, FILE_BATCH_PREFIX, POLL_SECONDS, poll, submit
+from annotate.drafting.base import Reply, scrub_secret
+from annotate.drafting.batch_api import (
+    ENDPOINT,
+    FILE_BATCH_PREFIX,
+    POLL_SECONDS,
+    _mode,
+    poll,
+    submit,
+)
 from annotate.drafting.batch_output import MAX_ID_LENGTH, read_batch_output
+from annotate.drafting.deidentify import OFF, Deidentify, Mask, check_mode, masks_for, restored
 from annotate.drafting.providers import DraftSettings
 from annotate.judging.prompt import Target
 from annotate.judging.service import (
@@ -142,6 +155,7 @@ def judge_batch(
             session.flush()
             session.expunge(pending)
     run.selected = pending.items
+    run.deidentify = dict(pending.params or {}).get("deidentify")  # as the batch was sent
     batch = poll(engine, client, pending, poll_seconds, on_poll)
     output = client.files.content(batch.output_file_id).content if batch.output_file_id else b""
     source = f"the output of batch {scrub_secret(pending.batch_id)}"
@@ -161,7 +175,7 @@ def _judgements(engine: Engine, provider: JudgeProvider, output: bytes, source: 
                 batch: DraftBatch) -> tuple[list[StoredJudgement], int]:  # fmt: skip
     """The output's lines as judgements of the texts they were asked about (lines of a
     text changed since are left out, and counted); replies carry the batch's recorded
-    parameters."""
+    parameters and are mapped back with the masks it was sent with."""
     if not output:
         return [], 0
     results = read_batch_output(io.BytesIO(output), source)
@@ -169,14 +183,29 @@ def _judgements(engine: Engine, provider: JudgeProvider, output: bytes, source: 
         targets = {custom_id(t): t for t in load_targets(session, JudgeSelection())}
     asked = [(r, targets[f"{r.session_id}/{r.item_id}"]) for r in results
              if f"{r.session_id}/{r.item_id}" in targets]  # fmt: skip
-    masks, _ = masking(engine, provider, [target for _, target in asked])
     params = {**dict(batch.params or {}), "batch_id": batch.batch_id}
+    mode = _mode(params)  # as sent, not as the resuming command would send
+    sent = Deidentify(on=True, mode=check_mode(mode)) if mode is not None else OFF
+    masks = masks_for(engine, [target.context.session_id for _, target in asked], sent)
     found = []
     for result, target in asked:
         mask = masks.get(target.context.session_id)
         if result.reply is None:
-            found.append(judgement_row(provider, target, None, error=result.failure))
+            found.append(judgement_row(provider, target, None,
+                                       error=restored(result.failure, mask)))  # fmt: skip
             found[-1].row["params"] = params
         else:
-            found.append(read_reply(provider, target, replace(result.reply, params=params), mask))
+            found.append(_read(provider, target, replace(result.reply, params=params), mask))
     return found, len(results) - len(found)
+
+
+def _read(provider: JudgeProvider, target: Target, reply: Reply, mask: Mask | None
+          ) -> StoredJudgement:  # fmt: skip
+    """One line's reply as a judgement; a reply the reader trips on is a failed one, so
+    one line never stops the batch's others from being stored (and the batch ingested)."""
+    try:
+        return read_reply(provider, target, reply, mask)
+    except ValueError as unreadable:
+        error = restored(f"unusable reply: {unreadable}", mask)
+        return judgement_row(provider, target, reply, error=error,
+                             raw=restored(reply.content, mask))  # fmt: skip

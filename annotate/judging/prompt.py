@@ -198,8 +198,9 @@ def read_judgement(content: str | None, rubric: Rubric) -> Judged:
         if name not in data:
             raise ReplyFormatError(f"no score for {name!r}")
         value = data[name]
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
+        # ASCII digits only: "③" and "²" pass isdigit() but int() refuses them
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
+            value = int(value.strip()) if len(value.strip()) <= 9 else value
         if type(value) is not int:
             raise ReplyFormatError(f"the score for {name!r} is not an integer: {value!r:.40}")
         if not rubric.scale_min <= value <= rubric.scale_max:

@@ -26,9 +26,12 @@ values = st.recursive(
                                                                 max_size=3),
     max_leaves=8,
 )  # fmt: skip
+# scores as strings of digits of any script: "③", "²" and "٣" pass str.isdigit()
+digits = st.text(st.characters(categories=["Nd", "No"]) | st.sampled_from(" 0123456789"),
+                 min_size=1, max_size=12)  # fmt: skip
 replies = st.fixed_dictionaries(
     {},
-    optional={**{name: values | st.integers(-3, 9) for name in NAMES},
+    optional={**{name: values | st.integers(-3, 9) | digits for name in NAMES},
               "reason": values, "evidence": values, "quotes": values},
 )  # fmt: skip
 
@@ -65,3 +68,25 @@ def test_scores_in_words_or_strings() -> None:
     reply["informativeness"] = 3
     assert read_judgement(json.dumps(reply), RUBRIC).scores == {
         "faithfulness": 4, "relevance": 5, "informativeness": 3}  # fmt: skip
+
+
+@given(scores=st.fixed_dictionaries({name: digits for name in NAMES}))
+def test_scores_as_strings_of_any_digits_are_read_or_refused(scores: dict) -> None:
+    content = json.dumps({**scores, "reason": "Turn 2."}, ensure_ascii=False)
+    try:
+        judged = read_judgement(content, RUBRIC)
+    except ReplyFormatError:
+        assert not all(s.strip().isascii() and s.strip().isdecimal() and
+                       RUBRIC.scale_min <= int(s) <= RUBRIC.scale_max
+                       for s in scores.values())  # fmt: skip
+        return
+    assert judged.scores == {name: int(given) for name, given in scores.items()}
+
+
+@pytest.mark.parametrize("score", ["③", "²", "٣", " ４ ", "3²", "9" * 5000],
+                         ids=["circled", "superscript", "arabic-indic", "fullwidth", "mixed",
+                              "5000-digits"])  # fmt: skip
+def test_a_score_in_digits_other_than_ascii_is_refused(score: str) -> None:
+    reply = {"faithfulness": score, "relevance": 4, "informativeness": 4, "reason": "x"}
+    with pytest.raises(ReplyFormatError, match="'faithfulness' is not an integer"):
+        read_judgement(json.dumps(reply, ensure_ascii=False), RUBRIC)
