@@ -179,3 +179,51 @@ def test_f5_toggles_the_alliance_strip_and_does_not_reload_the_page(team, browse
     browser.chord(Keys.CONTROL, "s")
     browser.wait(lambda: any(row[1] == sentence for row in _stored(db)[0]),
                  "the version saved after F5", 30.0)  # fmt: skip
+
+
+def test_f6_cycles_sampled_drafts_and_saving_records_the_one_shown(team, browser: Browser) -> None:  # type: ignore[no-untyped-def]
+    """F6 (a browser's "focus the address bar" key) must reach the served app: with three
+    sampled drafts of an item not yet started, the editor opens on the newest (draft 3 of
+    3); F6 twice wraps to the first and then the second, and saving stores that sample's
+    text with its id as the draft the rationale began from, the page never reloaded."""
+    from annotate.work.queue import authoring_queue
+    from store.db import make_engine, session_scope
+    from store.models import Rationale
+    from tests.tui.test_alternatives import TEXTS, add_samples
+    from tui.screens.queue import sent_back_first
+
+    served, db, secrets = team
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:  # a new item for ana, first of her ranked ones
+            session.add(Rationale(session_id="s02", item_id="goal_1", author_id="ana",
+                                  queue_rank=1))  # fmt: skip
+        queue = sent_back_first(authoring_queue(engine, "ana"))
+        row = next(n for n, entry in enumerate(queue) if entry.session_id == "s02")
+        ids = add_samples(engine, queue[row], TEXTS)
+    finally:
+        engine.dispose()
+    _log_in(browser, served.base, "ana", secrets["ana"])
+    browser.forget()
+    browser.type(*[Keys.DOWN] * row, Keys.ENTER)  # the queue lists the items sent back first
+    browser.wait_screen("draft 3 of 3 · uncertainty 0.37")
+    browser.settle()
+    browser.driver.execute_script("window.annotateMarker = 'before F6';")
+    browser.forget()
+    browser.type(Keys.F6)  # wraps round to the first sample
+    browser.wait_screen("draft 1 of 3 · ", 20.0)
+    browser.settle()
+    browser.forget()
+    browser.type(Keys.F6)
+    browser.wait_screen("draft 2 of 3 · ", 20.0)
+    browser.settle()
+    assert browser.driver.execute_script("return window.annotateMarker;") == "before F6"
+    assert browser.driver.current_url == f"{served.base}/"
+    browser.chord(Keys.CONTROL, "s")
+    saved = browser.wait(
+        lambda: rows(db, "SELECT v.text, v.author_id, r.draft_id FROM rationale_versions v JOIN "
+                         "rationales r ON r.id = v.rationale_id AND v.version = r.current_version "
+                         "WHERE r.session_id = 's02' AND r.item_id = 'goal_1'"),
+        "the version saved after F6 twice", 30.0,
+    )  # fmt: skip
+    assert saved == [(TEXTS[1], "ana", ids[1])]
