@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer._click.globals import get_current_context  # typer vendors click, unexported
@@ -86,3 +86,85 @@ def install_file(file: Path, install: Callable[[], bool]) -> bool:
         return install()
     except ConfigError as error:
         raise ConfigError(f"{file}: {error}") from None
+
+
+# Options the commands that call a model share (draft, judge, trace): one wording in every
+# --help, one place to change it.
+ModelOption = Annotated[
+    str | None,
+    typer.Option(help="Model name (default: $ANNOTATE_DRAFT_MODEL, then gpt-4o-mini)."),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: "
+        "$OPENAI_BASE_URL, then the OpenAI API). The key is read from OPENAI_API_KEY only.",
+        show_default=False,
+    ),
+]
+SessionsOption = Annotated[
+    list[str] | None,
+    typer.Option("--session", help="Only this session (repeat for more).", show_default=False),
+]
+ConcurrencyOption = Annotated[int, typer.Option(min=1, help="Requests in flight at once.")]
+TimeoutOption = Annotated[float, typer.Option(help="Seconds per request attempt.")]
+MaxRetriesOption = Annotated[
+    int, typer.Option(min=0, help="Retries on 408/409/429/5xx, timeouts and resets.")
+]
+MaxTokensOption = Annotated[int, typer.Option(min=1, help="Maximum tokens per reply.")]
+ContextBudgetOption = Annotated[
+    int, typer.Option(min=200, help="Estimated tokens the transcript may take in the prompt.")
+]
+PriceInOption = Annotated[
+    float | None,
+    typer.Option(help="With --dry-run: price per million input tokens.", show_default=False),
+]
+PriceOutOption = Annotated[
+    float | None,
+    typer.Option(help="With --dry-run: price per million output tokens.", show_default=False),
+]
+PollSecondsOption = Annotated[
+    float, typer.Option(min=0.05, help="With --batch-api: seconds between polls.")
+]
+
+
+class ProgressBar:
+    """A rich progress bar on stderr (when ``enabled``): LABEL, the bar, done/total, time
+    left and an outcome line (failures, tokens, ...) that the command writes."""
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled, self.label = enabled, label
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> ProgressBar:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn(self.label), BarColumn(bar_width=24), MofNCompleteColumn(),
+                TimeRemainingColumn(), TextColumn("{task.fields[outcome]}"),
+                console=Console(stderr=True),
+            )  # fmt: skip
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def show(self, done: int, total: int, outcome: str) -> None:
+        """DONE of TOTAL, with OUTCOME beside them."""
+        if self._progress is None:
+            return
+        if self._task is None:
+            self._task = self._progress.add_task(self.label, total=total, outcome=outcome)
+        self._progress.update(self._task, completed=done, outcome=outcome)

@@ -7,7 +7,22 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.commands._common import engine, is_terminal, print_json
+from cli.commands._common import (
+    BaseUrlOption,
+    ConcurrencyOption,
+    ContextBudgetOption,
+    MaxRetriesOption,
+    MaxTokensOption,
+    ModelOption,
+    PollSecondsOption,
+    PriceInOption,
+    PriceOutOption,
+    SessionsOption,
+    TimeoutOption,
+    engine,
+    is_terminal,
+    print_json,
+)
 from cli.commands._common import settings as invocation
 
 if TYPE_CHECKING:
@@ -23,20 +38,9 @@ def draft(
             show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(help="Model name (default: $ANNOTATE_DRAFT_MODEL, then gpt-4o-mini)."),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url",
-            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: "
-            "$OPENAI_BASE_URL, then the OpenAI API). The key is read from OPENAI_API_KEY only.",
-            show_default=False,
-        ),
-    ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    concurrency: ConcurrencyOption = 8,
     limit: Annotated[
         int | None, typer.Option(min=0, help="Draft at most this many items.", show_default=False)
     ] = None,
@@ -66,28 +70,20 @@ def draft(
         str | None,
         typer.Option(help="Only items of this dimension (goal, task, bond).", show_default=False),
     ] = None,
-    session: Annotated[
-        list[str] | None,
-        typer.Option("--session", help="Only this session (repeat for more).", show_default=False),
-    ] = None,
+    session: SessionsOption = None,
     temperature: Annotated[
         float | None,
         typer.Option(
             help="Sampling temperature (default 0; with --samples 0.8).", show_default=False
         ),
     ] = None,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Maximum tokens per reply.")] = 600,
+    max_tokens: MaxTokensOption = 600,
     seed: Annotated[
         int | None, typer.Option(help="Sampling seed, where the server supports one.")
     ] = 0,
-    timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 60.0,
-    max_retries: Annotated[
-        int, typer.Option(min=0, help="Retries on 408/409/429/5xx, timeouts and resets.")
-    ] = 4,
-    context_budget: Annotated[
-        int,
-        typer.Option(min=200, help="Estimated tokens the transcript may take in the prompt."),
-    ] = 6000,
+    timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 4,
+    context_budget: ContextBudgetOption = 6000,
     context_window: Annotated[
         int | None,
         typer.Option(
@@ -115,14 +111,8 @@ def draft(
             "prefix cache could reuse); send nothing.",
         ),
     ] = False,
-    price_in: Annotated[
-        float | None,
-        typer.Option(help="With --dry-run: price per million input tokens.", show_default=False),
-    ] = None,
-    price_out: Annotated[
-        float | None,
-        typer.Option(help="With --dry-run: price per million output tokens.", show_default=False),
-    ] = None,
+    price_in: PriceInOption = None,
+    price_out: PriceOutOption = None,
     batch_api: Annotated[
         bool,
         typer.Option(
@@ -142,9 +132,7 @@ def draft(
             "first (one bad line writes nothing); lines already ingested are skipped."
         ),
     ] = None,
-    poll_seconds: Annotated[
-        float, typer.Option(min=0.05, help="With --batch-api: seconds between polls.")
-    ] = 10.0,
+    poll_seconds: PollSecondsOption = 10.0,
     markers: Annotated[
         bool,
         typer.Option(

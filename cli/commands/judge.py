@@ -6,7 +6,23 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.commands._common import engine, is_terminal, print_json
+from cli.commands._common import (
+    BaseUrlOption,
+    ConcurrencyOption,
+    ContextBudgetOption,
+    MaxRetriesOption,
+    MaxTokensOption,
+    ModelOption,
+    PollSecondsOption,
+    PriceInOption,
+    PriceOutOption,
+    ProgressBar,
+    SessionsOption,
+    TimeoutOption,
+    engine,
+    is_terminal,
+    print_json,
+)
 from cli.commands._common import settings as invocation
 
 
@@ -19,19 +35,8 @@ def judge(
             show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(help="Model name (default: $ANNOTATE_DRAFT_MODEL, then gpt-4o-mini)."),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url",
-            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: "
-            "$OPENAI_BASE_URL, then the OpenAI API). The key is read from OPENAI_API_KEY only.",
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
     targets: Annotated[
         str,
         typer.Option(
@@ -45,14 +50,11 @@ def judge(
     predictions_only: Annotated[
         bool, typer.Option("--predictions-only", help="Same as --targets predictions.")
     ] = False,
-    session: Annotated[
-        list[str] | None,
-        typer.Option("--session", help="Only this session (repeat for more).", show_default=False),
-    ] = None,
+    session: SessionsOption = None,
     limit: Annotated[
         int | None, typer.Option(min=0, help="Judge at most this many texts.", show_default=False)
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
+    concurrency: ConcurrencyOption = 8,
     force: Annotated[
         bool,
         typer.Option(
@@ -68,15 +70,10 @@ def judge(
         ),
     ] = False,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Maximum tokens per reply.")] = 600,
-    timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 60.0,
-    max_retries: Annotated[
-        int, typer.Option(min=0, help="Retries on 408/409/429/5xx, timeouts and resets.")
-    ] = 4,
-    context_budget: Annotated[
-        int,
-        typer.Option(min=200, help="Estimated tokens the transcript may take in the prompt."),
-    ] = 6000,
+    max_tokens: MaxTokensOption = 600,
+    timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 4,
+    context_budget: ContextBudgetOption = 6000,
     deidentify: Annotated[
         bool | None,
         typer.Option(
@@ -102,14 +99,8 @@ def judge(
             "--dry-run", help="Count the texts and the tokens a run would send; send nothing."
         ),
     ] = False,
-    price_in: Annotated[
-        float | None,
-        typer.Option(help="With --dry-run: price per million input tokens.", show_default=False),
-    ] = None,
-    price_out: Annotated[
-        float | None,
-        typer.Option(help="With --dry-run: price per million output tokens.", show_default=False),
-    ] = None,
+    price_in: PriceInOption = None,
+    price_out: PriceOutOption = None,
     batch_api: Annotated[
         bool,
         typer.Option(
@@ -118,9 +109,7 @@ def judge(
             "upload, poll, store; a rerun resumes an unfinished batch.",
         ),
     ] = False,
-    poll_seconds: Annotated[
-        float, typer.Option(min=0.05, help="With --batch-api: seconds between polls.")
-    ] = 10.0,
+    poll_seconds: PollSecondsOption = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Score accepted rationales and predictions on the rubric with a model, for leads."""
@@ -172,9 +161,13 @@ def judge(
     if batch_api:
         _batch(store, settings, chosen, poll_seconds, as_json, endpoint)
         return
-    with _JudgeBar(enabled=is_terminal() and not as_json) as bar:
+
+    def progress(run: Any, total: int) -> None:
+        bar.show(run.progress.done, total, _outcome(run))
+
+    with ProgressBar(is_terminal() and not as_json, "judging") as bar:
         run = run_judge(store, settings, **chosen, concurrency=concurrency,
-                        on_progress=bar.update, endpoint=endpoint)  # fmt: skip
+                        on_progress=progress, endpoint=endpoint)  # fmt: skip
     if as_json:
         print_json(run.as_json())
         return
@@ -255,45 +248,11 @@ def _standing_table(run: Any) -> None:
     )
 
 
-class _JudgeBar:
-    """A rich progress bar on stderr: texts judged, failures and tokens."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _JudgeBar:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("judging"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                TimeRemainingColumn(), TextColumn("{task.fields[outcome]}"),
-                console=Console(stderr=True),
-            )  # fmt: skip
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def update(self, run: Any, total: int) -> None:
-        if self._progress is None:
-            return
-        tokens = f"{run.progress.tokens_in:,}/{run.progress.tokens_out:,} tok in/out"
-        outcome = f"{run.progress.failed} failed · {run.progress.ungrounded} ungrounded · {tokens}"
-        if self._task is None:
-            self._task = self._progress.add_task("judging", total=total, outcome=outcome)
-        self._progress.update(self._task, completed=run.progress.done, outcome=outcome)
+def _outcome(run: Any) -> str:
+    """The progress bar's line beside the count: failures and tokens."""
+    figures = run.progress
+    tokens = f"{figures.tokens_in:,}/{figures.tokens_out:,} tok in/out"
+    return f"{figures.failed} failed · {figures.ungrounded} ungrounded · {tokens}"
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.commands._common import engine, is_terminal, print_json, settings, show_table
+from cli.commands._common import (
+    BaseUrlOption,
+    ConcurrencyOption,
+    MaxRetriesOption,
+    ProgressBar,
+    SessionsOption,
+    TimeoutOption,
+    engine,
+    is_terminal,
+    print_json,
+    settings,
+    show_table,
+)
 
 if TYPE_CHECKING:
     from annotate.research.trace import TraceRun
@@ -29,24 +41,11 @@ def trace(
             show_default=False,
         ),
     ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url",
-            help="OpenAI-compatible endpoint, e.g. http://localhost:8080/v1 (default: "
-            "$OPENAI_BASE_URL, then the OpenAI API). The key is read from OPENAI_API_KEY only.",
-            show_default=False,
-        ),
-    ] = None,
-    session: Annotated[
-        list[str] | None,
-        typer.Option("--session", help="Only this session (repeat for more).", show_default=False),
-    ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
-    timeout: Annotated[float, typer.Option(help="Seconds per request attempt.")] = 60.0,
-    max_retries: Annotated[
-        int, typer.Option(min=0, help="Retries on 408/409/429/5xx, timeouts and resets.")
-    ] = 4,
+    base_url: BaseUrlOption = None,
+    session: SessionsOption = None,
+    concurrency: ConcurrencyOption = 8,
+    timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 4,
     batch: Annotated[int, typer.Option(min=1, help="Turns per embeddings request.")] = 64,
     force: Annotated[
         bool,
@@ -105,10 +104,14 @@ def trace(
     if warning is not None:
         typer.echo(warning.replace("each draft", "each trace"), err=True)
     store = engine()
-    with _Progress(enabled=is_terminal() and not as_json) as bar:
+
+    def progress(run: TraceRun, total: int) -> None:
+        bar.show(run.ok + run.failed, total, f"{run.failed} failed" if run.failed else "")
+
+    with ProgressBar(is_terminal() and not as_json, "tracing") as bar:
         run = run_trace(store, chosen_settings, sessions=session or None, force=force,
                         concurrency=concurrency, endpoint=endpoint,
-                        on_progress=bar.update)  # fmt: skip
+                        on_progress=progress)  # fmt: skip
     if as_json:
         print_json({"run": run.as_json(), "sessions": _traces(store, session, run)})
     else:
@@ -183,45 +186,6 @@ def _validate(session: list[str] | None, method: str | None, model: str | None, 
         "turns' score minus counselor turns'), by condition",
     )
     show_table(figures.by_third_view(), "The gap by third of the session")
-
-
-class _Progress:
-    """A rich progress bar on stderr."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(TextColumn("tracing"), BarColumn(bar_width=24),
-                                      MofNCompleteColumn(), TimeRemainingColumn(),
-                                      TextColumn("{task.fields[failed]}"),
-                                      console=Console(stderr=True))  # fmt: skip
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def update(self, run: TraceRun, total: int) -> None:
-        if self._progress is None:
-            return
-        if self._task is None:
-            self._task = self._progress.add_task("trace", total=total, failed="")
-        failed = f"{run.failed} failed" if run.failed else ""
-        self._progress.update(self._task, completed=run.ok + run.failed, failed=failed)
 
 
 def register(app: typer.Typer) -> None:
