@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import glob
 import json
 import os
@@ -45,6 +46,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,7 +208,10 @@ def _reason_kind(reason: str) -> str:
     return reason.split(";")[0][:90]
 
 
-def engine_main(args: argparse.Namespace, python: Path, model: Path) -> None:
+@contextlib.contextmanager
+def demo_served(args: argparse.Namespace, python: Path, model: Path) -> Iterator[tuple]:
+    """A fresh store holding the demo corpus, and the model served beside it: (engine,
+    the server's base URL, its log); the server is stopped on leaving."""
     from annotate.core.database import initialise
     from annotate.core.demo import DEMO_FILES
     from annotate.ingest import import_file
@@ -218,14 +223,19 @@ def engine_main(args: argparse.Namespace, python: Path, model: Path) -> None:
         log = Path(directory) / "server.log"
         server, base = start_server(python, model, log, args.n_ctx)
         try:
-            sessions = ENGINE_SESSIONS.split(",")
-            first = engine_run(engine, base, sessions, args.max_tokens, log)
-            again = engine_run(engine, base, sessions[:1], args.max_tokens, log, limit=12)
-            print(json.dumps({"run": first, "rerun (12 items)": again}, indent=2,
-                             ensure_ascii=False))  # fmt: skip
+            yield engine, base, log
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def engine_main(args: argparse.Namespace, python: Path, model: Path) -> None:
+    with demo_served(args, python, model) as (engine, base, log):
+        sessions = ENGINE_SESSIONS.split(",")
+        first = engine_run(engine, base, sessions, args.max_tokens, log)
+        again = engine_run(engine, base, sessions[:1], args.max_tokens, log, limit=12)
+        print(json.dumps({"run": first, "rerun (12 items)": again}, indent=2,
+                         ensure_ascii=False))  # fmt: skip
 
 
 JUDGED_SESSIONS = "s01,s05,s07,s13"  # the demo sessions with human reviews
@@ -236,27 +246,16 @@ def judge_main(args: argparse.Namespace, python: Path, model: Path) -> None:
     from sqlalchemy import text
 
     from annotate.analysis.agreement_judge import judge_agreement
-    from annotate.core.database import initialise
-    from annotate.core.demo import DEMO_FILES
+    from annotate.core.errors import ConfigError
     from annotate.drafting import DraftSettings
-    from annotate.ingest import import_file
     from annotate.judging.service import run_judge
 
-    with tempfile.TemporaryDirectory() as directory:
-        engine, _ = initialise(f"sqlite:///{directory}/bench.db")
-        for path in DEMO_FILES:
-            import_file(engine, path)
-        log = Path(directory) / "server.log"
-        server, base = start_server(python, model, log, args.n_ctx)
-        try:
-            settings = DraftSettings(provider="openai", model="smollm2", base_url=base,
-                                     max_tokens=args.max_tokens, timeout=300,
-                                     max_retries=1)  # fmt: skip
-            run = run_judge(engine, settings, targets="rationales",
-                            sessions=JUDGED_SESSIONS.split(","), concurrency=2)  # fmt: skip
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with demo_served(args, python, model) as (engine, base, _):
+        settings = DraftSettings(provider="openai", model="smollm2", base_url=base,
+                                 max_tokens=args.max_tokens, timeout=300,
+                                 max_retries=1)  # fmt: skip
+        run = run_judge(engine, settings, targets="rationales",
+                        sessions=JUDGED_SESSIONS.split(","), concurrency=2)  # fmt: skip
         with engine.connect() as connection:
             rows = connection.execute(text(
                 "SELECT status, coalesce(error, grounding_error, '') FROM judgements"
@@ -270,7 +269,7 @@ def judge_main(args: argparse.Namespace, python: Path, model: Path) -> None:
         }  # fmt: skip
         try:
             agreement = judge_agreement(engine)
-        except Exception as error:  # nothing counted: no alpha to give
+        except ConfigError as error:  # nothing counted: no alpha to give
             figures["agreement"] = f"none: {error}"
         else:
             figures["agreement"] = {
@@ -308,49 +307,37 @@ def main() -> None:
     if args.judge:
         judge_main(args, python, model)
         return
-    from annotate.core.database import initialise
-    from annotate.core.demo import DEMO_FILES
     from annotate.drafting.prompt import PROMPTS_DIR, load_template
-    from annotate.ingest import import_file
 
     sessions = args.sessions.split(",")
-    with tempfile.TemporaryDirectory() as directory:
-        engine, _ = initialise(f"sqlite:///{directory}/bench.db")
-        for path in DEMO_FILES:
-            import_file(engine, path)
-        log = Path(directory) / "server.log"
-        server, base = start_server(python, model, log, args.n_ctx)
-        try:
-            results = {}
-            layouts = {
-                "1.0.0 (item first)": load_template(PROMPTS_DIR / "draft-v1.j2"),
-                f"{load_template().version} (transcript first)": load_template(),
-            }
-            for name, template in layouts.items():
-                summary, seconds, evaluated = run_layout(engine, base, template, sessions,
-                                                         args.max_tokens, log)  # fmt: skip
-                figures = summary.progress
-                results[name] = {
-                    "items": figures.done,
-                    "items_per_second": round(figures.done / seconds, 3),
-                    "prompt_tokens_sent_per_item": round(figures.tokens_in / max(1, figures.done)),
-                    "prompt_tokens_evaluated_per_item": (
-                        round(sum(evaluated) / len(evaluated)) if evaluated else None
-                    ),
-                    "ok": figures.ok, "ungrounded": figures.ungrounded, "failed": figures.failed,
-                    "reasons": {f"{s}: {r}": n for (s, r), n in
-                                reasons(engine, template.version).most_common(5)},
-                }  # fmt: skip
-            old, new = results.values()
-            print(json.dumps(results, indent=2, ensure_ascii=False))
-            before, after = (r["prompt_tokens_evaluated_per_item"] for r in (old, new))
-            if before and after:
-                speed = new["items_per_second"] / old["items_per_second"]
-                print(f"prompt tokens evaluated per item: {before / after:.1f}x fewer; "
-                      f"items/s: {speed:.2f}x")  # fmt: skip
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with demo_served(args, python, model) as (engine, base, log):
+        results = {}
+        layouts = {
+            "1.0.0 (item first)": load_template(PROMPTS_DIR / "draft-v1.j2"),
+            f"{load_template().version} (transcript first)": load_template(),
+        }
+        for name, template in layouts.items():
+            summary, seconds, evaluated = run_layout(engine, base, template, sessions,
+                                                     args.max_tokens, log)  # fmt: skip
+            figures = summary.progress
+            results[name] = {
+                "items": figures.done,
+                "items_per_second": round(figures.done / seconds, 3),
+                "prompt_tokens_sent_per_item": round(figures.tokens_in / max(1, figures.done)),
+                "prompt_tokens_evaluated_per_item": (
+                    round(sum(evaluated) / len(evaluated)) if evaluated else None
+                ),
+                "ok": figures.ok, "ungrounded": figures.ungrounded, "failed": figures.failed,
+                "reasons": {f"{s}: {r}": n for (s, r), n in
+                            reasons(engine, template.version).most_common(5)},
+            }  # fmt: skip
+        old, new = results.values()
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        before, after = (r["prompt_tokens_evaluated_per_item"] for r in (old, new))
+        if before and after:
+            speed = new["items_per_second"] / old["items_per_second"]
+            print(f"prompt tokens evaluated per item: {before / after:.1f}x fewer; "
+                  f"items/s: {speed:.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

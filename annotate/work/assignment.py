@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 from annotate.core import workflow
 from annotate.core.errors import ConfigError
 from annotate.core.instruments import explained_items
-from annotate.work.judged import counted_by_model, current_judgements, weakest_first
+from annotate.work.judged import counted_by_model, current_judgements, weakness_key
 from annotate.work.rationales.samples import current_uncertainty
 from annotate.work.rationales.versions import ensure_annotator
 from store.db import code_point_order, session_scope
@@ -320,12 +320,12 @@ def judged_sessions_first(
     session: Session, by_session: Mapping[str, list[tuple[int, str]]]
 ) -> list[str]:
     """The sessions of BY_SESSION holding a judged rationale, the one whose weakest
-    rationale is weakest by the judge first (``judged.weakest_first``); sessions are the
-    unit so that a reviewer reads each transcript once for all its items."""
+    rationale is weakest by the judge first (``judged.weakness_key``, the order of
+    ``judged.weakest_first``; one model's scores: the one leads are shown); sessions are
+    the unit so that a reviewer reads each transcript once for all its items."""
     ids = [rid for rows in by_session.values() for rid, _ in rows]
     model = next(iter(counted_by_model(session.connection())), "")  # the judge leads see
-    judged = current_judgements(session, rationale_ids=ids, predictions=False,
-                                model=model).rationales  # fmt: skip
+    judged = current_judgements(session, rationale_ids=ids, predictions=False, model=model)
     session_of = {rid: sid for sid, rows in by_session.items() for rid, _ in rows}
-    ordered = weakest_first(session, ids, model)
-    return list(dict.fromkeys(session_of[rid] for rid in ordered if rid in judged))
+    ordered = sorted(judged.rationales.values(), key=weakness_key)
+    return list(dict.fromkeys(session_of[j.rationale_id] for j in ordered if j.rationale_id))

@@ -124,6 +124,13 @@ PriceOutOption = Annotated[
     float | None,
     typer.Option(help="With --dry-run: price per million output tokens.", show_default=False),
 ]
+DeidentifyModeOption = Annotated[
+    str,
+    typer.Option(
+        help="surrogate (realistic stand-ins, the same per person across a client's "
+        "sessions) or tag ([NAME_1])."
+    ),
+]
 PollSecondsOption = Annotated[
     float, typer.Option(min=0.05, help="With --batch-api: seconds between polls.")
 ]

@@ -11,6 +11,7 @@ from cli.commands._common import (
     BaseUrlOption,
     ConcurrencyOption,
     ContextBudgetOption,
+    DeidentifyModeOption,
     MaxRetriesOption,
     MaxTokensOption,
     ModelOption,
@@ -155,13 +156,7 @@ def draft(
             show_default=False,
         ),
     ] = None,
-    deidentify_mode: Annotated[
-        str,
-        typer.Option(
-            help="surrogate (realistic stand-ins, the same per person across a client's "
-            "sessions) or tag ([NAME_1])."
-        ),
-    ] = "surrogate",
+    deidentify_mode: DeidentifyModeOption = "surrogate",
     samples: Annotated[
         int | None,
         typer.Option(

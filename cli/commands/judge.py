@@ -10,6 +10,7 @@ from cli.commands._common import (
     BaseUrlOption,
     ConcurrencyOption,
     ContextBudgetOption,
+    DeidentifyModeOption,
     MaxRetriesOption,
     MaxTokensOption,
     ModelOption,
@@ -86,13 +87,7 @@ def judge(
             show_default=False,
         ),
     ] = None,
-    deidentify_mode: Annotated[
-        str,
-        typer.Option(
-            help="surrogate (realistic stand-ins, the same per person across a client's "
-            "sessions) or tag ([NAME_1])."
-        ),
-    ] = "surrogate",
+    deidentify_mode: DeidentifyModeOption = "surrogate",
     dry_run: Annotated[
         bool,
         typer.Option(

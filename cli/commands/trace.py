@@ -9,6 +9,7 @@ import typer
 from cli.commands._common import (
     BaseUrlOption,
     ConcurrencyOption,
+    DeidentifyModeOption,
     MaxRetriesOption,
     ProgressBar,
     SessionsOption,
@@ -64,9 +65,7 @@ def trace(
             show_default=False,
         ),
     ] = None,
-    deidentify_mode: Annotated[
-        str, typer.Option(help="surrogate or tag ([NAME_1]).")
-    ] = "surrogate",
+    deidentify_mode: DeidentifyModeOption = "surrogate",
     validate: Annotated[
         bool,
         typer.Option(
